@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from contact_center.auth import service
+from contact_center.auth.models import Role
+from contact_center.auth.schemas import TokenCreate, TokenCreated, TokenOut, UserCreate, UserOut, UserUpdate
+from contact_center.deps import AdminUser, CurrentUser, DbSession
+
+router = APIRouter(prefix="/api", tags=["users and tokens"])
+
+
+@router.get("/me", response_model=UserOut)
+def me(user: CurrentUser):
+    return user
+
+
+@router.get("/users", response_model=list[UserOut])
+def list_users(session: DbSession, _: AdminUser):
+    return service.list_users(session)
+
+
+@router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+def create_user(body: UserCreate, session: DbSession, _: AdminUser):
+    return service.create_user(
+        session, username=body.username, name=body.name, password=body.password, role=body.role.value
+    )
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+def update_user(user_id: int, body: UserUpdate, session: DbSession, _: AdminUser):
+    user = service.get_user(session, user_id)
+    return service.update_user(
+        session, user, name=body.name, password=body.password,
+        role=body.role.value if body.role else None, active=body.active,
+    )
+
+
+@router.get("/tokens", response_model=list[TokenOut])
+def list_my_tokens(session: DbSession, user: CurrentUser):
+    return service.list_tokens(session, user)
+
+
+@router.post("/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
+def create_token(body: TokenCreate, session: DbSession, user: CurrentUser):
+    token, clear = service.create_token(session, user, body.name)
+    return TokenCreated(**TokenOut.model_validate(token).model_dump(), token=clear)
+
+
+@router.delete("/tokens/{token_id}", response_model=TokenOut)
+def revoke_token(token_id: int, session: DbSession, user: CurrentUser):
+    # Admins may revoke anyone's token (a leaked integration key); others only their own.
+    owner = None if user.role_enum.includes(Role.admin) else user
+    return service.revoke_token(session, token_id, owner=owner)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response, status
+
+from contact_center.contacts import service
+from contact_center.contacts.schemas import ContactCreate, ContactOut, ContactPage, ContactUpdate
+from contact_center.deps import AgentUser, DbSession, SupervisorUser
+from contact_center.errors import NotFound
+
+router = APIRouter(prefix="/api/contacts", tags=["contacts"])
+
+
+@router.get("", response_model=ContactPage)
+def list_contacts(
+    session: DbSession,
+    _: AgentUser,
+    search: str | None = Query(None, description="Name or email fragment, CPF, or a phone in any written form."),
+    offset: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=service.MAX_PAGE),
+):
+    items, total = service.list_contacts(session, search=search, offset=offset, limit=limit)
+    return ContactPage(items=items, total=total, offset=offset, limit=limit)
+
+
+@router.get("/by-phone", response_model=ContactOut)
+def find_by_phone(session: DbSession, _: AgentUser, phone: str = Query(..., min_length=1)):
+    contact = service.find_by_phone(session, phone)
+    if contact is None:
+        raise NotFound(f"no contact has the phone {phone!r}")
+    return contact
+
+
+@router.post("", response_model=ContactOut, status_code=status.HTTP_201_CREATED)
+def create_contact(body: ContactCreate, session: DbSession, _: AgentUser):
+    return service.create_contact(session, body.model_dump())
+
+
+@router.get("/{contact_id}", response_model=ContactOut)
+def get_contact(contact_id: int, session: DbSession, _: AgentUser):
+    return service.get_contact(session, contact_id)
+
+
+@router.patch("/{contact_id}", response_model=ContactOut)
+def update_contact(contact_id: int, body: ContactUpdate, session: DbSession, _: AgentUser):
+    contact = service.get_contact(session, contact_id)
+    return service.update_contact(session, contact, body.model_dump(exclude_unset=True))
+
+
+@router.delete("/{contact_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_contact(contact_id: int, session: DbSession, _: SupervisorUser):
+    service.delete_contact(session, contact_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from contact_center.clitools import command_session, console, err_console
+from contact_center.contacts import service
+from contact_center.contacts.models import Contact
+
+contacts_app = typer.Typer(help="Customers and their phone identity.", no_args_is_help=True)
+
+
+def _table(contacts: list[Contact]) -> Table:
+    table = Table("id", "name", "phone", "mobile", "email", "document", "opt-out")
+    for c in contacts:
+        opt_out = ", ".join(name for name, flag in (("sms", c.opt_out_sms), ("whatsapp", c.opt_out_whatsapp)) if flag)
+        table.add_row(str(c.id), c.name, c.phone_e164 or "", c.mobile_e164 or "", c.email or "", c.document or "", opt_out)
+    return table
+
+
+@contacts_app.command("add")
+def add(
+    name: str,
+    phone: str = typer.Option(None, show_default=False),
+    mobile: str = typer.Option(None, show_default=False),
+    email: str = typer.Option(None, show_default=False),
+    document: str = typer.Option(None, help="CPF", show_default=False),
+):
+    """Create a contact."""
+    with command_session() as session:
+        contact = service.create_contact(
+            session, {"name": name, "phone": phone, "mobile": mobile, "email": email, "document": document}
+        )
+        console.print(_table([contact]))
+
+
+@contacts_app.command("update")
+def update(
+    contact_id: int,
+    name: str = typer.Option(None, show_default=False),
+    phone: str = typer.Option(None, show_default=False, help="'' clears it."),
+    mobile: str = typer.Option(None, show_default=False, help="'' clears it."),
+    email: str = typer.Option(None, show_default=False),
+    document: str = typer.Option(None, help="CPF; '' clears it.", show_default=False),
+    opt_out_sms: bool = typer.Option(None, "--opt-out-sms/--opt-in-sms", show_default=False),
+):
+    """Change a contact; only the options given change, and a bad value changes nothing."""
+    changes = {key: value for key, value in {"name": name, "phone": phone, "mobile": mobile, "email": email,
+                                             "document": document, "opt_out_sms": opt_out_sms}.items()
+               if value is not None}
+    with command_session() as session:
+        contact = service.update_contact(session, service.get_contact(session, contact_id), changes)
+        console.print(_table([contact]))
+
+
+@contacts_app.command("delete")
+def delete(contact_id: int, yes: bool = typer.Option(False, "--yes", help="Do not ask.")):
+    """Delete a contact (its messages stay, unlinked)."""
+    with command_session() as session:
+        contact = service.get_contact(session, contact_id)
+        if not yes and not typer.confirm(f"Delete contact {contact.id} ({contact.name})?"):
+            raise typer.Exit(1)
+        service.delete_contact(session, contact_id)
+        console.print(f"Contact {contact_id} deleted.")
+
+
+@contacts_app.command("find")
+def find(phone: str):
+    """Which contact a phone number, written any way, belongs to."""
+    with command_session() as session:
+        contact = service.find_by_phone(session, phone)
+        if contact is None:
+            console.print(f"No contact has the phone {phone!r}.")
+            raise typer.Exit(1)
+        console.print(_table([contact]))
+
+
+@contacts_app.command("list")
+def list_contacts(
+    search: str = typer.Option(None, help="Name, email, CPF or phone.", show_default=False),
+    offset: int = 0,
+    limit: int = 50,
+):
+    """List contacts, a page at a time."""
+    with command_session() as session:
+        items, total = service.list_contacts(session, search=search, offset=offset, limit=limit)
+        console.print(_table(items))
+        console.print(f"{len(items)} of {total} contact(s), from offset {offset}.")
+
+
+@contacts_app.command("import")
+def import_file(
+    file: Path = typer.Argument(..., help="CSV with a header line; ',' or ';', UTF-8 or Excel's Windows-1252."),
+    map_: list[str] = typer.Option(
+        None, "--map", metavar="HEADER=FIELD", show_default=False,
+        help="Read column HEADER as FIELD (name, phone, mobile, email, document, notes, opt_out_sms, "
+        "opt_out_whatsapp; '-' ignores the column). Repeatable; other headers are still recognised.",
+    ),
+    delimiter: str = typer.Option(None, help="',' or ';' (sniffed when not given).", show_default=False),
+    rejections: Path = typer.Option(
+        None, help="Write every rejected row here (default: FILE.rejected.csv, when any row is rejected).",
+        show_default=False,
+    ),
+):
+    """Create or update contacts from a CSV file.
+
+    A row updates the contact with the same CPF, else the one with the same phone (any written
+    form), else creates one. Empty cells never clear a field. Bad rows are reported, not imported.
+    """
+    from contact_center.contacts.csv_io import ImportFileError, import_contacts
+    from contact_center.runtime import open_database
+    from contact_center.settings import get_settings
+
+    mapping = {}
+    for item in map_ or []:
+        header, sep, field = item.rpartition("=")
+        if not sep or not header.strip():
+            _fail(f"--map {item!r}: write it as HEADER=FIELD, e.g. --map 'Tel. Residencial=phone'")
+        mapping[header] = field
+    try:
+        size = file.stat().st_size
+        handle = open(file, "rb")
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror or exc}")
+    _, factory = open_database(get_settings())
+    with handle, Progress(
+        TextColumn("importing"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+    ) as bar:
+        task = bar.add_task("import", total=size, rate="")
+        started = time.perf_counter()
+
+        def on_progress(rows: int) -> None:
+            rate = rows / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=handle.tell(), rate=f"{rows:,} rows, {rate:,.0f} rows/s")
+
+        try:
+            report = import_contacts(factory, handle, mapping=mapping or None, delimiter=delimiter, progress=on_progress)
+        except ImportFileError as exc:
+            _fail(exc.message)
+        bar.update(task, completed=size)
+
+    summary = Table("", "rows", title=f"Import of {escape(str(file))}", title_justify="left")
+    summary.add_row("read", f"{report.rows_read:,}")
+    summary.add_row("created", f"{report.created:,}")
+    summary.add_row("updated", f"{report.updated:,}")
+    summary.add_row("merged duplicates", f"{len(report.merged_duplicates):,}")
+    summary.add_row("rejected", f"{report.rejected_count:,}")
+    console.print(summary)
+    columns = ", ".join(f"{escape(h)} -> {f}" for h, f in report.columns.items())
+    console.print(f"Columns: {columns}.", highlight=False)
+    if report.ignored_columns:
+        console.print(f"Ignored columns: {escape(', '.join(report.ignored_columns))}.", highlight=False)
+    console.print(
+        f"Encoding {report.encoding}, delimiter {report.delimiter!r}; {report.elapsed:.1f} s, "
+        f"{report.rows_per_second:,.0f} rows/s.", highlight=False,
+    )
+    if report.rejected:
+        shown = Table("line", "field", "reason", title="Rejected rows", title_justify="left")
+        for rejected in report.rejected[:20]:
+            shown.add_row(str(rejected.line), rejected.field, escape(rejected.reason))
+        console.print(shown)
+    if report.rejected_count or rejections is not None:
+        target = rejections or file.with_name(f"{file.stem}.rejected.csv")
+        try:
+            report.write_rejections(target)
+        except OSError as exc:
+            _fail(f"cannot write the rejected rows to {target}: {exc.strerror or exc}")
+        console.print(f"{report.rejected_count:,} rejected row(s) written to {escape(str(target))}.", highlight=False)
+
+
+@contacts_app.command("export")
+def export_file(
+    file: Path = typer.Argument(..., help="Where to write the CSV (UTF-8 with BOM, ',' delimited)."),
+    search: str = typer.Option(None, help="Only contacts matching a name, email, CPF or phone.", show_default=False),
+):
+    """Write contacts to a CSV file that `contacts import` reads back."""
+    from contact_center.contacts.csv_io import export_contacts
+
+    with command_session() as session:
+        try:
+            count = export_contacts(session, file, search=search)
+        except OSError as exc:
+            _fail(f"cannot write {file}: {exc.strerror or exc}")
+    console.print(f"Exported {count:,} contact(s) to {escape(str(file))}.", highlight=False)
+
+
+def _fail(message: str):
+    err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)

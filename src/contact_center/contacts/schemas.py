@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+
+class ContactFields(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    phone: str | None = Field(None, max_length=64, description="As written; any Brazilian or + international form.")
+    mobile: str | None = Field(None, max_length=64)
+    email: EmailStr | None = None
+    document: str | None = Field(None, max_length=20, description="CPF, with or without dots and dash.")
+    notes: str | None = Field(None, max_length=10_000)
+    opt_out_sms: bool = False
+    opt_out_whatsapp: bool = False
+
+
+class ContactCreate(ContactFields):
+    pass
+
+
+class ContactUpdate(BaseModel):
+    """Only the fields sent change; send null to clear an optional field."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    phone: str | None = Field(None, max_length=64)
+    mobile: str | None = Field(None, max_length=64)
+    email: EmailStr | None = None
+    document: str | None = Field(None, max_length=20)
+    notes: str | None = Field(None, max_length=10_000)
+    opt_out_sms: bool | None = None
+    opt_out_whatsapp: bool | None = None
+
+
+class ContactOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    phone: str | None
+    phone_e164: str | None
+    mobile: str | None
+    mobile_e164: str | None
+    email: str | None
+    document: str | None
+    notes: str | None
+    opt_out_sms: bool
+    opt_out_whatsapp: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ContactPage(BaseModel):
+    items: list[ContactOut]
+    total: int
+    offset: int
+    limit: int

@@ -1,0 +1,195 @@
+"""Contacts and their phone identity: every inbound message must reach the right contact."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy.orm import Session
+
+from contact_center import phones
+from contact_center.contacts.documents import DocumentError, normalize_cpf
+from contact_center.contacts.models import Contact
+from contact_center.errors import Conflict, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+PHONE_FIELDS = ("phone", "mobile")
+PLAIN_FIELDS = ("name", "email", "notes", "opt_out_sms", "opt_out_whatsapp")
+MAX_PAGE = 200
+
+
+def _set_phone(contact: Contact, field: str, raw: str | None) -> None:
+    raw = (raw or "").strip() or None
+    if raw is None:
+        identity = None
+    else:
+        try:
+            identity = phones.identify(raw)
+        except phones.PhoneNumberError as exc:
+            raise InvalidInput(str(exc), field=field) from None
+    setattr(contact, field, raw)
+    setattr(contact, f"{field}_e164", identity.e164 if identity else None)
+    setattr(contact, f"{field}_key", identity.key if identity else None)
+
+
+def _clean_document(raw: str | None) -> str | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        return normalize_cpf(raw)
+    except DocumentError as exc:
+        raise InvalidInput(str(exc), field="document") from None
+
+
+def _check_document_free(session: Session, document: str | None, contact_id: int | None) -> None:
+    if document is None:
+        return
+    owner = session.scalar(select(Contact.id).where(Contact.document == document))
+    if owner is not None and owner != contact_id:
+        raise Conflict(f"document {document} already belongs to contact {owner}", field="document")
+
+
+def apply_changes(session: Session, contact: Contact, changes: Mapping[str, Any]) -> Contact:
+    """Validate every change first, then apply them all: a bad field leaves the contact untouched."""
+    staged = Contact()
+    for field in PHONE_FIELDS:
+        if field in changes:
+            _set_phone(staged, field, changes[field])
+    document = _clean_document(changes.get("document")) if "document" in changes else contact.document
+    if "name" in changes:
+        name = (changes["name"] or "").strip()
+        if not name:
+            raise InvalidInput("name must not be empty", field="name")
+        changes = {**changes, "name": name}
+    for flag in ("opt_out_sms", "opt_out_whatsapp"):
+        if flag in changes and not isinstance(changes[flag], bool):
+            raise InvalidInput(f"{flag} must be true or false", field=flag)
+    _check_document_free(session, document, contact.id)
+
+    for field in PHONE_FIELDS:
+        if field in changes:
+            for suffix in ("", "_e164", "_key"):
+                setattr(contact, field + suffix, getattr(staged, field + suffix))
+    contact.document = document
+    for field in PLAIN_FIELDS:
+        if field in changes:
+            value = changes[field]
+            if isinstance(value, str) and field != "name":
+                value = value.strip() or None
+            setattr(contact, field, value)
+    return contact
+
+
+def create_contact(session: Session, data: Mapping[str, Any]) -> Contact:
+    contact = apply_changes(session, Contact(opt_out_sms=False, opt_out_whatsapp=False), data)
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def update_contact(session: Session, contact: Contact, changes: Mapping[str, Any]) -> Contact:
+    apply_changes(session, contact, changes)
+    session.flush()
+    return contact
+
+
+def get_contact(session: Session, contact_id: int) -> Contact:
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound(f"no contact with id {contact_id}")
+    return contact
+
+
+def delete_contact(session: Session, contact_id: int) -> None:
+    session.delete(get_contact(session, contact_id))
+    session.flush()
+
+
+def list_contacts(
+    session: Session, *, search: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[list[Contact], int]:
+    """A page of contacts, by id. `search` matches a name or email fragment, a CPF, or any written phone."""
+    if limit < 1 or limit > MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    if offset < 0:
+        raise InvalidInput("offset must not be negative", field="offset")
+    query = select(Contact)
+    if search and search.strip():
+        query = query.where(search_filter(search.strip()))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = list(session.scalars(query.order_by(Contact.id).offset(offset).limit(limit)))
+    return items, total
+
+
+def search_filter(text: str):
+    """Contacts matching `text`: a name or email fragment, a CPF, or any written form of a phone
+    (the contact list, bulk sends and exports all search this way)."""
+    conditions = [Contact.name.ilike(f"%{text}%"), Contact.email.ilike(f"%{text}%")]
+    try:
+        key = phones.match_key(text)
+        conditions += [Contact.phone_key == key, Contact.mobile_key == key]
+    except phones.PhoneNumberError:
+        pass
+    try:
+        conditions.append(Contact.document == normalize_cpf(text))
+    except DocumentError:
+        pass
+    return or_(*conditions)
+
+
+def find_by_phone(session: Session, raw: str) -> Contact | None:
+    """The contact a phone number belongs to, whatever way it was written.
+
+    Exact E.164 first, then the ninth-digit variant of the same mobile (both share a match key);
+    a landline never matches a mobile. When several contacts tie, the oldest wins, with a warning
+    so someone can merge them.
+    """
+    try:
+        identity = phones.identify(raw)
+    except phones.PhoneNumberError as exc:
+        raise InvalidInput(str(exc), field="phone") from None
+    chosen = pick_contact(identity, session.connection().execute(_MATCH, {"key": identity.key}).all())
+    return session.get(Contact, chosen.id) if chosen else None
+
+
+# Only the columns pick_contact compares, prebuilt once (the bulk paths use pick_contact on their own reads).
+_contacts = Contact.__table__
+_MATCH = (select(_contacts.c.id, _contacts.c.phone_e164, _contacts.c.mobile_e164)
+          .where(or_(_contacts.c.phone_key == bindparam("key"), _contacts.c.mobile_key == bindparam("key")))
+          .order_by(_contacts.c.id))
+
+
+def pick_contact(identity: phones.PhoneIdentity, candidates: list):
+    """Among rows sharing the number's match key (ordered by id): exact E.164 first, the oldest on ties."""
+    if not candidates:
+        return None
+    exact = [c for c in candidates if identity.e164 in (c.phone_e164, c.mobile_e164)]
+    tier = exact or candidates
+    if len(tier) > 1:
+        log.warning(
+            "phone %s matches %d contacts (%s); using contact %d, the oldest",
+            identity.e164, len(tier), ", ".join(str(c.id) for c in tier), tier[0].id,
+        )
+    return tier[0]
+
+
+def candidates_by_key(connection: Connection, keys: list[str]) -> dict[str, list]:
+    """For many match keys at once: the contact rows holding each key (ordered by id), ready for
+    pick_contact. Rows carry id, phone_e164, mobile_e164 and opt_out_sms."""
+    candidates: dict[str, list] = defaultdict(list)
+    for start in range(0, len(keys), 500):  # well under every driver's parameter limit
+        chunk = keys[start:start + 500]
+        for row in connection.execute(
+            select(_contacts.c.id, _contacts.c.phone_e164, _contacts.c.mobile_e164, _contacts.c.phone_key,
+                   _contacts.c.mobile_key, _contacts.c.opt_out_sms)
+            .where(or_(_contacts.c.phone_key.in_(chunk), _contacts.c.mobile_key.in_(chunk)))
+            .order_by(_contacts.c.id)
+        ):
+            for key in {row.phone_key, row.mobile_key} - {None}:
+                candidates[key].append(row)
+    return candidates

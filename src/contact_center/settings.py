@@ -1,0 +1,120 @@
+"""Effective configuration: environment variables prefixed CONTACT_CENTER_, or a .env file."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CONTACT_CENTER_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(Path("var"), description="Where the embedded database and job queue live.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite under data_dir.")
+    secret_key: SecretStr = Field(
+        SecretStr(""), description="Signs session cookies; generated and kept under data_dir when empty."
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000", description="How providers reach us; webhook URLs are built from it."
+    )
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    redis_url: str = Field("", description="Redis for the job queue and live events; empty means embedded.")
+    company_name: str = Field("Contact Center", description="`company.name` in message templates.")
+    company_phone: str = Field("", description="`company.phone` in message templates.")
+    kolmeya_token: SecretStr = Field(SecretStr(""), description="Kolmeya API token; empty starts the sandbox.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'contact-center.db'}"
+
+    def effective_secret_key(self) -> str:
+        """The configured key, or one generated once and kept in data_dir (so sessions survive restarts)."""
+        if self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        key_file = self.data_dir / "secret_key"
+        if not key_file.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings, turning pydantic's report into one line per bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {message}")
+        raise SettingsError("; ".join(problems)) from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def masked(settings: Settings) -> dict[str, str]:
+    """Every setting as text, secrets replaced (URL passwords included)."""
+    from sqlalchemy.engine import make_url
+
+    shown: dict[str, str] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            text = "********" if value.get_secret_value() else "(not set)"
+        elif name in ("database_url", "redis_url") and value:
+            text = _mask_url(value) if name == "redis_url" else make_url(value).render_as_string(hide_password=True)
+        else:
+            text = str(value) if value != "" else "(not set)"
+        shown[f"{ENV_PREFIX}{name.upper()}"] = text
+    shown["effective database"] = make_url(settings.effective_database_url).render_as_string(hide_password=True)
+    return shown
+
+
+def _mask_url(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
