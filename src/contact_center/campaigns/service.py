@@ -1,0 +1,280 @@
+"""Bulk sends: a template to many recipients, stored as one message row each, dispatched in batches.
+
+Rows are written with Core inserts a chunk at a time (100k recipients in seconds, flat memory);
+each chunk commits before its dispatch job is enqueued, so nothing accepted is ever lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from contact_center import phones
+from contact_center.audit.service import record
+from contact_center.auth.models import User
+from contact_center.campaigns.models import Campaign
+from contact_center.channels.models import Channel
+from contact_center.contacts.models import Contact
+from contact_center.contacts.service import search_filter
+from contact_center.db import READ_ONLY, transaction, utcnow
+from contact_center.errors import InvalidInput, NotFound
+from contact_center.inbox.service import open_conversations
+from contact_center.messaging.models import Message
+from contact_center.messaging.segments import count_segments
+from contact_center.messaging.service import MAX_BODY_CHARACTERS, new_reference
+from contact_center.settings import Settings
+from contact_center.templates.rendering import (
+    CompanyScope, TemplateError, UserScope, compile_template, contact_scope, render_compiled,
+)
+from contact_center.unit_of_work import after_commit
+
+log = logging.getLogger(__name__)
+CHUNK = 1000
+PREVIEW_COUNT = 5
+
+
+@dataclass
+class Recipient:
+    phone: str  # as written
+    contact: Contact  # a stored contact, or a transient one built from a CSV row (never saved)
+    where: str = ""  # how to point at it in a report: "contact 12", "line 7"
+    error: str | None = None  # why it cannot be sent, found while reading the audience
+
+
+@dataclass
+class Rejected:
+    where: str  # "contact 12" or "line 7"
+    reason: str
+
+
+@dataclass
+class BulkPlan:
+    """What a bulk send would do, computed over every recipient before anything is stored."""
+
+    recipients: int = 0
+    sendable: int = 0
+    opted_out: int = 0
+    segments: int = 0
+    preview: list[dict] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    price_per_segment: Decimal | None = None
+
+    @property
+    def estimated_cost(self) -> Decimal | None:
+        return None if self.price_per_segment is None else self.price_per_segment * self.segments
+
+
+# --- audiences -----------------------------------------------------------------------------------
+
+def contacts_by_ids(session: Session, ids: list[int]) -> Iterator[Recipient]:
+    unique_ids = list(dict.fromkeys(ids))
+    found: set[int] = set()
+    for start in range(0, len(unique_ids), CHUNK):
+        for contact in session.scalars(select(Contact).where(Contact.id.in_(unique_ids[start:start + CHUNK]))):
+            found.add(contact.id)
+            yield Recipient(contact.mobile or contact.phone or "", contact, f"contact {contact.id}")
+    missing = [i for i in unique_ids if i not in found]
+    if missing:
+        raise NotFound(f"no contact with id {', '.join(map(str, missing[:10]))}"
+                       f"{' and others' if len(missing) > 10 else ''}")
+
+
+def contacts_matching(session: Session, search: str | None) -> Iterator[Recipient]:
+    """Every contact (or those matching `search`), by id, read in chunks."""
+    last_id = 0
+    while True:
+        query = select(Contact).where(Contact.id > last_id).order_by(Contact.id).limit(CHUNK)
+        if search and search.strip():
+            query = query.where(search_filter(search.strip()))
+        chunk = list(session.scalars(query))
+        if not chunk:
+            return
+        for contact in chunk:
+            yield Recipient(contact.mobile or contact.phone or "", contact, f"contact {contact.id}")
+        last_id = chunk[-1].id
+        session.expunge_all()
+
+
+def recipients_from_csv(session: Session, text: str | io.TextIOBase) -> Iterator[Recipient]:
+    """Rows of `phone[,name]` (header optional); a known phone uses its contact, others a transient one."""
+    from contact_center.contacts.service import find_by_phone
+
+    stream = io.StringIO(text) if isinstance(text, str) else text
+    reader = csv.reader(stream, delimiter=";" if ";" in (first := stream.readline()) else ",")
+    rows = [first] if first else []
+    header = next(csv.reader(rows, delimiter=reader.dialect.delimiter), [])
+    columns = [h.strip().lower() for h in header]
+    phone_column = next((i for i, h in enumerate(columns) if h in ("phone", "telefone", "celular", "mobile")), None)
+    name_column = next((i for i, h in enumerate(columns) if h in ("name", "nome")), None)
+    if phone_column is None:  # no header: the first row is data
+        phone_column, name_column = 0, 1
+        reader = csv.reader(io.StringIO(first + stream.read()), delimiter=reader.dialect.delimiter)
+        line = 0
+    else:
+        line = 1
+    for row in reader:
+        line += 1
+        if not any(cell.strip() for cell in row):
+            continue
+        phone = row[phone_column].strip() if len(row) > phone_column else ""
+        name = row[name_column].strip() if name_column is not None and len(row) > name_column else ""
+        try:
+            contact = find_by_phone(session, phone)
+        except InvalidInput as exc:
+            yield Recipient(phone, Contact(name=name), f"line {line}", error=exc.message)
+            continue
+        yield Recipient(phone, contact or Contact(name=name or phone, mobile=phone), f"line {line}")
+
+
+# --- planning and storing ------------------------------------------------------------------------
+
+def _renderer(body: str, user: User | None, settings: Settings) -> Callable[[Contact], str]:
+    try:
+        template = compile_template(body)
+    except TemplateError as exc:
+        raise InvalidInput(str(exc), field="body") from None
+    user_scope = UserScope(name=user.name, username=user.username) if user else UserScope("", "")
+    company = CompanyScope(name=settings.company_name, phone=settings.company_phone)
+    return lambda contact: render_compiled(template, contact=contact_scope(contact), user=user_scope, company=company)
+
+
+@dataclass
+class _Row:
+    recipient: Recipient
+    identity: phones.PhoneIdentity
+    text: str
+    segments: int
+    encoding: str
+
+
+def _prepare(recipients: Iterable[Recipient], render: Callable[[Contact], str], plan: BulkPlan) -> Iterator[_Row]:
+    for recipient in recipients:
+        plan.recipients += 1
+        contact = recipient.contact
+        where = recipient.where or recipient.phone
+        if recipient.error:
+            plan.rejected.append(Rejected(where, recipient.error))
+            continue
+        if not recipient.phone:
+            plan.rejected.append(Rejected(where, "has no phone or mobile"))
+            continue
+        try:
+            identity = phones.identify(recipient.phone)
+            text = render(contact)
+        except (phones.PhoneNumberError, TemplateError) as exc:
+            plan.rejected.append(Rejected(where, str(exc)))
+            continue
+        if not text or len(text) > MAX_BODY_CHARACTERS:
+            plan.rejected.append(Rejected(where, "the rendered message is empty" if not text else
+                                          f"the rendered message has {len(text)} characters (limit {MAX_BODY_CHARACTERS})"))
+            continue
+        if contact.opt_out_sms:
+            plan.opted_out += 1
+        info = count_segments(text)
+        if not contact.opt_out_sms:
+            plan.sendable += 1
+            plan.segments += info.segments
+        if len(plan.preview) < PREVIEW_COUNT:
+            plan.preview.append({"to": identity.e164, "name": contact.name, "text": text, "segments": info.segments})
+        yield _Row(recipient, identity, text, info.segments, info.encoding)
+
+
+def plan_bulk(recipients: Iterable[Recipient], *, body: str, channel: Channel, user: User | None,
+              settings: Settings) -> BulkPlan:
+    """Render everything without storing: the preview, counts and cost the operator confirms."""
+    plan = BulkPlan(price_per_segment=_price(channel))
+    for _ in _prepare(recipients, _renderer(body, user, settings), plan):
+        pass
+    return plan
+
+
+def _price(channel: Channel) -> Decimal | None:
+    value = channel.settings.get("price_per_segment")
+    return Decimal(str(value)) if value not in (None, "") else None
+
+
+def start_bulk(
+    session_factory: sessionmaker[Session], recipients_source: Callable[[Session], Iterable[Recipient]], *,
+    name: str, body: str, channel_id: int, template_id: int | None, user: User | None, settings: Settings,
+    enqueue: Callable[[list[int]], None], via: str = "api", progress: Callable[[int], None] | None = None,
+) -> tuple[Campaign, BulkPlan]:
+    """Store one message per recipient (chunk by chunk, each committed before its dispatch job).
+
+    Opens its own transactions: a caller holding one must commit it first (on SQLite it would hold
+    the write lock these need)."""
+    with transaction(session_factory) as session:
+        channel = session.get(Channel, channel_id)
+        if channel is None or channel.kind != "sms" or not channel.active:
+            raise InvalidInput("pick an active SMS channel", field="channel_id")
+        campaign = Campaign(name=name.strip() or "Bulk send", channel_id=channel_id, template_id=template_id,
+                            body_template=body, status="sending", total=0, skipped=0,
+                            created_by_id=user.id if user else None)
+        session.add(campaign)
+        session.flush()
+        campaign_id = campaign.id
+        record(session, action="campaign.start", subject_type="campaign", subject_id=campaign_id,
+               actor_id=user.id if user else None, via=via, name=campaign.name, channel=channel.name)
+    plan = BulkPlan(price_per_segment=_price(channel))
+    render = _renderer(body, user, settings)
+    # The audience is read on its own read-only transaction while each chunk commits on another.
+    with session_factory() as reader:
+        reader.connection(execution_options=READ_ONLY)
+        batch: list[_Row] = []
+        for row in _prepare(recipients_source(reader), render, plan):
+            batch.append(row)
+            if len(batch) >= CHUNK:
+                _store_chunk(session_factory, batch, channel_id, campaign_id, user, enqueue)
+                if progress:
+                    progress(len(batch))
+                batch = []
+        if batch:
+            _store_chunk(session_factory, batch, channel_id, campaign_id, user, enqueue)
+            if progress:
+                progress(len(batch))
+        reader.commit()
+    with transaction(session_factory) as session:
+        campaign = session.get(Campaign, campaign_id)
+        campaign.total = plan.sendable + plan.opted_out
+        campaign.skipped = len(plan.rejected)
+    log.info("campaign %d (%s): %d messages stored, %d opted out, %d rejected", campaign_id, campaign.name,
+             plan.sendable, plan.opted_out, len(plan.rejected))
+    return campaign, plan
+
+
+def _store_chunk(session_factory, rows: list[_Row], channel_id: int, campaign_id: int, user: User | None,
+                 enqueue: Callable[[list[int]], None]) -> None:
+    now = utcnow()
+    with transaction(session_factory) as session:
+        conversations = open_conversations(session.connection(), channel_id, {
+            row.identity.key: (row.identity.e164, row.recipient.contact.id) for row in rows}, now)
+        values = []
+        for row in rows:
+            blocked = row.recipient.contact.opt_out_sms
+            values.append({
+                "reference": new_reference(), "channel_id": channel_id,
+                "conversation_id": conversations[row.identity.key], "contact_id": row.recipient.contact.id,
+                "campaign_id": campaign_id, "author_id": user.id if user else None, "direction": "out",
+                "origin": "campaign", "phone": row.recipient.phone, "phone_e164": row.identity.e164,
+                "body": row.text, "status": "blocked" if blocked else "queued",
+                "status_reason": "not sent: the contact opted out of SMS" if blocked else None,
+                "encoding": row.encoding, "segments": row.segments, "attempts": 0, "created_at": now,
+                "queued_at": None if blocked else now, "failed_at": now if blocked else None, "updated_at": now,
+            })
+        session.execute(insert(Message), values)
+        references = [v["reference"] for v in values if v["status"] == "queued"]
+        queued = list(session.scalars(select(Message.id).where(Message.reference.in_(references))))
+        after_commit(session, lambda: enqueue(queued))
+
+
+def campaign_progress(session: Session, campaign_id: int) -> dict[str, int]:
+    if session.get(Campaign, campaign_id) is None:
+        raise NotFound(f"no campaign with id {campaign_id}")
+    return dict(session.execute(select(Message.status, func.count()).where(Message.campaign_id == campaign_id)
+                                .group_by(Message.status)).all())

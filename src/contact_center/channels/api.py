@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from contact_center.channels import service
+from contact_center.channels.schemas import ChannelCreate, ChannelOut, ChannelUpdate, WebhookUrls
+from contact_center.deps import AdminUser, AgentUser, DbSession
+from contact_center.messaging.schemas import ChannelStatus
+from contact_center.messaging.status import channel_status
+
+router = APIRouter(prefix="/api/channels", tags=["channels"])
+
+
+@router.get("", response_model=list[ChannelOut])
+def list_channels(session: DbSession, _: AgentUser):
+    return service.list_channels(session)
+
+
+@router.post("", response_model=ChannelOut, status_code=status.HTTP_201_CREATED)
+def create_channel(body: ChannelCreate, session: DbSession, user: AdminUser):
+    return service.create_channel(session, name=body.name, provider=body.provider, credentials=body.credentials,
+                                  settings=body.settings, actor_id=user.id)
+
+
+@router.get("/{channel_id}", response_model=ChannelOut)
+def get_channel(channel_id: int, session: DbSession, _: AgentUser):
+    return service.get_channel(session, channel_id)
+
+
+@router.patch("/{channel_id}", response_model=ChannelOut)
+def update_channel(channel_id: int, body: ChannelUpdate, session: DbSession, user: AdminUser):
+    channel = service.get_channel(session, channel_id)
+    return service.update_channel(session, channel, name=body.name, credentials=body.credentials,
+                                  settings=body.settings, active=body.active, actor_id=user.id)
+
+
+@router.get("/{channel_id}/webhooks", response_model=WebhookUrls)
+def channel_webhooks(channel_id: int, request: Request, session: DbSession, _: AdminUser):
+    """The callback URLs to paste in the provider's panel. They carry the channel's secret: admins only."""
+    return service.webhook_urls(service.get_channel(session, channel_id), request.app.state.settings.public_base_url)
+
+
+@router.post("/{channel_id}/webhooks/rotate", response_model=WebhookUrls)
+def rotate_webhook_secret(channel_id: int, request: Request, session: DbSession, user: AdminUser):
+    """A new secret: the old URLs stop working at once (update them at the provider)."""
+    channel = service.rotate_webhook_secret(session, service.get_channel(session, channel_id), actor_id=user.id)
+    return service.webhook_urls(channel, request.app.state.settings.public_base_url)
+
+
+@router.get("/{channel_id}/status", response_model=ChannelStatus)
+def get_channel_status(channel_id: int, request: Request, session: DbSession, _: AgentUser):
+    """Reach the provider and read the balance (the seed's "Check Status")."""
+    channel = service.get_channel(session, channel_id)
+    state = channel_status(channel, request.app.state.settings)
+    return ChannelStatus(channel_id=channel.id, name=channel.name, provider=channel.provider,
+                         sandbox=channel.is_sandbox, ok=state.ok, balance=state.balance,
+                         balance_text=state.balance_text, error=state.error)

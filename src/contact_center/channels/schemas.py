@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+
+class ChannelCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    provider: str = Field(description="kolmeya or sandbox")
+    credentials: dict[str, str] = Field(default_factory=dict, description="Write-only: e.g. {'token': '…'}.")
+    settings: dict[str, Any] = Field(default_factory=dict, description="e.g. {'segment_id': 109}")
+
+
+class ChannelUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    credentials: dict[str, str | None] | None = Field(None, description="Only the keys sent change; null clears.")
+    settings: dict[str, Any] | None = None
+    active: bool | None = None
+
+
+class ChannelOut(BaseModel):
+    """A channel as the API shows it: credentials are never returned, only which ones are set."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    kind: str
+    provider: str
+    settings: dict[str, Any]
+    active: bool
+    created_at: datetime
+    credentials: dict[str, str] = Field(exclude=True)
+
+    @computed_field
+    @property
+    def credentials_set(self) -> list[str]:
+        return sorted(self.credentials)
+
+    @computed_field
+    @property
+    def sandbox(self) -> bool:
+        return self.provider == "sandbox"
+
+
+class WebhookUrls(BaseModel):
+    reply: str | None = None
+    status: str | None = None

@@ -1,0 +1,200 @@
+"""Channels: which provider account sends and receives, with its write-only credentials."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contact_center.audit.service import record
+from contact_center.channels.models import Channel
+from contact_center.errors import Conflict, InvalidInput, NotFound, NotAuthenticated
+from contact_center.logs import register_secret
+from contact_center.providers.base import ProviderSpec
+from contact_center.providers.registry import PROVIDERS
+
+log = logging.getLogger(__name__)
+
+
+def provider_spec(name: str) -> ProviderSpec:
+    try:
+        return PROVIDERS[name]
+    except KeyError:
+        raise InvalidInput(f"unknown provider {name!r}; available: {', '.join(sorted(PROVIDERS))}",
+                           field="provider") from None
+
+
+def _validated_settings(spec: ProviderSpec, raw: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return spec.parse_settings(raw).model_dump(mode="json")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise InvalidInput(f"settings.{where}: {first['msg']}", field=f"settings.{where}") from None
+
+
+def _validated_credentials(spec: ProviderSpec, current: dict[str, str], changes: dict[str, str | None]) -> dict[str, str]:
+    known = set(spec.required_credentials) | set(spec.optional_credentials)
+    merged = dict(current)
+    for name, value in changes.items():
+        if name not in known:
+            raise InvalidInput(f"{spec.name} has no credential {name!r}; it takes {', '.join(sorted(known))}",
+                               field=f"credentials.{name}")
+        if value is None or not str(value).strip():
+            merged.pop(name, None)  # an empty value clears an optional credential
+        else:
+            merged[name] = str(value).strip()
+    missing = [name for name in spec.required_credentials if not merged.get(name)]
+    if missing:
+        raise InvalidInput(f"{spec.label} needs {', '.join(missing)}", field=f"credentials.{missing[0]}")
+    for value in merged.values():
+        register_secret(value)
+    return merged
+
+
+def create_channel(
+    session: Session, *, name: str, provider: str, credentials: dict[str, str | None] | None = None,
+    settings: dict[str, Any] | None = None, actor_id: int | None = None, via: str = "api",
+) -> Channel:
+    spec = provider_spec(provider)
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a channel needs a name", field="name")
+    clean_settings = _validated_settings(spec, settings or {})
+    clean_credentials = _validated_credentials(spec, {}, credentials or {})
+    if session.scalar(select(Channel.id).where(Channel.name == name)) is not None:
+        raise Conflict(f"a channel named {name!r} already exists", field="name")
+    channel = Channel(name=name, kind=spec.kind, provider=spec.name, settings=clean_settings,
+                      credentials=clean_credentials, webhook_secret=secrets.token_urlsafe(24), active=True)
+    session.add(channel)
+    session.flush()
+    record(session, action="channel.create", subject_type="channel", subject_id=channel.id, actor_id=actor_id,
+           via=via, name=name, provider=provider, settings=clean_settings,
+           credentials_set=sorted(clean_credentials))
+    log.info("channel %s created (%s)", name, provider)
+    return channel
+
+
+def update_channel(
+    session: Session, channel: Channel, *, name: str | None = None, credentials: dict[str, str | None] | None = None,
+    settings: dict[str, Any] | None = None, active: bool | None = None, actor_id: int | None = None, via: str = "api",
+) -> Channel:
+    spec = provider_spec(channel.provider)
+    new_settings = _validated_settings(spec, {**channel.settings, **settings}) if settings is not None else None
+    new_credentials = (_validated_credentials(spec, channel.credentials, credentials)
+                       if credentials is not None else None)
+    if name is not None and name.strip() != channel.name:
+        if session.scalar(select(Channel.id).where(Channel.name == name.strip())) is not None:
+            raise Conflict(f"a channel named {name.strip()!r} already exists", field="name")
+        channel.name = name.strip()
+    if new_settings is not None:
+        channel.settings = new_settings
+    if new_credentials is not None:
+        channel.credentials = new_credentials
+    if active is not None:
+        channel.active = active
+    session.flush()
+    forget_webhook_secret(channel.webhook_secret)
+    record(session, action="channel.update", subject_type="channel", subject_id=channel.id, actor_id=actor_id,
+           via=via, name=channel.name, settings=channel.settings, active=channel.active,
+           credentials_changed=sorted(credentials or {}))
+    return channel
+
+
+def rotate_webhook_secret(session: Session, channel: Channel, actor_id: int | None = None, via: str = "api") -> Channel:
+    forget_webhook_secret(channel.webhook_secret)
+    channel.webhook_secret = secrets.token_urlsafe(24)
+    session.flush()
+    record(session, action="channel.rotate_webhook_secret", subject_type="channel", subject_id=channel.id,
+           actor_id=actor_id, via=via)
+    return channel
+
+
+def get_channel(session: Session, channel_id: int) -> Channel:
+    channel = session.get(Channel, channel_id)
+    if channel is None:
+        raise NotFound(f"no channel with id {channel_id}")
+    return channel
+
+
+def get_channel_by_name(session: Session, name: str) -> Channel:
+    channel = session.scalar(select(Channel).where(Channel.name == name))
+    if channel is None:
+        raise NotFound(f"no channel named {name!r}")
+    return channel
+
+
+def list_channels(session: Session) -> list[Channel]:
+    return list(session.scalars(select(Channel).order_by(Channel.id)))
+
+
+def default_sms_channel(session: Session) -> Channel:
+    channel = session.scalar(
+        select(Channel).where(Channel.kind == "sms", Channel.active.is_(True)).order_by(Channel.id).limit(1)
+    )
+    if channel is None:
+        raise NotFound("no active SMS channel; create one with `contact-center channels create`")
+    return channel
+
+
+@dataclass(frozen=True)
+class WebhookChannel:
+    """What a callback needs to know of its channel; cached briefly, as every callback asks."""
+
+    id: int
+    name: str
+    provider: str
+    active: bool
+    jwt_secret: str | None
+
+
+UNKNOWN_WEBHOOK_TOKEN = ("unknown webhook token: copy the channel's webhook URL again "
+                         "(`contact-center channels webhooks NAME`); rotating the secret changes it")
+_webhook_cache: dict[str, tuple[float, WebhookChannel]] = {}
+WEBHOOK_CACHE_SECONDS = 5.0  # a rotated or deactivated channel stops matching within this
+
+
+def channel_for_webhook(session: Session, secret: str | None, provider_names: tuple[str, ...]) -> WebhookChannel:
+    """The channel whose callback URL carries this secret; 401 when absent or unknown."""
+    if not secret:
+        raise NotAuthenticated("this webhook URL needs the channel's token (?token=...); "
+                               "copy the URL from the channel's webhook settings")
+    channel = cached_webhook_channel(secret)
+    if channel is None:
+        row = session.execute(select(Channel.id, Channel.name, Channel.provider, Channel.active,
+                                     Channel.credentials).where(Channel.webhook_secret == secret)).first()
+        if row is None:
+            _webhook_cache.pop(secret, None)
+            raise NotAuthenticated(UNKNOWN_WEBHOOK_TOKEN)
+        channel = WebhookChannel(row.id, row.name, row.provider, row.active,
+                                 (row.credentials or {}).get("webhook_jwt_secret"))
+        _webhook_cache[secret] = (time.monotonic(), channel)
+    if channel.provider not in provider_names:
+        raise NotAuthenticated(UNKNOWN_WEBHOOK_TOKEN)
+    return channel
+
+
+def cached_webhook_channel(secret: str) -> WebhookChannel | None:
+    cached = _webhook_cache.get(secret)
+    if cached is not None and time.monotonic() - cached[0] < WEBHOOK_CACHE_SECONDS:
+        return cached[1]
+    return None
+
+
+def forget_webhook_secret(secret: str) -> None:
+    _webhook_cache.pop(secret, None)
+
+
+def webhook_urls(channel: Channel, public_base_url: str) -> dict[str, str]:
+    spec = provider_spec(channel.provider)
+    return {kind: f"{public_base_url}{path}?token={channel.webhook_secret}" for kind, path in spec.webhook_paths.items()}
+
+
+def build_provider(channel: Channel, app_settings):
+    return provider_spec(channel.provider).build(channel, app_settings)

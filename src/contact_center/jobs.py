@@ -1,0 +1,83 @@
+"""Background jobs on Huey: SQLite-backed and run inside `serve` by default, Redis-backed with
+`contact-center worker` processes when CONTACT_CENTER_REDIS_URL is set."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+
+from contact_center.settings import Settings
+
+log = logging.getLogger(__name__)
+DISPATCH_CHUNK = 1000
+
+
+def make_huey(settings: Settings) -> Huey:
+    if settings.redis_url:
+        return RedisHuey("contact-center", url=settings.redis_url, results=False)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("contact-center", filename=str(settings.data_dir / "jobs.db"), results=False)
+
+
+# --- task bodies: they find the process's runtime, so they run the same in any worker -----------
+
+def _dispatch_messages(message_ids: list[int]) -> None:
+    from contact_center.messaging.dispatch import dispatch
+    from contact_center.runtime import current
+
+    runtime = current()
+    for message_id, delay in dispatch(runtime.session_factory, runtime.settings, message_ids):
+        runtime.jobs.dispatch_later([message_id], delay)
+
+
+def _sweep() -> None:
+    from contact_center.db import transaction
+    from contact_center.messaging.dispatch import sweep
+    from contact_center.runtime import current
+    from contact_center.webhooks.service import retry_failed_events
+
+    runtime = current()
+    with transaction(runtime.session_factory) as session:
+        stuck = sweep(session)
+        retried = retry_failed_events(session)
+    if stuck:
+        log.warning("sweeper: re-enqueued %d message(s) whose job was lost", len(stuck))
+        runtime.jobs.dispatch(stuck)
+    if retried:
+        log.info("sweeper: re-applied %d webhook event(s)", retried)
+
+
+def _poll_providers() -> None:
+    from contact_center.messaging.recovery import poll_all_channels
+    from contact_center.runtime import current
+
+    runtime = current()
+    poll_all_channels(runtime.session_factory, runtime.settings)
+
+
+class Jobs:
+    """The tasks, bound to one Huey instance (a process has one; tests make their own)."""
+
+    def __init__(self, huey: Huey):
+        self.huey = huey
+        self._dispatch = huey.task(name="dispatch_messages")(_dispatch_messages)
+        huey.periodic_task(crontab(minute="*"), name="sweep")(_sweep)
+        huey.periodic_task(crontab(minute="*/5"), name="poll_providers")(_poll_providers)
+
+    def dispatch(self, message_ids: Iterable[int]) -> None:
+        ids = list(message_ids)
+        for start in range(0, len(ids), DISPATCH_CHUNK):
+            self._dispatch(ids[start:start + DISPATCH_CHUNK])
+
+    def dispatch_later(self, message_ids: list[int], delay_seconds: float) -> None:
+        self._dispatch.schedule((message_ids,), delay=delay_seconds)
+
+    def consumer(self, workers: int = 2):
+        """A consumer to run inside this process (serve): threads, no signal handlers of its own."""
+        consumer = self.huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
+                                             initial_delay=0.05, backoff=1.5, max_delay=0.5,
+                                             check_worker_health=False)
+        consumer._set_signal_handlers = lambda: None  # the web server owns the process's signals
+        return consumer

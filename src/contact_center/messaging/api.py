@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Query, Request, status
+from sqlalchemy import select
+
+from contact_center.campaigns import service as campaigns
+from contact_center.channels import service as channels
+from contact_center.contacts.service import find_by_phone, get_contact
+from contact_center.deps import AgentUser, DbSession, SupervisorUser
+from contact_center.errors import InvalidInput, NotFound
+from contact_center.messaging import service
+from contact_center.messaging.models import Message
+from contact_center.messaging.schemas import BulkPlanOut, BulkSend, MessageOut, SmsSend
+from contact_center.messaging.status import channel_status
+from contact_center.templates.service import get_template, render_for
+from contact_center.unit_of_work import after_commit
+
+router = APIRouter(prefix="/api", tags=["sms"])
+
+
+def _channel(session, channel_id: int | None):
+    return channels.get_channel(session, channel_id) if channel_id else channels.default_sms_channel(session)
+
+
+@router.post("/sms", response_model=MessageOut, status_code=status.HTTP_202_ACCEPTED)
+def send_sms(body: SmsSend, request: Request, session: DbSession, user: AgentUser):
+    """Queue one SMS. 202: stored and queued (or blocked for an opted-out contact); delivery is reported later."""
+    channel = _channel(session, body.channel_id)
+    contact = get_contact(session, body.contact_id) if body.contact_id else None
+    phone = body.to or (contact.mobile or contact.phone if contact else None)
+    if not phone:
+        raise InvalidInput(f"contact {contact.id} has no phone or mobile", field="contact_id")
+    text = body.body
+    if body.template_id is not None:
+        if contact is None:
+            contact = find_by_phone(session, phone)
+        if contact is None:
+            raise InvalidInput("a template needs a known contact; create the contact first", field="template_id")
+        text = render_for(get_template(session, body.template_id).body, contact, user, request.app.state.settings)
+    message = service.queue_outbound(session, channel=channel, phone=phone, body=text, contact=contact,
+                                     origin="api", author_id=user.id)
+    if message.status == "queued":
+        jobs = request.app.state.runtime.jobs
+        after_commit(session, lambda: jobs.dispatch([message.id]))
+    return message
+
+
+@router.get("/messages/{message_id}", response_model=MessageOut)
+def get_message(message_id: int, session: DbSession, _: AgentUser):
+    message = session.get(Message, message_id)
+    if message is None:
+        raise NotFound(f"no message with id {message_id}")
+    return message
+
+
+@router.get("/messages", response_model=list[MessageOut])
+def list_messages(
+    session: DbSession, _: AgentUser, contact_id: int | None = None, conversation_id: int | None = None,
+    campaign_id: int | None = None, status_: str | None = Query(None, alias="status"),
+    limit: int = Query(50, ge=1, le=500), before_id: int | None = Query(None, description="For paging back."),
+):
+    query = select(Message).order_by(Message.id.desc()).limit(limit)
+    for column, value in ((Message.contact_id, contact_id), (Message.conversation_id, conversation_id),
+                          (Message.campaign_id, campaign_id), (Message.status, status_)):
+        if value is not None:
+            query = query.where(column == value)
+    if before_id is not None:
+        query = query.where(Message.id < before_id)
+    return list(session.scalars(query))
+
+
+def _audience(body: BulkSend):
+    if body.contact_ids is not None:
+        return lambda s: campaigns.contacts_by_ids(s, body.contact_ids)
+    if body.search is not None:
+        return lambda s: campaigns.contacts_matching(s, body.search)
+    return lambda s: campaigns.recipients_from_csv(s, body.csv)
+
+
+@router.post("/sms/bulk", response_model=BulkPlanOut)
+def bulk_send(body: BulkSend, request: Request, session: DbSession, user: SupervisorUser):
+    """Preview (confirm=false) or start (confirm=true) a templated send to many contacts."""
+    settings = request.app.state.settings
+    channel = _channel(session, body.channel_id)
+    text = get_template(session, body.template_id).body if body.template_id else body.body
+    state = channel_status(channel, settings)
+    if body.confirm:
+        session.commit()  # start_bulk writes in its own transactions; don't hold the write lock meanwhile
+        runtime = request.app.state.runtime
+        campaign, plan = campaigns.start_bulk(
+            request.app.state.session_factory, _audience(body), name=body.name, body=text, channel_id=channel.id,
+            template_id=body.template_id, user=user, settings=settings, enqueue=runtime.jobs.dispatch,
+        )
+        campaign_id = campaign.id
+    else:
+        plan = campaigns.plan_bulk(_audience(body)(session), body=text, channel=channel, user=user, settings=settings)
+        campaign_id = None
+    cost = plan.estimated_cost
+    return BulkPlanOut(
+        recipients=plan.recipients, sendable=plan.sendable, opted_out=plan.opted_out, segments=plan.segments,
+        estimated_cost=cost, balance=state.balance, balance_error=state.error,
+        enough_balance=None if cost is None or state.balance is None else state.balance >= cost,
+        preview=plan.preview, rejected=[asdict(r) for r in plan.rejected[:1000]], campaign_id=campaign_id,
+    )
+
+
+@router.get("/campaigns/{campaign_id}")
+def campaign_progress(campaign_id: int, session: DbSession, _: AgentUser) -> dict:
+    counts = campaigns.campaign_progress(session, campaign_id)
+    return {"campaign_id": campaign_id, "total": sum(counts.values()), "by_status": counts}

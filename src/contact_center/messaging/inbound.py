@@ -1,0 +1,235 @@
+"""Customers' replies, recorded a batch at a time.
+
+Replies come in bursts after a campaign. Every step here is one set-based statement for the whole
+batch (which were seen already, which message each answers, whose phone it is, which conversation
+it joins), so the cost per reply is a few dictionary look-ups, not a few round trips. Webhooks,
+the reply poller and the retry sweeper all come through record_replies, with batches of one or many.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from contact_center import phones
+from contact_center.audit.service import record
+from contact_center.contacts.models import Contact
+from contact_center.contacts.service import candidates_by_key, pick_contact
+from contact_center.db import utcnow
+from contact_center.events import announce
+from contact_center.inbox.models import Conversation
+from contact_center.inbox.service import open_conversations
+from contact_center.messaging.models import Message
+from contact_center.messaging.segments import count_segments
+from contact_center.messaging.service import OPT_OUT_WORDS, new_reference
+from contact_center.providers.base import InboundReply
+from contact_center.webhooks.models import WebhookEvent
+
+log = logging.getLogger(__name__)
+IN_CHUNK = 500  # values per IN (...) list: well under every driver's parameter limit
+
+_messages = Message.__table__
+_contacts = Contact.__table__
+_conversations = Conversation.__table__
+_events = WebhookEvent.__table__
+_done = _conversations.c.status == "done"
+_TOUCH = update(_conversations).where(_conversations.c.id == bindparam("conversation_id")).values(
+    unread_count=_conversations.c.unread_count + bindparam("count"),
+    last_activity_at=bindparam("at"), last_inbound_at=bindparam("at"),
+    status=case((_done, "new"), else_=_conversations.c.status),
+    assignee_id=case((_done, None), else_=_conversations.c.assignee_id),
+    contact_id=func.coalesce(_conversations.c.contact_id, bindparam("contact_id")),
+)
+
+
+@dataclass
+class ReplyIn:
+    """One reply to record: where it came from, and its raw payload for the event log."""
+
+    source: str  # e.g. kolmeya.reply
+    channel_id: int
+    reply: InboundReply
+    payload: str
+    origin: str = "webhook"  # webhook | poll | retry
+
+
+@dataclass
+class ReplyOut:
+    outcome: str  # applied | duplicate | rejected
+    message_id: int | None = None
+    detail: str | None = None
+
+
+@dataclass
+class _Pending:
+    item: ReplyIn
+    identity: phones.PhoneIdentity
+    answered: tuple[int, int | None] | None = None  # (message id, contact id)
+    contact_id: int | None = None
+    opt_out: bool = False
+    conversation_id: int | None = None
+
+
+def _chunks(values: list, size: int = IN_CHUNK):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
+    """Record every reply not seen before; outcomes in the order given. The caller commits."""
+    connection = session.connection()
+    now = utcnow()
+    outcomes: list[ReplyOut | None] = [None] * len(items)
+
+    # 1. replays: seen in an earlier batch, or twice in this one
+    seen: set[tuple[str, str]] = set()
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for item in items:
+        by_source[item.source].append(item.reply.external_id)
+    for source, ids in by_source.items():
+        for chunk in _chunks(list(set(ids))):
+            seen.update((source, eid) for eid in connection.execute(
+                select(_events.c.external_id).where(_events.c.source == source, _events.c.external_id.in_(chunk))
+            ).scalars())
+    pending: list[tuple[int, _Pending]] = []
+    events: list[dict] = []
+    for index, item in enumerate(items):
+        key = (item.source, item.reply.external_id)
+        if key in seen:
+            outcomes[index] = ReplyOut("duplicate")
+            continue
+        seen.add(key)
+        try:
+            identity = phones.identify(item.reply.phone)
+        except phones.PhoneNumberError as exc:
+            outcomes[index] = ReplyOut("rejected", detail=str(exc))
+            events.append(_event_row(item, "rejected", None, str(exc), now))
+            continue
+        pending.append((index, _Pending(item, identity)))
+
+    if pending:
+        _link_answered(connection, [p for _, p in pending])
+        _match_contacts(connection, [p for _, p in pending])
+        _join_conversations(connection, [p for _, p in pending], now)
+        message_ids = _insert_messages(connection, [p for _, p in pending], now)
+        for (index, p), message_id in zip(pending, message_ids):
+            outcomes[index] = ReplyOut("applied", message_id=message_id)
+            events.append(_event_row(p.item, "applied", message_id, None, now))
+        _apply_opt_outs(session, [p for _, p in pending], now)
+        for (_, p), message_id in zip(pending, message_ids):
+            announce(session, "message.created", message_id=message_id, conversation_id=p.conversation_id,
+                     contact_id=p.contact_id, direction="in", status="received", status_reason=None)
+
+    if events:
+        # A plain executemany: with RETURNING, SQLite would get one INSERT per row.
+        connection.execute(insert(_events), events)
+    return outcomes  # type: ignore[return-value]
+
+
+def _event_row(item: ReplyIn, outcome: str, message_id: int | None, detail: str | None, now) -> dict:
+    return {"source": item.source, "external_id": item.reply.external_id, "channel_id": item.channel_id,
+            "payload": item.payload, "outcome": outcome, "detail": detail, "message_id": message_id,
+            "received_at": now, "handled_at": now}
+
+
+def _link_answered(connection, pending: list[_Pending]) -> None:
+    """The message each reply answers, when the provider says (by its id, else by our reference) and
+    it went to the number the reply comes from."""
+    for column, attribute in ((_messages.c.provider_message_id, "in_reply_to_provider_id"),
+                              (_messages.c.reference, "in_reply_to_reference")):
+        wanted = defaultdict(list)
+        for p in pending:
+            value = getattr(p.item.reply, attribute)
+            if value and p.answered is None:
+                wanted[(p.item.channel_id, value)].append(p)
+        by_channel: dict[int, list[str]] = defaultdict(list)
+        for channel_id, value in wanted:
+            by_channel[channel_id].append(value)
+        for channel_id, values in by_channel.items():
+            for chunk in _chunks(values):
+                for row in connection.execute(select(column, _messages.c.id, _messages.c.contact_id,
+                                                     _messages.c.phone_e164)
+                                              .where(_messages.c.channel_id == channel_id, column.in_(chunk))):
+                    for p in wanted[(channel_id, row[0])]:
+                        # Only a message that went to this same number: a quoted id from another
+                        # customer's SMS must not hand this reply to that customer.
+                        if phones.match_key(row.phone_e164) == p.identity.key:
+                            p.answered = (row.id, row.contact_id)
+
+
+def _match_contacts(connection, pending: list[_Pending]) -> None:
+    """Each reply's contact: the one its answered message went to, else find_by_phone's rule."""
+    answered_contacts = {p.answered[1] for p in pending if p.answered and p.answered[1] is not None}
+    opt_outs: dict[int, bool] = {}
+    for chunk in _chunks(list(answered_contacts)):
+        opt_outs.update(connection.execute(select(_contacts.c.id, _contacts.c.opt_out_sms)
+                                           .where(_contacts.c.id.in_(chunk))).all())
+    candidates = candidates_by_key(connection, list({p.identity.key for p in pending
+                                                     if not (p.answered and p.answered[1] in opt_outs)}))
+    for p in pending:
+        if p.answered and p.answered[1] in opt_outs:
+            p.contact_id, p.opt_out = p.answered[1], opt_outs[p.answered[1]]
+            continue
+        chosen = pick_contact(p.identity, candidates.get(p.identity.key, []))
+        if chosen is not None:
+            p.contact_id, p.opt_out = chosen.id, chosen.opt_out_sms
+
+
+def _join_conversations(connection, pending: list[_Pending], now) -> None:
+    """Find or open each phone's conversation on its channel; count the replies unread, reopen if done."""
+    wanted: dict[tuple[int, str], list[_Pending]] = defaultdict(list)
+    for p in pending:
+        wanted[(p.item.channel_id, p.identity.key)].append(p)
+    by_channel: dict[int, dict[str, tuple[str, int | None]]] = defaultdict(dict)
+    for (channel_id, key), group in wanted.items():
+        by_channel[channel_id][key] = (group[0].identity.e164, group[0].contact_id)
+    found = {(channel_id, key): conversation_id for channel_id, phones in by_channel.items()
+             for key, conversation_id in open_conversations(connection, channel_id, phones, now).items()}
+    touches = []
+    for key, group in wanted.items():
+        for p in group:
+            p.conversation_id = found[key]
+        touches.append({"conversation_id": found[key], "count": len(group),
+                        "at": max(p.item.reply.received_at or now for p in group),
+                        "contact_id": next((p.contact_id for p in group if p.contact_id), None)})
+    connection.execute(_TOUCH, touches)
+
+
+def _insert_messages(connection, pending: list[_Pending], now) -> list[int]:
+    rows = []
+    for p in pending:
+        reply, info = p.item.reply, count_segments(p.item.reply.text)
+        # Only the columns an inbound message has: the rest default to NULL, and every bound value
+        # costs a conversion per row.
+        rows.append({
+            "reference": new_reference(), "channel_id": p.item.channel_id, "conversation_id": p.conversation_id,
+            "contact_id": p.contact_id, "direction": "in", "origin": p.item.origin, "phone": reply.phone,
+            "phone_e164": p.identity.e164, "body": reply.text, "status": "received",
+            "provider_message_id": reply.external_id, "encoding": info.encoding, "segments": info.segments,
+            "attempts": 0, "in_reply_to_id": p.answered[0] if p.answered else None, "created_at": now,
+            "received_at": reply.received_at or now, "updated_at": now,
+        })
+    connection.execute(insert(_messages), rows)  # executemany; ids are read back by our reference
+    ids: dict[str, int] = {}
+    for chunk in _chunks([row["reference"] for row in rows]):
+        ids.update(connection.execute(select(_messages.c.reference, _messages.c.id)
+                                      .where(_messages.c.reference.in_(chunk))).all())
+    return [ids[row["reference"]] for row in rows]
+
+
+def _apply_opt_outs(session: Session, pending: list[_Pending], now) -> None:
+    """A reply that is only an opt-out word (SAIR, PARE, STOP…) opts its contact out of SMS."""
+    opted = {p.contact_id: p.item for p in pending
+             if p.contact_id is not None and not p.opt_out and p.item.reply.text.strip().upper() in OPT_OUT_WORDS}
+    if not opted:
+        return
+    session.connection().execute(update(_contacts).where(_contacts.c.id.in_(list(opted)))
+                                 .values(opt_out_sms=True, updated_at=now))
+    for contact_id, item in opted.items():
+        record(session, action="contact.opt_out_sms", subject_type="contact", subject_id=contact_id,
+               via=item.origin, word=item.reply.text.strip())
+        log.info("contact %d opted out of SMS by replying %r", contact_id, item.reply.text.strip())

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from contact_center.db import Base, UTCDateTime, utcnow
+
+OUTBOUND_STATES = ("queued", "sending", "sent", "delivered", "read", "failed", "rejected", "expired", "blocked")
+FINAL_FAILURES = ("failed", "rejected", "expired", "blocked")
+# Statuses only move forward; a final failure never changes again, and delivered only moves to read.
+STATE_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4,
+              "failed": 3, "rejected": 3, "expired": 3, "blocked": 3, "received": 0}
+# The timestamp column each status stamps.
+STATE_TIMESTAMP = {"queued": "queued_at", "sent": "sent_at", "delivered": "delivered_at", "read": "read_at",
+                   "failed": "failed_at", "rejected": "failed_at", "expired": "failed_at", "blocked": "failed_at"}
+
+
+def moves_forward(current: str, new: str) -> bool:
+    if current in FINAL_FAILURES or current == "received":
+        return False
+    return STATE_RANK[new] > STATE_RANK[current]
+
+
+class Message(Base):
+    """Every message, whatever its channel, direction or origin: one timeline, no syncing."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "provider_message_id"),
+        CheckConstraint("direction IN ('in', 'out')", name="direction_known"),
+        Index("ix_messages_status_queued_at", "status", "queued_at"),
+        Index("ix_messages_conversation_created", "conversation_id", "created_at"),
+        Index("ix_messages_contact_created", "contact_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Ours, unique, sent to the provider with the message so results and callbacks find it again.
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"), index=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    direction: Mapped[str] = mapped_column(String(3))
+    origin: Mapped[str] = mapped_column(String(16))  # composer, api, cli, campaign, webhook, poll
+    phone: Mapped[str] = mapped_column(String(64))
+    phone_e164: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(64))
+    provider_request_id: Mapped[str | None] = mapped_column(String(64))
+    provider_status_code: Mapped[int | None] = mapped_column(Integer)
+    encoding: Mapped[str | None] = mapped_column(String(8))
+    segments: Mapped[int] = mapped_column(Integer, default=1)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class SmsSend(BaseModel):
+    to: str | None = Field(None, max_length=64, description="A phone in any written form…")
+    contact_id: int | None = Field(None, description="…or a contact (its mobile, else its phone).")
+    body: str | None = Field(None, max_length=1600, description="The text…")
+    template_id: int | None = Field(None, description="…or a template rendered for the contact.")
+    channel_id: int | None = Field(None, description="The first active SMS channel when omitted.")
+
+    @model_validator(mode="after")
+    def _one_of_each(self):
+        if (self.to is None) == (self.contact_id is None):
+            raise ValueError("give exactly one of 'to' and 'contact_id'")
+        if (self.body is None) == (self.template_id is None):
+            raise ValueError("give exactly one of 'body' and 'template_id'")
+        return self
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    reference: str
+    channel_id: int
+    conversation_id: int
+    contact_id: int | None
+    campaign_id: int | None
+    direction: str
+    origin: str
+    phone_e164: str
+    body: str
+    status: str
+    status_reason: str | None
+    provider_message_id: str | None
+    encoding: str | None
+    segments: int
+    attempts: int
+    created_at: datetime
+    queued_at: datetime | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    failed_at: datetime | None
+    received_at: datetime | None
+
+
+class BulkSend(BaseModel):
+    name: str = Field("Bulk send", max_length=200)
+    channel_id: int | None = None
+    body: str | None = Field(None, max_length=5000)
+    template_id: int | None = None
+    contact_ids: list[int] | None = Field(None, max_length=1_000_000)
+    search: str | None = Field(None, description="Every contact matching this (name, CPF, phone); '' for all.")
+    csv: str | None = Field(None, description="CSV text with a phone column (and optionally name).")
+    confirm: bool = Field(False, description="false: only preview and estimate. true: store and send.")
+
+    @model_validator(mode="after")
+    def _one_audience(self):
+        if sum(x is not None for x in (self.contact_ids, self.search, self.csv)) != 1:
+            raise ValueError("give exactly one audience: 'contact_ids', 'search' or 'csv'")
+        if (self.body is None) == (self.template_id is None):
+            raise ValueError("give exactly one of 'body' and 'template_id'")
+        return self
+
+
+class RejectedOut(BaseModel):
+    where: str
+    reason: str
+
+
+class BulkPlanOut(BaseModel):
+    recipients: int
+    sendable: int
+    opted_out: int
+    segments: int
+    estimated_cost: Decimal | None
+    balance: Decimal | None
+    balance_error: str | None
+    enough_balance: bool | None
+    preview: list[dict]
+    rejected: list[RejectedOut]
+    campaign_id: int | None = None
+
+
+class ChannelStatus(BaseModel):
+    channel_id: int
+    name: str
+    provider: str
+    sandbox: bool
+    ok: bool
+    balance: Decimal | None
+    balance_text: str | None
+    error: str | None

@@ -1,0 +1,107 @@
+"""What every SMS provider implements, and the registry the rest of the product looks them up in.
+
+A new provider is a folder beside `kolmeya/` plus one entry in `PROVIDERS` (providers/registry.py):
+messaging, webhooks and the inbox only ever speak this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from contact_center.channels.models import Channel
+    from contact_center.settings import Settings
+
+
+@dataclass(frozen=True)
+class OutgoingSms:
+    reference: str  # our unique id for the message; travels to the provider and back
+    phone: str  # E.164
+    body: str
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    reference: str
+    accepted: bool
+    provider_message_id: str | None
+    state: str  # sent | rejected | blocked | unknown
+    reason: str | None
+    duplicate: bool = False  # the provider says it already has this message (a retry after a crash)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    request_id: str | None
+    outcomes: dict[str, SendOutcome]  # by our reference
+
+
+@dataclass(frozen=True)
+class InboundReply:
+    external_id: str  # unique per reply; the same callback replayed gives the same id
+    phone: str
+    text: str
+    received_at: datetime | None
+    in_reply_to_reference: str | None
+    in_reply_to_provider_id: str | None
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    external_id: str  # provider message id + status: replays collide, successive statuses do not
+    provider_message_id: str | None
+    reference: str | None
+    state: str  # sent | delivered | failed | rejected | expired | accepted (still at the provider)
+    code: int | None
+    text: str | None
+
+
+class WebhookPayloadError(ValueError):
+    """A callback body that is not what the provider sends; `field` says where."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ProviderError(Exception):
+    """A provider call failed. `retryable` errors (rate limit, 5xx, timeout) are tried again later."""
+
+    retryable: bool = False
+    retry_after_seconds: float | None = None
+
+
+class SmsProvider(Protocol):
+    max_batch: int
+
+    def send(self, messages: Sequence[OutgoingSms], *, status_webhook_url: str | None) -> SendResult: ...
+    def balance(self) -> Decimal: ...
+    def message_status(self, provider_message_id: str) -> StatusUpdate: ...
+    def recent_replies(self, hours: int) -> Iterator[InboundReply]: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    name: str
+    kind: str
+    label: str
+    settings_model: type[BaseModel]
+    required_credentials: tuple[str, ...]
+    optional_credentials: tuple[str, ...]
+    build: Callable[[Channel, Settings], SmsProvider]
+    # Pure functions from a decoded JSON payload; raise WebhookPayloadError naming the field.
+    parse_reply: Callable[[Any], InboundReply]
+    parse_statuses: Callable[[Any], list[StatusUpdate]]
+    # Path of each webhook on our server; the channel's secret goes in the query string.
+    webhook_paths: dict[str, str] = field(default_factory=dict)
+
+    def parse_settings(self, raw: dict[str, Any]) -> BaseModel:
+        return self.settings_model.model_validate(raw)

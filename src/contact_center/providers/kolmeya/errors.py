@@ -1,0 +1,87 @@
+"""Errors raised by the Kolmeya client.
+
+Every message is written for the operator reading the log: what happened and what to do next.
+Messages never contain the API token.
+"""
+
+from __future__ import annotations
+
+from contact_center.providers.base import ProviderError
+
+
+class KolmeyaError(ProviderError):
+    """Base class. `retryable` tells a job runner whether trying again later can help."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, status_code: int | None = None, path: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.path = path
+
+
+class KolmeyaAuthError(KolmeyaError):
+    """401: the token was rejected."""
+
+
+class KolmeyaPermissionError(KolmeyaError):
+    """403: the token may not use this endpoint, or our IP is not allow-listed."""
+
+
+class KolmeyaNotFound(KolmeyaError):
+    """404: wrong path, wrong base URL or unknown id."""
+
+
+class KolmeyaValidationError(KolmeyaError):
+    """422: Kolmeya rejected the request body; `field_errors` holds Laravel's per-field list."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field_errors: dict[str, list[str]],
+        status_code: int | None = 422,
+        path: str | None = None,
+    ):
+        super().__init__(message, status_code=status_code, path=path)
+        self.field_errors = field_errors
+
+
+class KolmeyaRateLimited(KolmeyaError):
+    """429: too many requests in the current window."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_seconds: float | None,
+        status_code: int | None = 429,
+        path: str | None = None,
+    ):
+        super().__init__(message, status_code=status_code, path=path)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class KolmeyaServerError(KolmeyaError):
+    """5xx: a problem on Kolmeya's side, usually temporary."""
+
+    retryable = True
+
+
+class KolmeyaTimeout(KolmeyaError):
+    """No answer in time. The request may still have been processed."""
+
+    retryable = True
+
+
+class KolmeyaConnectionError(KolmeyaError):
+    """Kolmeya could not be reached at all (DNS, refused, reset)."""
+
+    retryable = True
+
+
+class KolmeyaResponseError(KolmeyaError):
+    """The answer was not JSON, had an unexpected shape, or an unexpected HTTP status."""

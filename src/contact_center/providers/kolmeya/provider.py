@@ -1,0 +1,89 @@
+"""Kolmeya behind the SmsProvider protocol, and its entries for the provider registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contact_center.providers.base import InboundReply, OutgoingSms, ProviderSpec, SendResult, StatusUpdate
+
+from .client import DEFAULT_BASE_URL, DEFAULT_SEGMENT_ID, MAX_MESSAGES_PER_REQUEST, KolmeyaClient
+from .webhooks import KolmeyaStatus, parse_reply, parse_statuses
+
+if TYPE_CHECKING:
+    from contact_center.channels.models import Channel
+    from contact_center.settings import Settings
+
+SANDBOX_TOKEN = "sandbox-token"
+
+
+class KolmeyaSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segment_id: int = Field(DEFAULT_SEGMENT_ID, ge=1, description="tenant_segment_id: the cost centre (109 = CORPORATIVO).")
+    sms_api_id: int | None = Field(None, ge=1, description="From Kolmeya's /sms/apis; the account default when empty.")
+    base_url: str = Field(DEFAULT_BASE_URL, pattern=r"^https?://", description="Only changed for the sandbox.")
+    price_per_segment: Decimal | None = Field(None, ge=0, description="R$ per SMS segment, for cost estimates.")
+    timeout_seconds: float = Field(15.0, gt=0, le=120)
+
+
+def to_status_update(status: KolmeyaStatus) -> StatusUpdate:
+    return StatusUpdate(external_id=status.external_id, provider_message_id=status.provider_message_id,
+                        reference=status.reference, state=status.state, code=status.code, text=status.text)
+
+
+class KolmeyaProvider:
+    max_batch = MAX_MESSAGES_PER_REQUEST
+
+    def __init__(self, token: str, settings: KolmeyaSettings):
+        self.settings = settings
+        self.client = KolmeyaClient(token, base_url=settings.base_url, timeout=settings.timeout_seconds)
+
+    def send(self, messages: Sequence[OutgoingSms], *, status_webhook_url: str | None) -> SendResult:
+        return self.client.send(messages, segment_id=self.settings.segment_id, sms_api_id=self.settings.sms_api_id,
+                                webhook_url=status_webhook_url)
+
+    def balance(self) -> Decimal:
+        return self.client.balance()
+
+    def message_status(self, provider_message_id: str) -> StatusUpdate:
+        return to_status_update(self.client.message_status(provider_message_id))
+
+    def recent_replies(self, hours: int) -> Iterator[InboundReply]:
+        page = 1
+        while True:
+            result = self.client.replies(period_hours=min(hours, 168), page=page)
+            yield from result.replies
+            if not result.has_next:
+                return
+            page += 1
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _build(channel: Channel, _settings: Settings) -> KolmeyaProvider:
+    return KolmeyaProvider(channel.credentials["token"], KolmeyaSettings.model_validate(channel.settings))
+
+
+def _statuses(payload) -> list[StatusUpdate]:
+    return [to_status_update(status) for status in parse_statuses(payload)]
+
+
+WEBHOOK_PATHS = {"reply": "/kolmeya/webhook/reply", "status": "/kolmeya/webhook/status"}
+
+KOLMEYA = ProviderSpec(
+    name="kolmeya", kind="sms", label="Kolmeya", settings_model=KolmeyaSettings,
+    required_credentials=("token",), optional_credentials=("webhook_jwt_secret",), build=_build,
+    parse_reply=parse_reply, parse_statuses=_statuses, webhook_paths=WEBHOOK_PATHS,
+)
+
+# The same API served by our local simulator (contact-center sandbox kolmeya): nothing leaves the machine.
+KOLMEYA_SANDBOX = ProviderSpec(
+    name="sandbox", kind="sms", label="Kolmeya SANDBOX", settings_model=KolmeyaSettings,
+    required_credentials=("token",), optional_credentials=("webhook_jwt_secret",), build=_build,
+    parse_reply=parse_reply, parse_statuses=_statuses, webhook_paths=WEBHOOK_PATHS,
+)

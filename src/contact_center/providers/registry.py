@@ -1,0 +1,6 @@
+"""Every provider the product can use, by name. A new provider is a folder and a line here."""
+
+from contact_center.providers.base import ProviderSpec
+from contact_center.providers.kolmeya.provider import KOLMEYA, KOLMEYA_SANDBOX
+
+PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in (KOLMEYA, KOLMEYA_SANDBOX)}

@@ -1,0 +1,59 @@
+"""A process's wiring: settings, database, job queue. `serve`, `worker`, CLI commands and tests
+build one; job bodies find it with current()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from contact_center.db import make_engine, make_session_factory
+from contact_center.events import EventBus, InProcessBus, make_bus
+from contact_center.jobs import Jobs, make_huey
+from contact_center.logs import configure_logging, register_secret
+from contact_center.migrations import upgrade
+from contact_center.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    jobs: Jobs
+    events: EventBus | None = field(default_factory=InProcessBus)  # Redis when settings.redis_url is set
+
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("no runtime: start the process through `contact-center serve` or `worker`")
+    return _current
+
+
+def current_or_none() -> Runtime | None:
+    return _current
+
+
+def install(runtime: Runtime) -> Runtime:
+    global _current
+    _current = runtime
+    return runtime
+
+
+def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
+    configure_logging(settings.log_level)
+    for secret in (settings.secret_key, settings.kolmeya_token):
+        register_secret(secret.get_secret_value())
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    return engine, make_session_factory(engine)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine, factory = open_database(settings)
+    return install(Runtime(settings=settings, engine=engine, session_factory=factory,
+                           jobs=Jobs(make_huey(settings)), events=make_bus(settings.redis_url)))

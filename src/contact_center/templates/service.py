@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contact_center.audit.service import record
+from contact_center.auth.models import User
+from contact_center.contacts.models import Contact
+from contact_center.errors import Conflict, InvalidInput, NotFound
+from contact_center.settings import Settings
+from contact_center.templates.models import Template
+from contact_center.templates.rendering import (
+    CompanyScope, TemplateError, UserScope, compile_template, contact_scope, render,
+)
+
+SAMPLE_CONTACT = Contact(name="Maria Exemplo", mobile="+55 11 90000-0001", mobile_e164="+5511900000001",
+                         email="maria@example.com", document="52998224725")
+
+
+def _check_source(body: str) -> None:
+    if not body.strip():
+        raise InvalidInput("a template needs a body", field="body")
+    try:
+        compile_template(body)
+    except TemplateError as exc:
+        raise InvalidInput(str(exc), field="body") from None
+
+
+def render_for(body: str, contact: Contact, user: User | None, settings: Settings) -> str:
+    """Render `body` for one contact; unknown variables and unsafe access raise InvalidInput."""
+    try:
+        return render(
+            body, contact=contact_scope(contact),
+            user=UserScope(name=user.name, username=user.username) if user else UserScope(name="", username=""),
+            company=CompanyScope(name=settings.company_name, phone=settings.company_phone),
+        )
+    except TemplateError as exc:
+        raise InvalidInput(str(exc), field="body") from None
+
+
+def create_template(session: Session, *, name: str, body: str, description: str | None, user: User | None,
+                    settings: Settings, via: str = "api") -> Template:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a template needs a name", field="name")
+    _check_source(body)
+    render_for(body, SAMPLE_CONTACT, user, settings)  # catches unknown variables before anyone sends it
+    if session.scalar(select(Template.id).where(Template.name == name)) is not None:
+        raise Conflict(f"a template named {name!r} already exists", field="name")
+    template = Template(name=name, body=body, description=description, updated_by_id=user.id if user else None)
+    session.add(template)
+    session.flush()
+    record(session, action="template.create", subject_type="template", subject_id=template.id,
+           actor_id=user.id if user else None, via=via, name=name)
+    return template
+
+
+def update_template(session: Session, template: Template, *, name: str | None, body: str | None,
+                    description: str | None, user: User | None, settings: Settings, via: str = "api") -> Template:
+    if body is not None:
+        _check_source(body)
+        render_for(body, SAMPLE_CONTACT, user, settings)
+    if name is not None and name.strip() != template.name:
+        if session.scalar(select(Template.id).where(Template.name == name.strip())) is not None:
+            raise Conflict(f"a template named {name.strip()!r} already exists", field="name")
+        template.name = name.strip()
+    if body is not None:
+        template.body = body
+    if description is not None:
+        template.description = description
+    template.updated_by_id = user.id if user else None
+    session.flush()
+    record(session, action="template.update", subject_type="template", subject_id=template.id,
+           actor_id=user.id if user else None, via=via, name=template.name)
+    return template
+
+
+def get_template(session: Session, template_id: int) -> Template:
+    template = session.get(Template, template_id)
+    if template is None:
+        raise NotFound(f"no template with id {template_id}")
+    return template
+
+
+def get_template_by_name(session: Session, name: str) -> Template:
+    template = session.scalar(select(Template).where(Template.name == name))
+    if template is None:
+        raise NotFound(f"no template named {name!r}")
+    return template
+
+
+def list_templates(session: Session) -> list[Template]:
+    return list(session.scalars(select(Template).order_by(Template.name)))
+
+
+def delete_template(session: Session, template: Template, user: User | None, via: str = "api") -> None:
+    record(session, action="template.delete", subject_type="template", subject_id=template.id,
+           actor_id=user.id if user else None, via=via, name=template.name)
+    session.delete(template)
+    session.flush()

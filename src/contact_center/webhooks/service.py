@@ -1,0 +1,266 @@
+"""Provider callbacks: stored raw first, unique per (source, external id), then applied.
+
+Replays and duplicates are no-ops; a status for a message we do not know yet is kept as pending
+and applied when the message gets its provider id; an apply that crashes leaves the event in
+`error` for the sweeper to try again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from contact_center import phones
+from contact_center.channels.models import Channel
+from contact_center.db import utcnow
+from contact_center.errors import DomainError
+from contact_center.messaging import service as messaging
+from contact_center.messaging.inbound import ReplyIn, record_replies
+from contact_center.messaging.models import Message
+from contact_center.providers.base import InboundReply, ProviderSpec, StatusUpdate, WebhookPayloadError
+from contact_center.webhooks.models import WebhookEvent
+
+log = logging.getLogger(__name__)
+
+
+class PayloadRejected(DomainError):
+    status_code = 422
+    code = "invalid_payload"
+
+
+@dataclass
+class IngestResult:
+    outcomes: list[str] = field(default_factory=list)  # applied | pending | ignored | rejected | error
+    message_ids: list[int] = field(default_factory=list)
+    duplicates: int = 0
+
+    def count(self, outcome: str) -> int:
+        return self.outcomes.count(outcome)
+
+
+def _digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def store_rejected(session: Session, source: str, channel: Channel | None, raw: bytes, reason: str) -> None:
+    """Keep a malformed callback in the raw-event log (deduplicated by its bytes) and nothing else."""
+    event = WebhookEvent(source=source, external_id=f"rejected:{_digest(raw)}", channel_id=channel.id if channel else None,
+                         payload=raw.decode("utf-8", "replace"), outcome="rejected", detail=reason,
+                         received_at=utcnow(), handled_at=utcnow())
+    if not _insert_once(session, event):
+        log.info("%s: the same malformed payload again", source)
+
+
+def _insert_once(session: Session, event: WebhookEvent) -> bool:
+    """Insert unless (source, external_id) exists; False means a replay."""
+    exists = session.scalar(select(WebhookEvent.id).where(WebhookEvent.source == event.source,
+                                                          WebhookEvent.external_id == event.external_id))
+    if exists is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(event)
+    except IntegrityError:  # the same callback, concurrently: the other request stored it
+        return False
+    return True
+
+
+def decode(raw: bytes) -> object:
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadRejected(f"the body is not valid JSON: {exc}") from None
+
+
+def parse(parser, raw: bytes):
+    """Decode and parse a reply body without touching the database; PayloadRejected says what is wrong."""
+    try:
+        reply = parser(decode(raw))
+    except WebhookPayloadError as exc:
+        raise PayloadRejected(str(exc), field=exc.field) from None
+    problem = _reply_problem(reply)
+    if problem is not None:
+        raise PayloadRejected(problem[1], field=problem[0])
+    return reply
+
+
+# Ids we store or match on must fit their columns: PostgreSQL refuses a longer value (a 500), SQLite
+# would keep it whole. A provider never sends ids this long; a caller that does gets a clear 422.
+MAX_ID_LENGTH = min(Message.__table__.c.provider_message_id.type.length,
+                    WebhookEvent.__table__.c.match_reference.type.length,
+                    WebhookEvent.__table__.c.match_provider_id.type.length)
+MAX_EXTERNAL_ID_LENGTH = WebhookEvent.__table__.c.external_id.type.length
+
+
+def _too_long(field: str, value: str | None, limit: int) -> tuple[str, str] | None:
+    if value is not None and len(value) > limit:
+        return field, f"{field}: {len(value)} characters long; at most {limit} are accepted"
+    return None
+
+
+def _reply_problem(reply: InboundReply) -> tuple[str, str] | None:
+    """(field, message) when a well-formed reply still cannot be stored: an id too long, a phone that is
+    not a phone number. Checked before anything is stored, so such a reply is refused, not half-kept."""
+    try:
+        phones.identify(reply.phone)
+    except phones.PhoneNumberError as exc:
+        return "phone", f"phone: {exc}"
+    return _too_long("id", reply.external_id, MAX_ID_LENGTH)
+
+
+def _status_problem(updates: list[StatusUpdate]) -> tuple[str, str] | None:
+    for index, update_ in enumerate(updates):
+        where = f"messages[{index}]." if len(updates) > 1 else ""
+        problem = (_too_long(f"{where}id", update_.provider_message_id, MAX_ID_LENGTH)
+                   or _too_long(f"{where}reference", update_.reference, MAX_ID_LENGTH)
+                   or _too_long(f"{where}id", update_.external_id, MAX_EXTERNAL_ID_LENGTH))
+        if problem is not None:
+            return problem
+    return None
+
+
+def record_reply(session: Session, source: str, channel, reply: InboundReply, payload: str,
+                 result: IngestResult, origin: str = "webhook") -> int | None:
+    """Store and apply one reply, however it reached us (webhook or poll); its message id, None for a replay."""
+    out = record_replies(session, [ReplyIn(source, channel.id, reply, payload, origin)])[0]
+    if out.outcome == "duplicate":
+        result.duplicates += 1
+        return None
+    result.outcomes.append(out.outcome)
+    if out.message_id is not None:
+        result.message_ids.append(out.message_id)
+    return out.message_id
+
+
+def ingest_statuses(session: Session, spec: ProviderSpec, channel: Channel, raw: bytes) -> IngestResult:
+    source = f"{spec.name}.status"
+    payload = decode_or_reject(session, source, channel, raw)
+    try:
+        updates = spec.parse_statuses(payload)
+    except WebhookPayloadError as exc:
+        store_rejected(session, source, channel, raw, str(exc))
+        raise PayloadRejected(str(exc), field=exc.field) from None
+    problem = _status_problem(updates)
+    if problem is not None:
+        store_rejected(session, source, channel, raw, problem[1])
+        raise PayloadRejected(problem[1], field=problem[0])
+    result = IngestResult()
+    text = raw.decode("utf-8", "replace")
+    for update_ in updates:
+        item = json.dumps(_status_record(update_), ensure_ascii=False) if len(updates) > 1 else text
+        event = WebhookEvent(source=source, external_id=update_.external_id, channel_id=channel.id, payload=item,
+                             outcome="received", match_reference=update_.reference,
+                             match_provider_id=update_.provider_message_id, received_at=utcnow())
+        if not _insert_once(session, event):
+            result.duplicates += 1
+            continue
+        _apply(session, event, lambda: _apply_status(session, channel.id, event, update_, result))
+        result.outcomes.append(event.outcome)
+    return result
+
+
+def decode_or_reject(session: Session, source: str, channel: Channel, raw: bytes) -> object:
+    try:
+        return decode(raw)
+    except PayloadRejected as exc:
+        store_rejected(session, source, channel, raw, exc.message)
+        raise
+
+
+def _status_record(update_: StatusUpdate) -> dict:
+    return {"provider_message_id": update_.provider_message_id, "reference": update_.reference,
+            "state": update_.state, "code": update_.code, "text": update_.text}
+
+
+def _apply(session: Session, event: WebhookEvent, action) -> None:
+    """Run `action` in a savepoint: if it crashes, the raw event stays stored, marked for retry."""
+    try:
+        with session.begin_nested():
+            action()
+    except DomainError as exc:
+        event.outcome, event.detail, event.handled_at = "rejected", exc.message, utcnow()
+    except Exception as exc:
+        log.exception("webhook event %s (%s) could not be applied; it will be retried", event.external_id, event.source)
+        event.outcome, event.detail = "error", f"{exc.__class__.__name__}: {exc}"
+    session.flush()
+
+
+def _apply_status(session: Session, channel_id: int, event: WebhookEvent, update_: StatusUpdate,
+                  result: IngestResult) -> None:
+    applied = messaging.apply_status(session, channel_id, update_)
+    event.outcome = applied.outcome
+    if applied.message is not None:
+        event.message_id = applied.message.id
+        event.handled_at = utcnow()
+        result.message_ids.append(applied.message.id)
+    if applied.outcome == "ignored":
+        event.detail = "older than the message's current status; kept for the record"
+
+
+def apply_pending_for(session: Session, *messages: Message) -> int:
+    """Statuses that arrived before we knew these messages' provider ids: apply them now, oldest first.
+
+    One query for however many messages (dispatch calls it for each batch of up to 1000)."""
+    if not messages:
+        return 0
+    channel_ids = {m.channel_id for m in messages}
+    references = [m.reference for m in messages]
+    provider_ids = [m.provider_message_id for m in messages if m.provider_message_id]
+    conditions = [WebhookEvent.match_reference.in_(references)]
+    if provider_ids:
+        conditions.append(WebhookEvent.match_provider_id.in_(provider_ids))
+    pending = session.scalars(select(WebhookEvent).where(WebhookEvent.outcome == "pending",
+                                                         WebhookEvent.channel_id.in_(channel_ids),
+                                                         or_(*conditions)).order_by(WebhookEvent.id)).all()
+    for event in pending:
+        update_ = _status_from_event(event)
+        _apply(session, event, lambda: _apply_status(session, event.channel_id, event, update_, IngestResult()))
+    return len(pending)
+
+
+def _status_from_event(event: WebhookEvent) -> StatusUpdate:
+    data = json.loads(event.payload)
+    if "state" in data and "provider_message_id" in data:
+        return StatusUpdate(external_id=event.external_id, provider_message_id=data["provider_message_id"],
+                            reference=data["reference"], state=data["state"], code=data["code"], text=data["text"])
+    from contact_center.providers.registry import PROVIDERS
+
+    spec = PROVIDERS[event.source.split(".")[0]]
+    return next(u for u in spec.parse_statuses(data) if u.external_id == event.external_id)
+
+
+RETRY_WINDOW = timedelta(hours=24)
+
+
+def retry_failed_events(session: Session, limit: int = 500) -> int:
+    """Apply again the statuses whose apply crashed, and pending statuses whose message now exists.
+    (Replies never wait here: a reply is recorded, rejected, or its whole callback fails and the
+    provider sends it again.)
+
+    Retrying stops after RETRY_WINDOW: a status still unmatched by then belongs to no message of
+    ours (another system sending on the same Kolmeya account), and an event that kept failing
+    needs a person; both are marked so, and stop costing the sweeper every minute."""
+    cutoff = utcnow() - RETRY_WINDOW
+    for outcome, final, detail in (
+        ("pending", "unmatched", "no message of ours has this id or reference"),
+        ("error", "failed", "still failing after 24 hours of retries; see the logs"),
+    ):
+        session.execute(update(WebhookEvent).where(WebhookEvent.outcome == outcome,
+                                                   WebhookEvent.received_at < cutoff)
+                        .values(outcome=final, detail=detail, handled_at=utcnow()))
+    events = session.scalars(select(WebhookEvent).where(WebhookEvent.outcome.in_(("error", "pending")),
+                                                        WebhookEvent.channel_id.is_not(None))
+                             .order_by(WebhookEvent.id.desc()).limit(limit)).all()
+    applied = 0
+    for event in events:
+        update_ = _status_from_event(event)
+        _apply(session, event, lambda: _apply_status(session, event.channel_id, event, update_, IngestResult()))
+        applied += event.outcome in ("applied", "ignored")
+    return applied

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from contact_center.audit.models import AuditEntry
+
+
+def create(client, headers, **overrides):
+    body = {"name": "SMS Kolmeya", "provider": "kolmeya", "credentials": {"token": "Bearer tok-very-secret-123"},
+            "settings": {"segment_id": 109}} | overrides
+    return client.post("/api/channels", json=body, headers=headers)
+
+
+def test_credentials_are_write_only(client, admin_headers, agent_headers, caplog):
+    with caplog.at_level(logging.DEBUG):
+        created = create(client, admin_headers)
+    assert created.status_code == 201, created.text
+    assert "tok-very-secret-123" not in created.text
+    assert created.json()["credentials_set"] == ["token"]
+    channel_id = created.json()["id"]
+    for response in (client.get("/api/channels", headers=agent_headers),
+                     client.get(f"/api/channels/{channel_id}", headers=agent_headers)):
+        assert response.status_code == 200
+        assert "tok-very-secret-123" not in response.text
+    assert "tok-very-secret-123" not in caplog.text
+
+
+def test_audit_records_the_change_without_the_secret(client, admin_headers, db):
+    channel_id = create(client, admin_headers).json()["id"]
+    client.patch(f"/api/channels/{channel_id}", json={"credentials": {"token": "other-secret-456"}}, headers=admin_headers)
+    entries = list(db.scalars(select(AuditEntry).where(AuditEntry.subject_type == "channel").order_by(AuditEntry.id)))
+    assert [e.action for e in entries] == ["channel.create", "channel.update"]
+    assert entries[1].detail["credentials_changed"] == ["token"]
+    assert "secret" not in str([e.detail for e in entries]).replace("webhook_jwt_secret", "")
+
+
+def test_only_admins_manage_channels(client, supervisor_headers):
+    assert create(client, supervisor_headers).status_code == 403
+
+
+def test_bad_settings_and_credentials_are_named(client, admin_headers):
+    bad_segment = create(client, admin_headers, settings={"segment_id": "abc"})
+    assert bad_segment.status_code == 422 and bad_segment.json()["error"]["field"] == "settings.segment_id"
+    unknown = create(client, admin_headers, settings={"segmento": 1})
+    assert unknown.status_code == 422 and "segmento" in unknown.json()["error"]["message"]
+    no_token = create(client, admin_headers, credentials={})
+    assert no_token.status_code == 422 and no_token.json()["error"]["field"] == "credentials.token"
+    provider = create(client, admin_headers, provider="twilio")
+    assert provider.status_code == 422 and "kolmeya" in provider.json()["error"]["message"]
+    assert client.get("/api/channels", headers=admin_headers).json() == []
+
+
+def test_webhook_urls_are_for_admins_and_rotate(client, admin_headers, agent_headers):
+    channel_id = create(client, admin_headers).json()["id"]
+    urls = client.get(f"/api/channels/{channel_id}/webhooks", headers=admin_headers).json()
+    assert urls["reply"].startswith("http://127.0.0.1:8000/kolmeya/webhook/reply?token=")
+    assert client.get(f"/api/channels/{channel_id}/webhooks", headers=agent_headers).status_code == 403
+    rotated = client.post(f"/api/channels/{channel_id}/webhooks/rotate", headers=admin_headers).json()
+    assert rotated["reply"] != urls["reply"]
+    old_token = urls["status"].split("token=")[1]
+    assert client.post(f"/kolmeya/webhook/status?token={old_token}", json={}).status_code == 401
+
+
+def test_status_reports_an_unreachable_provider_clearly(client, admin_headers):
+    channel_id = create(client, admin_headers, settings={"base_url": "http://127.0.0.1:9/api/v1",
+                                                          "timeout_seconds": 1}).json()["id"]
+    status = client.get(f"/api/channels/{channel_id}/status", headers=admin_headers)
+    assert status.status_code == 200
+    body = status.json()
+    assert body["ok"] is False and body["balance"] is None and body["error"]
+    assert "tok-very-secret-123" not in status.text

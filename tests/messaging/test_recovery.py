@@ -1,0 +1,62 @@
+"""What webhooks missed is recovered by polling Kolmeya, through the same idempotent path."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from contact_center.db import transaction, utcnow
+from contact_center.messaging.models import Message
+from contact_center.messaging.recovery import poll_channel
+
+
+def inbound(live) -> list[Message]:
+    with live.runtime.session_factory() as session:
+        return list(session.scalars(select(Message).where(Message.direction == "in").order_by(Message.id)))
+
+
+def send_and_deliver(live, phone: str) -> dict:
+    sent = live.http.post("/api/sms", json={"to": phone, "body": "Sua fatura venceu"}, headers=live.headers).json()
+    live.wait_for(lambda: live.message(sent["id"])["status"] == "delivered", what="delivered")
+    return sent
+
+
+def test_a_reply_whose_webhook_never_came_is_recovered_once(live):
+    sent = send_and_deliver(live, "11 90000-0001")
+    live.sandbox.reply("5511900000001", "Pode ligar amanhã", reference=sent["reference"], deliver=False)
+    assert inbound(live) == []
+
+    report = poll_channel(live.runtime.session_factory, live.runtime.settings, live.channel_id)
+    assert (report.replies_seen, report.replies_recovered) == (1, 1)
+    [reply] = inbound(live)
+    assert reply.body == "Pode ligar amanhã" and reply.origin == "poll"
+    assert reply.conversation_id == sent["conversation_id"]
+
+    again = poll_channel(live.runtime.session_factory, live.runtime.settings, live.channel_id)
+    assert again.replies_recovered == 0
+    assert len(inbound(live)) == 1
+
+
+def test_a_reply_the_webhook_delivered_is_not_recorded_twice(live):
+    sent = send_and_deliver(live, "11 90000-0002")
+    live.sandbox.reply("5511900000002", "Já paguei", reference=sent["reference"])
+    live.wait_for(lambda: len(inbound(live)) == 1, what="the webhook's reply")
+
+    report = poll_channel(live.runtime.session_factory, live.runtime.settings, live.channel_id)
+    assert report.replies_seen == 1 and report.replies_recovered == 0
+    assert len(inbound(live)) == 1
+
+
+def test_a_message_stuck_in_sent_gets_its_final_status_from_kolmeya(live):
+    sent = send_and_deliver(live, "11 90000-0003")
+    # As if the delivery report had been lost: still 'sent', an hour after sending.
+    with transaction(live.runtime.session_factory) as session:
+        session.execute(update(Message).where(Message.id == sent["id"]).values(
+            status="sent", delivered_at=None, sent_at=utcnow() - timedelta(hours=1)))
+    assert live.message(sent["id"])["status"] == "sent"
+
+    report = poll_channel(live.runtime.session_factory, live.runtime.settings, live.channel_id)
+    assert (report.statuses_checked, report.statuses_recovered) == (1, 1)
+    recovered = live.message(sent["id"])
+    assert recovered["status"] == "delivered" and recovered["delivered_at"]
