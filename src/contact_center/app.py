@@ -1,0 +1,91 @@
+"""The web application: REST API, provider webhooks, health and OpenAPI docs."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from contact_center import __version__
+from contact_center.auth.api import router as auth_router
+from contact_center.contacts.api import router as contacts_router
+from contact_center.templates.api import router as templates_router
+from contact_center.channels.api import router as channels_router
+from contact_center.db import READ_ONLY
+from contact_center.errors import DomainError, error_response
+from contact_center.inbox.api import router as inbox_router
+from contact_center.messaging.api import router as messaging_router
+from contact_center.runtime import Runtime
+from contact_center.web import install as install_web
+from contact_center.webhooks.api import WebhookFastPath
+from contact_center.webhooks.api import build_router as build_webhooks_router
+
+log = logging.getLogger(__name__)
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    settings, engine = runtime.settings, runtime.engine
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        writer = getattr(app.state, "ingest_writer", None)
+        if writer is not None:
+            writer.stop()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="Contact Center",
+        version=__version__,
+        description="SMS (Kolmeya) and WhatsApp in one inbox. Authenticate with `Authorization: Bearer <token>`.",
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+    app.state.session_factory = runtime.session_factory
+
+    _install_error_handlers(app)
+    app.include_router(build_webhooks_router())  # documents them; WebhookFastPath serves them
+    app.add_middleware(WebhookFastPath)
+    app.include_router(auth_router)
+    app.include_router(contacts_router)
+    app.include_router(templates_router)
+    app.include_router(channels_router)
+    app.include_router(messaging_router)
+    app.include_router(inbox_router)
+    install_web(app)  # the operator UI at /, after the error handlers it extends
+
+    @app.get("/healthz", tags=["health"])
+    def healthz():
+        try:
+            with engine.connect().execution_options(**READ_ONLY) as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:  # the point of a health check is to report, not raise
+            log.error("health check: database unreachable: %s", exc.__class__.__name__)
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return {"status": "ok", "database": "ok", "version": __version__}
+
+    return app
+
+
+def _field_name(location: tuple) -> str:
+    """('body', 'phone') → 'phone'; only the leading part says where (body, query, path…)."""
+    parts = location[1:] if location and location[0] in ("body", "query", "path", "header", "cookie") else location
+    return ".".join(str(part) for part in parts)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError):
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError):
+        # Say where and why, but never echo the input back: it may hold a password or a token.
+        problems = [{"field": _field_name(error["loc"]), "message": error["msg"]} for error in exc.errors()]
+        summary = "; ".join(f"{p['field'] or 'body'}: {p['message']}" for p in problems)
+        return JSONResponse(
+            {"error": {"code": "invalid_input", "message": summary, "problems": problems}}, status_code=422
+        )

@@ -1,0 +1,121 @@
+"""The `contact-center` command."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from contact_center.auth.cli import tokens_app, users_app
+from contact_center.channels.cli import channels_app
+from contact_center.contacts.cli import contacts_app
+from contact_center.messaging.cli import sms_app
+from contact_center.templates.cli import templates_app
+from contact_center.errors import DomainError
+from contact_center.settings import SettingsError, get_settings, masked
+
+app = typer.Typer(
+    help="Contact Center: SMS and WhatsApp in one live inbox.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold tokens and passwords
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(channels_app, name="channels")
+app.add_typer(sms_app, name="sms")
+app.add_typer(templates_app, name="templates")
+sandbox_app = typer.Typer(help="Local simulators of provider APIs.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+console = Console()
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    worker: bool = typer.Option(True, help="Run the job consumer in this process (off when separate "
+                                           "`contact-center worker` processes do it)."),
+):
+    """Start the service: migrations, web app, API, webhooks, jobs (and the sandbox without a Kolmeya token)."""
+    import uvicorn
+
+    from contact_center.app import create_app
+    from contact_center.server import prepare
+
+    settings = get_settings()
+    if "public_base_url" not in settings.model_fields_set:
+        # Providers (the sandbox included) must call back where we actually listen.
+        settings = settings.model_copy(update={"public_base_url": f"http://{host}:{port}"})
+    services = prepare(settings, console, start_consumer=worker)
+    console.print(f"Contact Center on [bold]http://{host}:{port}[/]  (API docs at /docs)", highlight=False)
+    try:
+        # Open inboxes hold event streams: without a grace limit a stop would wait for them forever.
+        uvicorn.run(create_app(services.runtime), host=host, port=port, log_config=None,
+                    timeout_graceful_shutdown=5)
+    finally:
+        services.stop()
+
+
+@app.command()
+def worker(threads: int = typer.Option(4, help="Worker threads.")):
+    """Run background jobs (dispatch, sweeper, provider polling) for servers started with --no-worker."""
+    from contact_center.runtime import build_runtime
+
+    runtime = build_runtime(get_settings())
+    consumer = runtime.jobs.huey.create_consumer(workers=threads, worker_type="thread", periodic=True,
+                                                 max_delay=0.5)
+    console.print(f"Worker with {threads} thread(s) on {runtime.jobs.huey.__class__.__name__}.")
+    consumer.run()
+
+
+@sandbox_app.command("kolmeya")
+def sandbox_kolmeya(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8900),
+    reply_webhook_url: str = typer.Option(None, help="Where to post simulated replies (a channel's reply URL)."),
+    status_webhook_url: str = typer.Option(None, help="Status callbacks when a send names none."),
+):
+    """Run the Kolmeya sandbox alone: the same API, a ledger at /_sandbox/ledger, nothing sent for real."""
+    from contact_center.logs import configure_logging
+    from contact_center.providers.kolmeya.sandbox import run_sandbox
+
+    configure_logging("INFO")
+    console.print(f"[bold yellow]SANDBOX[/] Kolmeya API on http://{host}:{port}/api/v1", highlight=False)
+    run_sandbox(host, port, reply_webhook_url=reply_webhook_url, status_webhook_url=status_webhook_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade():
+    """Apply every pending migration."""
+    from contact_center.migrations import current_revision
+    from contact_center.runtime import open_database
+
+    engine, _ = open_database(get_settings())
+    console.print(f"Database at revision [bold]{current_revision(engine)}[/].")
+
+
+@config_app.command("show")
+def config_show():
+    """Print the effective settings, secrets masked."""
+    table = Table("setting", "value")
+    for name, value in masked(get_settings()).items():
+        table.add_row(name, value)
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except SettingsError as exc:
+        Console(stderr=True).print(f"[red]configuration error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except DomainError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc.message}", highlight=False)
+        sys.exit(1)

@@ -1,0 +1,343 @@
+"""Who handles a conversation, and what each operator may do with it.
+
+    new ──take / assign──▶ assigned ──close──▶ done
+     ▲  ◀──────release───────┘  ▲  │transfer      │
+     │                          └──┘              │
+     └────────── a customer writes (inbox.service.open_conversation) ◀──┘
+                 done ──reopen──▶ assigned (to whoever reopens)
+
+Roles: agents see unassigned conversations and their own; supervisors and admins see all and can
+assign or reassign any of them. Only the assignee (or a supervisor) writes in an assigned
+conversation; writing in a new one takes it, writing in a done one reopens it.
+
+Every change is one conditional UPDATE ... WHERE status and assignee are still what we read: of
+two operators taking the same conversation at once one wins, the other gets a StaleAction naming
+who has it now. Each change adds a ConversationEvent to the timeline and announces
+`conversation.updated` after commit.
+
+(inbox.service keeps the hot path that messages take; this module is the operators' side.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from contact_center.auth.models import Role, User
+from contact_center.channels.models import Channel
+from contact_center.contacts import service as contacts
+from contact_center.contacts.models import Contact
+from contact_center.db import utcnow
+from contact_center.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from contact_center.events import announce
+from contact_center.inbox.models import Conversation, ConversationEvent, QuickReply
+from contact_center.messaging import service as messaging
+from contact_center.messaging.models import Message
+
+log = logging.getLogger(__name__)
+
+MAX_QUICK_REPLY = 1600
+
+
+class StaleAction(Conflict):
+    """The conversation changed since the operator looked at it; `current` says how it is now."""
+
+    code = "stale"
+
+    def __init__(self, message: str, *, status: str, assignee_id: int | None, assignee_name: str | None):
+        super().__init__(message)
+        self.current = {"status": status, "assignee_id": assignee_id, "assignee_name": assignee_name}
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "current": self.current}
+
+
+def is_staff(user: User) -> bool:
+    return user.role_enum.includes(Role.supervisor)
+
+
+def can_see(user: User, conversation: Conversation) -> bool:
+    return is_staff(user) or conversation.assignee_id in (None, user.id)
+
+
+def _name(session: Session, user_id: int | None) -> str | None:
+    if user_id is None:
+        return None
+    return session.scalar(select(User.name).where(User.id == user_id))
+
+
+def get_conversation(session: Session, conversation_id: int, user: User) -> Conversation:
+    """The conversation if `user` may see it: 404 when it does not exist, 403 when it is someone else's."""
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFound(f"no conversation with id {conversation_id}")
+    if not can_see(user, conversation):
+        raise PermissionDenied(f"{_name(session, conversation.assignee_id)} is handling this conversation; "
+                               "only they or a supervisor can open it")
+    return conversation
+
+
+def _stale(session: Session, conversation: Conversation, actor: User) -> StaleAction:
+    session.refresh(conversation)
+    status, assignee_id = conversation.status, conversation.assignee_id
+    assignee_name = _name(session, assignee_id)
+    if status == "assigned":
+        message = ("you already have this conversation" if assignee_id == actor.id
+                   else f"{assignee_name} is already handling this conversation")
+    elif status == "done":
+        message = "this conversation was closed in the meantime"
+    else:
+        message = "this conversation is no longer assigned to anyone"
+    return StaleAction(message, status=status, assignee_id=assignee_id, assignee_name=assignee_name)
+
+
+def _change(session: Session, conversation: Conversation, actor: User | None, kind: str, *, status: str,
+            assignee_id: int | None) -> ConversationEvent:
+    """Move the conversation only if nobody moved it since we read it; record and announce the change."""
+    before_status, before_assignee = conversation.status, conversation.assignee_id
+    same_assignee = (Conversation.assignee_id.is_(None) if before_assignee is None
+                     else Conversation.assignee_id == before_assignee)
+    result = session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation.id, Conversation.status == before_status, same_assignee)
+        .values(status=status, assignee_id=assignee_id)
+    )
+    if result.rowcount != 1:
+        raise _stale(session, conversation, actor)
+    event = ConversationEvent(conversation_id=conversation.id, kind=kind, at=utcnow(),
+                              actor_id=actor.id if actor else None,
+                              assignee_id=assignee_id if status == "assigned" else before_assignee,
+                              previous_assignee_id=before_assignee)
+    session.add(event)
+    session.flush()
+    _announce(session, conversation, kind, event.id, actor)
+    log.info("conversation %d: %s by %s (%s → %s)", conversation.id, kind, actor.username if actor else "system",
+             before_status, status)
+    return event
+
+
+def _announce(session: Session, conversation: Conversation, kind: str, event_id: int | None,
+              actor: User | None) -> None:
+    announce(session, "conversation.updated", conversation_id=conversation.id, status=conversation.status,
+             assignee_id=conversation.assignee_id, unread_count=conversation.unread_count, change=kind,
+             event_id=event_id, actor_id=actor.id if actor else None)
+
+
+def _active_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise InvalidInput(f"no active operator with id {user_id}", field="assignee_id")
+    return user
+
+
+# --- transitions -------------------------------------------------------------------------------
+
+def take(session: Session, conversation_id: int, actor: User) -> Conversation:
+    """new → assigned to the actor. Taking what you already have changes nothing; taking what someone
+    else has (even one an agent can no longer see) says who has it."""
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFound(f"no conversation with id {conversation_id}")
+    if conversation.status == "assigned" and conversation.assignee_id == actor.id:
+        return conversation
+    if conversation.status != "new":
+        raise _stale(session, conversation, actor)
+    _change(session, conversation, actor, "taken", status="assigned", assignee_id=actor.id)
+    return conversation
+
+
+def release(session: Session, conversation_id: int, actor: User) -> Conversation:
+    """assigned → new, back in the queue: by its assignee or a supervisor."""
+    conversation = get_conversation(session, conversation_id, actor)
+    if conversation.status != "assigned":
+        raise _stale(session, conversation, actor)
+    _require_handler(session, conversation, actor, "release")
+    _change(session, conversation, actor, "released", status="new", assignee_id=None)
+    return conversation
+
+
+def transfer(session: Session, conversation_id: int, actor: User, assignee_id: int) -> Conversation:
+    """Hand the conversation to another operator. The assignee may pass on their own conversation;
+    supervisors may assign any open conversation, new or assigned, to anyone."""
+    conversation = get_conversation(session, conversation_id, actor)
+    target = _active_user(session, assignee_id)
+    if conversation.status == "done":
+        raise InvalidInput("this conversation is closed; reopen it before assigning it", field="assignee_id")
+    if conversation.status == "new" and not is_staff(actor):
+        raise PermissionDenied("only supervisors assign new conversations; take it to answer it yourself")
+    if conversation.status == "assigned":
+        _require_handler(session, conversation, actor, "transfer")
+    if conversation.assignee_id == target.id:
+        raise InvalidInput(f"the conversation is already assigned to {target.name}", field="assignee_id")
+    kind = "transferred" if conversation.status == "assigned" else "assigned"
+    _change(session, conversation, actor, kind, status="assigned", assignee_id=target.id)
+    return conversation
+
+
+def close(session: Session, conversation_id: int, actor: User) -> Conversation:
+    """new or assigned → done. The assignee stays recorded as who handled it."""
+    conversation = get_conversation(session, conversation_id, actor)
+    if conversation.status == "done":
+        raise _stale(session, conversation, actor)
+    if conversation.status == "assigned":
+        _require_handler(session, conversation, actor, "close")
+    _change(session, conversation, actor, "closed", status="done", assignee_id=conversation.assignee_id)
+    return conversation
+
+
+def reopen(session: Session, conversation_id: int, actor: User) -> Conversation:
+    """done → assigned to the operator who reopens it (to write to the customer again)."""
+    conversation = get_conversation(session, conversation_id, actor)
+    if conversation.status != "done":
+        raise _stale(session, conversation, actor)
+    _change(session, conversation, actor, "reopened", status="assigned", assignee_id=actor.id)
+    return conversation
+
+
+def mark_read(session: Session, conversation_id: int, actor: User) -> Conversation:
+    """The operator has seen the customer's messages: the unread count goes to zero."""
+    conversation = get_conversation(session, conversation_id, actor)
+    if conversation.unread_count:
+        session.execute(update(Conversation).where(Conversation.id == conversation.id).values(unread_count=0))
+        _announce(session, conversation, "read", None, actor)
+    return conversation
+
+
+def _require_handler(session: Session, conversation: Conversation, actor: User, action: str) -> None:
+    if conversation.assignee_id != actor.id and not is_staff(actor):
+        raise PermissionDenied(f"{_name(session, conversation.assignee_id)} is handling this conversation; "
+                               f"only they or a supervisor can {action} it")
+
+
+# --- writing to the customer --------------------------------------------------------------------
+
+def check_can_send(session: Session, conversation: Conversation, actor: User) -> None:
+    if conversation.status == "assigned" and conversation.assignee_id != actor.id and not is_staff(actor):
+        raise PermissionDenied(f"{_name(session, conversation.assignee_id)} is handling this conversation; "
+                               "only they or a supervisor can write in it")
+
+
+def _claim_for_writer(session: Session, conversation: Conversation, actor: User) -> None:
+    """Writing in a new conversation takes it; writing in a done one reopens it."""
+    if conversation.status == "new":
+        _change(session, conversation, actor, "taken", status="assigned", assignee_id=actor.id)
+    elif conversation.status == "done":
+        _change(session, conversation, actor, "reopened", status="assigned", assignee_id=actor.id)
+
+
+def send(session: Session, conversation_id: int, actor: User, body: str, *, channel_id: int | None = None,
+         via: str = "ui") -> Message:
+    """Queue a message to the conversation's customer, through its channel or another one
+    (answering a WhatsApp customer by SMS). The caller commits, then enqueues the dispatch."""
+    conversation = get_conversation(session, conversation_id, actor)
+    check_can_send(session, conversation, actor)
+    channel = session.get(Channel, channel_id if channel_id is not None else conversation.channel_id)
+    if channel is None:
+        raise InvalidInput(f"no channel with id {channel_id}", field="channel_id")
+    contact = session.get(Contact, conversation.contact_id) if conversation.contact_id else None
+    _claim_for_writer(session, conversation, actor)
+    message = messaging.queue_outbound(session, channel=channel, phone=conversation.phone_e164, body=body,
+                                       contact=contact, origin="composer", author_id=actor.id, via=via)
+    if message.conversation_id != conversation.id:  # another channel: its conversation is this operator's too
+        other = session.get(Conversation, message.conversation_id)
+        if other.status != "assigned" or other.assignee_id is None:
+            _claim_for_writer(session, other, actor)
+    return message
+
+
+# --- the customer behind the conversation --------------------------------------------------------
+
+def link_contact(session: Session, conversation_id: int, actor: User, contact_id: int) -> Conversation:
+    """Say who the customer is: the conversation, its messages and the same phone's conversations on
+    other channels that knew no contact all point at this contact from now on."""
+    conversation = get_conversation(session, conversation_id, actor)
+    contact = contacts.get_contact(session, contact_id)
+    if conversation.contact_id == contact.id:
+        return conversation
+    same_phone = list(session.scalars(select(Conversation.id).where(
+        Conversation.phone_key == conversation.phone_key,
+        (Conversation.id == conversation.id) | Conversation.contact_id.is_(None))))
+    session.execute(update(Conversation).where(Conversation.id.in_(same_phone)).values(contact_id=contact.id))
+    session.execute(update(Message).where(Message.conversation_id.in_(same_phone), Message.contact_id.is_(None))
+                    .values(contact_id=contact.id))
+    session.refresh(conversation)
+    event = ConversationEvent(conversation_id=conversation.id, kind="contact_linked", at=utcnow(),
+                              actor_id=actor.id, contact_id=contact.id)
+    session.add(event)
+    session.flush()
+    for other_id in same_phone:
+        other = session.get(Conversation, other_id)
+        _announce(session, other, "contact_linked", event.id if other_id == conversation.id else None, actor)
+    return conversation
+
+
+def create_contact(session: Session, conversation_id: int, actor: User, data: Mapping[str, Any]) -> Contact:
+    """A new contact for the conversation's customer (the conversation's number as mobile unless
+    another phone is given), linked at once."""
+    conversation = get_conversation(session, conversation_id, actor)
+    fields = dict(data)
+    if not (fields.get("mobile") or "").strip() and not (fields.get("phone") or "").strip():
+        fields["mobile"] = conversation.phone_e164
+    contact = contacts.create_contact(session, fields)
+    link_contact(session, conversation.id, actor, contact.id)
+    return contact
+
+
+def update_contact(session: Session, conversation_id: int, actor: User, changes: Mapping[str, Any]) -> Contact:
+    conversation = get_conversation(session, conversation_id, actor)
+    if conversation.contact_id is None:
+        raise InvalidInput("this conversation has no contact yet; create or link one first", field="contact")
+    contact = contacts.update_contact(session, contacts.get_contact(session, conversation.contact_id), changes)
+    _announce(session, conversation, "contact_updated", None, actor)
+    return contact
+
+
+# --- quick replies ---------------------------------------------------------------------------------
+
+def list_quick_replies(session: Session) -> list[QuickReply]:
+    return list(session.scalars(select(QuickReply).order_by(QuickReply.title)))
+
+
+def _clean_quick_reply(title: str, body: str) -> tuple[str, str]:
+    title, body = (title or "").strip(), (body or "").strip()
+    if not title:
+        raise InvalidInput("a quick reply needs a title", field="title")
+    if len(title) > 60:
+        raise InvalidInput("the title has more than 60 characters", field="title")
+    if not body:
+        raise InvalidInput("a quick reply needs a text", field="body")
+    if len(body) > MAX_QUICK_REPLY:
+        raise InvalidInput(f"the text has {len(body)} characters; the limit is {MAX_QUICK_REPLY}", field="body")
+    return title, body
+
+
+def save_quick_reply(session: Session, actor: User, *, title: str, body: str,
+                     quick_reply_id: int | None = None) -> QuickReply:
+    title, body = _clean_quick_reply(title, body)
+    clash = session.scalar(select(QuickReply.id).where(QuickReply.title == title))
+    if clash is not None and clash != quick_reply_id:
+        raise Conflict(f"a quick reply titled {title!r} already exists", field="title")
+    if quick_reply_id is None:
+        reply = QuickReply(title=title, body=body, updated_by_id=actor.id)
+        session.add(reply)
+    else:
+        reply = get_quick_reply(session, quick_reply_id)
+        reply.title, reply.body, reply.updated_by_id = title, body, actor.id
+    session.flush()
+    return reply
+
+
+def get_quick_reply(session: Session, quick_reply_id: int) -> QuickReply:
+    reply = session.get(QuickReply, quick_reply_id)
+    if reply is None:
+        raise NotFound(f"no quick reply with id {quick_reply_id}")
+    return reply
+
+
+def delete_quick_reply(session: Session, quick_reply_id: int) -> None:
+    session.delete(get_quick_reply(session, quick_reply_id))
+    session.flush()

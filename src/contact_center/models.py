@@ -1,0 +1,17 @@
+"""Every table, imported in one place so Alembic and tests see the whole schema."""
+
+from contact_center.audit.models import AuditEntry
+from contact_center.auth.models import ApiToken, User
+from contact_center.campaigns.models import Campaign
+from contact_center.channels.models import Channel
+from contact_center.contacts.models import Contact
+from contact_center.db import Base
+from contact_center.inbox.models import Conversation, ConversationEvent, QuickReply
+from contact_center.messaging.models import Message
+from contact_center.templates.models import Template
+from contact_center.webhooks.models import WebhookEvent
+
+__all__ = [
+    "ApiToken", "AuditEntry", "Base", "Campaign", "Channel", "Contact", "Conversation", "ConversationEvent",
+    "Message", "QuickReply", "Template", "User", "WebhookEvent",
+]

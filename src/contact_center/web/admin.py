@@ -1,0 +1,201 @@
+"""Admin pages: operators, channels and templates (admins); quick replies (supervisors and admins).
+Plain forms: each posts with its CSRF token and comes back to the page with a notice or the error."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+
+from contact_center.auth import service as auth_service
+from contact_center.auth.models import Role, User
+from contact_center.channels import service as channels
+from contact_center.deps import DbSession
+from contact_center.errors import DomainError, PermissionDenied
+from contact_center.inbox import workflow
+from contact_center.providers.registry import PROVIDERS
+from contact_center.templates import service as templates
+from contact_center.web import session as web_session
+from contact_center.web.rendering import render
+from contact_center.web.session import AdminPageUser, PageUser
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+def _supervisor_page_user(user: PageUser) -> User:
+    if not user.role_enum.includes(Role.supervisor):
+        raise PermissionDenied(f"this page is for supervisors and admins; you are {user.role}")
+    return user
+
+
+SupervisorPageUser = Annotated[User, Depends(_supervisor_page_user)]
+
+
+def _done(path: str, notice: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?ok={notice}", status_code=303)
+
+
+def _page(request: Request, session, user: User, section: str, error: DomainError | None = None):
+    values: dict = {"section": section, "error": error.message if error else None,
+                    "notice": request.query_params.get("ok")}
+    if section == "users":
+        values["users"] = auth_service.list_users(session)
+        values["roles"] = [r.value for r in Role]
+    elif section == "channels":
+        base = request.app.state.settings.public_base_url
+        values["channels"] = [(c, channels.webhook_urls(c, base)) for c in channels.list_channels(session)]
+        values["providers"] = sorted(PROVIDERS.values(), key=lambda spec: spec.name)
+    elif section == "templates":
+        values["templates"] = templates.list_templates(session)
+    elif section == "quick_replies":
+        values["quick_replies"] = workflow.list_quick_replies(session)
+    return render(request, "admin.html", user, status_code=error.status_code if error else 200, **values)
+
+
+def _form_action(request: Request, session, user: User, section: str, csrf_token: str, action) -> object:
+    """Run a form's change: on a domain error, roll back and show the page with the reason."""
+    web_session.check_csrf(request, csrf_token)
+    try:
+        notice = action()
+        session.flush()
+    except DomainError as exc:
+        session.rollback()
+        return _page(request, session, user, section, exc)
+    return _done(f"/admin/{section.replace('_', '-')}", notice)
+
+
+# --- operators -----------------------------------------------------------------------------------
+
+@router.get("")
+def admin_home(user: PageUser):
+    target = "/admin/users" if user.role_enum.includes(Role.admin) else "/admin/quick-replies"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/users")
+def users_page(request: Request, session: DbSession, user: AdminPageUser):
+    return _page(request, session, user, "users")
+
+
+@router.post("/users")
+def create_user(request: Request, session: DbSession, user: AdminPageUser, csrf_token: str = Form(""),
+                username: str = Form(""), name: str = Form(""), password: str = Form(""), role: str = Form("agent")):
+    def change():
+        auth_service.create_user(session, username=username, name=name, password=password, role=role)
+        return "created"
+
+    return _form_action(request, session, user, "users", csrf_token, change)
+
+
+@router.post("/users/{user_id:int}")
+def update_user(user_id: int, request: Request, session: DbSession, user: AdminPageUser, csrf_token: str = Form(""),
+                name: str = Form(""), role: str = Form(""), active: str = Form(""), password: str = Form("")):
+    def change():
+        target = auth_service.get_user(session, user_id)
+        if target.id == user.id and (not active or role != Role.admin.value):
+            raise PermissionDenied("you cannot deactivate yourself or take away your own admin role")
+        auth_service.update_user(session, target, name=name or None, role=role or None, active=bool(active),
+                                 password=password or None)
+        return "saved"
+
+    return _form_action(request, session, user, "users", csrf_token, change)
+
+
+# --- channels ------------------------------------------------------------------------------------
+
+@router.get("/channels")
+def channels_page(request: Request, session: DbSession, user: AdminPageUser):
+    return _page(request, session, user, "channels")
+
+
+@router.post("/channels")
+def create_channel(request: Request, session: DbSession, user: AdminPageUser, csrf_token: str = Form(""),
+                   name: str = Form(""), provider: str = Form(""), token: str = Form(""),
+                   base_url: str = Form("")):
+    def change():
+        settings = {"base_url": base_url.strip()} if base_url.strip() else {}
+        channels.create_channel(session, name=name, provider=provider, credentials={"token": token},
+                                settings=settings, actor_id=user.id, via="ui")
+        return "created"
+
+    return _form_action(request, session, user, "channels", csrf_token, change)
+
+
+@router.post("/channels/{channel_id:int}")
+def update_channel(channel_id: int, request: Request, session: DbSession, user: AdminPageUser,
+                   csrf_token: str = Form(""), active: str = Form(""), token: str = Form("")):
+    def change():
+        channel = channels.get_channel(session, channel_id)
+        channels.update_channel(session, channel, active=bool(active),
+                                credentials={"token": token} if token.strip() else None, actor_id=user.id, via="ui")
+        return "saved"
+
+    return _form_action(request, session, user, "channels", csrf_token, change)
+
+
+# --- templates -------------------------------------------------------------------------------------
+
+@router.get("/templates")
+def templates_page(request: Request, session: DbSession, user: AdminPageUser):
+    return _page(request, session, user, "templates")
+
+
+@router.post("/templates")
+def create_template(request: Request, session: DbSession, user: AdminPageUser, csrf_token: str = Form(""),
+                    name: str = Form(""), body: str = Form(""), description: str = Form("")):
+    def change():
+        templates.create_template(session, name=name, body=body, description=description or None, user=user,
+                                  settings=request.app.state.settings, via="ui")
+        return "created"
+
+    return _form_action(request, session, user, "templates", csrf_token, change)
+
+
+@router.post("/templates/{template_id:int}")
+def update_template(template_id: int, request: Request, session: DbSession, user: AdminPageUser,
+                    csrf_token: str = Form(""), name: str = Form(""), body: str = Form(""),
+                    description: str = Form(""), delete: str = Form("")):
+    settings = request.app.state.settings
+
+    def change():
+        template = templates.get_template(session, template_id)
+        if delete:
+            templates.delete_template(session, template, user, via="ui")
+            return "deleted"
+        templates.update_template(session, template, name=name, body=body, description=description, user=user,
+                                  settings=settings, via="ui")
+        return "saved"
+
+    return _form_action(request, session, user, "templates", csrf_token, change)
+
+
+# --- quick replies -----------------------------------------------------------------------------------
+
+@router.get("/quick-replies")
+def quick_replies_page(request: Request, session: DbSession, user: SupervisorPageUser):
+    return _page(request, session, user, "quick_replies")
+
+
+@router.post("/quick-replies")
+def create_quick_reply(request: Request, session: DbSession, user: SupervisorPageUser, csrf_token: str = Form(""),
+                       title: str = Form(""), body: str = Form("")):
+    def change():
+        workflow.save_quick_reply(session, user, title=title, body=body)
+        return "created"
+
+    return _form_action(request, session, user, "quick_replies", csrf_token, change)
+
+
+@router.post("/quick-replies/{quick_reply_id:int}")
+def update_quick_reply(quick_reply_id: int, request: Request, session: DbSession, user: SupervisorPageUser,
+                       csrf_token: str = Form(""), title: str = Form(""), body: str = Form(""),
+                       delete: str = Form("")):
+    def change():
+        if delete:
+            workflow.delete_quick_reply(session, quick_reply_id)
+            return "deleted"
+        workflow.save_quick_reply(session, user, title=title, body=body, quick_reply_id=quick_reply_id)
+        return "saved"
+
+    return _form_action(request, session, user, "quick_replies", csrf_token, change)

@@ -1,0 +1,31 @@
+"""GET /events: the live event stream (SSE) for operator screens and API clients."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from contact_center.errors import DomainError
+from contact_center.events.hub import hub_for
+from contact_center.web.session import Operator
+
+router = APIRouter(tags=["live events"])
+
+
+class LiveEventsOff(DomainError):
+    status_code = 503
+    code = "live_events_off"
+
+
+@router.get("/events")
+async def events(request: Request, _: Operator,
+                 since: str | None = Query(None, description="Resume after this event id (`<epoch>:<number>`).")):
+    """Server-sent events: `message.created`, `message.status`, `conversation.updated` and `resync` (reload
+    your data: what you missed is no longer known). Reconnect with `Last-Event-ID` (browsers do it by
+    themselves) or `?since=` to get what happened in between."""
+    if request.app.state.runtime.events is None:
+        raise LiveEventsOff("live events are off in this process")
+    hub = hub_for(request.app)
+    last_seen = request.headers.get("last-event-id") or since
+    return StreamingResponse(hub.stream(last_seen), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

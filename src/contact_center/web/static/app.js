@@ -1,0 +1,704 @@
+/* Contact Center operator UI.
+ *
+ * The server renders every piece of HTML (escaped by its templates); this script only fetches
+ * those fragments, puts them in place, and sends changes to the inbox API with the session's
+ * CSRF token. Text that did not come from a template is inserted with textContent, never as HTML.
+ * Live updates arrive over one EventSource (/events), which reconnects by itself and resumes
+ * after the last event id it saw.
+ */
+(function () {
+  "use strict";
+
+  var STRINGS = JSON.parse(document.getElementById("ui-strings").textContent);
+  var CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+  function fmt(key, values) {
+    var text = STRINGS[key] || key;
+    return text.replace(/\{(\w+)\}/g, function (match, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : match;
+    });
+  }
+
+  function $(selector, root) { return (root || document).querySelector(selector); }
+  function $all(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
+
+  /* ---------------------------------------------------------------- toasts */
+
+  function toast(text, kind, milliseconds) {
+    var box = $("#toasts");
+    if (!box) { return; }
+    var item = document.createElement("div");
+    item.className = "toast " + (kind || "info");
+    item.setAttribute("role", kind === "error" ? "alert" : "status");
+    item.textContent = text;
+    box.appendChild(item);
+    setTimeout(function () {
+      item.classList.add("leaving");
+      setTimeout(function () { item.remove(); }, 300);
+    }, milliseconds || 5000);
+  }
+
+  /* ---------------------------------------------------------------- HTTP */
+
+  function ApiError(status, error) {
+    this.status = status;
+    this.error = error || {};
+    this.message = this.error.message || ("HTTP " + status);
+  }
+
+  function request(method, url, body, accept) {
+    var headers = {"Accept": accept || "application/json", "X-Requested-With": "fetch"};
+    if (method !== "GET") { headers["X-CSRF-Token"] = CSRF; }
+    if (body !== undefined) { headers["Content-Type"] = "application/json"; }
+    return fetch(url, {
+      method: method, headers: headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (response) {
+      if (response.status === 204) { return null; }
+      if (!response.ok) {
+        return response.json().catch(function () { return {}; }).then(function (data) {
+          throw new ApiError(response.status, data.error);
+        });
+      }
+      return accept === "text/html" ? response.text() : response.json();
+    });
+  }
+
+  function api(method, url, body) { return request(method, url, body); }
+  function fetchHtml(url) { return request("GET", url, undefined, "text/html"); }
+
+  function nodesFrom(html) {
+    var holder = document.createElement("template");
+    holder.innerHTML = html.trim();  // our server's escaped template output only
+    return holder.content;
+  }
+
+  function explain(error) {
+    if (!(error instanceof ApiError)) { return fmt("network"); }
+    var detail = error.error || {};
+    if (detail.code === "stale" && detail.current) {
+      var current = detail.current;
+      if (current.status === "assigned" && String(current.assignee_id) === state.userId) { return fmt("stale_yours"); }
+      if (current.status === "assigned") { return fmt("stale_assigned", {name: current.assignee_name}); }
+      if (current.status === "done") { return fmt("stale_done"); }
+      return fmt("stale_new");
+    }
+    if (detail.code === "csrf_failed") { return fmt("csrf"); }
+    if (error.status === 403) { return fmt("forbidden", {message: error.message}); }
+    return fmt("error", {message: error.message});
+  }
+
+  function fail(error) { toast(explain(error), "error", 7000); }
+
+  /* ---------------------------------------------------------------- SMS segments
+   * The same count as contact_center/messaging/segments.py: GSM-7 (160, or 153 per part) unless a
+   * character is outside the GSM 03.38 default alphabet, then UCS-2 (70, or 67 per part);
+   * extension characters and characters outside the BMP take two units and are never split. */
+
+  var GSM7_BASIC = new Set(Array.from(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"));
+  var GSM7_EXTENSION = new Set(Array.from("\f^{}\\[~]|€"));
+
+  function countSegments(text) {
+    var chars = Array.from(text);
+    var gsm = chars.every(function (c) { return GSM7_BASIC.has(c) || GSM7_EXTENSION.has(c); });
+    var encoding = gsm ? "GSM-7" : "UCS-2";
+    var widths = chars.map(function (c) {
+      return gsm ? (GSM7_EXTENSION.has(c) ? 2 : 1) : (c.codePointAt(0) > 0xFFFF ? 2 : 1);
+    });
+    var units = widths.reduce(function (a, b) { return a + b; }, 0);
+    var single = gsm ? 160 : 70, multi = gsm ? 153 : 67;
+    if (units <= single) {
+      return {encoding: encoding, characters: units, segments: units ? 1 : 0, perSegment: single, remaining: single - units};
+    }
+    var segments = 1, used = 0;
+    widths.forEach(function (width) {
+      if (used + width > multi) { segments += 1; used = 0; }
+      used += width;
+    });
+    return {encoding: encoding, characters: units, segments: segments, perSegment: multi, remaining: multi - used};
+  }
+
+  window.ContactCenter = {countSegments: countSegments};
+
+  /* ---------------------------------------------------------------- page state */
+
+  var inbox = $("#inbox");
+  var state = {
+    userId: inbox ? inbox.dataset.userId : "",
+    openId: inbox && inbox.dataset.openId ? Number(inbox.dataset.openId) : null,
+    query: inbox ? inbox.dataset.query : "",
+    scope: new Set(),
+    contactId: null,
+    lastEventId: inbox ? inbox.dataset.since : "",
+    baseTitle: inbox ? inbox.dataset.baseTitle : document.title
+  };
+
+  function readScope() {
+    var timeline = $("#timeline");
+    state.scope = new Set((timeline && timeline.dataset.scope ? timeline.dataset.scope.split(",") : []).map(Number));
+    var header = $("#conv-header");
+    state.contactId = header && header.dataset.contactId ? Number(header.dataset.contactId) : null;
+  }
+
+  /* ---------------------------------------------------------------- the list */
+
+  function listQuery(extra) {
+    var params = new URLSearchParams(state.query);
+    if (state.openId) { params.set("open", state.openId); }
+    Object.keys(extra || {}).forEach(function (key) { params.set(key, extra[key]); });
+    return params.toString();
+  }
+
+  function activityOf(node) { return Date.parse(node.dataset.activity) || 0; }
+
+  function placeRow(node) {
+    var list = $("#conversation-list");
+    var rows = $all(".row", list);
+    var activity = activityOf(node), id = Number(node.dataset.id);
+    var before = null;
+    for (var i = 0; i < rows.length; i++) {
+      var other = activityOf(rows[i]);
+      if (other < activity || (other === activity && Number(rows[i].dataset.id) < id)) { before = rows[i]; break; }
+    }
+    if (!before && list.dataset.next) { return false; }  // older than what is loaded: it is on a later page
+    list.insertBefore(node, before || $("#list-empty"));
+    return true;
+  }
+
+  function showTotal(total) {
+    var meta = $("#list-meta");
+    if (!meta || total === undefined) { return; }
+    meta.dataset.total = total;
+    meta.textContent = total === 1 ? fmt("list_count_one") : fmt("list_count", {count: total.toLocaleString(document.documentElement.lang)});
+  }
+
+  function refreshRow(conversationId) {
+    return fetchHtml("/inbox/fragments/row/" + conversationId + "?" + listQuery()).then(function (html) {
+      var existing = document.getElementById("row-" + conversationId);
+      if (html === null) {
+        if (existing) { existing.remove(); }
+      } else {
+        var node = nodesFrom(html).firstElementChild;
+        if (existing) { existing.remove(); }
+        placeRow(node);
+      }
+      var empty = $("#list-empty");
+      if (empty) { empty.hidden = $all("#conversation-list .row").length > 0; }
+      if (notifyFor.has(conversationId)) {
+        notifyFor.delete(conversationId);
+        var row = document.getElementById("row-" + conversationId);
+        if (row) { desktopNotify(row); }
+      }
+    }).catch(function () { /* the next event or a resync brings it back */ });
+  }
+
+  function loadMore() {
+    var list = $("#conversation-list"), button = $("#load-more");
+    if (!list.dataset.next) { return; }
+    button.disabled = true;
+    fetchHtml("/inbox/fragments/list?" + listQuery({before: list.dataset.next})).then(function (html) {
+      var wrapper = nodesFrom(html).firstElementChild;
+      $all(".row", wrapper).forEach(function (row) {
+        if (!document.getElementById(row.id)) { list.insertBefore(row, $("#list-empty")); }
+      });
+      list.dataset.next = wrapper.dataset.next || "";
+      button.hidden = !list.dataset.next;
+    }).catch(fail).then(function () { button.disabled = false; });
+  }
+
+  function reloadList() {
+    var list = $("#conversation-list");
+    if (!list) { return Promise.resolve(); }
+    return fetchHtml("/inbox/fragments/list?" + listQuery()).then(function (html) {
+      var wrapper = nodesFrom(html).firstElementChild;
+      $all(".row", list).forEach(function (row) { row.remove(); });
+      $all(".row", wrapper).forEach(function (row) { list.insertBefore(row, $("#list-empty")); });
+      list.dataset.next = wrapper.dataset.next || "";
+      $("#load-more").hidden = !list.dataset.next;
+      $("#list-empty").hidden = $all(".row", list).length > 0;
+      showTotal(Number(wrapper.dataset.total));
+    });
+  }
+
+  /* ---------------------------------------------------------------- the open conversation */
+
+  function entries() { return $("#entries"); }
+
+  function nearBottom() {
+    var timeline = $("#timeline");
+    return !timeline || timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 120;
+  }
+
+  function scrollToEnd() {
+    var timeline = $("#timeline");
+    if (timeline) { timeline.scrollTop = timeline.scrollHeight; }
+  }
+
+  function placeEntry(node) {
+    var list = entries();
+    var existing = node.id ? document.getElementById(node.id) : null;
+    if (existing) { existing.replaceWith(node); return; }
+    var stick = nearBottom();
+    var at = Date.parse(node.dataset.at) || 0;
+    var items = $all(".entry", list), before = null;
+    for (var i = items.length - 1; i >= 0; i--) {
+      if ((Date.parse(items[i].dataset.at) || 0) <= at) { before = items[i + 1] || null; break; }
+      if (i === 0) { before = items[0]; }
+    }
+    list.insertBefore(node, before);
+    $("#timeline-empty").hidden = true;
+    if (stick || node.classList.contains("out")) { scrollToEnd(); }
+  }
+
+  function refreshMessage(messageId) {
+    if (!state.openId) { return Promise.resolve(); }
+    return fetchHtml("/inbox/" + state.openId + "/fragments/message/" + messageId).then(function (html) {
+      if (html) { placeEntry(nodesFrom(html).firstElementChild); }
+    }).catch(function () {});
+  }
+
+  function refreshEvent(eventId) {
+    return fetchHtml("/inbox/" + state.openId + "/fragments/event/" + eventId).then(function (html) {
+      if (html) { placeEntry(nodesFrom(html).firstElementChild); }
+    }).catch(function () {});
+  }
+
+  function refreshHeader(quiet) {
+    if (!state.openId) { return Promise.resolve(); }
+    return fetchHtml("/inbox/" + state.openId + "/fragments/header").then(function (html) {
+      $("#conv-header").replaceWith(nodesFrom(html).firstElementChild);
+      readScope();
+      updateComposer();
+    }).catch(function (error) {
+      if (error instanceof ApiError && (error.status === 403 || error.status === 404)) { conversationGone(quiet); }
+    });
+  }
+
+  function conversationGone(quiet) {
+    if (!quiet) { toast(fmt("conversation_gone"), "error", 8000); }
+    $all("#conv-header button, #conv-header select, #composer textarea, #composer button, #composer select")
+      .forEach(function (control) { control.disabled = true; });
+  }
+
+  function refreshTimeline() {
+    if (!state.openId) { return Promise.resolve(); }
+    return fetchHtml("/inbox/" + state.openId + "/fragments/timeline").then(function (html) {
+      var wrapper = nodesFrom(html).firstElementChild;
+      var list = entries();
+      while (list.firstChild) { list.removeChild(list.firstChild); }
+      $all(".entry", wrapper).forEach(function (node) { list.appendChild(node); });
+      $("#timeline").dataset.scope = wrapper.dataset.scope;
+      var older = $("#load-older");
+      older.dataset.before = wrapper.dataset.older;
+      older.hidden = !wrapper.dataset.older;
+      $("#timeline-empty").hidden = list.children.length > 0;
+      readScope();
+      scrollToEnd();
+    }).catch(function () {});
+  }
+
+  function loadOlder() {
+    var button = $("#load-older");
+    var height = $("#timeline").scrollHeight;
+    button.disabled = true;
+    fetchHtml("/inbox/" + state.openId + "/fragments/timeline?before=" + button.dataset.before).then(function (html) {
+      var wrapper = nodesFrom(html).firstElementChild;
+      var list = entries();
+      $all(".entry", wrapper).reverse().forEach(function (node) {
+        if (!node.id || !document.getElementById(node.id)) { list.insertBefore(node, list.firstChild); }
+      });
+      button.dataset.before = wrapper.dataset.older;
+      button.hidden = !wrapper.dataset.older;
+      var timeline = $("#timeline");
+      timeline.scrollTop = timeline.scrollHeight - height;
+    }).catch(fail).then(function () { button.disabled = false; });
+  }
+
+  function refreshContact() {
+    if (!state.openId) { return Promise.resolve(); }
+    return fetchHtml("/inbox/" + state.openId + "/fragments/contact").then(function (html) {
+      $("#contact-panel").replaceWith(nodesFrom(html).firstElementChild);
+    }).catch(function () {});
+  }
+
+  var readTimer = null;
+  function markReadSoon() {
+    if (!state.openId || document.hidden) { return; }
+    clearTimeout(readTimer);
+    readTimer = setTimeout(function () {
+      var row = document.getElementById("row-" + state.openId);
+      if (row && !row.querySelector("[data-role=unread]")) { return; }
+      api("POST", "/api/conversations/" + state.openId + "/read").catch(function () {});
+    }, 400);
+  }
+
+  /* ---------------------------------------------------------------- actions */
+
+  var DONE_TOAST = {take: "taken", release: "released", close: "closed", reopen: "reopened", transfer: "transferred"};
+
+  function act(action, button) {
+    var body;
+    if (action === "transfer") {
+      var target = $("[data-role=transfer-target]");
+      if (!target || !target.value) { target && target.focus(); return; }
+      body = {assignee_id: Number(target.value)};
+    }
+    button.disabled = true;
+    api("POST", "/api/conversations/" + state.openId + "/" + action, body).then(function (result) {
+      toast(fmt(DONE_TOAST[action]), "ok");
+      if (result === null) { conversationGone(true); return; }  // passed on: no longer ours to see
+      return Promise.all([refreshHeader(), refreshRow(state.openId)]);
+    }).catch(function (error) {
+      fail(error);  // says why; the refresh below only brings the page up to date
+      return Promise.all([refreshHeader(true), refreshRow(state.openId)]);
+    }).then(function () { button.disabled = false; });
+  }
+
+  /* ---------------------------------------------------------------- composer */
+
+  function updateCounter() {
+    var body = $("#composer-body"), counter = $("#segment-counter"), channel = $("#composer-channel");
+    if (!body || !counter) { return; }
+    var option = channel && channel.selectedOptions[0];
+    if (option && option.dataset.kind === "whatsapp") { counter.textContent = ""; return; }
+    var info = countSegments(body.value);
+    counter.textContent = fmt("segments", {chars: info.characters, segments: info.segments, encoding: info.encoding}) +
+      (info.characters ? " · " + fmt("segments_left", {left: info.remaining}) : "");
+    counter.dataset.segments = info.segments;
+    counter.dataset.encoding = info.encoding;
+    counter.classList.toggle("multi", info.segments > 1);
+  }
+
+  function updateComposer() {
+    var header = $("#conv-header"), composer = $("#composer");
+    if (!header || !composer) { return; }
+    var writable = header.dataset.write === "1";
+    $all("textarea, button, select", composer).forEach(function (control) { control.disabled = !writable; });
+    var note = $("#composer-readonly");
+    note.hidden = writable;
+    note.textContent = writable ? "" : note.dataset.template.replace("{name}", header.dataset.assigneeName);
+    var hint = $("#composer-hint");
+    var status = header.dataset.status;
+    hint.textContent = status === "new" ? hint.dataset.new : status === "done" ? hint.dataset.done : "";
+  }
+
+  function insertAtCursor(textarea, text) {
+    var start = textarea.selectionStart, end = textarea.selectionEnd, value = textarea.value;
+    if (start === undefined || start === null) { textarea.value = value + text; }
+    else { textarea.value = value.slice(0, start) + text + value.slice(end); }
+    var caret = (start === undefined || start === null ? value.length : start) + text.length;
+    textarea.focus();
+    textarea.setSelectionRange(caret, caret);
+    updateCounter();
+  }
+
+  function send(event) {
+    event.preventDefault();
+    var body = $("#composer-body"), button = $("#composer-send"), channel = $("#composer-channel");
+    var text = body.value.trim();
+    if (!text) { body.focus(); return; }
+    button.disabled = true;
+    api("POST", "/api/conversations/" + state.openId + "/messages",
+        {body: text, channel_id: channel ? Number(channel.value) : null}).then(function (message) {
+      body.value = "";
+      updateCounter();
+      state.scope.add(message.conversation_id);
+      return Promise.all([refreshMessage(message.id), refreshHeader(), refreshRow(message.conversation_id)]);
+    }).catch(fail).then(function () {
+      button.disabled = $("#conv-header").dataset.write !== "1";
+      body.focus();
+    });
+  }
+
+  /* ---------------------------------------------------------------- contact panel */
+
+  var searchTimer = null;
+
+  function searchContacts(input) {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(function () {
+      var results = $("[data-role=contact-results]");
+      var q = input.value.trim();
+      if (!q) { results.replaceChildren(); return; }
+      api("GET", "/inbox/contact-search?q=" + encodeURIComponent(q)).then(function (found) {
+        results.replaceChildren();
+        if (!found.length) {
+          var none = document.createElement("li");
+          none.className = "muted";
+          none.textContent = results.dataset.empty;
+          results.appendChild(none);
+        }
+        found.forEach(function (contact) {
+          var item = document.createElement("li");
+          var label = document.createElement("span");
+          label.textContent = contact.name + (contact.phone ? " · " + contact.phone : "");
+          var button = document.createElement("button");
+          button.type = "button";
+          button.dataset.linkContact = contact.id;
+          button.textContent = "✓";
+          button.title = contact.name;
+          item.append(label, button);
+          results.appendChild(item);
+        });
+      }).catch(fail);
+    }, 250);
+  }
+
+  function contactRefreshAll() {
+    return Promise.all([refreshContact(), refreshHeader(), refreshTimeline(), refreshRow(state.openId)]);
+  }
+
+  function formFields(form, keepEmpty) {
+    var data = {};
+    $all("input, textarea, select", form).forEach(function (field) {
+      if (!field.name) { return; }
+      if (field.type === "checkbox") { data[field.name] = field.checked; return; }
+      var value = field.value.trim();
+      if (value || keepEmpty) { data[field.name] = value || null; }
+    });
+    return data;
+  }
+
+  function submitContact(form) {
+    var kind = form.dataset.form;
+    var method = kind === "contact-edit" ? "PATCH" : "POST";
+    var url = "/api/conversations/" + state.openId + "/contact" + (kind === "contact-create" ? "/new" : "");
+    var data = formFields(form, kind === "contact-edit");
+    if (kind === "contact-edit" && !data.name) { form.querySelector("[name=name]").focus(); return; }
+    api(method, url, data).then(function () {
+      toast(fmt(kind === "contact-edit" ? "contact_saved" : "contact_linked"), "ok");
+      return contactRefreshAll();
+    }).catch(fail);
+  }
+
+  /* ---------------------------------------------------------------- unread badge, notifications */
+
+  var countsTimer = null;
+  function refreshCounts() {
+    clearTimeout(countsTimer);
+    countsTimer = setTimeout(function () {
+      api("GET", "/inbox/counts?" + listQuery()).then(function (counts) {
+        showTotal(counts.total);
+        var badge = $("#unread-badge");
+        if (badge) {
+          badge.textContent = counts.unread;
+          badge.dataset.count = counts.unread;
+          badge.hidden = !counts.unread;
+        }
+        var title = document.title.replace(/^\(\d+\)\s*/, "");
+        document.title = (counts.unread ? "(" + counts.unread + ") " : "") + title;
+      }).catch(function () {});
+    }, 250);
+  }
+
+  var notifyFor = new Set();
+
+  function desktopNotify(row) {
+    if (!("Notification" in window) || Notification.permission !== "granted") { return; }
+    var name = (row.querySelector(".row-title") || {}).textContent || "";
+    var preview = (row.querySelector(".preview-text") || {}).textContent || "";
+    var note = new Notification(fmt("new_message", {name: name}), {body: preview, tag: "conversation-" + row.dataset.id});
+    note.onclick = function () { window.focus(); window.location.href = row.getAttribute("href"); };
+  }
+
+  function enableNotifications() {
+    if (!("Notification" in window)) { toast(fmt("notifications_denied"), "error"); return; }
+    Notification.requestPermission().then(function (permission) {
+      toast(fmt(permission === "granted" ? "notifications_on" : "notifications_denied"),
+            permission === "granted" ? "ok" : "error");
+    });
+  }
+
+  function showChannelStatus() {
+    api("GET", "/inbox/channel-status").then(function (report) {
+      report.forEach(function (channel) { toast(channel.text, channel.ok ? "info" : "error", 8000); });
+    }).catch(function () {});
+  }
+
+  /* ---------------------------------------------------------------- live events */
+
+  var pending = {rows: new Set(), messages: new Set(), events: new Set(), header: false, contact: false};
+  var flushTimer = null;
+
+  function schedule() {
+    if (!flushTimer) { flushTimer = setTimeout(flush, 50); }
+  }
+
+  function flush() {
+    flushTimer = null;
+    var rows = Array.from(pending.rows), messages = Array.from(pending.messages), events = Array.from(pending.events);
+    var header = pending.header, contact = pending.contact;
+    pending = {rows: new Set(), messages: new Set(), events: new Set(), header: false, contact: false};
+    rows.forEach(refreshRow);
+    messages.forEach(refreshMessage);
+    events.forEach(refreshEvent);
+    if (header) { refreshHeader(); }
+    if (contact) { refreshContact(); refreshTimeline(); }
+    refreshCounts();
+  }
+
+  function belongsToOpen(data) {
+    return state.openId && (state.scope.has(data.conversation_id) ||
+                            (state.contactId && data.contact_id === state.contactId));
+  }
+
+  function onMessage(data) {
+    pending.rows.add(data.conversation_id);
+    if (belongsToOpen(data)) {
+      pending.messages.add(data.message_id);
+      if (data.direction === "in") { markReadSoon(); }
+    }
+    if (data.direction === "in" && data.status === "received" &&
+        (document.hidden || data.conversation_id !== state.openId)) {
+      notifyFor.add(data.conversation_id);
+    }
+    schedule();
+  }
+
+  function onConversation(data) {
+    pending.rows.add(data.conversation_id);
+    if (state.openId && data.conversation_id === state.openId) {
+      pending.header = true;
+      if (data.event_id) { pending.events.add(data.event_id); }
+      if (data.change === "contact_linked" || data.change === "contact_updated") { pending.contact = true; }
+    }
+    schedule();
+  }
+
+  function resync() {
+    reloadList().catch(function () {});
+    if (state.openId) { refreshHeader(); refreshTimeline(); refreshContact(); }
+    refreshCounts();
+  }
+
+  var source = null, wasDown = false;
+
+  function setLive(mode) {
+    var dot = $("#live-status");
+    if (dot) { dot.dataset.state = mode; }
+    document.documentElement.dataset.live = mode;
+  }
+
+  function connect() {
+    var url = "/events" + (state.lastEventId ? "?since=" + encodeURIComponent(state.lastEventId) : "");
+    source = new EventSource(url);
+    setLive("connecting");
+    source.onopen = function () {
+      setLive("open");
+      if (wasDown) { toast(fmt("reconnected"), "ok", 2500); wasDown = false; }
+    };
+    source.onerror = function () {
+      setLive("down");
+      wasDown = true;
+      if (source.readyState === EventSource.CLOSED) {  // an answer the browser will not retry (e.g. logged out)
+        setTimeout(function () {
+          api("GET", "/inbox/counts").then(connect).catch(function (error) {
+            if (error instanceof ApiError && error.status === 401) { window.location.href = "/login"; }
+            else { setTimeout(connect, 3000); }
+          });
+        }, 2000);
+      }
+    };
+    function listen(kind, handler) {
+      source.addEventListener(kind, function (event) {
+        state.lastEventId = event.lastEventId || state.lastEventId;
+        handler(JSON.parse(event.data || "{}"));
+      });
+    }
+    listen("message.created", onMessage);
+    listen("message.status", onMessage);
+    listen("conversation.updated", onConversation);
+    listen("resync", resync);
+  }
+
+  /* ---------------------------------------------------------------- wiring */
+
+  function wire() {
+    var filters = $("#filters");
+    if (filters) {
+      filters.querySelector("button[type=submit]").hidden = true;  // changes apply at once; Enter searches
+      $all("input[type=radio], select", filters).forEach(function (field) {
+        field.addEventListener("change", function () { filters.submit(); });
+      });
+    }
+    var more = $("#load-more");
+    if (more) { more.addEventListener("click", loadMore); }
+
+    var pane = $("#conversation-pane");
+    if (pane) {
+      pane.addEventListener("click", function (event) {
+        var button = event.target.closest("[data-action]");
+        if (button && !button.disabled) { act(button.dataset.action, button); }
+        if (event.target.id === "load-older") { loadOlder(); }
+      });
+    }
+    var composer = $("#composer");
+    if (composer) {
+      var body = $("#composer-body");
+      composer.addEventListener("submit", send);
+      body.addEventListener("input", updateCounter);
+      body.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { send(event); }
+      });
+      $("#composer-channel").addEventListener("change", updateCounter);
+      $("#quick-picker").addEventListener("change", function (event) {
+        var option = event.target.selectedOptions[0];
+        if (option && option.value) { insertAtCursor(body, option.dataset.body); }
+        event.target.value = "";
+      });
+      $("#template-picker").addEventListener("change", function (event) {
+        var templateId = event.target.value;
+        event.target.value = "";
+        if (!templateId) { return; }
+        api("POST", "/api/conversations/" + state.openId + "/render-template", {template_id: Number(templateId)})
+          .then(function (rendered) { insertAtCursor(body, rendered.text); })
+          .catch(function (error) {
+            if (error.error && error.error.field === "template_id" && !state.contactId) { toast(fmt("template_needs_contact"), "error"); }
+            else { fail(error); }
+          });
+      });
+      updateCounter();
+      updateComposer();
+    }
+    var contactPane = $("#contact-pane");
+    if (contactPane) {
+      contactPane.addEventListener("input", function (event) {
+        if (event.target.matches("[data-role=contact-search]")) { searchContacts(event.target); }
+      });
+      contactPane.addEventListener("click", function (event) {
+        var button = event.target.closest("[data-link-contact]");
+        if (!button) { return; }
+        api("POST", "/api/conversations/" + state.openId + "/contact", {contact_id: Number(button.dataset.linkContact)})
+          .then(function () { toast(fmt("contact_linked"), "ok"); return contactRefreshAll(); }).catch(fail);
+      });
+      contactPane.addEventListener("submit", function (event) {
+        var form = event.target.closest("form[data-form]");
+        if (form) { event.preventDefault(); submitContact(form); }
+      });
+    }
+    var notify = $("#notify-button");
+    if (notify) { notify.addEventListener("click", enableNotifications); }
+    var status = $("#channel-status-button");
+    if (status) { status.addEventListener("click", showChannelStatus); }
+
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) { markReadSoon(); } });
+
+    if (inbox) {
+      readScope();
+      scrollToEnd();
+      if (state.openId) { markReadSoon(); }
+      connect();
+      try {
+        if (!sessionStorage.getItem("cc-channel-status")) {
+          sessionStorage.setItem("cc-channel-status", "1");
+          showChannelStatus();
+        }
+      } catch (ignored) { /* storage disabled: skip the automatic check */ }
+    }
+  }
+
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", wire); }
+  else { wire(); }
+})();

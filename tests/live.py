@@ -1,0 +1,107 @@
+"""The whole product running for real: our app under uvicorn on a port, a fresh migrated database,
+the Huey consumer threads, and the Kolmeya sandbox calling our webhooks back over HTTP."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+from sqlalchemy import Engine
+
+from contact_center.app import create_app
+from contact_center.auth import service as auth_service
+from contact_center.channels import service as channels
+from contact_center.db import make_session_factory, transaction
+from contact_center.jobs import Jobs, make_huey
+from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
+from contact_center.providers.kolmeya.sandbox import SandboxServer
+from contact_center.runtime import Runtime, install
+from contact_center.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ThreadedServer:
+    def __init__(self, app, port: int):
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@dataclass
+class Live:
+    base_url: str
+    runtime: Runtime
+    sandbox: SandboxServer
+    channel_id: int
+    headers: dict[str, str]
+    http: httpx.Client
+
+    def wait_for(self, predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def message(self, message_id: int) -> dict:
+        return self.http.get(f"/api/messages/{message_id}", headers=self.headers).json()
+
+
+def start_live(engine: Engine, data_dir, sandbox_options: dict | None = None) -> tuple[Live, Callable[[], None]]:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    settings = Settings(_env_file=None, data_dir=data_dir, secret_key="live-test-secret-key",
+                        public_base_url=base_url)
+    runtime = install(Runtime(settings=settings, engine=engine, session_factory=make_session_factory(engine),
+                              jobs=Jobs(make_huey(settings))))
+    with transaction(runtime.session_factory) as session:
+        user = auth_service.create_user(session, username="ana", name="Ana", password="correct horse",
+                                        role="supervisor")
+        _, token = auth_service.create_token(session, user, "live tests")
+        channel = channels.create_channel(session, name="SMS SANDBOX", provider="sandbox",
+                                          credentials={"token": SANDBOX_TOKEN}, settings={"price_per_segment": "0.07"})
+        urls = channels.webhook_urls(channel, base_url)
+        channel_id = channel.id
+    sandbox = SandboxServer(SANDBOX_TOKEN, reply_webhook_url=urls["reply"], status_webhook_url=urls["status"],
+                            price_per_segment="0.07", status_delay_seconds=0.05, **(sandbox_options or {}))
+    sandbox.start()
+    with transaction(runtime.session_factory) as session:
+        channel = channels.get_channel(session, channel_id)
+        channel.settings = {**channel.settings, "base_url": sandbox.base_url}
+    consumer = runtime.jobs.consumer(workers=2)
+    consumer.start()
+    server = ThreadedServer(create_app(runtime), port)
+    server.start()
+    http = httpx.Client(base_url=base_url, timeout=10)
+    live = Live(base_url, runtime, sandbox, channel_id, {"Authorization": f"Bearer {token}"}, http)
+
+    def stop() -> None:
+        http.close()
+        server.stop()
+        consumer.stop(graceful=True)
+        sandbox.stop()
+
+    return live, stop

@@ -1,0 +1,101 @@
+"""The `contact-center` command, run as a user runs it: a real process on a real data directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+
+def run_cli(*args: str, data_dir, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "CONTACT_CENTER_DATA_DIR": str(data_dir), "COLUMNS": "200", **(env or {})}
+    environment.pop("CONTACT_CENTER_DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "contact_center", *args],
+        capture_output=True, text=True, env=environment, input=input, timeout=120, cwd=data_dir,
+    )
+
+
+def test_config_show_masks_secrets(tmp_path):
+    result = run_cli("config", "show", data_dir=tmp_path, env={"CONTACT_CENTER_SECRET_KEY": "do-not-print-me"})
+    assert result.returncode == 0, result.stderr
+    assert "CONTACT_CENTER_SECRET_KEY" in result.stdout
+    assert "do-not-print-me" not in result.stdout
+
+
+def test_malformed_setting_is_one_line_not_a_traceback(tmp_path):
+    result = run_cli("config", "show", data_dir=tmp_path, env={"CONTACT_CENTER_LOG_LEVEL": "loud"})
+    assert result.returncode == 2
+    assert "CONTACT_CENTER_LOG_LEVEL" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_users_tokens_and_contacts_commands(tmp_path):
+    assert run_cli("db", "upgrade", data_dir=tmp_path).returncode == 0
+    created = run_cli("users", "create", "maria", "--role", "supervisor", "--password", "correct horse", data_dir=tmp_path)
+    assert created.returncode == 0, created.stderr
+    token = run_cli("tokens", "create", "maria", "--name", "ERP", data_dir=tmp_path)
+    assert token.returncode == 0
+    assert re.search(r"cc_[\w-]{40,}", token.stdout)
+
+    bad_role = run_cli("users", "create", "joao", "--role", "king", "--password", "correct horse", data_dir=tmp_path)
+    assert bad_role.returncode == 1 and "unknown role 'king'" in bad_role.stderr
+
+    added = run_cli("contacts", "add", "Maria Souza", "--mobile", "(48) 99191-0234", data_dir=tmp_path)
+    assert added.returncode == 0, added.stderr
+    found = run_cli("contacts", "find", "554891910234", data_dir=tmp_path)
+    assert found.returncode == 0 and "Maria Souza" in found.stdout
+    missing = run_cli("contacts", "find", "11 90000-0009", data_dir=tmp_path)
+    assert missing.returncode == 1
+    bad = run_cli("contacts", "add", "X", "--mobile", "12ab", data_dir=tmp_path)
+    assert bad.returncode == 1 and "12ab" in bad.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    port = _free_port()
+    environment = {**os.environ, "CONTACT_CENTER_DATA_DIR": str(tmp_path)}
+    environment.pop("CONTACT_CENTER_DATABASE_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "contact_center", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment, cwd=tmp_path,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail(f"serve did not come up: {process.stdout.read()}")
+    yield base, process
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def test_serve_migrates_prints_first_admin_and_answers(served, tmp_path):
+    base, process = served
+    assert (tmp_path / "contact-center.db").exists()  # CONTACT_CENTER_DATA_DIR is honoured
+    assert httpx.get(f"{base}/healthz").json()["database"] == "ok"
+    assert httpx.get(f"{base}/docs").status_code == 200
+    assert httpx.get(f"{base}/api/contacts").status_code == 401
+    process.terminate()
+    output = process.communicate(timeout=20)[0]
+    match = re.search(r"admin user admin with password (\S+)", output)
+    assert match, output
