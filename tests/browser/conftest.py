@@ -140,10 +140,15 @@ def product(request, tmp_path_factory):
 def browser():
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # A loaded CI machine can take seconds to re-render; the same patience for checks as for actions.
+    expect.set_options(timeout=10_000)
+    # Without the network flags Chromium keeps dialling Google's hosts, which this network refuses.
+    args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"]
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         yield launched
         launched.close()
 

@@ -208,3 +208,25 @@ def test_the_contact_panel_creates_the_contact_and_the_page_follows(open_as, pro
     page.fill("[data-form=contact-edit] input[name=email]", "helena.m@exemplo.com.br")
     page.click("[data-form=contact-edit] button[type=submit]")
     expect(page.locator("#contact-panel .facts")).to_contain_text("helena.m@exemplo.com.br")
+
+
+def test_an_edit_in_progress_survives_a_colleague_changing_the_same_contact(open_as, product):
+    phone = product.new_phone()
+    conversation_id = product.customer_writes(phone, "Bom dia")
+    created = product.http.post(f"/api/conversations/{conversation_id}/contact/new", json={"name": "Otávio Prado"},
+                                headers=product.headers("sofia"))
+    assert created.status_code == 201, created.text
+    page = open_as("ana")
+    open_conversation(page, conversation_id)
+    page.click("#contact-panel summary")
+    page.fill("[data-form=contact-edit] textarea[name=notes]", "Prefere contato à tarde")
+
+    changed = product.http.patch(f"/api/conversations/{conversation_id}/contact",
+                                 json={"name": "Otávio Prado", "email": "otavio@exemplo.com.br"},
+                                 headers=product.headers("sofia"))
+    assert changed.status_code == 200, changed.text
+
+    expect(page.locator("#contact-panel .facts")).to_contain_text("otavio@exemplo.com.br")  # re-rendered live
+    expect(page.locator("[data-form=contact-edit] textarea[name=notes]")).to_be_visible()
+    expect(page.locator("[data-form=contact-edit] textarea[name=notes]")).to_have_value("Prefere contato à tarde")
+    expect(page.locator("[data-form=contact-edit] input[name=email]")).to_have_value("otavio@exemplo.com.br")

@@ -316,11 +316,32 @@
     }).catch(fail).then(function () { button.disabled = false; });
   }
 
+  // A live event can re-render the panel while the operator is editing the contact: keep the
+  // edit form open and what they typed.
   function refreshContact() {
     if (!state.openId) { return Promise.resolve(); }
     return fetchHtml("/inbox/" + state.openId + "/fragments/contact").then(function (html) {
-      $("#contact-panel").replaceWith(nodesFrom(html).firstElementChild);
+      var old = $("#contact-panel");
+      var fresh = nodesFrom(html).firstElementChild;
+      carryEdits(old, fresh);
+      old.replaceWith(fresh);
     }).catch(function () {});
+  }
+
+  function carryEdits(old, fresh) {
+    var was = old.querySelector("details.contact-edit");
+    var now = fresh.querySelector("details.contact-edit");
+    if (was && now && was.open) { now.open = true; }
+    $all("form input, form textarea", old).forEach(function (field) {
+      var form = field.form && field.form.dataset.form;
+      var twin = form && field.name && fresh.querySelector("[data-form=" + form + "] [name=" + field.name + "]");
+      if (!twin) { return; }
+      if (field.type === "checkbox") {
+        if (field.checked !== field.defaultChecked) { twin.checked = field.checked; }
+      } else if (field.value !== field.defaultValue) {
+        twin.value = field.value;
+      }
+    });
   }
 
   var readTimer = null;
@@ -469,6 +490,8 @@
     if (kind === "contact-edit" && !data.name) { form.querySelector("[name=name]").focus(); return; }
     api(method, url, data).then(function () {
       toast(fmt(kind === "contact-edit" ? "contact_saved" : "contact_linked"), "ok");
+      var editing = $("#contact-panel details.contact-edit");
+      if (editing) { editing.open = false; }  // saved: the facts above show the result
       return contactRefreshAll();
     }).catch(fail);
   }
