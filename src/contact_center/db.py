@@ -5,6 +5,9 @@ Services only flush; the edge (a request, a CLI command, a job) owns the transac
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,6 +17,8 @@ from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -63,6 +68,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA cache_size=-16384")  # 16 MB per connection; a process holds several
     cursor.execute("PRAGMA temp_store=MEMORY")
+    cursor.execute("PRAGMA journal_size_limit=67108864")  # give a burst's WAL back to the disk after it
     cursor.close()
 
 
@@ -89,6 +95,55 @@ def make_engine(url: str, **kwargs) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class WalCheckpointer:
+    """SQLite's WAL checkpoints, moved off the request path.
+
+    By default the commit that pushes the WAL past 1000 pages copies them into the database and
+    syncs the disk, so one webhook in a burst waits tens of milliseconds for everyone's writes.
+    In a long-running process this thread checkpoints instead, a few times a second, while the
+    process's own connections only checkpoint as a safety net if it falls far behind."""
+
+    INTERVAL_SECONDS = 0.2
+    SAFETY_NET_PAGES = 20_000
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.path = engine.url.database
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
+
+    @staticmethod
+    def wanted(engine: Engine) -> bool:
+        return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+
+    def start(self) -> WalCheckpointer:
+        event.listen(self.engine, "checkout", self._on_checkout)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        event.remove(self.engine, "checkout", self._on_checkout)
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _on_checkout(self, dbapi_connection, record, _proxy) -> None:
+        if not record.info.get("wal_checkpointer"):
+            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={self.SAFETY_NET_PAGES}")
+            record.info["wal_checkpointer"] = True
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            connection.execute("PRAGMA busy_timeout=1000")
+            while not self._stop.wait(self.INTERVAL_SECONDS):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # a busy moment: the next round catches up
+                    log.warning("background WAL checkpoint failed: %s", exc)
+        finally:
+            connection.close()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
