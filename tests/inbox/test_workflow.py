@@ -208,6 +208,19 @@ def test_a_customer_writing_again_reopens_a_closed_conversation_as_new(db, sms, 
     assert changes == ["taken", "closed", "reopened_by_customer"]
 
 
+def test_a_reply_from_a_number_that_became_a_contact_links_its_conversation(db, sms, people, customer_writes):
+    from contact_center.contacts.service import create_contact
+
+    conversation = customer_writes(sms, PHONE, "Oi")
+    workflow.take(db, conversation.id, people["ana"])
+    assert conversation.contact_id is None
+    contact = create_contact(db, {"name": "Rita Campos", "mobile": "(11) 90000-0001"})
+    again = customer_writes(sms, "5511900000001", "Sou eu de novo")
+    assert again.id == conversation.id and again.contact_id == contact.id
+    assert state(db, conversation) == ("assigned", "ana")  # an open conversation stays with its operator
+    assert again.unread_count == 2
+
+
 def test_marking_read_zeroes_the_unread_count(db, sms, people, customer_writes):
     customer_writes(sms, PHONE, "1")
     conversation = customer_writes(sms, PHONE, "2")

@@ -36,14 +36,18 @@ _messages = Message.__table__
 _contacts = Contact.__table__
 _conversations = Conversation.__table__
 _events = WebhookEvent.__table__
-_done = _conversations.c.status == "done"
+# Three statements rather than one with CASEs: SQLite rewrites every index over a column in the
+# SET list, so the common case (an open conversation whose contact is known) must not name
+# status, assignee or contact; the other two only write the rows they filter in.
 _TOUCH = update(_conversations).where(_conversations.c.id == bindparam("conversation_id")).values(
     unread_count=_conversations.c.unread_count + bindparam("count"),
     last_activity_at=bindparam("at"), last_inbound_at=bindparam("at"),
-    status=case((_done, "new"), else_=_conversations.c.status),
-    assignee_id=case((_done, None), else_=_conversations.c.assignee_id),
-    contact_id=func.coalesce(_conversations.c.contact_id, bindparam("contact_id")),
 )
+_REOPEN = update(_conversations).where(_conversations.c.id.in_(bindparam("ids", expanding=True)),
+                                       _conversations.c.status == "done").values(status="new", assignee_id=None)
+_SET_CONTACT = update(_conversations).where(_conversations.c.id == bindparam("conversation_id"),
+                                            _conversations.c.contact_id.is_(None)).values(
+    contact_id=bindparam("contact_id"))
 
 
 @dataclass
@@ -124,9 +128,8 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
             announce(session, "message.created", message_id=message_id, conversation_id=p.conversation_id,
                      contact_id=p.contact_id, direction="in", status="received", status_reason=None)
 
-    if events:
-        # A plain executemany: with RETURNING, SQLite would get one INSERT per row.
-        connection.execute(insert(_events), events)
+    if events:  # multi-row INSERTs (see _insert_messages); the ids are not needed
+        connection.execute(insert(_events).returning(_events.c.id), events)
     return outcomes  # type: ignore[return-value]
 
 
@@ -189,14 +192,20 @@ def _join_conversations(connection, pending: list[_Pending], now) -> None:
         by_channel[channel_id][key] = (group[0].identity.e164, group[0].contact_id)
     found = {(channel_id, key): conversation_id for channel_id, phones in by_channel.items()
              for key, conversation_id in open_conversations(connection, channel_id, phones, now).items()}
-    touches = []
+    touches, contacts = [], []
     for key, group in wanted.items():
         for p in group:
             p.conversation_id = found[key]
         touches.append({"conversation_id": found[key], "count": len(group),
-                        "at": max(p.item.reply.received_at or now for p in group),
-                        "contact_id": next((p.contact_id for p in group if p.contact_id), None)})
+                        "at": max(p.item.reply.received_at or now for p in group)})
+        contact_id = next((p.contact_id for p in group if p.contact_id), None)
+        if contact_id is not None:
+            contacts.append({"conversation_id": found[key], "contact_id": contact_id})
     connection.execute(_TOUCH, touches)
+    for chunk in _chunks([touch["conversation_id"] for touch in touches]):
+        connection.execute(_REOPEN, {"ids": chunk})  # a reply reopens a closed conversation as new
+    if contacts:
+        connection.execute(_SET_CONTACT, contacts)
 
 
 def _insert_messages(connection, pending: list[_Pending], now) -> list[int]:
@@ -213,11 +222,9 @@ def _insert_messages(connection, pending: list[_Pending], now) -> list[int]:
             "attempts": 0, "in_reply_to_id": p.answered[0] if p.answered else None, "created_at": now,
             "received_at": reply.received_at or now, "updated_at": now,
         })
-    connection.execute(insert(_messages), rows)  # executemany; ids are read back by our reference
-    ids: dict[str, int] = {}
-    for chunk in _chunks([row["reference"] for row in rows]):
-        ids.update(connection.execute(select(_messages.c.reference, _messages.c.id)
-                                      .where(_messages.c.reference.in_(chunk))).all())
+    # RETURNING makes SQLAlchemy send multi-row INSERTs rather than one statement per row; the
+    # rows come back in no promised order, so the ids are matched by our reference.
+    ids = dict(connection.execute(insert(_messages).returning(_messages.c.reference, _messages.c.id), rows).all())
     return [ids[row["reference"]] for row in rows]
 
 
