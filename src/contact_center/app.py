@@ -27,6 +27,12 @@ from contact_center.webhooks.api import build_router as build_webhooks_router
 log = logging.getLogger(__name__)
 
 
+class ContactCenterApp(FastAPI):
+    def build_middleware_stack(self):
+        # Provider callbacks are answered ahead of every middleware (see WebhookFastPath).
+        return WebhookFastPath(self, super().build_middleware_stack())
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     settings, engine = runtime.settings, runtime.engine
     @asynccontextmanager
@@ -39,7 +45,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         if checkpointer is not None:
             checkpointer.stop()
 
-    app = FastAPI(
+    app = ContactCenterApp(
         lifespan=lifespan,
         title="Contact Center",
         version=__version__,
@@ -51,7 +57,6 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     _install_error_handlers(app)
     app.include_router(build_webhooks_router())  # documents them; WebhookFastPath serves them
-    app.add_middleware(WebhookFastPath)
     app.include_router(auth_router)
     app.include_router(contacts_router)
     app.include_router(templates_router)

@@ -651,3 +651,18 @@ def test_a_sentence_containing_an_opt_out_word_does_not_opt_out(client, db, chan
 def test_the_callbacks_are_documented_in_the_openapi_schema(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert "post" in paths["/kolmeya/webhook/reply"] and "post" in paths["/kolmeya/webhook/status"]
+
+
+def test_an_unexpected_failure_is_a_json_500_that_asks_for_the_callback_again(client, db, channel, monkeypatch, caplog):
+    from contact_center.webhooks import service as webhook_service
+
+    def broken(*_args):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(webhook_service, "parse", broken)
+    response = post(client, channel, "reply", flat_reply("5511900000001", "Oi"))
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "disk on fire" not in response.text  # the cause goes to the log, not to the caller
+    assert "disk on fire" in caplog.text
+    assert_nothing_stored(db)

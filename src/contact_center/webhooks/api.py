@@ -7,12 +7,15 @@ answered with a 4xx that says what is wrong.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import defaultdict
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
@@ -20,7 +23,7 @@ from contact_center.channels.service import (
     UNKNOWN_WEBHOOK_TOKEN, WebhookChannel, cached_webhook_channel, channel_for_webhook,
 )
 from contact_center.db import READ_ONLY
-from contact_center.errors import DomainError, NotAuthenticated, error_response
+from contact_center.errors import DomainError, NotAuthenticated
 from contact_center.providers.base import ProviderSpec
 from contact_center.providers.registry import PROVIDERS
 from contact_center.webhooks import service
@@ -38,21 +41,49 @@ class PayloadTooLarge(DomainError):
     code = "payload_too_large"
 
 
-async def read_limited_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body has {declared} bytes; callbacks are limited to {MAX_BODY_BYTES} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
+@dataclass
+class Callback:
+    """What a callback brings, read from the ASGI scope (fast path) or a Starlette request (routes)."""
+
+    token: str | None
+    authorization: str
+    content_length: str | None
+
+
+def _callback(scope) -> Callback:
+    token = None
+    for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
+        if key == "token":
+            token = value
+    authorization, content_length = "", None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == b"content-length":
+            content_length = value.decode("latin-1")
+    return Callback(token, authorization, content_length)
+
+
+async def read_limited_body(receive, content_length: str | None) -> bytes:
+    if content_length and content_length.isdigit() and int(content_length) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body has {content_length} bytes; callbacks are limited to {MAX_BODY_BYTES} bytes")
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes; callbacks are limited to that")
-    return bytes(body)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _channel(request: Request, specs: dict[str, ProviderSpec], session_factory) -> WebhookChannel:
+async def _channel(callback: Callback, specs: dict[str, ProviderSpec], session_factory) -> WebhookChannel:
     """Authenticate the callback: the channel's secret in the URL, and its JWT when one is configured."""
-    token = request.query_params.get("token")
+    token = callback.token
     channel = cached_webhook_channel(token) if token else None
     if channel is None:  # a cache miss reads the database, off the event loop
         def lookup() -> WebhookChannel:
@@ -64,15 +95,15 @@ async def _channel(request: Request, specs: dict[str, ProviderSpec], session_fac
     if channel.provider not in specs:
         raise NotAuthenticated(UNKNOWN_WEBHOOK_TOKEN)
     if channel.jwt_secret:
-        scheme, _, jwt = request.headers.get("authorization", "").partition(" ")
+        scheme, _, jwt = callback.authorization.partition(" ")
         if scheme.lower() != "bearer" or not jwt:
             raise NotAuthenticated("this channel requires a JWT in 'Authorization: Bearer <jwt>'")
         verify_hs256(jwt.strip(), channel.jwt_secret)
     return channel
 
 
-def _writer(request: Request) -> IngestWriter:
-    state = request.app.state
+def _writer(app) -> IngestWriter:
+    state = app.state
     if getattr(state, "ingest_writer", None) is None:
         with _writer_lock:
             if getattr(state, "ingest_writer", None) is None:
@@ -87,11 +118,12 @@ async def _reject(writer: IngestWriter, source: str, channel: WebhookChannel, ra
     raise error
 
 
-def _endpoint(specs: dict[str, ProviderSpec], kind: str):
-    async def receive(request: Request):
-        raw = await read_limited_body(request)
-        writer = _writer(request)
-        channel = await _channel(request, specs, request.app.state.session_factory)
+def _handler(specs: dict[str, ProviderSpec], kind: str):
+    """handle(app, callback, receive) -> the answer's body; DomainErrors become 4xx answers."""
+    async def handle(app, callback: Callback, receive) -> dict:
+        raw = await read_limited_body(receive, callback.content_length)
+        writer = _writer(app)
+        channel = await _channel(callback, specs, app.state.session_factory)
         spec = specs[channel.provider]
         source = f"{spec.name}.{kind}"
         if kind == "status":
@@ -111,6 +143,13 @@ def _endpoint(specs: dict[str, ProviderSpec], kind: str):
         if out.outcome == "rejected":
             raise service.PayloadRejected(out.detail or "the reply could not be recorded", field="phone")
         return body
+
+    return handle
+
+
+def _route(handle, kind: str):
+    async def receive(request: Request):
+        return await handle(request.app, _callback(request.scope), request.receive)
 
     receive.__name__ = f"{kind}_webhook"
     return receive
@@ -136,7 +175,7 @@ def build_router() -> APIRouter:
     router = APIRouter(tags=["provider webhooks"])
     for (path, kind), specs in _routes().items():
         router.add_api_route(
-            path, _endpoint(specs, kind), methods=["POST"],
+            path, _route(_handler(specs, kind), kind), methods=["POST"],
             summary=f"{kind.title()} callback from {', '.join(sorted(specs))}",
             description="Authenticated by the channel's `token` in the query string (copy the URL from the "
                         "channel's webhook settings). Replays are no-ops.",
@@ -145,21 +184,36 @@ def build_router() -> APIRouter:
 
 
 class WebhookFastPath:
-    """Provider callbacks go straight to their endpoint, past FastAPI's per-request machinery
-    (exit stacks, dependency solving, route matching over every API route): a campaign's replies
-    arrive by the thousand per second and spend their time here, not in the database."""
+    """Provider callbacks go straight to their handler, ahead of the whole FastAPI stack (its
+    middlewares, exit stacks, dependency solving, route matching over every API route): a
+    campaign's replies arrive by the thousand per second and should spend their time in the
+    database, not in the framework. It wraps the app from outside (see app.ContactCenterApp),
+    so it answers its own errors."""
 
-    def __init__(self, app):
-        self.app = app
-        self.endpoints = {path: _endpoint(specs, kind) for (path, kind), specs in _routes().items()}
+    def __init__(self, app, asgi_app):
+        self.app = app  # the FastAPI application, for its state
+        self.asgi_app = asgi_app
+        self.handlers = {path: _handler(specs, kind) for (path, kind), specs in _routes().items()}
 
     async def __call__(self, scope, receive, send):
-        endpoint = self.endpoints.get(scope.get("path")) if scope["type"] == "http" else None
-        if endpoint is None or scope["method"] != "POST":
-            await self.app(scope, receive, send)
+        handle = self.handlers.get(scope.get("path")) if scope["type"] == "http" else None
+        if handle is None or scope["method"] != "POST":
+            await self.asgi_app(scope, receive, send)
             return
+        status, headers = 200, [(b"content-type", b"application/json")]
         try:
-            response = JSONResponse(await endpoint(Request(scope, receive)))
+            body = await handle(self.app, _callback(scope), receive)
+        except ClientDisconnect:
+            return
         except DomainError as exc:
-            response = error_response(exc)
-        await response(scope, receive, send)
+            status, body = exc.status_code, {"error": exc.as_dict()}
+            if status == 401:
+                headers.append((b"www-authenticate", b"Bearer"))
+        except Exception:
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            status, body = 500, {"error": {"code": "internal_error", "message": "the callback could not be "
+                                                                                 "handled; send it again"}}
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
