@@ -74,7 +74,15 @@ class IngestWriter:
         session = self._factory()
         try:
             if replies:
-                outcomes += self._record(session, replies)
+                try:
+                    results = record_replies(session, [item for item, _ in replies])
+                    outcomes += [(future, result, None) for (_, future), result in zip(replies, results)]
+                except Exception:
+                    # Nothing else is written yet: start again, one savepoint per reply, so one bad
+                    # reply does not sink the batch.
+                    session.rollback()
+                    for reply in replies:
+                        outcomes.append(self._record_one(session, *reply))
             for work, future in works:
                 try:
                     with session.begin_nested():
@@ -97,20 +105,14 @@ class IngestWriter:
             loop.call_soon_threadsafe(_resolve, resolved)
 
     @staticmethod
-    def _record(session: Session, replies: list[tuple[ReplyIn, asyncio.Future]]) -> list:
+    def _record_one(session: Session, item: ReplyIn, future: asyncio.Future) -> tuple:
         try:
             with session.begin_nested():
-                results = record_replies(session, [item for item, _ in replies])
-            return [(future, result, None) for (_, future), result in zip(replies, results)]
+                [result] = record_replies(session, [item])
+            return future, result, None
         except Exception:
-            if len(replies) == 1:
-                log.exception("reply %s could not be recorded", replies[0][0].reply.external_id)
-                return [(replies[0][1], None, WriteFailed("could not record the reply"))]
-        # One bad reply must not sink the batch: record them one by one to isolate it.
-        outcomes = []
-        for item, future in replies:
-            outcomes += IngestWriter._record(session, [(item, future)])
-        return outcomes
+            log.exception("reply %s could not be recorded", item.reply.external_id)
+            return future, None, WriteFailed("could not record the reply")
 
 
 def _resolve(outcomes: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:

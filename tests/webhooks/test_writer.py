@@ -1,0 +1,61 @@
+"""The group-commit writer behind the webhooks: a batch commits once, and one bad callback in it
+does not sink the others."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from contact_center.channels import service as channels
+from contact_center.messaging.inbound import ReplyIn
+from contact_center.messaging.models import Message
+from contact_center.providers.base import InboundReply
+from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
+from contact_center.webhooks.writer import IngestWriter, WriteFailed
+
+
+def reply(channel_id: int, n: int) -> ReplyIn:
+    inbound = InboundReply(external_id=f"writer-{n}", phone=f"+55 11 90000-{n:04d}", text=f"Resposta {n}",
+                           received_at=datetime.now(UTC), in_reply_to_reference=None, in_reply_to_provider_id=None)
+    return ReplyIn("tests.reply", channel_id, inbound, payload="{}")
+
+
+def run_in_one_batch(session_factory, items: list) -> list:
+    """Submit every item while the writer is held, so that they all land in one batch."""
+    async def go():
+        writer = IngestWriter(session_factory)
+        release = threading.Event()
+        try:
+            held = writer.submit(lambda _session: release.wait(5))
+            futures = [writer.submit(item) for item in items]
+            release.set()
+            await held
+            return await asyncio.gather(*futures, return_exceptions=True)
+        finally:
+            writer.stop()
+
+    return asyncio.run(go())
+
+
+def test_a_batch_of_replies_lands_together(session_factory, db):
+    channel = channels.create_channel(db, name="SMS", provider="sandbox", credentials={"token": SANDBOX_TOKEN})
+    db.commit()
+    outcomes = run_in_one_batch(session_factory, [reply(channel.id, n) for n in range(1, 6)])
+    assert [o.outcome for o in outcomes] == ["applied"] * 5
+    stored = db.scalars(select(Message.body).where(Message.direction == "in").order_by(Message.id)).all()
+    assert stored == [f"Resposta {n}" for n in range(1, 6)]
+
+
+def test_one_bad_reply_does_not_sink_its_batch(session_factory, db):
+    channel = channels.create_channel(db, name="SMS", provider="sandbox", credentials={"token": SANDBOX_TOKEN})
+    db.commit()
+    no_such_channel = channel.id + 1000  # its conversation cannot be stored: the foreign key refuses it
+    items = [reply(channel.id, 1), reply(no_such_channel, 2), reply(channel.id, 3)]
+    first, bad, third = run_in_one_batch(session_factory, items)
+    assert (first.outcome, third.outcome) == ("applied", "applied")
+    assert isinstance(bad, WriteFailed)
+    stored = db.scalars(select(Message.body).where(Message.direction == "in").order_by(Message.id)).all()
+    assert stored == ["Resposta 1", "Resposta 3"]
