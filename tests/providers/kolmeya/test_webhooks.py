@@ -117,3 +117,10 @@ def test_unreadable_date_keeps_the_reply(caplog: pytest.LogCaptureFixture) -> No
 )
 def test_dates_are_brazil_local_time(text: str, expected: datetime) -> None:
     assert parse_kolmeya_datetime(text) == expected
+
+
+@pytest.mark.parametrize("text", ["2025-13-45 10:00:00", "2025-11-15 1a:30:00", "2025-11-15T14:30:00",
+                                  "2025-11-15 14:30", "15/11/25 14:30:00", "amanhã"])
+def test_dates_in_no_known_shape_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="expected 'YYYY-MM-DD HH:MM:SS'"):
+        parse_kolmeya_datetime(text)

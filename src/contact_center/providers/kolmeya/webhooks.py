@@ -79,6 +79,11 @@ class KolmeyaStatus:
 def parse_kolmeya_datetime(value: str) -> datetime:
     """Read Kolmeya's Brazil-local 'YYYY-MM-DD HH:MM:SS' or 'dd/mm/YYYY HH:MM:SS' as aware UTC."""
     text = value.strip()
+    if len(text) == 19 and text[4] == text[7] == "-" and text[10] == " " and text[13] == text[16] == ":":
+        try:  # the shape every reply carries, read far faster than by strptime
+            return datetime.fromisoformat(text).replace(tzinfo=BRAZIL_TZ).astimezone(timezone.utc)
+        except ValueError:
+            pass
     for fmt in _DATE_FORMATS:
         try:
             local = datetime.strptime(text, fmt)
