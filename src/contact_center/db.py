@@ -56,6 +56,23 @@ class UTCDateTime(TypeDecorator):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def bind_processor(self, dialect):
+        # Batches bind the same `now` in several columns of every row; converting it once per
+        # batch instead of once per value is a tenth of a webhook batch's Python time on SQLite.
+        process = super().bind_processor(dialect)
+        last: tuple = (None, None)
+
+        def remembered(value):
+            nonlocal last
+            seen = last  # one read: other threads may replace it meanwhile
+            if value is not None and value is seen[0]:
+                return seen[1]
+            converted = process(value)
+            last = (value, converted)
+            return converted
+
+        return remembered
+
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # We issue BEGIN ourselves (below): pysqlite's implicit transactions break SAVEPOINT.

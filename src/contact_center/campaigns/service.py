@@ -259,7 +259,7 @@ def _store_chunk(session_factory, rows: list[_Row], channel_id: int, campaign_id
             blocked = row.recipient.contact.opt_out_sms
             values.append({
                 "reference": new_reference(), "channel_id": channel_id,
-                "conversation_id": conversations[row.identity.key], "contact_id": row.recipient.contact.id,
+                "conversation_id": conversations[row.identity.key].id, "contact_id": row.recipient.contact.id,
                 "campaign_id": campaign_id, "author_id": user.id if user else None, "direction": "out",
                 "origin": "campaign", "phone": row.recipient.phone, "phone_e164": row.identity.e164,
                 "body": row.text, "status": "blocked" if blocked else "queued",

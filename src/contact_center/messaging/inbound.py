@@ -36,9 +36,12 @@ _messages = Message.__table__
 _contacts = Contact.__table__
 _conversations = Conversation.__table__
 _events = WebhookEvent.__table__
+_SEEN = select(_events.c.external_id).where(_events.c.source == bindparam("source"),
+                                            _events.c.external_id.in_(bindparam("ids", expanding=True)))
 # Three statements rather than one with CASEs: SQLite rewrites every index over a column in the
 # SET list, so the common case (an open conversation whose contact is known) must not name
-# status, assignee or contact; the other two only write the rows they filter in.
+# status, assignee or contact. The other two only write the rows their WHERE lets through, which
+# also keeps them right when another transaction changed a conversation since it was read.
 _TOUCH = update(_conversations).where(_conversations.c.id == bindparam("conversation_id")).values(
     unread_count=_conversations.c.unread_count + bindparam("count"),
     last_activity_at=bindparam("at"), last_inbound_at=bindparam("at"),
@@ -96,9 +99,7 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
         by_source[item.source].append(item.reply.external_id)
     for source, ids in by_source.items():
         for chunk in _chunks(list(set(ids))):
-            seen.update((source, eid) for eid in connection.execute(
-                select(_events.c.external_id).where(_events.c.source == source, _events.c.external_id.in_(chunk))
-            ).scalars())
+            seen.update((source, eid) for eid in connection.execute(_SEEN, {"source": source, "ids": chunk}).scalars())
     pending: list[tuple[int, _Pending]] = []
     events: list[dict] = []
     for index, item in enumerate(items):
@@ -183,27 +184,29 @@ def _match_contacts(connection, pending: list[_Pending]) -> None:
 
 
 def _join_conversations(connection, pending: list[_Pending], now) -> None:
-    """Find or open each phone's conversation on its channel; count the replies unread, reopen if done."""
+    """Find or open each phone's conversation on its channel; count the replies unread, reopen it if
+    it was done, and give it the contact when it had none."""
     wanted: dict[tuple[int, str], list[_Pending]] = defaultdict(list)
     for p in pending:
         wanted[(p.item.channel_id, p.identity.key)].append(p)
     by_channel: dict[int, dict[str, tuple[str, int | None]]] = defaultdict(dict)
     for (channel_id, key), group in wanted.items():
         by_channel[channel_id][key] = (group[0].identity.e164, group[0].contact_id)
-    found = {(channel_id, key): conversation_id for channel_id, phones in by_channel.items()
-             for key, conversation_id in open_conversations(connection, channel_id, phones, now).items()}
+    found = {(channel_id, key): conversation for channel_id, phones in by_channel.items()
+             for key, conversation in open_conversations(connection, channel_id, phones, now).items()}
     touches, contacts = [], []
     for key, group in wanted.items():
+        conversation = found[key]
         for p in group:
-            p.conversation_id = found[key]
-        touches.append({"conversation_id": found[key], "count": len(group),
+            p.conversation_id = conversation.id
+        touches.append({"conversation_id": conversation.id, "count": len(group),
                         "at": max(p.item.reply.received_at or now for p in group)})
         contact_id = next((p.contact_id for p in group if p.contact_id), None)
-        if contact_id is not None:
-            contacts.append({"conversation_id": found[key], "contact_id": contact_id})
+        if conversation.contact_id is None and contact_id is not None:
+            contacts.append({"conversation_id": conversation.id, "contact_id": contact_id})
     connection.execute(_TOUCH, touches)
     for chunk in _chunks([touch["conversation_id"] for touch in touches]):
-        connection.execute(_REOPEN, {"ids": chunk})  # a reply reopens a closed conversation as new
+        connection.execute(_REOPEN, {"ids": chunk})  # writes only the ones that were done
     if contacts:
         connection.execute(_SET_CONTACT, contacts)
 
