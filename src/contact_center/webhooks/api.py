@@ -43,7 +43,7 @@ class PayloadTooLarge(DomainError):
 
 @dataclass
 class Callback:
-    """What a callback brings, read from the ASGI scope (fast path) or a Starlette request (routes)."""
+    """What a callback brings besides its body, read from the ASGI scope."""
 
     token: str | None
     authorization: str
@@ -148,11 +148,11 @@ def _handler(specs: dict[str, ProviderSpec], kind: str):
 
 
 def _route(handle, kind: str):
-    async def receive(request: Request):
+    async def endpoint(request: Request):
         return await handle(request.app, _callback(request.scope), request.receive)
 
-    receive.__name__ = f"{kind}_webhook"
-    return receive
+    endpoint.__name__ = f"{kind}_webhook"
+    return endpoint
 
 
 def _statuses(session: Session, spec: ProviderSpec, channel: WebhookChannel, raw: bytes):
