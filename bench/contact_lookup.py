@@ -149,10 +149,11 @@ def lookup_forms(count: int, total: int, seed: int = 42) -> list[tuple[str, bool
 
 def child_import(database_url: str, csv_path: str, batch_size: str) -> None:
     from contact_center.contacts.csv_io import import_contacts
-    from contact_center.db import make_engine, make_session_factory
+    from contact_center.db import background_checkpoints, make_engine, make_session_factory
 
     engine = make_engine(database_url)
-    report = import_contacts(make_session_factory(engine), csv_path, batch_size=int(batch_size))
+    with background_checkpoints(engine):  # as `contacts import` does
+        report = import_contacts(make_session_factory(engine), csv_path, batch_size=int(batch_size))
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux
     print(json.dumps({
         "rows_read": report.rows_read, "created": report.created, "updated": report.updated,

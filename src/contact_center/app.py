@@ -15,7 +15,7 @@ from contact_center.auth.api import router as auth_router
 from contact_center.contacts.api import router as contacts_router
 from contact_center.templates.api import router as templates_router
 from contact_center.channels.api import router as channels_router
-from contact_center.db import READ_ONLY, WalCheckpointer
+from contact_center.db import READ_ONLY, background_checkpoints
 from contact_center.errors import DomainError, error_response
 from contact_center.inbox.api import router as inbox_router
 from contact_center.messaging.api import router as messaging_router
@@ -37,13 +37,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     settings, engine = runtime.settings, runtime.engine
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        checkpointer = WalCheckpointer(engine).start() if WalCheckpointer.wanted(engine) else None
-        yield
-        writer = getattr(app.state, "ingest_writer", None)
-        if writer is not None:
-            writer.stop()
-        if checkpointer is not None:
-            checkpointer.stop()
+        with background_checkpoints(engine):
+            yield
+            writer = getattr(app.state, "ingest_writer", None)
+            if writer is not None:
+                writer.stop()
 
     app = ContactCenterApp(
         lifespan=lifespan,

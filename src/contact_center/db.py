@@ -119,8 +119,9 @@ class WalCheckpointer:
 
     By default the commit that pushes the WAL past 1000 pages copies them into the database and
     syncs the disk, so one webhook in a burst waits tens of milliseconds for everyone's writes.
-    In a long-running process this thread checkpoints instead, a few times a second, while the
-    process's own connections only checkpoint as a safety net if it falls far behind."""
+    During a long run of writes (the server, an import) this thread checkpoints instead, a few
+    times a second, while the process's own connections only checkpoint as a safety net if it
+    falls far behind."""
 
     INTERVAL_SECONDS = 0.2
     SAFETY_NET_PAGES = 20_000
@@ -161,6 +162,20 @@ class WalCheckpointer:
                     log.warning("background WAL checkpoint failed: %s", exc)
         finally:
             connection.close()
+
+
+@contextmanager
+def background_checkpoints(engine: Engine) -> Iterator[None]:
+    """A WalCheckpointer for the span of a long run of writes (the server, an import); nothing
+    for databases that are not SQLite files."""
+    if not WalCheckpointer.wanted(engine):
+        yield
+        return
+    checkpointer = WalCheckpointer(engine).start()
+    try:
+        yield
+    finally:
+        checkpointer.stop()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -113,6 +113,7 @@ def import_file(
     form), else creates one. Empty cells never clear a field. Bad rows are reported, not imported.
     """
     from contact_center.contacts.csv_io import ImportFileError, import_contacts
+    from contact_center.db import background_checkpoints
     from contact_center.runtime import open_database
     from contact_center.settings import get_settings
 
@@ -127,8 +128,8 @@ def import_file(
         handle = open(file, "rb")
     except OSError as exc:
         _fail(f"cannot read {file}: {exc.strerror or exc}")
-    _, factory = open_database(get_settings())
-    with handle, Progress(
+    engine, factory = open_database(get_settings())
+    with handle, background_checkpoints(engine), Progress(
         TextColumn("importing"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
     ) as bar:
