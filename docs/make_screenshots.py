@@ -20,20 +20,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contact_center.app import create_app  # noqa: E402
-from contact_center.auth import service as auth_service  # noqa: E402
-from contact_center.channels import service as channels  # noqa: E402
-from contact_center.db import make_engine, make_session_factory, transaction  # noqa: E402
-from contact_center.jobs import Jobs, make_huey  # noqa: E402
+from contact_center.db import make_engine  # noqa: E402
 from contact_center.migrations import upgrade  # noqa: E402
-from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN  # noqa: E402
-from contact_center.providers.kolmeya.sandbox import SandboxServer  # noqa: E402
-from contact_center.runtime import Runtime, install  # noqa: E402
-from contact_center.settings import Settings  # noqa: E402
-from tests.live import ThreadedServer, free_port  # noqa: E402
+from tests.live import PASSWORD, Live, start_live  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-PASSWORD = "correct horse"
+TEAM = (("sofia", "Sofia Reis", "supervisor"), ("ana", "Ana Lima", "agent"), ("bruno", "Bruno Dias", "agent"))
 
 CUSTOMERS = [
     # name, mobile, what we sent (None: they wrote first), what they answered
@@ -52,73 +44,30 @@ CUSTOMERS = [
 ]
 
 
-def wait(predicate, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        settings = Settings(_env_file=None, data_dir=Path(tmp), secret_key="screenshots-secret-key",
-                            public_base_url=base, company_name="Loja Exemplo")
         engine = make_engine(f"sqlite:///{tmp}/contact-center.db")
         upgrade(engine)
-        runtime = install(Runtime(settings=settings, engine=engine, session_factory=make_session_factory(engine),
-                                  jobs=Jobs(make_huey(settings))))
-        tokens = {}
-        with transaction(runtime.session_factory) as session:
-            for username, name, role in (("sofia", "Sofia Reis", "supervisor"), ("ana", "Ana Lima", "agent"),
-                                         ("bruno", "Bruno Dias", "agent")):
-                user = auth_service.create_user(session, username=username, name=name, password=PASSWORD, role=role)
-                tokens[username] = {"Authorization": f"Bearer {auth_service.create_token(session, user, 'demo')[1]}"}
-            channel = channels.create_channel(session, name="SMS Atendimento", provider="sandbox",
-                                              credentials={"token": SANDBOX_TOKEN},
-                                              settings={"price_per_segment": "0.07"})
-            urls = channels.webhook_urls(channel, base)
-            channel_id = channel.id
-        sandbox = SandboxServer(SANDBOX_TOKEN, reply_webhook_url=urls["reply"], status_webhook_url=urls["status"],
-                                status_delay_seconds=0.1, balance="1284.37",
-                                final_codes={"5585997770008": 4})  # Juliana's first SMS is not delivered
-        sandbox.start()
-        with transaction(runtime.session_factory) as session:
-            channel = channels.get_channel(session, channel_id)
-            channel.settings = {**channel.settings, "base_url": sandbox.base_url}
-        consumer = runtime.jobs.consumer(workers=2)
-        consumer.start()
-        running = [True]
-
-        def stop_dispatch() -> None:
-            if running[0]:
-                consumer.stop(graceful=True)
-                running[0] = False
-        server = ThreadedServer(create_app(runtime), port)
-        server.server.config.timeout_graceful_shutdown = 1
-        server.start()
-        http = httpx.Client(base_url=base, timeout=10)
+        live, stop = start_live(
+            engine, Path(tmp), team=TEAM, channel_name="SMS Atendimento",
+            settings_options={"company_name": "Loja Exemplo"},
+            sandbox_options={"status_delay_seconds": 0.1, "balance": "1284.37",
+                             "final_codes": {"5585997770008": 4}})  # Juliana's first SMS is not delivered
+        tokens = {username: live.auth(username) for username, _, _ in TEAM}
         try:
-            conversations = populate(http, tokens, urls["reply"], stop_dispatch)
-            shoot(sync_playwright, base, conversations)
+            conversations = populate(live, tokens)
+            shoot(sync_playwright, live.base_url, conversations)
         finally:
-            http.close()
-            server.stop()
-            stop_dispatch()
-            sandbox.stop()
+            stop()
             engine.dispose()
     print(f"wrote {OUT / 'inbox.png'} and {OUT / 'conversation.png'}")
 
 
-def populate(http: httpx.Client, tokens: dict, reply_url: str, stop_dispatch) -> dict[str, int]:
-    sofia = tokens["sofia"]
+def populate(live: Live, tokens: dict) -> dict[str, int]:
+    http, reply_url, sofia = live.http, live.reply_url, tokens["sofia"]
     http.post("/api/templates", json={"name": "Segunda via", "body": "Olá {{ contact.first_name }}, segue a "
               "segunda via: https://exemplo.com.br/fatura. Qualquer dúvida, é só responder."}, headers=sofia)
     http.post("/api/quick-replies", json={"title": "Horário", "body": "Atendemos de segunda a sexta, das 8h às "
@@ -130,8 +79,8 @@ def populate(http: httpx.Client, tokens: dict, reply_url: str, stop_dispatch) ->
             http.post("/api/contacts", json={"name": name, "mobile": mobile, "email": email}, headers=sofia)
         if ours:
             sent = http.post("/api/sms", json={"to": mobile, "body": ours}, headers=sofia).json()
-            wait(lambda sent=sent: http.get(f"/api/messages/{sent['id']}", headers=sofia).json()["status"]
-                 in ("delivered", "failed"), f"delivery to {mobile}")
+            live.wait_for(lambda sent=sent: http.get(f"/api/messages/{sent['id']}", headers=sofia).json()["status"]
+                          in ("delivered", "failed"), what=f"delivery to {mobile}")
         digits = "".join(ch for ch in mobile if ch.isdigit())
         http.post(reply_url, json={"phone": digits, "message": theirs}).raise_for_status()
         found = http.get("/api/conversations", params={"q": mobile, "status": "any"}, headers=sofia).json()
@@ -146,9 +95,10 @@ def populate(http: httpx.Client, tokens: dict, reply_url: str, stop_dispatch) ->
     maria = conversations["Maria Souza"]
     sent = http.post(f"/api/conversations/{maria}/messages", json={
         "body": "Pode sim, Maria! Vou gerar o código Pix para você agora mesmo."}, headers=tokens["ana"]).json()
-    wait(lambda: http.get(f"/api/messages/{sent['id']}", headers=sofia).json()["status"] == "delivered", "delivered")
+    live.wait_for(lambda: http.get(f"/api/messages/{sent['id']}", headers=sofia).json()["status"] == "delivered",
+                  what="delivered")
     http.post(reply_url, json={"phone": "5511987650001", "message": "Ótimo, fico no aguardo"}).raise_for_status()
-    stop_dispatch()  # the last answer stays queued: the picture shows the clock
+    live.pause_dispatch()  # the last answer stays queued: the picture shows the clock
     http.post(f"/api/conversations/{maria}/messages", json={"body": "Código enviado por e-mail também. "
               "Posso ajudar em algo mais?"}, headers=tokens["ana"]).raise_for_status()
     act("bruno", "João Pereira", "take")

@@ -32,7 +32,9 @@ def free_port() -> int:
 
 class ThreadedServer:
     def __init__(self, app, port: int):
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        config.timeout_graceful_shutdown = 1  # open event streams never end by themselves
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> None:
@@ -48,14 +50,27 @@ class ThreadedServer:
         self.thread.join(timeout=10)
 
 
+PASSWORD = "correct horse"
+TEAM = (("ana", "Ana", "supervisor"),)  # (username, name, role); the first one's token is `headers`
+
+
 @dataclass
 class Live:
     base_url: str
     runtime: Runtime
     sandbox: SandboxServer
     channel_id: int
-    headers: dict[str, str]
+    tokens: dict[str, str]  # API token per username
     http: httpx.Client
+    reply_url: str  # our reply webhook, as the channel's provider calls it
+    consumer: object = None
+
+    def auth(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.auth(next(iter(self.tokens)))
 
     def wait_for(self, predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition"):
         deadline = time.monotonic() + timeout
@@ -69,39 +84,54 @@ class Live:
     def message(self, message_id: int) -> dict:
         return self.http.get(f"/api/messages/{message_id}", headers=self.headers).json()
 
+    def pause_dispatch(self) -> None:
+        """Stop the job consumer: messages stay queued until resume_dispatch()."""
+        if self.consumer is not None:
+            self.consumer.stop(graceful=True)
+            self.consumer = None
 
-def start_live(engine: Engine, data_dir, sandbox_options: dict | None = None) -> tuple[Live, Callable[[], None]]:
+    def resume_dispatch(self) -> None:
+        if self.consumer is None:
+            self.consumer = self.runtime.jobs.consumer(workers=2)
+            self.consumer.start()
+
+
+def start_live(engine: Engine, data_dir, sandbox_options: dict | None = None, *, team=TEAM,
+               channel_name: str = "SMS SANDBOX", settings_options: dict | None = None,
+               live_class: type[Live] = Live) -> tuple[Live, Callable[[], None]]:
+    """Start the product on `engine` (already migrated) with `team` as its operators and a sandbox
+    channel; returns it and the function that stops it."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     settings = Settings(_env_file=None, data_dir=data_dir, secret_key="live-test-secret-key",
-                        public_base_url=base_url)
+                        public_base_url=base_url, **(settings_options or {}))
     runtime = install(Runtime(settings=settings, engine=engine, session_factory=make_session_factory(engine),
                               jobs=Jobs(make_huey(settings))))
+    tokens = {}
     with transaction(runtime.session_factory) as session:
-        user = auth_service.create_user(session, username="ana", name="Ana", password="correct horse",
-                                        role="supervisor")
-        _, token = auth_service.create_token(session, user, "live tests")
-        channel = channels.create_channel(session, name="SMS SANDBOX", provider="sandbox",
+        for username, name, role in team:
+            user = auth_service.create_user(session, username=username, name=name, password=PASSWORD, role=role)
+            tokens[username] = auth_service.create_token(session, user, "live tests")[1]
+        channel = channels.create_channel(session, name=channel_name, provider="sandbox",
                                           credentials={"token": SANDBOX_TOKEN}, settings={"price_per_segment": "0.07"})
         urls = channels.webhook_urls(channel, base_url)
         channel_id = channel.id
     sandbox = SandboxServer(SANDBOX_TOKEN, reply_webhook_url=urls["reply"], status_webhook_url=urls["status"],
-                            price_per_segment="0.07", status_delay_seconds=0.05, **(sandbox_options or {}))
+                            **{"price_per_segment": "0.07", "status_delay_seconds": 0.05, **(sandbox_options or {})})
     sandbox.start()
     with transaction(runtime.session_factory) as session:
         channel = channels.get_channel(session, channel_id)
         channel.settings = {**channel.settings, "base_url": sandbox.base_url}
-    consumer = runtime.jobs.consumer(workers=2)
-    consumer.start()
     server = ThreadedServer(create_app(runtime), port)
     server.start()
     http = httpx.Client(base_url=base_url, timeout=10)
-    live = Live(base_url, runtime, sandbox, channel_id, {"Authorization": f"Bearer {token}"}, http)
+    live = live_class(base_url, runtime, sandbox, channel_id, tokens, http, urls["reply"])
+    live.resume_dispatch()
 
     def stop() -> None:
         http.close()
         server.stop()
-        consumer.stop(graceful=True)
+        live.pause_dispatch()
         sandbox.stop()
 
     return live, stop

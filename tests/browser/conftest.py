@@ -3,52 +3,29 @@ of each kind) and Debian's Chromium driven by Playwright, with a team of operato
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
-import httpx
 import pytest
 
-from contact_center.app import create_app
-from contact_center.auth import service as auth_service
-from contact_center.channels import service as channels
-from contact_center.db import make_session_factory, transaction
-from contact_center.jobs import Jobs, make_huey
-from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
-from contact_center.providers.kolmeya.sandbox import SandboxServer
-from contact_center.runtime import Runtime, install
-from contact_center.settings import Settings
 from tests.conftest import BACKENDS, _migrated
-from tests.live import ThreadedServer, free_port
+from tests.live import PASSWORD, Live, start_live
 
 CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse"
 TEAM = (("ana", "Ana Lima", "agent"), ("bruno", "Bruno Dias", "agent"), ("sofia", "Sofia Reis", "supervisor"))
 
 pytestmark = pytest.mark.browser
 
 
-@dataclass
-class Product:
-    base_url: str
-    runtime: Runtime
-    sandbox: SandboxServer
-    channel_id: int
-    users: dict[str, int]
-    tokens: dict[str, str]
-    http: httpx.Client
-    reply_url: str
-    consumer: object = None
-    _phones: list[int] = field(default_factory=lambda: [0])
+class Product(Live):
+    """The running product (tests/live.py) with a team of operators and a customer's side."""
 
-    def headers(self, username: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[username]}"}
+    _numbers = itertools.count(1)
 
     def new_phone(self) -> str:
-        """A number no other test in the module used: tests share one running product."""
-        self._phones[0] += 1
-        return f"+55 11 9{self._phones[0]:04d}-{self._phones[0]:04d}"
+        """A number no other test used: tests share one running product."""
+        n = next(self._numbers)
+        return f"+55 11 9{n:04d}-{n:04d}"
 
     def customer_writes(self, phone: str, text: str) -> int:
         """A customer's SMS as Kolmeya posts it to our reply webhook; returns its conversation id."""
@@ -63,74 +40,17 @@ class Product:
 
     def _conversation_of(self, phone: str) -> int | None:
         found = self.http.get("/api/conversations", params={"q": phone, "status": "any"},
-                              headers=self.headers("sofia")).json()
+                              headers=self.auth("sofia")).json()
         return found["items"][0]["id"] if found["items"] else None
-
-    def wait_for(self, predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition"):
-        import time
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}")
-
-    def pause_dispatch(self) -> None:
-        """Stop the job consumer: messages stay queued until resume_dispatch()."""
-        self.consumer.stop(graceful=True)
-
-    def resume_dispatch(self) -> None:
-        self.consumer = self.runtime.jobs.consumer(workers=2)
-        self.consumer.start()
-
-
-def start_product(engine, data_dir) -> tuple[Product, Callable[[], None]]:
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    settings = Settings(_env_file=None, data_dir=data_dir, secret_key="browser-test-secret-key",
-                        public_base_url=base_url)
-    runtime = install(Runtime(settings=settings, engine=engine, session_factory=make_session_factory(engine),
-                              jobs=Jobs(make_huey(settings))))
-    users, tokens = {}, {}
-    with transaction(runtime.session_factory) as session:
-        for username, name, role in TEAM:
-            user = auth_service.create_user(session, username=username, name=name, password=PASSWORD, role=role)
-            users[username] = user.id
-            tokens[username] = auth_service.create_token(session, user, "browser tests")[1]
-        channel = channels.create_channel(session, name="SMS SANDBOX", provider="sandbox",
-                                          credentials={"token": SANDBOX_TOKEN}, settings={"price_per_segment": "0.07"})
-        urls = channels.webhook_urls(channel, base_url)
-        channel_id = channel.id
-    # Each status step waits a little, so every tick is on screen long enough to be seen.
-    sandbox = SandboxServer(SANDBOX_TOKEN, reply_webhook_url=urls["reply"], status_webhook_url=urls["status"],
-                            price_per_segment="0.07", status_delay_seconds=0.4, balance="1234.56")
-    sandbox.start()
-    with transaction(runtime.session_factory) as session:
-        channel = channels.get_channel(session, channel_id)
-        channel.settings = {**channel.settings, "base_url": sandbox.base_url}
-    server = ThreadedServer(create_app(runtime), port)
-    server.server.config.timeout_graceful_shutdown = 1  # open event streams never end by themselves
-    server.start()
-    http = httpx.Client(base_url=base_url, timeout=10)
-    product = Product(base_url, runtime, sandbox, channel_id, users, tokens, http, urls["reply"])
-    product.resume_dispatch()
-
-    def stop() -> None:
-        http.close()
-        server.stop()
-        product.consumer.stop(graceful=True)
-        sandbox.stop()
-
-    return product, stop
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def product(request, tmp_path_factory):
     source = _migrated(request.param, tmp_path_factory)
     engine = next(source)
-    running, stop = start_product(engine, tmp_path_factory.mktemp("product"))
+    # Each status step waits a little, so every tick is on screen long enough to be seen.
+    running, stop = start_live(engine, tmp_path_factory.mktemp("product"),
+                               {"status_delay_seconds": 0.4, "balance": "1234.56"}, team=TEAM, live_class=Product)
     yield running
     stop()
     next(source, None)

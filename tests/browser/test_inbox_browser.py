@@ -129,7 +129,7 @@ def test_an_agent_loses_sight_of_a_conversation_another_agent_took(open_as, prod
     conversation_id = product.customer_writes(product.new_phone(), "Alguém aí?")
     bruno = open_as("bruno")
     expect(bruno.locator(f"#row-{conversation_id}")).to_be_visible()
-    took = product.http.post(f"/api/conversations/{conversation_id}/take", headers=product.headers("ana"))
+    took = product.http.post(f"/api/conversations/{conversation_id}/take", headers=product.auth("ana"))
     assert took.status_code == 200, took.text
     expect(bruno.locator(f"#row-{conversation_id}")).to_have_count(0)
 
@@ -151,13 +151,13 @@ def test_a_customer_message_with_markup_shows_as_text(open_as, product):
 
 def test_composer_counts_segments_like_the_server_and_inserts_templates(open_as, product):
     product.http.post("/api/contacts", json={"name": "Maria Souza", "mobile": "+55 11 98888-0001"},
-                      headers=product.headers("sofia")).raise_for_status()
+                      headers=product.auth("sofia")).raise_for_status()
     template = product.http.post("/api/templates", json={
         "name": "Boas-vindas", "body": "Olá {{ contact.first_name }}, aqui é {{ user.name }}. Como posso ajudar?"},
-        headers=product.headers("sofia"))
+        headers=product.auth("sofia"))
     assert template.status_code in (201, 409), template.text
     product.http.post("/api/quick-replies", json={"title": "Horário", "body": "Atendemos das 8h às 18h."},
-                      headers=product.headers("sofia"))
+                      headers=product.auth("sofia"))
     conversation_id = product.customer_writes("+55 11 98888-0001", "Oi")
     page = open_as("ana")
     open_conversation(page, conversation_id)
@@ -214,7 +214,7 @@ def test_an_edit_in_progress_survives_a_colleague_changing_the_same_contact(open
     phone = product.new_phone()
     conversation_id = product.customer_writes(phone, "Bom dia")
     created = product.http.post(f"/api/conversations/{conversation_id}/contact/new", json={"name": "Otávio Prado"},
-                                headers=product.headers("sofia"))
+                                headers=product.auth("sofia"))
     assert created.status_code == 201, created.text
     page = open_as("ana")
     open_conversation(page, conversation_id)
@@ -223,7 +223,7 @@ def test_an_edit_in_progress_survives_a_colleague_changing_the_same_contact(open
 
     changed = product.http.patch(f"/api/conversations/{conversation_id}/contact",
                                  json={"name": "Otávio Prado", "email": "otavio@exemplo.com.br"},
-                                 headers=product.headers("sofia"))
+                                 headers=product.auth("sofia"))
     assert changed.status_code == 200, changed.text
 
     expect(page.locator("#contact-panel .facts")).to_contain_text("otavio@exemplo.com.br")  # re-rendered live
