@@ -51,6 +51,7 @@ def rotate_webhook_secret(channel_id: int, request: Request, session: DbSession,
 def get_channel_status(channel_id: int, request: Request, session: DbSession, _: AgentUser):
     """Reach the provider and read the balance (the seed's "Check Status")."""
     channel = service.get_channel(session, channel_id)
+    session.commit()  # release the database (the write lock, on SQLite) before calling the provider
     state = channel_status(channel, request.app.state.settings)
     return ChannelStatus(channel_id=channel.id, name=channel.name, provider=channel.provider,
                          sandbox=channel.is_sandbox, ok=state.ok, balance=state.balance,

@@ -85,9 +85,11 @@ def bulk_send(body: BulkSend, request: Request, session: DbSession, user: Superv
     settings = request.app.state.settings
     channel = _channel(session, body.channel_id)
     text = get_template(session, body.template_id).body if body.template_id else body.body
+    # Release the database before calling the provider (and before start_bulk's own transactions):
+    # on SQLite this session holds the write lock, which webhooks and dispatch wait for.
+    session.commit()
     state = channel_status(channel, settings)
     if body.confirm:
-        session.commit()  # start_bulk writes in its own transactions; don't hold the write lock meanwhile
         runtime = request.app.state.runtime
         campaign, plan = campaigns.start_bulk(
             request.app.state.session_factory, _audience(body), name=body.name, body=text, channel_id=channel.id,

@@ -33,7 +33,7 @@ def balance(channel: str = typer.Option(None, help="Channel name; the first SMS 
     """Reach the provider and show the balance (the seed's "Check Status")."""
     with command_session() as session:
         chosen = _channel(session, channel)
-        state = channel_status(chosen, get_settings())
+    state = channel_status(chosen, get_settings())  # outside the transaction: don't hold the database meanwhile
     label = f"{chosen.name}{' (SANDBOX)' if chosen.is_sandbox else ''}"
     if not state.ok:
         err_console.print(f"[red]{label}: cannot reach the provider:[/] {state.error}", highlight=False)
@@ -111,8 +111,8 @@ def bulk(
         audience = (lambda s: campaigns.recipients_from_csv(s, csv.read_text(encoding="utf-8-sig"))) if csv else \
             (lambda s: campaigns.contacts_matching(s, search))
         plan = campaigns.plan_bulk(audience(session), body=text, channel=chosen, user=None, settings=settings)
-        state = channel_status(chosen, settings)
         channel_id, template_id = chosen.id, chosen_template.id if chosen_template else None
+    state = channel_status(chosen, settings)  # outside the transaction: don't hold the database meanwhile
     _show_plan(plan, state)
     if plan.sendable == 0:
         raise typer.Exit(1)
