@@ -666,3 +666,18 @@ def test_an_unexpected_failure_is_a_json_500_that_asks_for_the_callback_again(cl
     assert "disk on fire" not in response.text  # the cause goes to the log, not to the caller
     assert "disk on fire" in caplog.text
     assert_nothing_stored(db)
+
+
+def test_a_callback_blanks_its_webhook_secret_out_of_log_lines(client, channel):
+    import logging
+
+    from contact_center.channels.service import forget_webhook_secret
+    from contact_center.logs import RedactSecrets
+
+    forget_webhook_secret(channel.webhook_secret)  # a process that has not seen this channel yet
+    assert post(client, channel, "reply", flat_reply("5511900000001", "Oi")).status_code == 200
+    access = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "POST %s HTTP/1.1" %d',
+                               ("127.0.0.1", f"/kolmeya/webhook/reply?token={channel.webhook_secret}", 200), None)
+    RedactSecrets().filter(access)
+    assert channel.webhook_secret not in access.getMessage()
+    assert "token=*** HTTP/1.1" in access.getMessage()

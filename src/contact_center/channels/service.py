@@ -150,33 +150,29 @@ class WebhookChannel:
     id: int
     name: str
     provider: str
-    active: bool
     jwt_secret: str | None
 
 
 UNKNOWN_WEBHOOK_TOKEN = ("unknown webhook token: copy the channel's webhook URL again "
                          "(`contact-center channels webhooks NAME`); rotating the secret changes it")
 _webhook_cache: dict[str, tuple[float, WebhookChannel]] = {}
-WEBHOOK_CACHE_SECONDS = 5.0  # a rotated or deactivated channel stops matching within this
+# A rotated secret stops matching within this. A deactivated channel keeps receiving callbacks:
+# delivery reports and replies for what it sent before still arrive.
+WEBHOOK_CACHE_SECONDS = 5.0
 
 
-def channel_for_webhook(session: Session, secret: str | None, provider_names: tuple[str, ...]) -> WebhookChannel:
-    """The channel whose callback URL carries this secret; 401 when absent or unknown."""
-    if not secret:
-        raise NotAuthenticated("this webhook URL needs the channel's token (?token=...); "
-                               "copy the URL from the channel's webhook settings")
-    channel = cached_webhook_channel(secret)
-    if channel is None:
-        row = session.execute(select(Channel.id, Channel.name, Channel.provider, Channel.active,
-                                     Channel.credentials).where(Channel.webhook_secret == secret)).first()
-        if row is None:
-            _webhook_cache.pop(secret, None)
-            raise NotAuthenticated(UNKNOWN_WEBHOOK_TOKEN)
-        channel = WebhookChannel(row.id, row.name, row.provider, row.active,
-                                 (row.credentials or {}).get("webhook_jwt_secret"))
-        _webhook_cache[secret] = (time.monotonic(), channel)
-    if channel.provider not in provider_names:
+def channel_for_webhook(session: Session, secret: str) -> WebhookChannel:
+    """The channel whose callback URL carries this secret (after cached_webhook_channel missed);
+    401 when unknown."""
+    row = session.execute(select(Channel.id, Channel.name, Channel.provider, Channel.credentials)
+                          .where(Channel.webhook_secret == secret)).first()
+    if row is None:
         raise NotAuthenticated(UNKNOWN_WEBHOOK_TOKEN)
+    channel = WebhookChannel(row.id, row.name, row.provider, (row.credentials or {}).get("webhook_jwt_secret"))
+    # Registered here, where every process reads them: the URL's secret is in the access log lines.
+    register_secret(secret)
+    register_secret(channel.jwt_secret)
+    _webhook_cache[secret] = (time.monotonic(), channel)
     return channel
 
 
@@ -197,4 +193,6 @@ def webhook_urls(channel: Channel, public_base_url: str) -> dict[str, str]:
 
 
 def build_provider(channel: Channel, app_settings):
+    for value in (channel.credentials or {}).values():
+        register_secret(value)  # a worker process never saw them written
     return provider_spec(channel.provider).build(channel, app_settings)

@@ -84,12 +84,15 @@ async def read_limited_body(receive, content_length: str | None) -> bytes:
 async def _channel(callback: Callback, specs: dict[str, ProviderSpec], session_factory) -> WebhookChannel:
     """Authenticate the callback: the channel's secret in the URL, and its JWT when one is configured."""
     token = callback.token
-    channel = cached_webhook_channel(token) if token else None
+    if not token:
+        raise NotAuthenticated("this webhook URL needs the channel's token (?token=...); "
+                               "copy the URL from the channel's webhook settings")
+    channel = cached_webhook_channel(token)
     if channel is None:  # a cache miss reads the database, off the event loop
         def lookup() -> WebhookChannel:
             with session_factory() as session:
                 session.connection(execution_options=READ_ONLY)
-                return channel_for_webhook(session, token, tuple(specs))
+                return channel_for_webhook(session, token)
 
         channel = await run_in_threadpool(lookup)
     if channel.provider not in specs:
