@@ -71,3 +71,16 @@ def test_status_reports_an_unreachable_provider_clearly(client, admin_headers):
     body = status.json()
     assert body["ok"] is False and body["balance"] is None and body["error"]
     assert "tok-very-secret-123" not in status.text
+
+
+def test_a_sandbox_channel_cannot_be_pointed_at_the_real_kolmeya(client, admin_headers, db):
+    real = create(client, admin_headers, name="SMS SANDBOX", provider="sandbox",
+                  settings={"base_url": "https://kolmeya.com.br/api/v1"})
+    assert real.status_code == 422 and real.json()["error"]["field"] == "settings.base_url"
+    assert client.get("/api/channels", headers=admin_headers).json() == []
+    default = create(client, admin_headers, name="SMS SANDBOX", provider="sandbox", settings={})
+    assert default.status_code == 201, default.text
+    from contact_center.channels.service import build_provider, get_channel
+
+    provider = build_provider(get_channel(db, default.json()["id"]), None)
+    assert provider.client.base_url == "http://127.0.0.1:8900/api/v1"  # the local sandbox, not kolmeya.com.br

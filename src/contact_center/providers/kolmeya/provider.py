@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from contact_center.settings import Settings
 
 SANDBOX_TOKEN = "sandbox-token"
+SANDBOX_BASE_URL = "http://127.0.0.1:8900/api/v1"  # where `contact-center sandbox kolmeya` listens by default
 
 
 class KolmeyaSettings(BaseModel):
@@ -28,6 +30,12 @@ class KolmeyaSettings(BaseModel):
     base_url: str = Field(DEFAULT_BASE_URL, pattern=r"^https?://", description="Only changed for the sandbox.")
     price_per_segment: Decimal | None = Field(None, ge=0, description="R$ per SMS segment, for cost estimates.")
     timeout_seconds: float = Field(15.0, gt=0, le=120)
+
+
+class SandboxSettings(KolmeyaSettings):
+    # A sandbox channel must never reach the real Kolmeya, whatever token it is given.
+    base_url: str = Field(SANDBOX_BASE_URL, pattern=r"^http://(127\.0\.0\.1|localhost)(:\d+)?/",
+                          description="The local sandbox (contact-center sandbox kolmeya).")
 
 
 def to_status_update(status: KolmeyaStatus) -> StatusUpdate:
@@ -65,8 +73,11 @@ class KolmeyaProvider:
         self.client.close()
 
 
-def _build(channel: Channel, _settings: Settings) -> KolmeyaProvider:
-    return KolmeyaProvider(channel.credentials["token"], KolmeyaSettings.model_validate(channel.settings))
+def _builder(settings_model: type[KolmeyaSettings]):
+    def build(channel: Channel, _settings: Settings) -> KolmeyaProvider:
+        return KolmeyaProvider(channel.credentials["token"], settings_model.model_validate(channel.settings))
+
+    return build
 
 
 def _statuses(payload) -> list[StatusUpdate]:
@@ -77,13 +88,10 @@ WEBHOOK_PATHS = {"reply": "/kolmeya/webhook/reply", "status": "/kolmeya/webhook/
 
 KOLMEYA = ProviderSpec(
     name="kolmeya", kind="sms", label="Kolmeya", settings_model=KolmeyaSettings,
-    required_credentials=("token",), optional_credentials=("webhook_jwt_secret",), build=_build,
+    required_credentials=("token",), optional_credentials=("webhook_jwt_secret",), build=_builder(KolmeyaSettings),
     parse_reply=parse_reply, parse_statuses=_statuses, webhook_paths=WEBHOOK_PATHS,
 )
 
 # The same API served by our local simulator (contact-center sandbox kolmeya): nothing leaves the machine.
-KOLMEYA_SANDBOX = ProviderSpec(
-    name="sandbox", kind="sms", label="Kolmeya SANDBOX", settings_model=KolmeyaSettings,
-    required_credentials=("token",), optional_credentials=("webhook_jwt_secret",), build=_build,
-    parse_reply=parse_reply, parse_statuses=_statuses, webhook_paths=WEBHOOK_PATHS,
-)
+KOLMEYA_SANDBOX = replace(KOLMEYA, name="sandbox", label="Kolmeya SANDBOX", settings_model=SandboxSettings,
+                          build=_builder(SandboxSettings))
