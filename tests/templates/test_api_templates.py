@@ -46,8 +46,9 @@ def test_unsafe_template_is_refused(client, supervisor_headers):
 
 
 def test_agents_read_but_do_not_write_templates(client, agent_headers, supervisor_headers):
-    client.post("/api/templates", json={"name": "T", "body": "Oi"}, headers=supervisor_headers)
-    assert client.get("/api/templates", headers=agent_headers).status_code == 200
+    assert client.post("/api/templates", json={"name": "T", "body": "Oi"}, headers=supervisor_headers).status_code == 201
+    listed = client.get("/api/templates", headers=agent_headers)
+    assert listed.status_code == 200 and [t["name"] for t in listed.json()] == ["T"]
     assert client.post("/api/templates", json={"name": "U", "body": "Oi"}, headers=agent_headers).status_code == 403
 
 

@@ -158,8 +158,12 @@ def test_customer_text_and_names_are_rendered_as_text(client, db, sofia, custome
     for path in (f"/inbox/{conversation_id}", "/inbox", f"/inbox/fragments/row/{conversation_id}",
                  f"/inbox/{conversation_id}/fragments/timeline", f"/inbox/{conversation_id}/fragments/contact",
                  f"/inbox/{conversation_id}/fragments/header"):
-        html = client.get(path).text
+        response = client.get(path)
+        assert response.status_code == 200, path
+        html = response.text
         assert "<img src=x" not in html and "<script>alert" not in html, path
+        # ...and the text is there, escaped: a fragment that left it out would prove nothing.
+        assert "&lt;img src=x" in html or "&lt;script&gt;alert(2)" in html, path
     page = client.get(f"/inbox/{conversation_id}").text
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "&#34;&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in page
