@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
@@ -28,8 +29,11 @@ def _dispatch_messages(message_ids: list[int]) -> None:
     from contact_center.runtime import current
 
     runtime = current()
+    retries: dict[float, list[int]] = defaultdict(list)  # a batch's retryable failure delays all its messages alike
     for message_id, delay in dispatch(runtime.session_factory, runtime.settings, message_ids):
-        runtime.jobs.dispatch_later([message_id], delay)
+        retries[delay].append(message_id)
+    for delay, ids in retries.items():
+        runtime.jobs.dispatch_later(ids, delay)
 
 
 def _sweep() -> None:
@@ -72,7 +76,8 @@ class Jobs:
             self._dispatch(ids[start:start + DISPATCH_CHUNK])
 
     def dispatch_later(self, message_ids: list[int], delay_seconds: float) -> None:
-        self._dispatch.schedule((message_ids,), delay=delay_seconds)
+        for start in range(0, len(message_ids), DISPATCH_CHUNK):
+            self._dispatch.schedule((message_ids[start:start + DISPATCH_CHUNK],), delay=delay_seconds)
 
     def consumer(self, workers: int = 2):
         """A consumer to run inside this process (serve): threads, no signal handlers of its own."""
