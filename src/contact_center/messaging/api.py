@@ -31,7 +31,8 @@ def send_sms(body: SmsSend, request: Request, session: DbSession, user: AgentUse
     contact = get_contact(session, body.contact_id) if body.contact_id else None
     phone = body.to or (contact.mobile or contact.phone if contact else None)
     if not phone:
-        raise InvalidInput(f"contact {contact.id} has no phone or mobile", field="contact_id")
+        raise InvalidInput(f"contact {contact.id} has no phone or mobile; add one to the contact, or send "
+                           "with 'to' instead", field="contact_id")
     text = body.body
     if body.template_id is not None:
         if contact is None:

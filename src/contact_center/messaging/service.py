@@ -138,7 +138,7 @@ def apply_send_outcome(session: Session, message: Message, outcome: SendOutcome,
     elif outcome.state == "unknown":
         message.status_reason = outcome.reason
         if message.status == "sending":
-            _stamp(message, "sent", now)  # the poller confirms it; sending again could double it
+            _stamp(message, "sent", now)  # sending again could deliver it twice (see UNKNOWN_REASON)
     else:
         message.status_reason = outcome.reason
         if message.status == "sending":

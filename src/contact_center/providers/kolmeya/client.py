@@ -50,8 +50,8 @@ MAX_MESSAGES_PER_REQUEST = 1000
 MAX_REPLY_PERIOD_HOURS = 168
 
 UNKNOWN_REASON = (
-    "Kolmeya's answer did not list this message as valid, invalid, duplicate or blocked; "
-    "check its status later (request_status / message_status) before sending it again"
+    "Kolmeya's answer did not list this message as valid, invalid, duplicate or blocked; it is kept as "
+    "sent and not sent again, which could deliver it twice. If the customer says it never arrived, send it again"
 )
 
 # Which bucket of the /sms/store answer means what for the message.
@@ -432,8 +432,8 @@ class KolmeyaClient:
         except httpx.TimeoutException as exc:
             raise KolmeyaTimeout(
                 f"Kolmeya did not answer POST {path} within {self.timeout:g}s ({type(exc).__name__}). "
-                "It may still have processed the request: for a send, check the request status "
-                "before sending again.",
+                "It may still have processed the request; a send is retried with the same references, "
+                "so Kolmeya recognises the messages it already has.",
                 path=path,
             ) from exc
         except httpx.TransportError as exc:
