@@ -42,6 +42,9 @@ def create_app(runtime: Runtime) -> FastAPI:
             writer = getattr(app.state, "ingest_writer", None)
             if writer is not None:
                 writer.stop()
+            hub = getattr(app.state, "event_hub", None)
+            if hub is not None:
+                hub.close()  # the bus outlives the app (tests, reloads): stop delivering to a closed loop
 
     app = ContactCenterApp(
         lifespan=lifespan,

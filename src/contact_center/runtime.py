@@ -22,7 +22,7 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     jobs: Jobs
-    events: EventBus | None = field(default_factory=InProcessBus)  # Redis when settings.redis_url is set
+    events: EventBus = field(default_factory=InProcessBus)  # Redis when settings.redis_url is set
 
 
 _current: Runtime | None = None

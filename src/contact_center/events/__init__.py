@@ -47,8 +47,6 @@ class EventBus(Protocol):
 
     def subscribe(self, deliver: Deliver) -> Callable[[], None]: ...
 
-    def since(self, number: int) -> list[tuple[int, LiveEvent]]: ...
-
     def catch_up(self, number: int) -> list[tuple[int, LiveEvent]] | None: ...
 
     def position(self) -> int: ...
@@ -109,10 +107,6 @@ class InProcessBus:
     def subscribe(self, deliver: Deliver) -> Callable[[], None]:
         return self._subscribers.add(deliver)
 
-    def since(self, number: int) -> list[tuple[int, LiveEvent]]:
-        with self._lock:
-            return [(n, e) for n, e in self._history if n > number]
-
     def catch_up(self, number: int) -> list[tuple[int, LiveEvent]] | None:
         with self._lock:
             if number > self._last:
@@ -143,7 +137,7 @@ def announce(session: Session, kind: str, **data: Any) -> None:
     from contact_center.runtime import current_or_none
 
     runtime = current_or_none()
-    if runtime is None or runtime.events is None:
+    if runtime is None:
         return
     bus = runtime.events
     after_commit(session, lambda: bus.publish(LiveEvent(kind, data)))

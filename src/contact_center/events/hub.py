@@ -64,10 +64,6 @@ class EventHub:
         self._connections: set[_Connection] = set()
         self._unsubscribe = bus.subscribe(self._from_bus)
 
-    @property
-    def connections(self) -> int:
-        return len(self._connections)
-
     def _from_bus(self, number: int, event: LiveEvent) -> None:  # any thread
         data = frame(self.bus.epoch, number, event)
         try:

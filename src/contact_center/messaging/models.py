@@ -7,7 +7,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from contact_center.db import Base, UTCDateTime, utcnow
 
-OUTBOUND_STATES = ("queued", "sending", "sent", "delivered", "read", "failed", "rejected", "expired", "blocked")
 FINAL_FAILURES = ("failed", "rejected", "expired", "blocked")
 # Statuses only move forward; a final failure never changes again, and delivered only moves to read.
 STATE_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4,

@@ -162,7 +162,6 @@ PT: dict[str, str] = {
     "js.network": "Não foi possível falar com o servidor; nada foi salvo. Verifique a conexão e tente de novo.",
     "js.reconnected": "Conectado de novo.",
     "js.error": "Erro: {message}",
-    "js.sent": "Mensagem na fila de envio.",
     "js.segments": "{chars} caracteres · {segments} SMS · {encoding}",
     "js.segments_left": "faltam {left} neste SMS",
     "js.new_message": "Nova mensagem de {name}",
@@ -329,7 +328,6 @@ EN: dict[str, str] = {
     "js.network": "Could not reach the server; nothing was saved. Check your connection and try again.",
     "js.reconnected": "Connected again.",
     "js.error": "Error: {message}",
-    "js.sent": "Message queued.",
     "js.segments": "{chars} characters · {segments} SMS · {encoding}",
     "js.segments_left": "{left} left in this SMS",
     "js.new_message": "New message from {name}",
@@ -371,6 +369,4 @@ def translator(lang: str) -> Callable[..., str]:
 
 def script_strings(lang: str) -> dict[str, str]:
     catalog = {**PT, **CATALOGS[pick(lang)]}
-    return {key[3:]: value for key, value in catalog.items() if key.startswith("js.")} | {
-        f"msg.{state}": catalog[f"msg.{state}"] for state in (
-            "queued", "sending", "sent", "delivered", "read", "failed", "rejected", "expired", "blocked", "received")}
+    return {key[3:]: value for key, value in catalog.items() if key.startswith("js.")}

@@ -101,7 +101,7 @@ def _inbox_context(request: Request, session, user: User, conversation: Conversa
     return {
         "page": page, "filter": filter_, "params": params, "query": urlencode(params),
         "channels": channel_list, "unread": queries.unread_total(session, user),
-        "since": f"{runtime.events.epoch}:{runtime.events.position()}" if runtime.events else "",
+        "since": f"{runtime.events.epoch}:{runtime.events.position()}",
         "open_id": conversation.id if conversation else None,
     }
 

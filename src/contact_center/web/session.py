@@ -167,4 +167,3 @@ def require_operator_role(role: Role):
 
 
 SupervisorOperator = Annotated[User, Depends(require_operator_role(Role.supervisor))]
-AdminOperator = Annotated[User, Depends(require_operator_role(Role.admin))]

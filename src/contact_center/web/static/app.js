@@ -131,8 +131,7 @@
     query: inbox ? inbox.dataset.query : "",
     scope: new Set(),
     contactId: null,
-    lastEventId: inbox ? inbox.dataset.since : "",
-    baseTitle: inbox ? inbox.dataset.baseTitle : document.title
+    lastEventId: inbox ? inbox.dataset.since : ""
   };
 
   function readScope() {
