@@ -30,9 +30,8 @@ from contact_center.messaging.models import Message
 from contact_center.messaging.segments import count_segments
 from contact_center.messaging.service import MAX_BODY_CHARACTERS, new_reference
 from contact_center.settings import Settings
-from contact_center.templates.rendering import (
-    CompanyScope, TemplateError, UserScope, compile_template, contact_scope, render_compiled,
-)
+from contact_center.templates.rendering import TemplateError
+from contact_center.templates.service import renderer
 from contact_center.unit_of_work import after_commit
 
 log = logging.getLogger(__name__)
@@ -135,16 +134,6 @@ def recipients_from_csv(session: Session, text: str | io.TextIOBase) -> Iterator
 
 # --- planning and storing ------------------------------------------------------------------------
 
-def _renderer(body: str, user: User | None, settings: Settings) -> Callable[[Contact], str]:
-    try:
-        template = compile_template(body)
-    except TemplateError as exc:
-        raise InvalidInput(str(exc), field="body") from None
-    user_scope = UserScope(name=user.name, username=user.username) if user else UserScope("", "")
-    company = CompanyScope(name=settings.company_name, phone=settings.company_phone)
-    return lambda contact: render_compiled(template, contact=contact_scope(contact), user=user_scope, company=company)
-
-
 @dataclass
 class _Row:
     recipient: Recipient
@@ -190,7 +179,7 @@ def plan_bulk(recipients: Iterable[Recipient], *, body: str, channel: Channel, u
               settings: Settings) -> BulkPlan:
     """Render everything without storing: the preview, counts and cost the operator confirms."""
     plan = BulkPlan(price_per_segment=_price(channel))
-    for _ in _prepare(recipients, _renderer(body, user, settings), plan):
+    for _ in _prepare(recipients, renderer(body, user, settings), plan):
         pass
     return plan
 
@@ -222,7 +211,7 @@ def start_bulk(
         record(session, action="campaign.start", subject_type="campaign", subject_id=campaign_id,
                actor_id=user.id if user else None, via=via, name=campaign.name, channel=channel.name)
     plan = BulkPlan(price_per_segment=_price(channel))
-    render = _renderer(body, user, settings)
+    render = renderer(body, user, settings)
     # The audience is read on its own read-only transaction while each chunk commits on another.
     with session_factory() as reader:
         reader.connection(execution_options=READ_ONLY)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -10,7 +12,7 @@ from contact_center.errors import Conflict, InvalidInput, NotFound
 from contact_center.settings import Settings
 from contact_center.templates.models import Template
 from contact_center.templates.rendering import (
-    CompanyScope, TemplateError, UserScope, compile_template, contact_scope, render,
+    CompanyScope, TemplateError, UserScope, compile_template, contact_scope, render_compiled,
 )
 
 SAMPLE_CONTACT = Contact(name="Maria Exemplo", mobile="+55 11 90000-0001", mobile_e164="+5511900000001",
@@ -26,14 +28,23 @@ def _check_source(body: str) -> None:
         raise InvalidInput(str(exc), field="body") from None
 
 
+def renderer(body: str, user: User | None, settings: Settings) -> Callable[[Contact], str]:
+    """`body` compiled once (a syntax error raises InvalidInput), as a function that renders it for a
+    contact and raises TemplateError for what only shows per contact (an unknown variable, unsafe access)."""
+    try:
+        template = compile_template(body)
+    except TemplateError as exc:
+        raise InvalidInput(str(exc), field="body") from None
+    user_scope = UserScope(name=user.name, username=user.username) if user else UserScope(name="", username="")
+    company = CompanyScope(name=settings.company_name, phone=settings.company_phone)
+    return lambda contact: render_compiled(template, contact=contact_scope(contact), user=user_scope, company=company)
+
+
 def render_for(body: str, contact: Contact, user: User | None, settings: Settings) -> str:
     """Render `body` for one contact; unknown variables and unsafe access raise InvalidInput."""
+    render = renderer(body, user, settings)
     try:
-        return render(
-            body, contact=contact_scope(contact),
-            user=UserScope(name=user.name, username=user.username) if user else UserScope(name="", username=""),
-            company=CompanyScope(name=settings.company_name, phone=settings.company_phone),
-        )
+        return render(contact)
     except TemplateError as exc:
         raise InvalidInput(str(exc), field="body") from None
 
