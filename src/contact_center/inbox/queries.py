@@ -246,6 +246,7 @@ class Timeline:
     entries: list[MessageEntry | EventEntry] = field(default_factory=list)
     has_older: bool = False
     oldest_message_id: int | None = None
+    scope: list[int] = field(default_factory=list)  # the conversations it covers (scope_of)
 
 
 def scope_of(session: Session, conversation: Conversation) -> list[int]:
@@ -283,12 +284,10 @@ def timeline(session: Session, conversation: Conversation, *, before_id: int | N
     messages = [MessageEntry(m, channel_name, channel_kind, author_name)
                 for m, channel_name, channel_kind, author_name in reversed(found[:limit])]
     since = messages[0].message.created_at if has_older and messages else None
-    until = None
-    if before_id is not None:
-        until = session.get(Message, before_id).created_at
+    until = pivot.created_at if before_id is not None else None
     events = _events(session, scope, since, until)
     entries = _merge(messages, events)
-    return Timeline(entries, has_older, messages[0].message.id if messages else None)
+    return Timeline(entries, has_older, messages[0].message.id if messages else None, scope)
 
 
 def _events(session: Session, scope: list[int], since: datetime | None, until: datetime | None,

@@ -119,16 +119,20 @@ def conversation_page(conversation_id: int, request: Request, session: DbSession
     return render(request, "inbox.html", user, **values)
 
 
-def _conversation_context(session, user: User, conversation: Conversation) -> dict:
+def _header_context(session, user: User, conversation: Conversation) -> dict:
     row = queries.conversation_row(session, user, conversation.id)
-    contact = contacts.get_contact(session, conversation.contact_id) if conversation.contact_id else None
     operators = list(session.scalars(select(User).where(User.active.is_(True)).order_by(User.name)))
+    return {"conversation": row, "operators": operators, "perm": _permissions(user, row)}
+
+
+def _conversation_context(session, user: User, conversation: Conversation) -> dict:
+    contact = contacts.get_contact(session, conversation.contact_id) if conversation.contact_id else None
+    timeline = queries.timeline(session, conversation)
     return {
-        "conversation": row, "contact": contact, "timeline": queries.timeline(session, conversation),
-        "scope": queries.scope_of(session, conversation), "operators": operators,
+        **_header_context(session, user, conversation),
+        "contact": contact, "timeline": timeline, "scope": timeline.scope,
         "send_channels": [c for c in channels.list_channels(session) if c.active],
         "templates": list_templates(session), "quick_replies": workflow.list_quick_replies(session),
-        "perm": _permissions(user, row),
     }
 
 
@@ -169,7 +173,8 @@ def row_fragment(conversation_id: int, request: Request, session: DbSession, use
 @router.get("/inbox/{conversation_id:int}/fragments/header")
 def header_fragment(conversation_id: int, request: Request, session: DbSession, user: Operator):
     conversation = workflow.get_conversation(session, conversation_id, user)
-    return fragment(request, "fragments/header.html", user, **_conversation_context(session, user, conversation))
+    # Refetched on every change to the conversation: only what the header shows.
+    return fragment(request, "fragments/header.html", user, **_header_context(session, user, conversation))
 
 
 @router.get("/inbox/{conversation_id:int}/fragments/timeline")
@@ -178,7 +183,7 @@ def timeline_fragment(conversation_id: int, request: Request, session: DbSession
     conversation = workflow.get_conversation(session, conversation_id, user)
     found = queries.timeline(session, conversation, before_id=before)
     return fragment(request, "fragments/timeline.html", user, timeline=found,
-                    scope=queries.scope_of(session, conversation), conversation_id=conversation.id,
+                    scope=found.scope, conversation_id=conversation.id,
                     older_only=before is not None)
 
 

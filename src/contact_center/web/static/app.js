@@ -582,7 +582,7 @@
   function onConversation(data) {
     pending.rows.add(data.conversation_id);
     if (state.openId && data.conversation_id === state.openId) {
-      pending.header = true;
+      if (data.change !== "read") { pending.header = true; }  // the header shows no unread count
       if (data.event_id) { pending.events.add(data.event_id); }
       if (data.change === "contact_linked" || data.change === "contact_updated") { pending.contact = true; }
     }
