@@ -28,7 +28,7 @@ from contact_center.errors import InvalidInput, NotFound
 from contact_center.inbox.service import open_conversations
 from contact_center.messaging.models import Message
 from contact_center.messaging.segments import count_segments
-from contact_center.messaging.service import MAX_BODY_CHARACTERS, new_reference
+from contact_center.messaging.service import MAX_BODY_CHARACTERS, OPTED_OUT_REASON, new_reference
 from contact_center.settings import Settings
 from contact_center.templates.rendering import TemplateError
 from contact_center.templates.service import renderer
@@ -252,13 +252,12 @@ def _store_chunk(session_factory, rows: list[_Row], channel_id: int, campaign_id
                 "campaign_id": campaign_id, "author_id": user.id if user else None, "direction": "out",
                 "origin": "campaign", "phone": row.recipient.phone, "phone_e164": row.identity.e164,
                 "body": row.text, "status": "blocked" if blocked else "queued",
-                "status_reason": "not sent: the contact opted out of SMS" if blocked else None,
+                "status_reason": OPTED_OUT_REASON if blocked else None,
                 "encoding": row.encoding, "segments": row.segments, "attempts": 0, "created_at": now,
                 "queued_at": None if blocked else now, "failed_at": now if blocked else None, "updated_at": now,
             })
-        session.execute(insert(Message), values)
-        references = [v["reference"] for v in values if v["status"] == "queued"]
-        queued = list(session.scalars(select(Message.id).where(Message.reference.in_(references))))
+        inserted = session.execute(insert(Message).returning(Message.id, Message.status), values)
+        queued = [message_id for message_id, status in inserted if status == "queued"]
         after_commit(session, lambda: enqueue(queued))
 
 

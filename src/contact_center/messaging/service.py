@@ -59,6 +59,9 @@ def announce_message(session: Session, message: Message, kind: str) -> None:
              status_reason=message.status_reason)
 
 
+OPTED_OUT_REASON = "not sent: the contact opted out of SMS"
+
+
 def queue_outbound(
     session: Session, *, channel: Channel, phone: str, body: str, contact: Contact | None = None,
     origin: str, author_id: int | None = None, campaign_id: int | None = None, via: str = "api",
@@ -93,7 +96,7 @@ def queue_outbound(
         encoding=info.encoding, segments=info.segments, attempts=0, created_at=now,
     )
     if contact is not None and contact.opt_out_sms:
-        message.status_reason = "not sent: the contact opted out of SMS"
+        message.status_reason = OPTED_OUT_REASON
         _stamp(message, "blocked", now)
     else:
         _stamp(message, "queued", now)
