@@ -60,3 +60,15 @@ def test_a_message_stuck_in_sent_gets_its_final_status_from_kolmeya(live):
     assert (report.statuses_checked, report.statuses_recovered) == (1, 1)
     recovered = live.message(sent["id"])
     assert recovered["status"] == "delivered" and recovered["delivered_at"]
+
+
+def test_the_same_words_from_another_customer_are_still_recovered(live):
+    first = send_and_deliver(live, "11 90000-0004")
+    second = send_and_deliver(live, "11 90000-0005")
+    live.sandbox.reply("5511900000004", "Sim", reference=first["reference"])
+    live.wait_for(lambda: len(inbound(live)) == 1, what="the first customer's reply")
+    live.sandbox.reply("5511900000005", "Sim", reference=second["reference"], deliver=False)
+
+    report = poll_channel(live.runtime.session_factory, live.runtime.settings, live.channel_id)
+    assert report.replies_recovered == 1
+    assert sorted(m.phone_e164 for m in inbound(live)) == ["+5511900000004", "+5511900000005"]

@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from contact_center import phones
 from contact_center.channels.models import Channel
 from contact_center.channels.service import build_provider, provider_spec
 from contact_center.db import transaction, utcnow
@@ -66,13 +67,19 @@ def poll_channel(session_factory: sessionmaker[Session], settings: Settings, cha
 
 
 def _already_have(session: Session, channel_id: int, reply) -> bool:
-    """The webhook may have delivered this reply under another id (flat payloads carry none)."""
+    """The webhook may have delivered this reply under another id (flat payloads carry none): the
+    same text from the same number around the same time."""
     if reply.received_at is None:
         return False
+    try:
+        e164 = phones.identify(reply.phone).e164
+    except phones.PhoneNumberError:
+        return False  # record_replies refuses it, with the reason
     window = timedelta(minutes=2)
     return session.scalar(
         select(Message.id).where(
-            Message.channel_id == channel_id, Message.direction == "in", Message.body == reply.text,
+            Message.channel_id == channel_id, Message.direction == "in", Message.phone_e164 == e164,
+            Message.body == reply.text,
             Message.received_at.between(reply.received_at - window, reply.received_at + window),
         ).limit(1)
     ) is not None
