@@ -106,6 +106,14 @@ def test_bulk_from_csv_with_bad_lines(client, admin_headers, channel, sandbox):
     assert plan["rejected"][0]["where"] == "line 3" and "não é telefone" in plan["rejected"][0]["reason"]
 
 
+def test_bulk_from_csv_uses_the_contact_a_number_belongs_to(client, admin_headers, channel, sandbox):
+    client.post("/api/contacts", json={"name": "Ana Souza", "mobile": "(11) 90000-0001"}, headers=admin_headers)
+    csv_text = "telefone;nome\n5511900000001;Aninha\n11 90000-0002;Carla\n"  # Ana's mobile, written another way
+    plan = client.post("/api/sms/bulk", json={"body": "Oi {{ contact.name }}", "csv": csv_text},
+                       headers=admin_headers).json()
+    assert [p["text"] for p in plan["preview"]] == ["Oi Ana Souza", "Oi Carla"]
+
+
 def test_bulk_with_a_template_typo_fails_before_storing(client, admin_headers, channel, sandbox):
     client.post("/api/contacts", json={"name": "Ana", "mobile": "11 90000-0001"}, headers=admin_headers)
     response = client.post("/api/sms/bulk", json={"body": "Oi {{ contact.nome }}", "search": "", "confirm": True},

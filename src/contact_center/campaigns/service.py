@@ -22,7 +22,7 @@ from contact_center.auth.models import User
 from contact_center.campaigns.models import Campaign
 from contact_center.channels.models import Channel
 from contact_center.contacts.models import Contact
-from contact_center.contacts.service import search_filter
+from contact_center.contacts.service import candidates_by_key, pick_contact, search_filter
 from contact_center.db import READ_ONLY, transaction, utcnow
 from contact_center.errors import InvalidInput, NotFound
 from contact_center.inbox.service import open_conversations
@@ -103,8 +103,6 @@ def contacts_matching(session: Session, search: str | None) -> Iterator[Recipien
 
 def recipients_from_csv(session: Session, text: str | io.TextIOBase) -> Iterator[Recipient]:
     """Rows of `phone[,name]` (header optional); a known phone uses its contact, others a transient one."""
-    from contact_center.contacts.service import find_by_phone
-
     stream = io.StringIO(text) if isinstance(text, str) else text
     reader = csv.reader(stream, delimiter=";" if ";" in (first := stream.readline()) else ",")
     rows = [first] if first else []
@@ -118,17 +116,44 @@ def recipients_from_csv(session: Session, text: str | io.TextIOBase) -> Iterator
         line = 0
     else:
         line = 1
+    rows: list[tuple[int, str, str]] = []
     for row in reader:
         line += 1
         if not any(cell.strip() for cell in row):
             continue
         phone = row[phone_column].strip() if len(row) > phone_column else ""
         name = row[name_column].strip() if name_column is not None and len(row) > name_column else ""
+        rows.append((line, phone, name))
+        if len(rows) == CHUNK:
+            yield from _csv_recipients(session, rows)
+            rows = []
+    yield from _csv_recipients(session, rows)
+
+
+def _csv_recipients(session: Session, rows: list[tuple[int, str, str]]) -> Iterator[Recipient]:
+    """find_by_phone's rule for a chunk of CSV rows at once: one query for the candidates, one for
+    the contacts chosen."""
+    identities: list[phones.PhoneIdentity | str] = []
+    for _, phone, _ in rows:
         try:
-            contact = find_by_phone(session, phone)
-        except InvalidInput as exc:
-            yield Recipient(phone, Contact(name=name), f"line {line}", error=exc.message)
+            identities.append(phones.identify(phone))
+        except phones.PhoneNumberError as exc:
+            identities.append(str(exc))
+    candidates = candidates_by_key(session.connection(), list({i.key for i in identities if not isinstance(i, str)}))
+    chosen = {}
+    for identity in identities:
+        if not isinstance(identity, str):
+            picked = pick_contact(identity, candidates.get(identity.key, []))
+            if picked is not None:
+                chosen[identity.key] = picked.id
+    ids = list(set(chosen.values()))
+    contacts = {c.id: c for start in range(0, len(ids), CHUNK)
+                for c in session.scalars(select(Contact).where(Contact.id.in_(ids[start:start + CHUNK])))}
+    for (line, phone, name), identity in zip(rows, identities):
+        if isinstance(identity, str):
+            yield Recipient(phone, Contact(name=name), f"line {line}", error=identity)
             continue
+        contact = contacts.get(chosen.get(identity.key))
         yield Recipient(phone, contact or Contact(name=name or phone, mobile=phone), f"line {line}")
 
 
