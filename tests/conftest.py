@@ -7,22 +7,29 @@ without it those tests are skipped with the reason. With CONTACT_CENTER_FORBID_S
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from huey import MemoryHuey
 
 from contact_center.app import create_app
 from contact_center.auth import service as auth_service
+from contact_center.channels import service as channels
 from contact_center.db import make_engine
+from contact_center.inbox.models import Conversation
 from contact_center.jobs import Jobs
+from contact_center.messaging.inbound import ReplyIn, record_replies
+from contact_center.messaging.models import Message
 from contact_center.migrations import upgrade
+from contact_center.providers.base import InboundReply
 from contact_center.runtime import Runtime, install
 from contact_center.settings import Settings
 
@@ -194,3 +201,34 @@ def pytest_sessionfinish(session, exitstatus):
             red=True,
         )
         session.exitstatus = 1
+
+
+# --- customers writing in, the way the product records them (inbox and web tests) -----------------
+
+_external = itertools.count(1)
+
+
+@pytest.fixture
+def sms(db):
+    """An SMS channel (the sandbox provider; nothing is sent in these tests)."""
+    channel = channels.create_channel(db, name="SMS Principal", provider="sandbox", credentials={"token": "t"})
+    db.flush()
+    return channel
+
+
+@pytest.fixture
+def customer_writes(db):
+    """customer_writes(channel, phone, text) -> the Conversation the reply landed in."""
+
+    def write(channel, phone: str, text: str = "Olá", at: datetime | None = None) -> Conversation:
+        reply = InboundReply(external_id=f"test-{next(_external)}", phone=phone, text=text,
+                             received_at=at or datetime.now(UTC), in_reply_to_reference=None,
+                             in_reply_to_provider_id=None)
+        [recorded] = record_replies(db, [ReplyIn("tests.reply", channel.id, reply, payload="{}")])
+        assert recorded.outcome == "applied", recorded
+        conversation_id = db.scalar(select(Message.conversation_id).where(Message.id == recorded.message_id))
+        conversation = db.get(Conversation, conversation_id)
+        db.refresh(conversation)
+        return conversation
+
+    return write

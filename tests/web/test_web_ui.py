@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
-from contact_center import phones
 from contact_center.auth import service as auth_service
 from contact_center.auth.models import User
-from contact_center.channels import service as channels
 from contact_center.inbox.models import Conversation
-from contact_center.messaging.inbound import ReplyIn, record_replies
-from contact_center.providers.base import InboundReply
 from contact_center.web.i18n import EN, PT
 from contact_center.web.session import COOKIE
 
 XSS = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture
-def sms(db):
-    channel = channels.create_channel(db, name="SMS Principal", provider="sandbox", credentials={"token": "t"})
-    db.commit()
-    return channel
-
-
-@pytest.fixture
-def customer_writes(db, sms):
-    count = iter(range(1, 10_000))
-
-    def write(phone: str, text: str) -> int:
-        reply = InboundReply(f"web-{next(count)}", phone, text, datetime.now(UTC), None, None)
-        [out] = record_replies(db, [ReplyIn("tests.reply", sms.id, reply, payload="{}")])
-        db.commit()
-        return db.scalar(select(Conversation.id).where(Conversation.phone_key == phones.match_key(phone)))
-
-    return write
 
 
 def csrf_of(html: str) -> str:
@@ -124,8 +99,8 @@ def test_logout_needs_csrf_and_ends_the_session(client, ana):
     assert client.get("/inbox", follow_redirects=False).status_code == 303
 
 
-def test_the_api_with_the_cookie_needs_the_csrf_header(client, db, ana, customer_writes):
-    conversation_id = customer_writes("+55 11 90000-0001", "Oi")
+def test_the_api_with_the_cookie_needs_the_csrf_header(client, db, ana, sms, customer_writes):
+    conversation_id = customer_writes(sms, "+55 11 90000-0001", "Oi").id
     login(client, "ana")
     refused = client.post(f"/api/conversations/{conversation_id}/take")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf_failed"
@@ -146,8 +121,8 @@ def test_pages_forbid_inline_script_and_framing(client, ana):
 
 # --- what operators see ---------------------------------------------------------------------------------
 
-def test_customer_text_and_names_are_rendered_as_text(client, db, sofia, customer_writes):
-    conversation_id = customer_writes("+55 11 90000-0001", XSS)
+def test_customer_text_and_names_are_rendered_as_text(client, db, sofia, sms, customer_writes):
+    conversation_id = customer_writes(sms, "+55 11 90000-0001", XSS).id
     conversation = db.get(Conversation, conversation_id)
     from contact_center.contacts import service as contacts
 
@@ -169,11 +144,11 @@ def test_customer_text_and_names_are_rendered_as_text(client, db, sofia, custome
     assert "&#34;&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in page
 
 
-def test_an_agent_gets_a_clear_page_for_someone_elses_conversation(client, db, make_user, ana, customer_writes):
+def test_an_agent_gets_a_clear_page_for_someone_elses_conversation(client, db, make_user, ana, sms, customer_writes):
     from contact_center.inbox import workflow
 
     bruno = make_user("bruno", "agent")[0]
-    conversation_id = customer_writes("+55 11 90000-0001", "Oi")
+    conversation_id = customer_writes(sms, "+55 11 90000-0001", "Oi").id
     workflow.take(db, conversation_id, db.get(User, bruno.id))
     db.commit()
     login(client, "ana")
@@ -184,9 +159,9 @@ def test_an_agent_gets_a_clear_page_for_someone_elses_conversation(client, db, m
     assert client.get("/inbox/999999", headers={"Accept": "text/html"}).status_code == 404
 
 
-def test_filters_and_bad_filters(client, sofia, customer_writes):
-    first = customer_writes("+55 11 90000-0001", "Oi")
-    customer_writes("+55 21 90000-0002", "Olá")
+def test_filters_and_bad_filters(client, sofia, sms, customer_writes):
+    first = customer_writes(sms, "+55 11 90000-0001", "Oi").id
+    customer_writes(sms, "+55 21 90000-0002", "Olá")
     login(client, "sofia")
     page = client.get("/inbox", params={"q": "11 90000-0001"}).text
     assert f'id="row-{first}"' in page and page.count('data-activity=') == 1
@@ -216,9 +191,9 @@ def test_every_portuguese_text_has_an_english_one():
             assert set(placeholders.findall(text)) == set(placeholders.findall(EN[key])), key
 
 
-def test_unread_messages_count_in_the_header(client, sofia, customer_writes):
-    customer_writes("+55 11 90000-0001", "1")
-    customer_writes("+55 11 90000-0001", "2")
+def test_unread_messages_count_in_the_header(client, sofia, sms, customer_writes):
+    customer_writes(sms, "+55 11 90000-0001", "1")
+    customer_writes(sms, "+55 11 90000-0001", "2")
     login(client, "sofia")
     page = client.get("/inbox").text
     assert 'id="unread-badge" data-count="2"' in page and "<title>(2) Contact Center</title>" in page
