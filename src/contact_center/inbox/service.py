@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Row, bindparam, insert, select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from contact_center.contacts.models import Contact
-from contact_center.db import utcnow
+from contact_center.db import DriverCursor, utcnow
 from contact_center.inbox.models import Conversation
 from contact_center.phones import PhoneIdentity
 
@@ -34,30 +35,34 @@ def note_outbound(conversation: Conversation, at: datetime) -> None:
     conversation.last_activity_at = at
 
 
-_table = Conversation.__table__
-_COLUMNS = (_table.c.phone_key, _table.c.id, _table.c.status, _table.c.contact_id)
-# Built once: webhook batches run them many times a second.
-_FIND = select(*_COLUMNS).where(_table.c.channel_id == bindparam("channel_id"),
-                                _table.c.phone_key.in_(bindparam("keys", expanding=True)))
-_OPEN = insert(_table).returning(*_COLUMNS)
+class OpenConversation(NamedTuple):
+    phone_key: str
+    id: int
+    status: str
+    contact_id: int | None
 
 
 def open_conversations(connection: Connection, channel_id: int, phones: dict[str, tuple[str, int | None]],
-                       now: datetime) -> dict[str, Row]:
+                       now: datetime) -> dict[str, OpenConversation]:
     """The conversation (id, status, contact_id) per match key on this channel, opening the ones
     that do not exist yet.
 
     `phones` maps each match key to (E.164, contact id) for a conversation it opens. Set-based, for
-    the paths that handle many phones at once (bulk sends, batches of replies)."""
-    found: dict[str, Row] = {}
+    the paths that handle many phones at once (bulk sends, batches of replies); at the driver
+    level, as webhook batches run it many times a second."""
+    driver = DriverCursor(connection)
+    found: dict[str, OpenConversation] = {}
     keys = list(phones)
     for start in range(0, len(keys), 500):  # well under every driver's parameter limit
-        found.update((row.phone_key, row) for row in connection.execute(
-            _FIND, {"channel_id": channel_id, "keys": keys[start:start + 500]}))
+        chunk = keys[start:start + 500]
+        found.update((row[0], OpenConversation(*row)) for row in driver.rows(
+            "SELECT phone_key, id, status, contact_id FROM conversations "
+            f"WHERE channel_id = ? AND phone_key IN ({driver.marks(len(chunk))})", [channel_id, *chunk]))
     missing = [key for key in phones if key not in found]
-    if missing:
-        opened = connection.execute(_OPEN, [{
-            "channel_id": channel_id, "contact_id": phones[key][1], "phone_e164": phones[key][0], "phone_key": key,
-            "status": "new", "unread_count": 0, "last_activity_at": now, "created_at": now} for key in missing])
-        found.update((row.phone_key, row) for row in opened)
+    at = driver.timestamp(now)
+    found.update((row[0], OpenConversation(*row)) for row in driver.insert(
+        "conversations", ("channel_id", "contact_id", "phone_e164", "phone_key", "status", "unread_count",
+                          "last_activity_at", "created_at"),
+        [(channel_id, phones[key][1], phones[key][0], key, "new", 0, at, at) for key in missing],
+        returning="phone_key, id, status, contact_id"))
     return found
