@@ -12,45 +12,38 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, update
 from sqlalchemy.orm import Session
 
 from contact_center import phones
 from contact_center.audit.service import record
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact
-from contact_center.db import utcnow
+from contact_center.db import DriverCursor, utcnow
 from contact_center.events import announce
-from contact_center.inbox.models import Conversation
 from contact_center.inbox.service import open_conversations
-from contact_center.messaging.models import Message
 from contact_center.messaging.segments import count_segments
 from contact_center.messaging.service import OPT_OUT_WORDS, new_reference
 from contact_center.providers.base import InboundReply
-from contact_center.webhooks.models import WebhookEvent
 
 log = logging.getLogger(__name__)
 IN_CHUNK = 500  # values per IN (...) list: well under every driver's parameter limit
 
-_messages = Message.__table__
 _contacts = Contact.__table__
-_conversations = Conversation.__table__
-_events = WebhookEvent.__table__
-_SEEN = select(_events.c.external_id).where(_events.c.source == bindparam("source"),
-                                            _events.c.external_id.in_(bindparam("ids", expanding=True)))
+
+_MESSAGE_COLUMNS = ("reference", "channel_id", "conversation_id", "contact_id", "direction", "origin", "phone",
+                    "phone_e164", "body", "status", "provider_message_id", "encoding", "segments", "attempts",
+                    "in_reply_to_id", "created_at", "received_at", "updated_at")
+_EVENT_COLUMNS = ("source", "external_id", "channel_id", "payload", "outcome", "detail", "message_id",
+                  "received_at", "handled_at")
 # Three statements rather than one with CASEs: SQLite rewrites every index over a column in the
 # SET list, so the common case (an open conversation whose contact is known) must not name
 # status, assignee or contact. The other two only write the rows their WHERE lets through, which
 # also keeps them right when another transaction changed a conversation since it was read.
-_TOUCH = update(_conversations).where(_conversations.c.id == bindparam("conversation_id")).values(
-    unread_count=_conversations.c.unread_count + bindparam("count"),
-    last_activity_at=bindparam("at"), last_inbound_at=bindparam("at"),
-)
-_REOPEN = update(_conversations).where(_conversations.c.id.in_(bindparam("ids", expanding=True)),
-                                       _conversations.c.status == "done").values(status="new", assignee_id=None)
-_SET_CONTACT = update(_conversations).where(_conversations.c.id == bindparam("conversation_id"),
-                                            _conversations.c.contact_id.is_(None)).values(
-    contact_id=bindparam("contact_id"))
+_TOUCH = ("UPDATE conversations SET unread_count = unread_count + ?, last_activity_at = ?, last_inbound_at = ? "
+          "WHERE id = ?")
+_REOPEN = "UPDATE conversations SET status = 'new', assignee_id = NULL WHERE status = 'done' AND id IN ({})"
+_SET_CONTACT = "UPDATE conversations SET contact_id = ? WHERE id = ? AND contact_id IS NULL"
 
 
 @dataclass
@@ -89,7 +82,9 @@ def _chunks(values: list, size: int = IN_CHUNK):
 def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
     """Record every reply not seen before; outcomes in the order given. The caller commits."""
     connection = session.connection()
+    driver = DriverCursor(connection)  # every statement here runs at the driver level (see DriverCursor)
     now = utcnow()
+    stamp = driver.timestamp(now)
     outcomes: list[ReplyOut | None] = [None] * len(items)
 
     # 1. replays: seen in an earlier batch, or twice in this one
@@ -99,9 +94,11 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
         by_source[item.source].append(item.reply.external_id)
     for source, ids in by_source.items():
         for chunk in _chunks(list(set(ids))):
-            seen.update((source, eid) for eid in connection.execute(_SEEN, {"source": source, "ids": chunk}).scalars())
+            seen.update((source, eid) for (eid,) in driver.rows(
+                "SELECT external_id FROM webhook_events "
+                f"WHERE source = ? AND external_id IN ({driver.marks(len(chunk))})", [source, *chunk]))
     pending: list[tuple[int, _Pending]] = []
-    events: list[dict] = []
+    events: list[tuple] = []
     for index, item in enumerate(items):
         key = (item.source, item.reply.external_id)
         if key in seen:
@@ -112,39 +109,38 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
             identity = phones.identify(item.reply.phone)
         except phones.PhoneNumberError as exc:
             outcomes[index] = ReplyOut("rejected", detail=str(exc))
-            events.append(_event_row(item, "rejected", None, str(exc), now))
+            events.append(_event_row(item, "rejected", None, str(exc), stamp))
             continue
         pending.append((index, _Pending(item, identity)))
 
     if pending:
-        _link_answered(connection, [p for _, p in pending])
-        _match_contacts(connection, [p for _, p in pending])
-        _join_conversations(connection, [p for _, p in pending], now)
-        message_ids = _insert_messages(connection, [p for _, p in pending], now)
+        _link_answered(driver, [p for _, p in pending])
+        _match_contacts(connection, driver, [p for _, p in pending])
+        _join_conversations(connection, driver, [p for _, p in pending], now)
+        message_ids = _insert_messages(driver, [p for _, p in pending], stamp)
         for (index, p), message_id in zip(pending, message_ids):
             outcomes[index] = ReplyOut("applied", message_id=message_id)
-            events.append(_event_row(p.item, "applied", message_id, None, now))
+            events.append(_event_row(p.item, "applied", message_id, None, stamp))
         _apply_opt_outs(session, [p for _, p in pending], now)
         for (_, p), message_id in zip(pending, message_ids):
             announce(session, "message.created", message_id=message_id, conversation_id=p.conversation_id,
                      contact_id=p.contact_id, direction="in", status="received", status_reason=None)
 
-    if events:  # multi-row INSERTs (see _insert_messages); the ids are not needed
-        connection.execute(insert(_events).returning(_events.c.id), events)
+    driver.insert("webhook_events", _EVENT_COLUMNS, events)
     return outcomes  # type: ignore[return-value]
 
 
-def _event_row(item: ReplyIn, outcome: str, message_id: int | None, detail: str | None, now) -> dict:
-    return {"source": item.source, "external_id": item.reply.external_id, "channel_id": item.channel_id,
-            "payload": item.payload, "outcome": outcome, "detail": detail, "message_id": message_id,
-            "received_at": now, "handled_at": now}
+def _event_row(item: ReplyIn, outcome: str, message_id: int | None, detail: str | None, stamp) -> tuple:
+    """The values of _EVENT_COLUMNS; `stamp` is the batch's time, bound for the driver."""
+    return (item.source, item.reply.external_id, item.channel_id, item.payload, outcome, detail, message_id, stamp,
+            stamp)
 
 
-def _link_answered(connection, pending: list[_Pending]) -> None:
+def _link_answered(driver: DriverCursor, pending: list[_Pending]) -> None:
     """The message each reply answers, when the provider says (by its id, else by our reference) and
     it went to the number the reply comes from."""
-    for column, attribute in ((_messages.c.provider_message_id, "in_reply_to_provider_id"),
-                              (_messages.c.reference, "in_reply_to_reference")):
+    for column, attribute in (("provider_message_id", "in_reply_to_provider_id"),
+                              ("reference", "in_reply_to_reference")):
         wanted = defaultdict(list)
         for p in pending:
             value = getattr(p.item.reply, attribute)
@@ -155,23 +151,23 @@ def _link_answered(connection, pending: list[_Pending]) -> None:
             by_channel[channel_id].append(value)
         for channel_id, values in by_channel.items():
             for chunk in _chunks(values):
-                for row in connection.execute(select(column, _messages.c.id, _messages.c.contact_id,
-                                                     _messages.c.phone_e164)
-                                              .where(_messages.c.channel_id == channel_id, column.in_(chunk))):
-                    for p in wanted[(channel_id, row[0])]:
+                for value, message_id, contact_id, phone_e164 in driver.rows(
+                        f"SELECT {column}, id, contact_id, phone_e164 FROM messages "
+                        f"WHERE channel_id = ? AND {column} IN ({driver.marks(len(chunk))})", [channel_id, *chunk]):
+                    for p in wanted[(channel_id, value)]:
                         # Only a message that went to this same number: a quoted id from another
                         # customer's SMS must not hand this reply to that customer.
-                        if phones.match_key(row.phone_e164) == p.identity.key:
-                            p.answered = (row.id, row.contact_id)
+                        if phones.match_key(phone_e164) == p.identity.key:
+                            p.answered = (message_id, contact_id)
 
 
-def _match_contacts(connection, pending: list[_Pending]) -> None:
+def _match_contacts(connection: Connection, driver: DriverCursor, pending: list[_Pending]) -> None:
     """Each reply's contact: the one its answered message went to, else find_by_phone's rule."""
     answered_contacts = {p.answered[1] for p in pending if p.answered and p.answered[1] is not None}
     opt_outs: dict[int, bool] = {}
     for chunk in _chunks(list(answered_contacts)):
-        opt_outs.update(connection.execute(select(_contacts.c.id, _contacts.c.opt_out_sms)
-                                           .where(_contacts.c.id.in_(chunk))).all())
+        opt_outs.update((contact_id, bool(opt_out)) for contact_id, opt_out in driver.rows(
+            f"SELECT id, opt_out_sms FROM contacts WHERE id IN ({driver.marks(len(chunk))})", chunk))
     candidates = candidates_by_key(connection, list({p.identity.key for p in pending
                                                      if not (p.answered and p.answered[1] in opt_outs)}))
     for p in pending:
@@ -183,7 +179,7 @@ def _match_contacts(connection, pending: list[_Pending]) -> None:
             p.contact_id, p.opt_out = chosen.id, chosen.opt_out_sms
 
 
-def _join_conversations(connection, pending: list[_Pending], now) -> None:
+def _join_conversations(connection: Connection, driver: DriverCursor, pending: list[_Pending], now) -> None:
     """Find or open each phone's conversation on its channel; count the replies unread, reopen it if
     it was done, and give it the contact when it had none."""
     wanted: dict[tuple[int, str], list[_Pending]] = defaultdict(list)
@@ -199,36 +195,32 @@ def _join_conversations(connection, pending: list[_Pending], now) -> None:
         conversation = found[key]
         for p in group:
             p.conversation_id = conversation.id
-        touches.append({"conversation_id": conversation.id, "count": len(group),
-                        "at": max(p.item.reply.received_at or now for p in group)})
+        at = driver.timestamp(max(p.item.reply.received_at or now for p in group))
+        touches.append((len(group), at, at, conversation.id))
         contact_id = next((p.contact_id for p in group if p.contact_id), None)
         if conversation.contact_id is None and contact_id is not None:
-            contacts.append({"conversation_id": conversation.id, "contact_id": contact_id})
-    connection.execute(_TOUCH, touches)
-    for chunk in _chunks([touch["conversation_id"] for touch in touches]):
-        connection.execute(_REOPEN, {"ids": chunk})  # writes only the ones that were done
+            contacts.append((contact_id, conversation.id))
+    driver.executemany(_TOUCH, touches)
+    for chunk in _chunks([touch[3] for touch in touches]):
+        driver.execute(_REOPEN.format(driver.marks(len(chunk))), chunk)  # writes only the ones that were done
     if contacts:
-        connection.execute(_SET_CONTACT, contacts)
+        driver.executemany(_SET_CONTACT, contacts)
 
 
-def _insert_messages(connection, pending: list[_Pending], now) -> list[int]:
+def _insert_messages(driver: DriverCursor, pending: list[_Pending], stamp) -> list[int]:
     rows = []
     for p in pending:
         reply, info = p.item.reply, count_segments(p.item.reply.text)
-        # Only the columns an inbound message has: the rest default to NULL, and every bound value
-        # costs a conversion per row.
-        rows.append({
-            "reference": new_reference(), "channel_id": p.item.channel_id, "conversation_id": p.conversation_id,
-            "contact_id": p.contact_id, "direction": "in", "origin": p.item.origin, "phone": reply.phone,
-            "phone_e164": p.identity.e164, "body": reply.text, "status": "received",
-            "provider_message_id": reply.external_id, "encoding": info.encoding, "segments": info.segments,
-            "attempts": 0, "in_reply_to_id": p.answered[0] if p.answered else None, "created_at": now,
-            "received_at": reply.received_at or now, "updated_at": now,
-        })
-    # RETURNING makes SQLAlchemy send multi-row INSERTs rather than one statement per row; the
-    # rows come back in no promised order, so the ids are matched by our reference.
-    ids = dict(connection.execute(insert(_messages).returning(_messages.c.reference, _messages.c.id), rows).all())
-    return [ids[row["reference"]] for row in rows]
+        # The values of _MESSAGE_COLUMNS, only the columns an inbound message has (the rest are NULL).
+        rows.append((
+            new_reference(), p.item.channel_id, p.conversation_id, p.contact_id, "in", p.item.origin, reply.phone,
+            p.identity.e164, reply.text, "received", reply.external_id, info.encoding, info.segments, 0,
+            p.answered[0] if p.answered else None, stamp,
+            driver.timestamp(reply.received_at) if reply.received_at else stamp, stamp,
+        ))
+    # RETURNING rows come in no promised order, so the ids are matched by our reference.
+    ids = dict(driver.insert("messages", _MESSAGE_COLUMNS, rows, returning="reference, id"))
+    return [ids[row[0]] for row in rows]
 
 
 def _apply_opt_outs(session: Session, pending: list[_Pending], now) -> None:
