@@ -158,6 +158,12 @@ def test_a_timeout_is_retried(db, channel, sandbox, session_factory, settings):
     assert (message.status, message.attempts) == ("sent", 2)
     assert "earlier attempt" in message.status_reason
     assert ledger_references(sandbox) == [message.reference]
+    # The stalled first request is logged only when its late answer goes out: wait for it, or it
+    # lands in the next test's ledger.
+    deadline = time.monotonic() + 5
+    while len(sandbox.ledger()["api_calls"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [call["path"] for call in sandbox.ledger()["api_calls"]] == ["/api/v1/sms/store"] * 2
 
 
 def test_it_gives_up_after_max_attempts(db, channel, sandbox, session_factory, settings):
