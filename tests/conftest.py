@@ -110,7 +110,9 @@ def live(request, tmp_path_factory, tmp_path):
     source = _migrated(request.param, tmp_path_factory)
     engine = next(source)
     marker = request.node.get_closest_marker("sandbox")
-    live, stop = start_live(engine, tmp_path, marker.kwargs if marker else None)
+    settings_marker = request.node.get_closest_marker("live_settings")
+    live, stop = start_live(engine, tmp_path, marker.kwargs if marker else None,
+                            settings_options=settings_marker.kwargs if settings_marker else None)
     yield live
     stop()
     next(source, None)
@@ -141,7 +143,9 @@ def db(session_factory) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(data_dir=tmp_path, secret_key="test-secret-key-0123456789", _env_file=None)
+    # Callbacks are written on a thread: a writer process could not see the test's transaction.
+    return Settings(data_dir=tmp_path, secret_key="test-secret-key-0123456789", webhook_writer_process=False,
+                    _env_file=None)
 
 
 @pytest.fixture

@@ -96,6 +96,17 @@ class Live:
             self.consumer.start()
 
 
+def database_url(engine: Engine) -> str:
+    """The engine's database as a URL another process can open (the webhook writer process): on
+    PostgreSQL with the test run's private schema."""
+    url = engine.url
+    if url.get_backend_name() == "postgresql":
+        with engine.connect() as connection:
+            schema = connection.exec_driver_sql("SHOW search_path").scalar().strip('"')
+        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
 def start_live(engine: Engine, data_dir, sandbox_options: dict | None = None, *, team=TEAM,
                channel_name: str = "SMS SANDBOX", settings_options: dict | None = None,
                live_class: type[Live] = Live) -> tuple[Live, Callable[[], None]]:
@@ -104,7 +115,8 @@ def start_live(engine: Engine, data_dir, sandbox_options: dict | None = None, *,
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     settings = Settings(_env_file=None, data_dir=data_dir, secret_key="live-test-secret-key",
-                        public_base_url=base_url, **(settings_options or {}))
+                        public_base_url=base_url, database_url=database_url(engine),
+                        **{"webhook_writer_process": False, **(settings_options or {})})
     runtime = install(Runtime(settings=settings, engine=engine, session_factory=make_session_factory(engine),
                               jobs=Jobs(make_huey(settings))))
     tokens = {}

@@ -23,6 +23,7 @@ from contact_center.runtime import Runtime
 from contact_center.web import install as install_web
 from contact_center.webhooks.api import WebhookFastPath
 from contact_center.webhooks.api import build_router as build_webhooks_router
+from contact_center.webhooks.writer import WriterProcess
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         with background_checkpoints(engine):
+            if settings.webhook_writer_process:
+                app.state.ingest_writer = WriterProcess(settings, runtime.events.publish)
+                await app.state.ingest_writer.start()
             yield
             writer = getattr(app.state, "ingest_writer", None)
-            if writer is not None:
+            if isinstance(writer, WriterProcess):
+                await writer.stop()
+            elif writer is not None:
                 writer.stop()
             hub = getattr(app.state, "event_hub", None)
             if hub is not None:

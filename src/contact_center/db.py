@@ -195,9 +195,14 @@ class WalCheckpointer:
         return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
 
     def start(self) -> WalCheckpointer:
-        event.listen(self.engine, "checkout", self._on_checkout)
+        self.defer()
         self._thread.start()
         return self
+
+    def defer(self) -> None:
+        """This engine's connections leave checkpoints to a checkpointer: this one once started,
+        or another process's on the same file (the webhook writer process)."""
+        event.listen(self.engine, "checkout", self._on_checkout)
 
     def stop(self) -> None:
         event.remove(self.engine, "checkout", self._on_checkout)

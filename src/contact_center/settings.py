@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     company_name: str = Field("Contact Center", description="`company.name` in message templates.")
     company_phone: str = Field("", description="`company.phone` in message templates.")
     kolmeya_token: SecretStr = Field(SecretStr(""), description="Kolmeya API token; empty starts the sandbox.")
+    webhook_writer_process: bool = Field(
+        True, description="Record provider callbacks in a child process of the server (faster on several "
+                          "cores); false records them on a thread of the server."
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -23,16 +23,24 @@ def reply(channel_id: int, n: int) -> ReplyIn:
     return ReplyIn("tests.reply", channel_id, inbound, payload="{}")
 
 
-def run_in_one_batch(session_factory, items: list) -> list:
-    """Submit every item while the writer is held, so that they all land in one batch."""
+def run_in_one_batch(session_factory, items: list[ReplyIn]) -> list:
+    """Submit every item while the writer is busy with a first reply, so that they all land in
+    its next batch. The first reply (number 0, on the first item's channel) is stored too."""
+    busy, release = threading.Event(), threading.Event()
+
+    def held_factory():
+        busy.set()
+        release.wait(5)
+        return session_factory()
+
     async def go():
-        writer = IngestWriter(session_factory)
-        release = threading.Event()
+        writer = IngestWriter(held_factory)
         try:
-            held = writer.submit(lambda _session: release.wait(5))
+            first = writer.submit(reply(items[0].channel_id, 0))
+            await asyncio.to_thread(busy.wait, 5)
             futures = [writer.submit(item) for item in items]
             release.set()
-            await held
+            await first
             return await asyncio.gather(*futures, return_exceptions=True)
         finally:
             writer.stop()
@@ -46,7 +54,7 @@ def test_a_batch_of_replies_lands_together(session_factory, db):
     outcomes = run_in_one_batch(session_factory, [reply(channel.id, n) for n in range(1, 6)])
     assert [o.outcome for o in outcomes] == ["applied"] * 5
     stored = db.scalars(select(Message.body).where(Message.direction == "in").order_by(Message.id)).all()
-    assert stored == [f"Resposta {n}" for n in range(1, 6)]
+    assert stored == [f"Resposta {n}" for n in range(0, 6)]
 
 
 def test_one_bad_reply_does_not_sink_its_batch(session_factory, db):
@@ -58,4 +66,4 @@ def test_one_bad_reply_does_not_sink_its_batch(session_factory, db):
     assert (first.outcome, third.outcome) == ("applied", "applied")
     assert isinstance(bad, WriteFailed)
     stored = db.scalars(select(Message.body).where(Message.direction == "in").order_by(Message.id)).all()
-    assert stored == ["Resposta 1", "Resposta 3"]
+    assert stored == ["Resposta 0", "Resposta 1", "Resposta 3"]

@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from starlette.requests import ClientDisconnect
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.orm import Session
 
 from contact_center.channels.service import (
     UNKNOWN_WEBHOOK_TOKEN, WebhookChannel, cached_webhook_channel, channel_for_webhook,
@@ -29,7 +28,7 @@ from contact_center.providers.registry import PROVIDERS
 from contact_center.webhooks import service
 from contact_center.webhooks.jwt import verify_hs256
 from contact_center.messaging.inbound import ReplyIn
-from contact_center.webhooks.writer import IngestWriter
+from contact_center.webhooks.writer import IngestWriter, RejectedIn, StatusIn, WriterProcess
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
@@ -105,7 +104,8 @@ async def _channel(callback: Callback, specs: dict[str, ProviderSpec], session_f
     return channel
 
 
-def _writer(app) -> IngestWriter:
+def _writer(app) -> IngestWriter | WriterProcess:
+    """The writer process the lifespan started, else a writer thread of this process."""
     state = app.state
     if getattr(state, "ingest_writer", None) is None:
         with _writer_lock:
@@ -114,10 +114,10 @@ def _writer(app) -> IngestWriter:
     return state.ingest_writer
 
 
-async def _reject(writer: IngestWriter, source: str, channel: WebhookChannel, raw: bytes,
+async def _reject(writer: IngestWriter | WriterProcess, source: str, channel: WebhookChannel, raw: bytes,
                   error: service.PayloadRejected):
     """Keep the malformed body in the raw-event log, then answer 422 saying what is wrong."""
-    await writer.submit(lambda s: service.store_rejected(s, source, channel, raw, error.message))
+    await writer.submit(RejectedIn(source, channel, raw, error.message))
     raise error
 
 
@@ -130,7 +130,7 @@ def _handler(specs: dict[str, ProviderSpec], kind: str):
         spec = specs[channel.provider]
         source = f"{spec.name}.{kind}"
         if kind == "status":
-            result = await writer.submit(lambda s: _statuses(s, spec, channel, raw))
+            result = await writer.submit(StatusIn(spec.name, channel, raw))
             if isinstance(result, service.PayloadRejected):
                 raise result
             return {"status": "success", "applied": result.count("applied"), "pending": result.count("pending"),
@@ -156,13 +156,6 @@ def _route(handle, kind: str):
 
     endpoint.__name__ = f"{kind}_webhook"
     return endpoint
-
-
-def _statuses(session: Session, spec: ProviderSpec, channel: WebhookChannel, raw: bytes):
-    try:
-        return service.ingest_statuses(session, spec, channel, raw)
-    except service.PayloadRejected as exc:
-        return exc  # the raw event is kept (the batch commits it); the caller answers 422
 
 
 def _routes() -> dict[tuple[str, str], dict[str, ProviderSpec]]:
