@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from contact_center.channels import service as channels
+from contact_center.inbox.models import Conversation
 from contact_center.messaging.inbound import ReplyIn
 from contact_center.messaging.models import Message
 from contact_center.providers.base import InboundReply
@@ -67,3 +69,17 @@ def test_one_bad_reply_does_not_sink_its_batch(session_factory, db):
     assert isinstance(bad, WriteFailed)
     stored = db.scalars(select(Message.body).where(Message.direction == "in").order_by(Message.id)).all()
     assert stored == ["Resposta 0", "Resposta 1", "Resposta 3"]
+
+
+def test_replies_that_open_a_conversation_are_all_counted(session_factory, db):
+    channel = channels.create_channel(db, name="SMS", provider="sandbox", credentials={"token": SANDBOX_TOKEN})
+    db.commit()
+    first, second = reply(channel.id, 7), reply(channel.id, 8)
+    # The same customer writes twice in one batch.
+    first.reply = replace(first.reply, received_at=datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    second.reply = replace(second.reply, phone=first.reply.phone, received_at=datetime(2026, 11, 24, 9, 5, tzinfo=UTC))
+    outcomes = run_in_one_batch(session_factory, [first, second])
+    assert [o.outcome for o in outcomes] == ["applied", "applied"]
+    [conversation] = db.scalars(select(Conversation).where(Conversation.phone_e164 == "+5511900000007")).all()
+    assert conversation.unread_count == 2
+    assert conversation.last_inbound_at == conversation.last_activity_at == second.reply.received_at

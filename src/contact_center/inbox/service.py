@@ -40,16 +40,19 @@ class OpenConversation(NamedTuple):
     id: int
     status: str
     contact_id: int | None
+    opened: bool = False  # by this call
 
 
 def open_conversations(connection: Connection, channel_id: int, phones: dict[str, tuple[str, int | None]],
-                       now: datetime) -> dict[str, OpenConversation]:
+                       now: datetime, *, inbound: dict[str, tuple[int, datetime]] | None = None,
+                       ) -> dict[str, OpenConversation]:
     """The conversation (id, status, contact_id) per match key on this channel, opening the ones
     that do not exist yet.
 
-    `phones` maps each match key to (E.164, contact id) for a conversation it opens. Set-based, for
-    the paths that handle many phones at once (bulk sends, batches of replies); at the driver
-    level, as webhook batches run it many times a second."""
+    `phones` maps each match key to (E.164, contact id) for a conversation it opens; `inbound`, to
+    (unread replies, last reply time) when replies open it. Set-based, for the paths that handle
+    many phones at once (bulk sends, batches of replies); at the driver level, as webhook batches
+    run it many times a second."""
     driver = DriverCursor(connection)
     found: dict[str, OpenConversation] = {}
     keys = list(phones)
@@ -58,11 +61,15 @@ def open_conversations(connection: Connection, channel_id: int, phones: dict[str
         found.update((row[0], OpenConversation(*row)) for row in driver.rows(
             "SELECT phone_key, id, status, contact_id FROM conversations "
             f"WHERE channel_id = ? AND phone_key IN ({driver.marks(len(chunk))})", [channel_id, *chunk]))
-    missing = [key for key in phones if key not in found]
-    at = driver.timestamp(now)
-    found.update((row[0], OpenConversation(*row)) for row in driver.insert(
+    inbound = inbound or {}
+    rows = []
+    for key in phones:
+        if key not in found:
+            unread, last_inbound = inbound.get(key, (0, None))
+            rows.append((channel_id, phones[key][1], phones[key][0], key, "new", unread,
+                         driver.timestamp(last_inbound or now), driver.timestamp(last_inbound), driver.timestamp(now)))
+    found.update((row[0], OpenConversation(*row, opened=True)) for row in driver.insert(
         "conversations", ("channel_id", "contact_id", "phone_e164", "phone_key", "status", "unread_count",
-                          "last_activity_at", "created_at"),
-        [(channel_id, phones[key][1], phones[key][0], key, "new", 0, at, at) for key in missing],
-        returning="phone_key, id, status, contact_id"))
+                          "last_activity_at", "last_inbound_at", "created_at"),
+        rows, returning="phone_key, id, status, contact_id"))
     return found

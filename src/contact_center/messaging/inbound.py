@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, update
 from sqlalchemy.orm import Session
@@ -181,23 +182,30 @@ def _match_contacts(connection: Connection, driver: DriverCursor, pending: list[
 
 def _join_conversations(connection: Connection, driver: DriverCursor, pending: list[_Pending], now) -> None:
     """Find or open each phone's conversation on its channel; count the replies unread, reopen it if
-    it was done, and give it the contact when it had none."""
+    it was done, and give it the contact when it had none. A conversation these replies open is
+    created with its count and time, so only the ones that existed are updated."""
     wanted: dict[tuple[int, str], list[_Pending]] = defaultdict(list)
     for p in pending:
         wanted[(p.item.channel_id, p.identity.key)].append(p)
     by_channel: dict[int, dict[str, tuple[str, int | None]]] = defaultdict(dict)
+    inbound: dict[int, dict[str, tuple[int, datetime]]] = defaultdict(dict)
     for (channel_id, key), group in wanted.items():
-        by_channel[channel_id][key] = (group[0].identity.e164, group[0].contact_id)
+        contact_id = next((p.contact_id for p in group if p.contact_id), None)
+        by_channel[channel_id][key] = (group[0].identity.e164, contact_id)
+        inbound[channel_id][key] = (len(group), max(p.item.reply.received_at or now for p in group))
     found = {(channel_id, key): conversation for channel_id, phones in by_channel.items()
-             for key, conversation in open_conversations(connection, channel_id, phones, now).items()}
+             for key, conversation in open_conversations(connection, channel_id, phones, now,
+                                                         inbound=inbound[channel_id]).items()}
     touches, contacts = [], []
-    for key, group in wanted.items():
-        conversation = found[key]
+    for (channel_id, key), group in wanted.items():
+        conversation = found[(channel_id, key)]
         for p in group:
             p.conversation_id = conversation.id
-        at = driver.timestamp(max(p.item.reply.received_at or now for p in group))
-        touches.append((len(group), at, at, conversation.id))
-        contact_id = next((p.contact_id for p in group if p.contact_id), None)
+        if conversation.opened:
+            continue
+        count, at = inbound[channel_id][key]
+        touches.append((count, driver.timestamp(at), driver.timestamp(at), conversation.id))
+        contact_id = by_channel[channel_id][key][1]
         if conversation.contact_id is None and contact_id is not None:
             contacts.append((contact_id, conversation.id))
     driver.executemany(_TOUCH, touches)
