@@ -29,9 +29,14 @@ log = logging.getLogger(__name__)
 
 
 class ContactCenterApp(FastAPI):
-    def build_middleware_stack(self):
-        # Provider callbacks are answered ahead of every middleware (see WebhookFastPath).
-        return WebhookFastPath(self, super().build_middleware_stack())
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.provider_callbacks = WebhookFastPath(self)  # (FastAPI has its own `webhooks`)
+
+    async def __call__(self, scope, receive, send):
+        # Provider callbacks are answered ahead of FastAPI and every middleware (see WebhookFastPath).
+        if not await self.provider_callbacks.serve(scope, receive, send):
+            await super().__call__(scope, receive, send)
 
 
 def create_app(runtime: Runtime) -> FastAPI:

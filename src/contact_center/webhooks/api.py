@@ -180,27 +180,26 @@ def build_router() -> APIRouter:
 
 
 class WebhookFastPath:
-    """Provider callbacks go straight to their handler, ahead of the whole FastAPI stack (its
-    middlewares, exit stacks, dependency solving, route matching over every API route): a
+    """Provider callbacks go straight to their handler, ahead of FastAPI itself (its telemetry
+    checks, middlewares, exit stacks, dependency solving, route matching over every API route): a
     campaign's replies arrive by the thousand per second and should spend their time in the
-    database, not in the framework. It wraps the app from outside (see app.ContactCenterApp),
-    so it answers its own errors."""
+    database, not in the framework. The app hands it every request first (see
+    app.ContactCenterApp), so it answers its own errors."""
 
-    def __init__(self, app, asgi_app):
+    def __init__(self, app):
         self.app = app  # the FastAPI application, for its state
-        self.asgi_app = asgi_app
         self.handlers = {path: _handler(specs, kind) for (path, kind), specs in _routes().items()}
 
-    async def __call__(self, scope, receive, send):
+    async def serve(self, scope, receive, send) -> bool:
+        """Answer `scope` when it is a provider callback; False leaves it to the app."""
         handle = self.handlers.get(scope.get("path")) if scope["type"] == "http" else None
         if handle is None or scope["method"] != "POST":
-            await self.asgi_app(scope, receive, send)
-            return
+            return False
         status, headers = 200, [(b"content-type", b"application/json")]
         try:
             body = await handle(self.app, _callback(scope), receive)
         except ClientDisconnect:
-            return
+            return True
         except DomainError as exc:
             status, body = exc.status_code, {"error": exc.as_dict()}
             if status == 401:
@@ -209,7 +208,11 @@ class WebhookFastPath:
             log.exception("%s %s failed", scope["method"], scope["path"])
             status, body = 500, {"error": {"code": "internal_error", "message": "the callback could not be "
                                                                                  "handled; send it again"}}
-        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = _ENCODER.encode(body).encode()
         headers.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+        return True
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # built once: it is per answer otherwise
