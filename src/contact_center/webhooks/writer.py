@@ -10,7 +10,7 @@ callback is durable.
 Two writers run write_batch:
 - WriterProcess, what `serve` uses: a child process of the web process. The database work then
   runs beside the event loop instead of taking turns with it for Python's interpreter lock, which
-  on two cores serves a campaign's replies about 40 % faster.
+  on two cores serves a campaign's replies about a quarter faster (README, Performance).
 - IngestWriter, a thread of the web process: for apps whose database only this process can reach
   (the test suite's rolled-back transactions), and wherever the lifespan did not start a process.
 Callbacks travel to either as plain data (ReplyIn, StatusIn, RejectedIn).
