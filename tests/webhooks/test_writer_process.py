@@ -3,13 +3,20 @@ events they announce are published in the web process, and a child that dies is 
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 
 import pytest
 from sqlalchemy import select
 
+from contact_center.channels import service as channels
 from contact_center.db import transaction
+from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
+from contact_center.runtime import build_runtime
+from contact_center.settings import Settings
 from contact_center.webhooks.models import WebhookEvent
+from contact_center.webhooks.writer import WriterProcess
+from tests.webhooks.test_writer import reply
 
 pytestmark = pytest.mark.live_settings(webhook_writer_process=True)
 
@@ -61,3 +68,28 @@ def test_a_new_writer_process_replaces_one_that_died(live):
     assert stored["status"] == "success" and stored["sms_id"]
     [second] = writer_processes()
     assert second.pid != first.pid and second.is_alive()
+
+
+def test_stopping_lets_the_writer_process_finish_what_was_submitted(tmp_path):
+    """Callbacks submitted in the same turn of the loop as stop() are still written and answered."""
+    settings = Settings(_env_file=None, data_dir=tmp_path, secret_key="writer-test-secret-key", log_level="WARNING")
+    runtime = build_runtime(settings)
+    with transaction(runtime.session_factory) as session:
+        channel_id = channels.create_channel(session, name="SMS", provider="sandbox",
+                                             credentials={"token": SANDBOX_TOKEN}).id
+    published = []
+
+    async def go():
+        writer = WriterProcess(settings, published.append)
+        await writer.start()
+        futures = [writer.submit(reply(channel_id, n)) for n in range(1, 4)]
+        await writer.stop()
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run(go())
+    finally:
+        runtime.engine.dispose()
+    assert [getattr(o, "outcome", o) for o in outcomes] == ["applied"] * 3
+    assert [event.kind for event in published] == ["message.created"] * 3
+    assert writer_processes() == []

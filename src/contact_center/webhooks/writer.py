@@ -247,9 +247,10 @@ class WriterProcess:
     def _send(self) -> None:
         if self._writer is None or not self._outbox:
             return
-        data = pickle.dumps(self._outbox, protocol=pickle.HIGHEST_PROTOCOL)
-        self._outbox = []
-        self._writer.write(_FRAME.pack(len(data)) + data)
+        outbox, self._outbox = self._outbox, []
+        for start in range(0, len(outbox), MAX_BATCH):  # a frame never holds more than a batch
+            data = pickle.dumps(outbox[start:start + MAX_BATCH], protocol=pickle.HIGHEST_PROTOCOL)
+            self._writer.write(_FRAME.pack(len(data)) + data)
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
@@ -270,11 +271,14 @@ class WriterProcess:
         self._writer.close()
         self._writer = None
         if self._process.is_alive():  # it answered something unreadable
-            self._process.terminate()
+            self._process.kill()  # (it ignores SIGTERM)
         await asyncio.to_thread(self._process.join, 10)
-        self._fail([number for number in self._futures if number not in {n for n, _ in self._outbox}])
         if self._stopping:
+            self._fail(list(self._futures))
+            self._outbox = []
             return
+        waiting = {number for number, _ in self._outbox}  # not sent yet: they go to the next child
+        self._fail([number for number in self._futures if number not in waiting])
         log.error("webhook writer process %d exited (code %s); starting another",
                   self._process.pid, self._process.exitcode)
         while not self._stopping:
@@ -296,14 +300,15 @@ class WriterProcess:
         """Let the child finish what it has, then wait for it."""
         self._stopping = True
         if self._writer is not None:
+            self._send()  # what this turn of the loop submitted
             self._writer.write_eof()  # the child reads to the end, answers, and exits
         if self._reading is not None:
             await asyncio.wait([self._reading], timeout=10)
         if self._process is not None:
             await asyncio.to_thread(self._process.join, 10)
             if self._process.is_alive():
-                log.warning("webhook writer process %d did not stop; terminating it", self._process.pid)
-                self._process.terminate()
+                log.warning("webhook writer process %d did not stop within 10 s; killing it", self._process.pid)
+                self._process.kill()  # (it ignores SIGTERM)
 
 
 class _ForwardedEvents:
