@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from contact_center.channels.service import WebhookChannel
 from contact_center.errors import DomainError
-from contact_center.events import LiveEvent
+from contact_center.events import LiveEvent, make_bus
 from contact_center.messaging.inbound import ReplyIn, record_replies
 from contact_center.providers.registry import PROVIDERS
 from contact_center.settings import Settings
@@ -199,8 +199,8 @@ class WriterProcess:
 
     Callbacks that arrive during one turn of the loop go over as one message; the child takes
     every message waiting into its next batch. The answer brings back each callback's outcome
-    and the live events the batch announced, which are published here (operators' screens are
-    subscribed to this process). If the child dies, the callbacks it held fail with WriteFailed
+    and, without Redis, the live events the batch announced, which are published here (operators'
+    screens are subscribed to this process). If the child dies, the callbacks it held fail with WriteFailed
     (the provider sends them again) and a new child starts."""
 
     def __init__(self, settings: Settings, publish: Callable[[LiveEvent], None]):
@@ -312,7 +312,8 @@ class WriterProcess:
 
 
 class _ForwardedEvents:
-    """The child's event bus: keeps what a batch announces, for the parent to publish."""
+    """The child's event bus without Redis: keeps what a batch announces, for the web process to
+    publish to its subscribers."""
 
     epoch = "writer-process"
 
@@ -321,6 +322,10 @@ class _ForwardedEvents:
 
     def publish(self, event: LiveEvent) -> None:
         self.events.append(event)
+
+    def take(self) -> list[LiveEvent]:
+        events, self.events = self.events, []
+        return events
 
     def subscribe(self, deliver):
         raise RuntimeError("the writer process has no subscribers: its events go to the web process")
@@ -357,9 +362,11 @@ def _child_main(channel: socket.socket, settings: Settings) -> None:
     engine, factory = open_database(settings)
     if WalCheckpointer.wanted(engine):
         WalCheckpointer(engine).defer()  # the web process's checkpointer does the work
-    events = _ForwardedEvents()
+    # With Redis this process publishes like any other; alone, its events go back to the web
+    # process, whose subscribers are the operators' screens.
+    forwarded = None if settings.redis_url else _ForwardedEvents()
     install(Runtime(settings=settings, engine=engine, session_factory=factory, jobs=Jobs(make_huey(settings)),
-                    events=events))
+                    events=forwarded or make_bus(settings.redis_url)))
     connection = Connection(channel.detach())
     connection.send_bytes(_READY[_FRAME.size:])
     try:
@@ -376,8 +383,8 @@ def _child_main(channel: socket.socket, settings: Settings) -> None:
                     closing = True
                     break
             outcomes = [_portable(outcome) for outcome in write_batch(factory, [item for _, item in batch])]
-            answer = ([(number, outcome) for (number, _), outcome in zip(batch, outcomes)], events.events)
-            events.events = []
+            answer = ([(number, outcome) for (number, _), outcome in zip(batch, outcomes)],
+                      forwarded.take() if forwarded else [])
             connection.send_bytes(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
             if closing:
                 return
