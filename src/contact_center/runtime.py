@@ -44,12 +44,17 @@ def install(runtime: Runtime) -> Runtime:
     return runtime
 
 
-def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
+def open_database(settings: Settings, *, migrate: bool = True) -> tuple[Engine, sessionmaker[Session]]:
+    """Logging, secrets for the log filter, and the database; `migrate=False` for a helper process
+    of one that has migrated already (the webhook writer)."""
+    import contact_center.models  # noqa: F401  every table, so the ORM's foreign keys resolve without Alembic
+
     configure_logging(settings.log_level)
     for secret in (settings.secret_key, settings.kolmeya_token):
         register_secret(secret.get_secret_value())
     engine = make_engine(settings.effective_database_url)
-    upgrade(engine)
+    if migrate:
+        upgrade(engine)
     return engine, make_session_factory(engine)
 
 

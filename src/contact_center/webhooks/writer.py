@@ -190,7 +190,7 @@ class IngestWriter:
 # Frames as multiprocessing.connection.Connection writes them, so the child can use one.
 _FRAME = struct.Struct("!i")
 _READY = _FRAME.pack(5) + b"ready"  # the child's first frame
-STARTUP_SECONDS = 60  # importing, migrating and opening the database
+STARTUP_SECONDS = 60  # importing and opening the database
 RESTART_DELAY_SECONDS = 5
 
 
@@ -359,7 +359,7 @@ def _child_main(channel: socket.socket, settings: Settings) -> None:
     # decides when this one stops (it closes the socket, or dies and the kernel closes it).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    engine, factory = open_database(settings)
+    engine, factory = open_database(settings, migrate=False)  # the web process migrated before starting it
     if WalCheckpointer.wanted(engine):
         WalCheckpointer(engine).defer()  # the web process's checkpointer does the work
     # With Redis this process publishes like any other; alone, its events go back to the web
