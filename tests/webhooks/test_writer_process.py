@@ -93,3 +93,18 @@ def test_stopping_lets_the_writer_process_finish_what_was_submitted(tmp_path):
     assert [getattr(o, "outcome", o) for o in outcomes] == ["applied"] * 3
     assert [event.kind for event in published] == ["message.created"] * 3
     assert writer_processes() == []
+
+
+def test_a_writer_process_that_cannot_reach_the_database_stops_the_start_with_a_way_out(tmp_path):
+    settings = Settings(_env_file=None, data_dir=tmp_path, secret_key="writer-test-secret-key", log_level="CRITICAL",
+                        database_url="postgresql+psycopg://postgres@127.0.0.1:9/nowhere")  # nothing listens on 9
+
+    async def go():
+        await WriterProcess(settings, lambda event: None).start()
+
+    with pytest.raises(RuntimeError) as failure:
+        asyncio.run(go())
+    message = str(failure.value)
+    assert "webhook writer process exited with code 1" in message
+    assert "CONTACT_CENTER_WEBHOOK_WRITER_PROCESS=false" in message
+    assert writer_processes() == []

@@ -224,10 +224,17 @@ class WriterProcess:
         reader, writer = await asyncio.open_connection(sock=parent_end)
         try:  # the child's first frame says it is ready
             await asyncio.wait_for(reader.readexactly(len(_READY)), timeout=STARTUP_SECONDS)
-        except (asyncio.IncompleteReadError, TimeoutError):
+        except (asyncio.IncompleteReadError, TimeoutError) as exc:
             writer.close()
-            self._process.kill()
-            raise RuntimeError("the webhook writer process did not start; its error is in the log above") from None
+            timed_out = isinstance(exc, TimeoutError)
+            if timed_out:
+                self._process.kill()
+            await asyncio.to_thread(self._process.join, 10)  # one that closed its end is exiting
+            what = (f"did not open the database within {STARTUP_SECONDS} s" if timed_out
+                    else f"exited with code {self._process.exitcode}; its error is in the log above")
+            raise RuntimeError(f"the webhook writer process {what}. Check the database settings, or set "
+                               "CONTACT_CENTER_WEBHOOK_WRITER_PROCESS=false to record callbacks on a thread "
+                               "of the server instead") from None
         self._writer = writer
         self._reading = asyncio.create_task(self._read(reader))
         log.info("webhook writer process %d started", self._process.pid)
@@ -261,9 +268,9 @@ class WriterProcess:
                 for event in events:
                     self._publish(event)
         except asyncio.IncompleteReadError:
-            pass
+            pass  # it exited
         except Exception:
-            log.exception("webhook writer process: unreadable answer")
+            log.exception("webhook writer process %d: its answer could not be read; replacing it", self._process.pid)
         await self._lost()
 
     async def _lost(self) -> None:
@@ -340,18 +347,21 @@ class _ForwardedEvents:
         pass
 
 
-def _portable(outcome: Outcome) -> Outcome:
+def _portable(item: Item, outcome: Outcome) -> Outcome:
     """An outcome that crosses to the web process: errors other than ours (a database error, a
-    bug) are logged here, with their traceback, and cross as WriteFailed."""
+    bug) are logged here, with their traceback and the callback they hit, and cross as WriteFailed
+    (answered 500, so the provider sends it again)."""
     result, error = outcome
     if error is None or isinstance(error, (DomainError, WriteFailed)):
         return outcome
-    log.error("callback failed", exc_info=error)
+    source = item.source if isinstance(item, (ReplyIn, RejectedIn)) else f"{item.provider}.status"
+    log.error("%s callback on channel %s could not be stored", source,
+              item.channel_id if isinstance(item, ReplyIn) else item.channel.id, exc_info=error)
     return None, WriteFailed(f"could not store the callback ({error.__class__.__name__})")
 
 
 def _child_main(channel: socket.socket, settings: Settings) -> None:
-    from contact_center.db import WalCheckpointer
+    from contact_center.db import READ_ONLY, WalCheckpointer
     from contact_center.jobs import Jobs, make_huey
     from contact_center.runtime import Runtime, install, open_database
 
@@ -360,6 +370,8 @@ def _child_main(channel: socket.socket, settings: Settings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     engine, factory = open_database(settings, migrate=False)  # the web process migrated before starting it
+    with engine.connect().execution_options(**READ_ONLY) as probe:  # "ready" means it can reach the database
+        probe.exec_driver_sql("SELECT 1")
     if WalCheckpointer.wanted(engine):
         WalCheckpointer(engine).defer()  # the web process's checkpointer does the work
     # With Redis this process publishes like any other; alone, its events go back to the web
@@ -382,7 +394,8 @@ def _child_main(channel: socket.socket, settings: Settings) -> None:
                 except EOFError:
                     closing = True
                     break
-            outcomes = [_portable(outcome) for outcome in write_batch(factory, [item for _, item in batch])]
+            items = [item for _, item in batch]
+            outcomes = [_portable(item, outcome) for item, outcome in zip(items, write_batch(factory, items))]
             answer = ([(number, outcome) for (number, _), outcome in zip(batch, outcomes)],
                       forwarded.take() if forwarded else [])
             connection.send_bytes(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
