@@ -5,10 +5,11 @@ Services only flush; the edge (a request, a CLI command, a job) owns the transac
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,12 +79,13 @@ class DriverCursor:
     """Plain SQL on the DBAPI cursor of a Connection's transaction, for the set-based statements a
     webhook batch runs many times a second. There SQLAlchemy's work per statement (compiling,
     binding each value, wrapping results) costs more than the database's own; this costs a few
-    microseconds. The SQL is written once for SQLite and PostgreSQL with `?` placeholders; values
-    are bound as the columns' types would bind them (`timestamp`)."""
+    microseconds. The SQL is written once for SQLite and PostgreSQL with `?` placeholders; datetimes
+    are bound with `timestamp`, UTCDateTime's own bind processor."""
 
     def __init__(self, connection: Connection):
         self.cursor = connection.connection.driver_connection.cursor()
         self.sqlite = connection.dialect.name == "sqlite"
+        self.timestamp = _timestamp_binder(connection.dialect)
 
     def _sql(self, sql: str) -> str:
         # psycopg's placeholder; none of these statements has a literal ? or %
@@ -120,11 +122,11 @@ class DriverCursor:
                 self.execute(sql, values)
         return returned
 
-    def timestamp(self, value: datetime | None):
-        """A datetime as UTCDateTime stores it: naive UTC text on SQLite, aware on PostgreSQL."""
-        if value is None or not self.sqlite:
-            return value
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+@functools.cache
+def _timestamp_binder(dialect) -> Callable[[datetime | None], object]:
+    """UTCDateTime's bind processor for `dialect`: naive UTC text on SQLite, aware on PostgreSQL."""
+    return UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
