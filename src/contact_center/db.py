@@ -75,6 +75,14 @@ class UTCDateTime(TypeDecorator):
         return remembered
 
 
+IN_CHUNK = 500  # values per IN (...) list: well under every driver's parameter limit
+
+
+def chunks(values: list, size: int = IN_CHUNK) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
 class DriverCursor:
     """Plain SQL on the DBAPI cursor of a Connection's transaction, for the set-based statements a
     webhook batch runs many times a second. There SQLAlchemy's work per statement (compiling,
@@ -83,6 +91,7 @@ class DriverCursor:
     are bound with `timestamp`, UTCDateTime's own bind processor."""
 
     def __init__(self, connection: Connection):
+        self.connection = connection
         self.cursor = connection.connection.driver_connection.cursor()
         self.sqlite = connection.dialect.name == "sqlite"
         self.timestamp = _timestamp_binder(connection.dialect)
@@ -109,10 +118,8 @@ class DriverCursor:
         """Multi-row INSERTs of `rows` (values in `columns` order), a few hundred rows a statement
         (under SQLite's 32,766 and PostgreSQL's 65,535 parameters); the rows RETURNING gives back,
         in no promised order."""
-        per_statement = max(1, 9000 // len(columns))
         returned: list[tuple] = []
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start:start + per_statement]
+        for chunk in chunks(rows, max(1, 9000 // len(columns))):
             sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
                    + ", ".join([f"({self.marks(len(columns))})"] * len(chunk)))
             values = [value for row in chunk for value in row]

@@ -55,7 +55,7 @@ from contact_center import phones
 from contact_center.contacts.documents import DocumentError, format_cpf, normalize_cpf
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import search_filter
-from contact_center.db import UTCDateTime, transaction, utcnow
+from contact_center.db import UTCDateTime, chunks, transaction, utcnow
 from contact_center.errors import InvalidInput
 
 __all__ = [
@@ -684,19 +684,14 @@ def _lookup(session: Session, documents: set[str], keys: set[str]) -> list[dict[
     """The contacts that have one of these CPFs or phone keys, a few IN (...) queries in all."""
     columns = [_contacts.c.id, *(_contacts.c[c] for c in _STATE)]
     found: dict[int, dict[str, Any]] = {}
-    for chunk in _chunks(sorted(documents), LOOKUP_CHUNK):
+    for chunk in chunks(sorted(documents), LOOKUP_CHUNK):
         for row in session.execute(select(*columns).where(_contacts.c.document.in_(chunk))):
             found[row.id] = dict(row._mapping)
-    for chunk in _chunks(sorted(keys), LOOKUP_CHUNK):
+    for chunk in chunks(sorted(keys), LOOKUP_CHUNK):
         query = select(*columns).where(or_(_contacts.c.phone_key.in_(chunk), _contacts.c.mobile_key.in_(chunk)))
         for row in session.execute(query):
             found.setdefault(row.id, dict(row._mapping))
     return [found[i] for i in sorted(found)]
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 class _IdSet:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from contact_center import phones
 from contact_center.contacts.documents import DocumentError, normalize_cpf
 from contact_center.contacts.models import Contact
-from contact_center.db import DriverCursor
+from contact_center.db import DriverCursor, chunks
 from contact_center.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -193,8 +193,7 @@ def candidates_by_key(connection: Connection, keys: list[str]) -> dict[str, list
     pick_contact. Webhook batches run this many times a second, so it goes straight to the driver."""
     driver = DriverCursor(connection)
     candidates: dict[str, list[Candidate]] = defaultdict(list)
-    for start in range(0, len(keys), 500):  # well under every driver's parameter limit
-        chunk = keys[start:start + 500]
+    for chunk in chunks(keys):
         marks = driver.marks(len(chunk))
         for row in driver.rows("SELECT id, phone_e164, mobile_e164, phone_key, mobile_key, opt_out_sms FROM contacts "
                                f"WHERE phone_key IN ({marks}) OR mobile_key IN ({marks}) ORDER BY id", chunk + chunk):

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from contact_center.contacts.models import Contact
-from contact_center.db import DriverCursor, utcnow
+from contact_center.db import DriverCursor, chunks, utcnow
 from contact_center.inbox.models import Conversation
 from contact_center.phones import PhoneIdentity
 
@@ -55,9 +55,7 @@ def open_conversations(connection: Connection, channel_id: int, phones: dict[str
     run it many times a second."""
     driver = DriverCursor(connection)
     found: dict[str, OpenConversation] = {}
-    keys = list(phones)
-    for start in range(0, len(keys), 500):  # well under every driver's parameter limit
-        chunk = keys[start:start + 500]
+    for chunk in chunks(list(phones)):
         found.update((row[0], OpenConversation(*row)) for row in driver.rows(
             "SELECT phone_key, id, status, contact_id FROM conversations "
             f"WHERE channel_id = ? AND phone_key IN ({driver.marks(len(chunk))})", [channel_id, *chunk]))

@@ -13,14 +13,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from contact_center import phones
 from contact_center.audit.service import record
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact
-from contact_center.db import DriverCursor, utcnow
+from contact_center.db import DriverCursor, chunks, utcnow
 from contact_center.events import announce
 from contact_center.inbox.service import open_conversations
 from contact_center.messaging.segments import count_segments
@@ -28,7 +28,6 @@ from contact_center.messaging.service import OPT_OUT_WORDS, new_reference
 from contact_center.providers.base import InboundReply
 
 log = logging.getLogger(__name__)
-IN_CHUNK = 500  # values per IN (...) list: well under every driver's parameter limit
 
 _contacts = Contact.__table__
 
@@ -75,15 +74,9 @@ class _Pending:
     conversation_id: int | None = None
 
 
-def _chunks(values: list, size: int = IN_CHUNK):
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
 def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
     """Record every reply not seen before; outcomes in the order given. The caller commits."""
-    connection = session.connection()
-    driver = DriverCursor(connection)  # every statement here runs at the driver level (see DriverCursor)
+    driver = DriverCursor(session.connection())  # every statement here runs at the driver level
     now = utcnow()
     stamp = driver.timestamp(now)
     outcomes: list[ReplyOut | None] = [None] * len(items)
@@ -94,7 +87,7 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
     for item in items:
         by_source[item.source].append(item.reply.external_id)
     for source, ids in by_source.items():
-        for chunk in _chunks(list(set(ids))):
+        for chunk in chunks(list(set(ids))):
             seen.update((source, eid) for (eid,) in driver.rows(
                 "SELECT external_id FROM webhook_events "
                 f"WHERE source = ? AND external_id IN ({driver.marks(len(chunk))})", [source, *chunk]))
@@ -116,8 +109,8 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
 
     if pending:
         _link_answered(driver, [p for _, p in pending])
-        _match_contacts(connection, driver, [p for _, p in pending])
-        _join_conversations(connection, driver, [p for _, p in pending], now)
+        _match_contacts(driver, [p for _, p in pending])
+        _join_conversations(driver, [p for _, p in pending], now)
         message_ids = _insert_messages(driver, [p for _, p in pending], stamp)
         for (index, p), message_id in zip(pending, message_ids):
             outcomes[index] = ReplyOut("applied", message_id=message_id)
@@ -151,7 +144,7 @@ def _link_answered(driver: DriverCursor, pending: list[_Pending]) -> None:
         for channel_id, value in wanted:
             by_channel[channel_id].append(value)
         for channel_id, values in by_channel.items():
-            for chunk in _chunks(values):
+            for chunk in chunks(values):
                 for value, message_id, contact_id, phone_e164 in driver.rows(
                         f"SELECT {column}, id, contact_id, phone_e164 FROM messages "
                         f"WHERE channel_id = ? AND {column} IN ({driver.marks(len(chunk))})", [channel_id, *chunk]):
@@ -162,14 +155,14 @@ def _link_answered(driver: DriverCursor, pending: list[_Pending]) -> None:
                             p.answered = (message_id, contact_id)
 
 
-def _match_contacts(connection: Connection, driver: DriverCursor, pending: list[_Pending]) -> None:
+def _match_contacts(driver: DriverCursor, pending: list[_Pending]) -> None:
     """Each reply's contact: the one its answered message went to, else find_by_phone's rule."""
     answered_contacts = {p.answered[1] for p in pending if p.answered and p.answered[1] is not None}
     opt_outs: dict[int, bool] = {}
-    for chunk in _chunks(list(answered_contacts)):
+    for chunk in chunks(list(answered_contacts)):
         opt_outs.update((contact_id, bool(opt_out)) for contact_id, opt_out in driver.rows(
             f"SELECT id, opt_out_sms FROM contacts WHERE id IN ({driver.marks(len(chunk))})", chunk))
-    candidates = candidates_by_key(connection, list({p.identity.key for p in pending
+    candidates = candidates_by_key(driver.connection, list({p.identity.key for p in pending
                                                      if not (p.answered and p.answered[1] in opt_outs)}))
     for p in pending:
         if p.answered and p.answered[1] in opt_outs:
@@ -180,7 +173,7 @@ def _match_contacts(connection: Connection, driver: DriverCursor, pending: list[
             p.contact_id, p.opt_out = chosen.id, chosen.opt_out_sms
 
 
-def _join_conversations(connection: Connection, driver: DriverCursor, pending: list[_Pending], now) -> None:
+def _join_conversations(driver: DriverCursor, pending: list[_Pending], now) -> None:
     """Find or open each phone's conversation on its channel; count the replies unread, reopen it if
     it was done, and give it the contact when it had none. A conversation these replies open is
     created with its count and time, so only the ones that existed are updated."""
@@ -194,7 +187,7 @@ def _join_conversations(connection: Connection, driver: DriverCursor, pending: l
         by_channel[channel_id][key] = (group[0].identity.e164, contact_id)
         inbound[channel_id][key] = (len(group), max(p.item.reply.received_at or now for p in group))
     found = {(channel_id, key): conversation for channel_id, phones in by_channel.items()
-             for key, conversation in open_conversations(connection, channel_id, phones, now,
+             for key, conversation in open_conversations(driver.connection, channel_id, phones, now,
                                                          inbound=inbound[channel_id]).items()}
     touches, contacts = [], []
     for (channel_id, key), group in wanted.items():
@@ -209,7 +202,7 @@ def _join_conversations(connection: Connection, driver: DriverCursor, pending: l
         if conversation.contact_id is None and contact_id is not None:
             contacts.append((contact_id, conversation.id))
     driver.executemany(_TOUCH, touches)
-    for chunk in _chunks([touch[3] for touch in touches]):
+    for chunk in chunks([touch[3] for touch in touches]):
         driver.execute(_REOPEN.format(driver.marks(len(chunk))), chunk)  # writes only the ones that were done
     if contacts:
         driver.executemany(_SET_CONTACT, contacts)
