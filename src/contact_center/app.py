@@ -49,10 +49,8 @@ def create_app(runtime: Runtime) -> FastAPI:
                 await app.state.ingest_writer.start()
             yield
             writer = getattr(app.state, "ingest_writer", None)
-            if isinstance(writer, WriterProcess):
+            if writer is not None:
                 await writer.stop()
-            elif writer is not None:
-                writer.stop()
             hub = getattr(app.state, "event_hub", None)
             if hub is not None:
                 hub.close()  # the bus outlives the app (tests, reloads): stop delivering to a closed loop

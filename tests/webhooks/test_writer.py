@@ -45,7 +45,7 @@ def run_in_one_batch(session_factory, items: list[ReplyIn]) -> list:
             await first
             return await asyncio.gather(*futures, return_exceptions=True)
         finally:
-            writer.stop()
+            await writer.stop()
 
     return asyncio.run(go())
 

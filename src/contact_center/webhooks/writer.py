@@ -154,9 +154,10 @@ class IngestWriter:
         self._queue.put((item, future))
         return future
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Write what was submitted, then end the thread."""
         self._queue.put(None)
-        self._thread.join(timeout=10)
+        await asyncio.to_thread(self._thread.join, 10)
 
     def _run(self) -> None:
         while True:
