@@ -60,12 +60,18 @@ def test_a_new_writer_process_replaces_one_that_died(live):
     [first] = writer_processes()
     first.kill()
     first.join(10)
-    # A callback the dead child held would be answered 500 (the provider sends it again); the
-    # ones after it are recorded by the new child.
-    stored = live.wait_for(lambda: (answer := live.http.post(live.reply_url, json={
-        "phone": "11 90000-0003", "message": "Quero negociar"})).status_code == 200 and answer.json(),
-        what="a reply stored after the restart")
+    # Until the new child is up, a callback is answered 500 "send it again" (or waits for it);
+    # once it is, the same callback is recorded.
+    answers = []
+
+    def send_again():
+        answers.append(live.http.post(live.reply_url, json={"phone": "11 90000-0003", "message": "Quero negociar"}))
+        return answers[-1].status_code == 200 and answers[-1].json()
+
+    stored = live.wait_for(send_again, what="a reply stored after the restart")
     assert stored["status"] == "success" and stored["sms_id"]
+    for answer in answers[:-1]:
+        assert answer.status_code == 500 and "send it again" in answer.json()["error"]["message"]
     [second] = writer_processes()
     assert second.pid != first.pid and second.is_alive()
 
