@@ -56,8 +56,11 @@ def product(request, tmp_path_factory):
     next(source, None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one module of browser tests. Not for the session: Playwright's sync API keeps an
+    event loop running on the main thread while it is open, and asyncio.run() in later tests refuses
+    to start under it."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
