@@ -1,15 +1,16 @@
-"""A small HTTP/1.1 keep-alive load generator (asyncio + raw sockets) for the benchmarks.
+"""A small HTTP/1.1 keep-alive load generator (asyncio protocols over raw sockets) for the benchmarks.
 
-Python HTTP clients cost more per request than the servers we measure; this one only writes
-prepared bytes and reads Content-Length framed answers, so the server stays the bottleneck.
+It shares the machine with the server it measures, so every microsecond it spends is taken from
+the server: the requests are built before the clock starts, and each connection is a bare
+protocol that writes the next request's bytes and reads Content-Length framed answers (asyncio's
+streams cost several times more per request).
 """
 
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -39,63 +40,107 @@ def request_bytes(host: str, port: int, path: str, body: bytes) -> bytes:
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ")[1])
-    length = 0
-    for line in lines[1:]:
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    if length:
-        await reader.readexactly(length)
-    return status
+class _Client(asyncio.Protocol):
+    """One keep-alive connection: sends the next request once the previous answer is complete."""
+
+    def __init__(self, run: _Run):
+        self.run = run
+        self.buffer = b""
+        self.sent = 0.0
+        self.finished = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.send_next()
+
+    def send_next(self) -> None:
+        request = next(self.run.requests, None)
+        if request is None:
+            self.finished = True
+            self.transport.close()
+            return
+        self.sent = time.perf_counter()
+        self.transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        head_end = self.buffer.find(b"\r\n\r\n")
+        if head_end < 0:
+            return
+        head = self.buffer[:head_end].lower()
+        end = head_end + 4 + _content_length(head)
+        if len(self.buffer) < end:
+            return
+        self.run.answered(int(head[9:12]), (time.perf_counter() - self.sent) * 1000)
+        self.buffer = self.buffer[end:]
+        self.send_next()
+
+    def connection_lost(self, exc) -> None:
+        self.run.lost(self)
 
 
-async def _run(host: str, port: int, make_request: Callable[[int], bytes], total: int, connections: int,
-               rate: float | None) -> LoadResult:
-    counter = iter(range(total))
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    errors = 0
-    start = time.perf_counter()
+def _content_length(head: bytes) -> int:
+    at = head.find(b"content-length:")
+    if at < 0:
+        return 0
+    line_end = head.find(b"\r\n", at)
+    return int(head[at + 15:line_end if line_end > 0 else len(head)])
 
-    async def worker() -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection(host, port)
+
+class _Run:
+    def __init__(self, host: str, port: int, requests: Sequence[bytes]):
+        self.host, self.port = host, port
+        self.requests = iter(requests)
+        self.latencies: list[float] = []
+        self.statuses: dict[int, int] = {}
+        self.errors = 0
+        self.open = 0
+        self.done = asyncio.get_running_loop().create_future()
+
+    async def connect(self) -> None:
+        self.open += 1
         try:
-            for index in counter:
-                if rate:  # open-loop pacing: request i leaves at start + i/rate
-                    delay = start + index / rate - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                sent = time.perf_counter()
-                writer.write(make_request(index))
-                try:
-                    status = await _read_response(reader)
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    errors += 1
-                    reader, writer = await asyncio.open_connection(host, port)
-                    continue
-                latencies.append((time.perf_counter() - sent) * 1000)
-                statuses[status] = statuses.get(status, 0) + 1
-        finally:
-            writer.close()
+            await asyncio.get_running_loop().create_connection(lambda: _Client(self), self.host, self.port)
+        except OSError:
+            self.open -= 1
+            raise
 
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    def answered(self, status: int, latency_ms: float) -> None:
+        self.latencies.append(latency_ms)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    def lost(self, client: _Client) -> None:
+        self.open -= 1
+        if not client.finished:  # the server dropped it mid-request: count it, carry on with a new one
+            self.errors += 1
+            asyncio.ensure_future(self.reconnect())
+        elif self.open == 0 and not self.done.done():
+            self.done.set_result(None)
+
+    async def reconnect(self) -> None:
+        try:
+            await self.connect()
+        except OSError as exc:  # the server is gone: end the run with what was measured
+            if self.open == 0 and not self.done.done():
+                self.done.set_exception(exc)
+
+
+async def _run(host: str, port: int, requests: Sequence[bytes], connections: int) -> LoadResult:
+    run = _Run(host, port, requests)
+    start = time.perf_counter()
+    for _ in range(connections):
+        await run.connect()
+    await run.done
     elapsed = time.perf_counter() - start
-    return LoadResult(len(latencies), elapsed, latencies, errors, statuses)
+    return LoadResult(len(run.latencies), elapsed, run.latencies, run.errors, run.statuses)
 
 
-def run_load(host: str, port: int, make_request: Callable[[int], bytes], *, total: int, connections: int = 32,
-             rate: float | None = None) -> LoadResult:
+def run_load(host: str, port: int, requests: Sequence[bytes], *, connections: int = 32) -> LoadResult:
+    """Send `requests` (complete HTTP/1.1 requests) over `connections` keep-alive connections."""
     try:
         import uvloop
 
-        return uvloop.run(_run(host, port, make_request, total, connections, rate))
+        return uvloop.run(_run(host, port, requests, connections))
     except ImportError:
-        return asyncio.run(_run(host, port, make_request, total, connections, rate))
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
+        return asyncio.run(_run(host, port, requests, connections))

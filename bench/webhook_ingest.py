@@ -116,10 +116,14 @@ def main() -> None:
         rng = random.Random(11)
         picks = [rng.choice(numbers) for _ in range(options.replies + WARM_UP)]
 
-        def make(index: int) -> bytes:
-            body = json.dumps({"phone": picks[index], "message": f"Resposta {index}",
-                               "data": f"2026-11-24 {index // 3600 % 24:02d}:{index // 60 % 60:02d}:{index % 60:02d}"})
-            return request_bytes("127.0.0.1", 8771, path, body.encode())
+        def requests(first: int, count: int, port: int) -> list[bytes]:
+            """Replies `first`..`first + count - 1`, built before the clock starts."""
+            made = []
+            for index in range(first, first + count):
+                at = f"2026-11-24 {index // 3600 % 24:02d}:{index // 60 % 60:02d}:{index % 60:02d}"
+                body = json.dumps({"phone": picks[index], "message": f"Resposta {index}", "data": at})
+                made.append(request_bytes("127.0.0.1", port, path, body.encode()))
+            return made
 
         # Both servers stay up; rounds alternate between them so drift on a shared machine hits
         # both alike, and the medians are compared.
@@ -128,14 +132,13 @@ def main() -> None:
         bare_runs, our_runs = [], []
         try:
             # Both warm before measuring; ours stores its warm-up replies too (numbered after the rest).
-            run_load("127.0.0.1", 8772, lambda i: make(i).replace(b":8771", b":8772"), total=WARM_UP, connections=8)
-            run_load("127.0.0.1", 8771, lambda i: make(options.replies + i), total=WARM_UP, connections=8)
+            run_load("127.0.0.1", 8772, requests(0, WARM_UP, 8772), connections=8)
+            run_load("127.0.0.1", 8771, requests(options.replies, WARM_UP, 8771), connections=8)
             per_round = options.replies // options.rounds
             for round_ in range(options.rounds):
-                bare_runs.append(run_load("127.0.0.1", 8772, lambda i: make(i).replace(b":8771", b":8772"),
-                                          total=per_round, connections=options.connections))
-                offset = round_ * per_round
-                our_runs.append(run_load("127.0.0.1", 8771, lambda i: make(offset + i), total=per_round,
+                bare_runs.append(run_load("127.0.0.1", 8772, requests(0, per_round, 8772),
+                                          connections=options.connections))
+                our_runs.append(run_load("127.0.0.1", 8771, requests(round_ * per_round, per_round, 8771),
                                          connections=options.connections))
         finally:
             for server in (bare, ours):
