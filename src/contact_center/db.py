@@ -169,7 +169,10 @@ def make_engine(url: str, **kwargs) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+        # Webhook batches run their statements with one IN list or VALUES row per item, so each
+        # batch size is its own SQL text: a few hundred of them, which thrash the driver's default
+        # 128-statement cache, and preparing a multi-row INSERT again costs more than running it.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "cached_statements": 1024}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
