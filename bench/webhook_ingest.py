@@ -127,7 +127,7 @@ def main() -> None:
             return made
 
         # Both servers stay up; rounds alternate between them so drift on a shared machine hits
-        # both alike, and the medians are compared.
+        # both alike; each round's pair gives a ratio.
         bare = start_server(["bare:app"], 8772, env)
         ours = start_server(["ours:app"], 8771, {**env, "CONTACT_CENTER_DATA_DIR": str(data_dir)})
         bare_runs, our_runs = [], []

@@ -14,6 +14,7 @@ Create Date: 2026-11-25 02:40:00
 import json
 import logging
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from alembic import op
@@ -34,9 +35,8 @@ _events = sa.table("webhook_events", sa.column("id", sa.Integer), sa.column("sou
 _messages = sa.table("messages", sa.column("id", sa.Integer), sa.column("provider_message_id", sa.String))
 
 try:  # as the Kolmeya parser read these times when this revision was written
-    from zoneinfo import ZoneInfo
     _BRAZIL = ZoneInfo("America/Sao_Paulo")
-except Exception:  # no tz database: UTC-3 is exact since Brazil dropped daylight saving in 2019
+except ZoneInfoNotFoundError:  # no tz database: UTC-3 is exact since Brazil dropped daylight saving in 2019
     _BRAZIL = timezone(timedelta(hours=-3))
 
 
