@@ -4,7 +4,7 @@ gives now, so a replay of one of them is still recognised; downgrading gives the
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +22,8 @@ FLAT = {"phone": "5511900000001", "message": "Quero negociar", "data": "2026-11-
 NESTED = {"reply": {"reply": "Pode ligar", "received_at": "21/11/2026 18:00:05",
                     "message": {"phone": "5511900000002", "reference": "ref-002"}}}
 UNDATED = {"phone": "5511900000003", "message": "Sem data"}
+POLLED = {"reply": "Já paguei", "received_at": "2026-11-22 07:30:00", "message": {"phone": "5511900000004"}}
+WITH_BOM = {"phone": "5511900000005", "message": "Oi", "data": "2026-11-23 10:00:00"}
 
 
 @pytest.fixture(params=BACKENDS)
@@ -34,22 +36,31 @@ def empty_engine(request, tmp_path_factory):
 def stored_ids(factory) -> tuple[dict[str, str], dict[str, str]]:
     """(webhook event id by phone, message provider id by phone)"""
     with factory() as session:
-        events = {json.loads(payload).get("phone") or json.loads(payload)["reply"]["message"]["phone"]: external_id
-                  for payload, external_id in session.execute(select(WebhookEvent.payload, WebhookEvent.external_id))}
+        events = dict(session.execute(select(Message.phone, WebhookEvent.external_id)
+                                      .join(Message, Message.id == WebhookEvent.message_id)).all())
         messages = dict(session.execute(select(Message.phone, Message.provider_message_id)).all())
     return events, messages
+
+
+def stored_payload(body: dict, reply) -> str:
+    """The raw payload as 0003 kept it: the webhook's body (one with a byte-order mark), or what
+    the reply poller wrote (messaging/recovery.py)."""
+    if body is POLLED:
+        return json.dumps({"recovered_by": "poll", "reply": asdict(reply)}, default=str)
+    return ("\ufeff" if body is WITH_BOM else "") + json.dumps(body)
 
 
 def test_old_reply_ids_move_to_time_first_and_back(empty_engine):
     upgrade(empty_engine, "0003")
     factory = make_session_factory(empty_engine)
-    payloads = [FLAT, NESTED, UNDATED]
+    payloads = [FLAT, NESTED, UNDATED, POLLED, WITH_BOM]
     parsed = [parse_reply(payload) for payload in payloads]
     # What 0003 stored: the same hash, without the time in front
     legacy = [reply.external_id.partition("-")[2] or reply.external_id for reply in parsed]
     with factory() as session:
         channel = create_channel(session, name="SMS", provider="sandbox", credentials={"token": "sandbox-token"})
-        record_replies(session, [ReplyIn("sandbox.reply", channel.id, replace(reply, external_id=old), json.dumps(body))
+        record_replies(session, [ReplyIn("sandbox.reply", channel.id, replace(reply, external_id=old),
+                                         stored_payload(body, replace(reply, external_id=old)))
                                  for reply, old, body in zip(parsed, legacy, payloads)])
         session.commit()
         channel_id = channel.id
@@ -59,7 +70,9 @@ def test_old_reply_ids_move_to_time_first_and_back(empty_engine):
     events, messages = stored_ids(factory)
     expected = {"5511900000001": "20261120121500-" + legacy[0],  # 09:15 in Brazil is 12:15 UTC
                 "5511900000002": "20261121210005-" + legacy[1],
-                "5511900000003": legacy[2]}  # no time to put in front: unchanged, as the parser does
+                "5511900000003": legacy[2],  # no time to put in front: unchanged, as the parser does
+                "5511900000004": "20261122103000-" + legacy[3],
+                "5511900000005": "20261123130000-" + legacy[4]}
     assert events == expected
     assert messages == expected
     assert [reply.external_id for reply in parsed] == list(expected.values())
@@ -68,7 +81,7 @@ def test_old_reply_ids_move_to_time_first_and_back(empty_engine):
         outcomes = record_replies(session, [ReplyIn("sandbox.reply", channel_id, reply, json.dumps(body))
                                             for reply, body in zip(parsed, payloads)])
         session.commit()
-    assert [outcome.outcome for outcome in outcomes] == ["duplicate"] * 3
+    assert [outcome.outcome for outcome in outcomes] == ["duplicate"] * 5
 
     downgrade(empty_engine, "0003")
     events, messages = stored_ids(factory)

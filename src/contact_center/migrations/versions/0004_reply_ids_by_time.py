@@ -3,8 +3,9 @@
 Replies that Kolmeya sends without an id get one from a hash of their content. Their ids now
 start with the reply's UTC time (YYYYMMDDHHMMSS-sha256:...), so the unique indexes over them grow
 at their end (providers/kolmeya/webhooks.py, _reply_id). This gives the replies stored before the
-same form, in their webhook event and their message, so that a replay of one of them is still
-recognised. Replies whose payload has no readable time keep the bare hash, as new ones do.
+same form, in their webhook event and their message, whether a webhook or the reply poller
+stored them, so that a replay of one of them is still recognised. Replies whose payload has no
+readable time keep the bare hash, as new ones do.
 
 Revision ID: 0004
 Revises: 0003
@@ -41,26 +42,43 @@ except ZoneInfoNotFoundError:  # no tz database: UTC-3 is exact since Brazil dro
 
 
 def _reply_time(payload: str) -> datetime | None:
-    """The time in a stored reply payload (flat `data`, nested `reply.received_at`, or the inner
-    object's `received_at`), in UTC; None when there is none we can read."""
+    """The reply's time in a stored payload, in UTC, read as the parser reads it; None when there is
+    none it could read. Webhooks stored the body as Kolmeya sent it (flat `data`, nested
+    `reply.received_at`, or the inner object's `received_at`, Brazil time); the reply poller
+    stored `{"recovered_by": "poll", "reply": {...}}` with the time already in UTC."""
     try:
-        body = json.loads(payload)
+        body = json.loads(payload.lstrip("\ufeff"))  # a BOM the webhook's bytes decoding skipped
     except ValueError:
         return None
     if not isinstance(body, dict):
         return None
     inner = body.get("reply")
+    if body.get("recovered_by") == "poll" and isinstance(inner, dict):
+        try:
+            at = datetime.fromisoformat(inner.get("received_at"))
+        except (TypeError, ValueError):
+            return None
+        return at.astimezone(timezone.utc) if at.tzinfo else None
     if isinstance(inner, dict):
         raw = inner.get("received_at")
     elif "reply" in body and "phone" not in body:
         raw = body.get("received_at")
     else:
         raw = body.get("data")
-    if not isinstance(raw, str):
-        return None
+    return _kolmeya_time(raw) if isinstance(raw, str) else None
+
+
+def _kolmeya_time(value: str) -> datetime | None:
+    """parse_kolmeya_datetime (providers/kolmeya/webhooks.py) as it was at this revision."""
+    text = value.strip()
+    if len(text) == 19 and text[4] == text[7] == "-" and text[10] == " " and text[13] == text[16] == ":":
+        try:
+            return datetime.fromisoformat(text).replace(tzinfo=_BRAZIL).astimezone(timezone.utc)
+        except ValueError:
+            pass
     for form in ("%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S"):
         try:
-            return datetime.strptime(raw.strip(), form).replace(tzinfo=_BRAZIL).astimezone(timezone.utc)
+            return datetime.strptime(text, form).replace(tzinfo=_BRAZIL).astimezone(timezone.utc)
         except ValueError:
             continue
     return None
