@@ -47,7 +47,8 @@ class _Client(asyncio.Protocol):
         self.run = run
         self.buffer = b""
         self.sent = 0.0
-        self.finished = False
+        self.waiting = False  # a request is out and its answer not complete
+        self.finished = False  # no requests left for it
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport) -> None:
@@ -61,6 +62,7 @@ class _Client(asyncio.Protocol):
             self.transport.close()
             return
         self.sent = time.perf_counter()
+        self.waiting = True
         self.transport.write(request)
 
     def data_received(self, data: bytes) -> None:
@@ -69,23 +71,31 @@ class _Client(asyncio.Protocol):
         if head_end < 0:
             return
         head = self.buffer[:head_end].lower()
-        end = head_end + 4 + _content_length(head)
+        length = _content_length(head)
+        if length is None:  # chunked or close-delimited: the servers we measure never answer so
+            self.transport.close()  # counted as an error when the connection is lost
+            return
+        end = head_end + 4 + length
         if len(self.buffer) < end:
             return
+        self.waiting = False
         self.run.answered(int(head[9:12]), (time.perf_counter() - self.sent) * 1000)
         self.buffer = self.buffer[end:]
-        self.send_next()
+        if b"\r\nconnection: close" in head:
+            self.transport.close()  # the server ends this connection: carry on with a new one
+        else:
+            self.send_next()
 
     def connection_lost(self, exc) -> None:
         self.run.lost(self)
 
 
-def _content_length(head: bytes) -> int:
-    at = head.find(b"content-length:")
+def _content_length(head: bytes) -> int | None:
+    at = head.find(b"\r\ncontent-length:")
     if at < 0:
-        return 0
-    line_end = head.find(b"\r\n", at)
-    return int(head[at + 15:line_end if line_end > 0 else len(head)])
+        return None
+    line_end = head.find(b"\r\n", at + 2)
+    return int(head[at + 17:line_end if line_end > 0 else len(head)])
 
 
 class _Run:
@@ -112,8 +122,9 @@ class _Run:
 
     def lost(self, client: _Client) -> None:
         self.open -= 1
-        if not client.finished:  # the server dropped it mid-request: count it, carry on with a new one
+        if client.waiting:  # dropped mid-request, or answered in a way we cannot read: an error
             self.errors += 1
+        if not client.finished:
             asyncio.ensure_future(self.reconnect())
         elif self.open == 0 and not self.done.done():
             self.done.set_result(None)
@@ -121,9 +132,10 @@ class _Run:
     async def reconnect(self) -> None:
         try:
             await self.connect()
-        except OSError as exc:  # the server is gone: end the run with what was measured
+        except OSError:  # the server is gone: the run ends with what was measured, and says so
+            self.errors += 1
             if self.open == 0 and not self.done.done():
-                self.done.set_exception(exc)
+                self.done.set_result(None)
 
 
 async def _run(host: str, port: int, requests: Sequence[bytes], connections: int) -> LoadResult:
