@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -155,6 +156,25 @@ def test_reply_needs_a_sent_message_and_a_url(sandbox: SandboxServer) -> None:
     store(sandbox, [{"phone": "5511900000001", "message": "Oi", "reference": "n"}])
     no_url = httpx.post(sandbox.control_url + "/reply", json={"phone": "5511900000001", "text": "Oi"})
     assert no_url.status_code == 409 and "reply_webhook_url" in no_url.json()["error"]
+
+
+def test_a_reply_can_be_dated_in_the_past(sandbox: SandboxServer, receiver: CallbackReceiver) -> None:
+    """`ago_seconds` says when the customer replied: the listing and the webhook carry that time,
+    and /sms/replys leaves it out of a period that ends before it."""
+    sandbox.configure(reply_webhook_url=receiver.url(REPLY_PATH))
+    store(sandbox, [{"phone": "5511900000001", "message": "Confirma a visita?", "reference": "v-1"}])
+    sandbox.reply("5511900000001", "Confirmo", ago_seconds=2 * 3600)
+
+    [call] = [r for r in receiver.wait_for(1) if r.path == REPLY_PATH]
+    assert abs(time.time() - 2 * 3600 - parse_reply(call.body).received_at.timestamp()) < 60
+    assert api(sandbox, "/sms/replys", {"period": 1}).json()["total"] == 0
+    [listed] = api(sandbox, "/sms/replys", {"period": 3}).json()["data"]
+    assert abs(time.time() - 2 * 3600 - parse_reply(listed).received_at.timestamp()) < 60
+
+    for bad in (-1, "ontem", True):
+        refused = httpx.post(sandbox.control_url + "/reply",
+                             json={"phone": "5511900000001", "text": "Oi", "ago_seconds": bad})
+        assert refused.status_code == 400 and "ago_seconds" in refused.json()["error"]
 
 
 def test_every_endpoint_is_post_only(sandbox: SandboxServer) -> None:

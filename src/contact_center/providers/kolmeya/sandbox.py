@@ -9,7 +9,7 @@ Endpoints under /_sandbox/ are not part of Kolmeya's API; they inspect and steer
   GET  /_sandbox/ledger   every accepted message with its status history, replies, callbacks
   GET  /_sandbox/config   current settings
   POST /_sandbox/config   change settings (see SandboxConfig) and queue forced failures
-  POST /_sandbox/reply    a customer answers: {"phone", "text", "reference"?, "shape"?, "deliver"?}
+  POST /_sandbox/reply    a customer answers: {"phone", "text", "reference"?, "shape"?, "deliver"?, "ago_seconds"?}
   POST /_sandbox/reset    forget everything and return to the settings given at start
 """
 
@@ -558,8 +558,11 @@ class Sandbox:
         if body is None or not body.get("phone") or not isinstance(body.get("text"), str):
             return _control_error(
                 'send {"phone": "5511900000001", "text": "Oi", "reference"?: "...", '
-                '"shape"?: "flat"|"nested", "deliver"?: true, "webhook_url"?: "..."}'
+                '"shape"?: "flat"|"nested", "deliver"?: true, "webhook_url"?: "...", "ago_seconds"?: 0}'
             )
+        ago = body.get("ago_seconds", 0)
+        if isinstance(ago, bool) or not isinstance(ago, (int, float)) or ago < 0:
+            return _control_error("ago_seconds: expected how many seconds ago the customer replied, a number >= 0")
         phone = _digits(str(body["phone"]))
         original = self._original_for(phone, body.get("reference"))
         if original is None:
@@ -581,8 +584,8 @@ class Sandbox:
                 409,
             )
 
-        now = time.time()
-        local = datetime.fromtimestamp(now, tz=BRAZIL_TZ)
+        received = time.time() - ago  # when Kolmeya got it from the customer
+        local = datetime.fromtimestamp(received, tz=BRAZIL_TZ)
         item = {
             "id": str(uuid.uuid4()),
             "reply": body["text"],
@@ -594,7 +597,7 @@ class Sandbox:
                 "content": original.text,
             },
         }
-        self.replies.append(_Reply(received=now, item=item))
+        self.replies.append(_Reply(received=received, item=item))
         if shape == "nested":
             payload: dict[str, Any] = {"reply": item}
         else:
