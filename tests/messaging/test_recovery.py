@@ -8,7 +8,9 @@ from sqlalchemy import select, update
 
 from contact_center.db import transaction, utcnow
 from contact_center.messaging.models import Message
-from contact_center.messaging.recovery import poll_channel
+from contact_center.messaging.recovery import RECOVER_AFTER, poll_channel
+
+OLD_ENOUGH = RECOVER_AFTER.total_seconds() + 60  # seconds ago: its webhook should have come by now
 
 
 def inbound(live) -> list[Message]:
@@ -24,7 +26,8 @@ def send_and_deliver(live, phone: str) -> dict:
 
 def test_a_reply_whose_webhook_never_came_is_recovered_once(live):
     sent = send_and_deliver(live, "11 90000-0001")
-    live.sandbox.reply("5511900000001", "Pode ligar amanhã", reference=sent["reference"], deliver=False)
+    live.sandbox.reply("5511900000001", "Pode ligar amanhã", reference=sent["reference"], deliver=False,
+                       ago_seconds=OLD_ENOUGH)
     assert inbound(live) == []
 
     report = poll_channel(live.runtime.session_factory, live.runtime.settings, live.channel_id)
@@ -48,6 +51,22 @@ def test_a_reply_the_webhook_delivered_is_not_recorded_twice(live):
     assert len(inbound(live)) == 1
 
 
+def test_a_reply_whose_webhook_is_late_is_left_to_it(live):
+    """Kolmeya lists a reply before its webhook reaches us. Recovering it then would store it twice:
+    the flat webhook carries no id to recognise it by."""
+    sent = send_and_deliver(live, "11 90000-0006")
+    listed = live.sandbox.reply("5511900000006", "Vou pagar hoje", reference=sent["reference"], deliver=False)
+
+    report = poll_channel(live.runtime.session_factory, live.runtime.settings, live.channel_id)
+    assert (report.replies_seen, report.replies_waiting, report.replies_recovered) == (1, 1, 0)
+    assert inbound(live) == []
+
+    late = live.http.post(live.reply_url, json=listed["payload"])  # the webhook, as Kolmeya sends it
+    assert late.status_code == 200 and late.json()["duplicate"] is False
+    [reply] = inbound(live)
+    assert (reply.body, reply.origin) == ("Vou pagar hoje", "webhook")
+
+
 def test_a_message_stuck_in_sent_gets_its_final_status_from_kolmeya(live):
     sent = send_and_deliver(live, "11 90000-0003")
     # As if the delivery report had been lost: still 'sent', an hour after sending.
@@ -67,7 +86,7 @@ def test_the_same_words_from_another_customer_are_still_recovered(live):
     second = send_and_deliver(live, "11 90000-0005")
     live.sandbox.reply("5511900000004", "Sim", reference=first["reference"])
     live.wait_for(lambda: len(inbound(live)) == 1, what="the first customer's reply")
-    live.sandbox.reply("5511900000005", "Sim", reference=second["reference"], deliver=False)
+    live.sandbox.reply("5511900000005", "Sim", reference=second["reference"], deliver=False, ago_seconds=OLD_ENOUGH)
 
     report = poll_channel(live.runtime.session_factory, live.runtime.settings, live.channel_id)
     assert report.replies_recovered == 1

@@ -26,12 +26,17 @@ log = logging.getLogger(__name__)
 STATUS_CHECK_AFTER = timedelta(minutes=30)
 STATUS_CHECKS_PER_RUN = 200
 REPLY_WINDOW_HOURS = 24
+# A reply this recent may still be on its way by webhook, and a flat webhook carries no id to
+# recognise a reply the poller stored first: it would be stored twice. So the poller leaves
+# recent replies to their webhook and recovers them on a later run if none came.
+RECOVER_AFTER = timedelta(minutes=10)
 
 
 @dataclass
 class PollReport:
     replies_seen: int = 0
     replies_recovered: int = 0
+    replies_waiting: int = 0  # too recent to recover yet (RECOVER_AFTER)
     statuses_checked: int = 0
     statuses_recovered: int = 0
     errors: int = 0
@@ -44,8 +49,12 @@ def poll_channel(session_factory: sessionmaker[Session], settings: Settings, cha
         provider = build_provider(channel, settings)
         source = f"{provider_spec(channel.provider).name}.reply"
     try:
+        cutoff = utcnow() - RECOVER_AFTER
         for reply in provider.recent_replies(REPLY_WINDOW_HOURS):
             report.replies_seen += 1
+            if reply.received_at is not None and reply.received_at > cutoff:
+                report.replies_waiting += 1
+                continue
             with transaction(session_factory) as session:
                 channel = session.get(Channel, channel_id)
                 if _already_have(session, channel_id, reply):
