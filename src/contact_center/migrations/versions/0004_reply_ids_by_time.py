@@ -4,21 +4,25 @@ Replies that Kolmeya sends without an id get one from a hash of their content. T
 start with the reply's UTC time (YYYYMMDDHHMMSS-sha256:...), so the unique indexes over them grow
 at their end (providers/kolmeya/webhooks.py, _reply_id). This gives the replies stored before the
 same form, in their webhook event and their message, whether a webhook or the reply poller
-stored them, so that a replay of one of them is still recognised. Replies whose payload has no
-readable time keep the bare hash, as new ones do.
+stored them, so that a replay of one of them is still recognised: a webhook's payload is read
+again by its provider's parser, which gives the id a replay of it would get. Replies whose
+payload has no readable time keep the bare hash, as new ones do.
 
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-25 02:40:00
 """
 
-import json
 import logging
-from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
+
+from contact_center.providers.base import WebhookPayloadError
+from contact_center.providers.kolmeya.webhooks import time_first
+from contact_center.providers.registry import PROVIDERS
+from contact_center.webhooks.service import PayloadRejected, decode
 
 revision = '0004'
 down_revision = '0003'
@@ -35,53 +39,30 @@ _events = sa.table("webhook_events", sa.column("id", sa.Integer), sa.column("sou
                    sa.column("message_id", sa.Integer))
 _messages = sa.table("messages", sa.column("id", sa.Integer), sa.column("provider_message_id", sa.String))
 
-try:  # as the Kolmeya parser read these times when this revision was written
-    _BRAZIL = ZoneInfo("America/Sao_Paulo")
-except ZoneInfoNotFoundError:  # no tz database: UTC-3 is exact since Brazil dropped daylight saving in 2019
-    _BRAZIL = timezone(timedelta(hours=-3))
 
-
-def _reply_time(payload: str) -> datetime | None:
-    """The reply's time in a stored payload, in UTC, read as the parser reads it; None when there is
-    none it could read. Webhooks stored the body as Kolmeya sent it (flat `data`, nested
-    `reply.received_at`, or the inner object's `received_at`, Brazil time); the reply poller
-    stored `{"recovered_by": "poll", "reply": {...}}` with the time already in UTC."""
+def _time_first_id(source: str, external_id: str, payload: str) -> str | None:
+    """The id the code gives this stored reply now, when it is `external_id` with the time in
+    front; None when the reply keeps its id (no readable time, or a payload no parser reads)."""
     try:
-        body = json.loads(payload.lstrip("\ufeff"))  # a BOM the webhook's bytes decoding skipped
-    except ValueError:
+        body = decode(payload.encode())  # the bytes the webhook received, read the way it read them
+    except PayloadRejected:
         return None
     if not isinstance(body, dict):
         return None
-    inner = body.get("reply")
-    if body.get("recovered_by") == "poll" and isinstance(inner, dict):
+    if body.get("recovered_by") == "poll":  # messaging/recovery.py: the parsed reply, time in UTC
         try:
-            at = datetime.fromisoformat(inner.get("received_at"))
-        except (TypeError, ValueError):
+            new_id = time_first(external_id, datetime.fromisoformat(body["reply"]["received_at"]))
+        except (KeyError, TypeError, ValueError):
             return None
-        return at.astimezone(timezone.utc) if at.tzinfo else None
-    if isinstance(inner, dict):
-        raw = inner.get("received_at")
-    elif "reply" in body and "phone" not in body:
-        raw = body.get("received_at")
     else:
-        raw = body.get("data")
-    return _kolmeya_time(raw) if isinstance(raw, str) else None
-
-
-def _kolmeya_time(value: str) -> datetime | None:
-    """parse_kolmeya_datetime (providers/kolmeya/webhooks.py) as it was at this revision."""
-    text = value.strip()
-    if len(text) == 19 and text[4] == text[7] == "-" and text[10] == " " and text[13] == text[16] == ":":
+        spec = PROVIDERS.get(source.partition(".")[0])
+        if spec is None:
+            return None
         try:
-            return datetime.fromisoformat(text).replace(tzinfo=_BRAZIL).astimezone(timezone.utc)
-        except ValueError:
-            pass
-    for form in ("%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S"):
-        try:
-            return datetime.strptime(text, form).replace(tzinfo=_BRAZIL).astimezone(timezone.utc)
-        except ValueError:
-            continue
-    return None
+            new_id = spec.parse_reply(body).external_id
+        except WebhookPayloadError:
+            return None
+    return new_id if new_id.endswith(f"-{external_id}") else None
 
 
 def upgrade() -> None:
@@ -89,7 +70,7 @@ def upgrade() -> None:
     last, changed = 0, 0
     while True:
         rows = bind.execute(
-            sa.select(_events.c.id, _events.c.external_id, _events.c.payload, _events.c.message_id)
+            sa.select(_events.c.id, _events.c.source, _events.c.external_id, _events.c.payload, _events.c.message_id)
             .where(_events.c.source.like("%.reply"), _events.c.external_id.like("sha256:%"), _events.c.id > last)
             .order_by(_events.c.id).limit(BATCH)).all()
         if not rows:
@@ -97,10 +78,9 @@ def upgrade() -> None:
         last = rows[-1].id
         events, messages = [], []
         for row in rows:
-            at = _reply_time(row.payload)
-            if at is None:
+            new_id = _time_first_id(row.source, row.external_id, row.payload)
+            if new_id is None:
                 continue
-            new_id = f"{at:%Y%m%d%H%M%S}-{row.external_id}"
             events.append({"event_id": row.id, "new_id": new_id})
             if row.message_id is not None:
                 messages.append({"message_id": row.message_id, "old_id": row.external_id, "new_id": new_id})

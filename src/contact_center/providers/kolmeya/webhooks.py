@@ -298,7 +298,11 @@ def _reply_id(phone: str, text: str, date_raw: str | None, received_at: datetime
     dirtying a random page each: a third of what a batch of replies writes (migration 0004 gave
     the replies stored before the same form)."""
     canonical = json.dumps([phone, text, date_raw, reference], ensure_ascii=False)
-    digest = "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    return time_first("sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32], received_at)
+
+
+def time_first(digest: str, received_at: datetime | None) -> str:
+    """`digest` behind the reply's UTC time (YYYYMMDDHHMMSS-), or alone when the time is unknown."""
     return f"{received_at:%Y%m%d%H%M%S}-{digest}" if received_at else digest
 
 
