@@ -281,14 +281,11 @@ class WriterProcess:
         if self._process.is_alive():  # it answered something unreadable
             self._process.kill()  # (it ignores SIGTERM)
         await asyncio.to_thread(self._process.join, 10)
-        if self._stopping:
-            self._fail(list(self._futures))
-            self._outbox = []
-            return
-        waiting = {number for number, _ in self._outbox}  # not sent yet: they go to the next child
-        self._fail([number for number in self._futures if number not in waiting])
-        log.error("webhook writer process %d exited (code %s); starting another",
-                  self._process.pid, self._process.exitcode)
+        if not self._stopping:
+            waiting = {number for number, _ in self._outbox}  # not sent yet: they go to the next child
+            self._fail([number for number in self._futures if number not in waiting])
+            log.error("webhook writer process %d exited (code %s); starting another",
+                      self._process.pid, self._process.exitcode)
         while not self._stopping:
             try:
                 await self.start()
@@ -296,13 +293,17 @@ class WriterProcess:
             except Exception:
                 log.exception("webhook writer process: could not start another; trying again in %d s",
                               RESTART_DELAY_SECONDS)
-                self._fail(list(self._futures))
-                self._outbox = []
+                self._fail_all()
                 await asyncio.sleep(RESTART_DELAY_SECONDS)
+        self._fail_all()  # stopping: no child will write what is left
 
     def _fail(self, numbers: list[int]) -> None:
         failure = WriteFailed("the webhook writer stopped; send it again")
         _resolve([(self._futures.pop(number), (None, failure)) for number in numbers])
+
+    def _fail_all(self) -> None:
+        self._fail(list(self._futures))
+        self._outbox = []
 
     async def stop(self) -> None:
         """Let the child finish what it has, then wait for it."""
