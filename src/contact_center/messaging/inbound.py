@@ -197,7 +197,8 @@ def _join_conversations(driver: DriverCursor, pending: list[_Pending], now) -> N
         if conversation.opened:
             continue
         count, at = inbound[channel_id][key]
-        touches.append((count, driver.timestamp(at), driver.timestamp(at), conversation.id))
+        at = driver.timestamp(at)
+        touches.append((count, at, at, conversation.id))
         contact_id = by_channel[channel_id][key][1]
         if conversation.contact_id is None and contact_id is not None:
             contacts.append((contact_id, conversation.id))
