@@ -65,7 +65,7 @@ def test_old_reply_ids_move_to_time_first_and_back(empty_engine):
         session.commit()
         channel_id = channel.id
 
-    upgrade(empty_engine)
+    upgrade(empty_engine, "0004")
     assert current_revision(empty_engine) == "0004"
     events, messages = stored_ids(factory)
     expected = {"5511900000001": "20261120121500-" + legacy[0],  # 09:15 in Brazil is 12:15 UTC

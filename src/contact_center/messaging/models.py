@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from contact_center.db import Base, UTCDateTime, utcnow
@@ -49,8 +49,12 @@ class Message(Base):
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # The status is our conclusion, not the provider's word: later evidence may still replace it.
+    status_inferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     provider_message_id: Mapped[str | None] = mapped_column(String(64))
     provider_request_id: Mapped[str | None] = mapped_column(String(64))
+    # Ours, for the request that carried the message: the provider can be asked about it by this.
+    batch_reference: Mapped[str | None] = mapped_column(String(40), index=True)
     provider_status_code: Mapped[int | None] = mapped_column(Integer)
     encoding: Mapped[str | None] = mapped_column(String(8))
     segments: Mapped[int] = mapped_column(Integer, default=1)
