@@ -72,6 +72,7 @@ def worker(threads: int = typer.Option(4, help="Worker threads.")):
     consumer = runtime.jobs.huey.create_consumer(workers=threads, worker_type="thread", periodic=True,
                                                  max_delay=0.5)
     console.print(f"Worker with {threads} thread(s) on {runtime.jobs.huey.__class__.__name__}.")
+    runtime.jobs.sweep_now()  # after a crash, take back what the last run left at once
     consumer.run()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
@@ -29,11 +29,20 @@ def _dispatch_messages(message_ids: list[int]) -> None:
     from contact_center.runtime import current
 
     runtime = current()
-    retries: dict[float, list[int]] = defaultdict(list)  # a batch's retryable failure delays all its messages alike
-    for message_id, delay in dispatch(runtime.session_factory, runtime.settings, message_ids):
-        retries[delay].append(message_id)
-    for delay, ids in retries.items():
-        runtime.jobs.dispatch_later(ids, delay)
+    later = dispatch(runtime.session_factory, runtime.settings, message_ids)
+    runtime.jobs.schedule(later.retry, runtime.jobs.dispatch_later)
+    runtime.jobs.schedule(later.check, runtime.jobs.check_unknown_later)
+
+
+def _check_unknown(message_ids: list[int] | None) -> None:
+    from contact_center.messaging.reconcile import check_unknown
+    from contact_center.runtime import current
+
+    runtime = current()
+    report = check_unknown(runtime.session_factory, runtime.settings, message_ids)
+    if report.resend:
+        runtime.jobs.dispatch(report.resend)
+    runtime.jobs.schedule(report.waiting, runtime.jobs.check_unknown_later)
 
 
 def _sweep() -> None:
@@ -44,11 +53,15 @@ def _sweep() -> None:
 
     runtime = current()
     with transaction(runtime.session_factory) as session:
-        stuck = sweep(session)
+        swept = sweep(session, runtime.settings)
         retried = retry_failed_events(session)
-    if stuck:
-        log.warning("sweeper: re-enqueued %d message(s) whose job was lost", len(stuck))
-        runtime.jobs.dispatch(stuck)
+    if swept.send:
+        log.warning("sweeper: re-enqueued %d message(s) whose job was lost", len(swept.send))
+        runtime.jobs.dispatch(swept.send)
+    if swept.check:
+        log.info("sweeper: asking the provider about %d message(s) whose send has an unknown outcome",
+                 len(swept.check))
+        runtime.jobs.check_unknown(swept.check)
     if retried:
         log.info("sweeper: re-applied %d webhook event(s)", retried)
 
@@ -67,7 +80,8 @@ class Jobs:
     def __init__(self, huey: Huey):
         self.huey = huey
         self._dispatch = huey.task(name="dispatch_messages")(_dispatch_messages)
-        huey.periodic_task(crontab(minute="*"), name="sweep")(_sweep)
+        self._check_unknown = huey.task(name="check_unknown")(_check_unknown)
+        self._sweep = huey.periodic_task(crontab(minute="*"), name="sweep")(_sweep)
         huey.periodic_task(crontab(minute="*/5"), name="poll_providers")(_poll_providers)
 
     def dispatch(self, message_ids: Iterable[int]) -> None:
@@ -78,6 +92,28 @@ class Jobs:
     def dispatch_later(self, message_ids: list[int], delay_seconds: float) -> None:
         for start in range(0, len(message_ids), DISPATCH_CHUNK):
             self._dispatch.schedule((message_ids[start:start + DISPATCH_CHUNK],), delay=delay_seconds)
+
+    def check_unknown(self, message_ids: list[int]) -> None:
+        """Ask the provider now about these messages whose send has an unknown outcome."""
+        for start in range(0, len(message_ids), DISPATCH_CHUNK):
+            self._check_unknown(message_ids[start:start + DISPATCH_CHUNK])
+
+    def check_unknown_later(self, message_ids: list[int], delay_seconds: float) -> None:
+        for start in range(0, len(message_ids), DISPATCH_CHUNK):
+            self._check_unknown.schedule((message_ids[start:start + DISPATCH_CHUNK],), delay=delay_seconds)
+
+    def sweep_now(self) -> None:
+        """Run the sweeper at once (a process starting up after a crash) instead of at the next minute."""
+        self._sweep()
+
+    @staticmethod
+    def schedule(later: list[tuple[int, float]], enqueue: Callable[[list[int], float], None]) -> None:
+        """Enqueue (message id, delay) pairs, one job per delay: a batch's messages share theirs."""
+        by_delay: dict[float, list[int]] = defaultdict(list)
+        for message_id, delay in later:
+            by_delay[delay].append(message_id)
+        for delay, ids in by_delay.items():
+            enqueue(ids, delay)
 
     def consumer(self, workers: int = 2):
         """A consumer to run inside this process (serve): threads, no signal handlers of its own."""

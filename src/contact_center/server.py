@@ -50,6 +50,7 @@ def prepare(settings: Settings, console: Console, *, start_consumer: bool = True
         consumer = runtime.jobs.consumer()
         consumer.start()
         services.stoppers.append(lambda: consumer.stop(graceful=True))
+        runtime.jobs.sweep_now()  # after a crash, take back what the last run left at once
     return services
 
 

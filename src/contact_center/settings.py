@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     company_name: str = Field("Contact Center", description="`company.name` in message templates.")
     company_phone: str = Field("", description="`company.phone` in message templates.")
     kolmeya_token: SecretStr = Field(SecretStr(""), description="Kolmeya API token; empty starts the sandbox.")
+    dispatch_claim_timeout_seconds: float = Field(
+        300.0, gt=0, description="How long a send may stay claimed before the sweeper treats its worker as "
+                                 "stopped (never less than the provider's slowest possible request)."
+    )
+    dispatch_check_delay_seconds: float = Field(
+        60.0, ge=0, description="How long after a send with an unknown outcome (a timeout, a crash, an "
+                                "unreadable answer) the provider is asked whether it has the messages."
+    )
     webhook_writer_process: bool = Field(
         True, description="Record provider callbacks in a child process of the server (faster on several "
                           "cores); false records them on a thread of the server."

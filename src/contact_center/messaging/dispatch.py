@@ -1,14 +1,17 @@
 """Sending queued messages through their channel's provider, in batches, with retries.
 
-Each step commits on its own: the claim (so no one else sends), then the outcome of each batch
-(so a crash mid-way loses at most the batch in flight, which the sweeper hands back and the
-provider recognises as a duplicate by our reference).
+Each step commits on its own: the claim (so no one else sends), the batch reference a request
+goes out under (before it goes), then the outcome of each batch. A send whose outcome is unknown
+(a timeout, a 5xx, an unreadable answer, a worker that died while its request was out) leaves its
+messages `unknown`: they are not sent again before the provider has been asked about them
+(messaging/reconcile.py). Exactly-once must not depend on the provider recognising our reference.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -19,7 +22,7 @@ from contact_center.channels.service import build_provider, webhook_urls
 from contact_center.db import transaction, utcnow
 from contact_center.messaging import service
 from contact_center.messaging.models import Message
-from contact_center.providers.base import OutgoingSms, ProviderError
+from contact_center.providers.base import OutgoingSms, ProviderError, SendOutcome
 from contact_center.settings import Settings
 from contact_center.webhooks.service import apply_pending_for
 
@@ -27,86 +30,150 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = (5, 30, 120, 600)  # after attempts 1, 2, 3, 4
-STUCK_SENDING = timedelta(minutes=5)  # a claim older than this lost its worker
 STUCK_QUEUED = timedelta(minutes=2)  # a queued message whose job never ran
+# How long one send request can last at most, for a provider that does not say: the sweeper never
+# takes back a claim whose request may still be on its way.
+LONGEST_REQUEST_SECONDS = 120.0
+NOT_IN_ANSWER = "the provider's answer did not mention this message"
 
 
-def dispatch(session_factory: sessionmaker[Session], settings: Settings, message_ids: list[int]) -> list[tuple[int, float]]:
-    """Send what can be claimed of `message_ids`. Returns (id, seconds) of those to try again later."""
+@dataclass
+class Followups:
+    """What a dispatch leaves for later: (message id, seconds from now)."""
+
+    retry: list[tuple[int, float]] = field(default_factory=list)  # to send again
+    check: list[tuple[int, float]] = field(default_factory=list)  # outcome unknown: ask the provider
+
+
+def dispatch(session_factory: sessionmaker[Session], settings: Settings, message_ids: list[int]) -> Followups:
+    """Send what can be claimed of `message_ids`."""
     with transaction(session_factory) as session:
         claimed = service.claim_for_dispatch(session, message_ids)
         by_channel: dict[int, list[int]] = defaultdict(list)
         for message in claimed:
             by_channel[message.channel_id].append(message.id)
-    retry_later: list[tuple[int, float]] = []
+    later = Followups()
     for channel_id, ids in by_channel.items():
-        retry_later += _dispatch_channel(session_factory, settings, channel_id, ids)
-    return retry_later
+        _dispatch_channel(session_factory, settings, channel_id, ids, later)
+    return later
 
 
-def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids: list[int]) -> list[tuple[int, float]]:
+def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids: list[int], later: Followups) -> None:
     with transaction(session_factory) as session:
         channel = session.get(Channel, channel_id)
         provider = build_provider(channel, settings)
         status_url = webhook_urls(channel, settings.public_base_url).get("status")
         channel_name = channel.name
-    retry_later: list[tuple[int, float]] = []
+    check_delay = settings.dispatch_check_delay_seconds
     try:
         for start in range(0, len(ids), provider.max_batch):
-            batch_ids = ids[start:start + provider.max_batch]
+            batch_reference = service.new_reference()
             with transaction(session_factory) as session:
-                batch = list(session.scalars(select(Message).where(Message.id.in_(batch_ids))))
+                batch = service.hand_over(session, ids[start:start + provider.max_batch], batch_reference)
                 outgoing = [OutgoingSms(reference=m.reference, phone=m.phone_e164, body=m.body) for m in batch]
+            if not outgoing:
+                continue  # the sweeper took them back meanwhile
+            batch_ids = [m.id for m in batch]
             try:
-                result = provider.send(outgoing, status_webhook_url=status_url)
+                result = provider.send(outgoing, status_webhook_url=status_url, batch_reference=batch_reference)
             except ProviderError as exc:
-                retry_later += _after_error(session_factory, batch_ids, exc, channel_name)
+                _after_error(session_factory, batch_ids, exc, channel_name, check_delay, later)
                 continue
             with transaction(session_factory) as session:
                 batch = list(session.scalars(select(Message).where(Message.id.in_(batch_ids))))
+                check_at = utcnow() + timedelta(seconds=check_delay)
                 for message in batch:
-                    outcome = result.outcomes.get(message.reference)
-                    if outcome is None:
-                        service.fail(message, "the provider's answer did not mention this message")
-                        continue
-                    service.apply_send_outcome(session, message, outcome, result.request_id)
+                    outcome = (result.outcomes.get(message.reference)
+                               or SendOutcome(message.reference, False, None, "unknown", NOT_IN_ANSWER))
+                    service.apply_send_outcome(session, message, outcome, result.request_id, check_at)
+                    if message.status == "unknown":
+                        later.check.append((message.id, check_delay))
                 session.flush()
                 apply_pending_for(session, *batch)
-            log.info("channel %s: sent batch of %d (request %s)", channel_name, len(batch_ids), result.request_id)
+            log.info("channel %s: sent batch of %d (request %s, reference %s)", channel_name, len(batch_ids),
+                     result.request_id, batch_reference)
     finally:
         provider.close()
-    return retry_later
 
 
-def _after_error(session_factory, batch_ids: list[int], exc: ProviderError, channel_name: str) -> list[tuple[int, float]]:
+def _after_error(session_factory, batch_ids: list[int], exc: ProviderError, channel_name: str,
+                 check_delay: float, later: Followups) -> None:
     reason = str(exc)
-    requeued: list[tuple[int, float]] = []
+    check_at = utcnow() + timedelta(seconds=check_delay)
     with transaction(session_factory) as session:
-        for message in session.scalars(select(Message).where(Message.id.in_(batch_ids))):
-            if not exc.retryable:
+        # Only what is still ours: a delivery report may have overtaken a slow request.
+        for message in session.scalars(select(Message).where(Message.id.in_(batch_ids),
+                                                             Message.status.in_(("sending", "unknown")))):
+            if exc.outcome_unknown:
+                service.mark_unknown(message, f"{reason} (not sent again before the provider says whether it "
+                                              "has it)", check_at)
+                later.check.append((message.id, check_delay))
+            elif not exc.retryable:
                 service.fail(message, reason)
             else:
                 delay = exc.retry_after_seconds or BACKOFF_SECONDS[min(message.attempts, len(BACKOFF_SECONDS)) - 1]
                 if service.requeue_after_error(message, reason, delay, MAX_ATTEMPTS):
-                    requeued.append((message.id, delay))
+                    later.retry.append((message.id, delay))
             service.announce_message(session, message, "message.status")
-    log.warning("channel %s: batch of %d %s: %s", channel_name, len(batch_ids),
-                "will be retried" if exc.retryable else "failed", reason)
-    return requeued
+    what = ("outcome unknown, the provider will be asked" if exc.outcome_unknown
+            else "will be retried" if exc.retryable else "failed")
+    log.warning("channel %s: batch of %d %s: %s", channel_name, len(batch_ids), what, reason)
 
 
-def sweep(session: Session) -> list[int]:
-    """Ids of messages whose job was lost: claims abandoned by a dead worker, and queued rows no job
-    picked up. The caller enqueues them again; the claim makes a duplicate job harmless."""
+@dataclass
+class Swept:
+    send: list[int]  # queued, and no job will pick them up by itself
+    check: list[int]  # unknown, and their time to ask the provider has come
+
+
+def sweep(session: Session, settings: Settings) -> Swept:
+    """Work whose job was lost. A claim abandoned by a dead worker goes back to the queue when
+    its request never went out, and becomes `unknown` when it may have (the provider is asked
+    first); queued rows no job picked up and unknown rows due for a check are listed for the
+    caller to enqueue. A duplicate job is harmless: the claim makes sure."""
     now = utcnow()
-    session.execute(
-        update(Message).where(Message.status == "sending", Message.claimed_at < now - STUCK_SENDING)
-        .values(status="queued", status_reason="re-queued: the worker sending it stopped")
-    )
-    return list(session.scalars(
+    _release_abandoned_claims(session, settings, now)
+    send = list(session.scalars(
         select(Message.id).where(
             Message.status == "queued",
             or_(and_(Message.next_attempt_at.is_(None), Message.queued_at < now - STUCK_QUEUED),
                 Message.next_attempt_at <= now),
         ).order_by(Message.id).limit(10_000)
     ))
+    check = list(session.scalars(select(Message.id).where(Message.status == "unknown", Message.next_attempt_at <= now)
+                                 .order_by(Message.id).limit(10_000)))
+    return Swept(send, check)
+
+
+def _release_abandoned_claims(session: Session, settings: Settings, now) -> None:
+    timeout = timedelta(seconds=settings.dispatch_claim_timeout_seconds)
+    stale = session.execute(select(Message.id, Message.channel_id, Message.claimed_at, Message.batch_reference)
+                            .where(Message.status == "sending", Message.claimed_at < now - timeout)).all()
+    if not stale:
+        return
+    # Never while the request may still be out: a claim lasts at least as long as its provider's
+    # slowest possible request, whatever the setting says.
+    longest = {channel_id: _longest_request(session, channel_id, settings) for channel_id in {r.channel_id for r in stale}}
+    abandoned = [r for r in stale if r.claimed_at < now - max(timeout, timedelta(seconds=longest[r.channel_id]))]
+    never_sent = [r.id for r in abandoned if r.batch_reference is None]
+    maybe_sent = [r.id for r in abandoned if r.batch_reference is not None]
+    if never_sent:
+        session.execute(update(Message).where(Message.id.in_(never_sent), Message.status == "sending")
+                        .values(status="queued", next_attempt_at=now,
+                                status_reason="re-queued: the worker sending it stopped before handing it to the "
+                                              "provider"))
+    if maybe_sent:
+        session.execute(update(Message).where(Message.id.in_(maybe_sent), Message.status == "sending")
+                        .values(status="unknown", next_attempt_at=now,
+                                status_reason="the worker sending it stopped while its request was out: the "
+                                              "provider is asked whether it has it before it is sent again"))
+    log.warning("sweeper: %d claim(s) of a stopped worker: %d re-queued, %d to ask the provider about",
+                len(abandoned), len(never_sent), len(maybe_sent))
+
+
+def _longest_request(session: Session, channel_id: int, settings: Settings) -> float:
+    provider = build_provider(session.get(Channel, channel_id), settings)
+    try:
+        return getattr(provider, "longest_request_seconds", LONGEST_REQUEST_SECONDS)
+    finally:
+        provider.close()

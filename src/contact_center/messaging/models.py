@@ -8,17 +8,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 from contact_center.db import Base, UTCDateTime, utcnow
 
 FINAL_FAILURES = ("failed", "rejected", "expired", "blocked")
-# Statuses only move forward; a final failure never changes again, and delivered only moves to read.
-STATE_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4,
-              "failed": 3, "rejected": 3, "expired": 3, "blocked": 3, "received": 0}
+# Statuses only move forward; delivered only moves to read. `unknown`: handed to the provider, or
+# maybe: what became of it is asked of the provider before anything is sent again.
+STATE_RANK = {"queued": 0, "sending": 1, "unknown": 2, "sent": 3, "delivered": 4, "read": 5,
+              "failed": 4, "rejected": 4, "expired": 4, "blocked": 4, "received": 0}
 # The timestamp column each status stamps.
 STATE_TIMESTAMP = {"queued": "queued_at", "sent": "sent_at", "delivered": "delivered_at", "read": "read_at",
                    "failed": "failed_at", "rejected": "failed_at", "expired": "failed_at", "blocked": "failed_at"}
 
 
-def moves_forward(current: str, new: str) -> bool:
-    if current in FINAL_FAILURES or current == "received":
+def moves_forward(current: str, new: str, *, current_inferred: bool = False) -> bool:
+    """Whether a status the provider reports replaces the message's current one."""
+    if current == "received":
         return False
+    if current in FINAL_FAILURES:
+        # A failure the provider stated is final; one we only concluded gives way to its word.
+        return current_inferred
     return STATE_RANK[new] > STATE_RANK[current]
 
 

@@ -4,8 +4,12 @@ Invariants kept here:
 1. a message accepted by the system is committed before any job is enqueued (after_commit) and
    the sweeper re-enqueues anything stuck;
 2. a message is sent at most once: dispatch claims it (queued → sending) in its own transaction,
-   and our reference travels with it so the provider recognises a retry after a crash;
-3. statuses move forward only, however many times and in whatever order callbacks arrive.
+   and one whose send has an unknown outcome is asked about before it is sent again
+   (messaging/reconcile.py), whether or not the provider would recognise our reference;
+3. statuses move forward only, however many times and in whatever order callbacks arrive; a
+   failure we only inferred gives way to what the provider says, one it stated is final.
+
+A message's `status_reason` explains its current status: every change of status sets it anew.
 """
 
 from __future__ import annotations
@@ -45,8 +49,12 @@ def new_reference() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
-def _stamp(message: Message, status: str, at: datetime) -> None:
+def _stamp(message: Message, status: str, at: datetime, reason: str | None = None, *,
+           inferred: bool = False) -> None:
+    """Move the message to `status`, saying why (`reason`) and whether that is only our conclusion."""
     message.status = status
+    message.status_reason = reason
+    message.status_inferred = inferred
     column = STATE_TIMESTAMP.get(status)
     if column and getattr(message, column) is None:
         setattr(message, column, at)
@@ -96,8 +104,7 @@ def queue_outbound(
         encoding=info.encoding, segments=info.segments, attempts=0, created_at=now,
     )
     if contact is not None and contact.opt_out_sms:
-        message.status_reason = OPTED_OUT_REASON
-        _stamp(message, "blocked", now)
+        _stamp(message, "blocked", now, OPTED_OUT_REASON)
     else:
         _stamp(message, "queued", now)
     session.add(message)
@@ -110,13 +117,14 @@ def queue_outbound(
 
 
 def claim_for_dispatch(session: Session, message_ids: list[int]) -> list[Message]:
-    """queued → sending, in one statement: whoever flips the row owns the send; others get nothing."""
+    """queued → sending, in one statement: whoever flips the row owns the send; others get nothing.
+    The batch reference is cleared: a claimed message without one has not been handed over yet."""
     now = utcnow()
     claimed = session.scalars(
         update(Message)
         .where(Message.id.in_(message_ids), Message.status == "queued",
                or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
-        .values(status="sending", claimed_at=now, attempts=Message.attempts + 1)
+        .values(status="sending", claimed_at=now, attempts=Message.attempts + 1, batch_reference=None)
         .returning(Message.id)
     ).all()
     if not claimed:
@@ -125,46 +133,64 @@ def claim_for_dispatch(session: Session, message_ids: list[int]) -> list[Message
                                 .execution_options(populate_existing=True)))
 
 
-def apply_send_outcome(session: Session, message: Message, outcome: SendOutcome, request_id: str | None) -> None:
+def hand_over(session: Session, message_ids: list[int], batch_reference: str) -> list[Message]:
+    """Of these claimed messages, those still being sent, marked with the reference of the
+    request about to carry them. Committed before the request goes out: if we die while it is
+    out, the sweeper knows the provider may have them, and by which reference to ask."""
+    marked = session.scalars(update(Message).where(Message.id.in_(message_ids), Message.status == "sending")
+                             .values(batch_reference=batch_reference).returning(Message.id)).all()
+    if not marked:
+        return []
+    return list(session.scalars(select(Message).where(Message.id.in_(marked)).order_by(Message.id)
+                                .execution_options(populate_existing=True)))
+
+
+EARLIER_ATTEMPT_REASON = "the provider already had this message from an earlier attempt"
+
+
+def apply_send_outcome(session: Session, message: Message, outcome: SendOutcome, request_id: str | None,
+                       check_at: datetime) -> None:
+    """What the provider answered for this message of a batch. An outcome it did not give (the
+    message missing from its answer) leaves the message unknown, to be asked about at `check_at`."""
     now = utcnow()
     message.provider_request_id = request_id
     if outcome.provider_message_id:
         message.provider_message_id = outcome.provider_message_id
-    if outcome.accepted or (outcome.duplicate and message.attempts > 1):
+    if message.status not in ("sending", "unknown"):
+        # A delivery report beat the send's answer here: it already says more than the answer.
+        if outcome.accepted and message.sent_at is None:
+            message.sent_at = now
+    elif outcome.accepted or (outcome.duplicate and message.attempts > 1):
         # A duplicate on a retry means the provider got our earlier attempt: it was sent, once.
-        if outcome.duplicate:
-            message.status_reason = "the provider already had this message from an earlier attempt"
-        if message.status == "sending":
-            _stamp(message, "sent", now)
-        elif message.sent_at is None:
-            message.sent_at = now  # a delivery report beat the send response here
+        _stamp(message, "sent", now, EARLIER_ATTEMPT_REASON if outcome.duplicate else None)
     elif outcome.state == "unknown":
-        message.status_reason = outcome.reason
-        if message.status == "sending":
-            _stamp(message, "sent", now)  # sending again could deliver it twice (see UNKNOWN_REASON)
+        mark_unknown(message, outcome.reason, check_at)
     else:
-        message.status_reason = outcome.reason
-        if message.status == "sending":
-            _stamp(message, outcome.state, now)
+        _stamp(message, outcome.state, now, outcome.reason)
     announce_message(session, message, "message.status")
+
+
+def mark_unknown(message: Message, reason: str, check_at: datetime | None) -> None:
+    """The provider may have this message: it is not sent again before the provider has been asked
+    (at `check_at`; None: it cannot be asked, only a delivery report can settle it)."""
+    _stamp(message, "unknown", utcnow(), reason)
+    message.next_attempt_at = check_at
 
 
 def requeue_after_error(message: Message, reason: str, delay_seconds: float, max_attempts: int) -> bool:
     """Put a message back for a later try; after max_attempts it fails. Returns True when requeued."""
     now = utcnow()
     if message.attempts >= max_attempts:
-        message.status_reason = f"gave up after {message.attempts} attempts: {reason}"
-        _stamp(message, "failed", now)
+        _stamp(message, "failed", now, f"gave up after {message.attempts} attempts: {reason}", inferred=True)
         return False
-    message.status = "queued"
-    message.status_reason = f"attempt {message.attempts} failed, retrying: {reason}"
+    _stamp(message, "queued", now, f"attempt {message.attempts} failed, retrying: {reason}")
     message.next_attempt_at = now + timedelta(seconds=delay_seconds)
     return True
 
 
-def fail(message: Message, reason: str) -> None:
-    message.status_reason = reason
-    _stamp(message, "failed", utcnow())
+def fail(message: Message, reason: str, *, inferred: bool = False) -> None:
+    """`inferred`: our conclusion (e.g. we gave up), which a later report from the provider may correct."""
+    _stamp(message, "failed", utcnow(), reason, inferred=inferred)
 
 
 STATUS_FROM_PROVIDER = {"accepted": None, "sent": "sent", "delivered": "delivered", "read": "read",
@@ -194,20 +220,42 @@ def apply_status(session: Session, channel_id: int, update_: StatusUpdate) -> St
     message = find_outbound(session, channel_id, update_.provider_message_id, update_.reference)
     if message is None:
         return StatusResult("pending", None)
+    return StatusResult("applied" if apply_status_to(session, message, update_) else "ignored", message)
+
+
+def apply_status_to(session: Session, message: Message, update_: StatusUpdate) -> bool:
+    """What the provider reports of this message (a callback, a status query); False when it
+    would move the message backwards."""
     if update_.provider_message_id and not message.provider_message_id:
         message.provider_message_id = update_.provider_message_id
     target = STATUS_FROM_PROVIDER.get(update_.state)
-    if target is None or not moves_forward(message.status, target):
-        return StatusResult("ignored", message)
+    if target is None or not moves_forward(message.status, target, current_inferred=message.status_inferred):
+        return False
     now = utcnow()
+    if message.status_inferred and message.status in FINAL_FAILURES:
+        message.failed_at = None  # the failure we had concluded did not happen
     if message.sent_at is None and target != "sent":
         message.sent_at = now
-    _stamp(message, target, now)
+    _stamp(message, target, now, (update_.text or target) if target in FINAL_FAILURES else None)
     message.provider_status_code = update_.code
-    if target in FINAL_FAILURES:
-        message.status_reason = update_.text or target
     announce_message(session, message, "message.status")
-    return StatusResult("applied", message)
+    return True
+
+
+def confirm_sent(session: Session, message: Message, update_: StatusUpdate, reason: str) -> None:
+    """The provider, asked after an unknown outcome, says it has this message: it was sent (once),
+    and has come as far as the provider reports."""
+    if update_.provider_message_id:
+        message.provider_message_id = update_.provider_message_id
+    _stamp(message, "sent", utcnow(), reason)
+    if not apply_status_to(session, message, update_):
+        announce_message(session, message, "message.status")
+
+
+def requeue_unsent(message: Message, reason: str) -> None:
+    """The provider, asked after an unknown outcome, has no record of this message: send it again."""
+    _stamp(message, "queued", utcnow(), reason)
+    message.next_attempt_at = None
 
 
 def relink_inbound(session: Session) -> int:

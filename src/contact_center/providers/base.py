@@ -72,20 +72,33 @@ class WebhookPayloadError(ValueError):
 
 
 class ProviderError(Exception):
-    """A provider call failed. `retryable` errors (rate limit, 5xx, timeout) are tried again later."""
+    """A provider call failed. `retryable` errors (rate limit, 5xx, timeout) are tried again later.
+
+    `outcome_unknown`: the request may have reached the provider and been carried out (a timeout
+    after it was sent, a 5xx, an answer we cannot read). A send that fails so is never sent again
+    before the provider has been asked whether it has the messages (messaging/reconcile.py)."""
 
     retryable: bool = False
     retry_after_seconds: float | None = None
+    outcome_unknown: bool = False
 
 
 class SmsProvider(Protocol):
     max_batch: int
 
-    def send(self, messages: Sequence[OutgoingSms], *, status_webhook_url: str | None) -> SendResult: ...
+    def send(self, messages: Sequence[OutgoingSms], *, status_webhook_url: str | None,
+             batch_reference: str) -> SendResult:
+        """`batch_reference` is ours for the request; `find_batch` asks about it by it."""
     def balance(self) -> Decimal: ...
     def message_status(self, provider_message_id: str) -> StatusUpdate: ...
     def recent_replies(self, hours: int) -> Iterator[InboundReply]: ...
     def close(self) -> None: ...
+
+    # Optional: a provider without it leaves a message whose send outcome is unknown as unknown
+    # (never sent again by itself) until a delivery report says what became of it.
+    def find_batch(self, batch_reference: str) -> list[StatusUpdate] | None:
+        """The provider's statuses of the messages it has from the request sent with this reference;
+        None when it has no such request. Raises ProviderError when it cannot tell."""
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,15 @@ def test_http_errors_are_typed(
         client.balance()
     assert caught.value.retryable is retryable
     assert phrase in str(caught.value)
+    # A 5xx may come after the work was done; a 401 or 403 refused it.
+    assert caught.value.outcome_unknown is (forced >= 500)
+
+
+def test_an_unreadable_answer_leaves_the_outcome_unknown(sandbox: SandboxServer) -> None:
+    sandbox.configure(fail_next=["html"])
+    with client_for(sandbox) as client, pytest.raises(KolmeyaResponseError) as caught:
+        client.send([OutgoingSms("u1", "5511900000001", "Oi")])
+    assert caught.value.outcome_unknown and "not JSON" in str(caught.value)
 
 
 def test_timeout(sandbox: SandboxServer) -> None:
@@ -163,6 +172,7 @@ def test_timeout(sandbox: SandboxServer) -> None:
             client.balance()
     assert time.monotonic() - started < 0.5
     assert caught.value.retryable and "0.2s" in str(caught.value)
+    assert caught.value.outcome_unknown  # the sandbox did the work and answered too late
 
 
 def test_connection_refused() -> None:
@@ -173,6 +183,7 @@ def test_connection_refused() -> None:
         with pytest.raises(KolmeyaConnectionError) as caught:
             client.balance()
     assert caught.value.retryable and "t0k3n" not in str(caught.value)
+    assert not caught.value.outcome_unknown  # refused: nothing reached anyone
 
 
 def test_wrong_base_url_is_not_found(sandbox: SandboxServer) -> None:
@@ -280,6 +291,19 @@ def test_status_queries(sandbox: SandboxServer) -> None:
         ("s2", "delivered", True),
     }
     assert one.reference == "s2" and one.code == 3
+
+
+def test_a_request_is_found_by_the_reference_it_was_sent_with(sandbox: SandboxServer) -> None:
+    with client_for(sandbox) as client:
+        client.send([OutgoingSms("f1", "5511900000001", "Oi"), OutgoingSms("f2", "123", "Oi")],
+                    reference="cc-batch-found")
+        found = client.find_request("cc-batch-found")
+        missing = client.find_request("cc-batch-never-sent")
+    # Only what Kolmeya took is listed (the invalid number is not), with our references.
+    assert [(status.reference, status.provider_message_id is not None) for status in found] == [("f1", True)]
+    assert missing is None
+    [store_call] = [call for call in sandbox.ledger()["requests"] if call["reference"] == "cc-batch-found"]
+    assert len(store_call["message_ids"]) == 1
 
 
 def test_segments_apis_and_blacklist(sandbox: SandboxServer) -> None:

@@ -256,6 +256,21 @@ def test_config_errors_are_explained(sandbox: SandboxServer) -> None:
     assert bad_failure.status_code == 400 and "fail_next" in bad_failure.json()["error"]
 
 
+def test_inspection_endpoints_mask_the_webhook_secret(sandbox: SandboxServer, receiver: CallbackReceiver) -> None:
+    # Our callback URLs carry the channel's secret; anyone who can reach the sandbox reads these.
+    sandbox.configure(reply_webhook_url=receiver.url(REPLY_PATH), status_webhook_url=receiver.url(STATUS_PATH),
+                      status_delay_seconds=0)
+    store(sandbox, [ONE_MESSAGE])
+    receiver.wait_for(3)
+    replied = sandbox.reply("5511900000001", "Oi")
+    config, ledger = httpx.get(sandbox.control_url + "/config").text, httpx.get(sandbox.control_url + "/ledger").text
+    for text in (config, ledger, str(replied)):
+        assert "s3cret" not in text
+        assert "token=***" in text
+    # The callbacks themselves still went to the real URL.
+    assert all(r.path.endswith("token=s3cret") for r in receiver.received)
+
+
 def test_reset(sandbox: SandboxServer) -> None:
     sandbox.configure(balance="5", blacklist=["5511900000009"])
     store(sandbox, [{"phone": "5511900000001", "message": "Oi"}])

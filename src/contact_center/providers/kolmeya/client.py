@@ -50,8 +50,8 @@ MAX_MESSAGES_PER_REQUEST = 1000
 MAX_REPLY_PERIOD_HOURS = 168
 
 UNKNOWN_REASON = (
-    "Kolmeya's answer did not list this message as valid, invalid, duplicate or blocked; it is kept as "
-    "sent and not sent again, which could deliver it twice. If the customer says it never arrived, send it again"
+    "Kolmeya's answer did not list this message as valid, invalid, duplicate or blocked; it is not sent again "
+    "before Kolmeya has been asked whether it has it"
 )
 
 # Which bucket of the /sms/store answer means what for the message.
@@ -362,6 +362,17 @@ class KolmeyaClient:
             return []
         return self._statuses(data, "/sms/status/request")
 
+    def find_request(self, reference: str) -> list[KolmeyaStatus] | None:
+        """Statuses of the messages Kolmeya has from the /sms/store request sent with this
+        `reference`; None when it has no request with it (it answers 404)."""
+        try:
+            data = self._post("/sms/status/request", {"reference": reference})
+        except KolmeyaNotFound:
+            return None
+        if isinstance(data, dict) and data.get("messages") == []:
+            return []
+        return self._statuses(data, "/sms/status/request")
+
     def message_status(self, message_id: str) -> KolmeyaStatus:
         statuses = self._statuses(
             self._post("/sms/status/message", {"id": message_id}), "/sms/status/message"
@@ -429,19 +440,31 @@ class KolmeyaClient:
     def _post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
             response = self._http.post(path, json=body or {})
+        except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # The connection never opened: Kolmeya cannot have seen the request.
+            raise KolmeyaTimeout(
+                f"Could not connect to Kolmeya at {self.base_url} within {self.timeout:g}s for POST {path} "
+                f"({type(exc).__name__}); nothing was sent. Check this server's network and the base URL "
+                "in the channel settings.",
+                path=path,
+                outcome_unknown=False,
+            ) from exc
         except httpx.TimeoutException as exc:
             raise KolmeyaTimeout(
                 f"Kolmeya did not answer POST {path} within {self.timeout:g}s ({type(exc).__name__}). "
-                "It may still have processed the request; a send is retried with the same references, "
-                "so Kolmeya recognises the messages it already has.",
+                "It may still have processed the request: messages it may have are not sent again "
+                "before Kolmeya has been asked whether it has them.",
                 path=path,
             ) from exc
         except httpx.TransportError as exc:
+            # Refused or unresolvable: nothing reached Kolmeya. Broken mid-way: it may have.
+            never_sent = isinstance(exc, httpx.ConnectError | httpx.UnsupportedProtocol | httpx.ProxyError)
             raise KolmeyaConnectionError(
-                f"Could not reach Kolmeya at {self.base_url} for POST {path}: "
-                f"{self._redact(str(exc)) or type(exc).__name__}. Check this server's network and "
-                "DNS, and the base URL in the channel settings.",
+                f"{'Could not reach' if never_sent else 'Lost the connection to'} Kolmeya at {self.base_url} "
+                f"for POST {path}: {self._redact(str(exc)) or type(exc).__name__}. Check this server's network "
+                "and DNS, and the base URL in the channel settings.",
                 path=path,
+                outcome_unknown=not never_sent,
             ) from exc
 
         self._record_rate_limit(response)
@@ -456,6 +479,7 @@ class KolmeyaClient:
                 f"check the base URL ({self.base_url}).",
                 status_code=response.status_code,
                 path=path,
+                outcome_unknown=False,  # a redirect is not carried out: nothing was done
             )
         if not response.content:
             return None
@@ -530,6 +554,7 @@ class KolmeyaClient:
             f"Kolmeya answered POST {path} with unexpected HTTP {status}: {said}",
             status_code=status,
             path=path,
+            outcome_unknown=False,  # a 4xx refuses the request
         )
 
     def _record_rate_limit(self, response: httpx.Response) -> None:

@@ -14,11 +14,14 @@ class KolmeyaError(ProviderError):
 
     retryable: bool = False
 
-    def __init__(self, message: str, *, status_code: int | None = None, path: str | None = None):
+    def __init__(self, message: str, *, status_code: int | None = None, path: str | None = None,
+                 outcome_unknown: bool | None = None):
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.path = path
+        if outcome_unknown is not None:
+            self.outcome_unknown = outcome_unknown
 
 
 class KolmeyaAuthError(KolmeyaError):
@@ -66,22 +69,29 @@ class KolmeyaRateLimited(KolmeyaError):
 
 
 class KolmeyaServerError(KolmeyaError):
-    """5xx: a problem on Kolmeya's side, usually temporary."""
+    """5xx: a problem on Kolmeya's side, usually temporary. It may have done part of the work
+    before failing (or a proxy in front of it answered), so what became of a send is unknown."""
 
     retryable = True
+    outcome_unknown = True
 
 
 class KolmeyaTimeout(KolmeyaError):
-    """No answer in time. The request may still have been processed."""
+    """No answer in time. Once the request was sent, it may still have been processed."""
 
     retryable = True
+    outcome_unknown = True  # False when the connection never opened (see KolmeyaClient._post)
 
 
 class KolmeyaConnectionError(KolmeyaError):
-    """Kolmeya could not be reached at all (DNS, refused, reset)."""
+    """Kolmeya could not be reached (DNS, refused), or the connection broke (then, once the
+    request was sent, it may have been processed)."""
 
     retryable = True
 
 
 class KolmeyaResponseError(KolmeyaError):
-    """The answer was not JSON, had an unexpected shape, or an unexpected HTTP status."""
+    """The answer was not JSON, had an unexpected shape, or an unexpected HTTP status: Kolmeya
+    (or something in front of it) answered, and what it did with a send cannot be read from it."""
+
+    outcome_unknown = True

@@ -49,10 +49,17 @@ class KolmeyaProvider:
     def __init__(self, token: str, settings: KolmeyaSettings):
         self.settings = settings
         self.client = KolmeyaClient(token, base_url=settings.base_url, timeout=settings.timeout_seconds)
+        # The timeout holds for each of waiting for a connection, connecting, writing and reading.
+        self.longest_request_seconds = 4 * settings.timeout_seconds + 5
 
-    def send(self, messages: Sequence[OutgoingSms], *, status_webhook_url: str | None) -> SendResult:
+    def send(self, messages: Sequence[OutgoingSms], *, status_webhook_url: str | None,
+             batch_reference: str) -> SendResult:
         return self.client.send(messages, segment_id=self.settings.segment_id, sms_api_id=self.settings.sms_api_id,
-                                webhook_url=status_webhook_url)
+                                webhook_url=status_webhook_url, reference=batch_reference)
+
+    def find_batch(self, batch_reference: str) -> list[StatusUpdate] | None:
+        found = self.client.find_request(batch_reference)
+        return None if found is None else [to_status_update(status) for status in found]
 
     def balance(self) -> Decimal:
         return self.client.balance()

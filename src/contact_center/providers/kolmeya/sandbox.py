@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import uvicorn
@@ -88,11 +88,13 @@ class SandboxConfig(BaseModel):
     price_per_segment: Decimal = Field(Decimal("0.08"), ge=0)
     rate_limit: int = Field(1000, ge=1)  # requests per window, on /api/v1 only
     rate_limit_window_seconds: float = Field(60.0, gt=0)
-    duplicate_window_seconds: float = Field(300.0, ge=0)  # same phone + text within it = duplicate
     blacklist: list[str] = []  # setting it replaces the live list
     not_disturb: list[str] = []
     replies_per_page: int = Field(15, ge=1)
     timeout_sleep_seconds: float = Field(20.0, ge=0)  # how long a forced "timeout" stalls
+    fail_only: list[str] | None = None  # only calls to these endpoints (e.g. "/sms/store") take forced failures
+    # 0 turns it off: then the sandbox keeps every copy it is sent, as nobody knows whether Kolmeya drops them
+    duplicate_window_seconds: float = Field(300.0, ge=0)  # same phone + text within it = duplicate
 
     @field_validator("status_progression")
     @classmethod
@@ -229,7 +231,9 @@ class Sandbox:
         return response
 
     async def _api_response(self, request: Request, allowed: bool, limit_headers: dict[str, str]) -> Response:
-        forced = self.fail_next.popleft() if self.fail_next else None
+        only = self.config.fail_only
+        targeted = only is None or request.url.path.removeprefix(API_PREFIX) in only
+        forced = self.fail_next.popleft() if self.fail_next and targeted else None
         if forced == "timeout":
             # As a slow Kolmeya does: the request is carried out, the answer comes too late.
             response = await self._handle(request, allowed, limit_headers)
@@ -342,9 +346,16 @@ class Sandbox:
         return JSONResponse(answer)
 
     def _request_status(self, body: dict[str, Any], request: Request) -> Response:
-        if not body.get("id"):
-            return _invalid({"id": ["The id field is required."]})
-        send = self.requests.get(str(body["id"]))
+        # By Kolmeya's request id, or by the reference the request was sent with (the newest
+        # request with it): how a client asks about a send whose answer it never got.
+        if body.get("id"):
+            send = self.requests.get(str(body["id"]))
+        elif body.get("reference"):
+            reference = str(body["reference"])
+            send = next((s for s in reversed(self.requests.values())
+                         if s.reference is not None and str(s.reference) == reference), None)
+        else:
+            return _invalid({"id": ["The id field is required when reference is not present."]})
         if send is None:
             return _not_found()
         return JSONResponse(
@@ -514,7 +525,7 @@ class Sandbox:
                     for s in self.requests.values()
                 ],
                 "replies": [reply.item for reply in self.replies],
-                "callbacks": self.callbacks,
+                "callbacks": [{**record, "url": masked_url(record["url"])} for record in self.callbacks],
                 "api_calls": self.api_calls,
                 "blacklist": sorted(self.blacklist),
                 "not_disturb": sorted(self.not_disturb),
@@ -608,6 +619,8 @@ class Sandbox:
                 "data": local.strftime("%Y-%m-%d %H:%M:%S"),
             }
         delivery = await self._deliver("reply", url, payload, self.config) if deliver else None
+        if delivery is not None:
+            delivery = {**delivery, "url": masked_url(delivery["url"])}
         return JSONResponse({"reply": item, "payload": payload, "delivery": delivery})
 
     async def reset(self, request: Request) -> Response:
@@ -624,6 +637,8 @@ class Sandbox:
 
     def _config_view(self) -> dict[str, Any]:
         view = self.config.model_dump(mode="json")
+        for key in ("reply_webhook_url", "status_webhook_url"):
+            view[key] = masked_url(view[key])
         view.update(
             balance=format_brl(self.balance),
             blacklist=sorted(self.blacklist),
@@ -836,6 +851,23 @@ def _pydantic_message(error: Any) -> str:
 
 def _digits(phone: str) -> str:
     return re.sub(r"\D", "", phone)
+
+
+def masked_url(url: str | None) -> str | None:
+    """`url` with its secrets masked: our callback URLs carry the channel's webhook secret in
+    `token`, and the inspection endpoints answer anyone who can reach the sandbox."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    pairs = [pair.partition("=") for pair in parts.query.split("&")]
+    query = "&".join(key + equals + ("***" if equals and key.lower() in _SECRET_PARAMETERS else value)
+                     for key, equals, value in pairs)
+    return urlunsplit(parts._replace(query=query))
+
+
+_SECRET_PARAMETERS = {"token", "secret", "key", "api_key", "access_token"}
 
 
 def _without_query(url: str) -> str:
