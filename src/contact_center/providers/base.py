@@ -71,6 +71,11 @@ class WebhookPayloadError(ValueError):
         self.field = field
 
 
+class TooManyItems(WebhookPayloadError):
+    """A callback carrying more items than the provider ever sends in one (answered 413): the
+    work one callback can cause is bounded."""
+
+
 class ProviderError(Exception):
     """A provider call failed. `retryable` errors (rate limit, 5xx, timeout) are tried again later.
 

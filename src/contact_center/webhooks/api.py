@@ -35,11 +35,6 @@ MAX_BODY_BYTES = 1024 * 1024
 _writer_lock = threading.Lock()
 
 
-class PayloadTooLarge(DomainError):
-    status_code = 413
-    code = "payload_too_large"
-
-
 @dataclass
 class Callback:
     """What a callback brings besides its body, read from the ASGI scope."""
@@ -65,7 +60,8 @@ def _callback(scope) -> Callback:
 
 async def read_limited_body(receive, content_length: str | None) -> bytes:
     if content_length and content_length.isdigit() and int(content_length) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body has {content_length} bytes; callbacks are limited to {MAX_BODY_BYTES} bytes")
+        raise service.PayloadTooLarge(f"the body has {content_length} bytes; callbacks are limited to "
+                                      f"{MAX_BODY_BYTES} bytes")
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -75,7 +71,7 @@ async def read_limited_body(receive, content_length: str | None) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes; callbacks are limited to that")
+            raise service.PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes; callbacks are limited to that")
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
@@ -130,9 +126,12 @@ def _handler(specs: dict[str, ProviderSpec], kind: str):
         spec = specs[channel.provider]
         source = f"{spec.name}.{kind}"
         if kind == "status":
-            result = await writer.submit(StatusIn(spec.name, channel, raw))
-            if isinstance(result, service.PayloadRejected):
-                raise result
+            try:
+                updates = service.parse_statuses(spec, raw)
+            except service.PayloadRejected as error:
+                await _reject(writer, source, channel, raw, error)
+            payload = raw.decode("utf-8", "replace") if len(updates) == 1 else None
+            result = await writer.submit(StatusIn(source, channel.id, updates, payload))
             return {"status": "success", "applied": result.count("applied"), "pending": result.count("pending"),
                     "ignored": result.count("ignored"), "duplicates": result.duplicates}
         try:

@@ -1,8 +1,9 @@
 """Provider callbacks: stored raw first, unique per (source, external id), then applied.
 
 Replays and duplicates are no-ops; a status for a message we do not know yet is kept as pending
-and applied when the message gets its provider id; an apply that crashes leaves the event in
-`error` for the sweeper to try again.
+and applied when the message gets its provider id (or expires after a day). Statuses are applied
+a set at a time: the messages of a whole slice are found with two queries, so the work for a
+1,000-item callback, known ids or not, is a few queries and no per-item round trips.
 """
 
 from __future__ import annotations
@@ -10,21 +11,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from contact_center import phones
 from contact_center.channels.models import Channel
-from contact_center.db import utcnow
+from contact_center.db import chunks, utcnow
 from contact_center.errors import DomainError
 from contact_center.messaging import service as messaging
 from contact_center.messaging.inbound import ReplyIn, record_replies
 from contact_center.messaging.models import Message
-from contact_center.providers.base import InboundReply, ProviderSpec, StatusUpdate, WebhookPayloadError
+from contact_center.providers.base import InboundReply, ProviderSpec, StatusUpdate, TooManyItems, WebhookPayloadError
 from contact_center.webhooks.models import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,11 @@ class PayloadRejected(DomainError):
     code = "invalid_payload"
 
 
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+
 @dataclass
 class IngestResult:
     outcomes: list[str] = field(default_factory=list)  # applied | pending | ignored | rejected | error
@@ -43,6 +50,12 @@ class IngestResult:
 
     def count(self, outcome: str) -> int:
         return self.outcomes.count(outcome)
+
+    def merge(self, other: IngestResult) -> None:
+        """Add the result of another slice of the same callback."""
+        self.outcomes += other.outcomes
+        self.message_ids += other.message_ids
+        self.duplicates += other.duplicates
 
 
 def _digest(raw: bytes) -> str:
@@ -139,39 +152,89 @@ def record_reply(session: Session, source: str, channel, reply: InboundReply, pa
     return out.message_id
 
 
-def ingest_statuses(session: Session, spec: ProviderSpec, channel: Channel, raw: bytes) -> IngestResult:
-    source = f"{spec.name}.status"
-    payload = decode_or_reject(session, source, channel, raw)
+def parse_statuses(spec: ProviderSpec, raw: bytes) -> list[StatusUpdate]:
+    """Decode and parse a status body without touching the database; PayloadRejected (or
+    PayloadTooLarge past the provider's batch size) says what is wrong."""
     try:
-        updates = spec.parse_statuses(payload)
+        updates = spec.parse_statuses(decode(raw))
+    except TooManyItems as exc:
+        raise PayloadTooLarge(str(exc), field=exc.field) from None
     except WebhookPayloadError as exc:
-        store_rejected(session, source, channel, raw, str(exc))
         raise PayloadRejected(str(exc), field=exc.field) from None
     problem = _status_problem(updates)
     if problem is not None:
-        store_rejected(session, source, channel, raw, problem[1])
         raise PayloadRejected(problem[1], field=problem[0])
+    return updates
+
+
+def record_statuses(session: Session, source: str, channel_id: int, updates: list[StatusUpdate],
+                    payload: str | None) -> IngestResult:
+    """Store and apply the statuses not seen before (a slice of one callback). `payload` is the
+    raw body when the callback holds one status; a batch's statuses are each kept as their record."""
     result = IngestResult()
-    text = raw.decode("utf-8", "replace")
+    seen = _seen(session, source, [update_.external_id for update_ in updates])
+    new: list[StatusUpdate] = []
     for update_ in updates:
-        item = json.dumps(_status_record(update_), ensure_ascii=False) if len(updates) > 1 else text
-        event = WebhookEvent(source=source, external_id=update_.external_id, channel_id=channel.id, payload=item,
-                             outcome="received", match_reference=update_.reference,
-                             match_provider_id=update_.provider_message_id, received_at=utcnow())
-        if not _insert_once(session, event):
+        if update_.external_id in seen:
             result.duplicates += 1
             continue
-        _apply(session, event, lambda: _apply_status(session, channel.id, event, update_, result))
-        result.outcomes.append(event.outcome)
+        seen.add(update_.external_id)
+        new.append(update_)
+    now = utcnow()
+    rows = []
+    for update_, (outcome, message) in zip(new, _apply_updates(session, channel_id, new)):
+        result.outcomes.append(outcome)
+        if message is not None:
+            result.message_ids.append(message.id)
+        rows.append({"source": source, "external_id": update_.external_id, "channel_id": channel_id,
+                     "payload": payload if payload is not None else json.dumps(_status_record(update_),
+                                                                                ensure_ascii=False),
+                     "outcome": outcome, "detail": IGNORED_DETAIL if outcome == "ignored" else None,
+                     "match_reference": update_.reference, "match_provider_id": update_.provider_message_id,
+                     "message_id": message.id if message is not None else None, "received_at": now,
+                     "handled_at": now if message is not None else None})
+    if rows:
+        session.flush()  # the statuses applied, before their events point at them
+        session.execute(insert(WebhookEvent), rows)
     return result
 
 
-def decode_or_reject(session: Session, source: str, channel: Channel, raw: bytes) -> object:
-    try:
-        return decode(raw)
-    except PayloadRejected as exc:
-        store_rejected(session, source, channel, raw, exc.message)
-        raise
+IGNORED_DETAIL = "older than the message's current status; kept for the record"
+
+
+def _seen(session: Session, source: str, external_ids: list[str]) -> set[str]:
+    seen: set[str] = set()
+    for chunk in chunks(list(set(external_ids))):
+        seen.update(session.scalars(select(WebhookEvent.external_id).where(WebhookEvent.source == source,
+                                                                           WebhookEvent.external_id.in_(chunk))))
+    return seen
+
+
+def _apply_updates(session: Session, channel_id: int, updates: list[StatusUpdate]) -> list[tuple[str, Message | None]]:
+    """Apply each status to its message, all of them found at once (by the provider's id, else by
+    our reference, like messaging.find_outbound); per status: applied, ignored or pending."""
+    by_provider_id = _messages(session, channel_id, Message.provider_message_id,
+                               {u.provider_message_id for u in updates if u.provider_message_id})
+    by_reference = _messages(session, channel_id, Message.reference, {u.reference for u in updates if u.reference})
+    outcomes: list[tuple[str, Message | None]] = []
+    for update_ in updates:
+        message = by_provider_id.get(update_.provider_message_id) or by_reference.get(update_.reference)
+        if message is None:
+            outcomes.append(("pending", None))
+            continue
+        applied = messaging.apply_status_to(session, message, update_)
+        if message.provider_message_id:
+            by_provider_id.setdefault(message.provider_message_id, message)
+        outcomes.append(("applied" if applied else "ignored", message))
+    return outcomes
+
+
+def _messages(session: Session, channel_id: int, column, values: set[str]) -> dict[str, Message]:
+    found: dict[str, Message] = {}
+    for chunk in chunks(list(values)):
+        for message in session.scalars(select(Message).where(Message.channel_id == channel_id, column.in_(chunk))):
+            found[getattr(message, column.key)] = message
+    return found
 
 
 def _status_record(update_: StatusUpdate) -> dict:
@@ -179,29 +242,24 @@ def _status_record(update_: StatusUpdate) -> dict:
             "state": update_.state, "code": update_.code, "text": update_.text}
 
 
-def _apply(session: Session, event: WebhookEvent, action) -> None:
-    """Run `action` in a savepoint: if it crashes, the raw event stays stored, marked for retry."""
-    try:
-        with session.begin_nested():
-            action()
-    except DomainError as exc:
-        event.outcome, event.detail, event.handled_at = "rejected", exc.message, utcnow()
-    except Exception as exc:
-        log.exception("webhook event %s (%s) could not be applied; it will be retried", event.external_id, event.source)
-        event.outcome, event.detail = "error", f"{exc.__class__.__name__}: {exc}"
+def _apply_stored(session: Session, stored: list[WebhookEvent]) -> int:
+    """Apply again statuses stored as pending (or whose apply failed before): the ones whose
+    message now exists. Returns how many found their message."""
+    by_channel: dict[int, list[WebhookEvent]] = defaultdict(list)
+    for event in stored:
+        by_channel[event.channel_id].append(event)
+    found = 0
+    now = utcnow()
+    for channel_id, events in by_channel.items():
+        updates = [_status_from_event(event) for event in events]
+        for event, (outcome, message) in zip(events, _apply_updates(session, channel_id, updates)):
+            if message is None:
+                continue
+            event.outcome, event.message_id, event.handled_at = outcome, message.id, now
+            event.detail = IGNORED_DETAIL if outcome == "ignored" else None
+            found += 1
     session.flush()
-
-
-def _apply_status(session: Session, channel_id: int, event: WebhookEvent, update_: StatusUpdate,
-                  result: IngestResult) -> None:
-    applied = messaging.apply_status(session, channel_id, update_)
-    event.outcome = applied.outcome
-    if applied.message is not None:
-        event.message_id = applied.message.id
-        event.handled_at = utcnow()
-        result.message_ids.append(applied.message.id)
-    if applied.outcome == "ignored":
-        event.detail = "older than the message's current status; kept for the record"
+    return found
 
 
 def apply_pending_for(session: Session, *messages: Message) -> int:
@@ -219,10 +277,7 @@ def apply_pending_for(session: Session, *messages: Message) -> int:
     pending = session.scalars(select(WebhookEvent).where(WebhookEvent.outcome == "pending",
                                                          WebhookEvent.channel_id.in_(channel_ids),
                                                          or_(*conditions)).order_by(WebhookEvent.id)).all()
-    for event in pending:
-        update_ = _status_from_event(event)
-        _apply(session, event, lambda: _apply_status(session, event.channel_id, event, update_, IngestResult()))
-    return len(pending)
+    return _apply_stored(session, list(pending))
 
 
 def _status_from_event(event: WebhookEvent) -> StatusUpdate:
@@ -240,9 +295,8 @@ RETRY_WINDOW = timedelta(hours=24)
 
 
 def retry_failed_events(session: Session, limit: int = 500) -> int:
-    """Apply again the statuses whose apply crashed, and pending statuses whose message now exists.
-    (Replies never wait here: a reply is recorded, rejected, or its whole callback fails and the
-    provider sends it again.)
+    """Apply again the statuses still pending whose message now exists (and those whose apply
+    failed in an earlier version, which kept them as `error`), newest first.
 
     Retrying stops after RETRY_WINDOW: a status still unmatched by then belongs to no message of
     ours (another system sending on the same Kolmeya account), and an event that kept failing
@@ -258,9 +312,4 @@ def retry_failed_events(session: Session, limit: int = 500) -> int:
     events = session.scalars(select(WebhookEvent).where(WebhookEvent.outcome.in_(("error", "pending")),
                                                         WebhookEvent.channel_id.is_not(None))
                              .order_by(WebhookEvent.id.desc()).limit(limit)).all()
-    applied = 0
-    for event in events:
-        update_ = _status_from_event(event)
-        _apply(session, event, lambda: _apply_status(session, event.channel_id, event, update_, IngestResult()))
-        applied += event.outcome in ("applied", "ignored")
-    return applied
+    return _apply_stored(session, list(events))

@@ -3,9 +3,11 @@
 Webhooks arrive in bursts (a bulk send's delivery reports, a campaign's replies). Giving each its
 own transaction makes request threads queue on the database's write lock (on SQLite, in sleeps of
 up to 100 ms). One writer instead takes every callback waiting, records the replies among them
-with set-based statements (messaging/inbound.py), applies the rest each in its own savepoint, and
-commits once (write_batch). The HTTP answer goes out only after that commit, so an acknowledged
-callback is durable.
+with set-based statements (messaging/inbound.py), keeps the malformed ones, and commits once
+(write_batch). Status callbacks are written a slice of STATUS_SLICE statuses at a time, taking
+turns with the replies (WorkQueue): a customer's reply never waits behind more than one slice,
+however large the status callback that arrived just before it. The HTTP answer goes out only
+after the commit of (the last slice of) its callback, so an acknowledged callback is durable.
 
 Two writers run write_batch:
 - WriterProcess, what `serve` uses: a child process of the web process. The database work then
@@ -27,9 +29,9 @@ import signal
 import socket
 import struct
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -39,12 +41,13 @@ from contact_center.channels.service import WebhookChannel
 from contact_center.errors import DomainError
 from contact_center.events import LiveEvent, make_bus
 from contact_center.messaging.inbound import ReplyIn, record_replies
-from contact_center.providers.registry import PROVIDERS
+from contact_center.providers.base import StatusUpdate
 from contact_center.settings import Settings
 from contact_center.webhooks import service
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
+STATUS_SLICE = 100  # statuses a transaction: what a reply may have to wait for behind a status callback
 
 
 class WriteFailed(Exception):
@@ -53,11 +56,12 @@ class WriteFailed(Exception):
 
 @dataclass
 class StatusIn:
-    """A status callback's raw body, parsed and applied by the writer."""
+    """A status callback, parsed in the web process; its statuses are applied by the writer."""
 
-    provider: str
-    channel: WebhookChannel
-    raw: bytes
+    source: str  # e.g. kolmeya.status
+    channel_id: int
+    updates: list[StatusUpdate]
+    payload: str | None  # the raw body, kept when the callback holds one status
 
 
 @dataclass
@@ -74,8 +78,8 @@ Item = ReplyIn | StatusIn | RejectedIn
 Outcome = tuple[Any, BaseException | None]  # (result, error): one of the two is None
 
 
-def write_batch(session_factory: sessionmaker[Session], items: list[Item]) -> list[Outcome]:
-    """Apply `items` in one transaction; an outcome per item, in order."""
+def write_batch(session_factory: sessionmaker[Session], items: list[ReplyIn | RejectedIn]) -> list[Outcome]:
+    """Record replies (and keep malformed callbacks) in one transaction; an outcome per item, in order."""
     replies = [index for index, item in enumerate(items) if isinstance(item, ReplyIn)]
     outcomes: list[Outcome] = [(None, None)] * len(items)
     session = session_factory()
@@ -92,12 +96,9 @@ def write_batch(session_factory: sessionmaker[Session], items: list[Item]) -> li
                 for index in replies:
                     outcomes[index] = _record_one(session, items[index])
         for index, item in enumerate(items):
-            if not isinstance(item, ReplyIn):
-                try:
-                    with session.begin_nested():
-                        outcomes[index] = (_apply(session, item), None)
-                except Exception as exc:  # this callback's own problem (bad payload, unknown token…)
-                    outcomes[index] = (None, exc)
+            if isinstance(item, RejectedIn):
+                outcomes[index] = _in_savepoint(session, lambda item=item: service.store_rejected(
+                    session, item.source, item.channel, item.raw, item.reason))
         session.commit()
     except Exception as exc:
         session.rollback()
@@ -119,13 +120,94 @@ def _record_one(session: Session, item: ReplyIn) -> Outcome:
         return None, WriteFailed("could not record the reply")
 
 
-def _apply(session: Session, item: StatusIn | RejectedIn):
-    if isinstance(item, RejectedIn):
-        return service.store_rejected(session, item.source, item.channel, item.raw, item.reason)
+def _in_savepoint(session: Session, action) -> Outcome:
+    """`action` in a savepoint: its failure is its callback's alone, not the batch's."""
     try:
-        return service.ingest_statuses(session, PROVIDERS[item.provider], item.channel, item.raw)
-    except service.PayloadRejected as exc:
-        return exc  # the raw event is kept (the batch commits it); the caller answers 422
+        with session.begin_nested():
+            return action(), None
+    except Exception as exc:
+        return None, exc
+
+
+def write_status_slice(session_factory: sessionmaker[Session],
+                       pieces: list[tuple[StatusIn, int, int]]) -> list[Outcome]:
+    """Apply statuses start..stop of each callback in one transaction; an outcome per piece."""
+    outcomes: list[Outcome] = []
+    session = session_factory()
+    try:
+        for item, start, stop in pieces:
+            outcomes.append(_in_savepoint(session, lambda: service.record_statuses(
+                session, item.source, item.channel_id, item.updates[start:stop], item.payload)))
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        log.exception("a slice of %d status callback(s) could not be committed", len(pieces))
+        failure = WriteFailed(f"could not store the callback ({exc.__class__.__name__})")
+        outcomes = [(None, failure)] * len(pieces)
+    finally:
+        session.close()
+    return outcomes
+
+
+@dataclass
+class _StatusWork:
+    key: Any
+    item: StatusIn
+    done: int = 0  # statuses written so far
+    result: service.IngestResult = field(default_factory=service.IngestResult)
+
+
+class WorkQueue:
+    """What a writer has yet to write. Replies and malformed bodies go in batches of up to
+    MAX_BATCH; status callbacks a slice of STATUS_SLICE statuses at a time (small ones share a
+    slice, a large one takes several); the two take turns. `key` is the caller's handle on a
+    callback (a future, or the web process's number for it)."""
+
+    def __init__(self, session_factory: sessionmaker[Session]):
+        self._factory = session_factory
+        self._quick: deque[tuple[Any, ReplyIn | RejectedIn]] = deque()
+        self._statuses: deque[_StatusWork] = deque()
+        self._statuses_turn = False
+
+    def add(self, key: Any, item: Item) -> None:
+        if isinstance(item, StatusIn):
+            self._statuses.append(_StatusWork(key, item))
+        else:
+            self._quick.append((key, item))
+
+    def __bool__(self) -> bool:
+        return bool(self._quick or self._statuses)
+
+    def write_next(self) -> list[tuple[Any, Item, Outcome]]:
+        """Write the next batch of replies or slice of statuses; (key, item, outcome) of each
+        callback it finished."""
+        if self._statuses and (self._statuses_turn or not self._quick):
+            self._statuses_turn = False
+            return self._write_slice()
+        self._statuses_turn = True
+        batch = [self._quick.popleft() for _ in range(min(MAX_BATCH, len(self._quick)))]
+        outcomes = write_batch(self._factory, [item for _, item in batch])
+        return [(key, item, outcome) for (key, item), outcome in zip(batch, outcomes)]
+
+    def _write_slice(self) -> list[tuple[Any, Item, Outcome]]:
+        taken: list[tuple[_StatusWork, int]] = []
+        room = STATUS_SLICE
+        for work in self._statuses:
+            if room <= 0:
+                break
+            stop = min(len(work.item.updates), work.done + room)
+            taken.append((work, stop))
+            room -= stop - work.done
+        outcomes = write_status_slice(self._factory, [(work.item, work.done, stop) for work, stop in taken])
+        finished = []
+        for (work, stop), (result, error) in zip(taken, outcomes):
+            if error is None:
+                work.result.merge(result)
+                work.done = stop
+            if error is not None or work.done >= len(work.item.updates):
+                finished.append((work.key, work.item, (None, error) if error is not None else (work.result, None)))
+                self._statuses.remove(work)
+        return finished
 
 
 def _resolve(resolved: list[tuple[asyncio.Future, Outcome]]) -> None:
@@ -139,7 +221,7 @@ def _resolve(resolved: list[tuple[asyncio.Future, Outcome]]) -> None:
 
 
 class IngestWriter:
-    """write_batch on a thread of this process."""
+    """The writer on a thread of this process."""
 
     def __init__(self, session_factory: sessionmaker[Session]):
         self._factory = session_factory
@@ -160,27 +242,28 @@ class IngestWriter:
         await asyncio.to_thread(self._thread.join, 10)
 
     def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_BATCH:
+        work = WorkQueue(self._factory)
+        stopping = False
+        while work or not stopping:
+            waiting = [] if work else [self._queue.get()]  # block only with nothing to write
+            while True:
                 try:
-                    item = self._queue.get_nowait()
+                    waiting.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-                if item is None:
-                    self._write(batch)
-                    return
-                batch.append(item)
-            self._write(batch)
+            for entry in waiting:
+                if entry is None:
+                    stopping = True
+                else:
+                    work.add(entry[1], entry[0])
+            if work:
+                self._resolve(work.write_next())
 
-    def _write(self, batch: list[tuple[Item, asyncio.Future]]) -> None:
-        outcomes = write_batch(self._factory, [item for item, _ in batch])
+    @staticmethod
+    def _resolve(finished: list[tuple[asyncio.Future, Item, Outcome]]) -> None:
         # One wake-up per event loop for the whole batch, not one per callback.
         by_loop: dict[asyncio.AbstractEventLoop, list] = defaultdict(list)
-        for (_, future), outcome in zip(batch, outcomes):
+        for future, _item, outcome in finished:
             by_loop[future.get_loop()].append((future, outcome))
         for loop, resolved in by_loop.items():
             loop.call_soon_threadsafe(_resolve, resolved)
@@ -356,9 +439,8 @@ def _portable(item: Item, outcome: Outcome) -> Outcome:
     result, error = outcome
     if error is None or isinstance(error, (DomainError, WriteFailed)):
         return outcome
-    source = item.source if isinstance(item, (ReplyIn, RejectedIn)) else f"{item.provider}.status"
-    log.error("%s callback on channel %s could not be stored", source,
-              item.channel_id if isinstance(item, ReplyIn) else item.channel.id, exc_info=error)
+    log.error("%s callback on channel %s could not be stored", item.source,
+              item.channel.id if isinstance(item, RejectedIn) else item.channel_id, exc_info=error)
     return None, WriteFailed(f"could not store the callback ({error.__class__.__name__})")
 
 
@@ -383,26 +465,23 @@ def _child_main(channel: socket.socket, settings: Settings) -> None:
                     events=forwarded or make_bus(settings.redis_url)))
     connection = Connection(channel.detach())
     connection.send_bytes(_READY[_FRAME.size:])
+    work = WorkQueue(factory)
+    closing = False
     try:
-        while True:
+        while work or not closing:
             try:
-                batch = pickle.loads(connection.recv_bytes())
+                # Wait for callbacks only with nothing to write; take all that are there.
+                while not closing and (not work or connection.poll()):
+                    for number, item in pickle.loads(connection.recv_bytes()):
+                        work.add(number, item)
             except EOFError:
-                return  # the web process closed its end: it is stopping
-            closing = False
-            while len(batch) < MAX_BATCH and connection.poll():
-                try:
-                    batch += pickle.loads(connection.recv_bytes())
-                except EOFError:
-                    closing = True
-                    break
-            items = [item for _, item in batch]
-            outcomes = [_portable(item, outcome) for item, outcome in zip(items, write_batch(factory, items))]
-            answer = ([(number, outcome) for (number, _), outcome in zip(batch, outcomes)],
+                closing = True  # the web process closed its end: write what is left, then stop
+            if not work:
+                continue
+            finished = work.write_next()
+            answer = ([(number, _portable(item, outcome)) for number, item, outcome in finished],
                       forwarded.take() if forwarded else [])
             connection.send_bytes(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
-            if closing:
-                return
     finally:
         connection.close()
         engine.dispose()

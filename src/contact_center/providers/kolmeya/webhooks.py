@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from contact_center.providers.base import InboundReply, WebhookPayloadError
+from contact_center.providers.base import InboundReply, TooManyItems, WebhookPayloadError
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ STATUS_STATES = {
     6: "expired",
 }
 FINAL_CODES = frozenset({3, 4, 5, 6})
+MAX_STATUSES_PER_CALLBACK = 1000  # a batch callback reports one /sms/store request: 1 to 1000 messages
 
 # "Forward only": a state may replace another of lower rank, and a final state never moves.
 # "blocked" is not a Kolmeya status code; the client reports it at send time (opt-out lists).
@@ -129,6 +130,11 @@ def parse_statuses(payload: Any) -> list[KolmeyaStatus]:
     if not items:
         raise WebhookPayloadError(
             "messages: expected at least one message status, got an empty list", "messages"
+        )
+    if len(items) > MAX_STATUSES_PER_CALLBACK:
+        raise TooManyItems(
+            f"messages: {len(items):,} statuses in one callback; Kolmeya sends at most "
+            f"{MAX_STATUSES_PER_CALLBACK:,} (the largest request it takes)", "messages"
         )
     return [_parse_status_item(item, f"messages[{index}].") for index, item in enumerate(items)]
 
