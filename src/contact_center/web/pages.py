@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from contact_center.auth import service as auth_service
+from contact_center.auth import sessions as auth_sessions
 from contact_center.auth.models import User
 from contact_center.channels import service as channels
 from contact_center.channels.models import Channel
@@ -58,14 +59,19 @@ def login(request: Request, session: DbSession, username: str = Form(""), passwo
     except NotAuthenticated:
         return render(request, "login.html", next=_safe_next(next), error="login.failed", username=username,
                       status_code=401)
+    _, token = auth_sessions.start(session, user, client_address=web_session.client_address(request),
+                                   user_agent=request.headers.get("user-agent", ""))
     response = RedirectResponse(_safe_next(next), status_code=303)
-    web_session.log_in(request, response, user)
+    web_session.log_in(request, response, token)
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: str = Form("")):
+def logout(request: Request, session: DbSession, csrf_token: str = Form("")):
     web_session.check_csrf(request, csrf_token)
+    record = web_session.current_session(request, session)
+    if record is not None:  # ended on the server: a copy of the cookie is worthless from now on
+        auth_sessions.end(session, record, "logout", actor_id=record.user_id, via="ui")
     response = RedirectResponse("/login?bye=1", status_code=303)
     web_session.log_out(response)
     return response
