@@ -89,7 +89,7 @@ def test_a_cookie_copied_before_logout_fails_after_it(app, client, db, ana):
     assert thief.get("/api/conversations").status_code == 401
     [record] = sessions_of(db, user.id)
     assert record.end_reason == "logout" and record.ended_at is not None
-    assert audit_actions(db, user.id) == ["auth.logout"]
+    assert audit_actions(db, user.id) == ["auth.login", "auth.logout"]
 
 
 def test_the_session_token_is_kept_only_as_a_hash(client, db, app, ana):

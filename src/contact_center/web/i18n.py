@@ -32,6 +32,10 @@ PT: dict[str, str] = {
     "login.password": "Senha",
     "login.submit": "Entrar",
     "login.failed": "Usuário ou senha incorretos.",
+    "login.throttled": "Muitas tentativas de entrada com senha errada. Por segurança, aguarde {seconds} segundos "
+                       "e tente de novo.",
+    "login.throttled_one": "Muitas tentativas de entrada com senha errada. Por segurança, aguarde 1 segundo e "
+                           "tente de novo.",
     "login.subtitle": "SMS e WhatsApp em uma só caixa de entrada",
     "logout.done": "Você saiu.",
     "view.all": "Todas",
@@ -203,6 +207,10 @@ EN: dict[str, str] = {
     "login.password": "Password",
     "login.submit": "Log in",
     "login.failed": "Wrong username or password.",
+    "login.throttled": "Too many login attempts with a wrong password. For your security, wait {seconds} seconds "
+                       "and try again.",
+    "login.throttled_one": "Too many login attempts with a wrong password. For your security, wait 1 second and "
+                           "try again.",
     "login.subtitle": "SMS and WhatsApp in one inbox",
     "logout.done": "You are logged out.",
     "view.all": "All",

@@ -10,14 +10,14 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from contact_center.auth import service as auth_service
+from contact_center.auth import login as auth_login
 from contact_center.auth import sessions as auth_sessions
 from contact_center.auth.models import User
 from contact_center.channels import service as channels
 from contact_center.channels.models import Channel
 from contact_center.contacts import service as contacts
 from contact_center.deps import DbSession
-from contact_center.errors import InvalidInput, NotAuthenticated
+from contact_center.errors import InvalidInput, NotAuthenticated, TooManyAttempts
 from contact_center.inbox import queries, workflow
 from contact_center.inbox.models import Conversation
 from contact_center.messaging.status import channel_status
@@ -54,13 +54,20 @@ def login_page(request: Request, session: DbSession, next: str | None = None):
 def login(request: Request, session: DbSession, username: str = Form(""), password: str = Form(""),
           csrf_token: str = Form(""), next: str = Form("/inbox")):
     web_session.check_csrf(request, csrf_token)
+    # Refusals are answered, not raised: the request's transaction must commit the failure recorded.
     try:
-        user = auth_service.authenticate(session, username, password)
+        _, token = auth_login.password_login(session, username=username, password=password,
+                                             client_address=web_session.client_address(request),
+                                             user_agent=request.headers.get("user-agent", ""))
+    except TooManyAttempts as exc:
+        key = "login.throttled_one" if exc.retry_after == 1 else "login.throttled"
+        response = render(request, "login.html", next=_safe_next(next), error=key,
+                          error_values={"seconds": exc.retry_after}, username=username, status_code=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except NotAuthenticated:
         return render(request, "login.html", next=_safe_next(next), error="login.failed", username=username,
                       status_code=401)
-    _, token = auth_sessions.start(session, user, client_address=web_session.client_address(request),
-                                   user_agent=request.headers.get("user-agent", ""))
     response = RedirectResponse(_safe_next(next), status_code=303)
     web_session.log_in(request, response, token)
     return response
