@@ -290,3 +290,22 @@ def test_an_admin_changing_their_own_password_keeps_this_session_and_ends_the_ot
     assert "Encerrar minhas outras sessões" in page
     client.post(f"/admin/users/{root.id}/sessions/end", data={"csrf_token": csrf_of(page)})
     assert logged_in(client) and not logged_in(other_browser)
+
+
+# --- the first run's password file --------------------------------------------------------------------
+
+def test_a_new_password_for_the_first_admin_deletes_its_password_file(client, db, settings, make_user):
+    admin, path = auth_service.ensure_first_admin(db, settings.data_dir)
+    _, token = auth_service.create_token(db, admin, "tests")
+    db.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    other, _ = make_user("bruno")
+    assert client.patch(f"/api/users/{admin.id}", json={"name": "Chefe"}, headers=headers).status_code == 200
+    assert client.patch(f"/api/users/{other.id}", json={"password": "bruno's horse"},
+                        headers=headers).status_code == 200
+    assert path.exists()  # not the admin's password yet
+    assert client.patch(f"/api/users/{admin.id}", json={"password": "short"}, headers=headers).status_code == 422
+    assert path.exists()  # refused: the file still holds the password that works
+    assert client.patch(f"/api/users/{admin.id}", json={"password": "the admin's horse"},
+                        headers=headers).status_code == 200
+    assert not path.exists()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from contact_center.auth import service, sessions
 from contact_center.auth.models import Role
@@ -30,13 +30,13 @@ def create_user(body: UserCreate, session: DbSession, _: AdminUser):
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)
-def update_user(user_id: int, body: UserUpdate, session: DbSession, admin: AdminUser):
+def update_user(user_id: int, body: UserUpdate, request: Request, session: DbSession, admin: AdminUser):
     """A new password, another role or `active: false` also ends the user's UI sessions."""
     user = service.get_user(session, user_id)
     return service.update_user(
         session, user, name=body.name, password=body.password,
         role=body.role.value if body.role else None, active=body.active,
-        actor_id=admin.id, via="api",
+        actor_id=admin.id, via="api", data_dir=request.app.state.settings.data_dir,
     )
 
 

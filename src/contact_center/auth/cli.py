@@ -5,6 +5,7 @@ from rich.table import Table
 
 from contact_center.auth import service, sessions
 from contact_center.clitools import command_session, console
+from contact_center.settings import get_settings
 
 users_app = typer.Typer(help="Operators: admins, supervisors and agents.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens for the REST API.", no_args_is_help=True)
@@ -43,7 +44,8 @@ def set_password(username: str, password: str = typer.Option(None, show_default=
     """Change an operator's password; it also ends their UI sessions."""
     with command_session() as session:
         user = service.get_user_by_username(session, username)
-        service.update_user(session, user, password=_ask_password(password), via="cli")
+        service.update_user(session, user, password=_ask_password(password), via="cli",
+                            data_dir=get_settings().data_dir)
     console.print(f"Password changed for [bold]{user.username}[/]; their UI sessions ended.")
 
 

@@ -101,7 +101,8 @@ def update_user(user_id: int, request: Request, session: DbSession, user: AdminP
         own = web_session.current_session(request, session) if target.id == user.id else None
         auth_service.update_user(session, target, name=name or None, role=role or None, active=bool(active),
                                  password=password or None, actor_id=user.id, via="ui",
-                                 keep_session_id=own.id if own else None)
+                                 keep_session_id=own.id if own else None,
+                                 data_dir=request.app.state.settings.data_dir)
         return "saved"
 
     return _form_action(request, session, user, "users", csrf_token, change)
