@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -89,13 +90,49 @@ def served(tmp_path):
     process.wait(timeout=20)
 
 
-def test_serve_migrates_prints_first_admin_and_answers(served, tmp_path):
+def _log_in(base: str, username: str, password: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert response.status_code == 303 and response.headers["location"] == "/inbox", response.text
+    return client
+
+
+def test_serve_writes_the_first_admin_password_to_a_file_and_never_prints_it(served, tmp_path):
     base, process = served
     assert (tmp_path / "contact-center.db").exists()  # CONTACT_CENTER_DATA_DIR is honoured
     assert httpx.get(f"{base}/healthz").json()["database"] == "ok"
     assert httpx.get(f"{base}/docs").status_code == 200
     assert httpx.get(f"{base}/api/contacts").status_code == 401
+
+    secret_file = tmp_path / "initial-admin-password"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600  # only the owner reads it
+    password = secret_file.read_text().strip()
+    assert len(password) >= 16
+    browser = _log_in(base, "admin", password)  # the password in the file is the one that works
+    assert browser.get("/inbox").status_code == 200
+
+    # An admin logs someone out everywhere from the command line, while the server runs.
+    ended = run_cli("users", "end-sessions", "admin", data_dir=tmp_path)
+    assert ended.returncode == 0 and "Ended 1 UI session(s) of admin" in ended.stdout, ended.stderr
+    assert browser.get("/inbox").status_code == 303
+    assert browser.get("/api/conversations").status_code == 401
+
+    # A new password ends the sessions again, and the file with the old one goes away.
+    browser = _log_in(base, "admin", password)
+    changed = run_cli("users", "set-password", "admin", "--password", "a brand new horse", data_dir=tmp_path)
+    assert changed.returncode == 0, changed.stderr
+    assert not secret_file.exists()
+    assert browser.get("/inbox").status_code == 303
+    _log_in(base, "admin", "a brand new horse")
+
     process.terminate()
     output = process.communicate(timeout=20)[0]
-    match = re.search(r"admin user admin with password (\S+)", output)
-    assert match, output
+    assert str(secret_file) in output  # where it is...
+    assert password not in output  # ...never what it is
+
+
+def test_end_sessions_of_an_unknown_user_says_so(tmp_path):
+    assert run_cli("db", "upgrade", data_dir=tmp_path).returncode == 0
+    result = run_cli("users", "end-sessions", "nobody", data_dir=tmp_path)
+    assert result.returncode == 1 and "no user named 'nobody'" in result.stderr

@@ -44,9 +44,20 @@ class PermissionDenied(DomainError):
     code = "forbidden"
 
 
+class TooManyAttempts(DomainError):
+    status_code = 429
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after  # whole seconds, for the Retry-After header
+
+
 def error_response(exc: DomainError):
     """The JSON answer for a DomainError, the same from every route."""
     from fastapi.responses import JSONResponse
 
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    if isinstance(exc, TooManyAttempts):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse({"error": exc.as_dict()}, status_code=exc.status_code, headers=headers)

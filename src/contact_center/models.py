@@ -1,7 +1,7 @@
 """Every table, imported in one place so Alembic and tests see the whole schema."""
 
 from contact_center.audit.models import AuditEntry
-from contact_center.auth.models import ApiToken, User
+from contact_center.auth.models import ApiToken, LoginFailure, UiSession, User
 from contact_center.campaigns.models import Campaign
 from contact_center.channels.models import Channel
 from contact_center.contacts.models import Contact
@@ -13,5 +13,5 @@ from contact_center.webhooks.models import WebhookEvent
 
 __all__ = [
     "ApiToken", "AuditEntry", "Base", "Campaign", "Channel", "Contact", "Conversation", "ConversationEvent",
-    "Message", "QuickReply", "Template", "User", "WebhookEvent",
+    "LoginFailure", "Message", "QuickReply", "Template", "UiSession", "User", "WebhookEvent",
 ]

@@ -36,12 +36,14 @@ def prepare(settings: Settings, console: Console, *, start_consumer: bool = True
     runtime = build_runtime(settings)
     services = Services(runtime)
     with transaction(runtime.session_factory) as session:
-        created = ensure_first_admin(session)
+        created = ensure_first_admin(session, settings.data_dir)
     if created:
-        user, password = created
-        console.print(f"[bold green]First run:[/] created admin user [bold]{user.username}[/] with password "
-                      f"[bold]{password}[/] (shown once; change it with "
-                      f"`contact-center users set-password {user.username}`).", highlight=False)
+        user, path = created
+        # Where, never what: console output lands in scrollback, service logs and CI output.
+        console.print(f"[bold green]First run:[/] created admin user [bold]{user.username}[/]; its password is in "
+                      f"{path} (readable only by you). Log in and change it, or run "
+                      f"`contact-center users set-password {user.username}`: the file is then deleted.",
+                      highlight=False, soft_wrap=True)
     if settings.kolmeya_token.get_secret_value():
         _ensure_kolmeya_channel(runtime, settings)
     else:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import stat
+
 import pytest
 
 from contact_center.auth import service
@@ -36,8 +38,11 @@ def test_token_is_stored_hashed(db):
     assert service.user_for_token(db, f"  {clear} ").id == user.id
 
 
-def test_first_admin_is_created_only_on_an_empty_database(db):
-    user, password = service.ensure_first_admin(db)
-    assert user.role == "admin"
+def test_first_admin_is_created_only_on_an_empty_database(db, tmp_path):
+    user, path = service.ensure_first_admin(db, tmp_path)
+    assert user.role == "admin" and path == tmp_path / "initial-admin-password"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    password = path.read_text().strip()
     assert service.authenticate(db, "admin", password).id == user.id
-    assert service.ensure_first_admin(db) is None
+    assert service.ensure_first_admin(db, tmp_path) is None
+    assert path.read_text().strip() == password  # a later start leaves the file alone

@@ -3,8 +3,9 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from contact_center.auth import service
+from contact_center.auth import service, sessions
 from contact_center.clitools import command_session, console
+from contact_center.settings import get_settings
 
 users_app = typer.Typer(help="Operators: admins, supervisors and agents.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens for the REST API.", no_args_is_help=True)
@@ -40,11 +41,21 @@ def list_users():
 
 @users_app.command("set-password")
 def set_password(username: str, password: str = typer.Option(None, show_default=False)):
-    """Change an operator's password."""
+    """Change an operator's password; it also ends their UI sessions."""
     with command_session() as session:
         user = service.get_user_by_username(session, username)
-        service.update_user(session, user, password=_ask_password(password))
-        console.print(f"Password changed for [bold]{user.username}[/].")
+        service.update_user(session, user, password=_ask_password(password), via="cli",
+                            data_dir=get_settings().data_dir)
+    console.print(f"Password changed for [bold]{user.username}[/]; their UI sessions ended.")
+
+
+@users_app.command("end-sessions")
+def end_sessions(username: str):
+    """Log an operator out everywhere: their UI sessions end (API tokens keep working)."""
+    with command_session() as session:
+        user = service.get_user_by_username(session, username)
+        ended = sessions.end_all(session, user, "ended_by_admin", actor_id=None, via="cli")
+    console.print(f"Ended {ended} UI session(s) of [bold]{user.username}[/].")
 
 
 @tokens_app.command("create")

@@ -51,3 +51,26 @@ class TokenOut(BaseModel):
 
 class TokenCreated(TokenOut):
     token: str = Field(description="The token itself. Shown only now: store it safely.")
+
+
+class SessionOut(BaseModel):
+    """A UI session (a login); never its token."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    user_id: int
+    created_at: datetime
+    last_seen_at: datetime = Field(description="Updated at most once a minute.")
+    expires_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None = Field(description="logout, ended_by_admin, password_changed, role_changed or "
+                                               "deactivated; null while the session is live or expired")
+    active: bool
+    client_address: str
+    user_agent: str
+
+
+class SessionsEnded(BaseModel):
+    user_id: int
+    ended: int = Field(description="How many live sessions were ended.")

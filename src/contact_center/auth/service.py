@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contact_center.auth import first_run, sessions
 from contact_center.auth.models import ApiToken, Role, User
 from contact_center.db import utcnow
 from contact_center.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
@@ -74,18 +76,37 @@ def get_user_by_username(session: Session, username: str) -> User:
 
 def update_user(
     session: Session, user: User, *, name: str | None = None, role: str | None = None,
-    password: str | None = None, active: bool | None = None,
+    password: str | None = None, active: bool | None = None, actor_id: int | None = None, via: str = "api",
+    keep_session_id: int | None = None, data_dir: Path | None = None,
 ) -> User:
-    if name is not None:
-        user.name = name.strip() or user.name
-    if role is not None:
-        user.role = parse_role(role).value
+    """Change a user. A new password, another role or deactivation ends the user's UI sessions, all
+    but `keep_session_id` (the one a user changes their own password from).
+    A new password for the first-run admin deletes its password file in `data_dir` on commit."""
+    # Checked before anything changes: bad input changes nothing.
+    new_role = parse_role(role).value if role is not None else None
     if password is not None:
         _validate_password(password)
+    reasons = []
+    if active is False and user.active:
+        reasons.append("deactivated")
+    if password is not None:
+        reasons.append("password_changed")
+    if new_role is not None and new_role != user.role:
+        reasons.append("role_changed")
+    if name is not None:
+        user.name = name.strip() or user.name
+    if new_role is not None:
+        user.role = new_role
+    if password is not None:
         user.password_hash = hash_password(password)
+        if data_dir is not None and user.username == first_run.USERNAME:
+            first_run.forget_password(session, data_dir)
     if active is not None:
         user.active = active
     session.flush()
+    if reasons:
+        keep = keep_session_id if reasons[0] == "password_changed" and len(reasons) == 1 else None
+        sessions.end_all(session, user, reasons[0], actor_id=actor_id, via=via, keep_id=keep)
     return user
 
 
@@ -159,10 +180,12 @@ def user_for_token(session: Session, clear: str) -> User:
     return token.user
 
 
-def ensure_first_admin(session: Session) -> tuple[User, str] | None:
-    """On an empty database, create an admin with a random password (returned once, to be printed)."""
+def ensure_first_admin(session: Session, data_dir: Path) -> tuple[User, Path] | None:
+    """On an empty database, create an admin with a random password, written to a file in
+    `data_dir` readable only by its owner; returns the user and the file."""
     if session.scalar(select(User.id).limit(1)) is not None:
         return None
     password = secrets.token_urlsafe(12)
-    user = create_user(session, username="admin", name="Administrator", password=password, role="admin")
-    return user, password
+    user = create_user(session, username=first_run.USERNAME, name="Administrator", password=password, role="admin")
+    # Written before the commit: should it fail, there is no admin without a known password.
+    return user, first_run.write_password(data_dir, password)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from contact_center.auth import service as auth_service
+from contact_center.auth import sessions as auth_sessions
 from contact_center.auth.models import Role, User
 from contact_center.channels import service as channels
 from contact_center.deps import DbSession
@@ -42,6 +43,7 @@ def _page(request: Request, session, user: User, section: str, error: DomainErro
     if section == "users":
         values["users"] = auth_service.list_users(session)
         values["roles"] = [r.value for r in Role]
+        values["session_counts"] = auth_sessions.live_counts(session)
     elif section == "channels":
         base = request.app.state.settings.public_base_url
         values["channels"] = [(c, channels.webhook_urls(c, base)) for c in channels.list_channels(session)]
@@ -95,9 +97,27 @@ def update_user(user_id: int, request: Request, session: DbSession, user: AdminP
         target = auth_service.get_user(session, user_id)
         if target.id == user.id and (not active or role != Role.admin.value):
             raise PermissionDenied("you cannot deactivate yourself or take away your own admin role")
+        # Changing your own password keeps this session (you just proved it is yours) and ends the others.
+        own = web_session.current_session(request, session) if target.id == user.id else None
         auth_service.update_user(session, target, name=name or None, role=role or None, active=bool(active),
-                                 password=password or None)
+                                 password=password or None, actor_id=user.id, via="ui",
+                                 keep_session_id=own.id if own else None,
+                                 data_dir=request.app.state.settings.data_dir)
         return "saved"
+
+    return _form_action(request, session, user, "users", csrf_token, change)
+
+
+@router.post("/users/{user_id:int}/sessions/end")
+def end_user_sessions(user_id: int, request: Request, session: DbSession, user: AdminPageUser,
+                      csrf_token: str = Form("")):
+    def change():
+        target = auth_service.get_user(session, user_id)
+        # On your own row, the button ends your other sessions, not the one you are using.
+        own = web_session.current_session(request, session) if target.id == user.id else None
+        auth_sessions.end_all(session, target, "ended_by_admin", actor_id=user.id, via="ui",
+                              keep_id=own.id if own else None)
+        return "sessions_ended"
 
     return _form_action(request, session, user, "users", csrf_token, change)
 

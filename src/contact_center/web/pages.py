@@ -10,13 +10,14 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from contact_center.auth import service as auth_service
+from contact_center.auth import login as auth_login
+from contact_center.auth import sessions as auth_sessions
 from contact_center.auth.models import User
 from contact_center.channels import service as channels
 from contact_center.channels.models import Channel
 from contact_center.contacts import service as contacts
 from contact_center.deps import DbSession
-from contact_center.errors import InvalidInput, NotAuthenticated
+from contact_center.errors import InvalidInput, NotAuthenticated, TooManyAttempts
 from contact_center.inbox import queries, workflow
 from contact_center.inbox.models import Conversation
 from contact_center.messaging.status import channel_status
@@ -53,19 +54,31 @@ def login_page(request: Request, session: DbSession, next: str | None = None):
 def login(request: Request, session: DbSession, username: str = Form(""), password: str = Form(""),
           csrf_token: str = Form(""), next: str = Form("/inbox")):
     web_session.check_csrf(request, csrf_token)
+    # Refusals are answered, not raised: the request's transaction must commit the failure recorded.
     try:
-        user = auth_service.authenticate(session, username, password)
+        _, token = auth_login.password_login(session, username=username, password=password,
+                                             client_address=web_session.client_address(request),
+                                             user_agent=request.headers.get("user-agent", ""))
+    except TooManyAttempts as exc:
+        key = "login.throttled_one" if exc.retry_after == 1 else "login.throttled"
+        response = render(request, "login.html", next=_safe_next(next), error=key,
+                          error_values={"seconds": exc.retry_after}, username=username, status_code=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except NotAuthenticated:
         return render(request, "login.html", next=_safe_next(next), error="login.failed", username=username,
                       status_code=401)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    web_session.log_in(request, response, user)
+    web_session.log_in(request, response, token)
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: str = Form("")):
+def logout(request: Request, session: DbSession, csrf_token: str = Form("")):
     web_session.check_csrf(request, csrf_token)
+    record = web_session.current_session(request, session)
+    if record is not None:  # ended on the server: a copy of the cookie is worthless from now on
+        auth_sessions.end(session, record, "logout", actor_id=record.user_id, via="ui")
     response = RedirectResponse("/login?bye=1", status_code=303)
     web_session.log_out(response)
     return response

@@ -1,16 +1,17 @@
-"""The UI's session: a signed cookie naming the operator, and a CSRF token for every state change.
+"""The UI's session: a signed cookie carrying a session token, and a CSRF token for every state change.
 
-The cookie holds {user id, CSRF token, password fingerprint}, signed with the secret key (so it
-cannot be forged) and timestamped (so it expires). Changing a password or deactivating a user ends
-their sessions. Every POST/PUT/PATCH/DELETE made with the cookie must carry the session's CSRF
-token: forms as a hidden `csrf_token` field, scripts as the `X-CSRF-Token` header. A request with
-a Bearer token instead of the cookie is an API client and needs no CSRF token (browsers never add
-that header by themselves).
+The cookie holds {session token, CSRF token}, signed with the secret key (so it cannot be forged)
+and timestamped. The token names a record in ui_sessions (auth/sessions.py), checked on every
+request: logging out, an admin, or a change to the user's password, role or active flag ends it,
+and a copy of the cookie is worthless from then on. Anonymous visitors get a cookie with only a
+CSRF token (the login form needs one). Every POST/PUT/PATCH/DELETE made with the cookie must carry
+the session's CSRF token: forms as a hidden `csrf_token` field, scripts as the `X-CSRF-Token`
+header. A request with a Bearer token instead of the cookie is an API client and needs no CSRF
+token (browsers never add that header by themselves).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from typing import Annotated, Any
@@ -20,13 +21,14 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from contact_center.auth.models import Role, User
+from contact_center.auth import sessions
+from contact_center.auth.models import Role, UiSession, User
 from contact_center.deps import DbSession, _bearer_user
 from contact_center.errors import DomainError, NotAuthenticated, PermissionDenied
 
 COOKIE = "cc_session"
 LANG_COOKIE = "cc_lang"
-MAX_AGE_SECONDS = 12 * 3600  # one working day
+MAX_AGE_SECONDS = int(sessions.LIFETIME.total_seconds())  # the record decides; the cookie need not outlive it
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -49,12 +51,9 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
     serializer = getattr(state, "session_serializer", None)
     if serializer is None:
         key = state.settings.effective_secret_key()
-        serializer = state.session_serializer = URLSafeTimedSerializer(key, salt="contact-center.ui-session")
+        # A new salt with the session records: cookies from before them are simply not read.
+        serializer = state.session_serializer = URLSafeTimedSerializer(key, salt="contact-center.ui-session.2")
     return serializer
-
-
-def _fingerprint(user: User) -> str:
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 
 def read(request: Request) -> dict[str, Any]:
@@ -104,24 +103,31 @@ def check_csrf(request: Request, supplied: str | None) -> None:
                          "and try again")
 
 
-def log_in(request: Request, response: Response, user: User) -> None:
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def log_in(request: Request, response: Response, token: str) -> None:
+    """Hand the browser a new session's token (from auth.sessions.start)."""
     # A fresh CSRF token at login: one obtained before (by anyone) is worthless afterwards.
-    write(request, response, {"u": user.id, "c": secrets.token_urlsafe(24), "f": _fingerprint(user)})
+    write(request, response, {"s": token, "c": secrets.token_urlsafe(24)})
 
 
 def log_out(response: Response) -> None:
     response.delete_cookie(COOKIE, path="/")
 
 
+def current_session(request: Request, session: Session) -> UiSession | None:
+    """The live session the cookie names, or None (no cookie, a forged one, or an ended session)."""
+    token = read(request).get("s")
+    if not isinstance(token, str) or not token:
+        return None
+    return sessions.find_active(session, token)
+
+
 def user_from_cookie(request: Request, session: Session) -> User | None:
-    data = read(request)
-    user_id = data.get("u")
-    if not isinstance(user_id, int):
-        return None
-    user = session.get(User, user_id)
-    if user is None or not user.active or data.get("f") != _fingerprint(user):
-        return None
-    return user
+    record = current_session(request, session)
+    return record.user if record else None
 
 
 # --- dependencies ------------------------------------------------------------------------------------
