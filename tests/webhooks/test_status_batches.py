@@ -12,7 +12,7 @@ from contact_center.channels import service as channels
 from contact_center.messaging import service as messaging
 from contact_center.messaging.inbound import ReplyIn
 from contact_center.messaging.models import Message
-from contact_center.providers.base import InboundReply, StatusUpdate
+from contact_center.providers.base import InboundReply
 from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
 from contact_center.providers.kolmeya.webhooks import MAX_STATUSES_PER_CALLBACK
 from contact_center.webhooks.models import WebhookEvent
@@ -74,10 +74,9 @@ def test_a_large_batch_is_applied_across_slices_to_the_messages_it_names(client,
 def test_a_reply_is_written_before_the_rest_of_a_large_status_callback(session_factory, db):
     channel = channels.create_channel(db, name="SMS", provider="sandbox", credentials={"token": SANDBOX_TOKEN})
     db.commit()
-    updates = [StatusUpdate(f"kol-{n}:3", f"kol-{n}", None, "delivered", 3, "entregue")
-               for n in range(MAX_STATUSES_PER_CALLBACK)]
     work = WorkQueue(session_factory)
-    work.add("statuses", StatusIn("sandbox.status", channel.id, updates, None))
+    webhook_channel = channels.WebhookChannel(channel.id, channel.name, channel.provider, None)
+    work.add("statuses", StatusIn("sandbox.status", webhook_channel, status_batch(MAX_STATUSES_PER_CALLBACK)))
     assert work.write_next() == []  # the first slice: the callback is not answered yet
     reply = InboundReply("queue-1", "+55 11 90000-0001", "Oi", datetime.now(UTC), None, None)
     work.add("reply", ReplyIn("sandbox.reply", channel.id, reply, "{}"))

@@ -125,20 +125,15 @@ def _handler(specs: dict[str, ProviderSpec], kind: str):
         channel = await _channel(callback, specs, app.state.session_factory)
         spec = specs[channel.provider]
         source = f"{spec.name}.{kind}"
-        if kind == "status":
-            try:
-                updates = service.parse_statuses(spec, raw)
-            except service.PayloadRejected as error:
-                await _reject(writer, source, channel, raw, error)
-            payload = raw.decode("utf-8", "replace") if len(updates) == 1 else None
-            result = await writer.submit(StatusIn(source, channel.id, updates, payload))
+        if kind == "status":  # parsed by the writer: a malformed body is kept there, and raised here
+            result = await writer.submit(StatusIn(source, channel, raw))
             return {"status": "success", "applied": result.count("applied"), "pending": result.count("pending"),
                     "ignored": result.count("ignored"), "duplicates": result.duplicates}
         try:
             reply = service.parse(spec.parse_reply, raw)
         except service.PayloadRejected as error:
             await _reject(writer, source, channel, raw, error)
-        out = await writer.submit(ReplyIn(source, channel.id, reply, raw.decode("utf-8", "replace")))
+        out = await writer.submit(ReplyIn(source, channel.id, reply, service.raw_text(raw)))
         body = {"status": "success", "duplicate": out.outcome == "duplicate"}
         if out.message_id is not None:
             body["sms_id"] = out.message_id

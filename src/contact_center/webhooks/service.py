@@ -62,10 +62,16 @@ def _digest(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def raw_text(raw: bytes) -> str:
+    """A callback's body as text we can store on any database: what is not UTF-8 is replaced, and
+    NUL (which PostgreSQL's text refuses; a UTF-16 body is full of them) is escaped."""
+    return raw.decode("utf-8", "replace").replace("\x00", "\\u0000")
+
+
 def store_rejected(session: Session, source: str, channel: Channel | None, raw: bytes, reason: str) -> None:
     """Keep a malformed callback in the raw-event log (deduplicated by its bytes) and nothing else."""
     event = WebhookEvent(source=source, external_id=f"rejected:{_digest(raw)}", channel_id=channel.id if channel else None,
-                         payload=raw.decode("utf-8", "replace"), outcome="rejected", detail=reason,
+                         payload=raw_text(raw), outcome="rejected", detail=reason,
                          received_at=utcnow(), handled_at=utcnow())
     if not _insert_once(session, event):
         log.info("%s: the same malformed payload again", source)
