@@ -125,7 +125,7 @@ def test_the_timeline_merges_messages_and_status_changes_in_order(db, people, sm
     workflow.transfer(db, conversation.id, people["ana"], people["bruno"].id)
     workflow.close(db, conversation.id, people["bruno"])
 
-    entries = queries.timeline(db, conversation).entries
+    entries = queries.timeline(db, conversation, people["bruno"]).entries
     described = [(e.kind, e.message.body if e.kind == "message" else e.change) for e in entries]
     assert described == [("message", "Quero segunda via do boleto"), ("event", "taken"),
                          ("message", "Claro, Maria! Segue o link."), ("event", "transferred"), ("event", "closed")]
@@ -141,7 +141,7 @@ def test_the_timeline_pages_back(db, people, sms, customer_writes):
     conversation = None
     for i in range(30):
         conversation = customer_writes(sms, "+55 11 90000-0001", f"msg {i}", at=base + timedelta(minutes=i))
-    newest = queries.timeline(db, conversation, limit=20)
+    newest = queries.timeline(db, conversation, people["sofia"], limit=20)
     assert newest.has_older and [e.message.body for e in newest.entries][0] == "msg 10"
-    older = queries.timeline(db, conversation, before_id=newest.oldest_message_id, limit=20)
+    older = queries.timeline(db, conversation, people["sofia"], before_id=newest.oldest_message_id, limit=20)
     assert not older.has_older and [e.message.body for e in older.entries] == [f"msg {i}" for i in range(10)]

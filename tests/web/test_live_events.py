@@ -122,6 +122,41 @@ def test_events_arrive_and_a_reconnect_resumes_right_after_the_last_one_seen(liv
         stream.close()
 
 
+def _agent(live, username: str) -> dict[str, str]:
+    from contact_center.auth import service as auth_service
+    from contact_center.db import transaction
+
+    with transaction(live.runtime.session_factory) as session:
+        user = auth_service.create_user(session, username=username, name=username.title(), password="correct horse",
+                                        role="agent")
+        return {"Authorization": f"Bearer {auth_service.create_token(session, user, 'tests')[1]}"}
+
+
+def test_an_agents_stream_leaves_out_another_agents_conversation(live):
+    bruno, carla = _agent(live, "bruno"), _agent(live, "carla")
+    theirs = _sms(live, "+55 11 90000-0001")
+    carla_stream, bruno_stream = EventStream(live.base_url, carla), EventStream(live.base_url, bruno)
+    try:
+        taken = live.http.post(f"/api/conversations/{theirs['conversation_id']}/take", headers=bruno)
+        assert taken.status_code == 200, taken.text
+        # Carla could see it until Bruno took it: she is told it left her list, and nothing more.
+        left = carla_stream.next(("conversation.updated",))
+        assert left["data"]["conversation_id"] == theirs["conversation_id"] and left["data"]["change"] == "taken"
+        live.sandbox.reply("5511900000001", "Meu CPF é 000.000.000-00", reference=theirs["reference"])
+        mine = bruno_stream.next(("message.created",))
+        assert mine["data"]["conversation_id"] == theirs["conversation_id"] and mine["data"]["direction"] == "in"
+        live.http.post(f"/api/conversations/{theirs['conversation_id']}/read", headers=bruno).raise_for_status()
+        open_to_all = _sms(live, "+55 11 90000-0002")  # nobody's: every agent's screen shows it
+        # The next events on Carla's stream are those of the unassigned conversation: the reply, its
+        # delivery report and the read mark in Bruno's conversation never reached her.
+        for _ in range(3):
+            event = carla_stream.next()
+            assert event["data"].get("conversation_id") == open_to_all["conversation_id"], event
+    finally:
+        carla_stream.close()
+        bruno_stream.close()
+
+
 def test_a_position_from_another_bus_gets_a_resync(live):
     stream = EventStream(live.base_url, live.headers, last_event_id="0000dead:41")
     try:

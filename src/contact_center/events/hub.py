@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 from contact_center.events import EventBus, LiveEvent
 
@@ -45,12 +46,18 @@ def parse_position(text: str | None, epoch: str) -> int | None:
     return int(number)
 
 
+Sees = Callable[[str, Mapping[str, Any]], bool]  # (kind, data): whether a stream carries the event
+
+
 class _Connection:
-    def __init__(self):
+    def __init__(self, sees: Sees):
         self.queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         self.overflowed = False
+        self.sees = sees
 
-    def push(self, number: int, data: bytes) -> None:
+    def push(self, number: int, event: LiveEvent, data: bytes) -> None:
+        if not self.sees(event.kind, event.data):
+            return
         if self.queue.qsize() >= QUEUE_LIMIT:
             self.overflowed = True
             return
@@ -67,21 +74,22 @@ class EventHub:
     def _from_bus(self, number: int, event: LiveEvent) -> None:  # any thread
         data = frame(self.bus.epoch, number, event)
         try:
-            self.loop.call_soon_threadsafe(self._fan_out, number, data)
+            self.loop.call_soon_threadsafe(self._fan_out, number, event, data)
         except RuntimeError:  # the loop is closed: the server is shutting down
             pass
 
-    def _fan_out(self, number: int, data: bytes) -> None:
+    def _fan_out(self, number: int, event: LiveEvent, data: bytes) -> None:
         for connection in self._connections:
-            connection.push(number, data)
+            connection.push(number, event, data)
 
     def close(self) -> None:
         self._unsubscribe()
 
-    async def stream(self, last_seen: str | None) -> AsyncIterator[bytes]:
-        """An SSE body: what was missed since `last_seen` (or a resync), then every new event."""
+    async def stream(self, last_seen: str | None, sees: Sees) -> AsyncIterator[bytes]:
+        """An SSE body: what was missed since `last_seen` (or a resync), then every new event that
+        `sees` lets through (what the operator may see)."""
         epoch = self.bus.epoch
-        connection = _Connection()
+        connection = _Connection(sees)
         self._connections.add(connection)  # buffer live events while the missed ones are read
         try:
             yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
@@ -95,7 +103,8 @@ class EventHub:
                     last = position
                 else:
                     for number, event in missed:
-                        yield frame(epoch, number, event)
+                        if sees(event.kind, event.data):
+                            yield frame(epoch, number, event)
                     last = missed[-1][0] if missed else after
             while True:
                 if connection.overflowed:

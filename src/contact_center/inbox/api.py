@@ -68,7 +68,7 @@ def get_timeline(conversation_id: int, session: DbSession, user: Operator,
                  before: int | None = Query(None, description="A message id: the entries before it."),
                  limit: int = Query(100, ge=1, le=queries.MAX_TIMELINE)):
     conversation = workflow.get_conversation(session, conversation_id, user)
-    found = queries.timeline(session, conversation, before_id=before, limit=limit)
+    found = queries.timeline(session, conversation, user, before_id=before, limit=limit)
     entries = []
     for entry in found.entries:
         if isinstance(entry, queries.MessageEntry):

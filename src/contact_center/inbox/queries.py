@@ -19,7 +19,7 @@ from contact_center.channels.models import Channel
 from contact_center.contacts.models import Contact
 from contact_center.errors import InvalidInput
 from contact_center.inbox.models import Conversation, ConversationEvent
-from contact_center.inbox.workflow import is_staff
+from contact_center.inbox.visibility import visible_conversations, visible_messages
 from contact_center.messaging.models import Message
 
 VIEWS = ("all", "mine", "unassigned")
@@ -76,16 +76,9 @@ class InboxPage:
     next_cursor: str | None
 
 
-def visible_to(user: User):
-    """The SQL condition for the conversations `user` may see."""
-    if is_staff(user):
-        return None
-    return or_(Conversation.assignee_id.is_(None), Conversation.assignee_id == user.id)
-
-
 def _conditions(user: User, filter_: InboxFilter) -> list:
     conditions = []
-    visible = visible_to(user)
+    visible = visible_conversations(user)
     if visible is not None:
         conditions.append(visible)
     if filter_.view == "mine":
@@ -207,7 +200,7 @@ def _with_last_messages(session: Session, found) -> list[ConversationRow]:
 def unread_total(session: Session, user: User) -> int:
     """Unread customer messages in the open conversations `user` may see (the badge in the header)."""
     conditions = [Conversation.status.in_(("new", "assigned")), Conversation.unread_count > 0]
-    visible = visible_to(user)
+    visible = visible_conversations(user)
     if visible is not None:
         conditions.append(visible)
     return session.scalar(select(func.coalesce(func.sum(Conversation.unread_count), 0)).where(*conditions)) or 0
@@ -249,25 +242,35 @@ class Timeline:
     scope: list[int] = field(default_factory=list)  # the conversations it covers (scope_of)
 
 
-def scope_of(session: Session, conversation: Conversation) -> list[int]:
-    """The conversations whose messages make this customer's timeline: every channel, one history."""
+def scope_of(session: Session, conversation: Conversation, user: User) -> list[int]:
+    """The conversations whose messages make this customer's timeline: every channel, one history,
+    as far as `user` may see it (another agent's conversation with the same customer is theirs)."""
     if conversation.contact_id is not None:
         where = or_(Conversation.contact_id == conversation.contact_id, Conversation.id == conversation.id)
     else:
         where = Conversation.phone_key == conversation.phone_key
-    return list(session.scalars(select(Conversation.id).where(where)))
+    visible = visible_conversations(user)
+    return list(session.scalars(select(Conversation.id).where(where, *([visible] if visible is not None else []))))
 
 
-def timeline(session: Session, conversation: Conversation, *, before_id: int | None = None,
+def _in_timeline(conversation: Conversation, scope: list[int], user: User):
+    """The SQL condition for the messages of this customer's timeline that `user` may see."""
+    where = Message.conversation_id.in_(scope)
+    if conversation.contact_id is not None:
+        visible = visible_messages(user)
+        of_contact = Message.contact_id == conversation.contact_id
+        where = or_(where, of_contact if visible is None else and_(of_contact, visible))
+    return where
+
+
+def timeline(session: Session, conversation: Conversation, user: User, *, before_id: int | None = None,
              limit: int = 100) -> Timeline:
     """The customer's messages on every channel and the conversations' status changes, oldest first;
     `before_id` pages back from a message id."""
     if not 1 <= limit <= MAX_TIMELINE:
         raise InvalidInput(f"limit must be between 1 and {MAX_TIMELINE}", field="limit")
-    scope = scope_of(session, conversation)
-    where = Message.conversation_id.in_(scope)
-    if conversation.contact_id is not None:
-        where = or_(where, Message.contact_id == conversation.contact_id)
+    scope = scope_of(session, conversation, user)
+    where = _in_timeline(conversation, scope, user)
     author = aliased(User)
     query = (select(Message, Channel.name, Channel.kind, author.name)
              .join(Channel, Channel.id == Message.channel_id)
@@ -275,8 +278,8 @@ def timeline(session: Session, conversation: Conversation, *, before_id: int | N
              .where(where))
     if before_id is not None:
         pivot = session.get(Message, before_id)
-        if pivot is None:
-            raise InvalidInput(f"no message with id {before_id}", field="before")
+        if pivot is None or session.scalar(select(Message.id).where(Message.id == before_id, where)) is None:
+            raise InvalidInput(f"no message with id {before_id} in this timeline", field="before")
         query = query.where(or_(Message.created_at < pivot.created_at,
                                 and_(Message.created_at == pivot.created_at, Message.id < pivot.id)))
     found = session.execute(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)).all()
@@ -338,22 +341,18 @@ def _merge(messages: list[MessageEntry], events: list[EventEntry]) -> list[Messa
     return merged
 
 
-def message_entry(session: Session, conversation: Conversation, message_id: int) -> MessageEntry | None:
-    """One message of this conversation's timeline (for live updates); None when it is not part of it."""
+def message_entry(session: Session, conversation: Conversation, message_id: int, user: User) -> MessageEntry | None:
+    """One message of this conversation's timeline (for live updates); None when it is not part of
+    it, or not for `user` to see."""
     author = aliased(User)
     found = session.execute(select(Message, Channel.name, Channel.kind, author.name)
                             .join(Channel, Channel.id == Message.channel_id)
                             .outerjoin(author, author.id == Message.author_id)
-                            .where(Message.id == message_id)).first()
-    if found is None:
-        return None
-    message = found[0]
-    if message.conversation_id not in scope_of(session, conversation) and (
-            conversation.contact_id is None or message.contact_id != conversation.contact_id):
-        return None
-    return MessageEntry(message, found[1], found[2], found[3])
+                            .where(Message.id == message_id,
+                                   _in_timeline(conversation, scope_of(session, conversation, user), user))).first()
+    return None if found is None else MessageEntry(found[0], found[1], found[2], found[3])
 
 
-def event_entry(session: Session, conversation: Conversation, event_id: int) -> EventEntry | None:
-    entries = _events(session, scope_of(session, conversation), None, None, event_id)
+def event_entry(session: Session, conversation: Conversation, event_id: int, user: User) -> EventEntry | None:
+    entries = _events(session, scope_of(session, conversation, user), None, None, event_id)
     return entries[0] if entries else None

@@ -40,14 +40,15 @@ class OpenConversation(NamedTuple):
     id: int
     status: str
     contact_id: int | None
+    assignee_id: int | None
     opened: bool = False  # by this call
 
 
 def open_conversations(connection: Connection, channel_id: int, phones: dict[str, tuple[str, int | None]],
                        now: datetime, *, inbound: dict[str, tuple[int, datetime]] | None = None,
                        ) -> dict[str, OpenConversation]:
-    """The conversation (id, status, contact_id) per match key on this channel, opening the ones
-    that do not exist yet.
+    """The conversation (id, status, contact_id, assignee_id) per match key on this channel, opening
+    the ones that do not exist yet.
 
     `phones` maps each match key to (E.164, contact id) for a conversation it opens; `inbound`, to
     (unread replies, last reply time) when replies open it. Set-based, for the paths that handle
@@ -57,7 +58,7 @@ def open_conversations(connection: Connection, channel_id: int, phones: dict[str
     found: dict[str, OpenConversation] = {}
     for chunk in chunks(list(phones)):
         found.update((row[0], OpenConversation(*row)) for row in driver.rows(
-            "SELECT phone_key, id, status, contact_id FROM conversations "
+            "SELECT phone_key, id, status, contact_id, assignee_id FROM conversations "
             f"WHERE channel_id = ? AND phone_key IN ({driver.marks(len(chunk))})", [channel_id, *chunk]))
     inbound = inbound or {}
     rows = []
@@ -69,5 +70,5 @@ def open_conversations(connection: Connection, channel_id: int, phones: dict[str
     found.update((row[0], OpenConversation(*row, opened=True)) for row in driver.insert(
         "conversations", ("channel_id", "contact_id", "phone_e164", "phone_key", "status", "unread_count",
                           "last_activity_at", "last_inbound_at", "created_at"),
-        rows, returning="phone_key, id, status, contact_id"))
+        rows, returning="phone_key, id, status, contact_id, assignee_id"))
     return found

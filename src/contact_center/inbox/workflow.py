@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from contact_center.auth.models import Role, User
+from contact_center.auth.models import User
 from contact_center.channels.models import Channel
 from contact_center.contacts import service as contacts
 from contact_center.contacts.models import Contact
@@ -35,6 +35,7 @@ from contact_center.db import utcnow
 from contact_center.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contact_center.events import announce
 from contact_center.inbox.models import Conversation, ConversationEvent, QuickReply
+from contact_center.inbox.visibility import can_see, is_staff
 from contact_center.messaging import service as messaging
 from contact_center.messaging.models import Message
 
@@ -54,14 +55,6 @@ class StaleAction(Conflict):
 
     def as_dict(self) -> dict:
         return {**super().as_dict(), "current": self.current}
-
-
-def is_staff(user: User) -> bool:
-    return user.role_enum.includes(Role.supervisor)
-
-
-def can_see(user: User, conversation: Conversation) -> bool:
-    return is_staff(user) or conversation.assignee_id in (None, user.id)
 
 
 def _name(session: Session, user_id: int | None) -> str | None:
@@ -114,17 +107,23 @@ def _change(session: Session, conversation: Conversation, actor: User | None, ki
                               previous_assignee_id=before_assignee)
     session.add(event)
     session.flush()
-    _announce(session, conversation, kind, event.id, actor)
+    _announce(session, conversation, kind, event.id, actor, previous_assignee_id=before_assignee)
     log.info("conversation %d: %s by %s (%s → %s)", conversation.id, kind, actor.username if actor else "system",
              before_status, status)
     return event
 
 
+_UNCHANGED = object()
+
+
 def _announce(session: Session, conversation: Conversation, kind: str, event_id: int | None,
-              actor: User | None) -> None:
+              actor: User | None, previous_assignee_id: int | None | object = _UNCHANGED) -> None:
+    # Whose it was goes too: whoever could see it before must see it leave their list.
+    previous = conversation.assignee_id if previous_assignee_id is _UNCHANGED else previous_assignee_id
     announce(session, "conversation.updated", conversation_id=conversation.id, status=conversation.status,
-             assignee_id=conversation.assignee_id, unread_count=conversation.unread_count, change=kind,
-             event_id=event_id, actor_id=actor.id if actor else None)
+             assignee_id=conversation.assignee_id, previous_assignee_id=previous,
+             unread_count=conversation.unread_count, change=kind, event_id=event_id,
+             actor_id=actor.id if actor else None)
 
 
 def _active_user(session: Session, user_id: int) -> User:

@@ -10,6 +10,8 @@ from contact_center.channels import service as channels
 from contact_center.contacts.service import find_by_phone, get_contact
 from contact_center.deps import AgentUser, DbSession, SupervisorUser
 from contact_center.errors import InvalidInput, NotFound
+from contact_center.inbox.visibility import visible_messages
+from contact_center.inbox.workflow import get_conversation
 from contact_center.messaging import service
 from contact_center.messaging.models import Message
 from contact_center.messaging.schemas import BulkPlanOut, BulkSend, MessageOut, SmsSend
@@ -49,20 +51,26 @@ def send_sms(body: SmsSend, request: Request, session: DbSession, user: AgentUse
 
 
 @router.get("/messages/{message_id}", response_model=MessageOut)
-def get_message(message_id: int, session: DbSession, _: AgentUser):
+def get_message(message_id: int, session: DbSession, user: AgentUser):
+    """403 when the message is in a conversation another agent is handling."""
     message = session.get(Message, message_id)
     if message is None:
         raise NotFound(f"no message with id {message_id}")
+    get_conversation(session, message.conversation_id, user)  # the conversation's rule is the message's
     return message
 
 
 @router.get("/messages", response_model=list[MessageOut])
 def list_messages(
-    session: DbSession, _: AgentUser, contact_id: int | None = None, conversation_id: int | None = None,
+    session: DbSession, user: AgentUser, contact_id: int | None = None, conversation_id: int | None = None,
     campaign_id: int | None = None, status_: str | None = Query(None, alias="status"),
     limit: int = Query(50, ge=1, le=500), before_id: int | None = Query(None, description="For paging back."),
 ):
+    """Newest first; only what you may see (agents: unassigned conversations and their own)."""
     query = select(Message).order_by(Message.id.desc()).limit(limit)
+    visible = visible_messages(user)
+    if visible is not None:
+        query = query.where(visible)
     for column, value in ((Message.contact_id, contact_id), (Message.conversation_id, conversation_id),
                           (Message.campaign_id, campaign_id), (Message.status, status_)):
         if value is not None:

@@ -21,10 +21,9 @@ from contact_center.audit.service import record
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact
 from contact_center.db import DriverCursor, chunks, utcnow
-from contact_center.events import announce
 from contact_center.inbox.service import open_conversations
 from contact_center.messaging.segments import count_segments
-from contact_center.messaging.service import OPT_OUT_WORDS, new_reference
+from contact_center.messaging.service import OPT_OUT_WORDS, announce_message_event, new_reference
 from contact_center.providers.base import InboundReply
 
 log = logging.getLogger(__name__)
@@ -72,6 +71,7 @@ class _Pending:
     contact_id: int | None = None
     opt_out: bool = False
     conversation_id: int | None = None
+    assignee_id: int | None = None  # of the conversation, once the reply has joined it
 
 
 def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
@@ -117,8 +117,9 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
             events.append(_event_row(p.item, "applied", message_id, None, stamp))
         _apply_opt_outs(session, [p for _, p in pending], now)
         for (_, p), message_id in zip(pending, message_ids):
-            announce(session, "message.created", message_id=message_id, conversation_id=p.conversation_id,
-                     contact_id=p.contact_id, direction="in", status="received", status_reason=None)
+            announce_message_event(session, "message.created", message_id=message_id,
+                                   conversation_id=p.conversation_id, assignee_id=p.assignee_id,
+                                   contact_id=p.contact_id, direction="in", status="received", status_reason=None)
 
     driver.insert("webhook_events", _EVENT_COLUMNS, events)
     return outcomes  # type: ignore[return-value]
@@ -192,8 +193,10 @@ def _join_conversations(driver: DriverCursor, pending: list[_Pending], now) -> N
     touches, contacts = [], []
     for (channel_id, key), group in wanted.items():
         conversation = found[(channel_id, key)]
+        # A done conversation is reopened unassigned (_REOPEN below): its replies are anyone's to see.
+        assignee_id = None if conversation.status == "done" else conversation.assignee_id
         for p in group:
-            p.conversation_id = conversation.id
+            p.conversation_id, p.assignee_id = conversation.id, assignee_id
         if conversation.opened:
             continue
         count, at = inbound[channel_id][key]

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, event, or_, select, update
 from sqlalchemy.orm import Session
 
 from contact_center import phones
@@ -28,9 +28,10 @@ from contact_center.audit.service import record
 from contact_center.channels.models import Channel
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, find_by_phone, pick_contact
-from contact_center.db import utcnow
+from contact_center.db import chunks, utcnow
 from contact_center.errors import InvalidInput
 from contact_center.events import announce
+from contact_center.runtime import current_or_none
 from contact_center.inbox.models import Conversation
 from contact_center.inbox.service import conversation_for, note_outbound
 from contact_center.messaging.models import FINAL_FAILURES, STATE_TIMESTAMP, Message, moves_forward
@@ -62,9 +63,42 @@ def _stamp(message: Message, status: str, at: datetime, reason: str | None = Non
 
 def announce_message(session: Session, message: Message, kind: str) -> None:
     """Tell operators' screens (after commit): kind is message.created or message.status."""
-    announce(session, kind, message_id=message.id, conversation_id=message.conversation_id,
-             contact_id=message.contact_id, direction=message.direction, status=message.status,
-             status_reason=message.status_reason)
+    announce_message_event(session, kind, message_id=message.id, conversation_id=message.conversation_id,
+                           contact_id=message.contact_id, direction=message.direction, status=message.status,
+                           status_reason=message.status_reason)
+
+
+_MESSAGE_EVENTS = "message_events"
+
+
+def announce_message_event(session: Session, kind: str, **data) -> None:
+    """The one builder of messages' live events, whichever path wrote the message. Each goes out
+    after commit with its conversation's assignee, which says whose screens may show it
+    (inbox/visibility.py): given by a caller that knows it, else read at commit for all of a
+    transaction's messages at once."""
+    if "assignee_id" in data:
+        announce(session, kind, **data)
+    elif current_or_none() is not None:  # a process without a runtime (a CLI command) has no screens
+        session.info.setdefault(_MESSAGE_EVENTS, []).append((kind, data))
+
+
+@event.listens_for(Session, "before_commit")
+def _announce_message_events(session: Session) -> None:
+    if session.in_nested_transaction() or not session.info.get(_MESSAGE_EVENTS):
+        return
+    pending = session.info.pop(_MESSAGE_EVENTS)
+    assignees: dict[int, int | None] = {}
+    for chunk in chunks(list({data["conversation_id"] for _, data in pending})):
+        assignees.update(session.execute(select(Conversation.id, Conversation.assignee_id)
+                                         .where(Conversation.id.in_(chunk))).all())
+    for kind, data in pending:
+        announce(session, kind, **data, assignee_id=assignees.get(data["conversation_id"]))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_message_events(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_MESSAGE_EVENTS, None)
 
 
 OPTED_OUT_REASON = "not sent: the contact opted out of SMS"

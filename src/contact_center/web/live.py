@@ -6,18 +6,20 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from contact_center.events.hub import hub_for
+from contact_center.inbox.visibility import sees_event
 from contact_center.web.session import Operator
 
 router = APIRouter(tags=["live events"])
 
 
 @router.get("/events")
-async def events(request: Request, _: Operator,
+async def events(request: Request, user: Operator,
                  since: str | None = Query(None, description="Resume after this event id (`<epoch>:<number>`).")):
     """Server-sent events: `message.created`, `message.status`, `conversation.updated` and `resync` (reload
     your data: what you missed is no longer known). Reconnect with `Last-Event-ID` (browsers do it by
-    themselves) or `?since=` to get what happened in between."""
+    themselves) or `?since=` to get what happened in between. Only events of conversations you may
+    see: agents get those of unassigned conversations and their own."""
     hub = hub_for(request.app)
     last_seen = request.headers.get("last-event-id") or since
-    return StreamingResponse(hub.stream(last_seen), media_type="text/event-stream",
+    return StreamingResponse(hub.stream(last_seen, sees_event(user)), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

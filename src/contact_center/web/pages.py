@@ -18,7 +18,7 @@ from contact_center.channels.models import Channel
 from contact_center.contacts import service as contacts
 from contact_center.deps import DbSession
 from contact_center.errors import InvalidInput, NotAuthenticated, TooManyAttempts
-from contact_center.inbox import queries, workflow
+from contact_center.inbox import queries, visibility, workflow
 from contact_center.inbox.models import Conversation
 from contact_center.messaging.status import channel_status
 from contact_center.templates.service import list_templates
@@ -140,7 +140,7 @@ def _header_context(session, user: User, conversation: Conversation) -> dict:
 
 def _conversation_context(session, user: User, conversation: Conversation) -> dict:
     contact = contacts.get_contact(session, conversation.contact_id) if conversation.contact_id else None
-    timeline = queries.timeline(session, conversation)
+    timeline = queries.timeline(session, conversation, user)
     return {
         **_header_context(session, user, conversation),
         "contact": contact, "timeline": timeline, "scope": timeline.scope,
@@ -150,7 +150,7 @@ def _conversation_context(session, user: User, conversation: Conversation) -> di
 
 
 def _permissions(user: User, row: queries.ConversationRow) -> dict[str, bool]:
-    staff = workflow.is_staff(user)
+    staff = visibility.is_staff(user)
     mine = row.assignee_id == user.id
     handler = staff or mine
     return {
@@ -194,7 +194,7 @@ def header_fragment(conversation_id: int, request: Request, session: DbSession, 
 def timeline_fragment(conversation_id: int, request: Request, session: DbSession, user: Operator,
                       before: int | None = Query(None)):
     conversation = workflow.get_conversation(session, conversation_id, user)
-    found = queries.timeline(session, conversation, before_id=before)
+    found = queries.timeline(session, conversation, user, before_id=before)
     return fragment(request, "fragments/timeline.html", user, timeline=found,
                     scope=found.scope, conversation_id=conversation.id,
                     older_only=before is not None)
@@ -203,7 +203,7 @@ def timeline_fragment(conversation_id: int, request: Request, session: DbSession
 @router.get("/inbox/{conversation_id:int}/fragments/message/{message_id:int}")
 def message_fragment(conversation_id: int, message_id: int, request: Request, session: DbSession, user: Operator):
     conversation = workflow.get_conversation(session, conversation_id, user)
-    entry = queries.message_entry(session, conversation, message_id)
+    entry = queries.message_entry(session, conversation, message_id, user)
     if entry is None:
         return Response(status_code=204)
     return fragment(request, "fragments/entry.html", user, entry=entry)
@@ -212,7 +212,7 @@ def message_fragment(conversation_id: int, message_id: int, request: Request, se
 @router.get("/inbox/{conversation_id:int}/fragments/event/{event_id:int}")
 def event_fragment(conversation_id: int, event_id: int, request: Request, session: DbSession, user: Operator):
     conversation = workflow.get_conversation(session, conversation_id, user)
-    entry = queries.event_entry(session, conversation, event_id)
+    entry = queries.event_entry(session, conversation, event_id, user)
     if entry is None:
         return Response(status_code=204)
     return fragment(request, "fragments/entry.html", user, entry=entry)
