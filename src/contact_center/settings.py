@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     company_name: str = Field("Contact Center", description="`company.name` in message templates.")
     company_phone: str = Field("", description="`company.phone` in message templates.")
     kolmeya_token: SecretStr = Field(SecretStr(""), description="Kolmeya API token; empty starts the sandbox.")
+    template_cpu_seconds: float = Field(
+        1.0, gt=0, le=60, description="CPU time one template may take to compile or to render for one message."
+    )
+    template_max_output_bytes: int = Field(
+        65536, gt=0, le=16 * 2**20,
+        description="Largest message a template may render (UTF-8 bytes); also caps every text it builds.",
+    )
     webhook_writer_process: bool = Field(
         True, description="Record provider callbacks in a child process of the server (faster on several "
                           "cores); false records them on a thread of the server."
