@@ -13,7 +13,7 @@ from contact_center.settings import Settings
 from contact_center.templates.budget import TemplateBudget
 from contact_center.templates.models import Template
 from contact_center.templates.rendering import (
-    CompanyScope, TemplateError, UserScope, compile_template, contact_scope, render_compiled,
+    CompanyScope, TemplateBudgetError, TemplateError, UserScope, compile_template, contact_scope, render_compiled,
 )
 
 SAMPLE_CONTACT = Contact(name="Maria Exemplo", mobile="+55 11 90000-0001", mobile_e164="+5511900000001",
@@ -28,10 +28,7 @@ def _check_source(body: str, user: User | None, settings: Settings) -> None:
     render_for(body, SAMPLE_CONTACT, user, settings)
 
 
-def renderer(body: str, user: User | None, settings: Settings) -> Callable[[Contact], str]:
-    """`body` compiled once (a syntax error raises InvalidInput), as a function that renders it for a
-    contact within the template budget and raises TemplateError for what only shows per contact (an
-    unknown variable, unsafe access, a contact whose data makes the render pass the budget)."""
+def _renderer(body: str, user: User | None, settings: Settings) -> Callable[[Contact], str]:
     budget = TemplateBudget.from_settings(settings)
     try:
         template = compile_template(body, budget)
@@ -43,10 +40,27 @@ def renderer(body: str, user: User | None, settings: Settings) -> Callable[[Cont
                                            budget=budget)
 
 
+def renderer(body: str, user: User | None, settings: Settings) -> Callable[[Contact], str]:
+    """`body` compiled once (a syntax error raises InvalidInput), as a function that renders it for a
+    contact and raises TemplateError for what only shows per contact (an unknown variable, unsafe access,
+    a contact whose data makes the render pass the budget).
+
+    A body that passes the budget for the sample contact passes it for everyone: it raises
+    InvalidInput here, rather than spending the whole budget on each of 100k recipients."""
+    render = _renderer(body, user, settings)
+    try:
+        render(SAMPLE_CONTACT)
+    except TemplateBudgetError as exc:
+        raise InvalidInput(str(exc), field="body") from None
+    except TemplateError:
+        pass  # reported per recipient, with the recipient
+    return render
+
+
 def render_for(body: str, contact: Contact, user: User | None, settings: Settings) -> str:
     """Render `body` for one contact within the template budget; unknown variables, unsafe access and
     passing a limit raise InvalidInput."""
-    render = renderer(body, user, settings)
+    render = _renderer(body, user, settings)
     try:
         return render(contact)
     except TemplateError as exc:
