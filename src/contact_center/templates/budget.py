@@ -148,8 +148,8 @@ def run(budget: TemplateBudget, work: Callable[[], T], *, traced: bool) -> T:
     outer_state = _local.state
     _local.state = state
     deadline = thread_time() + budget.cpu_seconds
-    outer_trace = sys.gettrace()
     if traced:
+        outer_trace = sys.gettrace()
         sys.settrace(_tracer(state, deadline))
     try:
         result = work()

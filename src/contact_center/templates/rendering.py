@@ -40,9 +40,21 @@ class TemplateBudgetError(TemplateError):
 
 def _brl(value) -> str:
     """1234.5 → 'R$ 1.234,50' (Brazilian thousands and decimal separators)."""
+    if type(value) in (int, float):
+        return _brl_of_number(value)
     try:
         return format_brl(Decimal(str(value)))
     except (DecimalException, ValueError):  # not a number, or too big to show ('1e999999999')
+        raise TemplateError(f"brl: {value!r} is not a number") from None
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _brl_of_number(value: int | float) -> str:
+    """A number written in the template ({{ 149.9|brl }}) is the same for every recipient of a bulk
+    send: formatted once (Jinja used to fold it while compiling, which templates no longer allow)."""
+    try:
+        return format_brl(Decimal(str(value)))
+    except (DecimalException, ValueError):
         raise TemplateError(f"brl: {value!r} is not a number") from None
 
 

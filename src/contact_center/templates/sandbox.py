@@ -432,8 +432,9 @@ def _dict(*args, **kwargs):
 
 class _CodeGenerator(CodeGenerator):
     def _output_child_to_const(self, node, frame, finalize):
-        # Jinja evaluates constant `{{ }}` expressions while compiling; only plain text may be.
-        if not isinstance(node, nodes.TemplateData):
+        # Jinja evaluates constant `{{ }}` expressions while compiling; only text and literals,
+        # which evaluate nothing, may join the template's static text.
+        if not isinstance(node, (nodes.TemplateData, nodes.Const)):
             raise nodes.Impossible()
         return super()._output_child_to_const(node, frame, finalize)
 
