@@ -91,3 +91,22 @@ def test_a_bulk_send_from_a_template_records_the_template(workdir):
     with sqlite3.connect(workdir / "contact-center.db") as db:
         assert db.execute("SELECT c.template_id, t.name FROM campaigns c JOIN templates t ON t.id = c.template_id"
                           ).fetchall() == [(1, "Aviso")]
+
+
+def test_templates_have_a_budget_on_the_command_line(workdir):
+    long_file = workdir / "longo.txt"
+    long_file.write_text("x" * 5001)
+    too_long = run_cli("templates", "create", "Longo", "--file", str(long_file), data_dir=workdir)
+    assert too_long.returncode == 1 and "the limit is 5,000" in too_long.stderr, too_long.stderr
+    power = run_cli("templates", "create", "Pesado", "--body", "{{ 9**(9**8) }}", data_dir=workdir)
+    assert power.returncode == 1 and "limited to 1,000 digits" in power.stderr, power.stderr
+
+    assert run_cli("templates", "create", "Grande", "--body", "{{ 'x' * 300 }}", data_dir=workdir).returncode == 0
+    preview = run_cli("templates", "preview", "Grande", data_dir=workdir,
+                      env={"CONTACT_CENTER_TEMPLATE_MAX_OUTPUT_BYTES": "200"})
+    assert preview.returncode == 1 and "size limit of 200 bytes" in preview.stderr, preview.stderr
+
+    run_cli("contacts", "add", "Ana", "--mobile", "11 90000-0001", data_dir=workdir)
+    bulk = run_cli("sms", "bulk", "--search", "", "--body", "{{ 'x' * 50000000 }}", "--yes", "--no-wait",
+                   data_dir=workdir)
+    assert bulk.returncode == 1 and "size limit of 65,536 bytes" in bulk.stderr, bulk.stderr

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
         60.0, ge=0, description="How long after a send with an unknown outcome (a timeout, a crash, an "
                                 "unreadable answer) the provider is asked whether it has the messages."
     )
+    template_cpu_seconds: float = Field(
+        1.0, gt=0, le=60, description="CPU time one template may take to compile or to render for one message."
+    )
+    template_max_output_bytes: int = Field(
+        65536, gt=0, le=16 * 2**20,
+        description="Largest message a template may render (UTF-8 bytes); also caps every text it builds.",
+    )
     webhook_writer_process: bool = Field(
         True, description="Record provider callbacks in a child process of the server (faster on several "
                           "cores); false records them on a thread of the server."

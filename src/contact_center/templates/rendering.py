@@ -1,21 +1,27 @@
 """Rendering operator-written templates safely.
 
-ImmutableSandboxedEnvironment keeps templates away from Python internals; StrictUndefined turns a
-typo into an error naming the variable instead of a silent blank in a message sent to thousands.
+The sandbox (sandbox.py) keeps templates away from Python internals and sizes every operation;
+the budget (budget.py) bounds the CPU time and output of each compile and each render.
+StrictUndefined turns a typo into an error naming the variable instead of a silent blank in a
+message sent to thousands.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from functools import lru_cache
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2 import Template, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import SecurityError
 
 from contact_center.contacts.documents import format_cpf
 from contact_center.money import format_brl
+from contact_center.templates.budget import (
+    MAX_SOURCE_CHARACTERS, TEMPLATE_FILENAME, BudgetExceeded, TemplateBudget, run,
+)
+from contact_center.templates.sandbox import BudgetedEnvironment, NotAvailable, repeats_work
 
 
 class TemplateError(ValueError):
@@ -24,19 +30,32 @@ class TemplateError(ValueError):
         self.line = line
 
 
+class TemplateBudgetError(TemplateError):
+    """A template refused for passing a limit; `limit` names it (cpu_seconds, max_output_bytes…)."""
+
+    def __init__(self, message: str, line: int | None, limit: str):
+        super().__init__(message, line)
+        self.limit = limit
+
+
 def _brl(value) -> str:
     """1234.5 → 'R$ 1.234,50' (Brazilian thousands and decimal separators)."""
+    if type(value) in (int, float):
+        return _brl_of_number(value)
     try:
         return format_brl(Decimal(str(value)))
-    except (InvalidOperation, ValueError):
+    except (DecimalException, ValueError):  # not a number, or too big to show ('1e999999999')
         raise TemplateError(f"brl: {value!r} is not a number") from None
 
 
-@lru_cache(maxsize=1)
-def environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
-    env.filters["brl"] = _brl
-    return env
+@lru_cache(maxsize=4096, typed=True)
+def _brl_of_number(value: int | float) -> str:
+    """A number written in the template ({{ 149.9|brl }}) is the same for every recipient of a bulk
+    send: formatted once (Jinja used to fold it while compiling, which templates no longer allow)."""
+    try:
+        return format_brl(Decimal(str(value)))
+    except (DecimalException, ValueError):
+        raise TemplateError(f"brl: {value!r} is not a number") from None
 
 
 # Scopes are plain attribute holders: templates never see ORM objects (no session, no metadata).
@@ -77,12 +96,19 @@ _SCOPE_NAMES = {"ContactScope": "contact", "UserScope": "user", "CompanyScope": 
 _MISSING_ATTRIBUTE = re.compile(r"'(?:[\w.]+\.)?(\w+) object' has no attribute '(\w+)'")
 
 
-def _template_line(exc: BaseException) -> int | None:
+@lru_cache(maxsize=1)
+def environment() -> BudgetedEnvironment:
+    return BudgetedEnvironment(extra_filters={"brl": _brl}, scope_types=(ContactScope, UserScope, CompanyScope))
+
+
+def _template_line(exc: BaseException, template: Template | None = None) -> int | None:
+    """The template line of the innermost template frame in the traceback (Jinja's own traceback
+    rewriting is not used: renders run the template's code directly)."""
     line = None
     tb = exc.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<template>":
-            line = tb.tb_lineno
+        if tb.tb_frame.f_code.co_filename == TEMPLATE_FILENAME:
+            line = template.get_corresponding_lineno(tb.tb_lineno) if template is not None else tb.tb_lineno
         tb = tb.tb_next
     return line
 
@@ -99,26 +125,85 @@ def _explain_undefined(exc: UndefinedError) -> str:
     return message
 
 
-def compile_template(source: str):
+@dataclass(frozen=True)
+class CompiledTemplate:
+    template: Template
+    repeats_work: bool  # loops, macros, calls…: rendered under the CPU tracer
+
+
+def compile_template(source: str, budget: TemplateBudget | None = None) -> CompiledTemplate:
+    """Compile `source` within `budget` (compiling is work too: the source is capped, and the
+    lexer, parser and code generator run under the CPU tracer)."""
+    budget = budget or TemplateBudget.default()
+    if len(source) > MAX_SOURCE_CHARACTERS:
+        raise TemplateError(f"the template has {len(source):,} characters; the limit is {MAX_SOURCE_CHARACTERS:,}")
+    env = environment()
+
+    def work() -> CompiledTemplate:
+        ast = env.parse(source)
+        return CompiledTemplate(env.from_string(ast), repeats_work(ast))
+
     try:
-        return environment().from_string(source)
+        return run(budget, work, traced=True)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"syntax error: {exc.message}", exc.lineno) from None
+    except BudgetExceeded as exc:
+        raise TemplateBudgetError(exc.message, None, exc.limit) from None
+    except (RecursionError, MemoryError, SyntaxError):  # the parser's recursion, or Python's own nesting limits
+        raise TemplateError("the template is nested too deeply") from None
+    except (ValueError, OverflowError) as exc:
+        if "digits" in str(exc):  # a number literal longer than Python converts
+            raise TemplateError("a number written in the template is too long") from None
+        raise TemplateError(f"cannot compile: {exc}") from None
 
 
-def render(source: str, *, contact: ContactScope, user: UserScope, company: CompanyScope) -> str:
-    return render_compiled(compile_template(source), contact=contact, user=user, company=company)
+def render(source: str, *, contact: ContactScope, user: UserScope, company: CompanyScope,
+           budget: TemplateBudget | None = None) -> str:
+    return render_compiled(compile_template(source, budget), contact=contact, user=user, company=company,
+                           budget=budget)
 
 
-def render_compiled(template, *, contact: ContactScope, user: UserScope, company: CompanyScope) -> str:
-    """Render an already compiled template (bulk sends compile once, render thousands of times)."""
+def _collect(pieces, budget: TemplateBudget) -> str:
+    """The template's output, stopped as soon as it passes the size limit."""
+    limit = budget.max_output_bytes
+    collected = []
+    characters = 0
+    for piece in pieces:
+        characters += len(piece)  # a character is at least one UTF-8 byte
+        if characters > limit:
+            raise budget.output_refusal()
+        collected.append(piece)
+    text = "".join(collected)
+    if characters * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit:
+        raise budget.output_refusal()
+    return text
+
+
+def render_compiled(compiled: CompiledTemplate, *, contact: ContactScope, user: UserScope, company: CompanyScope,
+                    budget: TemplateBudget | None = None) -> str:
+    """Render an already compiled template (bulk sends compile once, render thousands of times),
+    each render with the whole budget."""
+    budget = budget or TemplateBudget.default()
+    template = compiled.template
+
+    def work() -> str:
+        context = template.new_context({"contact": contact, "user": user, "company": company})
+        return _collect(template.root_render_func(context), budget)
+
     try:
-        return template.render(contact=contact, user=user, company=company).strip()
+        return run(budget, work, traced=compiled.repeats_work).strip()
+    except BudgetExceeded as exc:
+        raise TemplateBudgetError(exc.message, _template_line(exc, template), exc.limit) from None
+    except NotAvailable as exc:
+        raise TemplateError(f"refused: {exc}", _template_line(exc, template)) from None
     except SecurityError as exc:
-        raise TemplateError(f"refused: templates cannot reach Python internals ({exc})", _template_line(exc)) from None
+        raise TemplateError(f"refused: templates cannot reach Python internals ({exc})",
+                            _template_line(exc, template)) from None
     except UndefinedError as exc:
-        raise TemplateError(_explain_undefined(exc), _template_line(exc)) from None
+        raise TemplateError(_explain_undefined(exc), _template_line(exc, template)) from None
     except TemplateError:
         raise
+    except RecursionError as exc:
+        raise TemplateError("the template calls itself too deeply", _template_line(exc, template)) from None
     except Exception as exc:  # a filter or operation failed on the data: report, don't crash a bulk send
-        raise TemplateError(f"{exc.__class__.__name__}: {exc}", _template_line(exc)) from None
+        raise TemplateError(f"{exc.__class__.__name__}: {exc}", _template_line(exc, template)) from None

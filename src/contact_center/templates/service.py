@@ -10,39 +10,57 @@ from contact_center.auth.models import User
 from contact_center.contacts.models import Contact
 from contact_center.errors import Conflict, InvalidInput, NotFound
 from contact_center.settings import Settings
+from contact_center.templates.budget import TemplateBudget
 from contact_center.templates.models import Template
 from contact_center.templates.rendering import (
-    CompanyScope, TemplateError, UserScope, compile_template, contact_scope, render_compiled,
+    CompanyScope, TemplateBudgetError, TemplateError, UserScope, compile_template, contact_scope, render_compiled,
 )
 
 SAMPLE_CONTACT = Contact(name="Maria Exemplo", mobile="+55 11 90000-0001", mobile_e164="+5511900000001",
                          email="maria@example.com", document="52998224725")
 
 
-def _check_source(body: str) -> None:
+def _check_source(body: str, user: User | None, settings: Settings) -> None:
+    """A body worth saving: not blank, compiles, and renders for the sample contact within the budget
+    (which also catches unknown variables before anyone sends it)."""
     if not body.strip():
         raise InvalidInput("a template needs a body", field="body")
-    try:
-        compile_template(body)
-    except TemplateError as exc:
-        raise InvalidInput(str(exc), field="body") from None
+    render_for(body, SAMPLE_CONTACT, user, settings)
 
 
-def renderer(body: str, user: User | None, settings: Settings) -> Callable[[Contact], str]:
-    """`body` compiled once (a syntax error raises InvalidInput), as a function that renders it for a
-    contact and raises TemplateError for what only shows per contact (an unknown variable, unsafe access)."""
+def _renderer(body: str, user: User | None, settings: Settings) -> Callable[[Contact], str]:
+    budget = TemplateBudget.from_settings(settings)
     try:
-        template = compile_template(body)
+        template = compile_template(body, budget)
     except TemplateError as exc:
         raise InvalidInput(str(exc), field="body") from None
     user_scope = UserScope(name=user.name, username=user.username) if user else UserScope(name="", username="")
     company = CompanyScope(name=settings.company_name, phone=settings.company_phone)
-    return lambda contact: render_compiled(template, contact=contact_scope(contact), user=user_scope, company=company)
+    return lambda contact: render_compiled(template, contact=contact_scope(contact), user=user_scope, company=company,
+                                           budget=budget)
+
+
+def renderer(body: str, user: User | None, settings: Settings) -> Callable[[Contact], str]:
+    """`body` compiled once (a syntax error raises InvalidInput), as a function that renders it for a
+    contact and raises TemplateError for what only shows per contact (an unknown variable, unsafe access,
+    a contact whose data makes the render pass the budget).
+
+    A body that passes the budget for the sample contact passes it for everyone: it raises
+    InvalidInput here, rather than spending the whole budget on each of 100k recipients."""
+    render = _renderer(body, user, settings)
+    try:
+        render(SAMPLE_CONTACT)
+    except TemplateBudgetError as exc:
+        raise InvalidInput(str(exc), field="body") from None
+    except TemplateError:
+        pass  # reported per recipient, with the recipient
+    return render
 
 
 def render_for(body: str, contact: Contact, user: User | None, settings: Settings) -> str:
-    """Render `body` for one contact; unknown variables and unsafe access raise InvalidInput."""
-    render = renderer(body, user, settings)
+    """Render `body` for one contact within the template budget; unknown variables, unsafe access and
+    passing a limit raise InvalidInput."""
+    render = _renderer(body, user, settings)
     try:
         return render(contact)
     except TemplateError as exc:
@@ -54,8 +72,7 @@ def create_template(session: Session, *, name: str, body: str, description: str 
     name = name.strip()
     if not name:
         raise InvalidInput("a template needs a name", field="name")
-    _check_source(body)
-    render_for(body, SAMPLE_CONTACT, user, settings)  # catches unknown variables before anyone sends it
+    _check_source(body, user, settings)
     if session.scalar(select(Template.id).where(Template.name == name)) is not None:
         raise Conflict(f"a template named {name!r} already exists", field="name")
     template = Template(name=name, body=body, description=description, updated_by_id=user.id if user else None)
@@ -69,8 +86,7 @@ def create_template(session: Session, *, name: str, body: str, description: str 
 def update_template(session: Session, template: Template, *, name: str | None, body: str | None,
                     description: str | None, user: User | None, settings: Settings, via: str = "api") -> Template:
     if body is not None:
-        _check_source(body)
-        render_for(body, SAMPLE_CONTACT, user, settings)
+        _check_source(body, user, settings)
     if name is not None and name.strip() != template.name:
         if session.scalar(select(Template.id).where(Template.name == name.strip())) is not None:
             raise Conflict(f"a template named {name.strip()!r} already exists", field="name")
