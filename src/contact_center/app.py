@@ -19,6 +19,7 @@ from contact_center.db import READ_ONLY, background_checkpoints
 from contact_center.errors import DomainError, error_response
 from contact_center.inbox.api import router as inbox_router
 from contact_center.messaging.api import router as messaging_router
+from contact_center.routes import CheckedRoute
 from contact_center.runtime import Runtime
 from contact_center.web import install as install_web
 from contact_center.webhooks.api import WebhookFastPath
@@ -61,6 +62,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description="SMS (Kolmeya) and WhatsApp in one inbox. Authenticate with `Authorization: Bearer <token>`.",
     )
+    app.router.route_class = CheckedRoute  # the app's own routes (/healthz) too
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.session_factory = runtime.session_factory
@@ -94,6 +96,13 @@ def _field_name(location: tuple) -> str:
     return ".".join(str(part) for part in parts)
 
 
+def _problem(error: dict) -> dict:
+    if error.get("type") == "json_invalid":  # its location is a character position, not a field
+        return {"field": "body", "message": f"the body is not valid JSON: {error.get('ctx', {}).get('error')} "
+                                            f"(at character {error['loc'][-1]})"}
+    return {"field": _field_name(error["loc"]), "message": error["msg"]}
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError):
@@ -102,7 +111,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError):
         # Say where and why, but never echo the input back: it may hold a password or a token.
-        problems = [{"field": _field_name(error["loc"]), "message": error["msg"]} for error in exc.errors()]
+        problems = [_problem(error) for error in exc.errors()]
         summary = "; ".join(f"{p['field'] or 'body'}: {p['message']}" for p in problems)
         return JSONResponse(
             {"error": {"code": "invalid_input", "message": summary, "problems": problems}}, status_code=422

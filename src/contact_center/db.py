@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import Field
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -32,6 +34,13 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Keys are INTEGER columns: 32-bit on PostgreSQL, which refuses a larger value instead of finding
+# nothing. Ids that come from outside are checked against it (Id in the API's schemas, the
+# path and query of every route in routes.py).
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID, description="An id of ours.")]
 
 
 def utcnow() -> datetime:

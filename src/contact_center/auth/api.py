@@ -8,8 +8,9 @@ from contact_center.auth.schemas import (
     SessionOut, SessionsEnded, TokenCreate, TokenCreated, TokenOut, UserCreate, UserOut, UserUpdate,
 )
 from contact_center.deps import AdminUser, CurrentUser, DbSession
+from contact_center.routes import CheckedRoute
 
-router = APIRouter(prefix="/api", tags=["users and tokens"])
+router = APIRouter(prefix="/api", tags=["users and tokens"], route_class=CheckedRoute)
 
 
 @router.get("/me", response_model=UserOut)

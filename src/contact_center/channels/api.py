@@ -7,8 +7,9 @@ from contact_center.channels.schemas import ChannelCreate, ChannelOut, ChannelUp
 from contact_center.deps import AdminUser, AgentUser, DbSession
 from contact_center.messaging.schemas import ChannelStatus
 from contact_center.messaging.status import channel_status
+from contact_center.routes import CheckedRoute
 
-router = APIRouter(prefix="/api/channels", tags=["channels"])
+router = APIRouter(prefix="/api/channels", tags=["channels"], route_class=CheckedRoute)
 
 
 @router.get("", response_model=list[ChannelOut])

@@ -6,8 +6,9 @@ from contact_center.contacts import service
 from contact_center.contacts.schemas import ContactCreate, ContactOut, ContactPage, ContactUpdate
 from contact_center.deps import AgentUser, DbSession, SupervisorUser
 from contact_center.errors import NotFound
+from contact_center.routes import CheckedRoute
 
-router = APIRouter(prefix="/api/contacts", tags=["contacts"])
+router = APIRouter(prefix="/api/contacts", tags=["contacts"], route_class=CheckedRoute)
 
 
 @router.get("", response_model=ContactPage)

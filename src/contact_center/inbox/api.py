@@ -31,8 +31,9 @@ from contact_center.messaging.segments import count_segments
 from contact_center.templates.service import get_template, render_for
 from contact_center.unit_of_work import after_commit
 from contact_center.web.session import Operator, SupervisorOperator
+from contact_center.routes import CheckedRoute
 
-router = APIRouter(prefix="/api", tags=["inbox"])
+router = APIRouter(prefix="/api", tags=["inbox"], route_class=CheckedRoute)
 
 
 def _row(session, user, conversation_id: int) -> ConversationOut:

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contact_center.contacts.schemas import ContactCreate, ContactUpdate
+from contact_center.db import Id
 
 
 class ConversationOut(BaseModel):
@@ -72,16 +73,16 @@ class TimelineOut(BaseModel):
 
 
 class Transfer(BaseModel):
-    assignee_id: int
+    assignee_id: Id
 
 
 class Compose(BaseModel):
     body: str = Field(min_length=1, max_length=1600)
-    channel_id: int | None = Field(None, description="Another channel to answer through; the conversation's own when omitted.")
+    channel_id: Id | None = Field(None, description="Another channel to answer through; the conversation's own when omitted.")
 
 
 class LinkContact(BaseModel):
-    contact_id: int
+    contact_id: Id
 
 
 class NewContact(ContactCreate):
@@ -93,7 +94,7 @@ class ContactChanges(ContactUpdate):
 
 
 class RenderTemplate(BaseModel):
-    template_id: int
+    template_id: Id
 
 
 class Rendered(BaseModel):

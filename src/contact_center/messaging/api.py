@@ -18,8 +18,9 @@ from contact_center.messaging.schemas import BulkPlanOut, BulkSend, MessageOut, 
 from contact_center.messaging.status import channel_status
 from contact_center.templates.service import get_template, render_for
 from contact_center.unit_of_work import after_commit
+from contact_center.routes import CheckedRoute
 
-router = APIRouter(prefix="/api", tags=["sms"])
+router = APIRouter(prefix="/api", tags=["sms"], route_class=CheckedRoute)
 
 
 def _channel(session, channel_id: int | None):

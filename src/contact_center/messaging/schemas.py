@@ -5,13 +5,15 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contact_center.db import Id
+
 
 class SmsSend(BaseModel):
     to: str | None = Field(None, max_length=64, description="A phone in any written form…")
-    contact_id: int | None = Field(None, description="…or a contact (its mobile, else its phone).")
+    contact_id: Id | None = Field(None, description="…or a contact (its mobile, else its phone).")
     body: str | None = Field(None, max_length=1600, description="The text…")
-    template_id: int | None = Field(None, description="…or a template rendered for the contact.")
-    channel_id: int | None = Field(None, description="The first active SMS channel when omitted.")
+    template_id: Id | None = Field(None, description="…or a template rendered for the contact.")
+    channel_id: Id | None = Field(None, description="The first active SMS channel when omitted.")
 
     @model_validator(mode="after")
     def _one_of_each(self):
@@ -52,10 +54,10 @@ class MessageOut(BaseModel):
 
 class BulkSend(BaseModel):
     name: str = Field("Bulk send", max_length=200)
-    channel_id: int | None = None
+    channel_id: Id | None = None
     body: str | None = Field(None, max_length=5000)
-    template_id: int | None = None
-    contact_ids: list[int] | None = Field(None, max_length=1_000_000)
+    template_id: Id | None = None
+    contact_ids: list[Id] | None = Field(None, max_length=1_000_000)
     search: str | None = Field(None, description="Every contact matching this (name, CPF, phone); '' for all.")
     csv: str | None = Field(None, description="CSV text with a phone column (and optionally name).")
     confirm: bool = Field(False, description="false: only preview and estimate. true: store and send.")

@@ -11,8 +11,9 @@ from contact_center.templates import service
 from contact_center.templates.schemas import (
     TemplateCreate, TemplateOut, TemplatePreview, TemplatePreviewRequest, TemplateUpdate,
 )
+from contact_center.routes import CheckedRoute
 
-router = APIRouter(prefix="/api/templates", tags=["templates"])
+router = APIRouter(prefix="/api/templates", tags=["templates"], route_class=CheckedRoute)
 
 
 @router.get("", response_model=list[TemplateOut])

@@ -4,6 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contact_center.db import Id
+
 
 class TemplateCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
@@ -29,7 +31,7 @@ class TemplateOut(BaseModel):
 
 
 class TemplatePreviewRequest(BaseModel):
-    contact_id: int | None = Field(None, description="Render for this contact; a sample contact when omitted.")
+    contact_id: Id | None = Field(None, description="Render for this contact; a sample contact when omitted.")
     body: str | None = Field(None, max_length=5000, description="Preview unsaved text instead of the stored body.")
 
 

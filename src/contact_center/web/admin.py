@@ -20,8 +20,9 @@ from contact_center.templates import service as templates
 from contact_center.web import session as web_session
 from contact_center.web.rendering import render
 from contact_center.web.session import AdminPageUser, PageUser
+from contact_center.routes import CheckedRoute
 
-router = APIRouter(prefix="/admin", include_in_schema=False)
+router = APIRouter(prefix="/admin", include_in_schema=False, route_class=CheckedRoute)
 
 
 def _supervisor_page_user(user: PageUser) -> User:

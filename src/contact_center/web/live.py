@@ -8,8 +8,9 @@ from fastapi.responses import StreamingResponse
 from contact_center.events.hub import hub_for
 from contact_center.inbox.visibility import sees_event
 from contact_center.web.session import Operator
+from contact_center.routes import CheckedRoute
 
-router = APIRouter(tags=["live events"])
+router = APIRouter(tags=["live events"], route_class=CheckedRoute)
 
 
 @router.get("/events")

@@ -26,8 +26,9 @@ from contact_center.web import session as web_session
 from contact_center.web.i18n import LANGUAGES, pick, translator
 from contact_center.web.rendering import fragment, pretty_phone, render
 from contact_center.web.session import Operator, PageUser
+from contact_center.routes import CheckedRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=CheckedRoute)
 
 
 def _safe_next(target: str | None) -> str:
@@ -99,8 +100,8 @@ def _filter_from(request: Request) -> tuple[queries.InboxFilter, dict[str, str]]
     channel = params.get("channel") or ""
     raw = {"view": params.get("view") or "all", "status": params.get("status") or "open", "channel": channel,
            "q": (params.get("q") or "").strip()}
-    if channel and not channel.isdigit():
-        raise InvalidInput(f"channel must be a channel id, not {channel!r}", field="channel")
+    if channel and not (channel.isdigit() and len(channel) <= 18):
+        raise InvalidInput(f"channel must be a channel id, not {channel[:30]!r}", field="channel")
     filter_ = queries.InboxFilter(view=raw["view"], status=raw["status"], channel_id=int(channel) if channel else None,
                                   search=raw["q"])
     return filter_, {k: v for k, v in raw.items() if v and (k, v) not in (("view", "all"), ("status", "open"))}
@@ -263,4 +264,4 @@ def channel_status_check(request: Request, session: DbSession, user: Operator):
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isdigit() and len(value) <= 18 else None

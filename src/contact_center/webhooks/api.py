@@ -29,6 +29,7 @@ from contact_center.webhooks import service
 from contact_center.webhooks.jwt import verify_hs256
 from contact_center.messaging.inbound import ReplyIn
 from contact_center.webhooks.writer import IngestWriter, RejectedIn, StatusIn, WriterProcess
+from contact_center.routes import CheckedRoute
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
@@ -82,6 +83,8 @@ async def _channel(callback: Callback, specs: dict[str, ProviderSpec], session_f
     if not token:
         raise NotAuthenticated("this webhook URL needs the channel's token (?token=...); "
                                "copy the URL from the channel's webhook settings")
+    if len(token) > 200 or not token.isprintable():  # no secret of ours looks like that: no lookup
+        raise NotAuthenticated(UNKNOWN_WEBHOOK_TOKEN)
     channel = cached_webhook_channel(token)
     if channel is None:  # a cache miss reads the database, off the event loop
         def lookup() -> WebhookChannel:
@@ -162,7 +165,7 @@ def _routes() -> dict[tuple[str, str], dict[str, ProviderSpec]]:
 
 def build_router() -> APIRouter:
     """The callbacks as documented routes (OpenAPI); WebhookFastPath serves them in practice."""
-    router = APIRouter(tags=["provider webhooks"])
+    router = APIRouter(tags=["provider webhooks"], route_class=CheckedRoute)
     for (path, kind), specs in _routes().items():
         router.add_api_route(
             path, _route(_handler(specs, kind), kind), methods=["POST"],

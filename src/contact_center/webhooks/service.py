@@ -19,7 +19,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from contact_center import phones
+from contact_center import json_input, phones
 from contact_center.channels.models import Channel
 from contact_center.db import chunks, utcnow
 from contact_center.errors import DomainError
@@ -93,8 +93,10 @@ def _insert_once(session: Session, event: WebhookEvent) -> bool:
 
 def decode(raw: bytes) -> object:
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json_input.loads(raw)
+    except json_input.BadJson as exc:
+        raise PayloadRejected(exc.message) from None
+    except json.JSONDecodeError as exc:
         raise PayloadRejected(f"the body is not valid JSON: {exc}") from None
 
 

@@ -227,7 +227,8 @@ class WorkQueue:
         return finished
 
     def _parse(self, work: _StatusWork) -> BaseException | None:
-        """Parse the body; a malformed one is kept in the raw-event log (one too large is not)."""
+        """Parse the body; a malformed one is kept in the raw-event log (one too large is not).
+        Whatever happens here is this callback's problem, never the writer's."""
         try:
             work.parse()
         except service.PayloadTooLarge as exc:
@@ -236,6 +237,9 @@ class WorkQueue:
             [(_, error)] = write_batch(self._factory, [RejectedIn(work.item.source, work.item.channel,
                                                                   work.item.raw, exc.message)])
             return error or exc
+        except Exception as exc:
+            log.exception("a %s callback on channel %s could not be parsed", work.item.source, work.item.channel_id)
+            return WriteFailed(f"could not read the callback ({exc.__class__.__name__})")
         return None
 
 
