@@ -88,3 +88,28 @@ def test_a_reply_is_written_before_the_rest_of_a_large_status_callback(session_f
     [(key, _item, (result, error))] = finished
     assert key == "statuses" and error is None
     assert result.count("pending") == MAX_STATUSES_PER_CALLBACK  # every slice counted in the one answer
+
+
+def test_a_bad_item_late_in_a_large_batch_refuses_the_whole_callback(client, db, sms):
+    message = messaging.queue_outbound(db, channel=sms, phone="11 90000-0001", body="Oi", origin="api")
+    message.status, message.provider_message_id = "sent", "kol-known-0"
+    db.commit()
+    body = json.loads(status_batch(MAX_STATUSES_PER_CALLBACK, prefix="kol-known"))
+    body["messages"][900]["status_code"] = "abc"  # read well after the first parts of the body
+    answer = post_status(client, sms, json.dumps(body).encode())
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == "messages[900].status_code"
+    db.expire_all()
+    assert db.get(Message, message.id).status == "sent"  # nothing of it was applied
+    assert [event.outcome for event in db.scalars(select(WebhookEvent))] == ["rejected"]  # its raw copy
+
+
+def test_the_writer_answers_every_callback_even_when_writing_itself_breaks():
+    def broken_factory():
+        raise RuntimeError("the database went away")
+
+    work = WorkQueue(broken_factory)
+    reply = InboundReply("broken-1", "+55 11 90000-0001", "Oi", datetime.now(UTC), None, None)
+    work.add("reply", ReplyIn("sandbox.reply", 1, reply, "{}"))
+    [(key, _item, (result, error))] = work.write_next_or_fail()
+    assert key == "reply" and result is None and "send it again" in str(error)
+    assert not work  # nothing left hanging

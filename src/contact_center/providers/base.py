@@ -6,7 +6,7 @@ messaging, webhooks and the inbox only ever speak this protocol.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -117,7 +117,9 @@ class ProviderSpec:
     build: Callable[[Channel, Settings], SmsProvider]
     # Pure functions from a decoded JSON payload; raise WebhookPayloadError naming the field.
     parse_reply: Callable[[Any], InboundReply]
-    parse_statuses: Callable[[Any], list[StatusUpdate]]
+    # May be lazy (a generator), the checks of the whole body coming first: a large callback is
+    # then read in turns.
+    parse_statuses: Callable[[Any], Iterable[StatusUpdate]]
     # Path of each webhook on our server; the channel's secret goes in the query string.
     webhook_paths: dict[str, str] = field(default_factory=dict)
 

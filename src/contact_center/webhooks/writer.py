@@ -21,6 +21,7 @@ Callbacks travel to either as plain data (ReplyIn, StatusIn, RejectedIn).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import pickle
@@ -48,7 +49,8 @@ from contact_center.webhooks import service
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
-STATUS_SLICE = 100  # statuses a transaction: what a reply may have to wait for behind a status callback
+STATUS_SLICE = 50  # statuses a transaction: what a reply may have to wait for behind a status callback
+READ_TURN = 4 * STATUS_SLICE  # statuses read (parsed, checked) a turn: reading one costs about a quarter
 
 
 class WriteFailed(Exception):
@@ -138,16 +140,18 @@ def _in_savepoint(session: Session, action) -> Outcome:
 class _StatusWork:
     key: Any
     item: StatusIn
-    updates: list[StatusUpdate] | None = None  # once parsed
-    payload: str | None = None  # the raw body, kept as the event's payload when it holds one status
+    reader: service.StatusReader
     done: int = 0  # statuses written so far
     result: service.IngestResult = field(default_factory=service.IngestResult)
 
-    def parse(self) -> None:
-        """Raises PayloadRejected (or PayloadTooLarge) saying what is wrong with the body."""
-        self.updates = service.parse_statuses(PROVIDERS[self.item.channel.provider], self.item.raw)
-        if len(self.updates) == 1:
-            self.payload = service.raw_text(self.item.raw)
+    @property
+    def updates(self) -> list[StatusUpdate]:
+        return self.reader.updates
+
+    @property
+    def payload(self) -> str | None:
+        """The raw body, kept as its event's payload when the callback holds one status."""
+        return service.raw_text(self.item.raw) if len(self.updates) == 1 else None
 
 
 def write_status_slice(session_factory: sessionmaker[Session], pieces: list[tuple[_StatusWork, int]]) -> list[Outcome]:
@@ -181,15 +185,33 @@ class WorkQueue:
         self._quick: deque[tuple[Any, ReplyIn | RejectedIn]] = deque()
         self._statuses: deque[_StatusWork] = deque()
         self._statuses_turn = False
+        self._writing: list[tuple[Any, ReplyIn | RejectedIn]] = []  # the batch being written
 
     def add(self, key: Any, item: Item) -> None:
         if isinstance(item, StatusIn):
-            self._statuses.append(_StatusWork(key, item))
+            reader = service.StatusReader(PROVIDERS[item.channel.provider], item.raw)
+            self._statuses.append(_StatusWork(key, item, reader))
         else:
             self._quick.append((key, item))
 
     def __bool__(self) -> bool:
         return bool(self._quick or self._statuses)
+
+    def write_next_or_fail(self) -> list[tuple[Any, Item, Outcome]]:
+        """write_next, and should it ever raise (a bug), every waiting callback fails instead of
+        the writer: the providers send them again, and the next ones are written."""
+        try:
+            return self.write_next()
+        except Exception:
+            log.exception("the webhook writer failed; failing the %d callback(s) it held",
+                          len(self._quick) + len(self._statuses))
+            failure = (None, WriteFailed("the webhook writer failed; send it again"))
+            failed = [(key, item, failure) for key, item in (*self._writing, *self._quick)]
+            self._writing = []
+            failed += [(work.key, work.item, failure) for work in self._statuses]
+            self._quick.clear()
+            self._statuses.clear()
+            return failed
 
     def write_next(self) -> list[tuple[Any, Item, Outcome]]:
         """Write the next batch of replies or slice of statuses; (key, item, outcome) of each
@@ -198,26 +220,24 @@ class WorkQueue:
             self._statuses_turn = False
             return self._write_slice()
         self._statuses_turn = True
-        batch = [self._quick.popleft() for _ in range(min(MAX_BATCH, len(self._quick)))]
-        outcomes = write_batch(self._factory, [item for _, item in batch])
+        self._writing = [self._quick.popleft() for _ in range(min(MAX_BATCH, len(self._quick)))]
+        outcomes = write_batch(self._factory, [item for _, item in self._writing])
+        batch, self._writing = self._writing, []
         return [(key, item, outcome) for (key, item), outcome in zip(batch, outcomes)]
 
     def _write_slice(self) -> list[tuple[Any, Item, Outcome]]:
-        finished, taken = [], []
+        """A turn of the status callbacks: read a part of what has not been read yet, then write a
+        slice of the statuses of the callbacks at the front that have been read whole."""
+        finished = self._read_some()
+        taken = []
         room = STATUS_SLICE
-        for work in list(self._statuses):
-            if room <= 0:
+        for work in self._statuses:
+            if room <= 0 or not work.reader.done:
                 break
-            if work.updates is None:
-                error = self._parse(work)
-                if error is not None:
-                    finished.append((work.key, work.item, (None, error)))
-                    self._statuses.remove(work)
-                    continue
             stop = min(len(work.updates), work.done + room)
             taken.append((work, stop))
             room -= stop - work.done
-        for (work, stop), (result, error) in zip(taken, write_status_slice(self._factory, taken)):
+        for (work, stop), (result, error) in zip(taken, write_status_slice(self._factory, taken) if taken else ()):
             if error is None:
                 work.result.merge(result)
                 work.done = stop
@@ -226,11 +246,27 @@ class WorkQueue:
                 self._statuses.remove(work)
         return finished
 
-    def _parse(self, work: _StatusWork) -> BaseException | None:
-        """Parse the body; a malformed one is kept in the raw-event log (one too large is not).
-        Whatever happens here is this callback's problem, never the writer's."""
+    def _read_some(self) -> list[tuple[Any, Item, Outcome]]:
+        """Read up to READ_TURN statuses of the callbacks not read yet, in order; the ones refused."""
+        refused, room = [], READ_TURN
+        for work in list(self._statuses):
+            if room <= 0:
+                break
+            if work.reader.done:
+                continue
+            had = len(work.updates)
+            error = self._read(work, room)
+            room -= max(1, len(work.updates) - had)
+            if error is not None:
+                refused.append((work.key, work.item, (None, error)))
+                self._statuses.remove(work)
+        return refused
+
+    def _read(self, work: _StatusWork, count: int) -> BaseException | None:
+        """Read up to `count` more statuses of the body; a malformed one is kept in the raw-event log
+        (one too large is not). Whatever happens here is this callback's problem, never the writer's."""
         try:
-            work.parse()
+            work.reader.read(count)
         except service.PayloadTooLarge as exc:
             return exc
         except service.PayloadRejected as exc:
@@ -290,7 +326,7 @@ class IngestWriter:
                 else:
                     work.add(entry[1], entry[0])
             if work:
-                self._resolve(work.write_next())
+                self._resolve(work.write_next_or_fail())
 
     @staticmethod
     def _resolve(finished: list[tuple[asyncio.Future, Item, Outcome]]) -> None:
@@ -500,6 +536,9 @@ def _child_main(channel: socket.socket, settings: Settings) -> None:
     connection.send_bytes(_READY[_FRAME.size:])
     work = WorkQueue(factory)
     closing = False
+    # What is alive now (modules, the engine) lives as long as the process: the collector need not
+    # walk it again each time a large callback's parse fills the young generations.
+    gc.freeze()
     try:
         while work or not closing:
             try:
@@ -511,7 +550,7 @@ def _child_main(channel: socket.socket, settings: Settings) -> None:
                 closing = True  # the web process closed its end: write what is left, then stop
             if not work:
                 continue
-            finished = work.write_next()
+            finished = work.write_next_or_fail()
             answer = ([(number, _portable(item, outcome)) for number, item, outcome in finished],
                       forwarded.take() if forwarded else [])
             connection.send_bytes(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contact_center.providers.base import InboundReply, OutgoingSms, ProviderSpec, SendResult, StatusUpdate
 
 from .client import DEFAULT_BASE_URL, DEFAULT_SEGMENT_ID, MAX_MESSAGES_PER_REQUEST, KolmeyaClient
-from .webhooks import KolmeyaStatus, parse_reply, parse_statuses
+from .webhooks import KolmeyaStatus, iter_statuses, parse_reply
 
 if TYPE_CHECKING:
     from contact_center.channels.models import Channel
@@ -87,8 +87,8 @@ def _builder(settings_model: type[KolmeyaSettings]):
     return build
 
 
-def _statuses(payload) -> list[StatusUpdate]:
-    return [to_status_update(status) for status in parse_statuses(payload)]
+def _statuses(payload) -> Iterator[StatusUpdate]:
+    return (to_status_update(status) for status in iter_statuses(payload))
 
 
 WEBHOOK_PATHS = {"reply": "/kolmeya/webhook/reply", "status": "/kolmeya/webhook/status"}

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -116,12 +117,19 @@ def parse_reply(payload: Any) -> KolmeyaReply:
 def parse_statuses(payload: Any) -> list[KolmeyaStatus]:
     """Read a status callback: flat {"id", "reference", "status", "status_code", "phone"}
     or batch {"id": <request id>, "reference", "messages": [<flat items>]}."""
+    return list(iter_statuses(payload))
+
+
+def iter_statuses(payload: Any) -> Iterator[KolmeyaStatus]:
+    """parse_statuses one status at a time, the checks of the whole body first: a large batch can
+    be read in turns (the webhook writer lets replies in between)."""
     if not isinstance(payload, dict):
         raise WebhookPayloadError(
             f"a status callback must be a JSON object, got {_describe(payload)}", None
         )
     if "messages" not in payload:
-        return [_parse_status_item(payload, "")]
+        yield _parse_status_item(payload, "")
+        return
     items = payload["messages"]
     if not isinstance(items, list):
         raise WebhookPayloadError(
@@ -136,7 +144,8 @@ def parse_statuses(payload: Any) -> list[KolmeyaStatus]:
             f"messages: {len(items):,} statuses in one callback; Kolmeya sends at most "
             f"{MAX_STATUSES_PER_CALLBACK:,} (the largest request it takes)", "messages"
         )
-    return [_parse_status_item(item, f"messages[{index}].") for index, item in enumerate(items)]
+    for index, item in enumerate(items):
+        yield _parse_status_item(item, f"messages[{index}].")
 
 
 def _parse_flat_reply(payload: dict[str, Any]) -> KolmeyaReply:
