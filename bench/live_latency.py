@@ -1,5 +1,7 @@
 """Live updates under load: N operator screens connected to /events while customers' replies arrive
-at the webhook at a steady rate; how long from each webhook POST until every screen has the event.
+at the webhook at a steady rate; how long from each webhook POST until every screen that may see
+the conversation (the supervisor's, and every agent's for an unassigned one, its assignee's for
+another) has the event; and that no screen got one it may not see.
 Then, on the same 10,000-conversation database, how long the server takes to render the inbox.
 
     uv run python bench/live_latency.py [--clients 50] [--rate 500] [--seconds 10] [--conversations 10000]
@@ -57,8 +59,10 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
 
 
-def build_database(data_dir: Path, conversations: int, clients: int) -> tuple[str, list[str], list[str]]:
-    """Operators with API tokens, one SMS channel, `conversations` customers each with a message."""
+def build_database(data_dir: Path, conversations: int, clients: int):
+    """Operators with API tokens, one SMS channel, `conversations` customers each with a message.
+    Returns the webhook secret, the customers' numbers, (user id, token) per operator, and each
+    number's assignee once a reply has come (None: nobody's; a done conversation reopens unassigned)."""
     engine = make_engine(f"sqlite:///{data_dir / 'contact-center.db'}")
     upgrade(engine)
     factory = make_session_factory(engine)
@@ -72,9 +76,10 @@ def build_database(data_dir: Path, conversations: int, clients: int) -> tuple[st
         users = session.execute(insert(User).returning(User.id), [
             {"username": f"op{i}", "name": f"Operador {i}", "role": "supervisor" if i == 0 else "agent",
              "password_hash": password, "active": True} for i in range(clients)]).scalars().all()
+        owners: dict[str, int | None] = {}
         for user_id in users:
             clear = f"cc_bench_{user_id}_{rng.getrandbits(64):016x}"
-            tokens.append(clear)
+            tokens.append((user_id, clear))
             session.add(ApiToken(user_id=user_id, name="bench", prefix=clear[:10], token_hash=_digest(clear)))
         numbers = []
         for start in range(0, conversations, 2000):
@@ -97,6 +102,8 @@ def build_database(data_dir: Path, conversations: int, clients: int) -> tuple[st
                     "assignee_id": rng.choice(users) if status != "new" else None,
                     "unread_count": rng.choice([0, 0, 1, 2]), "last_activity_at": at, "last_inbound_at": at,
                     "created_at": at})
+            for row, number in zip(conversation_rows, numbers[start:], strict=False):
+                owners[number] = row["assignee_id"] if row["status"] == "assigned" else None
             conversation_ids = session.execute(insert(Conversation).returning(
                 Conversation.id, sort_by_parameter_order=True), conversation_rows).scalars().all()
             session.execute(insert(Message), [{
@@ -107,7 +114,7 @@ def build_database(data_dir: Path, conversations: int, clients: int) -> tuple[st
                 "attempts": 0, "created_at": row["last_activity_at"], "received_at": row["last_activity_at"],
                 "updated_at": row["last_activity_at"]} for conversation_id, row in zip(conversation_ids, conversation_rows, strict=True)])
     engine.dispose()
-    return secret, numbers, tokens
+    return secret, numbers, tokens, owners
 
 
 def start_server(port: int, env: dict) -> subprocess.Popen:
@@ -188,7 +195,7 @@ async def post_replies(port: int, path: str, numbers: list[str], total: int, rat
                 if b" 200 " not in head.split(b"\r\n", 1)[0] or "sms_id" not in answer:
                     errors[0] += 1
                     continue
-                sent_at[answer["sms_id"]] = began
+                sent_at[answer["sms_id"]] = (began, numbers[index % len(numbers)])
         finally:
             writer.close()
 
@@ -196,33 +203,40 @@ async def post_replies(port: int, path: str, numbers: list[str], total: int, rat
     return sent_at, latencies, errors[0], time.perf_counter() - start
 
 
-async def measure_live(port: int, tokens: list[str], path: str, numbers: list[str], rate: float, seconds: float,
-                       connections: int):
+async def measure_live(port: int, tokens: list[tuple[int, str]], owners: dict[str, int | None], path: str,
+                       numbers: list[str], rate: float, seconds: float, connections: int):
     stop = asyncio.Event()
-    screens = [Screen(token) for token in tokens]
+    screens = [Screen(token) for _, token in tokens]
+    supervisor = tokens[0][0]
     tasks = [asyncio.create_task(screen.run(port, stop)) for screen in screens]
     await asyncio.wait_for(asyncio.gather(*(screen.ready.wait() for screen in screens)), 30)
     # Warm up (first statements compiled, writer thread started, caches filled); not measured.
     await post_replies(port, path, numbers[::-1], int(rate), rate, connections)
     total = int(rate * seconds)
     sent_at, post_latencies, errors, elapsed = await post_replies(port, path, numbers, total, rate, connections)
+    def sees(user_id: int, number: str) -> bool:
+        return user_id == supervisor or owners[number] in (None, user_id)
+
+    expected = [(screen, message_id, began) for (user_id, _), screen in zip(tokens, screens)
+                for message_id, (began, number) in sent_at.items() if sees(user_id, number)]
     deadline = time.perf_counter() + 5  # let the last events arrive
-    while time.perf_counter() < deadline and not all(
-            message_id in screen.arrivals for screen in screens for message_id in sent_at):
+    while time.perf_counter() < deadline and not all(message_id in screen.arrivals
+                                                     for screen, message_id, _ in expected):
         await asyncio.sleep(0.05)
     stop.set()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     delays, missing = [], 0
-    for screen in screens:
-        for message_id, began in sent_at.items():
-            arrived = screen.arrivals.get(message_id)
-            if arrived is None:
-                missing += 1
-            else:
-                delays.append((arrived - began) * 1000)
-    return delays, missing, post_latencies, errors, len(sent_at) / elapsed
+    for screen, message_id, began in expected:
+        arrived = screen.arrivals.get(message_id)
+        if arrived is None:
+            missing += 1
+        else:
+            delays.append((arrived - began) * 1000)
+    leaked = sum(message_id in screen.arrivals for (user_id, _), screen in zip(tokens, screens)
+                 for message_id, (_, number) in sent_at.items() if not sees(user_id, number))
+    return delays, missing, leaked, len(expected), post_latencies, errors, len(sent_at) / elapsed
 
 
 # --- the inbox render measurement ------------------------------------------------------------------------------
@@ -267,7 +281,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         started = time.perf_counter()
-        secret, numbers, tokens = build_database(data_dir, options.conversations, options.clients)
+        secret, numbers, tokens, owners = build_database(data_dir, options.conversations, options.clients)
         print(f"setup: {options.conversations:,} conversations, {options.clients} operators "
               f"in {time.perf_counter() - started:.1f} s")
         (data_dir / "bench_app.py").write_text(SERVER)
@@ -284,8 +298,8 @@ def main() -> None:
                 runner = uvloop.run
             except ImportError:
                 runner = asyncio.run
-            delays, missing, post_latencies, errors, rate = runner(measure_live(
-                port, tokens, path, numbers, options.rate, options.seconds, options.post_connections))
+            delays, missing, leaked, expected, post_latencies, errors, rate = runner(measure_live(
+                port, tokens, owners, path, numbers, options.rate, options.seconds, options.post_connections))
             timings = measure_render(f"http://127.0.0.1:{port}", options.render_rounds)
         finally:
             server.terminate()
@@ -294,7 +308,8 @@ def main() -> None:
     bus = "Redis streams" if options.redis else "in-process"
     print(f"\nreplies posted: {len(post_latencies):,} at {rate:,.0f}/s ({errors} errors); "
           f"webhook answer p50 {percentile(post_latencies, 50):.1f} ms, p99 {percentile(post_latencies, 99):.1f} ms")
-    print(f"events expected: {len(post_latencies) * options.clients:,}, received {len(delays):,}, missing {missing}")
+    print(f"events due to the screens that may see them: {expected:,}, received {len(delays):,}, missing {missing}; "
+          f"received by screens that may not: {leaked}")
     print("\n== live_latency summary ==")
     print(f"bus                         {bus}")
     print(f"screens x replies/s         {options.clients} x {options.rate:,.0f}")

@@ -89,6 +89,16 @@ def engine(request, tmp_path_factory) -> Iterator[Engine]:
     yield from _migrated(request.param, tmp_path_factory)
 
 
+@pytest.fixture(params=BACKENDS)
+def own_database(request, tmp_path_factory):
+    """A database of its own for the test, committed for real (concurrent workers and other
+    processes need their own connections)."""
+    source = _migrated(request.param, tmp_path_factory)
+    engine = next(source)
+    yield engine
+    next(source, None)
+
+
 @pytest.fixture
 def channel(db, sandbox):
     """A sandbox channel pointed at the test module's `sandbox` fixture (a SandboxServer)."""

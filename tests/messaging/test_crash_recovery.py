@@ -26,20 +26,11 @@ from contact_center.db import make_session_factory, transaction
 from contact_center.messaging.models import Message
 from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
 from contact_center.providers.kolmeya.sandbox import SandboxServer
-from tests.conftest import BACKENDS, _migrated
 from tests.live import database_url, free_port
 
 RECIPIENTS = 5000
 CHANNEL_TIMEOUT = 5.0  # seconds; a request of this channel lasts at most 4 × that + 5 (the sweeper knows)
 CLAIM_TIMEOUT = 5.0
-
-
-@pytest.fixture(params=BACKENDS)
-def database(request, tmp_path_factory):
-    source = _migrated(request.param, tmp_path_factory)
-    engine = next(source)
-    yield engine
-    next(source, None)
 
 
 class Serve:
@@ -81,7 +72,8 @@ class Serve:
             self.kill()
 
 
-def test_a_sigkill_during_a_bulk_send_sends_every_recipient_exactly_once(database, tmp_path):
+def test_a_sigkill_during_a_bulk_send_sends_every_recipient_exactly_once(own_database, tmp_path):
+    database = own_database
     # Delivery reports 10 minutes away: nothing but the provider itself can say what it has.
     # The first two /sms/store requests are carried out, then stall: the kill finds them out.
     with SandboxServer(SANDBOX_TOKEN, status_delay_seconds=600, duplicate_window_seconds=0, rate_limit=100_000,

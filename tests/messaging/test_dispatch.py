@@ -25,7 +25,6 @@ from contact_center.messaging.reconcile import check_unknown
 from contact_center.providers.base import OutgoingSms
 from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
 from contact_center.providers.kolmeya.sandbox import SandboxServer
-from tests.conftest import BACKENDS, _migrated
 
 # Status callbacks would go to an address nobody listens on; a long first step keeps them from firing.
 # No de-duplication: whether something was sent twice must show in the ledger, not be hidden by it.
@@ -378,15 +377,6 @@ def test_a_message_dispatched_twice_is_sent_once(db, channel, sandbox, session_f
     assert (message.status, message.attempts) == ("sent", 1)
     assert ledger_references(sandbox) == [message.reference]
     assert len(sandbox.ledger()["api_calls"]) == 1
-
-
-@pytest.fixture(params=BACKENDS)
-def own_database(request, tmp_path_factory):
-    """A database of our own, committed for real: concurrent workers need their own connections."""
-    source = _migrated(request.param, tmp_path_factory)
-    engine = next(source)
-    yield engine
-    next(source, None)
 
 
 def test_concurrent_dispatches_of_one_message_send_it_once(own_database, sandbox, settings):

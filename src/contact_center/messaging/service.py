@@ -31,7 +31,6 @@ from contact_center.contacts.service import candidates_by_key, find_by_phone, pi
 from contact_center.db import chunks, utcnow
 from contact_center.errors import InvalidInput
 from contact_center.events import announce
-from contact_center.runtime import current_or_none
 from contact_center.inbox.models import Conversation
 from contact_center.inbox.service import conversation_for, note_outbound
 from contact_center.messaging.models import FINAL_FAILURES, STATE_TIMESTAMP, Message, moves_forward
@@ -78,7 +77,7 @@ def announce_message_event(session: Session, kind: str, **data) -> None:
     transaction's messages at once."""
     if "assignee_id" in data:
         announce(session, kind, **data)
-    elif current_or_none() is not None:  # a process without a runtime (a CLI command) has no screens
+    else:
         session.info.setdefault(_MESSAGE_EVENTS, []).append((kind, data))
 
 

@@ -87,10 +87,9 @@ Outcome = tuple[Any, BaseException | None]  # (result, error): one of the two is
 
 def write_batch(session_factory: sessionmaker[Session], items: list[ReplyIn | RejectedIn]) -> list[Outcome]:
     """Record replies (and keep malformed callbacks) in one transaction; an outcome per item, in order."""
-    replies = [index for index, item in enumerate(items) if isinstance(item, ReplyIn)]
-    outcomes: list[Outcome] = [(None, None)] * len(items)
-    session = session_factory()
-    try:
+    def write(session: Session) -> list[Outcome]:
+        replies = [index for index, item in enumerate(items) if isinstance(item, ReplyIn)]
+        outcomes: list[Outcome] = [(None, None)] * len(items)
         if replies:
             try:
                 results = record_replies(session, [items[index] for index in replies])
@@ -106,12 +105,24 @@ def write_batch(session_factory: sessionmaker[Session], items: list[ReplyIn | Re
             if isinstance(item, RejectedIn):
                 outcomes[index] = _in_savepoint(session, lambda item=item: service.store_rejected(
                     session, item.source, item.channel, item.raw, item.reason))
+        return outcomes
+
+    return _in_one_transaction(session_factory, f"webhook batch of {len(items)}", len(items), write)
+
+
+def _in_one_transaction(session_factory: sessionmaker[Session], what: str, count: int,
+                        write: Callable[[Session], list[Outcome]]) -> list[Outcome]:
+    """`write`'s outcomes once committed; should the commit fail, every one of the `count`
+    callbacks fails with WriteFailed (the provider sends it again)."""
+    session = session_factory()
+    try:
+        outcomes = write(session)
         session.commit()
     except Exception as exc:
         session.rollback()
-        log.exception("webhook batch of %d could not be committed", len(items))
+        log.exception("%s could not be committed", what)
         failure = WriteFailed(f"could not store the callback ({exc.__class__.__name__})")
-        outcomes = [(None, failure)] * len(items)
+        outcomes = [(None, failure)] * count
     finally:
         session.close()
     return outcomes
@@ -157,21 +168,12 @@ class _StatusWork:
 def write_status_slice(session_factory: sessionmaker[Session], pieces: list[tuple[_StatusWork, int]]) -> list[Outcome]:
     """Apply the statuses of each callback from where it stands to `stop`, in one transaction;
     an outcome per piece."""
-    outcomes: list[Outcome] = []
-    session = session_factory()
-    try:
-        for work, stop in pieces:
-            outcomes.append(_in_savepoint(session, lambda: service.record_statuses(
-                session, work.item.source, work.item.channel_id, work.updates[work.done:stop], work.payload)))
-        session.commit()
-    except Exception as exc:
-        session.rollback()
-        log.exception("a slice of %d status callback(s) could not be committed", len(pieces))
-        failure = WriteFailed(f"could not store the callback ({exc.__class__.__name__})")
-        outcomes = [(None, failure)] * len(pieces)
-    finally:
-        session.close()
-    return outcomes
+    def write(session: Session) -> list[Outcome]:
+        return [_in_savepoint(session, lambda: service.record_statuses(
+            session, work.item.source, work.item.channel_id, work.updates[work.done:stop], work.payload))
+            for work, stop in pieces]
+
+    return _in_one_transaction(session_factory, f"a slice of {len(pieces)} status callback(s)", len(pieces), write)
 
 
 class WorkQueue:
