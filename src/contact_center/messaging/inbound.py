@@ -25,6 +25,7 @@ from contact_center.inbox.service import open_conversations
 from contact_center.messaging.segments import count_segments
 from contact_center.messaging.service import OPT_OUT_WORDS, announce_message_event, new_reference
 from contact_center.providers.base import InboundReply
+from contact_center.webhooks import events
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,6 @@ _contacts = Contact.__table__
 _MESSAGE_COLUMNS = ("reference", "channel_id", "conversation_id", "contact_id", "direction", "origin", "phone",
                     "phone_e164", "body", "status", "provider_message_id", "encoding", "segments", "attempts",
                     "in_reply_to_id", "created_at", "received_at", "updated_at")
-_EVENT_COLUMNS = ("source", "external_id", "channel_id", "payload", "outcome", "detail", "message_id",
-                  "received_at", "handled_at")
 # Three statements rather than one with CASEs: SQLite rewrites every index over a column in the
 # SET list, so the common case (an open conversation whose contact is known) must not name
 # status, assignee or contact. The other two only write the rows their WHERE lets through, which
@@ -87,12 +86,9 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
     for item in items:
         by_source[item.source].append(item.reply.external_id)
     for source, ids in by_source.items():
-        for chunk in chunks(list(set(ids))):
-            seen.update((source, eid) for (eid,) in driver.rows(
-                "SELECT external_id FROM webhook_events "
-                f"WHERE source = ? AND external_id IN ({driver.marks(len(chunk))})", [source, *chunk]))
+        seen.update((source, eid) for eid in events.seen_by_driver(driver, source, ids))
     pending: list[tuple[int, _Pending]] = []
-    events: list[tuple] = []
+    event_rows: list[tuple] = []
     for index, item in enumerate(items):
         key = (item.source, item.reply.external_id)
         if key in seen:
@@ -103,7 +99,7 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
             identity = phones.identify(item.reply.phone)
         except phones.PhoneNumberError as exc:
             outcomes[index] = ReplyOut("rejected", detail=str(exc))
-            events.append(_event_row(item, "rejected", None, str(exc), stamp))
+            event_rows.append(_event_row(item, "rejected", None, str(exc), stamp))
             continue
         pending.append((index, _Pending(item, identity)))
 
@@ -114,21 +110,20 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
         message_ids = _insert_messages(driver, [p for _, p in pending], stamp)
         for (index, p), message_id in zip(pending, message_ids):
             outcomes[index] = ReplyOut("applied", message_id=message_id)
-            events.append(_event_row(p.item, "applied", message_id, None, stamp))
+            event_rows.append(_event_row(p.item, "applied", message_id, None, stamp))
         _apply_opt_outs(session, [p for _, p in pending], now)
         for (_, p), message_id in zip(pending, message_ids):
             announce_message_event(session, "message.created", message_id=message_id,
                                    conversation_id=p.conversation_id, assignee_id=p.assignee_id,
                                    contact_id=p.contact_id, direction="in", status="received", status_reason=None)
 
-    driver.insert("webhook_events", _EVENT_COLUMNS, events)
+    events.insert_reply_rows(driver, event_rows)
     return outcomes  # type: ignore[return-value]
 
 
 def _event_row(item: ReplyIn, outcome: str, message_id: int | None, detail: str | None, stamp) -> tuple:
-    """The values of _EVENT_COLUMNS; `stamp` is the batch's time, bound for the driver."""
-    return (item.source, item.reply.external_id, item.channel_id, item.payload, outcome, detail, message_id, stamp,
-            stamp)
+    return events.reply_row(item.source, item.reply.external_id, item.channel_id, item.payload, outcome, detail,
+                            message_id, stamp)
 
 
 def _link_answered(driver: DriverCursor, pending: list[_Pending]) -> None:

@@ -25,7 +25,7 @@ from contact_center.db import READ_ONLY
 from contact_center.errors import DomainError, NotAuthenticated
 from contact_center.providers.base import ProviderSpec
 from contact_center.providers.registry import PROVIDERS
-from contact_center.webhooks import service
+from contact_center.webhooks import events, service
 from contact_center.webhooks.jwt import verify_hs256
 from contact_center.messaging.inbound import ReplyIn
 from contact_center.webhooks.writer import IngestWriter, RejectedIn, StatusIn, WriterProcess
@@ -136,7 +136,7 @@ def _handler(specs: dict[str, ProviderSpec], kind: str):
             reply = service.parse(spec.parse_reply, raw)
         except service.PayloadRejected as error:
             await _reject(writer, source, channel, raw, error)
-        out = await writer.submit(ReplyIn(source, channel.id, reply, service.raw_text(raw)))
+        out = await writer.submit(ReplyIn(source, channel.id, reply, events.raw_text(raw)))
         body = {"status": "success", "duplicate": out.outcome == "duplicate"}
         if out.message_id is not None:
             body["sms_id"] = out.message_id

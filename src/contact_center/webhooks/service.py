@@ -8,7 +8,6 @@ a set at a time: the messages of a whole slice are found with two queries, so th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections import defaultdict
@@ -16,18 +15,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contact_center import json_input, phones
-from contact_center.channels.models import Channel
 from contact_center.db import chunks, utcnow
 from contact_center.errors import DomainError
 from contact_center.messaging import service as messaging
 from contact_center.messaging.inbound import ReplyIn, record_replies
 from contact_center.messaging.models import Message
 from contact_center.providers.base import InboundReply, ProviderSpec, StatusUpdate, TooManyItems, WebhookPayloadError
+from contact_center.webhooks import events
 from contact_center.webhooks.models import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -59,39 +57,6 @@ class IngestResult:
         self.duplicates += other.duplicates
 
 
-def _digest(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
-
-
-def raw_text(raw: bytes) -> str:
-    """A callback's body as text we can store on any database: what is not UTF-8 is replaced, and
-    NUL (which PostgreSQL's text refuses; a UTF-16 body is full of them) is escaped."""
-    return raw.decode("utf-8", "replace").replace("\x00", "\\u0000")
-
-
-def store_rejected(session: Session, source: str, channel: Channel | None, raw: bytes, reason: str) -> None:
-    """Keep a malformed callback in the raw-event log (deduplicated by its bytes) and nothing else."""
-    event = WebhookEvent(source=source, external_id=f"rejected:{_digest(raw)}", channel_id=channel.id if channel else None,
-                         payload=raw_text(raw), outcome="rejected", detail=reason,
-                         received_at=utcnow(), handled_at=utcnow())
-    if not _insert_once(session, event):
-        log.info("%s: the same malformed payload again", source)
-
-
-def _insert_once(session: Session, event: WebhookEvent) -> bool:
-    """Insert unless (source, external_id) exists; False means a replay."""
-    exists = session.scalar(select(WebhookEvent.id).where(WebhookEvent.source == event.source,
-                                                          WebhookEvent.external_id == event.external_id))
-    if exists is not None:
-        return False
-    try:
-        with session.begin_nested():
-            session.add(event)
-    except IntegrityError:  # the same callback, concurrently: the other request stored it
-        return False
-    return True
-
-
 def decode(raw: bytes) -> object:
     try:
         return json_input.loads(raw)
@@ -115,10 +80,8 @@ def parse(parser, raw: bytes):
 
 # Ids we store or match on must fit their columns: PostgreSQL refuses a longer value (a 500), SQLite
 # would keep it whole. A provider never sends ids this long; a caller that does gets a clear 422.
-MAX_ID_LENGTH = min(Message.__table__.c.provider_message_id.type.length,
-                    WebhookEvent.__table__.c.match_reference.type.length,
-                    WebhookEvent.__table__.c.match_provider_id.type.length)
-MAX_EXTERNAL_ID_LENGTH = WebhookEvent.__table__.c.external_id.type.length
+MAX_ID_LENGTH = min(Message.__table__.c.provider_message_id.type.length, events.MAX_MATCH_LENGTH)
+MAX_EXTERNAL_ID_LENGTH = events.MAX_EXTERNAL_ID_LENGTH
 
 
 def _too_long(field: str, value: str | None, limit: int) -> tuple[str, str] | None:
@@ -203,7 +166,7 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
     """Store and apply the statuses not seen before (a slice of one callback). `payload` is the
     raw body when the callback holds one status; a batch's statuses are each kept as their record."""
     result = IngestResult()
-    seen = _seen(session, source, [update_.external_id for update_ in updates])
+    seen = events.seen(session, source, [update_.external_id for update_ in updates])
     new: list[StatusUpdate] = []
     for update_ in updates:
         if update_.external_id in seen:
@@ -217,28 +180,15 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
         result.outcomes.append(outcome)
         if message is not None:
             result.message_ids.append(message.id)
-        rows.append({"source": source, "external_id": update_.external_id, "channel_id": channel_id,
-                     "payload": payload if payload is not None else json.dumps(_status_record(update_),
-                                                                                ensure_ascii=False),
-                     "outcome": outcome, "detail": IGNORED_DETAIL if outcome == "ignored" else None,
-                     "match_reference": update_.reference, "match_provider_id": update_.provider_message_id,
-                     "message_id": message.id if message is not None else None, "received_at": now,
-                     "handled_at": now if message is not None else None})
+        rows.append(events.status_row(
+            source=source, external_id=update_.external_id, channel_id=channel_id,
+            payload=payload if payload is not None else json.dumps(_status_record(update_), ensure_ascii=False),
+            outcome=outcome, reference=update_.reference, provider_message_id=update_.provider_message_id,
+            message_id=message.id if message is not None else None, now=now))
     if rows:
         session.flush()  # the statuses applied, before their events point at them
-        session.execute(insert(WebhookEvent), rows)
+        events.insert_statuses(session, rows)
     return result
-
-
-IGNORED_DETAIL = "older than the message's current status; kept for the record"
-
-
-def _seen(session: Session, source: str, external_ids: list[str]) -> set[str]:
-    seen: set[str] = set()
-    for chunk in chunks(list(set(external_ids))):
-        seen.update(session.scalars(select(WebhookEvent.external_id).where(WebhookEvent.source == source,
-                                                                           WebhookEvent.external_id.in_(chunk))))
-    return seen
 
 
 def _apply_updates(session: Session, channel_id: int, updates: list[StatusUpdate]) -> list[tuple[str, Message | None]]:
@@ -281,14 +231,12 @@ def _apply_stored(session: Session, stored: list[WebhookEvent]) -> int:
         by_channel[event.channel_id].append(event)
     found = 0
     now = utcnow()
-    for channel_id, events in by_channel.items():
-        updates = [_status_from_event(event) for event in events]
-        for event, (outcome, message) in zip(events, _apply_updates(session, channel_id, updates)):
-            if message is None:
-                continue
-            event.outcome, event.message_id, event.handled_at = outcome, message.id, now
-            event.detail = IGNORED_DETAIL if outcome == "ignored" else None
-            found += 1
+    for channel_id, stored_here in by_channel.items():
+        updates = [_status_from_event(event) for event in stored_here]
+        for event, (outcome, message) in zip(stored_here, _apply_updates(session, channel_id, updates)):
+            if message is not None:
+                events.settle(event, outcome, message.id, now)
+                found += 1
     session.flush()
     return found
 
@@ -299,16 +247,9 @@ def apply_pending_for(session: Session, *messages: Message) -> int:
     One query for however many messages (dispatch calls it for each batch of up to 1000)."""
     if not messages:
         return 0
-    channel_ids = {m.channel_id for m in messages}
-    references = [m.reference for m in messages]
-    provider_ids = [m.provider_message_id for m in messages if m.provider_message_id]
-    conditions = [WebhookEvent.match_reference.in_(references)]
-    if provider_ids:
-        conditions.append(WebhookEvent.match_provider_id.in_(provider_ids))
-    pending = session.scalars(select(WebhookEvent).where(WebhookEvent.outcome == "pending",
-                                                         WebhookEvent.channel_id.in_(channel_ids),
-                                                         or_(*conditions)).order_by(WebhookEvent.id)).all()
-    return _apply_stored(session, list(pending))
+    pending = events.pending_for(session, {m.channel_id for m in messages}, [m.reference for m in messages],
+                                 [m.provider_message_id for m in messages if m.provider_message_id])
+    return _apply_stored(session, pending)
 
 
 def _status_from_event(event: WebhookEvent) -> StatusUpdate:
@@ -332,15 +273,4 @@ def retry_failed_events(session: Session, limit: int = 500) -> int:
     Retrying stops after RETRY_WINDOW: a status still unmatched by then belongs to no message of
     ours (another system sending on the same Kolmeya account), and an event that kept failing
     needs a person; both are marked so, and stop costing the sweeper every minute."""
-    cutoff = utcnow() - RETRY_WINDOW
-    for outcome, final, detail in (
-        ("pending", "unmatched", "no message of ours has this id or reference"),
-        ("error", "failed", "still failing after 24 hours of retries; see the logs"),
-    ):
-        session.execute(update(WebhookEvent).where(WebhookEvent.outcome == outcome,
-                                                   WebhookEvent.received_at < cutoff)
-                        .values(outcome=final, detail=detail, handled_at=utcnow()))
-    events = session.scalars(select(WebhookEvent).where(WebhookEvent.outcome.in_(("error", "pending")),
-                                                        WebhookEvent.channel_id.is_not(None))
-                             .order_by(WebhookEvent.id.desc()).limit(limit)).all()
-    return _apply_stored(session, list(events))
+    return _apply_stored(session, events.to_retry(session, utcnow() - RETRY_WINDOW, limit))

@@ -45,7 +45,7 @@ from contact_center.messaging.inbound import ReplyIn, record_replies
 from contact_center.providers.base import StatusUpdate
 from contact_center.providers.registry import PROVIDERS
 from contact_center.settings import Settings
-from contact_center.webhooks import service
+from contact_center.webhooks import events, service
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
@@ -103,8 +103,8 @@ def write_batch(session_factory: sessionmaker[Session], items: list[ReplyIn | Re
                     outcomes[index] = _record_one(session, items[index])
         for index, item in enumerate(items):
             if isinstance(item, RejectedIn):
-                outcomes[index] = _in_savepoint(session, lambda item=item: service.store_rejected(
-                    session, item.source, item.channel, item.raw, item.reason))
+                outcomes[index] = _in_savepoint(session, lambda item=item: events.store_rejected(
+                    session, item.source, item.channel.id, item.raw, item.reason))
         return outcomes
 
     return _in_one_transaction(session_factory, f"webhook batch of {len(items)}", len(items), write)
@@ -162,7 +162,7 @@ class _StatusWork:
     @property
     def payload(self) -> str | None:
         """The raw body, kept as its event's payload when the callback holds one status."""
-        return service.raw_text(self.item.raw) if len(self.updates) == 1 else None
+        return events.raw_text(self.item.raw) if len(self.updates) == 1 else None
 
 
 def write_status_slice(session_factory: sessionmaker[Session], pieces: list[tuple[_StatusWork, int]]) -> list[Outcome]:
