@@ -20,6 +20,7 @@ from contact_center import phones
 from contact_center.audit.service import record
 from contact_center.auth.models import User
 from contact_center.campaigns.models import Campaign
+from contact_center.channels.kinds import ChannelKind, kind_of
 from contact_center.channels.models import Channel
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact, search_filter
@@ -27,8 +28,7 @@ from contact_center.db import READ_ONLY, transaction, utcnow
 from contact_center.errors import InvalidInput, NotFound
 from contact_center.inbox.service import open_conversations
 from contact_center.messaging.models import Message
-from contact_center.messaging.segments import count_segments
-from contact_center.messaging.service import MAX_BODY_CHARACTERS, OPTED_OUT_REASON, new_reference
+from contact_center.messaging import rows
 from contact_center.settings import Settings
 from contact_center.templates.rendering import TemplateError
 from contact_center.templates.service import renderer
@@ -164,11 +164,10 @@ class _Row:
     recipient: Recipient
     identity: phones.PhoneIdentity
     text: str
-    segments: int
-    encoding: str
 
 
-def _prepare(recipients: Iterable[Recipient], render: Callable[[Contact], str], plan: BulkPlan) -> Iterator[_Row]:
+def _prepare(recipients: Iterable[Recipient], render: Callable[[Contact], str], plan: BulkPlan,
+             kind: ChannelKind) -> Iterator[_Row]:
     for recipient in recipients:
         plan.recipients += 1
         contact = recipient.contact
@@ -185,28 +184,37 @@ def _prepare(recipients: Iterable[Recipient], render: Callable[[Contact], str], 
         except (phones.PhoneNumberError, TemplateError) as exc:
             plan.rejected.append(Rejected(where, str(exc)))
             continue
-        if not text or len(text) > MAX_BODY_CHARACTERS:
+        if not text or len(text) > kind.max_body_characters:
             plan.rejected.append(Rejected(where, "the rendered message is empty" if not text else
-                                          f"the rendered message has {len(text)} characters (limit {MAX_BODY_CHARACTERS})"))
+                                          f"the rendered message has {len(text)} characters "
+                                          f"(limit {kind.max_body_characters})"))
             continue
-        if contact.opt_out_sms:
+        measure = kind.measure(text)
+        if kind.opted_out(contact):
             plan.opted_out += 1
-        info = count_segments(text)
-        if not contact.opt_out_sms:
+        else:
             plan.sendable += 1
-            plan.segments += info.segments
+            plan.segments += measure.segments
         if len(plan.preview) < PREVIEW_COUNT:
-            plan.preview.append({"to": identity.e164, "name": contact.name, "text": text, "segments": info.segments})
-        yield _Row(recipient, identity, text, info.segments, info.encoding)
+            plan.preview.append({"to": identity.e164, "name": contact.name, "text": text, "segments": measure.segments})
+        yield _Row(recipient, identity, text)
 
 
 def plan_bulk(recipients: Iterable[Recipient], *, body: str, channel: Channel, user: User | None,
               settings: Settings) -> BulkPlan:
     """Render everything without storing: the preview, counts and cost the operator confirms."""
     plan = BulkPlan(price_per_segment=_price(channel))
-    for _ in _prepare(recipients, renderer(body, user, settings), plan):
+    for _ in _prepare(recipients, renderer(body, user, settings), plan, _bulk_kind(channel)):
         pass
     return plan
+
+
+def _bulk_kind(channel: Channel) -> ChannelKind:
+    kind = kind_of(channel)
+    if not kind.bulk_free_text:
+        raise InvalidInput(f"a bulk send on {kind.label} needs an approved template, not free text",
+                           field="channel_id")
+    return kind
 
 
 def _price(channel: Channel) -> Decimal | None:
@@ -225,8 +233,9 @@ def start_bulk(
     the write lock these need)."""
     with transaction(session_factory) as session:
         channel = session.get(Channel, channel_id)
-        if channel is None or channel.kind != "sms" or not channel.active:
-            raise InvalidInput("pick an active SMS channel", field="channel_id")
+        if channel is None or not channel.active:
+            raise InvalidInput("pick an active channel", field="channel_id")
+        kind = _bulk_kind(channel)
         campaign = Campaign(name=name.strip() or "Bulk send", channel_id=channel_id, template_id=template_id,
                             body_template=body, status="sending", total=0, skipped=0,
                             created_by_id=user.id if user else None)
@@ -241,15 +250,15 @@ def start_bulk(
     with session_factory() as reader:
         reader.connection(execution_options=READ_ONLY)
         batch: list[_Row] = []
-        for row in _prepare(recipients_source(reader), render, plan):
+        for row in _prepare(recipients_source(reader), render, plan, kind):
             batch.append(row)
             if len(batch) >= CHUNK:
-                _store_chunk(session_factory, batch, channel_id, campaign_id, user, enqueue)
+                _store_chunk(session_factory, batch, kind, channel_id, campaign_id, user, enqueue)
                 if progress:
                     progress(len(batch))
                 batch = []
         if batch:
-            _store_chunk(session_factory, batch, channel_id, campaign_id, user, enqueue)
+            _store_chunk(session_factory, batch, kind, channel_id, campaign_id, user, enqueue)
             if progress:
                 progress(len(batch))
         reader.commit()
@@ -262,25 +271,17 @@ def start_bulk(
     return campaign, plan
 
 
-def _store_chunk(session_factory, rows: list[_Row], channel_id: int, campaign_id: int, user: User | None,
-                 enqueue: Callable[[list[int]], None]) -> None:
+def _store_chunk(session_factory, rows_: list[_Row], kind: ChannelKind, channel_id: int, campaign_id: int,
+                 user: User | None, enqueue: Callable[[list[int]], None]) -> None:
     now = utcnow()
     with transaction(session_factory) as session:
         conversations = open_conversations(session.connection(), channel_id, {
-            row.identity.key: (row.identity.e164, row.recipient.contact.id) for row in rows}, now)
-        values = []
-        for row in rows:
-            blocked = row.recipient.contact.opt_out_sms
-            values.append({
-                "reference": new_reference(), "channel_id": channel_id,
-                "conversation_id": conversations[row.identity.key].id, "contact_id": row.recipient.contact.id,
-                "campaign_id": campaign_id, "author_id": user.id if user else None, "direction": "out",
-                "origin": "campaign", "phone": row.recipient.phone, "phone_e164": row.identity.e164,
-                "body": row.text, "status": "blocked" if blocked else "queued",
-                "status_reason": OPTED_OUT_REASON if blocked else None,
-                "encoding": row.encoding, "segments": row.segments, "attempts": 0, "created_at": now,
-                "queued_at": None if blocked else now, "failed_at": now if blocked else None, "updated_at": now,
-            })
+            row.identity.key: (row.identity.e164, row.recipient.contact.id) for row in rows_}, now)
+        values = [rows.outbound(kind, channel_id=channel_id, conversation_id=conversations[row.identity.key].id,
+                                contact=row.recipient.contact, origin="campaign", phone=row.recipient.phone,
+                                phone_e164=row.identity.e164, body=row.text, now=now,
+                                author_id=user.id if user else None, campaign_id=campaign_id)
+                  for row in rows_]
         inserted = session.execute(insert(Message).returning(Message.id, Message.status), values)
         queued = [message_id for message_id, status in inserted if status == "queued"]
         after_commit(session, lambda: enqueue(queued))

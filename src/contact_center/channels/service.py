@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contact_center.audit.service import record
+from contact_center.channels.kinds import kind_of
 from contact_center.channels.models import Channel
 from contact_center.errors import Conflict, InvalidInput, NotFound, NotAuthenticated
 from contact_center.logs import register_secret
@@ -134,12 +135,13 @@ def list_channels(session: Session) -> list[Channel]:
     return list(session.scalars(select(Channel).order_by(Channel.id)))
 
 
-def default_sms_channel(session: Session) -> Channel:
+def default_channel(session: Session, kind: str) -> Channel:
+    """The first active channel of this kind (sms, whatsapp)."""
     channel = session.scalar(
-        select(Channel).where(Channel.kind == "sms", Channel.active.is_(True)).order_by(Channel.id).limit(1)
+        select(Channel).where(Channel.kind == kind, Channel.active.is_(True)).order_by(Channel.id).limit(1)
     )
     if channel is None:
-        raise NotFound("no active SMS channel; create one with `contact-center channels create`")
+        raise NotFound(f"no active {kind_of(kind).label} channel; create one with `contact-center channels create`")
     return channel
 
 

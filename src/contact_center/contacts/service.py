@@ -186,6 +186,7 @@ class Candidate(NamedTuple):
     phone_key: str | None
     mobile_key: str | None
     opt_out_sms: bool
+    opt_out_whatsapp: bool
 
 
 def candidates_by_key(connection: Connection, keys: list[str]) -> dict[str, list[Candidate]]:
@@ -195,9 +196,10 @@ def candidates_by_key(connection: Connection, keys: list[str]) -> dict[str, list
     candidates: dict[str, list[Candidate]] = defaultdict(list)
     for chunk in chunks(keys):
         marks = driver.marks(len(chunk))
-        for row in driver.rows("SELECT id, phone_e164, mobile_e164, phone_key, mobile_key, opt_out_sms FROM contacts "
-                               f"WHERE phone_key IN ({marks}) OR mobile_key IN ({marks}) ORDER BY id", chunk + chunk):
-            candidate = Candidate(*row[:5], bool(row[5]))
+        for row in driver.rows("SELECT id, phone_e164, mobile_e164, phone_key, mobile_key, opt_out_sms, "
+                               f"opt_out_whatsapp FROM contacts WHERE phone_key IN ({marks}) OR mobile_key IN ({marks}) "
+                               "ORDER BY id", chunk + chunk):
+            candidate = Candidate(*row[:5], bool(row[5]), bool(row[6]))
             for key in {candidate.phone_key, candidate.mobile_key} - {None}:
                 candidates[key].append(candidate)
     return candidates

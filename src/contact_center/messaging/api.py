@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api", tags=["sms"], route_class=CheckedRoute)
 
 
 def _channel(session, channel_id: int | None):
-    return channels.get_channel(session, channel_id) if channel_id else channels.default_sms_channel(session)
+    return channels.get_channel(session, channel_id) if channel_id else channels.default_channel(session, "sms")
 
 
 @router.post("/sms", response_model=MessageOut, status_code=status.HTTP_202_ACCEPTED)

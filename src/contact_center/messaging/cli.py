@@ -25,7 +25,7 @@ sms_app = typer.Typer(help="Send SMS and look after them.", no_args_is_help=True
 
 
 def _channel(session, name: str | None):
-    return channels.get_channel_by_name(session, name) if name else channels.default_sms_channel(session)
+    return channels.get_channel_by_name(session, name) if name else channels.default_channel(session, "sms")
 
 
 @sms_app.command("balance")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from contact_center.channels.models import Channel
 from contact_center.channels.service import build_provider, webhook_urls
 from contact_center.db import transaction, utcnow
-from contact_center.messaging import service
+from contact_center.messaging import rows, service
 from contact_center.messaging.models import Message
 from contact_center.providers.base import OutgoingSms, ProviderError, SendOutcome
 from contact_center.settings import Settings
@@ -67,7 +67,7 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
     check_delay = settings.dispatch_check_delay_seconds
     try:
         for start in range(0, len(ids), provider.max_batch):
-            batch_reference = service.new_reference()
+            batch_reference = rows.new_reference()
             with transaction(session_factory) as session:
                 batch = service.hand_over(session, ids[start:start + provider.max_batch], batch_reference)
                 outgoing = [OutgoingSms(reference=m.reference, phone=m.phone_e164, body=m.body) for m in batch]

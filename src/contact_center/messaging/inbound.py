@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from contact_center import phones
 from contact_center.audit.service import record
+from contact_center.channels.kinds import kind_of
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact
 from contact_center.db import DriverCursor, chunks, utcnow
 from contact_center.inbox.service import open_conversations
-from contact_center.messaging.segments import count_segments
-from contact_center.messaging.service import OPT_OUT_WORDS, announce_message_event, new_reference
+from contact_center.messaging import rows
+from contact_center.messaging.service import OPT_OUT_WORDS, announce_message_event
 from contact_center.providers.base import InboundReply
 from contact_center.webhooks import events
 
@@ -31,9 +32,6 @@ log = logging.getLogger(__name__)
 
 _contacts = Contact.__table__
 
-_MESSAGE_COLUMNS = ("reference", "channel_id", "conversation_id", "contact_id", "direction", "origin", "phone",
-                    "phone_e164", "body", "status", "provider_message_id", "encoding", "segments", "attempts",
-                    "in_reply_to_id", "created_at", "received_at", "updated_at")
 # Three statements rather than one with CASEs: SQLite rewrites every index over a column in the
 # SET list, so the common case (an open conversation whose contact is known) must not name
 # status, assignee or contact. The other two only write the rows their WHERE lets through, which
@@ -53,6 +51,7 @@ class ReplyIn:
     reply: InboundReply
     payload: str
     origin: str = "webhook"  # webhook | poll | retry
+    kind: str = "sms"  # of the channel (channels/kinds.py)
 
 
 @dataclass
@@ -154,19 +153,22 @@ def _link_answered(driver: DriverCursor, pending: list[_Pending]) -> None:
 def _match_contacts(driver: DriverCursor, pending: list[_Pending]) -> None:
     """Each reply's contact: the one its answered message went to, else find_by_phone's rule."""
     answered_contacts = {p.answered[1] for p in pending if p.answered and p.answered[1] is not None}
-    opt_outs: dict[int, bool] = {}
+    opt_outs: dict[int, dict[str, bool]] = {}  # contact id → its opt-out flags
     for chunk in chunks(list(answered_contacts)):
-        opt_outs.update((contact_id, bool(opt_out)) for contact_id, opt_out in driver.rows(
-            f"SELECT id, opt_out_sms FROM contacts WHERE id IN ({driver.marks(len(chunk))})", chunk))
+        opt_outs.update((contact_id, {"opt_out_sms": bool(sms), "opt_out_whatsapp": bool(whatsapp)})
+                        for contact_id, sms, whatsapp in driver.rows(
+            f"SELECT id, opt_out_sms, opt_out_whatsapp FROM contacts WHERE id IN ({driver.marks(len(chunk))})",
+            chunk))
     candidates = candidates_by_key(driver.connection, list({p.identity.key for p in pending
                                                      if not (p.answered and p.answered[1] in opt_outs)}))
     for p in pending:
+        flag = kind_of(p.item.kind).opt_out_field
         if p.answered and p.answered[1] in opt_outs:
-            p.contact_id, p.opt_out = p.answered[1], opt_outs[p.answered[1]]
+            p.contact_id, p.opt_out = p.answered[1], opt_outs[p.answered[1]][flag]
             continue
         chosen = pick_contact(p.identity, candidates.get(p.identity.key, []))
         if chosen is not None:
-            p.contact_id, p.opt_out = chosen.id, chosen.opt_out_sms
+            p.contact_id, p.opt_out = chosen.id, getattr(chosen, flag)
 
 
 def _join_conversations(driver: DriverCursor, pending: list[_Pending], now) -> None:
@@ -208,30 +210,33 @@ def _join_conversations(driver: DriverCursor, pending: list[_Pending], now) -> N
 
 
 def _insert_messages(driver: DriverCursor, pending: list[_Pending], stamp) -> list[int]:
-    rows = []
+    values = []
     for p in pending:
-        reply, info = p.item.reply, count_segments(p.item.reply.text)
-        # The values of _MESSAGE_COLUMNS, only the columns an inbound message has (the rest are NULL).
-        rows.append((
-            new_reference(), p.item.channel_id, p.conversation_id, p.contact_id, "in", p.item.origin, reply.phone,
-            p.identity.e164, reply.text, "received", reply.external_id, info.encoding, info.segments, 0,
-            p.answered[0] if p.answered else None, stamp,
-            driver.timestamp(reply.received_at) if reply.received_at else stamp, stamp,
-        ))
+        reply = p.item.reply
+        values.append(rows.inbound(
+            kind_of(p.item.kind), channel_id=p.item.channel_id,
+            conversation_id=p.conversation_id, contact_id=p.contact_id, origin=p.item.origin, phone=reply.phone,
+            phone_e164=p.identity.e164, body=reply.text, provider_message_id=reply.external_id,
+            in_reply_to_id=p.answered[0] if p.answered else None,
+            received_at=driver.timestamp(reply.received_at) if reply.received_at else stamp, now=stamp))
+    columns = tuple(values[0])
     # RETURNING rows come in no promised order, so the ids are matched by our reference.
-    ids = dict(driver.insert("messages", _MESSAGE_COLUMNS, rows, returning="reference, id"))
-    return [ids[row[0]] for row in rows]
+    ids = dict(driver.insert("messages", columns, [tuple(row.values()) for row in values],
+                             returning="reference, id"))
+    return [ids[row["reference"]] for row in values]
 
 
 def _apply_opt_outs(session: Session, pending: list[_Pending], now) -> None:
-    """A reply that is only an opt-out word (SAIR, PARE, STOP…) opts its contact out of SMS."""
-    opted = {p.contact_id: p.item for p in pending
-             if p.contact_id is not None and not p.opt_out and p.item.reply.text.strip().upper() in OPT_OUT_WORDS}
-    if not opted:
-        return
-    session.connection().execute(update(_contacts).where(_contacts.c.id.in_(list(opted)))
-                                 .values(opt_out_sms=True, updated_at=now))
-    for contact_id, item in opted.items():
-        record(session, action="contact.opt_out_sms", subject_type="contact", subject_id=contact_id,
-               via=item.origin, word=item.reply.text.strip())
-        log.info("contact %d opted out of SMS by replying %r", contact_id, item.reply.text.strip())
+    """A reply that is only an opt-out word (SAIR, PARE, STOP…) opts its contact out of the
+    reply's kind of channel."""
+    opted: dict[str, dict[int, ReplyIn]] = defaultdict(dict)  # opt-out flag → contact id → the reply
+    for p in pending:
+        if p.contact_id is not None and not p.opt_out and p.item.reply.text.strip().upper() in OPT_OUT_WORDS:
+            opted[kind_of(p.item.kind).opt_out_field][p.contact_id] = p.item
+    for flag, replies in opted.items():
+        session.connection().execute(update(_contacts).where(_contacts.c.id.in_(list(replies)))
+                                     .values({flag: True, "updated_at": now}))
+        for contact_id, item in replies.items():
+            record(session, action=f"contact.{flag}", subject_type="contact", subject_id=contact_id,
+                   via=item.origin, word=item.reply.text.strip())
+            log.info("contact %d opted out (%s) by replying %r", contact_id, flag, item.reply.text.strip())

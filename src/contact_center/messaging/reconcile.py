@@ -27,7 +27,7 @@ from contact_center.db import transaction, utcnow
 from contact_center.messaging import service
 from contact_center.messaging.dispatch import MAX_ATTEMPTS
 from contact_center.messaging.models import Message
-from contact_center.providers.base import ProviderError, StatusUpdate
+from contact_center.providers.base import ProviderError, StatusUpdate, supports
 from contact_center.settings import Settings
 from contact_center.webhooks.service import apply_pending_for
 
@@ -98,7 +98,7 @@ def _check_batch(session_factory, settings: Settings, provider, batch_reference:
     problem: str | None = None
     if batch_reference is None:
         found = None  # never handed over under a reference: nothing can be out there
-    elif not hasattr(provider, "find_batch"):
+    elif not supports(provider, "find_batch"):
         problem = CANNOT_ASK
     else:
         try:

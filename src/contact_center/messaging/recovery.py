@@ -17,7 +17,7 @@ from contact_center.channels.service import build_provider, provider_spec
 from contact_center.db import transaction, utcnow
 from contact_center.messaging import service
 from contact_center.messaging.models import Message
-from contact_center.providers.base import ProviderError
+from contact_center.providers.base import ProviderError, supports
 from contact_center.settings import Settings
 from contact_center.webhooks.service import IngestResult, record_reply
 
@@ -50,7 +50,8 @@ def poll_channel(session_factory: sessionmaker[Session], settings: Settings, cha
         source = f"{provider_spec(channel.provider).name}.reply"
     try:
         cutoff = utcnow() - RECOVER_AFTER
-        for reply in provider.recent_replies(REPLY_WINDOW_HOURS):
+        replies = provider.recent_replies(REPLY_WINDOW_HOURS) if supports(provider, "recent_replies") else ()
+        for reply in replies:
             report.replies_seen += 1
             if reply.received_at is not None and reply.received_at > cutoff:
                 report.replies_waiting += 1
@@ -63,7 +64,8 @@ def poll_channel(session_factory: sessionmaker[Session], settings: Settings, cha
                 result = IngestResult()
                 record_reply(session, source, channel, reply, payload, result, origin="poll")
                 report.replies_recovered += result.count("applied")
-        _check_stuck_statuses(session_factory, provider, channel_id, report)
+        if supports(provider, "message_status"):
+            _check_stuck_statuses(session_factory, provider, channel_id, report)
     except ProviderError as exc:
         report.errors += 1
         log.warning("polling channel %d stopped: %s", channel_id, exc)
@@ -111,5 +113,5 @@ def _check_stuck_statuses(session_factory, provider, channel_id: int, report: Po
 
 def poll_all_channels(session_factory: sessionmaker[Session], settings: Settings) -> list[PollReport]:
     with transaction(session_factory) as session:
-        ids = list(session.scalars(select(Channel.id).where(Channel.kind == "sms", Channel.active.is_(True))))
+        ids = list(session.scalars(select(Channel.id).where(Channel.active.is_(True))))
     return [poll_channel(session_factory, settings, channel_id) for channel_id in ids]

@@ -15,8 +15,6 @@ A message's `status_reason` explains its current status: every change of status 
 from __future__ import annotations
 
 import logging
-import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from contact_center import phones
 from contact_center.audit.service import record
+from contact_center.channels.kinds import kind_of
 from contact_center.channels.models import Channel
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, find_by_phone, pick_contact
@@ -34,19 +33,12 @@ from contact_center.events import announce
 from contact_center.inbox.models import Conversation
 from contact_center.inbox.service import conversation_for, note_outbound
 from contact_center.messaging.models import FINAL_FAILURES, STATE_TIMESTAMP, Message, moves_forward
-from contact_center.messaging.segments import count_segments
+from contact_center.messaging import rows
 from contact_center.providers.base import SendOutcome, StatusUpdate
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_CHARACTERS = 1600  # ten concatenated segments; beyond that carriers split unreliably
 OPT_OUT_WORDS = {"SAIR", "PARAR", "PARE", "STOP", "CANCELAR", "DESCADASTRAR"}
-
-
-def new_reference() -> str:
-    """32 hex characters: milliseconds since the epoch, then 80 random bits. Time-ordered like a
-    ULID, so the unique index grows at its end instead of dirtying pages all over the tree."""
-    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 def _stamp(message: Message, status: str, at: datetime, reason: str | None = None, *,
@@ -100,26 +92,17 @@ def _drop_message_events(session: Session, previous_transaction) -> None:
         session.info.pop(_MESSAGE_EVENTS, None)
 
 
-OPTED_OUT_REASON = "not sent: the contact opted out of SMS"
-
-
 def queue_outbound(
     session: Session, *, channel: Channel, phone: str, body: str, contact: Contact | None = None,
     origin: str, author_id: int | None = None, campaign_id: int | None = None, via: str = "api",
     audit: bool = True,
 ) -> Message:
-    """Store an outbound SMS as queued (or blocked, for an opted-out contact). The caller commits;
-    dispatch is enqueued only after that commit."""
-    if channel.kind != "sms":
-        raise InvalidInput(f"channel {channel.name!r} is a {channel.kind} channel, not SMS", field="channel")
+    """Store an outbound message as queued (or blocked, for a contact who opted out of the channel's
+    kind). The caller commits; dispatch is enqueued only after that commit."""
     if not channel.active:
         raise InvalidInput(f"channel {channel.name!r} is deactivated", field="channel")
-    body = (body or "").strip()
-    if not body:
-        raise InvalidInput("the message is empty", field="body")
-    if len(body) > MAX_BODY_CHARACTERS:
-        raise InvalidInput(f"the message has {len(body)} characters; the limit is {MAX_BODY_CHARACTERS}",
-                           field="body")
+    kind = kind_of(channel)
+    body = kind.check_body(body)
     try:
         identity = phones.identify(phone)
     except phones.PhoneNumberError as exc:
@@ -129,23 +112,16 @@ def queue_outbound(
     now = utcnow()
     conversation = conversation_for(session, channel.id, identity, contact)
     note_outbound(conversation, now)
-    info = count_segments(body)
-    message = Message(
-        reference=new_reference(), channel_id=channel.id, conversation_id=conversation.id,
-        contact_id=contact.id if contact else conversation.contact_id, campaign_id=campaign_id, author_id=author_id,
-        direction="out", origin=origin, phone=phone.strip(), phone_e164=identity.e164, body=body,
-        encoding=info.encoding, segments=info.segments, attempts=0, created_at=now,
-    )
-    if contact is not None and contact.opt_out_sms:
-        _stamp(message, "blocked", now, OPTED_OUT_REASON)
-    else:
-        _stamp(message, "queued", now)
+    message = Message(**rows.outbound(
+        kind, channel_id=channel.id, conversation_id=conversation.id, contact=contact,
+        contact_id=conversation.contact_id, origin=origin, phone=phone.strip(), phone_e164=identity.e164, body=body,
+        now=now, author_id=author_id, campaign_id=campaign_id))
     session.add(message)
     session.flush()
     announce_message(session, message, "message.created")
     if audit:
-        record(session, action="sms.send", subject_type="message", subject_id=message.id, actor_id=author_id,
-               via=via, to=identity.e164, channel=channel.name, status=message.status)
+        record(session, action=f"{kind.name}.send", subject_type="message", subject_id=message.id,
+               actor_id=author_id, via=via, to=identity.e164, channel=channel.name, status=message.status)
     return message
 
 

@@ -1,4 +1,4 @@
-"""What every SMS provider implements, and the registry the rest of the product looks them up in.
+"""What every provider implements, and the registry the rest of the product looks them up in.
 
 A new provider is a folder beside `kolmeya/` plus one entry in `PROVIDERS` (providers/registry.py):
 messaging, webhooks and the inbox only ever speak this protocol.
@@ -88,22 +88,34 @@ class ProviderError(Exception):
     outcome_unknown: bool = False
 
 
-class SmsProvider(Protocol):
+class Provider(Protocol):
+    """What every provider does: send a batch, and let go of its connections. What only some do is
+    an optional capability (CAPABILITIES), asked with `supports`."""
+
     max_batch: int
 
     def send(self, messages: Sequence[OutgoingSms], *, status_webhook_url: str | None,
              batch_reference: str) -> SendResult:
         """`batch_reference` is ours for the request; `find_batch` asks about it by it."""
-    def balance(self) -> Decimal: ...
-    def message_status(self, provider_message_id: str) -> StatusUpdate: ...
-    def recent_replies(self, hours: int) -> Iterator[InboundReply]: ...
+
     def close(self) -> None: ...
 
-    # Optional: a provider without it leaves a message whose send outcome is unknown as unknown
-    # (never sent again by itself) until a delivery report says what became of it.
-    def find_batch(self, batch_reference: str) -> list[StatusUpdate] | None:
-        """The provider's statuses of the messages it has from the request sent with this reference;
-        None when it has no such request. Raises ProviderError when it cannot tell."""
+
+CAPABILITIES = {
+    "balance": "balance() -> Decimal: the account's credit (a channel's status check)",
+    "message_status": "message_status(provider_message_id) -> StatusUpdate: one message's status (the poller)",
+    "recent_replies": "recent_replies(hours) -> Iterator[InboundReply]: replies to recover (the poller)",
+    "find_batch": ("find_batch(batch_reference) -> list[StatusUpdate] | None: what the provider has of the request "
+                   "sent with this reference, None when it has no such request; ProviderError when it cannot tell "
+                   "(messaging/reconcile.py: without it, a send with an unknown outcome waits for a delivery "
+                   "report and is never sent again by itself)"),
+}
+
+
+def supports(provider: Provider, capability: str) -> bool:
+    """Whether `provider` has the optional `capability` (one of CAPABILITIES)."""
+    assert capability in CAPABILITIES, capability
+    return callable(getattr(provider, capability, None))
 
 
 @dataclass(frozen=True)
@@ -114,7 +126,7 @@ class ProviderSpec:
     settings_model: type[BaseModel]
     required_credentials: tuple[str, ...]
     optional_credentials: tuple[str, ...]
-    build: Callable[[Channel, Settings], SmsProvider]
+    build: Callable[[Channel, Settings], Provider]
     # Pure functions from a decoded JSON payload; raise WebhookPayloadError naming the field.
     parse_reply: Callable[[Any], InboundReply]
     # May be lazy (a generator), the checks of the whole body coming first: a large callback is

@@ -1,4 +1,4 @@
-"""Kolmeya behind the SmsProvider protocol, and its entries for the provider registry."""
+"""Kolmeya behind the Provider protocol (with every optional capability), and its entries for the provider registry."""
 
 from __future__ import annotations
 
