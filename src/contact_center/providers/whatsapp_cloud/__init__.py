@@ -1,0 +1,1 @@
+"""WhatsApp Business Cloud API (Meta's Graph API): the WhatsApp channel's provider."""
