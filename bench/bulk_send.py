@@ -168,7 +168,7 @@ def main() -> None:
             runtime = build_runtime(settings)
             rng = random.Random(5)
             with transaction(runtime.session_factory) as session:
-                channel = create_channel(session, name="SMS SANDBOX", provider="sandbox",
+                channel = create_channel(session, name="SMS SANDBOX", provider="kolmeya_sandbox",
                                          credentials={"token": "sandbox-token"},
                                          settings={"base_url": f"http://127.0.0.1:{port}/api/v1",
                                                    "price_per_segment": "0.07"})

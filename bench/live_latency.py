@@ -70,7 +70,7 @@ def build_database(data_dir: Path, conversations: int, clients: int):
     now = datetime.now(UTC)
     tokens = []
     with transaction(factory) as session:
-        channel = create_channel(session, name="SMS", provider="sandbox", credentials={"token": "sandbox-token"})
+        channel = create_channel(session, name="SMS", provider="kolmeya_sandbox", credentials={"token": "sandbox-token"})
         secret, channel_id = channel.webhook_secret, channel.id
         password = hash_password("bench password")
         users = session.execute(insert(User).returning(User.id), [

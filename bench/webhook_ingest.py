@@ -63,7 +63,7 @@ def build_database(data_dir: Path, contacts: int) -> tuple[str, list[str]]:
     numbers = []
     rng = random.Random(7)
     with transaction(factory) as session:
-        channel = create_channel(session, name="SMS", provider="sandbox", credentials={"token": "sandbox-token"})
+        channel = create_channel(session, name="SMS", provider="kolmeya_sandbox", credentials={"token": "sandbox-token"})
         secret = channel.webhook_secret
         rows = []
         for i in range(contacts):  # unique numbers, written the ways customers write them

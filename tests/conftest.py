@@ -106,7 +106,7 @@ def channel(db, sandbox):
     from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
 
     sandbox.reset()
-    channel = create_channel(db, name="SMS Kolmeya", provider="sandbox", credentials={"token": SANDBOX_TOKEN},
+    channel = create_channel(db, name="SMS Kolmeya", provider="kolmeya_sandbox", credentials={"token": SANDBOX_TOKEN},
                              settings={"base_url": sandbox.base_url})
     db.commit()
     return channel
@@ -225,7 +225,7 @@ _external = itertools.count(1)
 @pytest.fixture
 def sms(db):
     """An SMS channel (the sandbox provider; nothing is sent in these tests)."""
-    channel = channels.create_channel(db, name="SMS Principal", provider="sandbox", credentials={"token": "t"})
+    channel = channels.create_channel(db, name="SMS Principal", provider="kolmeya_sandbox", credentials={"token": "t"})
     db.flush()
     return channel
 

@@ -124,7 +124,7 @@ def start_live(engine: Engine, data_dir, sandbox_options: dict | None = None, *,
         for username, name, role in team:
             user = auth_service.create_user(session, username=username, name=name, password=PASSWORD, role=role)
             tokens[username] = auth_service.create_token(session, user, "live tests")[1]
-        channel = channels.create_channel(session, name=channel_name, provider="sandbox",
+        channel = channels.create_channel(session, name=channel_name, provider="kolmeya_sandbox",
                                           credentials={"token": SANDBOX_TOKEN}, settings={"price_per_segment": "0.07"})
         urls = channels.webhook_urls(channel, base_url)
         channel_id = channel.id

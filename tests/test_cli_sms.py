@@ -16,7 +16,7 @@ def sandbox():
 
 @pytest.fixture
 def workdir(tmp_path, sandbox):
-    created = run_cli("channels", "create", "SMS SANDBOX", "--provider", "sandbox", "-c", "token=sandbox-token",
+    created = run_cli("channels", "create", "SMS SANDBOX", "--provider", "kolmeya_sandbox", "-c", "token=sandbox-token",
                       "-s", f"base_url={sandbox.base_url}", "-s", "price_per_segment=0.07", data_dir=tmp_path)
     assert created.returncode == 0, created.stderr
     assert "sandbox-token" not in created.stdout

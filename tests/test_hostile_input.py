@@ -43,7 +43,7 @@ VALID = {
     "/api/templates": {"name": "Cobrança", "body": "Olá {{ contact.first_name }}"},
     "/api/templates/{template_id}": {"name": "Cobrança 2", "body": "Oi {{ contact.name }}"},
     "/api/templates/{template_id}/preview": {"contact_id": "@contact_id", "body": "Oi {{ contact.name }}"},
-    "/api/channels": {"name": "SMS 2", "provider": "sandbox", "credentials": {"token": "t"},
+    "/api/channels": {"name": "SMS 2", "provider": "kolmeya_sandbox", "credentials": {"token": "t"},
                       "settings": {"base_url": "http://127.0.0.1:9/api/v1"}},
     "/api/channels/{channel_id}": {"name": "SMS 3", "settings": {"segment_id": 110}},
     "/api/sms": {"to": "(11) 90000-0001", "body": "Oi", "channel_id": "@channel_id"},

@@ -58,8 +58,8 @@ def test_old_reply_ids_move_to_time_first_and_back(empty_engine):
     # What 0003 stored: the same hash, without the time in front
     legacy = [reply.external_id.partition("-")[2] or reply.external_id for reply in parsed]
     with factory() as session:
-        channel = create_channel(session, name="SMS", provider="sandbox", credentials={"token": "sandbox-token"})
-        record_replies(session, [ReplyIn("sandbox.reply", channel.id, replace(reply, external_id=old),
+        channel = create_channel(session, name="SMS", provider="kolmeya_sandbox", credentials={"token": "sandbox-token"})
+        record_replies(session, [ReplyIn("kolmeya_sandbox.reply", channel.id, replace(reply, external_id=old),
                                          stored_payload(body, replace(reply, external_id=old)))
                                  for reply, old, body in zip(parsed, legacy, payloads)])
         session.commit()
@@ -78,7 +78,7 @@ def test_old_reply_ids_move_to_time_first_and_back(empty_engine):
     assert [reply.external_id for reply in parsed] == list(expected.values())
 
     with factory() as session:  # Kolmeya sends an old reply again: it is recognised
-        outcomes = record_replies(session, [ReplyIn("sandbox.reply", channel_id, reply, json.dumps(body))
+        outcomes = record_replies(session, [ReplyIn("kolmeya_sandbox.reply", channel_id, reply, json.dumps(body))
                                             for reply, body in zip(parsed, payloads)])
         session.commit()
     assert [outcome.outcome for outcome in outcomes] == ["duplicate"] * 5

@@ -74,7 +74,7 @@ def _start_sandbox(runtime: Runtime, console: Console):
     with transaction(runtime.session_factory) as session:
         channel = session.scalar(select(Channel).where(Channel.name == SANDBOX_CHANNEL))
         if channel is None:
-            channel = channels.create_channel(session, name=SANDBOX_CHANNEL, provider="sandbox", via="cli",
+            channel = channels.create_channel(session, name=SANDBOX_CHANNEL, provider="kolmeya_sandbox", via="cli",
                                               credentials={"token": SANDBOX_TOKEN},
                                               settings={"price_per_segment": "0.07"})
         urls = channels.webhook_urls(channel, settings.public_base_url)

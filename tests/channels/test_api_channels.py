@@ -74,11 +74,11 @@ def test_status_reports_an_unreachable_provider_clearly(client, admin_headers):
 
 
 def test_a_sandbox_channel_cannot_be_pointed_at_the_real_kolmeya(client, admin_headers, db):
-    real = create(client, admin_headers, name="SMS SANDBOX", provider="sandbox",
+    real = create(client, admin_headers, name="SMS SANDBOX", provider="kolmeya_sandbox",
                   settings={"base_url": "https://kolmeya.com.br/api/v1"})
     assert real.status_code == 422 and real.json()["error"]["field"] == "settings.base_url"
     assert client.get("/api/channels", headers=admin_headers).json() == []
-    default = create(client, admin_headers, name="SMS SANDBOX", provider="sandbox", settings={})
+    default = create(client, admin_headers, name="SMS SANDBOX", provider="kolmeya_sandbox", settings={})
     assert default.status_code == 201, default.text
     from contact_center.channels.service import build_provider, get_channel
 

@@ -26,7 +26,7 @@ def team(db, people):
 @pytest.fixture
 def conversation_id(client, team, sandbox):
     client.post("/api/channels", json={
-        "name": "SMS SANDBOX", "provider": "sandbox", "credentials": {"token": "sandbox-token"},
+        "name": "SMS SANDBOX", "provider": "kolmeya_sandbox", "credentials": {"token": "sandbox-token"},
         "settings": {"base_url": sandbox.base_url}}, headers=team["root"]).raise_for_status()
     sent = client.post("/api/sms", json={"to": "(11) 90000-0001", "body": "Sua fatura venceu"}, headers=team["root"])
     assert sent.status_code == 202, sent.text

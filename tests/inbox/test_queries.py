@@ -56,7 +56,7 @@ def test_views_and_statuses(db, people, inbox):
 
 
 def test_channel_filter(db, people, sms, inbox, customer_writes):
-    other = channels.create_channel(db, name="SMS Cobrança", provider="sandbox", credentials={"token": "t"})
+    other = channels.create_channel(db, name="SMS Cobrança", provider="kolmeya_sandbox", credentials={"token": "t"})
     customer_writes(other, "+55 11 90000-0009", "Boleto?")
     sofia = people["sofia"]
     assert titles(queries.list_conversations(db, sofia, InboxFilter(channel_id=other.id))) == ["+5511900000009"]

@@ -136,7 +136,7 @@ def world(app, db, people, sms, customer_writes):
     """Bruno's conversation C with a customer (and his answer in it); the same customer's
     unassigned conversation D on another channel; clients logged in as ana, bruno and sofia."""
     contact = create_contact(db, {"name": "Maria Souza", "mobile": PHONE})
-    other = channels.create_channel(db, name="SMS Cobrança", provider="sandbox", credentials={"token": "t"})
+    other = channels.create_channel(db, name="SMS Cobrança", provider="kolmeya_sandbox", credentials={"token": "t"})
     c = customer_writes(sms, PHONE, SECRETS[0])
     workflow.take(db, c.id, people["bruno"])
     answer = workflow.send(db, c.id, people["bruno"], SECRETS[1])

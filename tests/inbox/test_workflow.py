@@ -289,7 +289,7 @@ def test_an_empty_message_is_refused_and_takes_nothing(db, sms, people, customer
 def test_answering_through_another_channel_lands_in_one_timeline(db, sms, people, customer_writes):
     from contact_center.channels import service as channels
 
-    other = channels.create_channel(db, name="SMS Cobrança", provider="sandbox", credentials={"token": "t"})
+    other = channels.create_channel(db, name="SMS Cobrança", provider="kolmeya_sandbox", credentials={"token": "t"})
     conversation = customer_writes(sms, PHONE, "Quero negociar")
     workflow.take(db, conversation.id, people["ana"])
     message = workflow.send(db, conversation.id, people["ana"], "Respondo pelo outro número", channel_id=other.id)
@@ -305,7 +305,7 @@ def test_answering_through_another_channel_lands_in_one_timeline(db, sms, people
 def test_a_deactivated_channel_is_refused(db, sms, people, customer_writes):
     from contact_center.channels import service as channels
 
-    other = channels.create_channel(db, name="SMS Antigo", provider="sandbox", credentials={"token": "t"})
+    other = channels.create_channel(db, name="SMS Antigo", provider="kolmeya_sandbox", credentials={"token": "t"})
     other.active = False
     conversation = customer_writes(sms, PHONE)
     with pytest.raises(InvalidInput, match="deactivated"):
@@ -318,7 +318,7 @@ def test_linking_a_contact_reaches_the_messages_and_the_same_phone_elsewhere(db,
     from contact_center.channels import service as channels
     from contact_center.contacts import service as contacts
 
-    other = channels.create_channel(db, name="SMS Cobrança", provider="sandbox", credentials={"token": "t"})
+    other = channels.create_channel(db, name="SMS Cobrança", provider="kolmeya_sandbox", credentials={"token": "t"})
     conversation = customer_writes(sms, PHONE, "Oi, sou a Maria")
     elsewhere = customer_writes(other, "5511900000001", "Oi de novo")
     maria = contacts.create_contact(db, {"name": "Maria Souza", "email": "maria@example.com"})

@@ -84,7 +84,7 @@ def test_a_sigkill_during_a_bulk_send_sends_every_recipient_exactly_once(own_dat
             user = auth_service.create_user(session, username="sofia", name="Sofia", password="correct horse",
                                             role="supervisor")
             token = auth_service.create_token(session, user, "tests")[1]
-            channel = create_channel(session, name="SMS TESTE", provider="sandbox",
+            channel = create_channel(session, name="SMS TESTE", provider="kolmeya_sandbox",
                                      credentials={"token": SANDBOX_TOKEN},
                                      settings={"base_url": sandbox.base_url, "timeout_seconds": CHANNEL_TIMEOUT})
             channel_id = channel.id

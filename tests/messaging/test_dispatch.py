@@ -79,7 +79,7 @@ def claim_age_past_timeout(db, message, settings) -> None:
 def test_a_rejected_token_fails_the_message_with_a_reason_that_never_shows_the_token(
         db, sandbox, session_factory, settings, caplog):
     token = "kol-live-7Qx93vB2pLw8"
-    channel = create_channel(db, name="SMS Kolmeya", provider="sandbox", credentials={"token": f"Bearer {token}"},
+    channel = create_channel(db, name="SMS Kolmeya", provider="kolmeya_sandbox", credentials={"token": f"Bearer {token}"},
                              settings={"base_url": sandbox.base_url})
     db.commit()
     sandbox.reset()
@@ -383,7 +383,7 @@ def test_concurrent_dispatches_of_one_message_send_it_once(own_database, sandbox
     sandbox.reset()
     factory = make_session_factory(own_database)
     with transaction(factory) as session:
-        channel = create_channel(session, name="SMS Kolmeya", provider="sandbox",
+        channel = create_channel(session, name="SMS Kolmeya", provider="kolmeya_sandbox",
                                  credentials={"token": SANDBOX_TOKEN}, settings={"base_url": sandbox.base_url})
         ids = [messaging.queue_outbound(session, channel=channel, phone=f"11 90000-000{i}", body="Oi",
                                         origin="api").id for i in range(1, 4)]

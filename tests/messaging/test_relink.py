@@ -12,12 +12,12 @@ from contact_center.providers.base import InboundReply
 
 
 def reply(channel, phone: str, external_id: str) -> ReplyIn:
-    return ReplyIn("sandbox.reply", channel.id,
+    return ReplyIn("kolmeya_sandbox.reply", channel.id,
                    InboundReply(external_id, phone, "Oi", None, None, None), "{}")
 
 
 def test_replies_from_a_number_added_later_are_linked_once(db):
-    channel = create_channel(db, name="SMS", provider="sandbox", credentials={"token": "sandbox-token"})
+    channel = create_channel(db, name="SMS", provider="kolmeya_sandbox", credentials={"token": "sandbox-token"})
     [first, second, stranger] = record_replies(db, [reply(channel, "5548991910234", "r1"),
                                                     reply(channel, "554891910234", "r2"),  # 12-digit form
                                                     reply(channel, "5511900000009", "r3")])

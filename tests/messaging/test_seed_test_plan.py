@@ -59,12 +59,12 @@ def test_seed_2_verificar_provider(client, admin_headers, sandbox):
     """id | name | provider_type | active | token_status = Configurado — without ever showing the token."""
     token = "kol-token-2b9f41c7"
     created = client.post("/api/channels", headers=admin_headers, json={
-        "name": "Kolmeya", "provider": "sandbox", "credentials": {"token": token},
+        "name": "Kolmeya", "provider": "kolmeya_sandbox", "credentials": {"token": token},
         "settings": {"base_url": sandbox.base_url}})
     assert created.status_code == 201, created.text
     listed = client.get("/api/channels", headers=admin_headers)
     [channel] = listed.json()
-    assert (channel["name"], channel["kind"], channel["provider"], channel["active"]) == ("Kolmeya", "sms", "sandbox",
+    assert (channel["name"], channel["kind"], channel["provider"], channel["active"]) == ("Kolmeya", "sms", "kolmeya_sandbox",
                                                                                         True)
     assert channel["credentials_set"] == ["token"]  # "Configurado"
     assert token not in listed.text and token not in created.text
@@ -150,7 +150,7 @@ def test_seed_6_check_status(client, channel, sandbox, agent_headers):
     status = client.get(f"/api/channels/{channel.id}/status", headers=agent_headers)
     assert status.status_code == 200, status.text
     state = status.json()
-    assert (state["ok"], state["provider"], state["sandbox"], state["error"]) == (True, "sandbox", True, None)
+    assert (state["ok"], state["provider"], state["sandbox"], state["error"]) == (True, "kolmeya_sandbox", True, None)
     assert Decimal(state["balance"]) == Decimal("9396.84")
     assert state["balance_text"] == "R$ 9.396,84" != "R$ 0,00"
 
@@ -159,7 +159,7 @@ def test_seed_6_check_status(client, channel, sandbox, agent_headers):
 
 
 def test_seed_6_check_status_reports_a_bad_token_instead_of_a_zero_balance(client, db, sandbox, admin_headers):
-    wrong = create_channel(db, name="Token errado", provider="sandbox", credentials={"token": "kol-wrong-9f8e"},
+    wrong = create_channel(db, name="Token errado", provider="kolmeya_sandbox", credentials={"token": "kol-wrong-9f8e"},
                            settings={"base_url": sandbox.base_url})
     db.commit()
     state = client.get(f"/api/channels/{wrong.id}/status", headers=admin_headers).json()

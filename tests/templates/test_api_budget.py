@@ -33,7 +33,7 @@ def sandbox():
 @pytest.fixture
 def channel(client, admin_headers, sandbox):
     return client.post("/api/channels", json={
-        "name": "SMS SANDBOX", "provider": "sandbox", "credentials": {"token": "sandbox-token"},
+        "name": "SMS SANDBOX", "provider": "kolmeya_sandbox", "credentials": {"token": "sandbox-token"},
         "settings": {"base_url": sandbox.base_url, "price_per_segment": "0.07"}}, headers=admin_headers).json()
 
 

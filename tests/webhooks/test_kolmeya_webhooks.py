@@ -29,7 +29,7 @@ from contact_center.messaging.dispatch import dispatch
 from contact_center.messaging.models import Message
 from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
 from contact_center.providers.kolmeya.sandbox import SandboxServer
-from contact_center.webhooks.api import MAX_BODY_BYTES
+from contact_center.webhooks.desk import MAX_BODY_BYTES
 from contact_center.webhooks.models import WebhookEvent
 from contact_center.webhooks.service import apply_pending_for, retry_failed_events
 
@@ -422,7 +422,7 @@ def test_a_status_for_an_unknown_message_waits_until_the_message_appears(client,
 
 def test_a_pending_status_is_not_applied_to_a_message_of_another_channel(client, db, channel):
     post(client, channel, "status", as_json(status(None, "cc-shared", 3, "entregue")))
-    other = create_channel(db, name="Other", provider="sandbox", credentials={"token": SANDBOX_TOKEN})
+    other = create_channel(db, name="Other", provider="kolmeya_sandbox", credentials={"token": SANDBOX_TOKEN})
     message = messaging.queue_outbound(db, channel=other, phone="11 90000-0001", body="Oi", origin="api")
     message.reference, message.status = "cc-shared", "sent"
     db.flush()
@@ -491,7 +491,7 @@ def test_a_callback_without_the_channel_token_is_refused_and_stores_nothing(clie
 
 def test_another_channels_secret_authenticates_that_channel_only(client, db, channel):
     # Secrets are per channel: another channel's secret authenticates that channel only.
-    other = create_channel(db, name="Other", provider="sandbox", credentials={"token": SANDBOX_TOKEN})
+    other = create_channel(db, name="Other", provider="kolmeya_sandbox", credentials={"token": SANDBOX_TOKEN})
     db.commit()
     response = post(client, channel, "reply", flat_reply("5511900000001", "Oi"), token=other.webhook_secret)
     assert response.status_code == 200

@@ -72,14 +72,14 @@ def test_a_large_batch_is_applied_across_slices_to_the_messages_it_names(client,
 
 
 def test_a_reply_is_written_before_the_rest_of_a_large_status_callback(session_factory, db):
-    channel = channels.create_channel(db, name="SMS", provider="sandbox", credentials={"token": SANDBOX_TOKEN})
+    channel = channels.create_channel(db, name="SMS", provider="kolmeya_sandbox", credentials={"token": SANDBOX_TOKEN})
     db.commit()
     work = WorkQueue(session_factory)
     webhook_channel = channels.WebhookChannel(channel.id, channel.name, channel.provider, None)
-    work.add("statuses", StatusIn("sandbox.status", webhook_channel, status_batch(MAX_STATUSES_PER_CALLBACK)))
+    work.add("statuses", StatusIn("kolmeya_sandbox.status", webhook_channel, status_batch(MAX_STATUSES_PER_CALLBACK)))
     assert work.write_next() == []  # the first slice: the callback is not answered yet
     reply = InboundReply("queue-1", "+55 11 90000-0001", "Oi", datetime.now(UTC), None, None)
-    work.add("reply", ReplyIn("sandbox.reply", channel.id, reply, "{}"))
+    work.add("reply", ReplyIn("kolmeya_sandbox.reply", channel.id, reply, "{}"))
     [(key, _item, (outcome, error))] = work.write_next()  # the reply's turn comes next
     assert (key, outcome.outcome, error) == ("reply", "applied", None)
     finished = []
@@ -109,7 +109,7 @@ def test_the_writer_answers_every_callback_even_when_writing_itself_breaks():
 
     work = WorkQueue(broken_factory)
     reply = InboundReply("broken-1", "+55 11 90000-0001", "Oi", datetime.now(UTC), None, None)
-    work.add("reply", ReplyIn("sandbox.reply", 1, reply, "{}"))
+    work.add("reply", ReplyIn("kolmeya_sandbox.reply", 1, reply, "{}"))
     [(key, _item, (result, error))] = work.write_next_or_fail()
     assert key == "reply" and result is None and "send it again" in str(error)
     assert not work  # nothing left hanging

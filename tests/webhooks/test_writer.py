@@ -51,7 +51,7 @@ def run_in_one_batch(session_factory, items: list[ReplyIn]) -> list:
 
 
 def test_a_batch_of_replies_lands_together(session_factory, db):
-    channel = channels.create_channel(db, name="SMS", provider="sandbox", credentials={"token": SANDBOX_TOKEN})
+    channel = channels.create_channel(db, name="SMS", provider="kolmeya_sandbox", credentials={"token": SANDBOX_TOKEN})
     db.commit()
     outcomes = run_in_one_batch(session_factory, [reply(channel.id, n) for n in range(1, 6)])
     assert [o.outcome for o in outcomes] == ["applied"] * 5
@@ -60,7 +60,7 @@ def test_a_batch_of_replies_lands_together(session_factory, db):
 
 
 def test_one_bad_reply_does_not_sink_its_batch(session_factory, db):
-    channel = channels.create_channel(db, name="SMS", provider="sandbox", credentials={"token": SANDBOX_TOKEN})
+    channel = channels.create_channel(db, name="SMS", provider="kolmeya_sandbox", credentials={"token": SANDBOX_TOKEN})
     db.commit()
     no_such_channel = channel.id + 1000  # its conversation cannot be stored: the foreign key refuses it
     items = [reply(channel.id, 1), reply(no_such_channel, 2), reply(channel.id, 3)]
@@ -72,7 +72,7 @@ def test_one_bad_reply_does_not_sink_its_batch(session_factory, db):
 
 
 def test_replies_that_open_a_conversation_are_all_counted(session_factory, db):
-    channel = channels.create_channel(db, name="SMS", provider="sandbox", credentials={"token": SANDBOX_TOKEN})
+    channel = channels.create_channel(db, name="SMS", provider="kolmeya_sandbox", credentials={"token": SANDBOX_TOKEN})
     db.commit()
     first, second = reply(channel.id, 7), reply(channel.id, 8)
     # The same customer writes twice in one batch.

@@ -81,7 +81,7 @@ def test_stopping_lets_the_writer_process_finish_what_was_submitted(tmp_path):
     settings = Settings(_env_file=None, data_dir=tmp_path, secret_key="writer-test-secret-key", log_level="WARNING")
     runtime = build_runtime(settings)
     with transaction(runtime.session_factory) as session:
-        channel_id = channels.create_channel(session, name="SMS", provider="sandbox",
+        channel_id = channels.create_channel(session, name="SMS", provider="kolmeya_sandbox",
                                              credentials={"token": SANDBOX_TOKEN}).id
     published = []
 

@@ -25,7 +25,7 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
 @channels_app.command("create")
 def create(
     name: str,
-    provider: str = typer.Option(..., help="kolmeya or sandbox"),
+    provider: str = typer.Option(..., help="kolmeya, kolmeya_sandbox, whatsapp_cloud or whatsapp_sandbox"),
     credential: list[str] = typer.Option([], "--credential", "-c", help="key=value, e.g. token=… (write-only)"),
     setting: list[str] = typer.Option([], "--setting", "-s", help="key=value, e.g. segment_id=109"),
 ):

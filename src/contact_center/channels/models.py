@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from contact_center.providers.registry import is_sandbox_provider
+
 from datetime import datetime
 from typing import Any
 
@@ -30,4 +32,4 @@ class Channel(Base):
 
     @property
     def is_sandbox(self) -> bool:
-        return self.provider == "sandbox"
+        return is_sandbox_provider(self.provider)

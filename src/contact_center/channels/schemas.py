@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from contact_center.providers.registry import is_sandbox_provider
+
 from datetime import datetime
 from typing import Any
 
@@ -8,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 class ChannelCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    provider: str = Field(description="kolmeya or sandbox")
+    provider: str = Field(description="kolmeya, kolmeya_sandbox, whatsapp_cloud or whatsapp_sandbox")
     credentials: dict[str, str] = Field(default_factory=dict, description="Write-only: e.g. {'token': '…'}.")
     settings: dict[str, Any] = Field(default_factory=dict, description="e.g. {'segment_id': 109}")
 
@@ -42,7 +44,7 @@ class ChannelOut(BaseModel):
     @computed_field
     @property
     def sandbox(self) -> bool:
-        return self.provider == "sandbox"
+        return is_sandbox_provider(self.provider)
 
 
 class WebhookUrls(BaseModel):

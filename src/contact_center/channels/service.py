@@ -190,8 +190,9 @@ def forget_webhook_secret(secret: str) -> None:
 
 
 def webhook_urls(channel: Channel, public_base_url: str) -> dict[str, str]:
-    spec = provider_spec(channel.provider)
-    return {kind: f"{public_base_url}{path}?token={channel.webhook_secret}" for kind, path in spec.webhook_paths.items()}
+    """Each callback URL of the channel, by what it receives (reply, status…)."""
+    return {route.name: f"{public_base_url}{route.path}" + (f"?token={channel.webhook_secret}" if route.per_channel else "")
+            for route in provider_spec(channel.provider).webhooks}
 
 
 def build_provider(channel: Channel, app_settings):

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from contact_center.channels.models import Channel
+    from contact_center.webhooks.desk import WebhookRoute
     from contact_center.settings import Settings
 
 
@@ -132,8 +133,9 @@ class ProviderSpec:
     # May be lazy (a generator), the checks of the whole body coming first: a large callback is
     # then read in turns.
     parse_statuses: Callable[[Any], Iterable[StatusUpdate]]
-    # Path of each webhook on our server; the channel's secret goes in the query string.
-    webhook_paths: dict[str, str] = field(default_factory=dict)
+    # The callback URLs it has on our server (webhooks/desk.py).
+    webhooks: tuple[WebhookRoute, ...] = ()
+    sandbox: bool = False  # a local simulator of the provider: nothing leaves the machine
 
     def parse_settings(self, raw: dict[str, Any]) -> BaseModel:
         return self.settings_model.model_validate(raw)

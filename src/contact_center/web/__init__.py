@@ -11,7 +11,9 @@ from fastapi.staticfiles import StaticFiles
 from contact_center.errors import DomainError
 from contact_center.web.session import LoginRequired
 
-API_PREFIXES = ("/api/", "/events", "/kolmeya/", "/docs", "/openapi", "/healthz")
+from contact_center.webhooks.api import path_prefixes
+
+API_PREFIXES = ("/api/", "/events", "/docs", "/openapi", "/healthz", *path_prefixes())
 
 
 def _wants_page(request: Request) -> bool:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 from contact_center.providers.base import InboundReply, OutgoingSms, ProviderSpec, SendResult, StatusUpdate
+from contact_center.webhooks.desk import WebhookRoute
 
 from .client import DEFAULT_BASE_URL, DEFAULT_SEGMENT_ID, MAX_MESSAGES_PER_REQUEST, KolmeyaClient
 from .webhooks import KolmeyaStatus, iter_statuses, parse_reply
@@ -91,14 +92,19 @@ def _statuses(payload) -> Iterator[StatusUpdate]:
     return (to_status_update(status) for status in iter_statuses(payload))
 
 
-WEBHOOK_PATHS = {"reply": "/kolmeya/webhook/reply", "status": "/kolmeya/webhook/status"}
+WEBHOOKS = (
+    WebhookRoute("POST", "/kolmeya/webhook/reply", "reply", "contact_center.providers.kolmeya.callbacks:reply",
+                 "A customer's reply"),
+    WebhookRoute("POST", "/kolmeya/webhook/status", "status", "contact_center.providers.kolmeya.callbacks:status",
+                 "Delivery reports"),
+)
 
 KOLMEYA = ProviderSpec(
     name="kolmeya", kind="sms", label="Kolmeya", settings_model=KolmeyaSettings,
     required_credentials=("token",), optional_credentials=("webhook_jwt_secret",), build=_builder(KolmeyaSettings),
-    parse_reply=parse_reply, parse_statuses=_statuses, webhook_paths=WEBHOOK_PATHS,
+    parse_reply=parse_reply, parse_statuses=_statuses, webhooks=WEBHOOKS,
 )
 
 # The same API served by our local simulator (contact-center sandbox kolmeya): nothing leaves the machine.
-KOLMEYA_SANDBOX = replace(KOLMEYA, name="sandbox", label="Kolmeya SANDBOX", settings_model=SandboxSettings,
-                          build=_builder(SandboxSettings))
+KOLMEYA_SANDBOX = replace(KOLMEYA, name="kolmeya_sandbox", label="Kolmeya SANDBOX", settings_model=SandboxSettings,
+                          build=_builder(SandboxSettings), sandbox=True)

@@ -1,0 +1,61 @@
+"""Migrations 0006 and on: the head builds exactly the tables the models describe, on SQLite and
+PostgreSQL, and each goes back down cleanly."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+import contact_center.models
+from contact_center.migrations import current_revision, downgrade, upgrade
+from tests.conftest import BACKENDS, _postgres_engine, _sqlite_engine
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_engine(request, tmp_path_factory):
+    source = _sqlite_engine(tmp_path_factory) if request.param == "sqlite" else _postgres_engine()
+    yield next(source)
+    next(source, None)
+
+
+def differences(engine) -> list:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, contact_center.models.Base.metadata)
+
+
+def test_0006_matches_the_models_and_downgrades(empty_engine):
+    upgrade(empty_engine, "0006")
+    assert current_revision(empty_engine) == "0006"
+    upgrade(empty_engine)
+    assert differences(empty_engine) == []
+
+    downgrade(empty_engine, "0005")
+    assert not {"ui_sessions", "login_failures"} & set(inspect(empty_engine).get_table_names())
+    upgrade(empty_engine)
+    assert differences(empty_engine) == []
+
+
+def test_0007_renames_the_kolmeya_sandbox_provider_and_its_event_sources(empty_engine):
+    upgrade(empty_engine, "0006")
+    with empty_engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO channels (name, kind, provider, credentials, settings, webhook_secret, active, created_at, "
+            "updated_at) VALUES ('SMS', 'sms', 'sandbox', '{}', '{}', 's1', true, '2026-12-01', '2026-12-01'), "
+            "('Real', 'sms', 'kolmeya', '{}', '{}', 's2', true, '2026-12-01', '2026-12-01')"))
+        connection.execute(text(
+            "INSERT INTO webhook_events (source, external_id, payload, outcome, received_at) VALUES "
+            "('sandbox.reply', 'r1', '{}', 'applied', '2026-12-01'), ('sandbox.status', 's1', '{}', 'applied', '2026-12-01'), "
+            "('kolmeya.reply', 'r2', '{}', 'applied', '2026-12-01')"))
+    upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        assert sorted(connection.execute(text("SELECT provider FROM channels")).scalars()) == [
+            "kolmeya", "kolmeya_sandbox"]
+        assert sorted(connection.execute(text("SELECT source FROM webhook_events")).scalars()) == [
+            "kolmeya.reply", "kolmeya_sandbox.reply", "kolmeya_sandbox.status"]
+    downgrade(empty_engine, "0006")
+    with empty_engine.connect() as connection:
+        assert sorted(connection.execute(text("SELECT source FROM webhook_events")).scalars()) == [
+            "kolmeya.reply", "sandbox.reply", "sandbox.status"]
