@@ -28,7 +28,9 @@ Endpoints under /_sandbox/ are not Meta's; they inspect and steer the sandbox:
                                    voice|video|document|location|contacts|interactive|button|
                                    reaction|unsupported|edit|revoke|system, type fields ("text",
                                    "caption", "filename", "context", "emoji", "message_id",
-                                   "latitude", "longitude", "button_id", "title", "system", ...),
+                                   "latitude", "longitude", "location_name", "address", "button_id",
+                                   "list_id", "title", "payload", "system", "new_phone",
+                                   "new_user_id", "content_base64", ...),
                                    "messages": [...] several in one POST, "separate_entries"?,
                                    "deliver"?: true}
   POST /_sandbox/template_status   {"name", "language"?, "event": APPROVED|REJECTED|PAUSED|
@@ -840,7 +842,9 @@ class Sandbox:
                 location: dict[str, Any] = {"latitude": float(item["latitude"]), "longitude": float(item["longitude"])}
             except (KeyError, TypeError, ValueError):
                 raise ValueError("location: latitude and longitude are numbers") from None
-            location.update({k: str(item[k]) for k in ("name", "address", "url") if item.get(k)})
+            # "name" is the sender's profile name; the place's name is "location_name".
+            extra = {"name": item.get("location_name"), "address": item.get("address"), "url": item.get("url")}
+            location.update({k: str(v) for k, v in extra.items() if v})
             return {"location": location}
         if kind == "contacts":
             if isinstance(item.get("contacts"), list):
@@ -1144,7 +1148,9 @@ def _error_item(code: int) -> dict[str, Any]:
 
 
 def _wamid() -> str:
-    return "wamid.HBgN" + base64.b64encode(uuid.uuid4().bytes + secrets.token_bytes(8)).decode().rstrip("=")
+    # Letters and digits only, like Meta's: safe in a URL or a file name.
+    raw = base64.b64encode(uuid.uuid4().bytes + secrets.token_bytes(8)).decode().rstrip("=")
+    return "wamid.HBgN" + raw.translate(str.maketrans("+/", "AB"))
 
 
 def _media_id() -> str:
