@@ -280,7 +280,7 @@ def test_token_echoed_by_a_proxy_is_redacted() -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         client = GraphClient("EAAGverysecret", phone_number_id="1", base_url=f"http://127.0.0.1:{server.server_address[1]}")
         with client, pytest.raises(GraphError) as caught:

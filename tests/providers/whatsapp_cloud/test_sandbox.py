@@ -51,7 +51,7 @@ def test_status_webhooks_are_signed_over_the_exact_bytes(
     [status] = change["value"]["statuses"]
     assert status["recipient_id"] == SP and status["biz_opaque_callback_data"] == "cc-msg-7"
     assert status["timestamp"].isdigit()
-    assert status["pricing"] == {"billable": False, "pricing_model": "PMP", "category": "service",
+    assert status["pricing"] == {"pricing_model": "PMP", "category": "service",
                                  "type": "free_customer_service"}
     # Re-serialising changes the bytes, so a receiver must verify what it got, not what it parsed.
     assert json.dumps(body).encode() != received[0].raw

@@ -645,7 +645,7 @@ class Sandbox:
             item["errors"] = [_error_item(code)]
         else:
             free = sent.category == "service"
-            item["pricing"] = {"billable": not free, "pricing_model": "PMP", "category": sent.category,
+            item["pricing"] = {"pricing_model": "PMP", "category": sent.category,
                                "type": "free_customer_service" if free else "regular"}
         return item
 
