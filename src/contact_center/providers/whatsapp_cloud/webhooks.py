@@ -65,7 +65,7 @@ OBJECT = "whatsapp_business_account"
 STATUSES = frozenset({"sent", "delivered", "read", "played", "failed"})
 MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 # Far above what Meta batches into one POST; bounds the work one request can cause. Counts
-# messages, statuses and preference items, and every change at least once.
+# messages, statuses, contacts and preference items, and every change once.
 MAX_ITEMS_PER_BODY = 1000
 
 
@@ -387,7 +387,7 @@ class _Budget:
         self.used += count
         if self.used > MAX_ITEMS_PER_BODY:
             raise TooManyItems(
-                f"{path}: more than {MAX_ITEMS_PER_BODY:,} changes, messages and statuses in one body; "
+                f"{path}: more than {MAX_ITEMS_PER_BODY:,} changes, messages, statuses and contacts in one body; "
                 "Meta sends far fewer",
                 path,
             )
