@@ -144,7 +144,8 @@ class MediaStore:
             raise MediaRejected("the file is empty")
         if size > max_bytes:
             raise MediaRejected(
-                f"the file has {size} bytes, over the {max_bytes}-byte limit for {base_mime_type(mime_type) or 'this type'}"
+                f"the file has {size} bytes, over the {max_bytes}-byte limit for "
+                f"{base_mime_type(mime_type) or 'this type'}"
             )
         actual = hashlib.sha256(content).hexdigest()
         if expected_sha256 is not None:
