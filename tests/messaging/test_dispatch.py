@@ -22,7 +22,7 @@ from contact_center.messaging import service as messaging
 from contact_center.messaging.dispatch import MAX_ATTEMPTS, STUCK_QUEUED, dispatch, sweep
 from contact_center.messaging.models import Message
 from contact_center.messaging.reconcile import check_unknown
-from contact_center.providers.base import OutgoingSms
+from contact_center.providers.base import OutgoingMessage
 from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
 from contact_center.providers.kolmeya.sandbox import SandboxServer
 
@@ -284,7 +284,7 @@ def test_a_message_the_answer_does_not_mention_is_asked_about(db, channel, sandb
     provider = build_provider(channel, settings)
     try:
         # The provider's answer lists nobody: the send's outcome for this message is unknown.
-        result = provider.send([OutgoingSms(message.reference, message.phone_e164, message.body)],
+        result = provider.send([OutgoingMessage(message.reference, message.phone_e164, message.body)],
                                status_webhook_url=None, batch_reference="cc-batch-1")
     finally:
         provider.close()
@@ -463,7 +463,7 @@ def test_a_crash_while_the_request_was_out_ends_sent_once(db, channel, sandbox, 
     db.commit()
     provider = build_provider(channel, settings)
     try:
-        provider.send([OutgoingSms(reference=claimed.reference, phone=claimed.phone_e164, body=claimed.body)],
+        provider.send([OutgoingMessage(reference=claimed.reference, phone=claimed.phone_e164, body=claimed.body)],
                       status_webhook_url=None, batch_reference="cc-batch-crash")
     finally:
         provider.close()

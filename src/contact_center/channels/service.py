@@ -68,7 +68,9 @@ def create_channel(
     if not name:
         raise InvalidInput("a channel needs a name", field="name")
     clean_settings = _validated_settings(spec, settings or {})
-    clean_credentials = _validated_credentials(spec, {}, credentials or {})
+    generated = {name: secrets.token_urlsafe(24) for name in spec.generated_credentials
+                 if not (credentials or {}).get(name)}
+    clean_credentials = _validated_credentials(spec, {}, {**(credentials or {}), **generated})
     if session.scalar(select(Channel.id).where(Channel.name == name)) is not None:
         raise Conflict(f"a channel named {name!r} already exists", field="name")
     channel = Channel(name=name, kind=spec.kind, provider=spec.name, settings=clean_settings,
@@ -78,6 +80,7 @@ def create_channel(
     record(session, action="channel.create", subject_type="channel", subject_id=channel.id, actor_id=actor_id,
            via=via, name=name, provider=provider, settings=clean_settings,
            credentials_set=sorted(clean_credentials))
+    forget_whatsapp_numbers()
     log.info("channel %s created (%s)", name, provider)
     return channel
 
@@ -100,6 +103,10 @@ def update_channel(
         channel.credentials = new_credentials
     if active is not None:
         channel.active = active
+    if channel.paused_at is not None and (credentials is not None or settings is not None or active):
+        # What paused it was the account's: an admin who changed it gets the channel back.
+        log.info("channel %s resumed (was paused: %s)", channel.name, channel.paused_reason)
+        channel.paused_at, channel.paused_reason = None, None
     session.flush()
     forget_webhook_secret(channel.webhook_secret)
     record(session, action="channel.update", subject_type="channel", subject_id=channel.id, actor_id=actor_id,
@@ -153,6 +160,10 @@ class WebhookChannel:
     name: str
     provider: str
     jwt_secret: str | None
+    # WhatsApp: the app secret its callbacks are signed with, and the verify token of the handshake.
+    app_secret: str | None = None
+    verify_token: str | None = None
+    account_id: str | None = None  # WhatsApp's business account (template reviews name only it)
 
 
 UNKNOWN_WEBHOOK_TOKEN = ("unknown webhook token: copy the channel's webhook URL again "
@@ -178,6 +189,34 @@ def channel_for_webhook(session: Session, secret: str) -> WebhookChannel:
     return channel
 
 
+_numbers_cache: tuple[float, dict[str, WebhookChannel]] | None = None
+
+
+def whatsapp_numbers(session: Session) -> dict[str, WebhookChannel]:
+    """phone_number_id → its channel, for the WhatsApp channels (one callback URL serves them all,
+    told apart by the number each event is for). Cached as briefly as the token lookups."""
+    global _numbers_cache
+    if _numbers_cache is not None and time.monotonic() - _numbers_cache[0] < WEBHOOK_CACHE_SECONDS:
+        return _numbers_cache[1]
+    numbers = {}
+    for channel in session.scalars(select(Channel).where(Channel.kind == "whatsapp").order_by(Channel.id)):
+        number = (channel.settings or {}).get("phone_number_id")
+        credentials = channel.credentials or {}
+        register_secret(credentials.get("app_secret"))
+        register_secret(credentials.get("access_token"))
+        if number and number not in numbers:
+            numbers[number] = WebhookChannel(channel.id, channel.name, channel.provider, None,
+                                             credentials.get("app_secret"), credentials.get("verify_token"),
+                                             (channel.settings or {}).get("waba_id"))
+    _numbers_cache = (time.monotonic(), numbers)
+    return numbers
+
+
+def forget_whatsapp_numbers() -> None:
+    global _numbers_cache
+    _numbers_cache = None
+
+
 def cached_webhook_channel(secret: str) -> WebhookChannel | None:
     cached = _webhook_cache.get(secret)
     if cached is not None and time.monotonic() - cached[0] < WEBHOOK_CACHE_SECONDS:
@@ -187,6 +226,7 @@ def cached_webhook_channel(secret: str) -> WebhookChannel | None:
 
 def forget_webhook_secret(secret: str) -> None:
     _webhook_cache.pop(secret, None)
+    forget_whatsapp_numbers()
 
 
 def webhook_urls(channel: Channel, public_base_url: str) -> dict[str, str]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, String, Text
+from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from contact_center.db import Base, UTCDateTime, utcnow
@@ -27,5 +27,26 @@ class Contact(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     opt_out_sms: Mapped[bool] = mapped_column(Boolean, default=False)
     opt_out_whatsapp: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The customer told WhatsApp to stop marketing (user_preferences): marketing templates are not
+    # sent; service and utility messages still are.
+    opt_out_marketing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+IDENTIFIER_KINDS = ("wa_id", "wa_user_id", "wa_username")
+
+
+class ContactIdentifier(Base):
+    """An id a channel knows the contact by besides a phone: WhatsApp's wa_id (the phone as
+    WhatsApp writes it, maybe without the ninth digit), its business-scoped user id, the username.
+    A contact is found by any of them."""
+
+    __tablename__ = "contact_identifiers"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -24,13 +24,16 @@ class Conversation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
-    phone_e164: Mapped[str] = mapped_column(String(20))
-    phone_key: Mapped[str] = mapped_column(String(20))
+    phone_e164: Mapped[str] = mapped_column(String(20))  # empty for a WhatsApp user known only by id
+    # The phone's match key, or "wa:" + WhatsApp's user id for a customer who shares no phone.
+    phone_key: Mapped[str] = mapped_column(String(140))
     status: Mapped[str] = mapped_column(String(16), default="new")
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     unread_count: Mapped[int] = mapped_column(Integer, default=0)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # WhatsApp: free text may be sent until then (24 h after the customer's last message).
+    window_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

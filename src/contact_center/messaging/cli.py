@@ -66,7 +66,7 @@ def send(
 def _follow(session_factory, ids: list[int], timeout: float) -> None:
     """Show states until every message is final (or delivered), or the timeout passes."""
     deadline = time.monotonic() + timeout
-    final = set(FINAL_FAILURES) | {"delivered", "read"}
+    final = set(FINAL_FAILURES) | {"delivered", "read", "played"}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         task = progress.add_task("sending", total=len(ids))

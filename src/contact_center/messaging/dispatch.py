@@ -22,7 +22,7 @@ from contact_center.channels.service import build_provider, webhook_urls
 from contact_center.db import transaction, utcnow
 from contact_center.messaging import rows, service
 from contact_center.messaging.models import Message
-from contact_center.providers.base import OutgoingSms, ProviderError, SendOutcome
+from contact_center.providers.base import OutgoingMessage, ProviderError, SendOutcome
 from contact_center.settings import Settings
 from contact_center.webhooks.service import apply_pending_for
 
@@ -70,7 +70,7 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
             batch_reference = rows.new_reference()
             with transaction(session_factory) as session:
                 batch = service.hand_over(session, ids[start:start + provider.max_batch], batch_reference)
-                outgoing = [OutgoingSms(reference=m.reference, phone=m.phone_e164, body=m.body) for m in batch]
+                outgoing = [OutgoingMessage(reference=m.reference, phone=m.phone_e164, body=m.body) for m in batch]
             if not outgoing:
                 continue  # the sweeper took them back meanwhile
             batch_ids = [m.id for m in batch]
@@ -98,7 +98,7 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
 
 def _after_error(session_factory, batch_ids: list[int], exc: ProviderError, channel_name: str,
                  check_delay: float, later: Followups) -> None:
-    reason = str(exc)
+    reason = exc.reason
     check_at = utcnow() + timedelta(seconds=check_delay)
     with transaction(session_factory) as session:
         # Only what is still ours: a delivery report may have overtaken a slow request.

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from contact_center import phones
 from contact_center.audit.service import record
 from contact_center.channels.kinds import kind_of
+from contact_center.contacts import identifiers
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact
 from contact_center.db import DriverCursor, chunks, utcnow
@@ -95,7 +96,7 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
             continue
         seen.add(key)
         try:
-            identity = phones.identify(item.reply.phone)
+            identity = _identity(item.reply)
         except phones.PhoneNumberError as exc:
             outcomes[index] = ReplyOut("rejected", detail=str(exc))
             event_rows.append(_event_row(item, "rejected", None, str(exc), stamp))
@@ -104,8 +105,11 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
 
     if pending:
         _link_answered(driver, [p for _, p in pending])
+        _match_identifiers(driver, [p for _, p in pending])
         _match_contacts(driver, [p for _, p in pending])
+        _adopt_senders(driver, [p for _, p in pending], stamp)
         _join_conversations(driver, [p for _, p in pending], now)
+        _open_windows(driver, [p for _, p in pending], now)
         message_ids = _insert_messages(driver, [p for _, p in pending], stamp)
         for (index, p), message_id in zip(pending, message_ids):
             outcomes[index] = ReplyOut("applied", message_id=message_id)
@@ -118,6 +122,72 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
 
     events.insert_reply_rows(driver, event_rows)
     return outcomes  # type: ignore[return-value]
+
+
+def _identity(reply: InboundReply) -> phones.PhoneIdentity:
+    """What the reply's conversation is keyed by: the phone, or the WhatsApp user id when the
+    customer shares no phone."""
+    if reply.phone:
+        return phones.identify(reply.phone)
+    user_id = (reply.identifiers or {}).get("wa_user_id")
+    if not user_id:
+        raise phones.PhoneNumberError("", "is neither a phone number nor a WhatsApp user id")
+    return phones.PhoneIdentity(user_id, "", identifiers.user_key(user_id))
+
+
+def _match_identifiers(driver: DriverCursor, pending: list[_Pending]) -> None:
+    """A sender a channel identifies (WhatsApp's wa_id, user id) is the contact holding one of the
+    ids; a user who shares no phone joins the conversation of the phone we know them by."""
+    with_ids = [p for p in pending if p.item.reply.identifiers and not p.answered]
+    if not with_ids:
+        return
+    held = identifiers.contacts_by_identifier(
+        driver, [pair for p in with_ids for pair in p.item.reply.identifiers.items() if pair[1]])
+    for p in with_ids:
+        flag = kind_of(p.item.kind).opt_out_field
+        for pair in p.item.reply.identifiers.items():
+            if pair in held:
+                contact_id, opt_out_sms, opt_out_whatsapp, wa_id = held[pair]
+                p.contact_id = contact_id
+                p.opt_out = opt_out_whatsapp if flag == "opt_out_whatsapp" else opt_out_sms
+                if not p.identity.e164 and wa_id:
+                    p.identity = phones.identify("+" + wa_id)
+                break
+
+
+def _adopt_senders(driver: DriverCursor, pending: list[_Pending], stamp) -> None:
+    """A sender the channel identifies becomes a contact at once (with the name they gave it), and
+    the contact keeps the ids it was seen with."""
+    for p in pending:
+        reply = p.item.reply
+        if not reply.identifiers:
+            continue
+        if p.contact_id is None:
+            name = reply.profile_name or reply.identifiers.get("wa_username") or p.identity.e164 or p.identity.raw
+            mobile = p.identity.e164 or None
+            [(p.contact_id,)] = driver.insert(
+                "contacts", ("name", "mobile", "mobile_e164", "mobile_key", "opt_out_sms", "opt_out_whatsapp",
+                             "created_at", "updated_at"),
+                [(name[:200], mobile, mobile, p.identity.key if mobile else None, False, False, stamp, stamp)],
+                returning="id")
+            for other in pending:  # the same sender twice in one batch: one contact
+                if other is not p and other.contact_id is None and other.identity.key == p.identity.key:
+                    other.contact_id = p.contact_id
+        identifiers.attach(driver, p.contact_id, {**reply.identifiers, **(reply.new_identifiers or {})}, stamp)
+
+
+def _open_windows(driver: DriverCursor, pending: list[_Pending], now) -> None:
+    """On kinds with a reply window (WhatsApp), every customer message reopens it for its length."""
+    closes = {}
+    for p in pending:
+        window = kind_of(p.item.kind).reply_window
+        if window is not None:
+            at = (p.item.reply.received_at or now) + window
+            closes[p.conversation_id] = max(at, closes.get(p.conversation_id, at))
+    driver.executemany("UPDATE conversations SET window_closes_at = ? WHERE id = ? AND (window_closes_at IS NULL "
+                       "OR window_closes_at < ?)",
+                       [(driver.timestamp(at), conversation_id, driver.timestamp(at))
+                        for conversation_id, at in closes.items()])
 
 
 def _event_row(item: ReplyIn, outcome: str, message_id: int | None, detail: str | None, stamp) -> tuple:
@@ -163,6 +233,8 @@ def _match_contacts(driver: DriverCursor, pending: list[_Pending]) -> None:
                                                      if not (p.answered and p.answered[1] in opt_outs)}))
     for p in pending:
         flag = kind_of(p.item.kind).opt_out_field
+        if p.contact_id is not None:
+            continue  # found by an id the channel knows the sender by
         if p.answered and p.answered[1] in opt_outs:
             p.contact_id, p.opt_out = p.answered[1], opt_outs[p.answered[1]][flag]
             continue
@@ -215,8 +287,9 @@ def _insert_messages(driver: DriverCursor, pending: list[_Pending], stamp) -> li
         reply = p.item.reply
         values.append(rows.inbound(
             kind_of(p.item.kind), channel_id=p.item.channel_id,
-            conversation_id=p.conversation_id, contact_id=p.contact_id, origin=p.item.origin, phone=reply.phone,
-            phone_e164=p.identity.e164, body=reply.text, provider_message_id=reply.external_id,
+            conversation_id=p.conversation_id, contact_id=p.contact_id, origin=p.item.origin,
+            phone=reply.phone or p.identity.raw, phone_e164=p.identity.e164, body=reply.text,
+            content_type=reply.content_type, content=reply.content, provider_message_id=reply.external_id,
             in_reply_to_id=p.answered[0] if p.answered else None,
             received_at=driver.timestamp(reply.received_at) if reply.received_at else stamp, now=stamp))
     columns = tuple(values[0])

@@ -2,18 +2,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from contact_center.db import Base, UTCDateTime, utcnow
 
 FINAL_FAILURES = ("failed", "rejected", "expired", "blocked")
-# Statuses only move forward; delivered only moves to read. `unknown`: handed to the provider, or
+# Statuses only move forward; delivered only moves to read, read only to played (a voice note heard). `unknown`: handed to the provider, or
 # maybe: what became of it is asked of the provider before anything is sent again.
-STATE_RANK = {"queued": 0, "sending": 1, "unknown": 2, "sent": 3, "delivered": 4, "read": 5,
+STATE_RANK = {"queued": 0, "sending": 1, "unknown": 2, "sent": 3, "delivered": 4, "read": 5, "played": 6,
               "failed": 4, "rejected": 4, "expired": 4, "blocked": 4, "received": 0}
 # The timestamp column each status stamps.
 STATE_TIMESTAMP = {"queued": "queued_at", "sent": "sent_at", "delivered": "delivered_at", "read": "read_at",
+                   "played": "played_at",
                    "failed": "failed_at", "rejected": "failed_at", "expired": "failed_at", "blocked": "failed_at"}
 
 
@@ -51,12 +52,16 @@ class Message(Base):
     origin: Mapped[str] = mapped_column(String(16))  # composer, api, cli, campaign, webhook, poll
     phone: Mapped[str] = mapped_column(String(64))
     phone_e164: Mapped[str] = mapped_column(String(20))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)  # the text, or what an operator reads for other content
+    # text, image, audio, voice, video, document, sticker, location, contacts, choice, reaction,
+    # template, system, unsupported…; `content` holds what is not text (media, template, place).
+    content_type: Mapped[str] = mapped_column(String(16), default="text", server_default="text")
+    content: Mapped[dict | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16))
     status_reason: Mapped[str | None] = mapped_column(Text)
     # The status is our conclusion, not the provider's word: later evidence may still replace it.
     status_inferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    provider_message_id: Mapped[str | None] = mapped_column(String(64))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))  # WhatsApp's wamids run long
     provider_request_id: Mapped[str | None] = mapped_column(String(64))
     # Ours, for the request that carried the message: the provider can be asked about it by this.
     batch_reference: Mapped[str | None] = mapped_column(String(40), index=True)
@@ -72,6 +77,7 @@ class Message(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    played_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

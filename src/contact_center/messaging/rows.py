@@ -6,6 +6,7 @@ them already bound for their driver)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 
@@ -20,7 +21,7 @@ def new_reference() -> str:
 
 def outbound(kind: ChannelKind, *, channel_id: int, conversation_id: int, contact, origin: str, phone: str,
              phone_e164: str, body: str, now, author_id: int | None = None, campaign_id: int | None = None,
-             contact_id: int | None = None) -> dict:
+             contact_id: int | None = None, content_type: str = "text", content: dict | None = None) -> dict:
     """A message to a customer: queued, or blocked with the reason when `contact` opted out of this
     kind of channel (`contact_id` stands in when only the conversation knows who it is). `body`
     has been checked (kind.check_body)."""
@@ -30,7 +31,7 @@ def outbound(kind: ChannelKind, *, channel_id: int, conversation_id: int, contac
         "reference": new_reference(), "channel_id": channel_id, "conversation_id": conversation_id,
         "contact_id": contact.id if contact is not None else contact_id, "campaign_id": campaign_id,
         "author_id": author_id, "direction": "out", "origin": origin, "phone": phone, "phone_e164": phone_e164,
-        "body": body, "status": "blocked" if blocked else "queued",
+        "body": body, "content_type": content_type, "content": content, "status": "blocked" if blocked else "queued",
         "status_reason": kind.opted_out_reason if blocked else None, "status_inferred": False,
         "encoding": measure.encoding, "segments": measure.segments, "attempts": 0, "created_at": now,
         "queued_at": None if blocked else now, "failed_at": now if blocked else None, "updated_at": now,
@@ -39,13 +40,15 @@ def outbound(kind: ChannelKind, *, channel_id: int, conversation_id: int, contac
 
 def inbound(kind: ChannelKind, *, channel_id: int, conversation_id: int, contact_id: int | None, origin: str,
             phone: str, phone_e164: str, body: str, provider_message_id: str, in_reply_to_id: int | None,
-            received_at, now) -> dict:
-    """A customer's message, as it arrived."""
+            received_at, now, content_type: str = "text", content: dict | None = None) -> dict:
+    """A customer's message, as it arrived (`content` goes in as JSON text: these rows are inserted
+    at the driver level)."""
     measure = kind.measure(body)
     return {
         "reference": new_reference(), "channel_id": channel_id, "conversation_id": conversation_id,
         "contact_id": contact_id, "direction": "in", "origin": origin, "phone": phone, "phone_e164": phone_e164,
-        "body": body, "status": "received", "provider_message_id": provider_message_id,
+        "body": body, "content_type": content_type, "content": None if content is None else json.dumps(content),
+        "status": "received", "provider_message_id": provider_message_id,
         "encoding": measure.encoding, "segments": measure.segments, "attempts": 0,
         "in_reply_to_id": in_reply_to_id, "created_at": now, "received_at": received_at, "updated_at": now,
     }

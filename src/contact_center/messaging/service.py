@@ -202,7 +202,7 @@ def fail(message: Message, reason: str, *, inferred: bool = False) -> None:
     _stamp(message, "failed", utcnow(), reason, inferred=inferred)
 
 
-STATUS_FROM_PROVIDER = {"accepted": None, "sent": "sent", "delivered": "delivered", "read": "read",
+STATUS_FROM_PROVIDER = {"accepted": None, "sent": "sent", "delivered": "delivered", "read": "read", "played": "played",
                         "failed": "failed", "rejected": "rejected", "expired": "expired"}
 
 

@@ -21,10 +21,14 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class OutgoingSms:
+class OutgoingMessage:
     reference: str  # our unique id for the message; travels to the provider and back
     phone: str  # E.164
     body: str
+    # What is not plain text (a WhatsApp template, a media file), as Message.content holds it.
+    content_type: str = "text"
+    content: dict | None = None
+    reply_to_provider_id: str | None = None  # the customer's message this one answers, where quoting exists
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class SendOutcome:
     state: str  # sent | rejected | blocked | unknown
     reason: str | None
     duplicate: bool = False  # the provider says it already has this message (a retry after a crash)
+    recipient_id: str | None = None  # who the provider says the number is (WhatsApp's wa_id), when it says
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,15 @@ class InboundReply:
     received_at: datetime | None
     in_reply_to_reference: str | None
     in_reply_to_provider_id: str | None
+    # What is not plain text (`text` then holds what an operator reads for it): Message.content_type
+    # and Message.content.
+    content_type: str = "text"
+    content: dict | None = None
+    # Ids the channel knows the sender by besides the phone (contacts/identifiers.py: kind → value),
+    # and the name the customer gave it. `phone` is empty for a WhatsApp user who shares none.
+    identifiers: dict[str, str] | None = None
+    profile_name: str | None = None
+    new_identifiers: dict[str, str] | None = None  # ids the sender says are theirs from now on (a new number)
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,14 @@ class ProviderError(Exception):
     retryable: bool = False
     retry_after_seconds: float | None = None
     outcome_unknown: bool = False
+    # The provider refuses the account itself (a revoked token, a blocked business): the channel is
+    # paused for everyone instead of every queued message failing one by one.
+    pauses_channel: bool = False
+
+    @property
+    def reason(self) -> str:
+        """What an operator reads on the message."""
+        return str(self)
 
 
 class Provider(Protocol):
@@ -95,7 +117,7 @@ class Provider(Protocol):
 
     max_batch: int
 
-    def send(self, messages: Sequence[OutgoingSms], *, status_webhook_url: str | None,
+    def send(self, messages: Sequence[OutgoingMessage], *, status_webhook_url: str | None,
              batch_reference: str) -> SendResult:
         """`batch_reference` is ours for the request; `find_batch` asks about it by it."""
 
@@ -106,6 +128,8 @@ CAPABILITIES = {
     "balance": "balance() -> Decimal: the account's credit (a channel's status check)",
     "message_status": "message_status(provider_message_id) -> StatusUpdate: one message's status (the poller)",
     "recent_replies": "recent_replies(hours) -> Iterator[InboundReply]: replies to recover (the poller)",
+    "account": "account() -> dict[str, str]: what the provider says of the account, labelled (a channel's status check)",
+    "templates": "templates() -> Iterator[dict]: the message templates approved at the provider, as it lists them",
     "find_batch": ("find_batch(batch_reference) -> list[StatusUpdate] | None: what the provider has of the request "
                    "sent with this reference, None when it has no such request; ProviderError when it cannot tell "
                    "(messaging/reconcile.py: without it, a send with an unknown outcome waits for a delivery "
@@ -136,6 +160,8 @@ class ProviderSpec:
     # The callback URLs it has on our server (webhooks/desk.py).
     webhooks: tuple[WebhookRoute, ...] = ()
     sandbox: bool = False  # a local simulator of the provider: nothing leaves the machine
+    # Optional credentials we make up when not given (WhatsApp's verify token), shown to the admin.
+    generated_credentials: tuple[str, ...] = ()
 
     def parse_settings(self, raw: dict[str, Any]) -> BaseModel:
         return self.settings_model.model_validate(raw)

@@ -69,7 +69,7 @@ def build_router() -> APIRouter:
     router = APIRouter(tags=["provider webhooks"], route_class=CheckedRoute)
     for (method, path), endpoint in endpoints().items():
         serve = _documented(endpoint)
-        serve.__name__ = f"{'_'.join(sorted(endpoint.accepted))}_{endpoint.route.name}_webhook"
+        serve.__name__ = f"{'_'.join(sorted(endpoint.accepted))}_{endpoint.route.name}_{method.lower()}_webhook"
         route = endpoint.route
         router.add_api_route(
             path, serve, methods=[method], summary=f"{route.summary} ({', '.join(sorted(endpoint.accepted))})",

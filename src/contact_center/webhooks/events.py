@@ -132,3 +132,20 @@ def store_rejected(session: Session, source: str, channel_id: int | None, raw: b
                                      handled_at=now))
     except IntegrityError:  # the same body, concurrently: the other request stored it
         log.info("%s: the same malformed payload again", source)
+
+
+# --- other events (a template's review, an opt-out, an identity change) ---------------------------
+
+def store_new(session: Session, source: str, channel_id: int, payload: str, events: list[tuple[str, str, str | None]]
+              ) -> set[str]:
+    """Store each (external id, outcome, detail) not stored before; the ids that were new (the ones
+    to apply: the others are replays)."""
+    stored = seen(session, source, [event[0] for event in events])
+    fresh = [event for event in events if event[0] not in stored]
+    now = utcnow()
+    if fresh:
+        session.execute(insert(WebhookEvent), [
+            {"source": source, "external_id": external_id, "channel_id": channel_id, "payload": payload,
+             "outcome": outcome, "detail": detail, "received_at": now, "handled_at": now}
+            for external_id, outcome, detail in {event[0]: event for event in fresh}.values()])
+    return {event[0] for event in fresh}

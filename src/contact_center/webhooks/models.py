@@ -26,7 +26,7 @@ class WebhookEvent(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
     match_reference: Mapped[str | None] = mapped_column(String(64), index=True)
-    match_provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    match_provider_id: Mapped[str | None] = mapped_column(String(128), index=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import logging
 import multiprocessing
 import pickle
@@ -81,11 +82,28 @@ class RejectedIn:
     reason: str
 
 
-Item = ReplyIn | StatusIn | RejectedIn
+@dataclass
+class ApplyIn:
+    """A callback's events other than replies and statuses (a template's review, an opt-out, an
+    identity change…), applied in the writer's transaction by the provider's function `apply`
+    ("package.module:function", called with (session, item); its result is the callback's)."""
+
+    source: str
+    channel: WebhookChannel
+    apply: str
+    events: tuple
+    payload: str  # the raw body, for the event log
+
+    @property
+    def channel_id(self) -> int:
+        return self.channel.id
+
+
+Item = ReplyIn | StatusIn | RejectedIn | ApplyIn
 Outcome = tuple[Any, BaseException | None]  # (result, error): one of the two is None
 
 
-def write_batch(session_factory: sessionmaker[Session], items: list[ReplyIn | RejectedIn]) -> list[Outcome]:
+def write_batch(session_factory: sessionmaker[Session], items: list[ReplyIn | RejectedIn | ApplyIn]) -> list[Outcome]:
     """Record replies (and keep malformed callbacks) in one transaction; an outcome per item, in order."""
     def write(session: Session) -> list[Outcome]:
         replies = [index for index, item in enumerate(items) if isinstance(item, ReplyIn)]
@@ -105,6 +123,10 @@ def write_batch(session_factory: sessionmaker[Session], items: list[ReplyIn | Re
             if isinstance(item, RejectedIn):
                 outcomes[index] = _in_savepoint(session, lambda item=item: events.store_rejected(
                     session, item.source, item.channel.id, item.raw, item.reason))
+            elif isinstance(item, ApplyIn):
+                module, _, function = item.apply.partition(":")
+                apply = getattr(importlib.import_module(module), function)
+                outcomes[index] = _in_savepoint(session, lambda item=item, apply=apply: apply(session, item))
         return outcomes
 
     return _in_one_transaction(session_factory, f"webhook batch of {len(items)}", len(items), write)

@@ -13,7 +13,7 @@ import pytest
 from contact_center.providers.kolmeya.client import (
     UNKNOWN_REASON,
     KolmeyaClient,
-    OutgoingSms,
+    OutgoingMessage,
     parse_balance,
     parse_send_response,
     to_kolmeya_phone,
@@ -42,15 +42,15 @@ def client_for(sandbox: SandboxServer, token: str | None = None, **kwargs: Any) 
 def test_send_gives_every_message_a_definite_outcome(sandbox_factory: Any) -> None:
     sandbox = sandbox_factory(blacklist=[BLOCKED], not_disturb=[DO_NOT_DISTURB])
     with client_for(sandbox) as client:
-        client.send([OutgoingSms("earlier", "+5511900000004", "Lembrete de pagamento")])
+        client.send([OutgoingMessage("earlier", "+5511900000004", "Lembrete de pagamento")])
         result = client.send(
             [
-                OutgoingSms("ok-e164", "+55 11 90000-0001", "Oi"),
-                OutgoingSms("ok-national", "(11) 90000-0002", "Oi"),
-                OutgoingSms("too-short", "123", "Oi"),
-                OutgoingSms("opted-out", BLOCKED, "Oi"),
-                OutgoingSms("nao-perturbe", DO_NOT_DISTURB, "Oi"),
-                OutgoingSms("resent", "5511900000004", "Lembrete de pagamento"),
+                OutgoingMessage("ok-e164", "+55 11 90000-0001", "Oi"),
+                OutgoingMessage("ok-national", "(11) 90000-0002", "Oi"),
+                OutgoingMessage("too-short", "123", "Oi"),
+                OutgoingMessage("opted-out", BLOCKED, "Oi"),
+                OutgoingMessage("nao-perturbe", DO_NOT_DISTURB, "Oi"),
+                OutgoingMessage("resent", "5511900000004", "Lembrete de pagamento"),
             ],
             webhook_url="http://127.0.0.1:9/kolmeya/webhook/status?token=s3cret",
             reference="campaign-7",
@@ -83,7 +83,7 @@ def test_send_gives_every_message_a_definite_outcome(sandbox_factory: Any) -> No
 def test_raw_answer_is_logged_at_debug(sandbox: SandboxServer, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="contact_center.providers.kolmeya.client"):
         with client_for(sandbox) as client:
-            client.send([OutgoingSms("dbg-1", "5511900000001", "Oi")])
+            client.send([OutgoingMessage("dbg-1", "5511900000001", "Oi")])
     assert '"reference":"dbg-1"' in caplog.text and '"valids"' in caplog.text
     assert sandbox.token not in caplog.text
 
@@ -160,7 +160,7 @@ def test_http_errors_are_typed(
 def test_an_unreadable_answer_leaves_the_outcome_unknown(sandbox: SandboxServer) -> None:
     sandbox.configure(fail_next=["html"])
     with client_for(sandbox) as client, pytest.raises(KolmeyaResponseError) as caught:
-        client.send([OutgoingSms("u1", "5511900000001", "Oi")])
+        client.send([OutgoingMessage("u1", "5511900000001", "Oi")])
     assert caught.value.outcome_unknown and "not JSON" in str(caught.value)
 
 
@@ -195,7 +195,7 @@ def test_wrong_base_url_is_not_found(sandbox: SandboxServer) -> None:
 
 def test_validation_error_lists_the_fields(sandbox: SandboxServer) -> None:
     with client_for(sandbox) as client, pytest.raises(KolmeyaValidationError) as caught:
-        client.send([OutgoingSms("r1", "5511900000001", "Oi")], segment_id=999)
+        client.send([OutgoingMessage("r1", "5511900000001", "Oi")], segment_id=999)
     assert caught.value.field_errors == {"tenant_segment_id": ["The selected tenant segment id is invalid."]}
     assert "tenant_segment_id: The selected tenant segment id is invalid." in str(caught.value)
 
@@ -205,10 +205,10 @@ def test_send_refuses_bad_batches_before_calling(sandbox: SandboxServer) -> None
         with pytest.raises(ValueError, match="1 to 1000"):
             client.send([])
         with pytest.raises(ValueError, match="1 to 1000"):
-            client.send([OutgoingSms(f"r{i}", "5511900000001", "Oi") for i in range(1001)])
+            client.send([OutgoingMessage(f"r{i}", "5511900000001", "Oi") for i in range(1001)])
         with pytest.raises(ValueError, match="reference"):
             client.send(
-                [OutgoingSms("same", "5511900000001", "a"), OutgoingSms("same", "5511900000002", "b")]
+                [OutgoingMessage("same", "5511900000001", "a"), OutgoingMessage("same", "5511900000002", "b")]
             )
     assert sandbox.ledger()["api_calls"] == []
 
@@ -217,7 +217,7 @@ def test_balance_follows_the_sandbox(sandbox: SandboxServer) -> None:
     sandbox.configure(balance="1000000", price_per_segment="0.10")
     with client_for(sandbox) as client:
         assert client.balance() == Decimal("1000000.00")
-        client.send([OutgoingSms("r1", "5511900000001", "Oi")])
+        client.send([OutgoingMessage("r1", "5511900000001", "Oi")])
         assert client.balance() == Decimal("999999.90")
     assert sandbox.ledger()["balance"] == "R$999.999,90"
 
@@ -253,7 +253,7 @@ def test_parse_balance_refuses_what_it_cannot_read(raw: Any) -> None:
 def test_replies_pagination(sandbox_factory: Any) -> None:
     sandbox = sandbox_factory(replies_per_page=2)
     with client_for(sandbox) as client:
-        client.send([OutgoingSms("cc-1", "5511900000001", "Posso ajudar?")])
+        client.send([OutgoingMessage("cc-1", "5511900000001", "Posso ajudar?")])
         for n in range(5):
             sandbox.reply("5511900000001", f"resposta {n}", deliver=False)
 
@@ -279,7 +279,7 @@ def test_replies_period_is_checked(sandbox: SandboxServer) -> None:
 def test_status_queries(sandbox: SandboxServer) -> None:
     with client_for(sandbox) as client:
         result = client.send(
-            [OutgoingSms("s1", "5511900000001", "Oi"), OutgoingSms("s2", "5511900000002", "Oi")]
+            [OutgoingMessage("s1", "5511900000001", "Oi"), OutgoingMessage("s2", "5511900000002", "Oi")]
         )
         time.sleep(0.2)  # the progression takes three short steps
         statuses = client.request_status(result.request_id)
@@ -295,7 +295,7 @@ def test_status_queries(sandbox: SandboxServer) -> None:
 
 def test_a_request_is_found_by_the_reference_it_was_sent_with(sandbox: SandboxServer) -> None:
     with client_for(sandbox) as client:
-        client.send([OutgoingSms("f1", "5511900000001", "Oi"), OutgoingSms("f2", "123", "Oi")],
+        client.send([OutgoingMessage("f1", "5511900000001", "Oi"), OutgoingMessage("f2", "123", "Oi")],
                     reference="cc-batch-found")
         found = client.find_request("cc-batch-found")
         missing = client.find_request("cc-batch-never-sent")
@@ -313,9 +313,9 @@ def test_segments_apis_and_blacklist(sandbox: SandboxServer) -> None:
 
         client.blacklist_add(["+55 11 90000-0003"])
         assert sandbox.ledger()["blacklist"] == ["5511900000003"]
-        blocked = client.send([OutgoingSms("b1", "5511900000003", "Oi")])
+        blocked = client.send([OutgoingMessage("b1", "5511900000003", "Oi")])
         client.blacklist_remove(["11900000003"])
-        allowed = client.send([OutgoingSms("b2", "5511900000003", "Oi")])
+        allowed = client.send([OutgoingMessage("b2", "5511900000003", "Oi")])
     assert blocked.outcomes["b1"].state == "blocked"
     assert allowed.outcomes["b2"].state == "sent"
 
@@ -323,7 +323,7 @@ def test_segments_apis_and_blacklist(sandbox: SandboxServer) -> None:
 class TestParseSendResponse:
     """The answer-matching rules, on answers the sandbox never gives."""
 
-    sent = [OutgoingSms("a", "5511900000001", "x"), OutgoingSms("b", "5511900000002", "y")]
+    sent = [OutgoingMessage("a", "5511900000001", "x"), OutgoingMessage("b", "5511900000002", "y")]
 
     def test_unmatchable_entries_are_logged(self, caplog: pytest.LogCaptureFixture) -> None:
         answer = {

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from contact_center import phones
-from contact_center.providers.base import OutgoingSms, SendOutcome, SendResult
+from contact_center.providers.base import OutgoingMessage, SendOutcome, SendResult
 
 from .errors import (
     KolmeyaAuthError,
@@ -180,7 +180,7 @@ def _unreadable_balance(value: Any) -> KolmeyaResponseError:
     )
 
 
-def parse_send_response(data: Any, sent: Sequence[OutgoingSms]) -> SendResult:
+def parse_send_response(data: Any, sent: Sequence[OutgoingMessage]) -> SendResult:
     """Turn the /sms/store answer into one definite outcome per message we sent."""
     if not isinstance(data, dict):
         raise KolmeyaResponseError(
@@ -299,7 +299,7 @@ class KolmeyaClient:
 
     def send(
         self,
-        messages: Sequence[OutgoingSms],
+        messages: Sequence[OutgoingMessage],
         *,
         segment_id: int | None = DEFAULT_SEGMENT_ID,
         sms_api_id: int | None = None,

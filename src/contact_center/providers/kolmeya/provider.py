@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contact_center.providers.base import InboundReply, OutgoingSms, ProviderSpec, SendResult, StatusUpdate
+from contact_center.providers.base import InboundReply, OutgoingMessage, ProviderSpec, SendResult, StatusUpdate
 from contact_center.webhooks.desk import WebhookRoute
 
 from .client import DEFAULT_BASE_URL, DEFAULT_SEGMENT_ID, MAX_MESSAGES_PER_REQUEST, KolmeyaClient
@@ -53,7 +53,7 @@ class KolmeyaProvider:
         # The timeout holds for each of waiting for a connection, connecting, writing and reading.
         self.longest_request_seconds = 4 * settings.timeout_seconds + 5
 
-    def send(self, messages: Sequence[OutgoingSms], *, status_webhook_url: str | None,
+    def send(self, messages: Sequence[OutgoingMessage], *, status_webhook_url: str | None,
              batch_reference: str) -> SendResult:
         return self.client.send(messages, segment_id=self.settings.segment_id, sms_api_id=self.settings.sms_api_id,
                                 webhook_url=status_webhook_url, reference=batch_reference)

@@ -183,6 +183,7 @@ class GraphError(ProviderError):
         self.path = path
         self.action = action or classify(code, http_status)
         self.retryable = self.action.retryable or outcome_unknown
+        self.pauses_channel = self.action.stops_channel
         self.retry_after_seconds = (
             retry_after_seconds if retry_after_seconds is not None else self.action.min_delay_seconds
         )
@@ -191,6 +192,11 @@ class GraphError(ProviderError):
     @property
     def reason_pt(self) -> str:
         return reason_for(self.code, self.details, self.http_status)
+
+    @property
+    def reason(self) -> str:
+        code = f" (código {self.code})" if self.code is not None else ""
+        return f"{self.reason_pt}{code}"
 
 
 class GraphTimeout(GraphError):

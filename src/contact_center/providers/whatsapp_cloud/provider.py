@@ -1,0 +1,141 @@
+"""WhatsApp Cloud behind the Provider protocol, and its entries for the provider registry.
+
+A send is one message per request (the Graph API has no batches). Our message reference travels
+as `biz_opaque_callback_data`, so statuses find the message even before the send's answer is
+stored. The wa_id WhatsApp answers with (`contacts[].wa_id`) is returned as the recipient id:
+the ground truth for Brazil's ninth digit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contact_center.providers.base import OutgoingMessage, ProviderSpec, SendOutcome, SendResult, StatusUpdate
+from contact_center.webhooks.desk import WebhookRoute
+
+from .client import DEFAULT_API_VERSION, DEFAULT_BASE_URL, GraphClient
+from .errors import reason_for
+from .webhooks import StatusEvent, parse
+
+if TYPE_CHECKING:
+    from contact_center.channels.models import Channel
+    from contact_center.settings import Settings
+
+SANDBOX_TOKEN = "sandbox-token"
+SANDBOX_BASE_URL = "http://127.0.0.1:8901"  # where `contact-center sandbox whatsapp` listens by default
+HELD = {"held_for_quality_assessment": "Retida pela Meta para avaliação de qualidade: ainda não enviada",
+        "paused": "Retida pela Meta (envios pausados para este número): ainda não enviada"}
+
+
+class WhatsAppSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone_number_id: str = Field(pattern=r"^\d{1,32}$", description="The number's id at Meta (WhatsApp Manager).")
+    waba_id: str = Field(pattern=r"^\d{1,32}$", description="The WhatsApp Business Account id: its templates.")
+    api_version: str = Field(DEFAULT_API_VERSION, pattern=r"^v\d{1,3}\.\d{1,2}$", description="Graph API version.")
+    base_url: str = Field(DEFAULT_BASE_URL, pattern=r"^https?://", description="Only changed for the sandbox.")
+    timeout_seconds: float = Field(15.0, gt=0, le=120)
+    # When a message cannot go by WhatsApp (undeliverable, or the window closed with no template):
+    # off, offer the operator the same text by SMS, or send it by SMS at once.
+    sms_fallback: str = Field("offer", pattern=r"^(off|offer|send)$",
+                              description="off | offer | send: the same text by SMS when WhatsApp cannot deliver.")
+
+
+class SandboxSettings(WhatsAppSettings):
+    # A sandbox channel must never reach Meta, whatever token it is given.
+    base_url: str = Field(SANDBOX_BASE_URL, pattern=r"^http://(127\.0\.0\.1|localhost)(:\d+)?(/|$)",
+                          description="The local sandbox (contact-center sandbox whatsapp).")
+
+
+class WhatsAppProvider:
+    max_batch = 1
+
+    def __init__(self, token: str, settings: WhatsAppSettings):
+        self.settings = settings
+        self.client = GraphClient(token, phone_number_id=settings.phone_number_id, waba_id=settings.waba_id,
+                                  base_url=settings.base_url, api_version=settings.api_version,
+                                  timeout=settings.timeout_seconds)
+        self.longest_request_seconds = 4 * settings.timeout_seconds + 5
+
+    def send(self, messages: Sequence[OutgoingMessage], *, status_webhook_url: str | None,
+             batch_reference: str) -> SendResult:
+        [message] = messages
+        response = self._send_one(message)
+        held = HELD.get(response.message_status)
+        outcome = SendOutcome(message.reference, True, response.wamid, "sent", held, recipient_id=response.wa_id)
+        return SendResult(request_id=None, outcomes={message.reference: outcome})
+
+    def _send_one(self, message: OutgoingMessage):
+        to = message.phone.lstrip("+")
+        content = message.content or {}
+        if message.content_type == "template":
+            return self.client.send_template(to, content["name"], content["language"], content.get("components"),
+                                             callback_data=message.reference)
+        if message.content_type in ("image", "document", "audio", "video", "sticker"):
+            return self.client.send_media(to, message.content_type, media_id=content.get("media_id"),
+                                          caption=content.get("caption"), filename=content.get("filename"),
+                                          reply_to=message.reply_to_provider_id, callback_data=message.reference)
+        return self.client.send_text(to, message.body, reply_to=message.reply_to_provider_id,
+                                     callback_data=message.reference)
+
+    def account(self) -> dict[str, str]:
+        info = self.client.phone_number()
+        facts = {"Número": info.display_phone_number, "Nome exibido": info.verified_name,
+                 "Qualidade": info.quality_rating, "Limite de mensagens": info.messaging_limit_tier}
+        return {label: value for label, value in facts.items() if value}
+
+    def templates(self) -> Iterator[dict[str, Any]]:
+        return self.client.templates()
+
+    def mark_read(self, provider_message_id: str) -> None:
+        self.client.mark_read(provider_message_id)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _builder(settings_model: type[WhatsAppSettings]):
+    def build(channel: Channel, _settings: Settings) -> WhatsAppProvider:
+        return WhatsAppProvider(channel.credentials["access_token"], settings_model.model_validate(channel.settings))
+
+    return build
+
+
+def to_status_update(status: StatusEvent) -> StatusUpdate:
+    error = status.errors[0] if status.errors else None
+    return StatusUpdate(external_id=status.external_id, provider_message_id=status.wamid,
+                        reference=status.callback_data, state=status.status,
+                        code=error.code if error else None,
+                        text=reason_for(error.code, error.details) if error else None)
+
+
+def statuses(payload) -> Iterator[StatusUpdate]:
+    """The statuses of a webhook body (its other events are the events handler's)."""
+    return (to_status_update(event) for event in parse(payload).events if isinstance(event, StatusEvent))
+
+
+def _no_reply_parser(payload):
+    raise NotImplementedError("WhatsApp messages arrive with the events of a webhook body (callbacks.py)")
+
+
+WEBHOOKS = (
+    WebhookRoute("GET", "/whatsapp/webhook", "callback", "contact_center.providers.whatsapp_cloud.callbacks:verify",
+                 "Meta's subscription handshake", per_channel=False),
+    WebhookRoute("POST", "/whatsapp/webhook", "callback", "contact_center.providers.whatsapp_cloud.callbacks:receive",
+                 "Messages, statuses and account events, signed with the app secret", per_channel=False),
+)
+
+WHATSAPP_CLOUD = ProviderSpec(
+    name="whatsapp_cloud", kind="whatsapp", label="WhatsApp Cloud API", settings_model=WhatsAppSettings,
+    required_credentials=("access_token", "app_secret"), optional_credentials=("verify_token",),
+    generated_credentials=("verify_token",),
+    build=_builder(WhatsAppSettings), parse_reply=_no_reply_parser, parse_statuses=statuses, webhooks=WEBHOOKS,
+)
+
+# The same API served by our local simulator (contact-center sandbox whatsapp): nothing leaves the machine.
+WHATSAPP_SANDBOX = replace(WHATSAPP_CLOUD, name="whatsapp_sandbox", label="WhatsApp SANDBOX",
+                           settings_model=SandboxSettings, build=_builder(SandboxSettings), sandbox=True)
