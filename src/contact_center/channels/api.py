@@ -56,4 +56,5 @@ def get_channel_status(channel_id: int, request: Request, session: DbSession, _:
     state = channel_status(channel, request.app.state.settings)
     return ChannelStatus(channel_id=channel.id, name=channel.name, provider=channel.provider,
                          sandbox=channel.is_sandbox, ok=state.ok, balance=state.balance,
-                         balance_text=state.balance_text, error=state.error)
+                         balance_text=state.balance_text, error=state.error, details=state.details,
+                         paused_reason=state.paused_reason)

@@ -99,3 +99,5 @@ class ChannelStatus(BaseModel):
     balance: Decimal | None
     balance_text: str | None
     error: str | None
+    details: dict[str, str] = {}  # e.g. WhatsApp: Nome exibido, Qualidade, Limite de mensagens
+    paused_reason: str | None = None

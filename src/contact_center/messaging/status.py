@@ -1,9 +1,10 @@
-"""A channel's health as operators see it: can we reach the provider, and what is the balance."""
+"""A channel's health as operators see it: can we reach the provider, what is the balance (SMS),
+the number's name, quality and tier (WhatsApp), and is the channel paused."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from contact_center.channels.models import Channel
@@ -20,6 +21,8 @@ class ChannelState:
     ok: bool
     balance: Decimal | None
     error: str | None
+    details: dict[str, str] = field(default_factory=dict)  # what the provider says of the account, labelled
+    paused_reason: str | None = None  # the channel is paused (a revoked token…): nothing goes out
 
     @property
     def balance_text(self) -> str | None:
@@ -29,12 +32,13 @@ class ChannelState:
 def channel_status(channel: Channel, settings: Settings) -> ChannelState:
     """Ask the provider for the balance; an unreachable or misconfigured provider is reported, not raised."""
     provider = build_provider(channel, settings)
+    paused = channel.paused_reason if channel.paused_at is not None else None
     try:
-        if not supports(provider, "balance"):
-            return ChannelState(ok=True, balance=None, error=None)
-        return ChannelState(ok=True, balance=provider.balance(), error=None)
+        balance = provider.balance() if supports(provider, "balance") else None
+        details = provider.account() if supports(provider, "account") else {}
+        return ChannelState(ok=paused is None, balance=balance, error=paused, details=details, paused_reason=paused)
     except ProviderError as exc:
         log.warning("channel %s: status check failed: %s", channel.name, exc)
-        return ChannelState(ok=False, balance=None, error=str(exc))
+        return ChannelState(ok=False, balance=None, error=exc.reason, paused_reason=paused)
     finally:
         provider.close()

@@ -208,7 +208,7 @@ def _plain(value):
 
 def apply_events(session: Session, item: ApplyIn) -> dict:
     """Template reviews, marketing opt-outs, errors about the account: stored once each, applied once."""
-    from contact_center.channels.models import WhatsAppTemplate
+    from contact_center.channels import whatsapp_templates
 
     new = events.store_new(session, item.source, item.channel.id, item.payload,
                            [(event.external_id, _outcome(event), _detail(event)) for event in item.events])
@@ -217,14 +217,8 @@ def apply_events(session: Session, item: ApplyIn) -> dict:
         if event.external_id not in new:
             continue
         if isinstance(event, wa.TemplateStatusEvent):
-            changed = session.execute(
-                update(WhatsAppTemplate).where(WhatsAppTemplate.channel_id == item.channel.id,
-                                               WhatsAppTemplate.name == event.template_name,
-                                               WhatsAppTemplate.language == (event.language or WhatsAppTemplate.language))
-                .values(status=event.event, status_reason=event.reason, synced_at=utcnow())).rowcount
-            log.info("WhatsApp template %s (%s) is now %s%s", event.template_name, event.language, event.event,
-                     f": {event.reason}" if event.reason else "")
-            applied += bool(changed)
+            applied += bool(whatsapp_templates.record_review(session, item.channel.id, event.template_name,
+                                                             event.language, event.event, event.reason))
         elif isinstance(event, wa.PreferenceEvent) and event.category == "marketing_messages":
             applied += _marketing_preference(session, event)
         elif isinstance(event, wa.ValueErrorEvent):
