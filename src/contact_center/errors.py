@@ -61,3 +61,10 @@ def error_response(exc: DomainError):
     if isinstance(exc, TooManyAttempts):
         headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse({"error": exc.as_dict()}, status_code=exc.status_code, headers=headers)
+
+
+class ProviderUnavailable(DomainError):
+    """The provider could not do what was asked now (unreachable, refused our credentials): 502."""
+
+    status_code = 502
+    code = "provider_unavailable"

@@ -53,6 +53,7 @@ REVEALING = {
     ("POST", "/api/conversations/{conversation_id}/reopen"): ("refused change", "/api/conversations/{c}/reopen"),
     ("POST", "/api/conversations/{conversation_id}/read"): ("refused change", "/api/conversations/{c}/read"),
     ("POST", "/api/conversations/{conversation_id}/messages"): ("refused change", "/api/conversations/{c}/messages"),
+    ("POST", "/api/conversations/{conversation_id}/template"): ("refused change", "/api/conversations/{c}/template"),
     ("POST", "/api/conversations/{conversation_id}/render-template"): ("refused change",
                                                                        "/api/conversations/{c}/render-template"),
     ("POST", "/api/conversations/{conversation_id}/contact"): ("refused change", "/api/conversations/{c}/contact"),
@@ -74,6 +75,10 @@ NOT_ABOUT_CONVERSATIONS = {
     ("GET", "/docs/oauth2-redirect"): "the API's description", ("GET", "/redoc"): "the API's description",
     ("POST", "/kolmeya/webhook/reply"): "provider callbacks answer the provider",
     ("POST", "/kolmeya/webhook/status"): "provider callbacks answer the provider",
+    ("GET", "/whatsapp/webhook"): "provider callbacks answer the provider",
+    ("POST", "/whatsapp/webhook"): "provider callbacks answer the provider",
+    ("GET", "/api/channels/{channel_id}/whatsapp-templates"): "channels",
+    ("POST", "/api/channels/{channel_id}/whatsapp-templates/sync"): "channels",
     ("GET", "/healthz"): "health", ("GET", "/api/me"): "the caller itself",
     ("GET", "/api/users"): "operators", ("POST", "/api/users"): "operators",
     ("PATCH", "/api/users/{user_id}"): "operators", ("GET", "/api/users/{user_id}/sessions"): "sessions",
@@ -110,7 +115,7 @@ NOT_ABOUT_CONVERSATIONS = {
     ("POST", "/admin/quick-replies/{quick_reply_id:int}"): "admin pages",
 }
 BODIES = {"transfer": {"assignee_id": None}, "messages": {"body": "Posso ajudar?"},
-          "render-template": {"template_id": 1}, "contact": {"contact_id": None}, "new": {"name": "Outra Pessoa"}}
+          "render-template": {"template_id": 1}, "template": {"template_id": 1}, "contact": {"contact_id": None}, "new": {"name": "Outra Pessoa"}}
 
 
 def app_routes(app) -> set[tuple[str, str]]:

@@ -3,7 +3,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from contact_center.channels import service
-from contact_center.channels.schemas import ChannelCreate, ChannelOut, ChannelUpdate, WebhookUrls
+from contact_center.channels import whatsapp_templates
+from contact_center.channels.schemas import (
+    ChannelCreate, ChannelOut, ChannelUpdate, TemplateSyncOut, WebhookUrls, WhatsAppTemplateOut,
+)
 from contact_center.deps import AdminUser, AgentUser, DbSession
 from contact_center.messaging.schemas import ChannelStatus
 from contact_center.messaging.status import channel_status
@@ -38,14 +41,19 @@ def update_channel(channel_id: int, body: ChannelUpdate, session: DbSession, use
 @router.get("/{channel_id}/webhooks", response_model=WebhookUrls)
 def channel_webhooks(channel_id: int, request: Request, session: DbSession, _: AdminUser):
     """The callback URLs to paste in the provider's panel. They carry the channel's secret: admins only."""
-    return service.webhook_urls(service.get_channel(session, channel_id), request.app.state.settings.public_base_url)
+    return _webhooks(service.get_channel(session, channel_id), request)
 
 
 @router.post("/{channel_id}/webhooks/rotate", response_model=WebhookUrls)
 def rotate_webhook_secret(channel_id: int, request: Request, session: DbSession, user: AdminUser):
     """A new secret: the old URLs stop working at once (update them at the provider)."""
     channel = service.rotate_webhook_secret(session, service.get_channel(session, channel_id), actor_id=user.id)
-    return service.webhook_urls(channel, request.app.state.settings.public_base_url)
+    return _webhooks(channel, request)
+
+
+def _webhooks(channel, request: Request) -> WebhookUrls:
+    urls = service.webhook_urls(channel, request.app.state.settings.public_base_url)
+    return WebhookUrls(**urls, verify_token=(channel.credentials or {}).get("verify_token"))
 
 
 @router.get("/{channel_id}/status", response_model=ChannelStatus)
@@ -58,3 +66,30 @@ def get_channel_status(channel_id: int, request: Request, session: DbSession, _:
                          sandbox=channel.is_sandbox, ok=state.ok, balance=state.balance,
                          balance_text=state.balance_text, error=state.error, details=state.details,
                          paused_reason=state.paused_reason)
+
+
+@router.get("/{channel_id}/whatsapp-templates", response_model=list[WhatsAppTemplateOut])
+def list_whatsapp_templates(channel_id: int, session: DbSession, _: AgentUser):
+    """The channel's templates as last synced from Meta (the composer offers the sendable ones)."""
+    service.get_channel(session, channel_id)
+    return [_template_out(template) for template in whatsapp_templates.list_templates(session, channel_id)]
+
+
+@router.post("/{channel_id}/whatsapp-templates/sync", response_model=TemplateSyncOut)
+def sync_whatsapp_templates(channel_id: int, request: Request, session: DbSession, _: AdminUser):
+    """Read the business account's templates from Meta again."""
+    channel = service.get_channel(session, channel_id)
+    result = whatsapp_templates.sync_templates(session, channel, request.app.state.settings)
+    return TemplateSyncOut(added=result.added, updated=result.updated, removed=result.removed, skipped=result.skipped)
+
+
+def _template_out(template) -> WhatsAppTemplateOut:
+    definition = whatsapp_templates.definition(template)
+    return WhatsAppTemplateOut(
+        id=template.id, name=template.name, language=template.language, status=template.status,
+        category=template.category, status_reason=template.status_reason, sendable=definition.sendable,
+        parameter_format=definition.parameter_format, body_text=definition.body_text,
+        body_parameters=list(definition.body_parameters), header_format=definition.header_format,
+        header_parameters=list(definition.header_parameters),
+        buttons=[{"index": b.index, "type": b.type, "text": b.text, "parameter": b.parameter} for b in definition.buttons],
+        synced_at=template.synced_at)

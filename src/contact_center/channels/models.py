@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from contact_center.providers.registry import is_sandbox_provider
-
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +7,7 @@ from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from contact_center.db import Base, UTCDateTime, utcnow
+from contact_center.providers.registry import is_sandbox_provider
 
 
 class Channel(Base):

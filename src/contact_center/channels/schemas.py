@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from contact_center.providers.registry import is_sandbox_provider
-
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from contact_center.providers.registry import is_sandbox_provider
 
 
 class ChannelCreate(BaseModel):
@@ -48,5 +48,38 @@ class ChannelOut(BaseModel):
 
 
 class WebhookUrls(BaseModel):
+    """The callback URLs to paste at the provider, by what each receives (Kolmeya: reply, status;
+    WhatsApp: callback, one for every number, with the verify token of Meta's handshake)."""
+
+    model_config = ConfigDict(extra="allow")
+
     reply: str | None = None
     status: str | None = None
+    callback: str | None = None
+    verify_token: str | None = None
+
+
+class WhatsAppTemplateOut(BaseModel):
+    """A synced WhatsApp template, with what the composer needs to fill it in."""
+
+    id: int
+    name: str
+    language: str
+    status: str
+    category: str
+    status_reason: str | None
+    sendable: bool
+    parameter_format: str  # POSITIONAL | NAMED
+    body_text: str
+    body_parameters: list[str]  # "1", "2"… or the names
+    header_format: str | None
+    header_parameters: list[str]
+    buttons: list[dict[str, Any]]
+    synced_at: datetime
+
+
+class TemplateSyncOut(BaseModel):
+    added: int
+    updated: int
+    removed: int
+    skipped: list[str]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from contact_center.audit.service import record
 from contact_center.channels.kinds import kind_of
 from contact_center.channels.models import Channel
+from contact_center.db import utcnow
 from contact_center.errors import Conflict, InvalidInput, NotFound, NotAuthenticated
 from contact_center.logs import register_secret
 from contact_center.providers.base import ProviderSpec
@@ -113,6 +114,18 @@ def update_channel(
            via=via, name=channel.name, settings=channel.settings, active=channel.active,
            credentials_changed=sorted(credentials or {}))
     return channel
+
+
+def pause_channel(session: Session, channel: Channel, reason: str) -> None:
+    """Nothing goes out on the channel until an admin changes it (credentials, settings, or
+    reactivating it): the provider refuses the account itself."""
+    from contact_center.events import announce
+
+    if channel.paused_at is None:
+        channel.paused_at, channel.paused_reason = utcnow(), reason
+        record(session, action="channel.pause", subject_type="channel", subject_id=channel.id, via="system",
+               reason=reason)
+        announce(session, "channel.paused", channel_id=channel.id, reason=reason)
 
 
 def rotate_webhook_secret(session: Session, channel: Channel, actor_id: int | None = None, via: str = "api") -> Channel:

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from contact_center.channels.models import Channel, WhatsAppTemplate
 from contact_center.channels.service import build_provider
 from contact_center.db import utcnow
-from contact_center.errors import InvalidInput, NotFound
-from contact_center.providers.base import supports
+from contact_center.errors import InvalidInput, NotFound, ProviderUnavailable
+from contact_center.providers.base import ProviderError, supports
 from contact_center.providers.whatsapp_cloud.templates import TemplateDefinition, definition_from_graph
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ def sync_templates(session: Session, channel: Channel, settings) -> SyncResult:
             raise InvalidInput(f"channel {channel.name!r} has no approved templates to sync ({channel.provider})",
                                field="channel")
         listed = list(provider.templates())
+    except ProviderError as exc:
+        raise ProviderUnavailable(f"could not read the templates of {channel.name!r}: {exc.reason}") from None
     finally:
         provider.close()
     current = {(t.name, t.language): t for t in session.scalars(

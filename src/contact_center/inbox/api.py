@@ -12,6 +12,7 @@ from contact_center.errors import InvalidInput
 from contact_center.inbox import queries, workflow
 from contact_center.inbox.schemas import (
     Compose,
+    ComposeTemplate,
     ContactChanges,
     ConversationOut,
     ConversationPage,
@@ -77,7 +78,9 @@ def get_timeline(conversation_id: int, session: DbSession, user: Operator,
             entries.append(TimelineMessage(
                 id=m.id, conversation_id=m.conversation_id, channel_id=m.channel_id, channel_name=entry.channel_name,
                 channel_kind=entry.channel_kind, direction=m.direction, origin=m.origin, body=m.body, status=m.status,
-                status_reason=m.status_reason, segments=m.segments, author_name=entry.author_name, at=entry.at))
+                status_reason=m.status_reason, segments=m.segments, author_name=entry.author_name, at=entry.at,
+                content_type=m.content_type, content=m.content, in_reply_to_id=m.in_reply_to_id, read_at=m.read_at,
+                played_at=m.played_at))
         else:
             entries.append(TimelineEvent(
                 id=entry.event_id, conversation_id=entry.conversation_id, change=entry.change, at=entry.at,
@@ -132,12 +135,28 @@ def send(conversation_id: int, body: Compose, request: Request, session: DbSessi
     """Queue a message to the customer. Writing in a new conversation takes it; in a closed one, reopens it;
     in someone else's, only a supervisor may (403 otherwise)."""
     via = "api" if request.headers.get("authorization") else "ui"
-    message = workflow.send(session, conversation_id, user, body.body, channel_id=body.channel_id, via=via)
+    message = workflow.send(session, conversation_id, user, body.body, channel_id=body.channel_id, via=via,
+                            reply_to_message_id=body.reply_to_message_id)
+    _dispatch_after_commit(session, request, message)
+    return message
+
+
+@router.post("/conversations/{conversation_id}/template", response_model=MessageOut,
+             status_code=status.HTTP_202_ACCEPTED)
+def send_template(conversation_id: int, body: ComposeTemplate, request: Request, session: DbSession, user: Operator):
+    """Queue a WhatsApp approved template, validated against its synced definition first (422 naming
+    the parameter otherwise). Templates may go when the 24-hour window has closed."""
+    via = "api" if request.headers.get("authorization") else "ui"
+    message = workflow.send_template(session, conversation_id, user, body.template_id, body.parameters, via=via)
+    _dispatch_after_commit(session, request, message)
+    return message
+
+
+def _dispatch_after_commit(session, request: Request, message) -> None:
     if message.status == "queued":
         jobs = request.app.state.runtime.jobs
         message_id = message.id
         after_commit(session, lambda: jobs.dispatch([message_id]))
-    return message
 
 
 @router.post("/conversations/{conversation_id}/render-template", response_model=Rendered)

@@ -60,6 +60,8 @@ class ConversationRow:
     unread_count: int
     last_activity_at: datetime
     last_inbound_at: datetime | None
+    window_closes_at: datetime | None = None  # WhatsApp: free text until then
+    channel_paused_reason: str | None = None  # nothing goes out on the channel: why
     last_body: str | None = None
     last_direction: str | None = None
     last_status: str | None = None
@@ -138,7 +140,8 @@ def _row_query():
     return (select(Conversation.id, Conversation.status, Conversation.channel_id, Channel.name.label("channel_name"),
                    Channel.kind.label("channel_kind"), Conversation.contact_id, Contact.name.label("contact_name"),
                    Conversation.phone_e164, Conversation.assignee_id, _assignee.name.label("assignee_name"),
-                   Conversation.unread_count, Conversation.last_activity_at, Conversation.last_inbound_at)
+                   Conversation.unread_count, Conversation.last_activity_at, Conversation.last_inbound_at,
+                   Conversation.window_closes_at, Channel.paused_reason.label("channel_paused_reason"))
             .join(Channel, Channel.id == Conversation.channel_id)
             .outerjoin(Contact, Contact.id == Conversation.contact_id)
             .outerjoin(_assignee, _assignee.id == Conversation.assignee_id))

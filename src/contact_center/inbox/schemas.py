@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from datetime import datetime
 from typing import Literal
 
@@ -25,6 +27,9 @@ class ConversationOut(BaseModel):
     unread_count: int
     last_activity_at: datetime
     last_inbound_at: datetime | None
+    window_closes_at: datetime | None = Field(None, description="WhatsApp: free text may be sent until then; "
+                                                                 "afterwards only an approved template.")
+    channel_paused_reason: str | None = Field(None, description="Set when the channel is paused: nothing is sent.")
     last_body: str | None = None
     last_direction: str | None = None
     last_status: str | None = None
@@ -52,6 +57,11 @@ class TimelineMessage(BaseModel):
     segments: int
     author_name: str | None
     at: datetime
+    content_type: str = "text"
+    content: dict | None = None  # media (id, mime type, file name, caption…), place, choice, template…
+    in_reply_to_id: int | None = None
+    read_at: datetime | None = None
+    played_at: datetime | None = None
 
 
 class TimelineEvent(BaseModel):
@@ -77,8 +87,16 @@ class Transfer(BaseModel):
 
 
 class Compose(BaseModel):
-    body: str = Field(min_length=1, max_length=1600)
+    body: str = Field(min_length=1, max_length=4096, description="At most 1,600 characters on SMS, 4,096 on WhatsApp.")
     channel_id: Id | None = Field(None, description="Another channel to answer through; the conversation's own when omitted.")
+    reply_to_message_id: Id | None = Field(None, description="WhatsApp: the customer's message this one answers (quoted).")
+
+
+class ComposeTemplate(BaseModel):
+    template_id: Id = Field(description="A synced WhatsApp template (GET /api/channels/{id}/whatsapp-templates).")
+    parameters: dict[str, Any] = Field(default_factory=dict, description=(
+        'Its parameters: {"body": ["Ana", "R$ 120,00"]} or, for named ones, {"body": {"first_name": "Ana"}}; '
+        '"header" likewise, "header_media": {"type": "image", "id" | "link": …}, "buttons": {"0": "…"}.'))
 
 
 class LinkContact(BaseModel):

@@ -36,6 +36,7 @@ from contact_center.errors import Conflict, InvalidInput, NotFound, PermissionDe
 from contact_center.events import announce
 from contact_center.inbox.models import Conversation, ConversationEvent, QuickReply
 from contact_center.inbox.visibility import can_see, is_staff
+from contact_center.messaging import approved_templates
 from contact_center.messaging import service as messaging
 from contact_center.messaging.models import Message
 
@@ -229,23 +230,53 @@ def _claim_for_writer(session: Session, conversation: Conversation, actor: User)
 
 
 def send(session: Session, conversation_id: int, actor: User, body: str, *, channel_id: int | None = None,
-         via: str = "ui") -> Message:
+         via: str = "ui", reply_to_message_id: int | None = None) -> Message:
     """Queue a message to the conversation's customer, through its channel or another one
     (answering a WhatsApp customer by SMS). The caller commits, then enqueues the dispatch."""
+    conversation, channel, contact = _for_writing(session, conversation_id, actor, channel_id)
+    reply_to = None
+    if reply_to_message_id is not None:
+        reply_to = session.get(Message, reply_to_message_id)
+        if reply_to is None or reply_to.conversation_id != conversation.id or reply_to.direction != "in":
+            raise InvalidInput(f"message {reply_to_message_id} is not a customer's message of this conversation",
+                               field="reply_to_message_id")
+    _claim_for_writer(session, conversation, actor)
+    message = messaging.queue_outbound(session, channel=channel, phone=conversation.phone_e164, body=body,
+                                       contact=contact, origin="composer", author_id=actor.id, via=via,
+                                       in_reply_to=reply_to)
+    _claim_other(session, conversation, message, actor)
+    return message
+
+
+def send_template(session: Session, conversation_id: int, actor: User, template_id: int, parameters: dict,
+                  *, via: str = "ui") -> Message:
+    """Queue a WhatsApp approved template to the conversation's customer (any time: templates are
+    what may go once the 24-hour window has closed)."""
+    conversation, channel, contact = _for_writing(session, conversation_id, actor, None)
+    _claim_for_writer(session, conversation, actor)
+    return approved_templates.queue_template(session, channel=channel, phone=conversation.phone_e164,
+                                             contact=contact, template_id=template_id, parameters=parameters,
+                                             origin="composer", author_id=actor.id, via=via)
+
+
+def _for_writing(session: Session, conversation_id: int, actor: User, channel_id: int | None):
     conversation = get_conversation(session, conversation_id, actor)
     check_can_send(session, conversation, actor)
     channel = session.get(Channel, channel_id if channel_id is not None else conversation.channel_id)
     if channel is None:
         raise InvalidInput(f"no channel with id {channel_id}", field="channel_id")
+    if not conversation.phone_e164:
+        raise InvalidInput("this customer shares no phone number on WhatsApp (known only by their user id); "
+                           "answering such users is not supported yet", field="conversation")
     contact = session.get(Contact, conversation.contact_id) if conversation.contact_id else None
-    _claim_for_writer(session, conversation, actor)
-    message = messaging.queue_outbound(session, channel=channel, phone=conversation.phone_e164, body=body,
-                                       contact=contact, origin="composer", author_id=actor.id, via=via)
+    return conversation, channel, contact
+
+
+def _claim_other(session: Session, conversation: Conversation, message: Message, actor: User) -> None:
     if message.conversation_id != conversation.id:  # another channel: its conversation is this operator's too
         other = session.get(Conversation, message.conversation_id)
         if other.status != "assigned" or other.assignee_id is None:
             _claim_for_writer(session, other, actor)
-    return message
 
 
 # --- the customer behind the conversation --------------------------------------------------------

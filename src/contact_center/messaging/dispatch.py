@@ -18,8 +18,9 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from contact_center.channels.models import Channel
-from contact_center.channels.service import build_provider, webhook_urls
-from contact_center.db import transaction, utcnow
+from contact_center.channels.service import build_provider, pause_channel, webhook_urls
+from contact_center.contacts import identifiers
+from contact_center.db import DriverCursor, transaction, utcnow
 from contact_center.messaging import rows, service
 from contact_center.messaging.models import Message
 from contact_center.providers.base import OutgoingMessage, ProviderError, SendOutcome
@@ -61,6 +62,10 @@ def dispatch(session_factory: sessionmaker[Session], settings: Settings, message
 def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids: list[int], later: Followups) -> None:
     with transaction(session_factory) as session:
         channel = session.get(Channel, channel_id)
+        if channel.paused_at is not None:
+            service.wait_for_channel(session, ids, channel.paused_reason)
+            log.info("channel %s is paused (%s): %d message(s) wait", channel.name, channel.paused_reason, len(ids))
+            return
         provider = build_provider(channel, settings)
         status_url = webhook_urls(channel, settings.public_base_url).get("status")
         channel_name = channel.name
@@ -70,13 +75,16 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
             batch_reference = rows.new_reference()
             with transaction(session_factory) as session:
                 batch = service.hand_over(session, ids[start:start + provider.max_batch], batch_reference)
-                outgoing = [OutgoingMessage(reference=m.reference, phone=m.phone_e164, body=m.body) for m in batch]
+                outgoing = _outgoing(session, batch)
             if not outgoing:
                 continue  # the sweeper took them back meanwhile
             batch_ids = [m.id for m in batch]
             try:
                 result = provider.send(outgoing, status_webhook_url=status_url, batch_reference=batch_reference)
             except ProviderError as exc:
+                if exc.pauses_channel:
+                    _pause(session_factory, channel_id, ids[start:], exc)
+                    return
                 _after_error(session_factory, batch_ids, exc, channel_name, check_delay, later)
                 continue
             with transaction(session_factory) as session:
@@ -86,6 +94,8 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
                     outcome = (result.outcomes.get(message.reference)
                                or SendOutcome(message.reference, False, None, "unknown", NOT_IN_ANSWER))
                     service.apply_send_outcome(session, message, outcome, result.request_id, check_at)
+                    if outcome.recipient_id and message.contact_id is not None:
+                        _learn_recipient(session, message.contact_id, outcome.recipient_id)
                     if message.status == "unknown":
                         later.check.append((message.id, check_delay))
                 session.flush()
@@ -94,6 +104,32 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
                      result.request_id, batch_reference)
     finally:
         provider.close()
+
+
+def _outgoing(session: Session, batch: list[Message]) -> list[OutgoingMessage]:
+    quoted = {m.in_reply_to_id for m in batch if m.in_reply_to_id is not None}
+    provider_ids = dict(session.execute(select(Message.id, Message.provider_message_id)
+                                        .where(Message.id.in_(quoted))).all()) if quoted else {}
+    return [OutgoingMessage(reference=m.reference, phone=m.phone_e164, body=m.body, content_type=m.content_type,
+                            content=m.content, reply_to_provider_id=provider_ids.get(m.in_reply_to_id))
+            for m in batch]
+
+
+def _learn_recipient(session: Session, contact_id: int, recipient_id: str) -> None:
+    """The id the provider says the number is (WhatsApp's wa_id: the ground truth for Brazil's ninth
+    digit) belongs to the contact from now on: the customer's next message finds them by it."""
+    driver = DriverCursor(session.connection())
+    identifiers.attach(driver, contact_id, {"wa_id": recipient_id}, driver.timestamp(utcnow()))
+
+
+def _pause(session_factory, channel_id: int, ids: list[int], exc: ProviderError) -> None:
+    """The provider refuses the account itself: pause the channel for everyone (an alert in the UI),
+    and let its messages wait instead of failing them one by one."""
+    with transaction(session_factory) as session:
+        channel = session.get(Channel, channel_id)
+        pause_channel(session, channel, exc.reason)
+        service.wait_for_channel(session, ids, exc.reason, give_back_attempt=True)
+    log.error("channel %s paused: %s; %d message(s) wait until an admin fixes it", channel.name, exc.reason, len(ids))
 
 
 def _after_error(session_factory, batch_ids: list[int], exc: ProviderError, channel_name: str,

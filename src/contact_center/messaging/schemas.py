@@ -48,8 +48,11 @@ class MessageOut(BaseModel):
     sent_at: datetime | None
     delivered_at: datetime | None
     read_at: datetime | None
+    played_at: datetime | None = None
     failed_at: datetime | None
     received_at: datetime | None
+    content_type: str = "text"
+    content: dict | None = None
 
 
 class BulkSend(BaseModel):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import bindparam, event, or_, select, update
 from sqlalchemy.orm import Session
@@ -92,13 +92,25 @@ def _drop_message_events(session: Session, previous_transaction) -> None:
         session.info.pop(_MESSAGE_EVENTS, None)
 
 
+BRAZIL = timezone(timedelta(hours=-3), "BRT")  # what operators read times in (no daylight saving since 2019)
+
+
+class WindowClosed(InvalidInput):
+    """Free text to a WhatsApp customer who has not written for 24 hours: only a template may go."""
+
+    code = "window_closed"
+
+
 def queue_outbound(
     session: Session, *, channel: Channel, phone: str, body: str, contact: Contact | None = None,
     origin: str, author_id: int | None = None, campaign_id: int | None = None, via: str = "api",
-    audit: bool = True,
+    audit: bool = True, content_type: str = "text", content: dict | None = None,
+    in_reply_to: Message | None = None, blocked_reason: str | None = None,
 ) -> Message:
     """Store an outbound message as queued (or blocked, for a contact who opted out of the channel's
-    kind). The caller commits; dispatch is enqueued only after that commit."""
+    kind, or with `blocked_reason`). Free text on a channel with a reply window (WhatsApp) is
+    refused once the window is closed; a template (`content_type` "template", `content` its
+    validated send) may always go. The caller commits; dispatch is enqueued only after that commit."""
     if not channel.active:
         raise InvalidInput(f"channel {channel.name!r} is deactivated", field="channel")
     kind = kind_of(channel)
@@ -107,15 +119,20 @@ def queue_outbound(
         identity = phones.identify(phone)
     except phones.PhoneNumberError as exc:
         raise InvalidInput(str(exc), field="phone") from None
+    now = utcnow()
+    if kind.reply_window is not None and content_type != "template":
+        _check_window(session, channel, identity, now)
     if contact is None:
         contact = find_by_phone(session, identity.e164)
-    now = utcnow()
     conversation = conversation_for(session, channel.id, identity, contact)
     note_outbound(conversation, now)
     message = Message(**rows.outbound(
         kind, channel_id=channel.id, conversation_id=conversation.id, contact=contact,
         contact_id=conversation.contact_id, origin=origin, phone=phone.strip(), phone_e164=identity.e164, body=body,
-        now=now, author_id=author_id, campaign_id=campaign_id))
+        now=now, author_id=author_id, campaign_id=campaign_id, content_type=content_type, content=content,
+        blocked_reason=blocked_reason))
+    if in_reply_to is not None:
+        message.in_reply_to_id = in_reply_to.id
     session.add(message)
     session.flush()
     announce_message(session, message, "message.created")
@@ -123,6 +140,24 @@ def queue_outbound(
         record(session, action=f"{kind.name}.send", subject_type="message", subject_id=message.id,
                actor_id=author_id, via=via, to=identity.e164, channel=channel.name, status=message.status)
     return message
+
+
+def _check_window(session: Session, channel: Channel, identity: phones.PhoneIdentity, now: datetime) -> None:
+    closes = session.scalar(select(Conversation.window_closes_at).where(Conversation.channel_id == channel.id,
+                                                                        Conversation.phone_key == identity.key))
+    if closes is None or closes <= now:
+        since = f" (fechou em {closes.astimezone(BRAZIL).strftime('%d/%m %H:%M')})" if closes is not None else ""
+        raise WindowClosed(f"Janela fechada — envie um modelo aprovado: o cliente não escreve no {channel.name} há "
+                           f"mais de 24 horas{since}, e o WhatsApp só entrega texto livre dentro da janela",
+                           field="body")
+
+
+def window_seconds_left(conversation: Conversation, channel: Channel, now: datetime | None = None) -> int | None:
+    """Seconds until the conversation's reply window closes (0: closed); None on kinds without one."""
+    if kind_of(channel).reply_window is None:
+        return None
+    closes = conversation.window_closes_at
+    return 0 if closes is None else max(0, int((closes - (now or utcnow())).total_seconds()))
 
 
 def claim_for_dispatch(session: Session, message_ids: list[int]) -> list[Message]:
@@ -177,6 +212,20 @@ def apply_send_outcome(session: Session, message: Message, outcome: SendOutcome,
     else:
         _stamp(message, outcome.state, now, outcome.reason)
     announce_message(session, message, "message.status")
+
+
+def wait_for_channel(session: Session, message_ids: list[int], reason: str | None, *,
+                     give_back_attempt: bool = False) -> None:
+    """Claimed messages of a paused channel go back to the queue, saying why they wait; a send the
+    provider refused for the account's sake does not count as an attempt."""
+    waiting = f"aguardando: canal pausado — {reason}" if reason else "aguardando: canal pausado"
+    for message in session.scalars(select(Message).where(Message.id.in_(message_ids),
+                                                         Message.status.in_(("sending", "queued")))):
+        _stamp(message, "queued", utcnow(), waiting)
+        message.claimed_at = message.batch_reference = message.next_attempt_at = None
+        if give_back_attempt and message.attempts:
+            message.attempts -= 1
+        announce_message(session, message, "message.status")
 
 
 def mark_unknown(message: Message, reason: str, check_at: datetime | None) -> None:
