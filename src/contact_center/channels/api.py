@@ -11,6 +11,7 @@ from contact_center.deps import AdminUser, AgentUser, DbSession
 from contact_center.messaging.schemas import ChannelStatus
 from contact_center.messaging.status import channel_status
 from contact_center.routes import CheckedRoute
+from contact_center.unit_of_work import after_commit
 
 router = APIRouter(prefix="/api/channels", tags=["channels"], route_class=CheckedRoute)
 
@@ -32,10 +33,18 @@ def get_channel(channel_id: int, session: DbSession, _: AgentUser):
 
 
 @router.patch("/{channel_id}", response_model=ChannelOut)
-def update_channel(channel_id: int, body: ChannelUpdate, session: DbSession, user: AdminUser):
+def update_channel(channel_id: int, body: ChannelUpdate, request: Request, session: DbSession, user: AdminUser):
+    """A paused channel (its provider refused the account) resumes when an admin changes it; the
+    messages that waited go out then."""
     channel = service.get_channel(session, channel_id)
-    return service.update_channel(session, channel, name=body.name, credentials=body.credentials,
-                                  settings=body.settings, active=body.active, actor_id=user.id)
+    was_paused = channel.paused_at is not None
+    channel = service.update_channel(session, channel, name=body.name, credentials=body.credentials,
+                                     settings=body.settings, active=body.active, actor_id=user.id)
+    if was_paused and channel.paused_at is None:
+        waiting = service.queued_message_ids(session, channel.id)
+        jobs = request.app.state.runtime.jobs
+        after_commit(session, lambda: jobs.dispatch(waiting) if waiting else None)
+    return channel
 
 
 @router.get("/{channel_id}/webhooks", response_model=WebhookUrls)

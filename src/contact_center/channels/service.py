@@ -128,6 +128,12 @@ def pause_channel(session: Session, channel: Channel, reason: str) -> None:
         announce(session, "channel.paused", channel_id=channel.id, reason=reason)
 
 
+def queued_message_ids(session: Session, channel_id: int) -> list[int]:
+    from contact_center.messaging.models import Message
+
+    return list(session.scalars(select(Message.id).where(Message.channel_id == channel_id, Message.status == "queued")))
+
+
 def rotate_webhook_secret(session: Session, channel: Channel, actor_id: int | None = None, via: str = "api") -> Channel:
     forget_webhook_secret(channel.webhook_secret)
     channel.webhook_secret = secrets.token_urlsafe(24)

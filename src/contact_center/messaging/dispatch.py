@@ -63,7 +63,7 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
     with transaction(session_factory) as session:
         channel = session.get(Channel, channel_id)
         if channel.paused_at is not None:
-            service.wait_for_channel(session, ids, channel.paused_reason)
+            service.wait_for_channel(session, ids, channel.paused_reason, give_back_attempt=True)  # never sent
             log.info("channel %s is paused (%s): %d message(s) wait", channel.name, channel.paused_reason, len(ids))
             return
         provider = build_provider(channel, settings)

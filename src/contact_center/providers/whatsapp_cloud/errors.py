@@ -183,7 +183,7 @@ class GraphError(ProviderError):
         self.path = path
         self.action = action or classify(code, http_status)
         self.retryable = self.action.retryable or outcome_unknown
-        self.pauses_channel = self.action.stops_channel
+        self.pauses_channel = self.action.kind == "pause_channel"  # a rate limit only backs off
         self.retry_after_seconds = (
             retry_after_seconds if retry_after_seconds is not None else self.action.min_delay_seconds
         )
