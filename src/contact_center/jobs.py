@@ -47,6 +47,7 @@ def _check_unknown(message_ids: list[int] | None) -> None:
 
 def _sweep() -> None:
     from contact_center.db import transaction
+    from contact_center.messaging import media
     from contact_center.messaging.dispatch import sweep
     from contact_center.runtime import current
     from contact_center.webhooks.service import retry_failed_events
@@ -55,6 +56,7 @@ def _sweep() -> None:
     with transaction(runtime.session_factory) as session:
         swept = sweep(session, runtime.settings)
         retried = retry_failed_events(session)
+        lost_media = media.lost(session)
     if swept.send:
         log.warning("sweeper: re-enqueued %d message(s) whose job was lost", len(swept.send))
         runtime.jobs.dispatch(swept.send)
@@ -64,6 +66,26 @@ def _sweep() -> None:
         runtime.jobs.check_unknown(swept.check)
     if retried:
         log.info("sweeper: re-applied %d webhook event(s)", retried)
+    if lost_media:
+        log.info("sweeper: fetching %d customer file(s) whose job was lost", len(lost_media))
+        runtime.jobs.fetch_media(lost_media)
+
+
+def _fetch_media(message_ids: list[int]) -> None:
+    from contact_center.messaging.media import fetch
+    from contact_center.runtime import current
+
+    runtime = current()
+    report = fetch(runtime.session_factory, runtime.settings, message_ids)
+    runtime.jobs.schedule(report.retry, runtime.jobs.fetch_media_later)
+
+
+def _mark_read(channel_id: int, provider_message_id: str) -> None:
+    from contact_center.messaging.read_receipts import send_read_receipt
+    from contact_center.runtime import current
+
+    runtime = current()
+    send_read_receipt(runtime.session_factory, runtime.settings, channel_id, provider_message_id)
 
 
 def _poll_providers() -> None:
@@ -83,6 +105,15 @@ class Jobs:
         self._check_unknown = huey.task(name="check_unknown")(_check_unknown)
         self._sweep = huey.periodic_task(crontab(minute="*"), name="sweep")(_sweep)
         huey.periodic_task(crontab(minute="*/5"), name="poll_providers")(_poll_providers)
+        self._fetch_media = huey.task(name="fetch_media")(_fetch_media)
+        self.mark_read = huey.task(name="mark_read")(_mark_read)
+
+    def fetch_media(self, message_ids: list[int]) -> None:
+        """Fetch the files customers sent with these messages."""
+        self._fetch_media(message_ids)
+
+    def fetch_media_later(self, message_ids: list[int], delay_seconds: float) -> None:
+        self._fetch_media.schedule((message_ids,), delay=delay_seconds)
 
     def dispatch(self, message_ids: Iterable[int]) -> None:
         ids = list(message_ids)

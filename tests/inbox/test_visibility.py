@@ -30,6 +30,9 @@ PHONE = "+55 11 90000-0001"
 # answer shows nothing of it. Every other route must say why it reveals no conversation.
 REVEALING = {
     ("GET", "/api/messages/{message_id}"): ("denied", "/api/messages/{m}"),
+    # C's message has no file: the owner gets a 404 too; what matters is that Ana learns nothing.
+    ("GET", "/api/messages/{message_id}/media"): ("refused change", "/api/messages/{m}/media"),
+    ("POST", "/api/messages/{message_id}/sms-fallback"): ("refused change", "/api/messages/{m}/sms-fallback"),
     ("GET", "/api/messages"): ("filtered", "/api/messages", "/api/messages?conversation_id={c}",
                                "/api/messages?contact_id={contact}"),
     ("GET", "/api/conversations"): ("filtered", "/api/conversations?status=any", "/api/conversations?q=90000-0001"),

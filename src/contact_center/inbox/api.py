@@ -27,6 +27,8 @@ from contact_center.inbox.schemas import (
     TimelineOut,
     Transfer,
 )
+from contact_center.channels.models import Channel
+from contact_center.messaging import fallback
 from contact_center.messaging.schemas import MessageOut
 from contact_center.messaging.segments import count_segments
 from contact_center.templates.service import get_template, render_for
@@ -71,6 +73,7 @@ def get_timeline(conversation_id: int, session: DbSession, user: Operator,
                  limit: int = Query(100, ge=1, le=queries.MAX_TIMELINE)):
     conversation = workflow.get_conversation(session, conversation_id, user)
     found = queries.timeline(session, conversation, user, before_id=before, limit=limit)
+    channels: dict[int, Channel] = {}
     entries = []
     for entry in found.entries:
         if isinstance(entry, queries.MessageEntry):
@@ -80,13 +83,21 @@ def get_timeline(conversation_id: int, session: DbSession, user: Operator,
                 channel_kind=entry.channel_kind, direction=m.direction, origin=m.origin, body=m.body, status=m.status,
                 status_reason=m.status_reason, segments=m.segments, author_name=entry.author_name, at=entry.at,
                 content_type=m.content_type, content=m.content, in_reply_to_id=m.in_reply_to_id, read_at=m.read_at,
-                played_at=m.played_at))
+                played_at=m.played_at, fallback_of_id=m.fallback_of_id,
+                sms_fallback_available=_fallback_available(session, m, channels)))
         else:
             entries.append(TimelineEvent(
                 id=entry.event_id, conversation_id=entry.conversation_id, change=entry.change, at=entry.at,
                 actor_name=entry.actor_name, assignee_name=entry.assignee_name,
                 previous_assignee_name=entry.previous_assignee_name, contact_name=entry.contact_name))
     return TimelineOut(entries=entries, has_older=found.has_older, oldest_message_id=found.oldest_message_id)
+
+
+def _fallback_available(session, message, channels: dict) -> bool:
+    if message.status != "failed" or message.direction != "out":
+        return False  # the common case, without a query
+    channel = channels.setdefault(message.channel_id, session.get(Channel, message.channel_id))
+    return fallback.mode(channel) == "offer" and fallback.why_not(session, message, channel) is None
 
 
 @router.post("/conversations/{conversation_id}/take", response_model=ConversationOut)
@@ -148,6 +159,16 @@ def send_template(conversation_id: int, body: ComposeTemplate, request: Request,
     the parameter otherwise). Templates may go when the 24-hour window has closed."""
     via = "api" if request.headers.get("authorization") else "ui"
     message = workflow.send_template(session, conversation_id, user, body.template_id, body.parameters, via=via)
+    _dispatch_after_commit(session, request, message)
+    return message
+
+
+@router.post("/messages/{message_id}/sms-fallback", response_model=MessageOut, status_code=status.HTTP_202_ACCEPTED)
+def send_sms_fallback(message_id: int, request: Request, session: DbSession, user: Operator):
+    """Send a WhatsApp message that could not be delivered (not on WhatsApp, or the 24-hour window
+    closed) again by SMS, to the same customer; the SMS points at it (`fallback_of_id`)."""
+    via = "api" if request.headers.get("authorization") else "ui"
+    message = workflow.send_sms_fallback(session, message_id, user, via=via)
     _dispatch_after_commit(session, request, message)
     return message
 

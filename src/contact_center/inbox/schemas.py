@@ -62,6 +62,8 @@ class TimelineMessage(BaseModel):
     in_reply_to_id: int | None = None
     read_at: datetime | None = None
     played_at: datetime | None = None
+    fallback_of_id: int | None = None  # the WhatsApp message this SMS was sent again for
+    sms_fallback_available: bool = False  # a failed WhatsApp message the operator may send again by SMS
 
 
 class TimelineEvent(BaseModel):

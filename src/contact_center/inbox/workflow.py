@@ -36,7 +36,7 @@ from contact_center.errors import Conflict, InvalidInput, NotFound, PermissionDe
 from contact_center.events import announce
 from contact_center.inbox.models import Conversation, ConversationEvent, QuickReply
 from contact_center.inbox.visibility import can_see, is_staff
-from contact_center.messaging import approved_templates
+from contact_center.messaging import approved_templates, fallback
 from contact_center.messaging import service as messaging
 from contact_center.messaging.models import Message
 
@@ -204,7 +204,24 @@ def mark_read(session: Session, conversation_id: int, actor: User) -> Conversati
     if conversation.unread_count:
         session.execute(update(Conversation).where(Conversation.id == conversation.id).values(unread_count=0))
         _announce(session, conversation, "read", None, actor)
+        _send_read_receipt(session, conversation)
     return conversation
+
+
+def _send_read_receipt(session: Session, conversation: Conversation) -> None:
+    """On WhatsApp, the customer sees blue ticks once an operator has read them (a job, after commit)."""
+    from contact_center.runtime import current_or_none
+    from contact_center.unit_of_work import after_commit
+
+    channel = session.get(Channel, conversation.channel_id)
+    if channel.kind != "whatsapp":
+        return
+    last = session.scalar(select(Message.provider_message_id).where(
+        Message.conversation_id == conversation.id, Message.direction == "in",
+        Message.provider_message_id.is_not(None)).order_by(Message.id.desc()).limit(1))
+    runtime = current_or_none()
+    if last and runtime is not None:
+        after_commit(session, lambda: runtime.jobs.mark_read(channel.id, last))
 
 
 def _require_handler(session: Session, conversation: Conversation, actor: User, action: str) -> None:
@@ -257,6 +274,19 @@ def send_template(session: Session, conversation_id: int, actor: User, template_
     return approved_templates.queue_template(session, channel=channel, phone=conversation.phone_e164,
                                              contact=contact, template_id=template_id, parameters=parameters,
                                              origin="composer", author_id=actor.id, via=via)
+
+
+def send_sms_fallback(session: Session, message_id: int, actor: User, *, via: str = "ui") -> Message:
+    """The operator's "send by SMS" on a WhatsApp message that could not be delivered."""
+    message = session.get(Message, message_id)
+    if message is None:
+        raise NotFound(f"no message with id {message_id}")
+    conversation = get_conversation(session, message.conversation_id, actor)
+    check_can_send(session, conversation, actor)
+    _claim_for_writer(session, conversation, actor)
+    sms = fallback.send_by_sms(session, message, author_id=actor.id, via=via)
+    _claim_other(session, conversation, sms, actor)
+    return sms
 
 
 def _for_writing(session: Session, conversation_id: int, actor: User, channel_id: int | None):

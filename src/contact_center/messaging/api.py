@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from contact_center.campaigns import service as campaigns
@@ -14,6 +15,7 @@ from contact_center.inbox.visibility import visible_messages
 from contact_center.inbox.workflow import get_conversation
 from contact_center.messaging import service
 from contact_center.messaging.models import Message
+from contact_center.messaging import media
 from contact_center.messaging.schemas import BulkPlanOut, BulkSend, MessageOut, SmsSend
 from contact_center.messaging.status import channel_status
 from contact_center.templates.service import get_template, render_for
@@ -59,6 +61,30 @@ def get_message(message_id: int, session: DbSession, user: AgentUser):
         raise NotFound(f"no message with id {message_id}")
     get_conversation(session, message.conversation_id, user)  # the conversation's rule is the message's
     return message
+
+
+INLINE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif"}
+
+
+@router.get("/messages/{message_id}/media", response_class=FileResponse,
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "The file"}})
+def get_message_media(message_id: int, request: Request, session: DbSession, user: AgentUser):
+    """The file a customer sent with this message (image, voice note, document…), once fetched;
+    404 saying so while it is not."""
+    message = session.get(Message, message_id)
+    if message is None:
+        raise NotFound(f"no message with id {message_id}")
+    get_conversation(session, message.conversation_id, user)
+    path, mime_type, filename = media.stored_file(message, request.app.state.settings)
+    if not path.is_file():
+        raise NotFound(f"the file of message {message_id} is missing from the data directory", field="media")
+    # A customer's file is theirs, not ours: shown inline only for types a browser cannot run
+    # (never SVG or HTML), and sandboxed whatever it claims to be.
+    inline = mime_type in INLINE_TYPES or mime_type.split("/")[0] in ("audio", "video")
+    return FileResponse(path, media_type=mime_type, filename=filename or path.name,
+                        content_disposition_type="inline" if inline else "attachment",
+                        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff",
+                                 "Content-Security-Policy": "sandbox; default-src 'none'"})
 
 
 @router.get("/messages", response_model=list[MessageOut])

@@ -21,7 +21,7 @@ from contact_center.channels.models import Channel
 from contact_center.channels.service import build_provider, pause_channel, webhook_urls
 from contact_center.contacts import identifiers
 from contact_center.db import DriverCursor, transaction, utcnow
-from contact_center.messaging import rows, service
+from contact_center.messaging import fallback, rows, service
 from contact_center.messaging.models import Message
 from contact_center.providers.base import OutgoingMessage, ProviderError, SendOutcome
 from contact_center.settings import Settings
@@ -146,6 +146,11 @@ def _after_error(session_factory, batch_ids: list[int], exc: ProviderError, chan
                 later.check.append((message.id, check_delay))
             elif not exc.retryable:
                 service.fail(message, reason)
+                message.provider_status_code = getattr(exc, "code", None)
+                channel = session.get(Channel, message.channel_id)
+                if fallback.mode(channel) == "send" and fallback.why_not(session, message, channel) is None:
+                    sms = fallback.send_by_sms(session, message, author_id=None, via="system")
+                    later.retry.append((sms.id, 0))
             else:
                 delay = exc.retry_after_seconds or BACKOFF_SECONDS[min(message.attempts, len(BACKOFF_SECONDS)) - 1]
                 if service.requeue_after_error(message, reason, delay, MAX_ATTEMPTS):

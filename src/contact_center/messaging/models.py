@@ -49,7 +49,7 @@ class Message(Base):
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     direction: Mapped[str] = mapped_column(String(3))
-    origin: Mapped[str] = mapped_column(String(16))  # composer, api, cli, campaign, webhook, poll
+    origin: Mapped[str] = mapped_column(String(16))  # composer, api, cli, campaign, webhook, poll, fallback
     phone: Mapped[str] = mapped_column(String(64))
     phone_e164: Mapped[str] = mapped_column(String(20))
     body: Mapped[str] = mapped_column(Text)  # the text, or what an operator reads for other content
@@ -57,6 +57,10 @@ class Message(Base):
     # template, system, unsupported…; `content` holds what is not text (media, template, place).
     content_type: Mapped[str] = mapped_column(String(16), default="text", server_default="text")
     content: Mapped[dict | None] = mapped_column(JSON)
+    # A customer's media file: pending (its metadata stored, the file to fetch), stored, failed.
+    media_state: Mapped[str | None] = mapped_column(String(8), index=True)
+    # The same text sent again by SMS after this WhatsApp message could not be delivered.
+    fallback_of_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(16))
     status_reason: Mapped[str | None] = mapped_column(Text)
     # The status is our conclusion, not the provider's word: later evidence may still replace it.

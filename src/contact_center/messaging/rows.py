@@ -49,6 +49,7 @@ def inbound(kind: ChannelKind, *, channel_id: int, conversation_id: int, contact
         "reference": new_reference(), "channel_id": channel_id, "conversation_id": conversation_id,
         "contact_id": contact_id, "direction": "in", "origin": origin, "phone": phone, "phone_e164": phone_e164,
         "body": body, "content_type": content_type, "content": None if content is None else json.dumps(content),
+        "media_state": "pending" if content and "media" in content else None,
         "status": "received", "provider_message_id": provider_message_id,
         "encoding": measure.encoding, "segments": measure.segments, "attempts": 0,
         "in_reply_to_id": in_reply_to_id, "created_at": now, "received_at": received_at, "updated_at": now,

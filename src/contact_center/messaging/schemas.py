@@ -53,6 +53,7 @@ class MessageOut(BaseModel):
     received_at: datetime | None
     content_type: str = "text"
     content: dict | None = None
+    fallback_of_id: int | None = None
 
 
 class BulkSend(BaseModel):

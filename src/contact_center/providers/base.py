@@ -77,6 +77,13 @@ class StatusUpdate:
     text: str | None
 
 
+@dataclass(frozen=True)
+class FetchedMedia:
+    content: bytes
+    mime_type: str | None
+    sha256: str | None  # as the provider announced it, to be checked against the bytes
+
+
 class WebhookPayloadError(ValueError):
     """A callback body that is not what the provider sends; `field` says where."""
 
@@ -130,6 +137,8 @@ CAPABILITIES = {
     "recent_replies": "recent_replies(hours) -> Iterator[InboundReply]: replies to recover (the poller)",
     "account": "account() -> dict[str, str]: what the provider says of the account, labelled (a channel's status check)",
     "templates": "templates() -> Iterator[dict]: the message templates approved at the provider, as it lists them",
+    "fetch_media": "fetch_media(media_id, max_bytes) -> FetchedMedia: a file a customer sent (messaging/media.py)",
+    "mark_read": "mark_read(provider_message_id): tell the customer their message was read (blue ticks)",
     "find_batch": ("find_batch(batch_reference) -> list[StatusUpdate] | None: what the provider has of the request "
                    "sent with this reference, None when it has no such request; ProviderError when it cannot tell "
                    "(messaging/reconcile.py: without it, a send with an unknown outcome waits for a delivery "

@@ -69,6 +69,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('content_type', sa.String(length=16), server_default='text', nullable=False))
         batch_op.add_column(sa.Column('content', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('played_at', contact_center.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('media_state', sa.String(length=8), nullable=True))
+        batch_op.add_column(sa.Column('fallback_of_id', sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_messages_media_state'), ['media_state'], unique=False)
+        batch_op.create_foreign_key(batch_op.f('fk_messages_fallback_of_id_messages'), 'messages', ['fallback_of_id'], ['id'], ondelete='SET NULL')
         batch_op.alter_column('provider_message_id',
                existing_type=sa.VARCHAR(length=64),
                type_=sa.String(length=128),
@@ -94,6 +98,10 @@ def downgrade() -> None:
                existing_type=sa.String(length=128),
                type_=sa.VARCHAR(length=64),
                existing_nullable=True)
+        batch_op.drop_constraint(batch_op.f('fk_messages_fallback_of_id_messages'), type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_messages_media_state'))
+        batch_op.drop_column('fallback_of_id')
+        batch_op.drop_column('media_state')
         batch_op.drop_column('played_at')
         batch_op.drop_column('content')
         batch_op.drop_column('content_type')

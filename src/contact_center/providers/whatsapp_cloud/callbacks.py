@@ -101,7 +101,7 @@ async def receive(callback: Callback) -> Answer | dict:
         raise error from None
     text = events.raw_text(raw)
     channel_of = {**ours, **{f"waba:{waba}": c for waba, c in by_account.items()}}
-    work, counts = [], {"messages": 0, "statuses": 0, "other": 0, "ignored": 0}
+    work, with_media, counts = [], [], {"messages": 0, "statuses": 0, "other": 0, "ignored": 0}
     by_channel: dict[int, list] = {}
     for event in batch.events:
         target = channel_of.get(event.phone_number_id) or channel_of.get(f"waba:{event.waba_id}")
@@ -116,6 +116,7 @@ async def receive(callback: Callback) -> Answer | dict:
         for message in messages:
             work.append(writer.submit(ReplyIn(f"{source}.message", target.id, to_reply(message), text,
                                               kind="whatsapp")))
+            with_media.append(len(work) - 1 if message.media is not None else None)
         if statuses:
             # The status writer parses the body itself; a body for several numbers is cut to this one's.
             body = raw if len(by_channel) == 1 else _only(payload, target, channel_of)
@@ -127,9 +128,15 @@ async def receive(callback: Callback) -> Answer | dict:
         counts["messages"] += len(messages)
         counts["statuses"] += len(statuses)
         counts["other"] += len(others)
-    for result in await asyncio.gather(*work):
+    results = await asyncio.gather(*work)
+    for result in results:
         if getattr(result, "outcome", None) == "rejected":
             raise service.PayloadRejected(result.detail or "a message could not be recorded")
+    # The files come by a job, once their messages are stored (the sweeper catches a lost enqueue).
+    media_ids = [results[index].message_id for index in with_media
+                 if index is not None and results[index].outcome == "applied"]
+    if media_ids:
+        await run_in_threadpool(callback.app.state.runtime.jobs.fetch_media, media_ids)
     return {"status": "success", **counts}
 
 

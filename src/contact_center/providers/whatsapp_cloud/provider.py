@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contact_center.providers.base import OutgoingMessage, ProviderSpec, SendOutcome, SendResult, StatusUpdate
+from contact_center.providers.base import (
+    FetchedMedia, OutgoingMessage, ProviderSpec, SendOutcome, SendResult, StatusUpdate,
+)
 from contact_center.webhooks.desk import WebhookRoute
 
 from .client import DEFAULT_API_VERSION, DEFAULT_BASE_URL, GraphClient
@@ -90,6 +92,10 @@ class WhatsAppProvider:
 
     def templates(self) -> Iterator[dict[str, Any]]:
         return self.client.templates()
+
+    def fetch_media(self, media_id: str, max_bytes: int) -> FetchedMedia:
+        info = self.client.media_info(media_id)  # its URL lasts 5 minutes: fetched at once
+        return FetchedMedia(self.client.download(info.url, max_bytes=max_bytes), info.mime_type, info.sha256)
 
     def mark_read(self, provider_message_id: str) -> None:
         self.client.mark_read(provider_message_id)

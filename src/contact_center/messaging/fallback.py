@@ -1,0 +1,64 @@
+"""SMS fallback: the same text by SMS when a WhatsApp message cannot reach the customer (not on
+WhatsApp, blocked, or the 24-hour window closed). Per WhatsApp channel (`sms_fallback` setting):
+off; offer (the operator gets a button); send (at once, by the system). The SMS points at the
+WhatsApp message it stands in for (`fallback_of_id`): the timeline shows both attempts, linked."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contact_center.channels.kinds import kind_of
+from contact_center.channels.models import Channel
+from contact_center.contacts.models import Contact
+from contact_center.errors import InvalidInput
+from contact_center.messaging import service
+from contact_center.messaging.models import Message
+
+log = logging.getLogger(__name__)
+FALLBACK_CODES = {131026, 131047}  # undeliverable; the window closed
+
+
+def mode(channel: Channel) -> str:
+    """off | offer | send."""
+    if kind_of(channel).name != "whatsapp":
+        return "off"
+    return (channel.settings or {}).get("sms_fallback", "offer")
+
+
+def sms_channel(session: Session) -> Channel | None:
+    return session.scalar(select(Channel).where(Channel.kind == "sms", Channel.active.is_(True))
+                          .order_by(Channel.id).limit(1))
+
+
+def why_not(session: Session, message: Message, channel: Channel) -> str | None:
+    """Why this message cannot be sent again by SMS; None when it can."""
+    if mode(channel) == "off":
+        return f"channel {channel.name!r} has SMS fallback off"
+    if message.direction != "out" or message.status != "failed" or message.provider_status_code not in FALLBACK_CODES:
+        return "only a WhatsApp message that could not be delivered (not on WhatsApp, or the window closed) is " \
+               "sent again by SMS"
+    if not message.phone_e164:
+        return "the customer shares no phone number"
+    if session.scalar(select(Message.id).where(Message.fallback_of_id == message.id).limit(1)) is not None:
+        return "it was already sent by SMS"
+    if sms_channel(session) is None:
+        return "there is no active SMS channel"
+    return None
+
+
+def send_by_sms(session: Session, message: Message, *, author_id: int | None, via: str) -> Message:
+    """Queue the same text by SMS to the same customer. The caller commits, then dispatches."""
+    channel = session.get(Channel, message.channel_id)
+    problem = why_not(session, message, channel)
+    if problem is not None:
+        raise InvalidInput(f"not sent by SMS: {problem}", field="message")
+    contact = session.get(Contact, message.contact_id) if message.contact_id else None
+    sms = service.queue_outbound(session, channel=sms_channel(session), phone=message.phone_e164, body=message.body,
+                                 contact=contact, origin="fallback", author_id=author_id, via=via)
+    sms.fallback_of_id = message.id
+    session.flush()
+    log.info("message %d sent again by SMS as message %d (%s)", message.id, sms.id, message.status_reason)
+    return sms
