@@ -45,7 +45,8 @@ def serve(
     worker: bool = typer.Option(True, help="Run the job consumer in this process (off when separate "
                                            "`contact-center worker` processes do it)."),
 ):
-    """Start the service: migrations, web app, API, webhooks, jobs (and the sandbox without a Kolmeya token)."""
+    """Start the service: migrations, web app, API, webhooks, jobs (and the Kolmeya and WhatsApp sandboxes
+    when their accounts are not configured)."""
     import uvicorn
 
     from contact_center.app import create_app
