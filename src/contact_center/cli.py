@@ -118,11 +118,18 @@ def sandbox_whatsapp(
                                                "URL, e.g. http://127.0.0.1:8000/whatsapp/webhook)."),
     app_secret: str = typer.Option(None, help="Signs the webhooks; the channel's app_secret credential must match. "
                                               "Default: the sandbox's fixed development secret."),
+    phone_number_id: str = typer.Option(None, help="The number's id (default 100000000000002); give another when "
+                                                   "serve's own WhatsApp SANDBOX channel has that one."),
+    waba_id: str = typer.Option(None, help="The business account's id (default 100000000000001)."),
 ):
     from contact_center.logs import configure_logging, register_secret
 
     configure_logging("INFO")
     options = {"webhook_url": webhook_url}
+    if phone_number_id:
+        options["phone_number_id"] = phone_number_id
+    if waba_id:
+        options["waba_id"] = waba_id
     if app_secret:
         register_secret(app_secret)
         options["app_secret"] = app_secret
