@@ -12,6 +12,8 @@ from contact_center.auth.cli import tokens_app, users_app
 from contact_center.channels.cli import channels_app
 from contact_center.contacts.cli import contacts_app
 from contact_center.messaging.cli import sms_app
+from contact_center.providers.kolmeya import sandbox as kolmeya_sandbox
+from contact_center.providers.whatsapp_cloud import sandbox as whatsapp_sandbox
 from contact_center.templates.cli import templates_app
 from contact_center.errors import DomainError
 from contact_center.settings import SettingsError, get_settings, masked
@@ -43,7 +45,8 @@ def serve(
     worker: bool = typer.Option(True, help="Run the job consumer in this process (off when separate "
                                            "`contact-center worker` processes do it)."),
 ):
-    """Start the service: migrations, web app, API, webhooks, jobs (and the sandbox without a Kolmeya token)."""
+    """Start the service: migrations, web app, API, webhooks, jobs (and the Kolmeya and WhatsApp sandboxes
+    when their accounts are not configured)."""
     import uvicorn
 
     from contact_center.app import create_app
@@ -76,20 +79,63 @@ def worker(threads: int = typer.Option(4, help="Worker threads.")):
     consumer.run()
 
 
-@sandbox_app.command("kolmeya")
+def _sandbox_help(summary: str, module) -> str:
+    """The command's summary, then the sandbox module's own endpoint list: its docstring is the one
+    place that describes them. Escaped, as the list is full of brackets Rich would take for markup."""
+    from rich.markup import escape
+
+    doc = module.__doc__
+    start = min(doc.index(section) for section in ("Graph API (", "Endpoints under") if section in doc)
+    # The extra newline keeps the list's indentation: Rich dedents a block by its lines after the first.
+    return f"{summary}\n\n\n{escape(doc[start:].strip())}"
+
+
+@sandbox_app.command("kolmeya", help=_sandbox_help(
+    "Run the Kolmeya sandbox alone: the same API, a ledger at /_sandbox/ledger, nothing sent for real.",
+    kolmeya_sandbox))
 def sandbox_kolmeya(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8900),
     reply_webhook_url: str = typer.Option(None, help="Where to post simulated replies (a channel's reply URL)."),
     status_webhook_url: str = typer.Option(None, help="Status callbacks when a send names none."),
 ):
-    """Run the Kolmeya sandbox alone: the same API, a ledger at /_sandbox/ledger, nothing sent for real."""
     from contact_center.logs import configure_logging
-    from contact_center.providers.kolmeya.sandbox import run_sandbox
 
     configure_logging("INFO")
     console.print(f"[bold yellow]SANDBOX[/] Kolmeya API on http://{host}:{port}/api/v1", highlight=False)
-    run_sandbox(host, port, reply_webhook_url=reply_webhook_url, status_webhook_url=status_webhook_url)
+    kolmeya_sandbox.run_sandbox(host, port, reply_webhook_url=reply_webhook_url,
+                                status_webhook_url=status_webhook_url)
+
+
+@sandbox_app.command("whatsapp", help=_sandbox_help(
+    "Run the WhatsApp Cloud API sandbox alone: the Graph calls a WhatsApp channel makes, signed "
+    "webhooks to --webhook-url, customers who write through POST /_sandbox/inbound, nothing sent for real.",
+    whatsapp_sandbox))
+def sandbox_whatsapp(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8901),
+    webhook_url: str = typer.Option(None, help="Where to post signed webhooks (a WhatsApp channel's callback "
+                                               "URL, e.g. http://127.0.0.1:8000/whatsapp/webhook)."),
+    app_secret: str = typer.Option(None, help="Signs the webhooks; the channel's app_secret credential must match. "
+                                              "Default: the sandbox's fixed development secret."),
+    phone_number_id: str = typer.Option(None, help="The number's id (default 100000000000002); give another when "
+                                                   "serve's own WhatsApp SANDBOX channel has that one."),
+    waba_id: str = typer.Option(None, help="The business account's id (default 100000000000001)."),
+):
+    from contact_center.logs import configure_logging, register_secret
+
+    configure_logging("INFO")
+    options = {"webhook_url": webhook_url}
+    if phone_number_id:
+        options["phone_number_id"] = phone_number_id
+    if waba_id:
+        options["waba_id"] = waba_id
+    if app_secret:
+        register_secret(app_secret)
+        options["app_secret"] = app_secret
+    console.print(f"[bold yellow]SANDBOX[/] WhatsApp Cloud API on http://{host}:{port} "
+                  f"(a customer writes: POST http://{host}:{port}/_sandbox/inbound)", highlight=False, soft_wrap=True)
+    whatsapp_sandbox.run_sandbox(host, port, **options)
 
 
 @db_app.command("upgrade")

@@ -35,6 +35,17 @@ class Settings(BaseSettings):
     company_name: str = Field("Contact Center", description="`company.name` in message templates.")
     company_phone: str = Field("", description="`company.phone` in message templates.")
     kolmeya_token: SecretStr = Field(SecretStr(""), description="Kolmeya API token; empty starts the sandbox.")
+    # WhatsApp Cloud API: with all four set, serve creates a channel for the number; without them it
+    # starts the WhatsApp sandbox instead.
+    whatsapp_access_token: SecretStr = Field(
+        SecretStr(""), description="A system user's access token at Meta; empty (with any of the others) starts "
+                                   "the WhatsApp sandbox."
+    )
+    whatsapp_app_secret: SecretStr = Field(
+        SecretStr(""), description="The Meta app's secret: WhatsApp callbacks are signed with it."
+    )
+    whatsapp_phone_number_id: str = Field("", description="The number's id at Meta (WhatsApp Manager).")
+    whatsapp_waba_id: str = Field("", description="The WhatsApp Business Account id (its templates).")
     dispatch_claim_timeout_seconds: float = Field(
         300.0, gt=0, description="How long a send may stay claimed before the sweeper treats its worker as "
                                  "stopped (never less than the provider's slowest possible request)."
@@ -70,12 +81,32 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("whatsapp_phone_number_id", "whatsapp_waba_id")
+    @classmethod
+    def _meta_id(cls, value: str) -> str:
+        value = value.strip()
+        if value and not (value.isascii() and value.isdigit() and len(value) <= 32):
+            raise ValueError("must be the digits of the id Meta shows in WhatsApp Manager")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
         if value and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
         return value
+
+    @property
+    def whatsapp_configured(self) -> bool:
+        return not self.whatsapp_missing()
+
+    def whatsapp_missing(self) -> list[str]:
+        """The WhatsApp settings still empty, by variable name."""
+        values = {"whatsapp_access_token": self.whatsapp_access_token.get_secret_value(),
+                  "whatsapp_app_secret": self.whatsapp_app_secret.get_secret_value(),
+                  "whatsapp_phone_number_id": self.whatsapp_phone_number_id,
+                  "whatsapp_waba_id": self.whatsapp_waba_id}
+        return [f"{ENV_PREFIX}{name.upper()}" for name, value in values.items() if not value]
 
     @property
     def effective_database_url(self) -> str:
