@@ -138,7 +138,8 @@ def test_templates_sync_and_list(workdir, sandbox):
 def test_templates_sync_with_a_wrong_token_fails_clearly(workdir):
     run_cli("channels", "update", "WhatsApp", "-c", "access_token=EAAGtokenerradoficticio00000", data_dir=workdir)
     result = run_cli("channels", "templates", "sync", "WhatsApp", data_dir=workdir)
-    assert result.returncode == 1 and "cannot reach the provider" in result.stderr, result.stderr
+    assert result.returncode == 1 and "could not read the templates" in result.stderr, result.stderr
+    assert "190" in result.stderr and "EAAGtokenerradoficticio" not in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -84,3 +84,29 @@ def test_a_sandbox_channel_cannot_be_pointed_at_the_real_kolmeya(client, admin_h
 
     provider = build_provider(get_channel(db, default.json()["id"]), None)
     assert provider.client.base_url == "http://127.0.0.1:8900/api/v1"  # the local sandbox, not kolmeya.com.br
+
+
+def test_a_whatsapp_channel_shows_its_callback_url_and_verify_token_and_one_number_is_one_channel(
+        client, admin_headers, agent_headers):
+    body = {"name": "WhatsApp", "provider": "whatsapp_cloud",
+            "credentials": {"access_token": "EAAG-fictitious-token", "app_secret": "fictitious-secret"},
+            "settings": {"phone_number_id": "100000000000001", "waba_id": "200000000000001"}}
+    created = client.post("/api/channels", json=body, headers=admin_headers)
+    assert created.status_code == 201, created.text
+    assert (created.json()["kind"], created.json()["sandbox"]) == ("whatsapp", False)
+    assert sorted(created.json()["credentials_set"]) == ["access_token", "app_secret", "verify_token"]
+    assert "fictitious" not in created.text
+    urls = client.get(f"/api/channels/{created.json()['id']}/webhooks", headers=admin_headers).json()
+    assert urls["callback"].endswith("/whatsapp/webhook") and "token=" not in urls["callback"]
+    assert len(urls["verify_token"]) >= 24
+    assert client.get(f"/api/channels/{created.json()['id']}/webhooks", headers=agent_headers).status_code == 403
+    again = client.post("/api/channels", json={**body, "name": "WhatsApp 2"}, headers=admin_headers)
+    assert again.status_code == 409
+    assert again.json()["error"]["field"] == "settings.phone_number_id"
+    bad = client.post("/api/channels", json={**body, "name": "WhatsApp 3",
+                                             "settings": {"phone_number_id": "abc", "waba_id": "1"}},
+                      headers=admin_headers)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "settings.phone_number_id"
+    missing = client.post("/api/channels", json={**body, "name": "WhatsApp 4", "credentials": {"access_token": "x"}},
+                          headers=admin_headers)
+    assert missing.status_code == 422 and "app_secret" in missing.json()["error"]["message"]

@@ -276,3 +276,105 @@ def test_the_wa_id_of_the_answer_becomes_the_contacts_identifier(client, db, wha
     values = set(db.scalars(select(ContactIdentifier.value).where(
         ContactIdentifier.contact_id == conversation.contact_id, ContactIdentifier.kind == "wa_id")))
     assert "554891910234" in values
+
+
+# --- customers' files ----------------------------------------------------------------------------
+
+def post_signed(client, payload: dict) -> None:
+    raw = json.dumps(payload, ensure_ascii=True).encode()
+    answer = client.post("/whatsapp/webhook", content=raw,
+                         headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(raw, APP_SECRET)})
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_customers_image_is_fetched_checked_kept_and_served(client, db, whatsapp, sandbox, agent_headers, settings):
+    built = sandbox.inbound(from_="+55 11 90000-0001", type="image", caption="comprovante", deliver=False)
+    post_signed(client, built["payload"])
+    message = db.scalar(select(Message).where(Message.channel_id == whatsapp.id))
+    db.refresh(message)
+    assert (message.content_type, message.media_state) == ("image", "stored")
+    announced = built["messages"][0]["image"]["sha256"]
+    assert message.content["media"]["stored"]["sha256"] == announced
+    served = client.get(f"/api/messages/{message.id}/media", headers=agent_headers)
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/jpeg"
+    import hashlib
+    assert hashlib.sha256(served.content).hexdigest() == announced
+    kept = list((settings.data_dir / "whatsapp-media").rglob("*.jpg"))
+    assert len(kept) == 1
+
+
+def test_a_failed_fetch_is_retried_and_a_replayed_webhook_does_not_lose_the_file(client, db, whatsapp, sandbox,
+                                                                                  agent_headers, session_factory,
+                                                                                  settings):
+    built = sandbox.inbound(from_="+55 11 90000-0001", type="voice", deliver=False)
+    sandbox.configure(fail_next=["http503"], fail_only=["media_info"])
+    post_signed(client, built["payload"])
+    message = db.scalar(select(Message).where(Message.channel_id == whatsapp.id))
+    db.refresh(message)
+    assert message.content_type == "voice"
+    assert message.media_state == "pending" and message.content["media"]["fetch_attempts"] == 1
+    not_yet = client.get(f"/api/messages/{message.id}/media", headers=agent_headers)
+    assert not_yet.status_code == 404 and "still being fetched" in not_yet.json()["error"]["message"]
+    post_signed(client, built["payload"])  # Meta's retry: a duplicate, the message stays as it is
+    from contact_center.messaging.media import fetch
+
+    report = fetch(session_factory, settings, [message.id])  # the retry job
+    assert report.stored == [message.id]
+    db.refresh(message)
+    assert message.media_state == "stored"
+    assert client.get(f"/api/messages/{message.id}/media", headers=agent_headers).status_code == 200
+
+
+def test_a_file_whose_bytes_do_not_match_the_announced_sha256_is_not_kept(client, db, whatsapp, sandbox):
+    built = sandbox.inbound(from_="+55 11 90000-0001", type="document", filename="boleto.pdf", deliver=False)
+    built["payload"]["entry"][0]["changes"][0]["value"]["messages"][0]["document"]["sha256"] = "0" * 64
+    post_signed(client, built["payload"])
+    message = db.scalar(select(Message).where(Message.channel_id == whatsapp.id))
+    db.refresh(message)
+    assert message.media_state == "pending"
+    assert "sha256" in message.content["media"]["fetch_error"]
+
+
+# --- SMS fallback and read receipts ---------------------------------------------------------------
+
+def test_an_undeliverable_message_is_offered_again_by_sms_and_both_are_linked(client, db, whatsapp, sandbox, sms,
+                                                                              agent_headers):
+    message = _send_expecting(client, db, whatsapp, sandbox, agent_headers, 131026)
+    timeline = client.get(f"/api/conversations/{message.conversation_id}/timeline", headers=agent_headers).json()
+    entry = next(e for e in timeline["entries"] if e.get("id") == message.id and e["kind"] == "message")
+    assert entry["sms_fallback_available"] is True
+    sms.active = True
+    db.commit()
+    answer = client.post(f"/api/messages/{message.id}/sms-fallback", headers=agent_headers)
+    assert answer.status_code == 202, answer.text
+    again = answer.json()
+    assert (again["fallback_of_id"], again["body"], again["phone_e164"]) == (message.id, "Olá", message.phone_e164)
+    assert db.get(Message, again["id"]).channel_id == sms.id
+    twice = client.post(f"/api/messages/{message.id}/sms-fallback", headers=agent_headers)
+    assert twice.status_code == 422 and "already" in twice.json()["error"]["message"]
+
+
+def test_a_channel_set_to_send_falls_back_to_sms_by_itself(client, db, whatsapp, sandbox, sms, agent_headers):
+    whatsapp.settings = {**whatsapp.settings, "sms_fallback": "send"}
+    db.commit()
+    message = _send_expecting(client, db, whatsapp, sandbox, agent_headers, 131026)
+    again = db.scalar(select(Message).where(Message.fallback_of_id == message.id))
+    assert again is not None and again.channel_id == sms.id and again.origin == "fallback"
+
+
+def test_a_message_that_was_delivered_is_not_sent_again_by_sms(client, db, whatsapp, sandbox, sms, agent_headers):
+    customer_writes(client, sandbox)
+    conversation = the_conversation(db, whatsapp)
+    sent_ok = compose(client, agent_headers, conversation.id, body="Olá").json()
+    answer = client.post(f"/api/messages/{sent_ok['id']}/sms-fallback", headers=agent_headers)
+    assert answer.status_code == 422
+
+
+def test_opening_the_conversation_marks_the_customers_message_read_at_whatsapp(client, db, whatsapp, sandbox,
+                                                                               agent_headers):
+    customer_writes(client, sandbox, wamid="wamid.TO-BE-READ")
+    conversation = the_conversation(db, whatsapp)
+    assert client.post(f"/api/conversations/{conversation.id}/read", headers=agent_headers).status_code == 200
+    reads = sandbox.ledger()["reads"]
+    assert [read["message_id"] for read in reads] == ["wamid.TO-BE-READ"]

@@ -60,6 +60,17 @@ def _validated_credentials(spec: ProviderSpec, current: dict[str, str], changes:
     return merged
 
 
+def _check_number_free(session: Session, spec: ProviderSpec, settings: dict[str, Any], channel_id: int | None) -> None:
+    """One WhatsApp number, one channel: the callback URL tells channels apart by the number."""
+    number = settings.get("phone_number_id")
+    if spec.kind != "whatsapp" or not number:
+        return
+    for other in session.scalars(select(Channel).where(Channel.kind == "whatsapp")):
+        if other.id != channel_id and (other.settings or {}).get("phone_number_id") == number:
+            raise Conflict(f"channel {other.name!r} already uses phone_number_id {number}",
+                           field="settings.phone_number_id")
+
+
 def create_channel(
     session: Session, *, name: str, provider: str, credentials: dict[str, str | None] | None = None,
     settings: dict[str, Any] | None = None, actor_id: int | None = None, via: str = "api",
@@ -74,6 +85,7 @@ def create_channel(
     clean_credentials = _validated_credentials(spec, {}, {**(credentials or {}), **generated})
     if session.scalar(select(Channel.id).where(Channel.name == name)) is not None:
         raise Conflict(f"a channel named {name!r} already exists", field="name")
+    _check_number_free(session, spec, clean_settings, None)
     channel = Channel(name=name, kind=spec.kind, provider=spec.name, settings=clean_settings,
                       credentials=clean_credentials, webhook_secret=secrets.token_urlsafe(24), active=True)
     session.add(channel)
@@ -99,6 +111,7 @@ def update_channel(
             raise Conflict(f"a channel named {name.strip()!r} already exists", field="name")
         channel.name = name.strip()
     if new_settings is not None:
+        _check_number_free(session, spec, new_settings, channel.id)
         channel.settings = new_settings
     if new_credentials is not None:
         channel.credentials = new_credentials

@@ -127,7 +127,8 @@ def _pause(session_factory, channel_id: int, ids: list[int], exc: ProviderError)
     and let its messages wait instead of failing them one by one."""
     with transaction(session_factory) as session:
         channel = session.get(Channel, channel_id)
-        pause_channel(session, channel, exc.reason)
+        pause_channel(session, channel, f"{exc.reason} — canal pausado: nada é enviado até um administrador "
+                                        "corrigir a conta ou as credenciais")
         service.wait_for_channel(session, ids, exc.reason, give_back_attempt=True)
     log.error("channel %s paused: %s; %d message(s) wait until an admin fixes it", channel.name, exc.reason, len(ids))
 

@@ -100,28 +100,28 @@ _TABLE: dict[int, ErrorAction] = {
     80007: ErrorAction(
         "throttle_channel", "Limite de chamadas da conta do WhatsApp atingido: o canal espera antes de continuar"
     ),
-    190: ErrorAction("pause_channel", "Token de acesso do WhatsApp expirado ou inválido: canal pausado"),
-    0: ErrorAction("pause_channel", "Falha de autenticação no WhatsApp: canal pausado; confira o token"),
+    190: ErrorAction("pause_channel", "Token de acesso do WhatsApp expirado ou inválido"),
+    0: ErrorAction("pause_channel", "Falha de autenticação no WhatsApp: confira o token"),
     10: ErrorAction(
-        "pause_channel", "Permissão negada pelo WhatsApp: o token não tem acesso a este número; canal pausado"
+        "pause_channel", "Permissão negada pelo WhatsApp: o token não tem acesso a este número"
     ),
     368: ErrorAction(
-        "pause_channel", "Conta bloqueada temporariamente por violação de política do WhatsApp: canal pausado"
+        "pause_channel", "Conta bloqueada temporariamente por violação de política do WhatsApp"
     ),
-    131031: ErrorAction("pause_channel", "Conta do WhatsApp bloqueada: canal pausado; fale com o administrador"),
+    131031: ErrorAction("pause_channel", "Conta do WhatsApp bloqueada: fale com o administrador"),
     131042: ErrorAction(
-        "pause_channel", "Problema de pagamento na conta do WhatsApp: canal pausado; confira a forma de pagamento"
+        "pause_channel", "Problema de pagamento na conta do WhatsApp: confira a forma de pagamento"
     ),
 }
 
 _PERMISSION = ErrorAction(
-    "pause_channel", "Permissão do WhatsApp ausente ou revogada para este número: canal pausado"
+    "pause_channel", "Permissão do WhatsApp ausente ou revogada para este número"
 )
 _RATE_LIMITED = ErrorAction(
     "throttle_channel", "WhatsApp pediu para reduzir o ritmo (HTTP 429): o canal espera antes de continuar"
 )
 _SERVER = ErrorAction("retry", "WhatsApp fora do ar ou sem resposta: nova tentativa em instantes")
-_AUTH = ErrorAction("pause_channel", "WhatsApp recusou a autenticação (HTTP 401): canal pausado; confira o token")
+_AUTH = ErrorAction("pause_channel", "WhatsApp recusou a autenticação (HTTP 401): confira o token")
 _UNKNOWN = ErrorAction("fail", "Erro do WhatsApp")
 
 
