@@ -199,3 +199,29 @@ def test_after_the_window_closes_only_an_approved_template_goes_out(open_as, pro
     [out] = product.wait_for(lambda: whatsapp_sends(product, phone), what="the template at the sandbox")
     assert (out["type"], out["payload"]["template"]["name"]) == ("template", "cobranca_lembrete")
     assert page.errors == []
+
+
+def test_an_admin_sees_the_whatsapp_channel_its_callback_status_and_synced_templates(open_as, product):
+    page = open_as("root")
+    page.goto("/admin/channels")
+    page.click("a[data-role=channel-link]:has-text('WhatsApp SANDBOX')")
+    page.wait_for_url(f"**/admin/channels/{product.whatsapp_channel_id}")
+    expect(page.locator("[data-role=callback-url]")).to_have_text(f"{product.base_url}/whatsapp/webhook")
+    expect(page.locator("[data-role=verify-token]")).not_to_be_empty()
+    details = page.locator("[data-role=status-details]")
+    expect(details).to_contain_text("Contact Center Sandbox")  # the number's display name at Meta
+    expect(details).to_contain_text("GREEN")
+    page.click("#sync-templates")
+    expect(page.locator("[data-role=synced]")).to_contain_text("Modelos sincronizados")
+    expect(page.locator("tr[data-template=cobranca_lembrete] [data-role=template-status]")).to_have_text("APPROVED")
+    expect(page.locator("tr[data-template=promocao_relampago] [data-role=template-status]")).to_have_text("REJECTED")
+    # Secrets are never shown back.
+    assert product.whatsapp.token not in page.content()
+
+    # Editing keeps the stored secrets when their fields are left empty.
+    form = page.locator("#edit-whatsapp-channel")
+    form.locator("input[name=api_version]").fill("v23.0")
+    form.locator("button[type=submit]").click()
+    expect(page.locator(".admin-body > .alert.ok")).to_have_text("Alterações salvas.")
+    expect(page.locator("[data-role=status-details]")).to_contain_text("GREEN")  # still reaches the sandbox
+    assert page.errors == []
