@@ -164,6 +164,24 @@ def test_other_kinds_of_message_read_as_an_operator_expects(open_as, product):
     assert link.get_attribute("href").startswith("https://www.openstreetmap.org/?mlat=-23.5614&mlon=-46.6559")
     expect(page.locator(".entry.ct-unsupported .body")).to_have_text("Tipo de mensagem não suportado")
 
+    # While the page is open: a contact card, a chosen option, then an edit and a deletion
+    # that show on the messages they change.
+    card = wa_customer_writes(product, phone, type="contacts", contact_name="Maria Exemplo",
+                              contact_phone="+55 11 90000-0002", count=3)
+    expect(page.locator(f"#m-{card['message_id']} [data-role=shared-contacts]")).to_contain_text("Maria Exemplo")
+    choice = wa_customer_writes(product, phone, type="interactive", list_id="boleto", title="Segunda via", count=4)
+    expect(page.locator(f"#m-{choice['message_id']} .choice")).to_have_text("Escolheu: Segunda via")
+    typo = wa_customer_writes(product, phone, type="text", text="Meu CPF é 000", count=5)
+    product.whatsapp.inbound(from_=phone, name="Carla Nunes", type="edit", message_id=typo["wamid"],
+                             text="Meu CPF é 000.000.000-00")
+    edited = page.locator(f"#m-{typo['message_id']}")
+    expect(edited.locator(".body")).to_have_text("Meu CPF é 000.000.000-00")
+    expect(edited.locator("[data-role=edited]")).to_have_text("editada")
+    product.whatsapp.inbound(from_=phone, name="Carla Nunes", type="revoke", message_id=typo["wamid"])
+    expect(edited.locator(".body")).to_have_text("🚫 Mensagem apagada pelo cliente")
+    expect(page.locator(".entry.ct-edit, .entry.ct-revoke")).to_have_count(0)
+    assert page.errors == []
+
 
 def test_after_the_window_closes_only_an_approved_template_goes_out(open_as, product):
     phone = product.new_phone()
