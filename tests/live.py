@@ -20,6 +20,7 @@ from contact_center.db import make_session_factory, transaction
 from contact_center.jobs import Jobs, make_huey
 from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
 from contact_center.providers.kolmeya.sandbox import SandboxServer
+from contact_center.providers.whatsapp_cloud.sandbox import SandboxServer as WhatsAppSandbox
 from contact_center.runtime import Runtime, install
 from contact_center.settings import Settings
 
@@ -64,6 +65,8 @@ class Live:
     http: httpx.Client
     reply_url: str  # our reply webhook, as the channel's provider calls it
     consumer: object = None
+    whatsapp: WhatsAppSandbox | None = None  # with start_live(whatsapp=...): the WhatsApp sandbox
+    whatsapp_channel_id: int | None = None
 
     def auth(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[username]}"}
@@ -109,9 +112,10 @@ def database_url(engine: Engine) -> str:
 
 def start_live(engine: Engine, data_dir, sandbox_options: dict | None = None, *, team=TEAM,
                channel_name: str = "SMS SANDBOX", settings_options: dict | None = None,
-               live_class: type[Live] = Live) -> tuple[Live, Callable[[], None]]:
+               live_class: type[Live] = Live, whatsapp: dict | None = None) -> tuple[Live, Callable[[], None]]:
     """Start the product on `engine` (already migrated) with `team` as its operators and a sandbox
-    channel; returns it and the function that stops it."""
+    channel; returns it and the function that stops it. With `whatsapp` (the WhatsApp sandbox's
+    options, {} for its defaults) a WhatsApp sandbox channel too, its webhooks posted to us."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     settings = Settings(_env_file=None, data_dir=data_dir, secret_key="live-test-secret-key",
@@ -134,10 +138,21 @@ def start_live(engine: Engine, data_dir, sandbox_options: dict | None = None, *,
     with transaction(runtime.session_factory) as session:
         channel = channels.get_channel(session, channel_id)
         channel.settings = {**channel.settings, "base_url": sandbox.base_url}
+    wa_sandbox, wa_channel_id = None, None
+    if whatsapp is not None:
+        wa_sandbox = WhatsAppSandbox(webhook_url=f"{base_url}/whatsapp/webhook", **whatsapp)
+        wa_sandbox.start()
+        with transaction(runtime.session_factory) as session:
+            wa_channel_id = channels.create_channel(
+                session, name="WhatsApp SANDBOX", provider="whatsapp_sandbox",
+                credentials={"access_token": wa_sandbox.token, "app_secret": wa_sandbox.app_secret},
+                settings={"phone_number_id": wa_sandbox.phone_number_id, "waba_id": wa_sandbox.waba_id,
+                          "base_url": wa_sandbox.base_url}).id
     server = ThreadedServer(create_app(runtime), port)
     server.start()
     http = httpx.Client(base_url=base_url, timeout=10)
-    live = live_class(base_url, runtime, sandbox, channel_id, tokens, http, urls["reply"])
+    live = live_class(base_url, runtime, sandbox, channel_id, tokens, http, urls["reply"],
+                      whatsapp=wa_sandbox, whatsapp_channel_id=wa_channel_id)
     live.resume_dispatch()
 
     def stop() -> None:
@@ -145,5 +160,7 @@ def start_live(engine: Engine, data_dir, sandbox_options: dict | None = None, *,
         server.stop()
         live.pause_dispatch()
         sandbox.stop()
+        if wa_sandbox is not None:
+            wa_sandbox.stop()
 
     return live, stop

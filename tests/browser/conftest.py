@@ -44,16 +44,22 @@ class Product(Live):
         return found["items"][0]["id"] if found["items"] else None
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def product(request, tmp_path_factory):
+def run_product(request, tmp_path_factory, **options):
+    """The product on a fresh database of the fixture's backend, until the generator is closed."""
     source = _migrated(request.param, tmp_path_factory)
     engine = next(source)
     # Each status step waits a little, so every tick is on screen long enough to be seen.
     running, stop = start_live(engine, tmp_path_factory.mktemp("product"),
-                               {"status_delay_seconds": 0.4, "balance": "1234.56"}, team=TEAM, live_class=Product)
+                               {"status_delay_seconds": 0.4, "balance": "1234.56"}, live_class=Product,
+                               **{"team": TEAM, **options})
     yield running
     stop()
     next(source, None)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def product(request, tmp_path_factory):
+    yield from run_product(request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,14 @@ from contact_center.auth import service as auth_service
 from contact_center.auth import sessions as auth_sessions
 from contact_center.auth.models import Role, User
 from contact_center.channels import service as channels
+from contact_center.channels import whatsapp_templates
 from contact_center.deps import DbSession
-from contact_center.errors import DomainError, PermissionDenied
+from contact_center.errors import DomainError, InvalidInput, PermissionDenied
 from contact_center.inbox import workflow
+from contact_center.messaging.status import channel_status
 from contact_center.providers.registry import PROVIDERS
 from contact_center.templates import service as templates
+from contact_center.unit_of_work import after_commit
 from contact_center.web import session as web_session
 from contact_center.web.rendering import render
 from contact_center.web.session import AdminPageUser, PageUser
@@ -48,7 +51,9 @@ def _page(request: Request, session, user: User, section: str, error: DomainErro
     elif section == "channels":
         base = request.app.state.settings.public_base_url
         values["channels"] = [(c, channels.webhook_urls(c, base)) for c in channels.list_channels(session)]
-        values["providers"] = sorted(PROVIDERS.values(), key=lambda spec: spec.name)
+        values["providers"] = sorted((p for p in PROVIDERS.values() if p.kind != "whatsapp"), key=lambda spec: spec.name)
+        values["wa_providers"] = sorted((p for p in PROVIDERS.values() if p.kind == "whatsapp"),
+                                        key=lambda spec: spec.name)
     elif section == "templates":
         values["templates"] = templates.list_templates(session)
     elif section == "quick_replies":
@@ -153,6 +158,107 @@ def update_channel(channel_id: int, request: Request, session: DbSession, user: 
         return "saved"
 
     return _form_action(request, session, user, "channels", csrf_token, change)
+
+
+# --- WhatsApp channels ----------------------------------------------------------------------------
+
+def _whatsapp_settings(phone_number_id: str, waba_id: str, api_version: str, base_url: str) -> dict:
+    found = {"phone_number_id": phone_number_id.strip(), "waba_id": waba_id.strip()}
+    if api_version.strip():
+        found["api_version"] = api_version.strip()
+    if base_url.strip():
+        found["base_url"] = base_url.strip()
+    return found
+
+
+def _written(**credentials: str) -> dict[str, str]:
+    """Write-only fields: one left empty keeps what is stored."""
+    return {name: value.strip() for name, value in credentials.items() if value.strip()}
+
+
+@router.post("/channels/whatsapp")
+def create_whatsapp_channel(request: Request, session: DbSession, user: AdminPageUser, csrf_token: str = Form(""),
+                            name: str = Form(""), provider: str = Form("whatsapp_cloud"),
+                            phone_number_id: str = Form(""), waba_id: str = Form(""), api_version: str = Form(""),
+                            base_url: str = Form(""), access_token: str = Form(""), app_secret: str = Form(""),
+                            verify_token: str = Form("")):
+    def change():
+        if provider not in PROVIDERS or PROVIDERS[provider].kind != "whatsapp":
+            raise InvalidInput(f"{provider!r} is not a WhatsApp provider", field="provider")
+        channels.create_channel(session, name=name, provider=provider,
+                                credentials=_written(access_token=access_token, app_secret=app_secret,
+                                                     verify_token=verify_token),
+                                settings=_whatsapp_settings(phone_number_id, waba_id, api_version, base_url),
+                                actor_id=user.id, via="ui")
+        return "created"
+
+    return _form_action(request, session, user, "channels", csrf_token, change)
+
+
+def _channel_page(request: Request, session, user: User, channel_id: int, error: DomainError | None = None,
+                  notice: str | None = None):
+    channel = channels.get_channel(session, channel_id)
+    app_settings = request.app.state.settings
+    urls = channels.webhook_urls(channel, app_settings.public_base_url)
+    templates_found = []
+    if channel.kind == "whatsapp":
+        for template in whatsapp_templates.list_templates(session, channel.id):
+            definition = whatsapp_templates.definition(template)
+            templates_found.append({"template": template, "sendable": definition.sendable,
+                                    "body_text": definition.body_text})
+    session.commit()  # release the database before calling the provider
+    state = channel_status(channel, app_settings)
+    return render(request, "admin_channel.html", user, status_code=error.status_code if error else 200,
+                  section="channels", channel=channel, urls=urls, state=state,
+                  verify_token=(channel.credentials or {}).get("verify_token"),
+                  wa_templates=templates_found, error=error.message if error else None,
+                  notice=notice or request.query_params.get("ok"))
+
+
+@router.get("/channels/{channel_id:int}")
+def channel_page(channel_id: int, request: Request, session: DbSession, user: AdminPageUser):
+    return _channel_page(request, session, user, channel_id)
+
+
+@router.post("/channels/{channel_id:int}/whatsapp")
+def update_whatsapp_channel(channel_id: int, request: Request, session: DbSession, user: AdminPageUser,
+                            csrf_token: str = Form(""), name: str = Form(""), phone_number_id: str = Form(""),
+                            waba_id: str = Form(""), api_version: str = Form(""), base_url: str = Form(""),
+                            access_token: str = Form(""), app_secret: str = Form(""), verify_token: str = Form(""),
+                            active: str = Form("")):
+    web_session.check_csrf(request, csrf_token)
+    try:
+        channel = channels.get_channel(session, channel_id)
+        was_paused = channel.paused_at is not None
+        credentials = _written(access_token=access_token, app_secret=app_secret, verify_token=verify_token)
+        channels.update_channel(session, channel, name=name or None, active=bool(active),
+                                settings=_whatsapp_settings(phone_number_id, waba_id, api_version, base_url),
+                                credentials=credentials or None, actor_id=user.id, via="ui")
+        session.flush()
+        if was_paused and channel.paused_at is None:
+            # Resumed: what waited while it was paused goes out now, as the API does.
+            waiting = channels.queued_message_ids(session, channel.id)
+            jobs = request.app.state.runtime.jobs
+            after_commit(session, lambda: jobs.dispatch(waiting) if waiting else None)
+    except DomainError as exc:
+        session.rollback()
+        return _channel_page(request, session, user, channel_id, exc)
+    return RedirectResponse(f"/admin/channels/{channel_id}?ok=saved", status_code=303)
+
+
+@router.post("/channels/{channel_id:int}/whatsapp-templates/sync")
+def sync_whatsapp_templates(channel_id: int, request: Request, session: DbSession, user: AdminPageUser,
+                            csrf_token: str = Form("")):
+    web_session.check_csrf(request, csrf_token)
+    try:
+        channel = channels.get_channel(session, channel_id)
+        result = whatsapp_templates.sync_templates(session, channel, request.app.state.settings)
+        session.flush()
+    except DomainError as exc:
+        session.rollback()
+        return _channel_page(request, session, user, channel_id, exc)
+    return RedirectResponse(f"/admin/channels/{channel_id}?ok=synced&added={result.added}&updated={result.updated}"
+                            f"&removed={result.removed}", status_code=303)
 
 
 # --- templates -------------------------------------------------------------------------------------

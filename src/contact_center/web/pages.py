@@ -14,6 +14,7 @@ from contact_center.auth import login as auth_login
 from contact_center.auth import sessions as auth_sessions
 from contact_center.auth.models import User
 from contact_center.channels import service as channels
+from contact_center.channels import whatsapp_templates
 from contact_center.channels.models import Channel
 from contact_center.contacts import service as contacts
 from contact_center.deps import DbSession
@@ -23,6 +24,7 @@ from contact_center.inbox.models import Conversation
 from contact_center.messaging.status import channel_status
 from contact_center.templates.service import list_templates
 from contact_center.web import session as web_session
+from contact_center.web import timeline_view
 from contact_center.web.i18n import LANGUAGES, pick, translator
 from contact_center.web.rendering import fragment, pretty_phone, render
 from contact_center.web.session import Operator, PageUser
@@ -139,14 +141,52 @@ def _header_context(session, user: User, conversation: Conversation) -> dict:
     return {"conversation": row, "operators": operators, "perm": _permissions(user, row)}
 
 
+def _timeline_values(session, timeline: queries.Timeline) -> dict:
+    entries = timeline_view.fold(timeline)
+    messages = [e.message for e in entries if e.kind == "message"]
+    return {"timeline": timeline, "scope": timeline.scope, "entries": entries,
+            "extras": timeline_view.extras_for(session, messages, timeline.scope)}
+
+
+def _approved_templates(session, channel_id: int) -> list[dict]:
+    """The channel's sendable WhatsApp templates with the fields each one asks for, in the names
+    and paths the template endpoint uses (and names back in a 422)."""
+    found = []
+    for template in whatsapp_templates.list_templates(session, channel_id):
+        definition = whatsapp_templates.definition(template)
+        if not definition.sendable:
+            continue
+
+        def path(part: str, position: int, name: str) -> str:
+            return f"parameters.{part}.{name}" if definition.is_named else f"parameters.{part}[{position}]"
+
+        fields = [{"path": path("header", i, name), "label": "{{" + name + "}}", "part": "header"}
+                  for i, name in enumerate(definition.header_parameters)]
+        fields += [{"path": path("body", i, name), "label": "{{" + name + "}}", "part": "body"}
+                   for i, name in enumerate(definition.body_parameters)]
+        if definition.header_media_type:
+            fields.insert(0, {"path": "parameters.header_media", "label": definition.header_media_type,
+                              "part": "header_media", "media": definition.header_media_type})
+        fields += [{"path": f"parameters.buttons[{b.index}]", "label": b.text, "part": "buttons",
+                    "index": b.index, "required": b.parameter_required}
+                   for b in definition.buttons if b.parameter]
+        found.append({"id": template.id, "name": definition.name, "language": definition.language,
+                      "category": definition.category, "body_text": definition.body_text,
+                      "named": definition.is_named, "fields": fields})
+    return found
+
+
 def _conversation_context(session, user: User, conversation: Conversation) -> dict:
     contact = contacts.get_contact(session, conversation.contact_id) if conversation.contact_id else None
     timeline = queries.timeline(session, conversation, user)
+    header = _header_context(session, user, conversation)
+    on_whatsapp = header["conversation"].channel_kind == "whatsapp"
     return {
-        **_header_context(session, user, conversation),
-        "contact": contact, "timeline": timeline, "scope": timeline.scope,
+        **header, **_timeline_values(session, timeline),
+        "contact": contact,
         "send_channels": [c for c in channels.list_channels(session) if c.active],
         "templates": list_templates(session), "quick_replies": workflow.list_quick_replies(session),
+        "wa_templates": _approved_templates(session, conversation.channel_id) if on_whatsapp else [],
     }
 
 
@@ -196,18 +236,23 @@ def timeline_fragment(conversation_id: int, request: Request, session: DbSession
                       before: int | None = Query(None)):
     conversation = workflow.get_conversation(session, conversation_id, user)
     found = queries.timeline(session, conversation, user, before_id=before)
-    return fragment(request, "fragments/timeline.html", user, timeline=found,
-                    scope=found.scope, conversation_id=conversation.id,
-                    older_only=before is not None)
+    return fragment(request, "fragments/timeline.html", user, **_timeline_values(session, found),
+                    conversation_id=conversation.id, older_only=before is not None)
 
 
 @router.get("/inbox/{conversation_id:int}/fragments/message/{message_id:int}")
 def message_fragment(conversation_id: int, message_id: int, request: Request, session: DbSession, user: Operator):
     conversation = workflow.get_conversation(session, conversation_id, user)
     entry = queries.message_entry(session, conversation, message_id, user)
+    target = timeline_view.target_of(entry) if entry is not None else None
+    if target is not None:
+        # A reaction, edit or deletion shows on the message it points at: redraw that one.
+        entry = queries.message_entry(session, conversation, target, user) or entry
     if entry is None:
         return Response(status_code=204)
-    return fragment(request, "fragments/entry.html", user, entry=entry)
+    scope = queries.scope_of(session, conversation, user)
+    return fragment(request, "fragments/entry.html", user, entry=entry,
+                    extras=timeline_view.extras_for(session, [entry.message], scope))
 
 
 @router.get("/inbox/{conversation_id:int}/fragments/event/{event_id:int}")

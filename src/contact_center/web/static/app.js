@@ -402,6 +402,142 @@
     var hint = $("#composer-hint");
     var status = header.dataset.status;
     hint.textContent = status === "new" ? hint.dataset.new : status === "done" ? hint.dataset.done : "";
+    updateWindow();
+  }
+
+  /* WhatsApp allows free text until 24 h after the customer's last message (the header carries
+   * when); after that only an approved template goes out, so the composer says which applies. */
+
+  function windowLeft(closesAt) {
+    var minutes = Math.floor((closesAt - Date.now()) / 60000);
+    if (minutes < 1) { return fmt("under_a_minute"); }
+    if (minutes < 60) { return fmt("minutes", {minutes: minutes}); }
+    return fmt("hours_minutes", {hours: Math.floor(minutes / 60), minutes: minutes % 60});
+  }
+
+  var windowTimer = null;
+  function updateWindow() {
+    var header = $("#conv-header"), line = $("#window-line");
+    clearTimeout(windowTimer);
+    if (!header || !line) { return; }
+    var channel = $("#composer-channel"), option = channel && channel.selectedOptions[0];
+    // Another channel (an SMS one) has no window: only the conversation's own WhatsApp number does.
+    var own = !option || option.value === header.dataset.channelId;
+    var closesAt = Date.parse(header.dataset.windowClosesAt || "") || 0;
+    var closed = own && closesAt <= Date.now();
+    line.hidden = !own;
+    line.classList.toggle("closed", closed);
+    line.dataset.state = closed ? "closed" : "open";
+    line.textContent = closed ? fmt("window_closed") : fmt("window_open", {left: windowLeft(closesAt)});
+    var writable = header.dataset.write === "1";
+    $("#composer-body").disabled = !writable || closed;
+    $("#composer-send").disabled = !writable || closed;
+    var templates = $("#wa-templates");
+    if (templates && closed && !templates.dataset.touched) { templates.open = true; }
+    if (own && !closed) {
+      // Again at the next minute, and exactly when it closes.
+      windowTimer = setTimeout(updateWindow, Math.min(60000 - (Date.now() % 60000) + 50, closesAt - Date.now() + 50));
+    }
+  }
+
+  var replyTo = null;
+  function setReply(messageId, text) {
+    replyTo = messageId;
+    var bar = $("#reply-bar");
+    if (!bar) { return; }
+    bar.hidden = !messageId;
+    $("#reply-text").textContent = text || "";
+    if (messageId) { $("#composer-body").focus(); }
+  }
+
+  function showTemplate(templateId) {
+    $all(".wa-template").forEach(function (panel) { panel.hidden = panel.dataset.templateId !== templateId; });
+  }
+
+  function templateParameters(panel) {
+    var named = panel.dataset.named === "1";
+    var parameters = {}, missing = null;
+    $all("input[data-path]", panel).forEach(function (input) {
+      var value = input.value.trim(), part = input.dataset.part, path = input.dataset.path;
+      if (!value && input.dataset.required && !missing) { missing = input; }
+      if (part === "header_media") {
+        if (value) { parameters.header_media = {type: input.dataset.media, link: value}; }
+      } else if (part === "buttons") {
+        if (value) { (parameters.buttons = parameters.buttons || {})[path.match(/\[(\d+)\]$/)[1]] = value; }
+      } else if (named) {
+        (parameters[part] = parameters[part] || {})[path.slice(path.lastIndexOf(".") + 1)] = value;
+      } else {
+        (parameters[part] = parameters[part] || []).push(value);
+      }
+    });
+    return {parameters: parameters, missing: missing};
+  }
+
+  function clearTemplateErrors(panel) {
+    $all("[data-role=field-error], [data-role=template-error]", panel).forEach(function (node) {
+      node.hidden = true; node.textContent = "";
+    });
+    $all("input.invalid", panel).forEach(function (input) { input.classList.remove("invalid"); });
+  }
+
+  function showFieldError(panel, input, message) {
+    var place = input ? input.parentNode.querySelector("[data-role=field-error]") : $("[data-role=template-error]", panel);
+    place.textContent = message;
+    place.hidden = false;
+    if (input) { input.classList.add("invalid"); input.focus(); }
+  }
+
+  function fieldNamed(panel, field) {
+    // The 422 names the parameter (parameters.body[1], parameters.header_media.link…): the field
+    // whose path it is, or starts with.
+    var found = null;
+    $all("input[data-path]", panel).forEach(function (input) {
+      var path = input.dataset.path;
+      if (field === path || field.indexOf(path + ".") === 0) { found = input; }
+    });
+    return found;
+  }
+
+  function sendTemplate(panel, button) {
+    clearTemplateErrors(panel);
+    var built = templateParameters(panel);
+    if (built.missing) { showFieldError(panel, built.missing, fmt("field_required")); return; }
+    button.disabled = true;
+    api("POST", "/api/conversations/" + state.openId + "/template",
+        {template_id: Number(panel.dataset.templateId), parameters: built.parameters}).then(function (message) {
+      $all("input[data-path]", panel).forEach(function (input) { input.value = ""; });
+      toast(fmt("template_sent"), "ok");
+      state.scope.add(message.conversation_id);
+      return Promise.all([refreshMessage(message.id), refreshHeader(), refreshRow(message.conversation_id)]);
+    }).catch(function (error) {
+      if (error instanceof ApiError && error.status === 422) {
+        showFieldError(panel, error.error.field ? fieldNamed(panel, error.error.field) : null, error.message);
+      } else { fail(error); }
+    }).then(function () { button.disabled = false; });
+  }
+
+  function smsFallback(button) {
+    var original = Number(button.dataset.smsFallback);
+    button.disabled = true;
+    api("POST", "/api/messages/" + original + "/sms-fallback").then(function (message) {
+      toast(fmt("fallback_sent"), "ok");
+      if (message && message.conversation_id) { state.scope.add(message.conversation_id); }
+      return Promise.all([refreshMessage(original), message ? refreshMessage(message.id) : null,
+                          refreshRow(state.openId)]);
+    }).catch(function (error) { fail(error); button.disabled = false; });
+  }
+
+  /* A customer's photo or voice note is fetched from WhatsApp after it arrives: until then its
+   * bubble says so, and is drawn again until the file is here. */
+
+  var mediaTries = new Map();
+  function watchPendingMedia() {
+    $all(".entry[data-media-pending]").slice(0, 8).forEach(function (node) {
+      var id = Number(node.dataset.messageId), tries = mediaTries.get(id) || 0;
+      if (tries >= 60) { return; }
+      mediaTries.set(id, tries + 1);
+      refreshMessage(id);
+    });
   }
 
   function insertAtCursor(textarea, text) {
@@ -420,14 +556,17 @@
     var text = body.value.trim();
     if (!text) { body.focus(); return; }
     button.disabled = true;
-    api("POST", "/api/conversations/" + state.openId + "/messages",
-        {body: text, channel_id: channel ? Number(channel.value) : null}).then(function (message) {
+    var payload = {body: text, channel_id: channel ? Number(channel.value) : null};
+    if (replyTo) { payload.reply_to_message_id = replyTo; }
+    api("POST", "/api/conversations/" + state.openId + "/messages", payload).then(function (message) {
       body.value = "";
+      setReply(null);
       updateCounter();
       state.scope.add(message.conversation_id);
       return Promise.all([refreshMessage(message.id), refreshHeader(), refreshRow(message.conversation_id)]);
     }).catch(fail).then(function () {
       button.disabled = $("#conv-header").dataset.write !== "1";
+      updateWindow();
       body.focus();
     });
   }
@@ -570,7 +709,7 @@
     pending.rows.add(data.conversation_id);
     if (belongsToOpen(data)) {
       pending.messages.add(data.message_id);
-      if (data.direction === "in") { markReadSoon(); }
+      if (data.direction === "in") { markReadSoon(); pending.header = true; }  // the window moved
     }
     if (data.direction === "in" && data.status === "received" &&
         (document.hidden || data.conversation_id !== state.openId)) {
@@ -631,6 +770,7 @@
     }
     listen("message.created", onMessage);
     listen("message.status", onMessage);
+    listen("message.updated", onMessage);  // e.g. a customer's media fetched
     listen("conversation.updated", onConversation);
     listen("resync", resync);
   }
@@ -654,6 +794,12 @@
         var button = event.target.closest("[data-action]");
         if (button && !button.disabled) { act(button.dataset.action, button); }
         if (event.target.id === "load-older") { loadOlder(); }
+        var reply = event.target.closest("[data-reply-to]");
+        if (reply) { setReply(Number(reply.dataset.replyTo), reply.dataset.replyText); }
+        var fallback = event.target.closest("[data-sms-fallback]");
+        if (fallback && !fallback.disabled) { smsFallback(fallback); }
+        var sendTpl = event.target.closest("[data-role=send-template]");
+        if (sendTpl && !sendTpl.disabled) { sendTemplate(sendTpl.closest(".wa-template"), sendTpl); }
       });
     }
     var composer = $("#composer");
@@ -664,7 +810,23 @@
       body.addEventListener("keydown", function (event) {
         if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { send(event); }
       });
-      $("#composer-channel").addEventListener("change", updateCounter);
+      $("#composer-channel").addEventListener("change", function () { updateCounter(); updateWindow(); });
+      var cancel = $("#reply-cancel");
+      if (cancel) { cancel.addEventListener("click", function () { setReply(null); }); }
+      var waPicker = $("#wa-template-picker");
+      if (waPicker) { waPicker.addEventListener("change", function () { showTemplate(waPicker.value); }); }
+      var waTemplates = $("#wa-templates");
+      if (waTemplates) {
+        waTemplates.addEventListener("toggle", function () { waTemplates.dataset.touched = "1"; });
+        waTemplates.addEventListener("keydown", function (event) {
+          // Enter in a parameter field must not send the composer's free text.
+          if (event.key === "Enter" && event.target.matches("input")) {
+            event.preventDefault();
+            var panel = event.target.closest(".wa-template");
+            if (panel) { sendTemplate(panel, $("[data-role=send-template]", panel)); }
+          }
+        });
+      }
       $("#quick-picker").addEventListener("change", function (event) {
         var option = event.target.selectedOptions[0];
         if (option && option.value) { insertAtCursor(body, option.dataset.body); }
@@ -710,7 +872,7 @@
     if (inbox) {
       readScope();
       scrollToEnd();
-      if (state.openId) { markReadSoon(); }
+      if (state.openId) { markReadSoon(); setInterval(watchPendingMedia, 3000); }
       connect();
       try {
         if (!sessionStorage.getItem("cc-channel-status")) {
