@@ -22,6 +22,7 @@ from contact_center.channels.models import Channel
 from contact_center.channels.service import build_provider
 from contact_center.db import transaction, utcnow
 from contact_center.errors import NotFound
+from contact_center.messaging import service
 from contact_center.messaging.models import Message
 from contact_center.providers.base import ProviderError, supports
 from contact_center.providers.whatsapp_cloud.media import MediaRejected, MediaStore, max_bytes_for
@@ -82,6 +83,8 @@ def fetch(session_factory: sessionmaker[Session], settings: Settings, message_id
                 content["media"] = media
                 message.content = content
                 message.updated_at = utcnow()
+                if outcome == "stored" or message.media_state == "failed":
+                    service.announce_message(session, message, "message.status")  # the bubble redraws
     finally:
         for provider in providers.values():
             provider.close()
