@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).parent))
 from loadgen import run_load  # noqa: E402

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from contact_center.channels.models import Channel
 from contact_center.channels.service import create_channel
 from contact_center.contacts.models import ContactIdentifier
 from contact_center.inbox.models import Conversation

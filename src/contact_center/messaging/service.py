@@ -281,23 +281,42 @@ def apply_status(session: Session, channel_id: int, update_: StatusUpdate) -> St
     return StatusResult("applied" if apply_status_to(session, message, update_) else "ignored", message)
 
 
-def apply_status_to(session: Session, message: Message, update_: StatusUpdate) -> bool:
-    """What the provider reports of this message (a callback, a status query); False when it
-    would move the message backwards."""
-    if update_.provider_message_id and not message.provider_message_id:
-        message.provider_message_id = update_.provider_message_id
+STATUS_COLUMNS = ("status", "status_inferred", "provider_message_id", "sent_at", "delivered_at", "read_at",
+                  "played_at", "failed_at")  # what status_change reads of a message
+
+
+def status_change(current: dict, update_: StatusUpdate, now) -> tuple[bool, dict]:
+    """The rule for a status the provider reports, on a message's STATUS_COLUMNS: (applied, the
+    columns to change). Not applied when it would move the message backwards (its provider id is
+    still adopted). `now` is stamped as given (bound for a driver, or a datetime for the ORM)."""
+    changes: dict = {}
+    if update_.provider_message_id and not current["provider_message_id"]:
+        changes["provider_message_id"] = update_.provider_message_id
     target = STATUS_FROM_PROVIDER.get(update_.state)
-    if target is None or not moves_forward(message.status, target, current_inferred=message.status_inferred):
-        return False
-    now = utcnow()
-    if message.status_inferred and message.status in FINAL_FAILURES:
-        message.failed_at = None  # the failure we had concluded did not happen
-    if message.sent_at is None and target != "sent":
-        message.sent_at = now
-    _stamp(message, target, now, (update_.text or target) if target in FINAL_FAILURES else None)
-    message.provider_status_code = update_.code
-    announce_message(session, message, "message.status")
-    return True
+    if target is None or not moves_forward(current["status"], target, current_inferred=current["status_inferred"]):
+        return False, changes
+    if current["status_inferred"] and current["status"] in FINAL_FAILURES:
+        changes["failed_at"] = None  # the failure we had concluded did not happen
+    if current["sent_at"] is None:  # a report past "sent" says it was sent
+        changes["sent_at"] = now
+    column = STATE_TIMESTAMP.get(target)
+    if column and column != "sent_at" and (changes[column] if column in changes else current[column]) is None:
+        changes[column] = now
+    changes.update(status=target, status_reason=(update_.text or target) if target in FINAL_FAILURES else None,
+                   status_inferred=False, provider_status_code=update_.code)
+    return True, changes
+
+
+def apply_status_to(session: Session, message: Message, update_: StatusUpdate) -> bool:
+    """What the provider reports of this message (a status query, a stored status applied late);
+    False when it would move the message backwards."""
+    applied, changes = status_change({column: getattr(message, column) for column in STATUS_COLUMNS}, update_,
+                                     utcnow())
+    for column, value in changes.items():
+        setattr(message, column, value)
+    if applied:
+        announce_message(session, message, "message.status")
+    return applied
 
 
 def confirm_sent(session: Session, message: Message, update_: StatusUpdate, reason: str) -> None:

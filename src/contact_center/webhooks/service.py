@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contact_center import json_input, phones
-from contact_center.db import chunks, utcnow
+from contact_center.db import DriverCursor, chunks, utcnow
 from contact_center.errors import DomainError
 from contact_center.messaging import service as messaging
 from contact_center.messaging.inbound import ReplyIn, record_replies
@@ -176,45 +176,75 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
         new.append(update_)
     now = utcnow()
     rows = []
-    for update_, (outcome, message) in zip(new, _apply_updates(session, channel_id, new)):
+    for update_, (outcome, message_id) in zip(new, _apply_updates(session, channel_id, new)):
         result.outcomes.append(outcome)
-        if message is not None:
-            result.message_ids.append(message.id)
+        if message_id is not None:
+            result.message_ids.append(message_id)
         rows.append(events.status_row(
             source=source, external_id=update_.external_id, channel_id=channel_id,
             payload=payload if payload is not None else json.dumps(_status_record(update_), ensure_ascii=False),
             outcome=outcome, reference=update_.reference, provider_message_id=update_.provider_message_id,
-            message_id=message.id if message is not None else None, now=now))
+            message_id=message_id, now=now))
     if rows:
-        session.flush()  # the statuses applied, before their events point at them
         events.insert_statuses(session, rows)
     return result
 
 
-def _apply_updates(session: Session, channel_id: int, updates: list[StatusUpdate]) -> list[tuple[str, Message | None]]:
-    """Apply each status to its message, all of them found at once (by the provider's id, else by
-    our reference, like messaging.find_outbound); per status: applied, ignored or pending."""
-    by_provider_id = _messages(session, channel_id, Message.provider_message_id,
+# What a status slice reads of its messages, and writes back: at the driver level, as a slice is
+# written many times a second (the ORM's loading and unit of work cost more than the database).
+_READ = ("id", "reference", "conversation_id", "contact_id", *messaging.STATUS_COLUMNS)
+_WRITE = ("status", "status_reason", "status_inferred", "provider_status_code", *messaging.STATUS_COLUMNS[2:])
+_UPDATE = f"UPDATE messages SET {', '.join(f'{c} = ?' for c in _WRITE)}, updated_at = ? WHERE id = ?"
+
+
+def _apply_updates(session: Session, channel_id: int, updates: list[StatusUpdate]) -> list[tuple[str, int | None]]:
+    """Apply each status to its message (messaging.status_change), all of them found at once (by
+    the provider's id, else by our reference, like messaging.find_outbound); per status: (applied,
+    ignored or pending, the message's id)."""
+    session.flush()  # what the ORM holds of these messages is in the database before it is read here
+    driver = DriverCursor(session.connection())
+    by_provider_id = _messages(driver, channel_id, "provider_message_id",
                                {u.provider_message_id for u in updates if u.provider_message_id})
-    by_reference = _messages(session, channel_id, Message.reference, {u.reference for u in updates if u.reference})
-    outcomes: list[tuple[str, Message | None]] = []
+    wanted_references = {u.reference for u in updates if u.reference} - {m["reference"] for m in by_provider_id.values()}
+    by_reference = _messages(driver, channel_id, "reference", wanted_references)
+    now = driver.timestamp(utcnow())
+    outcomes: list[tuple[str, int | None]] = []
+    changed: dict[int, dict] = {}
     for update_ in updates:
         message = by_provider_id.get(update_.provider_message_id) or by_reference.get(update_.reference)
         if message is None:
             outcomes.append(("pending", None))
             continue
-        applied = messaging.apply_status_to(session, message, update_)
-        if message.provider_message_id:
-            by_provider_id.setdefault(message.provider_message_id, message)
-        outcomes.append(("applied" if applied else "ignored", message))
+        applied, changes = messaging.status_change(message, update_, now)
+        if changes:
+            message.update(changes)
+            changed[message["id"]] = message
+        if message["provider_message_id"]:
+            by_provider_id.setdefault(message["provider_message_id"], message)
+        outcomes.append(("applied" if applied else "ignored", message["id"]))
+        if applied:
+            messaging.announce_message_event(
+                session, "message.status", message_id=message["id"], conversation_id=message["conversation_id"],
+                contact_id=message["contact_id"], direction="out", status=message["status"],
+                status_reason=message["status_reason"])
+    driver.executemany(_UPDATE, [(*(m.get(c) for c in _WRITE), now, m["id"]) for m in changed.values()])
+    if changed:
+        # ORM copies of these rows (a dispatch applying statuses that came early) are now stale.
+        for message in session.identity_map.values():
+            if isinstance(message, Message) and message.id in changed:
+                session.expire(message)
     return outcomes
 
 
-def _messages(session: Session, channel_id: int, column, values: set[str]) -> dict[str, Message]:
-    found: dict[str, Message] = {}
+def _messages(driver: DriverCursor, channel_id: int, column: str, values: set[str]) -> dict[str, dict]:
+    found: dict[str, dict] = {}
     for chunk in chunks(list(values)):
-        for message in session.scalars(select(Message).where(Message.channel_id == channel_id, column.in_(chunk))):
-            found[getattr(message, column.key)] = message
+        for row in driver.rows(f"SELECT {', '.join(_READ)}, status_reason, provider_status_code FROM messages "
+                               f"WHERE channel_id = ? AND {column} IN ({driver.marks(len(chunk))})",
+                               [channel_id, *chunk]):
+            message = dict(zip((*_READ, "status_reason", "provider_status_code"), row))
+            message["status_inferred"] = bool(message["status_inferred"])
+            found[message[column]] = message
     return found
 
 
@@ -233,9 +263,9 @@ def _apply_stored(session: Session, stored: list[WebhookEvent]) -> int:
     now = utcnow()
     for channel_id, stored_here in by_channel.items():
         updates = [_status_from_event(event) for event in stored_here]
-        for event, (outcome, message) in zip(stored_here, _apply_updates(session, channel_id, updates)):
-            if message is not None:
-                events.settle(event, outcome, message.id, now)
+        for event, (outcome, message_id) in zip(stored_here, _apply_updates(session, channel_id, updates)):
+            if message_id is not None:
+                events.settle(event, outcome, message_id, now)
                 found += 1
     session.flush()
     return found

@@ -44,7 +44,6 @@ class Forbidden(DomainError):
 
 async def verify(callback: Callback) -> Answer:
     """The subscription handshake: the challenge back when the verify token is one of our channels'."""
-    token = callback.query.get("hub.verify_token", "")
     channels = await run_in_threadpool(_channels, callback)
     for channel in channels.values():
         if channel.provider in callback.accepted and channel.verify_token:
