@@ -166,7 +166,8 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
     """Store and apply the statuses not seen before (a slice of one callback). `payload` is the
     raw body when the callback holds one status; a batch's statuses are each kept as their record."""
     result = IngestResult()
-    seen = events.seen(session, source, [update_.external_id for update_ in updates])
+    seen = events.seen_by_driver(DriverCursor(session.connection()), source,
+                                 [update_.external_id for update_ in updates])
     new: list[StatusUpdate] = []
     for update_ in updates:
         if update_.external_id in seen:
