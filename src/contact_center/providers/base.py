@@ -83,6 +83,15 @@ class FetchedMedia:
     sha256: str | None  # as the provider announced it, to be checked against the bytes
 
 
+def describe_value(value: Any) -> str:
+    """'a list [1, 2]', 'int 9', 'null': what came instead of what we expected, for payload errors."""
+    if value is None:
+        return "null"
+    kind = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), type(value).__name__)
+    text = repr(value)
+    return f"{kind} {text[:80]}{'…' if len(text) > 80 else ''}"
+
+
 class WebhookPayloadError(ValueError):
     """A callback body that is not what the provider sends; `field` says where."""
 

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from contact_center.providers.whatsapp_cloud.errors import reason_for
-from contact_center.providers.whatsapp_cloud.sandbox import SandboxServer, sign
+from contact_center.providers.whatsapp_cloud.sandbox import SandboxServer
+from contact_center.providers.whatsapp_cloud.webhooks import sign
 
 from .conftest import Received, WebhookReceiver
 

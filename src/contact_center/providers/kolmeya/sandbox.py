@@ -22,8 +22,6 @@ import logging
 import math
 import random
 import re
-import socket
-import threading
 import time
 import uuid
 from collections import deque
@@ -43,6 +41,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from contact_center.messaging.segments import count_segments
+from contact_center.providers.local_server import LocalServer
 from contact_center.money import brl_digits
 
 from .webhooks import BRAZIL_TZ, STATUS_TEXTS
@@ -697,65 +696,25 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 8900, **options: Any) -> No
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
-class SandboxServer:
+class SandboxServer(LocalServer):
     """Runs the sandbox on a free local port in a background thread; for tests.
 
         with SandboxServer(status_delay_seconds=0.05) as sandbox:
             client = KolmeyaClient(sandbox.token, base_url=sandbox.base_url)
     """
 
+    name = "Kolmeya sandbox"
+    control_prefix = CONTROL_PREFIX
+
     def __init__(
         self, token: str = "sandbox-token", *, host: str = "127.0.0.1", port: int = 0, **options: Any
     ):
+        super().__init__(create_sandbox_app(token, **options), host=host, port=port)
         self.token = token
-        self.host = host
-        self.port = port
-        self.app = create_sandbox_app(token, **options)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def root_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
         return self.root_url + API_PREFIX
-
-    @property
-    def control_url(self) -> str:
-        return self.root_url + CONTROL_PREFIX
-
-    def start(self) -> None:
-        # Bind first so the real port is known before the server thread starts.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="kolmeya-sandbox", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the Kolmeya sandbox did not start; see the log above")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> SandboxServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # Conveniences over the control endpoints.
     def configure(self, **settings: Any) -> dict[str, Any]:
@@ -769,14 +728,6 @@ class SandboxServer:
 
     def reply(self, phone: str, text: str, **extra: Any) -> dict[str, Any]:
         return self._control("POST", "/reply", {"phone": phone, "text": text, **extra})
-
-    def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = httpx.request(method, self.control_url + path, json=body, timeout=10)
-        if response.is_error:
-            raise RuntimeError(
-                f"Kolmeya sandbox {method} {path} failed: HTTP {response.status_code} {response.text}"
-            )
-        return response.json()
 
 
 def format_brl(amount: Decimal) -> str:

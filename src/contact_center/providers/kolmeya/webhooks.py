@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from contact_center.providers.base import InboundReply, TooManyItems, WebhookPayloadError
+from contact_center.providers.base import InboundReply, TooManyItems, WebhookPayloadError, describe_value
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def parse_reply(payload: Any) -> KolmeyaReply:
     """
     if not isinstance(payload, dict):
         raise WebhookPayloadError(
-            f"a reply callback must be a JSON object, got {_describe(payload)}", None
+            f"a reply callback must be a JSON object, got {describe_value(payload)}", None
         )
     inner = payload.get("reply")
     if isinstance(inner, dict):
@@ -125,7 +125,7 @@ def iter_statuses(payload: Any) -> Iterator[KolmeyaStatus]:
     be read in turns (the webhook writer lets replies in between)."""
     if not isinstance(payload, dict):
         raise WebhookPayloadError(
-            f"a status callback must be a JSON object, got {_describe(payload)}", None
+            f"a status callback must be a JSON object, got {describe_value(payload)}", None
         )
     if "messages" not in payload:
         yield _parse_status_item(payload, "")
@@ -133,7 +133,7 @@ def iter_statuses(payload: Any) -> Iterator[KolmeyaStatus]:
     items = payload["messages"]
     if not isinstance(items, list):
         raise WebhookPayloadError(
-            f"messages: expected a list of message statuses, got {_describe(items)}", "messages"
+            f"messages: expected a list of message statuses, got {describe_value(items)}", "messages"
         )
     if not items:
         raise WebhookPayloadError(
@@ -170,7 +170,7 @@ def _parse_reply_object(obj: dict[str, Any], prefix: str) -> KolmeyaReply:
         original = {}
     elif not isinstance(original, dict):
         raise WebhookPayloadError(
-            f"{prefix}message: expected the original SMS as an object, got {_describe(original)}",
+            f"{prefix}message: expected the original SMS as an object, got {describe_value(original)}",
             f"{prefix}message",
         )
     if original.get("phone") not in (None, ""):
@@ -195,7 +195,7 @@ def _parse_status_item(obj: Any, prefix: str) -> KolmeyaStatus:
     if not isinstance(obj, dict):
         where = prefix.rstrip(".") or None
         raise WebhookPayloadError(
-            f"{where or 'status'}: expected an object with id, status_code and status, got {_describe(obj)}",
+            f"{where or 'status'}: expected an object with id, status_code and status, got {describe_value(obj)}",
             where,
         )
     provider_id = _optional_id(obj.get("id"), f"{prefix}id")
@@ -209,7 +209,7 @@ def _parse_status_item(obj: Any, prefix: str) -> KolmeyaStatus:
     text = obj.get("status")
     if text is not None and not isinstance(text, str):
         raise WebhookPayloadError(
-            f"{prefix}status: expected the status text (e.g. 'entregue'), got {_describe(text)}",
+            f"{prefix}status: expected the status text (e.g. 'entregue'), got {describe_value(text)}",
             f"{prefix}status",
         )
     code = _status_code(obj.get("status_code"), text, f"{prefix}status_code")
@@ -241,7 +241,7 @@ def _status_code(raw: Any, text: str | None, field: str) -> int:
             )
         return code
     if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise WebhookPayloadError(f"{field}: {expected}, got {_describe(raw)}", field)
+        raise WebhookPayloadError(f"{field}: {expected}, got {describe_value(raw)}", field)
     if isinstance(raw, str):
         if not re.fullmatch(r"\s*\d+\s*", raw):
             raise WebhookPayloadError(f"{field}: {expected}, got {raw!r}", field)
@@ -257,7 +257,7 @@ def _required_phone(obj: dict[str, Any], key: str, field: str) -> str:
     if value is None or value == "":
         raise WebhookPayloadError(f"{field}: missing; {expected}", field)
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise WebhookPayloadError(f"{field}: {expected}, got {_describe(value)}", field)
+        raise WebhookPayloadError(f"{field}: {expected}, got {describe_value(value)}", field)
     # Keep the number as sent (country code and all); only formatting characters go.
     digits = re.sub(r"\D", "", str(value))
     if not digits:
@@ -271,7 +271,7 @@ def _required_text(obj: dict[str, Any], key: str, field: str, what: str) -> str:
     value = obj[key]
     if not isinstance(value, str):
         raise WebhookPayloadError(
-            f"{field}: expected {what} as a string, got {_describe(value)}", field
+            f"{field}: expected {what} as a string, got {describe_value(value)}", field
         )
     return value
 
@@ -281,7 +281,7 @@ def _optional_id(value: Any, field: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise WebhookPayloadError(
-            f"{field}: expected a string or number, got {_describe(value)}", field
+            f"{field}: expected a string or number, got {describe_value(value)}", field
         )
     return str(value).strip() or None
 
@@ -293,7 +293,7 @@ def _optional_date(value: Any, field: str) -> tuple[str | None, datetime | None]
         return None, None
     if not isinstance(value, str):
         raise WebhookPayloadError(
-            f"{field}: expected a date string like '2025-11-15 14:30:00', got {_describe(value)}",
+            f"{field}: expected a date string like '2025-11-15 14:30:00', got {describe_value(value)}",
             field,
         )
     try:
@@ -328,12 +328,3 @@ def _fold(text: str | None) -> str:
     return " ".join(plain.lower().split())
 
 
-def _describe(value: Any) -> str:
-    """'a list [1, 2]', 'int 9', 'null': what came instead of what we expected."""
-    if value is None:
-        return "null"
-    kind = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), type(value).__name__
-    )
-    text = repr(value)
-    return f"{kind} {text[:80]}{'…' if len(text) > 80 else ''}"

@@ -51,8 +51,6 @@ import json
 import logging
 import re
 import secrets
-import socket
-import threading
 import time
 import uuid
 from collections import deque
@@ -68,6 +66,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from contact_center.providers.local_server import LocalServer
+from contact_center.providers.whatsapp_cloud.webhooks import sign
 
 logger = logging.getLogger(__name__)
 
@@ -670,7 +671,7 @@ class Sandbox:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
         raw = json.dumps(envelope, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-        signature = "sha256=" + hmac.new(config.app_secret.encode(), raw, hashlib.sha256).hexdigest()
+        signature = sign(raw, config.app_secret)
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature,
                    "User-Agent": "facebookexternalua"}
         record: dict[str, Any] = {}
@@ -1003,7 +1004,7 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 8901, **options: Any) -> No
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
-class SandboxServer:
+class SandboxServer(LocalServer):
     """Runs the sandbox on a free local port in a background thread; for tests.
 
         with SandboxServer(webhook_url=..., status_delay_seconds=0.02) as sandbox:
@@ -1011,13 +1012,12 @@ class SandboxServer:
                                  waba_id=sandbox.waba_id, base_url=sandbox.base_url)
     """
 
+    name = "WhatsApp sandbox"
+    control_prefix = CONTROL_PREFIX
+
     def __init__(self, token: str = "sandbox-token", *, host: str = "127.0.0.1", port: int = 0, **options: Any):
+        super().__init__(create_sandbox_app(token, **options), host=host, port=port)
         self.token = token
-        self.host = host
-        self.port = port
-        self.app = create_sandbox_app(token, **options)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def sandbox(self) -> Sandbox:
@@ -1026,11 +1026,7 @@ class SandboxServer:
     @property
     def base_url(self) -> str:
         """What GraphClient takes as base_url (the version goes in each path)."""
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def control_url(self) -> str:
-        return self.base_url + CONTROL_PREFIX
+        return self.root_url
 
     @property
     def phone_number_id(self) -> str:
@@ -1049,36 +1045,6 @@ class SandboxServer:
 
         return GraphClient(options.pop("access_token", self.token), phone_number_id=self.phone_number_id,
                            waba_id=self.waba_id, base_url=self.base_url, **options)
-
-    def start(self) -> None:
-        # Bind first so the real port is known before the server thread starts.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="whatsapp-sandbox", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the WhatsApp sandbox did not start; see the log above")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> SandboxServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # Conveniences over the control endpoints.
     def configure(self, **settings: Any) -> dict[str, Any]:
@@ -1103,17 +1069,6 @@ class SandboxServer:
         if "from_" in who:
             who["from"] = who.pop("from_")
         return self._control("POST", "/user_preferences", {"value": value, **who})
-
-    def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = httpx.request(method, self.control_url + path, json=body, timeout=10)
-        if response.is_error:
-            raise RuntimeError(f"WhatsApp sandbox {method} {path} failed: HTTP {response.status_code} {response.text}")
-        return response.json()
-
-
-def sign(body: bytes, app_secret: str) -> str:
-    """The X-Hub-Signature-256 value Meta sends for `body`."""
-    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def _http_status_for(code: int) -> int:

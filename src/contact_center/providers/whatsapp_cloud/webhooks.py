@@ -26,7 +26,7 @@ from typing import Any
 import phonenumbers
 
 from contact_center.phones import PhoneNumberError, match_key
-from contact_center.providers.base import TooManyItems, WebhookPayloadError
+from contact_center.providers.base import TooManyItems, WebhookPayloadError, describe_value
 
 __all__ = [
     "MAX_ITEMS_PER_BODY",
@@ -361,7 +361,7 @@ def parse(payload: Any) -> Batch:
     body = _object(payload, "", "the webhook body as an object")
     if body.get("object") != OBJECT:
         raise WebhookPayloadError(
-            f"object: expected {OBJECT!r}, got {_describe(body.get('object'))}", "object"
+            f"object: expected {OBJECT!r}, got {describe_value(body.get('object'))}", "object"
         )
     entries = _list(body.get("entry"), "entry", "a list of entries")
     events: list[Event] = []
@@ -754,7 +754,7 @@ def _errors(obj: dict[str, Any], path: str, level: str) -> tuple[GraphErrorInfo,
                     and len(code.strip()) <= 12:
                 code = int(code)
             else:
-                raise WebhookPayloadError(f"{e_path}.code: expected an integer, got {_describe(code)}", f"{e_path}.code")
+                raise WebhookPayloadError(f"{e_path}.code: expected an integer, got {describe_value(code)}", f"{e_path}.code")
         details = None
         if err.get("error_data") is not None:
             d_path = f"{e_path}.error_data"
@@ -773,13 +773,13 @@ def _join(path: str, key: str) -> str:
 
 def _object(value: Any, path: str, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise WebhookPayloadError(f"{path or 'body'}: expected {what}, got {_describe(value)}", path or None)
+        raise WebhookPayloadError(f"{path or 'body'}: expected {what}, got {describe_value(value)}", path or None)
     return value
 
 
 def _list(value: Any, path: str, what: str) -> list[Any]:
     if not isinstance(value, list):
-        raise WebhookPayloadError(f"{path}: expected {what}, got {_describe(value)}", path)
+        raise WebhookPayloadError(f"{path}: expected {what}, got {describe_value(value)}", path)
     return value
 
 
@@ -794,7 +794,7 @@ def _req_text(obj: dict[str, Any], key: str, path: str, what: str, allow_empty: 
     if value is None or (value == "" and not allow_empty):
         raise WebhookPayloadError(f"{where}: missing; expected {what} as a string", where)
     if not isinstance(value, str):
-        raise WebhookPayloadError(f"{where}: expected {what} as a string, got {_describe(value)}", where)
+        raise WebhookPayloadError(f"{where}: expected {what} as a string, got {describe_value(value)}", where)
     return value
 
 
@@ -804,7 +804,7 @@ def _opt_text(obj: dict[str, Any], key: str, path: str) -> str | None:
         return None
     if not isinstance(value, str):
         where = _join(path, key)
-        raise WebhookPayloadError(f"{where}: expected a string, got {_describe(value)}", where)
+        raise WebhookPayloadError(f"{where}: expected a string, got {describe_value(value)}", where)
     return value
 
 
@@ -815,7 +815,7 @@ def _opt_id(obj: dict[str, Any], key: str, path: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
         where = _join(path, key)
-        raise WebhookPayloadError(f"{where}: expected an id as a string, got {_describe(value)}", where)
+        raise WebhookPayloadError(f"{where}: expected an id as a string, got {describe_value(value)}", where)
     return str(value).strip() or None
 
 
@@ -841,7 +841,7 @@ def _opt_bool(obj: dict[str, Any], key: str, path: str) -> bool:
         return False
     if not isinstance(value, bool):
         where = _join(path, key)
-        raise WebhookPayloadError(f"{where}: expected true or false, got {_describe(value)}", where)
+        raise WebhookPayloadError(f"{where}: expected true or false, got {describe_value(value)}", where)
     return value
 
 
@@ -860,14 +860,14 @@ def _timestamp(obj: dict[str, Any], key: str, path: str, required: bool = True) 
             return datetime.fromtimestamp(int(value), tz=timezone.utc)
         except (OverflowError, OSError, ValueError):
             pass
-    raise WebhookPayloadError(f"{where}: expected unix seconds, got {_describe(value)}", where)
+    raise WebhookPayloadError(f"{where}: expected unix seconds, got {describe_value(value)}", where)
 
 
 def _coordinate(obj: dict[str, Any], key: str, path: str, limit: int) -> float:
     where = _join(path, key)
     value = obj.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= limit:
-        raise WebhookPayloadError(f"{where}: expected degrees from -{limit} to {limit}, got {_describe(value)}",
+        raise WebhookPayloadError(f"{where}: expected degrees from -{limit} to {limit}, got {describe_value(value)}",
                                   where)
     return float(value)
 
@@ -889,17 +889,6 @@ def _change_id(waba_id: str | None, change: dict[str, Any]) -> str:
     canonical = json.dumps([waba_id, change], sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                            default=str)
     return "wa:change:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-def _describe(value: Any) -> str:
-    """'a list [1, 2]', 'int 9', 'null': what came instead of what we expected."""
-    if value is None:
-        return "null"
-    kind = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), type(value).__name__
-    )
-    text = repr(value)
-    return f"{kind} {text[:80]}{'…' if len(text) > 80 else ''}"
 
 
 # --- describe ----------------------------------------------------------------------
