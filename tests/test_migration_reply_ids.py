@@ -7,9 +7,8 @@ import json
 from dataclasses import asdict, replace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from contact_center.channels.service import create_channel
 from contact_center.db import make_session_factory
 from contact_center.messaging.inbound import ReplyIn, record_replies
 from contact_center.messaging.models import Message
@@ -42,6 +41,33 @@ def stored_ids(factory) -> tuple[dict[str, str], dict[str, str]]:
     return events, messages
 
 
+def store_as_0003(connection, replies) -> int:
+    """A channel, and each reply's conversation, message and webhook event, in the columns 0003
+    had (today's code writes columns that did not exist then). The channel's id."""
+    now = "2026-11-24 10:00:00"
+    channel_id = connection.execute(text(
+        "INSERT INTO channels (name, kind, provider, credentials, settings, webhook_secret, active, created_at, "
+        "updated_at) VALUES ('SMS', 'sms', 'sandbox', '{}', '{}', 'secret-0003', true, :now, :now) RETURNING id"),
+        {"now": now}).scalar_one()
+    for number, (reply, payload) in enumerate(replies):
+        phone = "+" + reply.phone
+        conversation_id = connection.execute(text(
+            "INSERT INTO conversations (channel_id, phone_e164, phone_key, status, unread_count, last_activity_at, "
+            "created_at) VALUES (:channel, :phone, :phone, 'new', 1, :now, :now) RETURNING id"),
+            {"channel": channel_id, "phone": phone, "now": now}).scalar_one()
+        message_id = connection.execute(text(
+            "INSERT INTO messages (reference, channel_id, conversation_id, direction, origin, phone, phone_e164, body, "
+            "status, provider_message_id, segments, attempts, created_at, updated_at) VALUES (:reference, :channel, "
+            ":conversation, 'in', 'webhook', :raw, :phone, :body, 'received', :id, 1, 0, :now, :now) RETURNING id"),
+            {"reference": f"ref-0003-{number}", "channel": channel_id, "conversation": conversation_id,
+             "raw": reply.phone, "phone": phone, "body": reply.text, "id": reply.external_id, "now": now}).scalar_one()
+        connection.execute(text(
+            "INSERT INTO webhook_events (source, external_id, channel_id, payload, outcome, message_id, received_at, "
+            "handled_at) VALUES ('sandbox.reply', :id, :channel, :payload, 'applied', :message, :now, :now)"),
+            {"id": reply.external_id, "channel": channel_id, "payload": payload, "message": message_id, "now": now})
+    return channel_id
+
+
 def stored_payload(body: dict, reply) -> str:
     """The raw payload as 0003 kept it: the webhook's body (one with a byte-order mark), or what
     the reply poller wrote (messaging/recovery.py)."""
@@ -57,13 +83,9 @@ def test_old_reply_ids_move_to_time_first_and_back(empty_engine):
     parsed = [parse_reply(payload) for payload in payloads]
     # What 0003 stored: the same hash, without the time in front
     legacy = [reply.external_id.partition("-")[2] or reply.external_id for reply in parsed]
-    with factory() as session:
-        channel = create_channel(session, name="SMS", provider="kolmeya_sandbox", credentials={"token": "sandbox-token"})
-        record_replies(session, [ReplyIn("kolmeya_sandbox.reply", channel.id, replace(reply, external_id=old),
-                                         stored_payload(body, replace(reply, external_id=old)))
-                                 for reply, old, body in zip(parsed, legacy, payloads)])
-        session.commit()
-        channel_id = channel.id
+    with empty_engine.begin() as connection:  # as 0003's code stored them, in 0003's tables
+        channel_id = store_as_0003(connection, [(replace(reply, external_id=old), stored_payload(body, replace(
+            reply, external_id=old))) for reply, old, body in zip(parsed, legacy, payloads)])
 
     upgrade(empty_engine, "0004")
     assert current_revision(empty_engine) == "0004"
@@ -78,7 +100,7 @@ def test_old_reply_ids_move_to_time_first_and_back(empty_engine):
     assert [reply.external_id for reply in parsed] == list(expected.values())
 
     with factory() as session:  # Kolmeya sends an old reply again: it is recognised
-        outcomes = record_replies(session, [ReplyIn("kolmeya_sandbox.reply", channel_id, reply, json.dumps(body))
+        outcomes = record_replies(session, [ReplyIn("sandbox.reply", channel_id, reply, json.dumps(body))  # 0004 era
                                             for reply, body in zip(parsed, payloads)])
         session.commit()
     assert [outcome.outcome for outcome in outcomes] == ["duplicate"] * 5

@@ -88,6 +88,14 @@ def _mark_read(channel_id: int, provider_message_id: str) -> None:
     send_read_receipt(runtime.session_factory, runtime.settings, channel_id, provider_message_id)
 
 
+def _sync_templates() -> None:
+    from contact_center.channels.whatsapp_templates import sync_all
+    from contact_center.runtime import current
+
+    runtime = current()
+    sync_all(runtime.session_factory, runtime.settings)
+
+
 def _poll_providers() -> None:
     from contact_center.messaging.recovery import poll_all_channels
     from contact_center.runtime import current
@@ -105,6 +113,7 @@ class Jobs:
         self._check_unknown = huey.task(name="check_unknown")(_check_unknown)
         self._sweep = huey.periodic_task(crontab(minute="*"), name="sweep")(_sweep)
         huey.periodic_task(crontab(minute="*/5"), name="poll_providers")(_poll_providers)
+        huey.periodic_task(crontab(minute="17"), name="sync_whatsapp_templates")(_sync_templates)  # hourly
         self._fetch_media = huey.task(name="fetch_media")(_fetch_media)
         self.mark_read = huey.task(name="mark_read")(_mark_read)
 

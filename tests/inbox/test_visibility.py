@@ -112,7 +112,9 @@ NOT_ABOUT_CONVERSATIONS = {
     ("GET", "/admin"): "admin pages", ("GET", "/admin/users"): "admin pages", ("POST", "/admin/users"): "admin pages",
     ("POST", "/admin/users/{user_id:int}"): "admin pages", ("POST", "/admin/users/{user_id:int}/sessions/end"):
         "admin pages", ("GET", "/admin/channels"): "admin pages", ("POST", "/admin/channels"): "admin pages",
-    ("POST", "/admin/channels/{channel_id:int}"): "admin pages", ("GET", "/admin/templates"): "admin pages",
+    ("POST", "/admin/channels/{channel_id:int}"): "admin pages", ("GET", "/admin/channels/{channel_id:int}"): "admin pages",
+    ("POST", "/admin/channels/whatsapp"): "admin pages", ("POST", "/admin/channels/{channel_id:int}/whatsapp"): "admin pages",
+    ("POST", "/admin/channels/{channel_id:int}/whatsapp-templates/sync"): "admin pages", ("GET", "/admin/templates"): "admin pages",
     ("POST", "/admin/templates"): "admin pages", ("POST", "/admin/templates/{template_id:int}"): "admin pages",
     ("GET", "/admin/quick-replies"): "admin pages", ("POST", "/admin/quick-replies"): "admin pages",
     ("POST", "/admin/quick-replies/{quick_reply_id:int}"): "admin pages",

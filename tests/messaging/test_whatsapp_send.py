@@ -377,3 +377,11 @@ def test_opening_the_conversation_marks_the_customers_message_read_at_whatsapp(c
     assert client.post(f"/api/conversations/{conversation.id}/read", headers=agent_headers).status_code == 200
     reads = sandbox.ledger()["reads"]
     assert [read["message_id"] for read in reads] == ["wamid.TO-BE-READ"]
+
+
+def test_the_hourly_job_syncs_every_whatsapp_channels_templates(db, whatsapp, session_factory, settings):
+    from contact_center.channels.whatsapp_templates import list_templates, sync_all
+
+    results = sync_all(session_factory, settings)
+    assert results["WhatsApp"].added >= 3
+    assert {t.name for t in list_templates(db, whatsapp.id)} >= {"cobranca_lembrete", "boas_vindas"}

@@ -12,6 +12,7 @@ from contact_center.messaging.schemas import ChannelStatus
 from contact_center.messaging.status import channel_status
 from contact_center.routes import CheckedRoute
 from contact_center.unit_of_work import after_commit
+from contact_center.web.session import Operator
 
 router = APIRouter(prefix="/api/channels", tags=["channels"], route_class=CheckedRoute)
 
@@ -78,7 +79,7 @@ def get_channel_status(channel_id: int, request: Request, session: DbSession, _:
 
 
 @router.get("/{channel_id}/whatsapp-templates", response_model=list[WhatsAppTemplateOut])
-def list_whatsapp_templates(channel_id: int, session: DbSession, _: AgentUser):
+def list_whatsapp_templates(channel_id: int, session: DbSession, _: Operator):
     """The channel's templates as last synced from Meta (the composer offers the sendable ones)."""
     service.get_channel(session, channel_id)
     return [_template_out(template) for template in whatsapp_templates.list_templates(session, channel_id)]

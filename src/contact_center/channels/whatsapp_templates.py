@@ -78,6 +78,27 @@ def sync_templates(session: Session, channel: Channel, settings) -> SyncResult:
     return SyncResult(added, updated, len(gone), skipped)
 
 
+def sync_all(session_factory, settings) -> dict[str, SyncResult | str]:
+    """The hourly job: every active WhatsApp channel's templates, each on its own (one failing
+    channel does not stop the others); by channel name, its result or why it failed."""
+    from contact_center.db import transaction
+    from contact_center.errors import DomainError
+
+    with transaction(session_factory) as session:
+        ids = list(session.scalars(select(Channel.id).where(Channel.kind == "whatsapp", Channel.active.is_(True),
+                                                            Channel.paused_at.is_(None))))
+    results: dict[str, SyncResult | str] = {}
+    for channel_id in ids:
+        try:
+            with transaction(session_factory) as session:
+                channel = session.get(Channel, channel_id)
+                results[channel.name] = sync_templates(session, channel, settings)
+        except DomainError as exc:
+            log.warning("channel %d: templates not synced: %s", channel_id, exc.message)
+            results[str(channel_id)] = exc.message
+    return results
+
+
 def record_review(session: Session, channel_id: int, name: str, language: str | None, status: str,
                   reason: str | None) -> int:
     """Meta's review of a template (message_template_status_update); the rows it changed."""

@@ -21,6 +21,7 @@ from contact_center.messaging.status import channel_status
 from contact_center.templates.service import get_template, render_for
 from contact_center.unit_of_work import after_commit
 from contact_center.routes import CheckedRoute
+from contact_center.web.session import Operator
 
 router = APIRouter(prefix="/api", tags=["sms"], route_class=CheckedRoute)
 
@@ -68,7 +69,7 @@ INLINE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif"}
 
 @router.get("/messages/{message_id}/media", response_class=FileResponse,
             responses={200: {"content": {"application/octet-stream": {}}, "description": "The file"}})
-def get_message_media(message_id: int, request: Request, session: DbSession, user: AgentUser):
+def get_message_media(message_id: int, request: Request, session: DbSession, user: Operator):
     """The file a customer sent with this message (image, voice note, document…), once fetched;
     404 saying so while it is not."""
     message = session.get(Message, message_id)

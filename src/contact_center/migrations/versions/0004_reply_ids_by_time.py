@@ -40,6 +40,9 @@ _events = sa.table("webhook_events", sa.column("id", sa.Integer), sa.column("sou
 _messages = sa.table("messages", sa.column("id", sa.Integer), sa.column("provider_message_id", sa.String))
 
 
+RENAMED = {"sandbox": "kolmeya_sandbox"}
+
+
 def _time_first_id(source: str, external_id: str, payload: str) -> str | None:
     """The id the code gives this stored reply now, when it is `external_id` with the time in
     front; None when the reply keeps its id (no readable time, or a payload no parser reads)."""
@@ -55,7 +58,9 @@ def _time_first_id(source: str, external_id: str, payload: str) -> str | None:
         except (KeyError, TypeError, ValueError):
             return None
     else:
-        spec = PROVIDERS.get(source.partition(".")[0])
+        name = source.partition(".")[0]
+        # Revision 0007 renamed the Kolmeya sandbox provider; rows this revision meets still say "sandbox".
+        spec = PROVIDERS.get(RENAMED.get(name, name))
         if spec is None:
             return None
         try:
