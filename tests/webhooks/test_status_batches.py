@@ -16,7 +16,7 @@ from contact_center.providers.base import InboundReply
 from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
 from contact_center.providers.kolmeya.webhooks import MAX_STATUSES_PER_CALLBACK
 from contact_center.webhooks.models import WebhookEvent
-from contact_center.webhooks.writer import STATUS_SLICE, StatusIn, WorkQueue
+from contact_center.webhooks.writer import IDLE_STATUS_SLICE, READ_TURN, STATUS_SLICE, StatusIn, WorkQueue
 
 
 def status_batch(count: int, prefix: str = "kol-unknown", code: int = 3) -> bytes:
@@ -113,3 +113,18 @@ def test_the_writer_answers_every_callback_even_when_writing_itself_breaks():
     [(key, _item, (result, error))] = work.write_next_or_fail()
     assert key == "reply" and result is None and "send it again" in str(error)
     assert not work  # nothing left hanging
+
+
+def test_with_no_reply_waiting_statuses_are_written_in_larger_slices(session_factory, db):
+    channel = channels.create_channel(db, name="SMS", provider="kolmeya_sandbox", credentials={"token": SANDBOX_TOKEN})
+    db.commit()
+    work = WorkQueue(session_factory)
+    webhook_channel = channels.WebhookChannel(channel.id, channel.name, channel.provider, None)
+    work.add("statuses", StatusIn("kolmeya_sandbox.status", webhook_channel, status_batch(MAX_STATUSES_PER_CALLBACK)))
+    turns = 0
+    while work:
+        work.write_next()
+        turns += 1
+    reading = MAX_STATUSES_PER_CALLBACK // READ_TURN
+    assert turns <= reading + MAX_STATUSES_PER_CALLBACK // IDLE_STATUS_SLICE  # not one turn per STATUS_SLICE
+    assert IDLE_STATUS_SLICE > STATUS_SLICE

@@ -4,7 +4,8 @@ Webhooks arrive in bursts (a bulk send's delivery reports, a campaign's replies)
 own transaction makes request threads queue on the database's write lock (on SQLite, in sleeps of
 up to 100 ms). One writer instead takes every callback waiting, records the replies among them
 with set-based statements (messaging/inbound.py), keeps the malformed ones, and commits once
-(write_batch). Status callbacks are written a slice of STATUS_SLICE statuses at a time, taking
+(write_batch). Status callbacks are written a slice of STATUS_SLICE statuses at a time (more when
+no reply waits: IDLE_STATUS_SLICE), taking
 turns with the replies (WorkQueue): a customer's reply never waits behind more than one slice,
 however large the status callback that arrived just before it. The HTTP answer goes out only
 after the commit of (the last slice of) its callback, so an acknowledged callback is durable.
@@ -51,6 +52,7 @@ from contact_center.webhooks import events, service
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
 STATUS_SLICE = 50  # statuses a transaction: what a reply may have to wait for behind a status callback
+IDLE_STATUS_SLICE = 4 * STATUS_SLICE  # when no reply waits
 READ_TURN = 4 * STATUS_SLICE  # statuses read (parsed, checked) a turn: reading one costs about a quarter
 
 
@@ -254,7 +256,9 @@ class WorkQueue:
         slice of the statuses of the callbacks at the front that have been read whole."""
         finished = self._read_some()
         taken = []
-        room = STATUS_SLICE
+        # With no reply waiting, a larger slice spreads a commit over more statuses; a reply that
+        # arrives meanwhile still waits for one slice at most.
+        room = STATUS_SLICE if self._quick else IDLE_STATUS_SLICE
         for work in self._statuses:
             if room <= 0 or not work.reader.done:
                 break
