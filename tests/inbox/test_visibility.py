@@ -57,6 +57,8 @@ REVEALING = {
     ("POST", "/api/conversations/{conversation_id}/read"): ("refused change", "/api/conversations/{c}/read"),
     ("POST", "/api/conversations/{conversation_id}/messages"): ("refused change", "/api/conversations/{c}/messages"),
     ("POST", "/api/conversations/{conversation_id}/template"): ("refused change", "/api/conversations/{c}/template"),
+    ("POST", "/api/conversations/{conversation_id}/attachments"): ("refused change",
+                                                                  "/api/conversations/{c}/attachments"),
     ("POST", "/api/conversations/{conversation_id}/render-template"): ("refused change",
                                                                        "/api/conversations/{c}/render-template"),
     ("POST", "/api/conversations/{conversation_id}/contact"): ("refused change", "/api/conversations/{c}/contact"),

@@ -385,3 +385,53 @@ def test_the_hourly_job_syncs_every_whatsapp_channels_templates(db, whatsapp, se
     results = sync_all(session_factory, settings)
     assert results["WhatsApp"].added >= 3
     assert {t.name for t in list_templates(db, whatsapp.id)} >= {"cobranca_lembrete", "boas_vindas"}
+
+
+# --- files from the composer ----------------------------------------------------------------------
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63fcff"
+                    "9f0100050401020d0a2db40000000049454e44ae426082")
+
+
+def attach(client, headers, conversation_id: int, name: str, content: bytes, mime: str, caption: str | None = None):
+    return client.post(f"/api/conversations/{conversation_id}/attachments", headers=headers,
+                       files={"file": (name, content, mime)}, data={"caption": caption} if caption else {})
+
+
+def test_an_image_from_the_composer_is_uploaded_then_sent_by_id(client, db, whatsapp, sandbox, agent_headers):
+    customer_writes(client, sandbox)
+    conversation = the_conversation(db, whatsapp)
+    answer = attach(client, agent_headers, conversation.id, "comprovante.png", PNG, "image/png", "Seu comprovante")
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["content_type"] == "image" and answer.json()["body"] == "📷 Imagem: Seu comprovante"
+    ledger = sandbox.ledger()
+    [uploaded] = ledger["media"]
+    [out] = ledger["messages"]
+    assert out["type"] == "image"
+    assert out["payload"]["image"]["id"] == uploaded["id"]
+    assert out["payload"]["image"]["caption"] == "Seu comprovante"
+    message = db.get(Message, answer.json()["id"])
+    db.refresh(message)
+    assert message.status == "sent"
+
+
+def test_a_pdf_goes_as_a_document_with_its_name(client, db, whatsapp, sandbox, agent_headers):
+    customer_writes(client, sandbox)
+    conversation = the_conversation(db, whatsapp)
+    answer = attach(client, agent_headers, conversation.id, "boleto.pdf", b"%PDF-1.4\n%boleto\n%%EOF\n",
+                    "application/pdf")
+    assert answer.status_code == 202, answer.text
+    [out] = sent(sandbox)
+    assert out["type"] == "document" and out["payload"]["document"]["filename"] == "boleto.pdf"
+
+
+def test_a_file_outside_the_window_or_too_large_is_refused_and_nothing_goes(client, db, whatsapp, sandbox,
+                                                                             agent_headers):
+    customer_writes(client, sandbox, ago=timedelta(hours=30))
+    conversation = the_conversation(db, whatsapp)
+    closed = attach(client, agent_headers, conversation.id, "foto.png", PNG, "image/png")
+    assert closed.status_code == 422 and closed.json()["error"]["code"] == "window_closed"
+    customer_writes(client, sandbox, text="Voltei", ago=timedelta(seconds=1))
+    huge = attach(client, agent_headers, conversation.id, "foto.png", PNG + b"0" * (5 * 2**20), "image/png")
+    assert huge.status_code == 422 and "5 MB" in huge.json()["error"]["message"]
+    assert sent(sandbox) == [] and sandbox.ledger()["media"] == []

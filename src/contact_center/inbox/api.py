@@ -3,7 +3,7 @@ cookie + CSRF token)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Form, Query, Request, Response, UploadFile, status
 
 from contact_center.contacts.schemas import ContactOut
 from contact_center.contacts.service import get_contact
@@ -28,7 +28,8 @@ from contact_center.inbox.schemas import (
     Transfer,
 )
 from contact_center.channels.models import Channel
-from contact_center.messaging import fallback
+from contact_center.messaging import fallback, media
+from contact_center.providers.whatsapp_cloud.media import MediaRejected, max_bytes_for
 from contact_center.messaging.schemas import MessageOut
 from contact_center.messaging.segments import count_segments
 from contact_center.templates.service import get_template, render_for
@@ -159,6 +160,33 @@ def send_template(conversation_id: int, body: ComposeTemplate, request: Request,
     the parameter otherwise). Templates may go when the 24-hour window has closed."""
     via = "api" if request.headers.get("authorization") else "ui"
     message = workflow.send_template(session, conversation_id, user, body.template_id, body.parameters, via=via)
+    _dispatch_after_commit(session, request, message)
+    return message
+
+
+@router.post("/conversations/{conversation_id}/attachments", response_model=MessageOut,
+             status_code=status.HTTP_202_ACCEPTED)
+def send_file(conversation_id: int, request: Request, session: DbSession, user: Operator,
+              file: UploadFile, caption: str | None = Form(None, max_length=1024)):
+    """Send a file to a WhatsApp customer: images (JPEG, PNG) as images, audio and MP4 video with a
+    player, anything else as a document with its name. Kept, then uploaded to WhatsApp and sent
+    by id. WhatsApp's limits apply (image 5 MB, audio and video 16 MB, document 100 MB)."""
+    mime_type = (file.content_type or "application/octet-stream").split(";")[0].strip().lower()
+    kind = media.kind_to_send(mime_type)
+    limit = max_bytes_for(mime_type, kind)
+    content = file.file.read(limit + 1)
+    if len(content) > limit:
+        raise InvalidInput(f"the file is larger than WhatsApp's limit for a {kind} ({limit // 2**20} MB)",
+                           field="file")
+    filename = (file.filename or "arquivo").replace("/", "_").replace("\\", "_")[:200]
+    workflow.check_writable(session, conversation_id, user)  # before anything is kept
+    try:
+        kept = media.keep_outgoing(request.app.state.settings, content, mime_type, filename, caption or None)
+    except MediaRejected as exc:
+        raise InvalidInput(f"the file cannot be sent: {exc.reason}", field="file") from None
+    via = "api" if request.headers.get("authorization") else "ui"
+    message = workflow.send_file(session, conversation_id, user, content=kept, kind=kind, caption=caption or None,
+                                 filename=filename, via=via)
     _dispatch_after_commit(session, request, message)
     return message
 

@@ -276,6 +276,27 @@ def send_template(session: Session, conversation_id: int, actor: User, template_
                                              origin="composer", author_id=actor.id, via=via)
 
 
+def check_writable(session: Session, conversation_id: int, actor: User) -> None:
+    """Whether `actor` may write in the conversation (PermissionDenied / NotFound otherwise)."""
+    _for_writing(session, conversation_id, actor, None)
+
+
+def send_file(session: Session, conversation_id: int, actor: User, *, content: dict, kind: str,
+              caption: str | None, filename: str, via: str = "ui") -> Message:
+    """Queue a file (kept already: `content`) to the conversation's WhatsApp customer, inside the
+    24-hour window like any free-form message."""
+    conversation, channel, contact = _for_writing(session, conversation_id, actor, None)
+    if channel.kind != "whatsapp":
+        raise InvalidInput(f"files go by WhatsApp only; {channel.name!r} is an {channel.kind.upper()} channel",
+                           field="file")
+    _claim_for_writer(session, conversation, actor)
+    label = {"image": "📷 Imagem", "audio": "🎵 Áudio", "video": "🎬 Vídeo"}.get(kind, f"📄 {filename}")
+    return messaging.queue_outbound(session, channel=channel, phone=conversation.phone_e164,
+                                    body=f"{label}: {caption}" if caption else label, contact=contact,
+                                    origin="composer", author_id=actor.id, via=via, content_type=kind,
+                                    content=content)
+
+
 def send_sms_fallback(session: Session, message_id: int, actor: User, *, via: str = "ui") -> Message:
     """The operator's "send by SMS" on a WhatsApp message that could not be delivered."""
     message = session.get(Message, message_id)

@@ -21,7 +21,7 @@ from contact_center.channels.models import Channel
 from contact_center.channels.service import build_provider, pause_channel, webhook_urls
 from contact_center.contacts import identifiers
 from contact_center.db import DriverCursor, transaction, utcnow
-from contact_center.messaging import fallback, rows, service
+from contact_center.messaging import fallback, media, rows, service
 from contact_center.messaging.models import Message
 from contact_center.providers.base import OutgoingMessage, ProviderError, SendOutcome
 from contact_center.settings import Settings
@@ -75,7 +75,7 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
             batch_reference = rows.new_reference()
             with transaction(session_factory) as session:
                 batch = service.hand_over(session, ids[start:start + provider.max_batch], batch_reference)
-                outgoing = _outgoing(session, batch)
+                outgoing = _outgoing(session, batch, settings)
             if not outgoing:
                 continue  # the sweeper took them back meanwhile
             batch_ids = [m.id for m in batch]
@@ -106,12 +106,13 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
         provider.close()
 
 
-def _outgoing(session: Session, batch: list[Message]) -> list[OutgoingMessage]:
+def _outgoing(session: Session, batch: list[Message], settings: Settings) -> list[OutgoingMessage]:
     quoted = {m.in_reply_to_id for m in batch if m.in_reply_to_id is not None}
     provider_ids = dict(session.execute(select(Message.id, Message.provider_message_id)
                                         .where(Message.id.in_(quoted))).all()) if quoted else {}
     return [OutgoingMessage(reference=m.reference, phone=m.phone_e164, body=m.body, content_type=m.content_type,
-                            content=m.content, reply_to_provider_id=provider_ids.get(m.in_reply_to_id))
+                            content=m.content, reply_to_provider_id=provider_ids.get(m.in_reply_to_id),
+                            attachment=media.outgoing_file(settings, m.content) if m.content_type != "text" else None)
             for m in batch]
 
 

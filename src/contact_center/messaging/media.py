@@ -125,3 +125,35 @@ def stored_file(message: Message, settings: Settings) -> tuple[Path, str, str | 
         raise NotFound(f"the file of message {message.id} {state}", field="media")
     mime_type = stored.get("mime_type") or media.get("mime_type") or "application/octet-stream"
     return store_for(settings).path_for(stored["sha256"], mime_type), mime_type, media.get("filename")
+
+
+# --- files operators send ------------------------------------------------------------------------
+
+# What WhatsApp shows as an image, a player or a video; any other file goes as a document.
+SENT_AS = {"image/jpeg": "image", "image/png": "image", "audio/mpeg": "audio", "audio/ogg": "audio",
+           "audio/aac": "audio", "audio/mp4": "audio", "audio/amr": "audio", "video/mp4": "video",
+           "video/3gpp": "video"}
+
+
+def kind_to_send(mime_type: str) -> str:
+    return SENT_AS.get(mime_type.split(";")[0].strip().lower(), "document")
+
+
+def keep_outgoing(settings: Settings, content: bytes, mime_type: str, filename: str, caption: str | None) -> dict:
+    """An operator's file kept under the data directory before its message is queued: Message.content
+    for it (the provider gets it uploaded at send time). MediaRejected says why it cannot go."""
+    kind = kind_to_send(mime_type)
+    kept = store_for(settings).store(content, None, mime_type, max_bytes_for(mime_type, kind))
+    media = {"mime_type": mime_type, "filename": filename, "caption": caption,
+             "stored": {"sha256": kept.sha256, "size": kept.size, "mime_type": mime_type}}
+    return {"media": media}
+
+
+def outgoing_file(settings: Settings, content: dict | None) -> tuple[bytes, str, str] | None:
+    """(bytes, mime type, file name) of an operator's file still to upload, for the dispatcher."""
+    media = (content or {}).get("media")
+    if not media or media.get("media_id") or not media.get("stored"):
+        return None
+    stored = media["stored"]
+    path = store_for(settings).path_for(stored["sha256"], stored["mime_type"])
+    return path.read_bytes(), stored["mime_type"], media.get("filename") or path.name

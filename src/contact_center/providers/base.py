@@ -28,6 +28,7 @@ class OutgoingMessage:
     content_type: str = "text"
     content: dict | None = None
     reply_to_provider_id: str | None = None  # the customer's message this one answers, where quoting exists
+    attachment: tuple[bytes, str, str] | None = None  # a file to upload first: (bytes, mime type, file name)
 
 
 @dataclass(frozen=True)

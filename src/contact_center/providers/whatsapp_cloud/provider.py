@@ -78,8 +78,12 @@ class WhatsAppProvider:
             return self.client.send_template(to, content["name"], content["language"], content.get("components"),
                                              callback_data=message.reference)
         if message.content_type in ("image", "document", "audio", "video", "sticker"):
-            return self.client.send_media(to, message.content_type, media_id=content.get("media_id"),
-                                          caption=content.get("caption"), filename=content.get("filename"),
+            media = content.get("media") or {}
+            media_id = media.get("media_id")
+            if media_id is None and message.attachment is not None:
+                media_id = self.client.upload_media(*message.attachment)  # "sent by id": uploaded first
+            return self.client.send_media(to, message.content_type, media_id=media_id, caption=media.get("caption"),
+                                          filename=media.get("filename") if message.content_type == "document" else None,
                                           reply_to=message.reply_to_provider_id, callback_data=message.reference)
         return self.client.send_text(to, message.body, reply_to=message.reply_to_provider_id,
                                      callback_data=message.reference)
