@@ -65,12 +65,6 @@ def sms_sends(product, to: str) -> list[dict]:
     return [m for m in product.sandbox.ledger()["messages"] if digits(m["phone"]).endswith(digits(to)[-8:])]
 
 
-def media_fetch_landed(product) -> bool:
-    """The job that downloads a customer's media (and GET /api/messages/{id}/media) is landing separately."""
-    paths = product.http.get("/openapi.json").json().get("paths", {})
-    return any(path.startswith("/api/messages/") and path.endswith("/media") for path in paths)
-
-
 def test_a_whatsapp_and_an_sms_customer_are_each_answered_on_their_channel(open_as, product):
     sms_phone, wa_phone = product.new_phone(), product.new_phone()
     sms_conversation = product.customer_writes(sms_phone, "Oi, escrevo por SMS")
@@ -139,12 +133,6 @@ def test_an_image_and_a_voice_note_are_shown(open_as, product):
     expect(photo.locator("[data-role=media]")).to_have_attribute("data-kind", "image")
     expect(photo.locator(".caption")).to_have_text("Foto do medidor")
     expect(note.locator("[data-role=media]")).to_have_attribute("data-kind", "voice")
-
-    if not media_fetch_landed(product):
-        # Until the media job lands the files are never fetched: the bubbles say so.
-        expect(photo.locator("[data-role=media-pending]")).to_have_text("Baixando mídia…")
-        expect(note.locator("[data-role=media-pending]")).to_have_text("Baixando mídia…")
-        pytest.skip("content.media.stored never set: the media fetch job has not landed; the placeholder is shown")
     # Once fetched (content.media.stored), the page redraws the bubbles by itself.
     image_tag = photo.locator(f"img[src='/api/messages/{image['message_id']}/media']")
     expect(image_tag).to_be_visible(timeout=30_000)
@@ -242,4 +230,28 @@ def test_an_admin_sees_the_whatsapp_channel_its_callback_status_and_synced_templ
     form.locator("button[type=submit]").click()
     expect(page.locator(".admin-body > .alert.ok")).to_have_text("Alterações salvas.")
     expect(page.locator("[data-role=status-details]")).to_contain_text("GREEN")  # still reaches the sandbox
+    assert page.errors == []
+
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63fcff"
+                    "9f0100050401020d0a2db40000000049454e44ae426082")
+
+
+def test_an_operator_sends_a_picture_from_the_composer_with_its_caption(open_as, product, tmp_path):
+    phone = product.new_phone()
+    wrote = wa_customer_writes(product, phone, type="text", text="Pode mandar o comprovante?")
+    picture = tmp_path / "comprovante.png"
+    picture.write_bytes(PNG)
+    page = open_as("ana")
+    open_conversation(page, wrote["conversation_id"])
+    page.fill("#composer-body", "Segue o comprovante")
+    page.set_input_files("#composer-file", str(picture))
+    answer = page.locator(".entry.msg.out").last
+    expect(answer.locator("[data-role=media]")).to_have_attribute("data-kind", "image")
+    expect(page.locator("#composer-body")).to_have_value("")  # the caption went with the file
+    product.wait_for(lambda: whatsapp_sends(product, phone), what="the picture at the sandbox")
+    [sent] = whatsapp_sends(product, phone)
+    assert (sent["type"], sent["payload"]["image"]["caption"]) == ("image", "Segue o comprovante")
+    uploaded = [m for m in product.whatsapp.ledger()["media"] if m["id"] == sent["payload"]["image"]["id"]]
+    assert [(m["origin"], m["file_size"]) for m in uploaded] == [("upload", len(PNG))]  # uploaded, sent by id
     assert page.errors == []

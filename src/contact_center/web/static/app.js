@@ -432,6 +432,8 @@
     var writable = header.dataset.write === "1";
     $("#composer-body").disabled = !writable || closed;
     $("#composer-send").disabled = !writable || closed;
+    var file = $("#composer-file");
+    if (file) { file.disabled = !writable || closed; }  // a file is free-form too: the window applies
     var templates = $("#wa-templates");
     if (templates && closed && !templates.dataset.touched) { templates.open = true; }
     if (own && !closed) {
@@ -568,6 +570,34 @@
       button.disabled = $("#conv-header").dataset.write !== "1";
       updateWindow();
       body.focus();
+    });
+  }
+
+  /* A file for the WhatsApp customer: uploaded as a form, the text typed going as its caption. */
+  function sendFile(input) {
+    var file = input.files && input.files[0];
+    if (!file) { return; }
+    var body = $("#composer-body"), form = new FormData();
+    form.append("file", file, file.name);
+    if (body.value.trim()) { form.append("caption", body.value.trim()); }
+    input.disabled = true;
+    fetch("/api/conversations/" + state.openId + "/attachments", {
+      method: "POST", credentials: "same-origin", body: form,
+      headers: {"Accept": "application/json", "X-Requested-With": "fetch", "X-CSRF-Token": CSRF}
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (!response.ok) { throw new ApiError(response.status, data.error); }
+        return data;
+      });
+    }).then(function (message) {
+      body.value = "";
+      updateCounter();
+      state.scope.add(message.conversation_id);
+      return Promise.all([refreshMessage(message.id), refreshHeader(), refreshRow(message.conversation_id)]);
+    }).catch(fail).then(function () {
+      input.value = "";
+      input.disabled = $("#conv-header").dataset.write !== "1";
+      updateWindow();
     });
   }
 
@@ -811,6 +841,8 @@
         if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { send(event); }
       });
       $("#composer-channel").addEventListener("change", function () { updateCounter(); updateWindow(); });
+      var file = $("#composer-file");
+      if (file) { file.addEventListener("change", function () { sendFile(file); }); }
       var cancel = $("#reply-cancel");
       if (cancel) { cancel.addEventListener("click", function () { setReply(null); }); }
       var waPicker = $("#wa-template-picker");
