@@ -435,3 +435,14 @@ def test_a_file_outside_the_window_or_too_large_is_refused_and_nothing_goes(clie
     huge = attach(client, agent_headers, conversation.id, "foto.png", PNG + b"0" * (5 * 2**20), "image/png")
     assert huge.status_code == 422 and "5 MB" in huge.json()["error"]["message"]
     assert sent(sandbox) == [] and sandbox.ledger()["media"] == []
+
+
+def test_a_send_refused_because_the_customer_stopped_marketing_records_the_opt_out(client, db, whatsapp, sandbox,
+                                                                                     agent_headers):
+    from contact_center.contacts.models import Contact
+
+    message = _send_expecting(client, db, whatsapp, sandbox, agent_headers, 131050)
+    assert message.status == "failed" and message.next_attempt_at is None
+    contact = db.get(Contact, message.contact_id)
+    db.refresh(contact)
+    assert contact.opt_out_marketing is True and contact.opt_out_whatsapp is False

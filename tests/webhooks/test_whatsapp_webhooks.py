@@ -320,3 +320,14 @@ def test_an_unknown_field_is_acknowledged(client, db, whatsapp):
     answer = post(client, fixture("unknown_field"))
     assert answer.status_code == 200, answer.text
     assert db.scalar(select(WebhookEvent.outcome)) == "ignored"
+
+
+def test_a_failed_status_for_the_account_pauses_the_channel(client, db, whatsapp):
+    message = _outbound(db, whatsapp, "wamid.OUT-PAUSE")
+    error = {"code": 131031, "title": "Business Account locked", "message": "Business Account locked",
+             "error_data": {"details": "The account has been locked."}}
+    assert post(client, _status_payload("wamid.OUT-PAUSE", "failed", errors=[error])).status_code == 200
+    db.refresh(message)
+    db.refresh(whatsapp)
+    assert message.status == "failed"
+    assert whatsapp.paused_at is not None and "canal pausado" in whatsapp.paused_reason

@@ -203,3 +203,22 @@ def candidates_by_key(connection: Connection, keys: list[str]) -> dict[str, list
             for key in {candidate.phone_key, candidate.mobile_key} - {None}:
                 candidates[key].append(candidate)
     return candidates
+
+
+OPT_OUT_FLAGS = ("opt_out_sms", "opt_out_whatsapp", "opt_out_marketing")
+
+
+def opt_out(session: Session, contact_id: int, flag: str, *, via: str, reason: str | None = None,
+            value: bool = True) -> None:
+    """Set (or, with value=False, clear) one of the contact's opt-out flags, audited: a customer
+    who stopped marketing on WhatsApp, one whose send failed for it."""
+    from sqlalchemy import update
+
+    from contact_center.audit.service import record
+    from contact_center.db import utcnow
+
+    assert flag in OPT_OUT_FLAGS, flag
+    session.execute(update(Contact).where(Contact.id == contact_id).values({flag: value, "updated_at": utcnow()}))
+    record(session, action=f"contact.{flag}" if value else f"contact.{flag}.cleared", subject_type="contact",
+           subject_id=contact_id, via=via, reason=reason)
+    log.info("contact %d: %s %s (%s)", contact_id, flag, "set" if value else "cleared", reason or via)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from contact_center.channels.models import Channel
 from contact_center.channels.service import build_provider, pause_channel, webhook_urls
 from contact_center.contacts import identifiers
+from contact_center.contacts import service as contacts
 from contact_center.db import DriverCursor, transaction, utcnow
 from contact_center.messaging import fallback, media, rows, service
 from contact_center.messaging.models import Message
@@ -149,6 +150,8 @@ def _after_error(session_factory, batch_ids: list[int], exc: ProviderError, chan
             elif not exc.retryable:
                 service.fail(message, reason)
                 message.provider_status_code = getattr(exc, "code", None)
+                if exc.opts_out and message.contact_id is not None:
+                    contacts.opt_out(session, message.contact_id, exc.opts_out, via="provider", reason=reason)
                 channel = session.get(Channel, message.channel_id)
                 if fallback.mode(channel) == "send" and fallback.why_not(session, message, channel) is None:
                     sms = fallback.send_by_sms(session, message, author_id=None, via="system")

@@ -75,6 +75,7 @@ class StatusUpdate:
     state: str  # sent | delivered | failed | rejected | expired | accepted (still at the provider)
     code: int | None
     text: str | None
+    pauses_channel: bool = False  # the failure is the account's (a revoked token…): see ProviderError
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class ProviderError(Exception):
     # The provider refuses the account itself (a revoked token, a blocked business): the channel is
     # paused for everyone instead of every queued message failing one by one.
     pauses_channel: bool = False
+    opts_out: str | None = None  # the contact's flag the failure sets (a customer who stopped marketing)
 
     @property
     def reason(self) -> str:

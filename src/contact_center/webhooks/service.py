@@ -187,6 +187,13 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
             message_id=message_id, now=now))
     if rows:
         events.insert_statuses(session, rows)
+    pausing = next((u for u, outcome in zip(new, result.outcomes) if u.pauses_channel and outcome != "pending"), None)
+    if pausing is not None:  # the provider refused the account itself, after the send: stop the channel
+        from contact_center.channels.models import Channel
+        from contact_center.channels.service import pause_channel
+
+        pause_channel(session, session.get(Channel, channel_id), f"{pausing.text} — canal pausado: nada é enviado "
+                                                                   "até um administrador corrigir a conta")
     return result
 
 

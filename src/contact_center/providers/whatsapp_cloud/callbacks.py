@@ -18,12 +18,11 @@ import json
 import logging
 
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contact_center.channels.service import WebhookChannel, whatsapp_numbers
-from contact_center.contacts.models import Contact
-from contact_center.db import READ_ONLY, utcnow
+from contact_center.db import READ_ONLY
 from contact_center.errors import DomainError, NotAuthenticated
 from contact_center.messaging.inbound import ReplyIn
 from contact_center.providers.base import InboundReply, WebhookPayloadError
@@ -249,7 +248,7 @@ def _detail(event) -> str | None:
 
 
 def _marketing_preference(session: Session, event: wa.PreferenceEvent) -> int:
-    from contact_center.audit.service import record
+    from contact_center.contacts import service as contacts
     from contact_center.contacts.models import ContactIdentifier
 
     keys = [("wa_id", event.wa_id), ("wa_user_id", event.user_id)]
@@ -265,8 +264,6 @@ def _marketing_preference(session: Session, event: wa.PreferenceEvent) -> int:
     if contact_id is None:
         log.info("WhatsApp marketing preference %s for an unknown customer; nothing to record", event.value)
         return 0
-    stop = event.value == "stop"
-    session.execute(update(Contact).where(Contact.id == contact_id).values(opt_out_marketing=stop, updated_at=utcnow()))
-    record(session, action="contact.opt_out_marketing" if stop else "contact.opt_in_marketing",
-           subject_type="contact", subject_id=contact_id, via="webhook")
+    contacts.opt_out(session, contact_id, "opt_out_marketing", via="webhook", value=event.value == "stop",
+                     reason=f"WhatsApp user_preferences: {event.value}")
     return 1

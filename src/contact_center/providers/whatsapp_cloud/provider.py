@@ -20,7 +20,7 @@ from contact_center.providers.base import (
 from contact_center.webhooks.desk import WebhookRoute
 
 from .client import DEFAULT_API_VERSION, DEFAULT_BASE_URL, GraphClient
-from .errors import reason_for
+from .errors import classify, reason_for
 from .webhooks import StatusEvent, parse
 
 if TYPE_CHECKING:
@@ -120,7 +120,8 @@ def to_status_update(status: StatusEvent) -> StatusUpdate:
     return StatusUpdate(external_id=status.external_id, provider_message_id=status.wamid,
                         reference=status.callback_data, state=status.status,
                         code=error.code if error else None,
-                        text=reason_for(error.code, error.details) if error else None)
+                        text=reason_for(error.code, error.details) if error else None,
+                        pauses_channel=bool(error) and classify(error.code, None).kind == "pause_channel")
 
 
 def statuses(payload) -> Iterator[StatusUpdate]:
