@@ -3,6 +3,7 @@ and for `serve` when a provider has no credentials."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -10,6 +11,8 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 
 class LocalServer:
@@ -69,3 +72,24 @@ class LocalServer:
         if response.is_error:
             raise RuntimeError(f"{self.name} {method} {path} failed: HTTP {response.status_code} {response.text}")
         return response.json()
+
+
+# For the sandboxes' control endpoints (/_sandbox/…): their errors and bodies.
+
+def control_error(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": message}, status)
+
+
+async def json_object(request: Request) -> dict[str, Any] | None:
+    """The body as a JSON object (an empty body is {}); None when it is not one."""
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def pydantic_message(error: Any) -> str:
+    """One validation error as "field: message"."""
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else error["msg"]

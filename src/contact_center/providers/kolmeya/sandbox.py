@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import random
@@ -41,7 +40,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from contact_center.messaging.segments import count_segments
-from contact_center.providers.local_server import LocalServer
+from contact_center.providers.local_server import LocalServer, control_error, json_object, pydantic_message
 from contact_center.money import brl_digits
 
 from .webhooks import BRAZIL_TZ, STATUS_TEXTS
@@ -535,21 +534,21 @@ class Sandbox:
         return JSONResponse(self._config_view())
 
     async def set_config(self, request: Request) -> Response:
-        body = await _json_object(request)
+        body = await json_object(request)
         if body is None:
-            return _control_error("send a JSON object of settings; GET /_sandbox/config lists them")
+            return control_error("send a JSON object of settings; GET /_sandbox/config lists them")
         fail_next = body.pop("fail_next", None)
         if fail_next is not None:
             failures = fail_next if isinstance(fail_next, list) else [fail_next]
             if any(f not in FORCEABLE_MODES and f not in FORCEABLE_ERRORS for f in failures):
-                return _control_error(
+                return control_error(
                     f"fail_next: expected a list of HTTP codes {list(FORCEABLE_ERRORS)} "
                     f"or modes {list(FORCEABLE_MODES)}, got {fail_next!r}"
                 )
         try:
             config = SandboxConfig.model_validate({**self.config.model_dump(), **body})
         except ValidationError as exc:
-            return _control_error("; ".join(_pydantic_message(e) for e in exc.errors()))
+            return control_error("; ".join(pydantic_message(e) for e in exc.errors()))
         self.config = config
         if "balance" in body:
             self.balance = config.balance
@@ -564,31 +563,31 @@ class Sandbox:
         return JSONResponse(self._config_view())
 
     async def reply(self, request: Request) -> Response:
-        body = await _json_object(request)
+        body = await json_object(request)
         if body is None or not body.get("phone") or not isinstance(body.get("text"), str):
-            return _control_error(
+            return control_error(
                 'send {"phone": "5511900000001", "text": "Oi", "reference"?: "...", '
                 '"shape"?: "flat"|"nested", "deliver"?: true, "webhook_url"?: "...", "ago_seconds"?: 0}'
             )
         ago = body.get("ago_seconds", 0)
         if isinstance(ago, bool) or not isinstance(ago, (int, float)) or ago < 0:
-            return _control_error("ago_seconds: expected how many seconds ago the customer replied, a number >= 0")
+            return control_error("ago_seconds: expected how many seconds ago the customer replied, a number >= 0")
         phone = _digits(str(body["phone"]))
         original = self._original_for(phone, body.get("reference"))
         if original is None:
             answered = "with that reference" if body.get("reference") else f"to {phone}"
-            return _control_error(
+            return control_error(
                 f"the sandbox has sent no SMS {answered}; send one first "
                 "(a Kolmeya reply always answers an SMS we sent)",
                 409,
             )
         shape = body.get("shape") or self.config.reply_shape
         if shape not in ("flat", "nested"):
-            return _control_error('shape: expected "flat" or "nested"')
+            return control_error('shape: expected "flat" or "nested"')
         deliver = body.get("deliver", True)
         url = body.get("webhook_url") or self.config.reply_webhook_url
         if deliver and not url:
-            return _control_error(
+            return control_error(
                 "no reply webhook URL: set reply_webhook_url with POST /_sandbox/config, pass "
                 '"webhook_url", or pass "deliver": false to only list the reply in /sms/replys',
                 409,
@@ -781,23 +780,6 @@ def _forced_error(status: int, limit_headers: dict[str, str]) -> JSONResponse:
 def _retry_after(limit_headers: dict[str, str]) -> dict[str, str]:
     seconds = max(1, math.ceil(int(limit_headers["X-RateLimit-Reset"]) - time.time()))
     return {"Retry-After": str(seconds)}
-
-
-def _control_error(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": message}, status)
-
-
-async def _json_object(request: Request) -> dict[str, Any] | None:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _pydantic_message(error: Any) -> str:
-    where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {error['msg']}" if where else error["msg"]
 
 
 def _digits(phone: str) -> str:

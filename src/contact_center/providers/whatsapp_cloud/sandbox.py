@@ -67,7 +67,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from contact_center.providers.local_server import LocalServer
+from contact_center.providers.local_server import LocalServer, control_error, json_object, pydantic_message
 from contact_center.providers.whatsapp_cloud.webhooks import sign
 
 logger = logging.getLogger(__name__)
@@ -401,7 +401,7 @@ class Sandbox:
 
     async def _handle(self, request: Request, endpoint: str, rest: str) -> Response:
         if endpoint == "messages":
-            body = await _json_object(request)
+            body = await json_object(request)
             if body is None:
                 raise _GraphFailure(100, "The request body is not a JSON object")
             return self._messages(body, request)
@@ -713,20 +713,20 @@ class Sandbox:
         return JSONResponse(self._config_view())
 
     async def set_config(self, request: Request) -> Response:
-        body = await _json_object(request)
+        body = await json_object(request)
         if body is None:
-            return _control_error("send a JSON object of settings; GET /_sandbox/config lists them")
+            return control_error("send a JSON object of settings; GET /_sandbox/config lists them")
         fail_next = body.pop("fail_next", None)
         if fail_next is not None:
             failures = fail_next if isinstance(fail_next, list) else [fail_next]
             if any(not (f in FORCEABLE_MODES or (isinstance(f, int) and not isinstance(f, bool)))
                    for f in failures):
-                return _control_error(f"fail_next: expected Graph error codes (e.g. 131047, 190, 130429) "
+                return control_error(f"fail_next: expected Graph error codes (e.g. 131047, 190, 130429) "
                                       f"or modes {list(FORCEABLE_MODES)}, got {fail_next!r}")
         try:
             self.config = SandboxConfig.model_validate({**self.config.model_dump(), **body})
         except ValidationError as exc:
-            return _control_error("; ".join(_pydantic_message(e) for e in exc.errors()))
+            return control_error("; ".join(pydantic_message(e) for e in exc.errors()))
         if fail_next is not None:
             self.fail_next = deque(failures)
         return JSONResponse(self._config_view())
@@ -738,9 +738,9 @@ class Sandbox:
         return JSONResponse({"status": "reset"})
 
     async def inbound(self, request: Request) -> Response:
-        body = await _json_object(request)
+        body = await json_object(request)
         if body is None:
-            return _control_error(_INBOUND_HELP)
+            return control_error(_INBOUND_HELP)
         items = body.get("messages") if isinstance(body.get("messages"), list) else [body]
         changes: list[tuple[str, dict[str, Any]]] = []
         built: list[dict[str, Any]] = []
@@ -754,7 +754,7 @@ class Sandbox:
                 changes.append(("messages", value))
                 built.append(message)
         except ValueError as exc:
-            return _control_error(f"{exc}. {_INBOUND_HELP}")
+            return control_error(f"{exc}. {_INBOUND_HELP}")
         separate = bool(body.get("separate_entries"))
         if not separate and len(changes) > 1:
             # One change holding every message, as Meta batches them.
@@ -911,12 +911,12 @@ class Sandbox:
         raise ValueError("system: user_changed_number or user_changed_user_id")
 
     async def template_status(self, request: Request) -> Response:
-        body = await _json_object(request) or {}
+        body = await json_object(request) or {}
         event = str(body.get("event") or "").upper()
         language = str(body.get("language") or "pt_BR")
         template = next((t for t in self.templates if t["name"] == body.get("name") and t["language"] == language), None)
         if template is None or event not in ("APPROVED", "REJECTED", "PAUSED", "DISABLED", "PENDING"):
-            return _control_error('send {"name": "cobranca_lembrete", "language"?: "pt_BR", "event": '
+            return control_error('send {"name": "cobranca_lembrete", "language"?: "pt_BR", "event": '
                                   '"APPROVED"|"REJECTED"|"PAUSED"|"DISABLED", "reason"?: "..."} for a listed template')
         template["status"] = event
         value = {"event": event, "message_template_id": int(template["id"]),
@@ -927,14 +927,14 @@ class Sandbox:
         return JSONResponse({"template": template, "value": value, "delivery": delivery})
 
     async def user_preferences(self, request: Request) -> Response:
-        body = await _json_object(request) or {}
+        body = await json_object(request) or {}
         value_kind = body.get("value", "stop")
         if value_kind not in ("stop", "resume") or not (body.get("from") or body.get("user_id")):
-            return _control_error('send {"from": "+55 11 90000-0001" | "user_id": "BR.…", "value": "stop"|"resume"}')
+            return control_error('send {"from": "+55 11 90000-0001" | "user_id": "BR.…", "value": "stop"|"resume"}')
         try:
             wa_id, user_id = self._sender(body)
         except ValueError as exc:
-            return _control_error(str(exc))
+            return control_error(str(exc))
         if wa_id:
             (self.marketing_stopped.add if value_kind == "stop" else self.marketing_stopped.discard)(wa_id)
         preference: dict[str, Any] = {
@@ -1120,23 +1120,6 @@ def _display(digits: str) -> str:
     if len(digits) == 13 and digits.startswith("55"):
         return f"+55 {digits[2:4]} {digits[4:9]}-{digits[9:]}"
     return f"+{digits}"
-
-
-def _control_error(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": message}, status)
-
-
-async def _json_object(request: Request) -> dict[str, Any] | None:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _pydantic_message(error: Any) -> str:
-    where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {error['msg']}" if where else error["msg"]
 
 
 def _iso(epoch: float) -> str:
