@@ -172,16 +172,18 @@ class ProviderSpec:
     required_credentials: tuple[str, ...]
     optional_credentials: tuple[str, ...]
     build: Callable[[Channel, Settings], Provider]
-    # Pure functions from a decoded JSON payload; raise WebhookPayloadError naming the field.
-    parse_reply: Callable[[Any], InboundReply]
-    # May be lazy (a generator), the checks of the whole body coming first: a large callback is
-    # then read in turns.
+    # A pure function from a decoded JSON callback body to its statuses (the webhook writer parses
+    # status callbacks itself); raises WebhookPayloadError naming the field. May be lazy (a
+    # generator), the checks of the whole body coming first: a large callback is then read in turns.
     parse_statuses: Callable[[Any], Iterable[StatusUpdate]]
     # The callback URLs it has on our server (webhooks/desk.py).
     webhooks: tuple[WebhookRoute, ...] = ()
     sandbox: bool = False  # a local simulator of the provider: nothing leaves the machine
     # Optional credentials we make up when not given (WhatsApp's verify token), shown to the admin.
     generated_credentials: tuple[str, ...] = ()
+    # A provider whose replies arrive one a callback (Kolmeya): the body's reply. Others parse their
+    # callbacks in their own handlers.
+    parse_reply: Callable[[Any], InboundReply] | None = None
 
     def parse_settings(self, raw: dict[str, Any]) -> BaseModel:
         return self.settings_model.model_validate(raw)

@@ -61,7 +61,7 @@ def _time_first_id(source: str, external_id: str, payload: str) -> str | None:
         name = source.partition(".")[0]
         # Revision 0007 renamed the Kolmeya sandbox provider; rows this revision meets still say "sandbox".
         spec = PROVIDERS.get(RENAMED.get(name, name))
-        if spec is None:
+        if spec is None or spec.parse_reply is None:
             return None
         try:
             new_id = spec.parse_reply(body).external_id

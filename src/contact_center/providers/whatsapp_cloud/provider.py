@@ -129,10 +129,6 @@ def statuses(payload) -> Iterator[StatusUpdate]:
     return (to_status_update(event) for event in parse(payload).events if isinstance(event, StatusEvent))
 
 
-def _no_reply_parser(payload):
-    raise NotImplementedError("WhatsApp messages arrive with the events of a webhook body (callbacks.py)")
-
-
 WEBHOOKS = (
     WebhookRoute("GET", "/whatsapp/webhook", "callback", "contact_center.providers.whatsapp_cloud.callbacks:verify",
                  "Meta's subscription handshake", per_channel=False),
@@ -144,7 +140,7 @@ WHATSAPP_CLOUD = ProviderSpec(
     name="whatsapp_cloud", kind="whatsapp", label="WhatsApp Cloud API", settings_model=WhatsAppSettings,
     required_credentials=("access_token", "app_secret"), optional_credentials=("verify_token",),
     generated_credentials=("verify_token",),
-    build=_builder(WhatsAppSettings), parse_reply=_no_reply_parser, parse_statuses=statuses, webhooks=WEBHOOKS,
+    build=_builder(WhatsAppSettings), parse_statuses=statuses, webhooks=WEBHOOKS,
 )
 
 # The same API served by our local simulator (contact-center sandbox whatsapp): nothing leaves the machine.
