@@ -192,14 +192,13 @@ def test_a_sender_with_only_a_user_id_is_found_again_by_it(client, db, whatsapp)
 
 
 def test_a_customer_who_writes_on_sms_and_whatsapp_is_one_contact(client, db, whatsapp, sms, customer_writes):
+    known = create_contact(db, {"name": "Ana Souza", "mobile": "+55 11 90000-0001"})
+    db.commit()
     by_sms = customer_writes(sms, "+55 11 90000-0001", "Oi pelo SMS")
-    contact_id = by_sms.contact_id
     assert post(client, fixture("text")).status_code == 200
     [by_whatsapp] = messages(db, whatsapp)
-    if contact_id is None:  # SMS from an unknown number opens a conversation without a contact
-        contact_id = by_whatsapp.contact_id
-        db.refresh(by_sms)
-    assert by_whatsapp.contact_id == contact_id
+    assert by_sms.contact_id == by_whatsapp.contact_id == known.id
+    assert db.scalar(select(func.count()).select_from(Contact)) == 1
 
 
 def test_a_number_change_keeps_the_contact_and_learns_the_new_ids(client, db, whatsapp):
