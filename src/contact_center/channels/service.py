@@ -228,8 +228,9 @@ def whatsapp_numbers(session: Session) -> dict[str, WebhookChannel]:
     """phone_number_id → its channel, for the WhatsApp channels (one callback URL serves them all,
     told apart by the number each event is for). Cached as briefly as the token lookups."""
     global _numbers_cache
-    if _numbers_cache is not None and time.monotonic() - _numbers_cache[0] < WEBHOOK_CACHE_SECONDS:
-        return _numbers_cache[1]
+    cached = cached_whatsapp_numbers()
+    if cached is not None:
+        return cached
     numbers = {}
     for channel in session.scalars(select(Channel).where(Channel.kind == "whatsapp").order_by(Channel.id)):
         number = (channel.settings or {}).get("phone_number_id")
@@ -242,6 +243,13 @@ def whatsapp_numbers(session: Session) -> dict[str, WebhookChannel]:
                                              (channel.settings or {}).get("waba_id"))
     _numbers_cache = (time.monotonic(), numbers)
     return numbers
+
+
+def cached_whatsapp_numbers() -> dict[str, WebhookChannel] | None:
+    """whatsapp_numbers while its cache is fresh, without a session; None once it must be read."""
+    if _numbers_cache is not None and time.monotonic() - _numbers_cache[0] < WEBHOOK_CACHE_SECONDS:
+        return _numbers_cache[1]
+    return None
 
 
 def forget_whatsapp_numbers() -> None:

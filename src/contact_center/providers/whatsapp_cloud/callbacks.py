@@ -21,7 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from contact_center.channels.service import WebhookChannel, whatsapp_numbers
+from contact_center.channels.service import WebhookChannel, cached_whatsapp_numbers, whatsapp_numbers
 from contact_center.db import READ_ONLY
 from contact_center.errors import DomainError, NotAuthenticated
 from contact_center.messaging.inbound import ReplyIn
@@ -43,7 +43,7 @@ class Forbidden(DomainError):
 
 async def verify(callback: Callback) -> Answer:
     """The subscription handshake: the challenge back when the verify token is one of our channels'."""
-    channels = await run_in_threadpool(_channels, callback)
+    channels = await _channels(callback)
     for channel in channels.values():
         if channel.provider in callback.accepted and channel.verify_token:
             challenge = wa.handshake(callback.query, channel.verify_token)
@@ -54,10 +54,18 @@ async def verify(callback: Callback) -> Answer:
                     "the channel's webhook settings")
 
 
-def _channels(callback: Callback) -> dict[str, WebhookChannel]:
-    with callback.session_factory() as session:
-        session.connection(execution_options=READ_ONLY)
-        return whatsapp_numbers(session)
+async def _channels(callback: Callback) -> dict[str, WebhookChannel]:
+    """Our WhatsApp numbers: from the cache on the event loop (every POST asks), else read off it."""
+    cached = cached_whatsapp_numbers()
+    if cached is not None:
+        return cached
+
+    def read() -> dict[str, WebhookChannel]:
+        with callback.session_factory() as session:
+            session.connection(execution_options=READ_ONLY)
+            return whatsapp_numbers(session)
+
+    return await run_in_threadpool(read)
 
 
 async def receive(callback: Callback) -> Answer | dict:
@@ -66,7 +74,7 @@ async def receive(callback: Callback) -> Answer | dict:
     if not signature:
         raise NotAuthenticated(f"the {wa.SIGNATURE_HEADER} header is missing: WhatsApp signs every callback")
     payload = service.decode(raw)
-    numbers = await run_in_threadpool(_channels, callback)
+    numbers = await _channels(callback)
     ours = {number: channel for number, channel in numbers.items() if channel.provider in callback.accepted}
     by_account = {}
     for channel in ours.values():
