@@ -201,6 +201,19 @@ def test_a_customer_who_writes_on_sms_and_whatsapp_is_one_contact(client, db, wh
     assert db.scalar(select(func.count()).select_from(Contact)) == 1
 
 
+def test_an_sms_customer_nobody_knew_becomes_one_contact_when_they_write_on_whatsapp(client, db, whatsapp, sms,
+                                                                                   customer_writes):
+    by_sms = customer_writes(sms, "+55 11 90000-0001", "Oi pelo SMS")
+    assert by_sms.contact_id is None
+    assert post(client, fixture("text")).status_code == 200
+    [by_whatsapp] = messages(db, whatsapp)
+    db.refresh(by_sms)
+    sms_message = db.scalar(select(Message).where(Message.conversation_id == by_sms.id))
+    assert by_whatsapp.contact_id is not None
+    assert by_sms.contact_id == sms_message.contact_id == by_whatsapp.contact_id
+    assert db.scalar(select(func.count()).select_from(Contact)) == 1
+
+
 def test_a_number_change_keeps_the_contact_and_learns_the_new_ids(client, db, whatsapp):
     assert post(client, fixture("text")).status_code == 200
     change = fixture("system_user_changed_number")

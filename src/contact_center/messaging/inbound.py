@@ -173,7 +173,17 @@ def _adopt_senders(driver: DriverCursor, pending: list[_Pending], stamp) -> None
             for other in pending:  # the same sender twice in one batch: one contact
                 if other is not p and other.contact_id is None and other.identity.key == p.identity.key:
                     other.contact_id = p.contact_id
+            if mobile:  # the same phone's SMS conversation, written before we knew them: one timeline
+                _link_phone(driver, p.identity.key, p.contact_id)
         identifiers.attach(driver, p.contact_id, {**reply.identifiers, **(reply.new_identifiers or {})}, stamp)
+
+
+def _link_phone(driver: DriverCursor, phone_key: str, contact_id: int) -> None:
+    """Conversations (and their messages) of this phone that have no contact yet become the contact's."""
+    driver.execute("UPDATE messages SET contact_id = ? WHERE contact_id IS NULL AND conversation_id IN "
+                   "(SELECT id FROM conversations WHERE phone_key = ? AND contact_id IS NULL)", [contact_id, phone_key])
+    driver.execute("UPDATE conversations SET contact_id = ? WHERE phone_key = ? AND contact_id IS NULL",
+                   [contact_id, phone_key])
 
 
 def _open_windows(driver: DriverCursor, pending: list[_Pending], now) -> None:
@@ -210,13 +220,14 @@ def _link_answered(driver: DriverCursor, pending: list[_Pending]) -> None:
             by_channel[channel_id].append(value)
         for channel_id, values in by_channel.items():
             for chunk in chunks(values):
-                for value, message_id, contact_id, phone_e164 in driver.rows(
-                        f"SELECT {column}, id, contact_id, phone_e164 FROM messages "
+                for value, message_id, contact_id, phone, phone_e164 in driver.rows(
+                        f"SELECT {column}, id, contact_id, phone, phone_e164 FROM messages "
                         f"WHERE channel_id = ? AND {column} IN ({driver.marks(len(chunk))})", [channel_id, *chunk]):
+                    # Only a message that went to this same number (or WhatsApp user): a quoted id
+                    # from another customer's SMS must not hand this reply to that customer.
+                    key = phones.match_key(phone_e164) if phone_e164 else identifiers.user_key(phone)
                     for p in wanted[(channel_id, value)]:
-                        # Only a message that went to this same number: a quoted id from another
-                        # customer's SMS must not hand this reply to that customer.
-                        if phones.match_key(phone_e164) == p.identity.key:
+                        if key == p.identity.key:
                             p.answered = (message_id, contact_id)
 
 
