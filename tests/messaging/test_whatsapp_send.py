@@ -40,17 +40,21 @@ def whatsapp(db, sandbox):
     return channel
 
 
-def customer_writes(client, sandbox, *, phone: str = CUSTOMER, text: str = "Oi, quero a segunda via",
-                    ago: timedelta = timedelta(minutes=5), wamid: str | None = None) -> None:
-    """A customer's message reaching our webhook, signed as Meta signs it."""
+def customer_writes(client, sandbox, *, phone: str | None = CUSTOMER, text: str = "Oi, quero a segunda via",
+                    ago: timedelta = timedelta(minutes=5), wamid: str | None = None, user_id: str | None = None) -> None:
+    """A customer's message reaching our webhook, signed as Meta signs it; with `phone` None, from a
+    user who shares only their business-scoped `user_id`."""
     at = int((datetime.now(UTC) - ago).timestamp())
-    wamid = wamid or f"wamid.IN-{phone}-{at}-{time.monotonic_ns()}"
+    wamid = wamid or f"wamid.IN-{phone or user_id}-{at}-{time.monotonic_ns()}"
+    contact = {"profile": {"name": "Ana Souza"}, **({"wa_id": phone} if phone else {}),
+               **({"user_id": user_id} if user_id else {})}
+    message = {**({"from": phone} if phone else {}), **({"from_user_id": user_id} if user_id else {}),
+               "id": wamid, "timestamp": str(at), "type": "text", "text": {"body": text}}
     payload = {"object": "whatsapp_business_account", "entry": [{"id": sandbox.waba_id, "changes": [{
         "field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "5511900000000", "phone_number_id": sandbox.phone_number_id},
-            "contacts": [{"profile": {"name": "Ana Souza"}, "wa_id": phone}],
-            "messages": [{"from": phone, "id": wamid, "timestamp": str(at), "type": "text", "text": {"body": text}}]}}]}]}
+            "contacts": [contact], "messages": [message]}}]}]}
     raw = json.dumps(payload, ensure_ascii=True).encode()
     answer = client.post("/whatsapp/webhook", content=raw,
                          headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(raw, APP_SECRET)})
@@ -277,6 +281,33 @@ def test_the_wa_id_of_the_answer_becomes_the_contacts_identifier(client, db, wha
     assert "554891910234" in values
 
 
+def test_a_customer_known_only_by_user_id_is_answered_by_that_id(client, db, whatsapp, sandbox, agent_headers):
+    customer_writes(client, sandbox, phone=None, user_id="BR.1000000000000003", wamid="wamid.FROM-USER-ONLY")
+    conversation = the_conversation(db, whatsapp)
+    assert conversation.phone_e164 == "" and conversation.recipient == "wa:BR.1000000000000003"
+    answer = compose(client, agent_headers, conversation.id, body="Olá, Carla!", reply_to_message_id=db.scalar(
+        select(Message.id).where(Message.provider_message_id == "wamid.FROM-USER-ONLY")))
+    assert answer.status_code == 202, answer.text
+    message = db.get(Message, answer.json()["id"])
+    db.refresh(message)
+    [out] = sent(sandbox)
+    assert (out["recipient"], out["to"]) == ("BR.1000000000000003", "")
+    assert "to" not in out["payload"] and out["payload"]["recipient"] == "BR.1000000000000003"
+    assert out["payload"]["context"] == {"message_id": "wamid.FROM-USER-ONLY"}
+    assert (message.status, message.phone, message.phone_e164) == ("sent", "BR.1000000000000003", "")
+    assert message.conversation_id == conversation.id and message.contact_id == conversation.contact_id
+
+
+def test_a_customer_known_only_by_user_id_cannot_be_answered_by_sms(client, db, whatsapp, sandbox, sms,
+                                                                    agent_headers):
+    customer_writes(client, sandbox, phone=None, user_id="BR.1000000000000003")
+    conversation = the_conversation(db, whatsapp)
+    answer = compose(client, agent_headers, conversation.id, body="Olá", channel_id=sms.id)
+    assert answer.status_code == 422
+    assert "shares no phone number" in answer.json()["error"]["message"]
+    assert db.scalar(select(Message.id).where(Message.direction == "out")) is None
+
+
 # --- customers' files ----------------------------------------------------------------------------
 
 def post_signed(client, payload: dict) -> None:
@@ -360,6 +391,45 @@ def test_a_channel_set_to_send_falls_back_to_sms_by_itself(client, db, whatsapp,
     message = _send_expecting(client, db, whatsapp, sandbox, agent_headers, 131026)
     again = db.scalar(select(Message).where(Message.fallback_of_id == message.id))
     assert again is not None and again.channel_id == sms.id and again.origin == "fallback"
+
+
+def failed_status(sandbox, message: Message, code: int) -> dict:
+    """Meta's `failed` status for a message it had accepted (the usual way 131026 arrives)."""
+    return {"object": "whatsapp_business_account", "entry": [{"id": sandbox.waba_id, "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "5511900000000", "phone_number_id": sandbox.phone_number_id},
+            "statuses": [{"id": message.provider_message_id, "status": "failed",
+                          "timestamp": str(int(time.time())), "recipient_id": CUSTOMER,
+                          "biz_opaque_callback_data": message.reference,
+                          "errors": [{"code": code, "title": "Message undeliverable",
+                                      "message": "Message undeliverable",
+                                      "error_data": {"details": "Message Undeliverable."}}]}]}}]}]}
+
+
+@pytest.mark.parametrize("mode, expected", [("send", 1), ("offer", 0)])
+def test_a_failure_reported_later_by_webhook_falls_back_to_sms_only_when_set_to_send(
+        client, db, whatsapp, sandbox, sms, agent_headers, mode, expected):
+    whatsapp.settings = {**whatsapp.settings, "sms_fallback": mode}
+    sms.active = True
+    db.commit()
+    customer_writes(client, sandbox)
+    answer = compose(client, agent_headers, the_conversation(db, whatsapp).id, body="Seu boleto vence amanhã")
+    message = db.get(Message, answer.json()["id"])
+    db.refresh(message)
+    assert message.status == "sent"
+    payload = failed_status(sandbox, message, 131026)
+    post_signed(client, payload)
+    post_signed(client, payload)  # Meta's duplicate changes nothing
+    db.refresh(message)
+    assert message.status == "failed" and message.provider_status_code == 131026
+    again = list(db.scalars(select(Message).where(Message.fallback_of_id == message.id)))
+    assert len(again) == expected
+    if again:
+        [sms_message] = again
+        assert (sms_message.channel_id, sms_message.origin, sms_message.body) == (sms.id, "fallback",
+                                                                                "Seu boleto vence amanhã")
+        assert sms_message.status != "queued" or sms_message.attempts > 0  # dispatched, not left for the sweeper
 
 
 def test_a_message_that_was_delivered_is_not_sent_again_by_sms(client, db, whatsapp, sandbox, sms, agent_headers):

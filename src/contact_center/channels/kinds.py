@@ -29,6 +29,7 @@ class ChannelKind:
     # None: any time.
     reply_window: timedelta | None
     bulk_free_text: bool  # may a bulk send be free text (else: approved templates only)
+    reaches_user_ids: bool = False  # can write to a customer known only by the channel's user id (no phone)
 
     def opted_out(self, contact) -> bool:
         return contact is not None and bool(getattr(contact, self.opt_out_field))
@@ -59,7 +60,7 @@ SMS = ChannelKind(name="sms", label="SMS", opt_out_field="opt_out_sms",
                   counts_segments=True, reply_window=None, bulk_free_text=True)
 WHATSAPP = ChannelKind(name="whatsapp", label="WhatsApp", opt_out_field="opt_out_whatsapp",
                        max_body_characters=4096, counts_segments=False, reply_window=timedelta(hours=24),
-                       bulk_free_text=False)
+                       bulk_free_text=False, reaches_user_ids=True)
 KINDS: dict[str, ChannelKind] = {kind.name: kind for kind in (SMS, WHATSAPP)}
 
 

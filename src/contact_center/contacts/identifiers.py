@@ -19,6 +19,11 @@ def user_key(user_id: str) -> str:
     return f"wa:{user_id}"
 
 
+def user_id_of(key: str) -> str | None:
+    """The WhatsApp user id of a conversation key made by `user_key`; None for a phone's key."""
+    return key[3:] if key.startswith("wa:") else None
+
+
 def contacts_by_identifier(driver: DriverCursor, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
     """(kind, value) → (contact id, opt_out_sms, opt_out_whatsapp, the contact's wa_id or None) for the
     pairs some contact holds."""

@@ -36,6 +36,11 @@ class Conversation(Base):
     window_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    @property
+    def recipient(self) -> str:
+        """Whom its messages go to: the phone, or (its key) the WhatsApp user who shares none."""
+        return self.phone_e164 or self.phone_key
+
 
 EVENT_KINDS = ("taken", "released", "transferred", "assigned", "closed", "reopened", "contact_linked")
 

@@ -258,7 +258,7 @@ def send(session: Session, conversation_id: int, actor: User, body: str, *, chan
             raise InvalidInput(f"message {reply_to_message_id} is not a customer's message of this conversation",
                                field="reply_to_message_id")
     _claim_for_writer(session, conversation, actor)
-    message = messaging.queue_outbound(session, channel=channel, phone=conversation.phone_e164, body=body,
+    message = messaging.queue_outbound(session, channel=channel, phone=conversation.recipient, body=body,
                                        contact=contact, origin="composer", author_id=actor.id, via=via,
                                        in_reply_to=reply_to)
     _claim_other(session, conversation, message, actor)
@@ -271,7 +271,7 @@ def send_template(session: Session, conversation_id: int, actor: User, template_
     what may go once the 24-hour window has closed)."""
     conversation, channel, contact = _for_writing(session, conversation_id, actor, None)
     _claim_for_writer(session, conversation, actor)
-    return approved_templates.queue_template(session, channel=channel, phone=conversation.phone_e164,
+    return approved_templates.queue_template(session, channel=channel, phone=conversation.recipient,
                                              contact=contact, template_id=template_id, parameters=parameters,
                                              origin="composer", author_id=actor.id, via=via)
 
@@ -291,7 +291,7 @@ def send_file(session: Session, conversation_id: int, actor: User, *, content: d
                            field="file")
     _claim_for_writer(session, conversation, actor)
     label = {"image": "📷 Imagem", "audio": "🎵 Áudio", "video": "🎬 Vídeo"}.get(kind, f"📄 {filename}")
-    return messaging.queue_outbound(session, channel=channel, phone=conversation.phone_e164,
+    return messaging.queue_outbound(session, channel=channel, phone=conversation.recipient,
                                     body=f"{label}: {caption}" if caption else label, contact=contact,
                                     origin="composer", author_id=actor.id, via=via, content_type=kind,
                                     content=content)
@@ -316,9 +316,6 @@ def _for_writing(session: Session, conversation_id: int, actor: User, channel_id
     channel = session.get(Channel, channel_id if channel_id is not None else conversation.channel_id)
     if channel is None:
         raise InvalidInput(f"no channel with id {channel_id}", field="channel_id")
-    if not conversation.phone_e164:
-        raise InvalidInput("this customer shares no phone number on WhatsApp (known only by their user id); "
-                           "answering such users is not supported yet", field="conversation")
     contact = session.get(Contact, conversation.contact_id) if conversation.contact_id else None
     return conversation, channel, contact
 

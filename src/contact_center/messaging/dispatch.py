@@ -113,7 +113,8 @@ def _outgoing(session: Session, batch: list[Message], settings: Settings) -> lis
                                         .where(Message.id.in_(quoted))).all()) if quoted else {}
     return [OutgoingMessage(reference=m.reference, phone=m.phone_e164, body=m.body, content_type=m.content_type,
                             content=m.content, reply_to_provider_id=provider_ids.get(m.in_reply_to_id),
-                            attachment=media.outgoing_file(settings, m.content) if m.content_type != "text" else None)
+                            attachment=media.outgoing_file(settings, m.content) if m.content_type != "text" else None,
+                            user_id=None if m.phone_e164 else m.phone)
             for m in batch]
 
 
@@ -152,10 +153,8 @@ def _after_error(session_factory, batch_ids: list[int], exc: ProviderError, chan
                 message.provider_status_code = getattr(exc, "code", None)
                 if exc.opts_out and message.contact_id is not None:
                     contacts.opt_out(session, message.contact_id, exc.opts_out, via="provider", reason=reason)
-                channel = session.get(Channel, message.channel_id)
-                if fallback.mode(channel) == "send" and fallback.why_not(session, message, channel) is None:
-                    sms = fallback.send_by_sms(session, message, author_id=None, via="system")
-                    later.retry.append((sms.id, 0))
+                later.retry += [(sms_id, 0) for sms_id in
+                                fallback.send_automatically(session, message.channel_id, [message.id])]
             else:
                 delay = exc.retry_after_seconds or BACKOFF_SECONDS[min(message.attempts, len(BACKOFF_SECONDS)) - 1]
                 if service.requeue_after_error(message, reason, delay, MAX_ATTEMPTS):

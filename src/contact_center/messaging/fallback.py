@@ -62,3 +62,14 @@ def send_by_sms(session: Session, message: Message, *, author_id: int | None, vi
     session.flush()
     log.info("message %d sent again by SMS as message %d (%s)", message.id, sms.id, message.status_reason)
     return sms
+
+
+def send_automatically(session: Session, channel_id: int, message_ids: list[int]) -> list[int]:
+    """On a channel set to `send`: the same text by SMS for each of these failed messages that
+    can go (why_not). The ids of the SMS queued, to dispatch once the caller has committed."""
+    channel = session.get(Channel, channel_id) if message_ids else None
+    if channel is None or mode(channel) != "send":
+        return []
+    return [send_by_sms(session, message, author_id=None, via="system").id
+            for message in session.scalars(select(Message).where(Message.id.in_(message_ids)).order_by(Message.id))
+            if why_not(session, message, channel) is None]

@@ -25,6 +25,7 @@ from contact_center import phones
 from contact_center.audit.service import record
 from contact_center.channels.kinds import kind_of
 from contact_center.channels.models import Channel
+from contact_center.contacts import identifiers
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, find_by_phone, pick_contact
 from contact_center.db import chunks, utcnow
@@ -115,20 +116,17 @@ def queue_outbound(
         raise InvalidInput(f"channel {channel.name!r} is deactivated", field="channel")
     kind = kind_of(channel)
     body = kind.check_body(body)
-    try:
-        identity = phones.identify(phone)
-    except phones.PhoneNumberError as exc:
-        raise InvalidInput(str(exc), field="phone") from None
+    identity = _recipient(kind, phone)
     now = utcnow()
     if kind.reply_window is not None and content_type != "template":
         _check_window(session, channel, identity, now)
-    if contact is None:
+    if contact is None and identity.e164:
         contact = find_by_phone(session, identity.e164)
     conversation = conversation_for(session, channel.id, identity, contact)
     note_outbound(conversation, now)
     message = Message(**rows.outbound(
         kind, channel_id=channel.id, conversation_id=conversation.id, contact=contact,
-        contact_id=conversation.contact_id, origin=origin, phone=phone.strip(), phone_e164=identity.e164, body=body,
+        contact_id=conversation.contact_id, origin=origin, phone=identity.raw.strip(), phone_e164=identity.e164, body=body,
         now=now, author_id=author_id, campaign_id=campaign_id, content_type=content_type, content=content,
         blocked_reason=blocked_reason))
     if in_reply_to is not None:
@@ -138,8 +136,24 @@ def queue_outbound(
     announce_message(session, message, "message.created")
     if audit:
         record(session, action=f"{kind.name}.send", subject_type="message", subject_id=message.id,
-               actor_id=author_id, via=via, to=identity.e164, channel=channel.name, status=message.status)
+               actor_id=author_id, via=via, to=identity.e164 or identity.raw, channel=channel.name,
+               status=message.status)
     return message
+
+
+def _recipient(kind, phone: str) -> phones.PhoneIdentity:
+    """Who `phone` names: a phone number, or (as a conversation key, "wa:<id>") a WhatsApp customer
+    who shares no phone, on kinds that reach them."""
+    user_id = identifiers.user_id_of(phone or "")
+    if user_id is not None:
+        if not kind.reaches_user_ids:
+            raise InvalidInput(f"this customer is known only by a WhatsApp user id and shares no phone number: "
+                               f"{kind.label} cannot reach them", field="phone")
+        return phones.PhoneIdentity(user_id, "", phone)
+    try:
+        return phones.identify(phone)
+    except phones.PhoneNumberError as exc:
+        raise InvalidInput(str(exc), field="phone") from None
 
 
 def _check_window(session: Session, channel: Channel, identity: phones.PhoneIdentity, now: datetime) -> None:
@@ -340,7 +354,8 @@ def relink_inbound(session: Session) -> int:
 
     Set-based: after a large contact import there can be thousands of such messages."""
     orphans = session.execute(select(Message.id, Message.phone_e164, Message.conversation_id)
-                              .where(Message.direction == "in", Message.contact_id.is_(None))).all()
+                              .where(Message.direction == "in", Message.contact_id.is_(None),
+                                     Message.phone_e164 != "")).all()  # "": a WhatsApp user id, not a phone
     identities = {phone: phones.identify(phone) for phone in {row.phone_e164 for row in orphans}}
     candidates = candidates_by_key(session.connection(), list({i.key for i in identities.values()}))
     links = []

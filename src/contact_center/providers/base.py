@@ -22,13 +22,14 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class OutgoingMessage:
     reference: str  # our unique id for the message; travels to the provider and back
-    phone: str  # E.164
+    phone: str  # E.164; empty for a WhatsApp customer who shares no phone (then `user_id`)
     body: str
     # What is not plain text (a WhatsApp template, a media file), as Message.content holds it.
     content_type: str = "text"
     content: dict | None = None
     reply_to_provider_id: str | None = None  # the customer's message this one answers, where quoting exists
     attachment: tuple[bytes, str, str] | None = None  # a file to upload first: (bytes, mime type, file name)
+    user_id: str | None = None  # WhatsApp's business-scoped user id, for a customer known by nothing else
 
 
 @dataclass(frozen=True)

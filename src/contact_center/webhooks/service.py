@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from contact_center import json_input, phones
 from contact_center.db import DriverCursor, chunks, utcnow
 from contact_center.errors import DomainError
+from contact_center.messaging import fallback
 from contact_center.messaging import service as messaging
 from contact_center.messaging.inbound import ReplyIn, record_replies
 from contact_center.messaging.models import Message
@@ -45,6 +46,7 @@ class IngestResult:
     outcomes: list[str] = field(default_factory=list)  # applied | pending | ignored | rejected | error
     message_ids: list[int] = field(default_factory=list)
     duplicates: int = 0
+    to_dispatch: list[int] = field(default_factory=list)  # messages queued by these events (an SMS fallback)
 
     def count(self, outcome: str) -> int:
         return self.outcomes.count(outcome)
@@ -54,6 +56,7 @@ class IngestResult:
         self.outcomes += other.outcomes
         self.message_ids += other.message_ids
         self.duplicates += other.duplicates
+        self.to_dispatch += other.to_dispatch
 
 
 def decode(raw: bytes) -> object:
@@ -176,10 +179,13 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
         new.append(update_)
     now = utcnow()
     rows = []
+    undeliverable = []
     for update_, (outcome, message_id) in zip(new, _apply_updates(session, channel_id, new)):
         result.outcomes.append(outcome)
         if message_id is not None:
             result.message_ids.append(message_id)
+        if outcome == "applied" and update_.state == "failed" and update_.code in fallback.FALLBACK_CODES:
+            undeliverable.append(message_id)
         rows.append(events.status_row(
             source=source, external_id=update_.external_id, channel_id=channel_id,
             payload=payload if payload is not None else json.dumps(_status_record(update_), ensure_ascii=False),
@@ -194,6 +200,7 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
 
         pause_channel(session, session.get(Channel, channel_id), f"{pausing.text} — canal pausado: nada é enviado "
                                                                    "até um administrador corrigir a conta")
+    result.to_dispatch += fallback.send_automatically(session, channel_id, undeliverable)
     return result
 
 

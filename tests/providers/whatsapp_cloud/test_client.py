@@ -17,6 +17,7 @@ from contact_center.providers.whatsapp_cloud.client import (
     MediaTooLarge,
     SendResponse,
     recipient_digits,
+    recipient_field,
 )
 from contact_center.providers.whatsapp_cloud.errors import (
     DAY_SECONDS,
@@ -296,6 +297,13 @@ def test_recipient_is_digits() -> None:
     assert recipient_digits("+55 (48) 99191-0234") == "5548991910234"
     with pytest.raises(ValueError):
         recipient_digits("BR.1502576394655843")
+
+
+def test_a_phone_goes_as_to_and_a_user_id_as_recipient() -> None:
+    assert recipient_field("+55 (48) 99191-0234") == {"to": "5548991910234"}
+    assert recipient_field("BR.1502576394655843") == {"recipient": "BR.1502576394655843"}
+    with pytest.raises(ValueError):
+        recipient_field("br.150 nope")
 
 
 @pytest.mark.parametrize(

@@ -167,6 +167,18 @@ def test_sender_with_only_a_user_id(sandbox: SandboxServer, receiver: WebhookRec
     assert contact == {"profile": {"name": "Ana", "username": "ana.exemplo"}, "user_id": "BR.1502576394655843"}
 
 
+def test_a_send_to_a_user_id_is_reported_by_that_id(sandbox: SandboxServer, receiver: WebhookReceiver) -> None:
+    with sandbox.client() as client:
+        answer = client.send_text("BR.1502576394655843", "Olá")
+    assert answer.wa_id is None  # Meta does not give their phone away
+    received = receiver.wait_for(3)
+    assert statuses(received) == [(answer.wamid, s) for s in ("sent", "delivered", "read")]
+    for status in (s for r in received for s in r.statuses()):
+        assert status["recipient_user_id"] == "BR.1502576394655843" and "recipient_id" not in status
+    [sent] = sandbox.ledger()["messages"]
+    assert (sent["recipient"], sent["to"]) == ("BR.1502576394655843", "")
+
+
 INBOUND = [
     ({"type": "text", "text": "Quero a segunda via", "context": "wamid.OUT1", "forwarded": True},
      lambda m: m["text"]["body"] == "Quero a segunda via" and m["context"]["id"] == "wamid.OUT1"

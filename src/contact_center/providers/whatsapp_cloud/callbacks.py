@@ -143,6 +143,9 @@ async def receive(callback: Callback) -> Answer | dict:
                  if index is not None and results[index].outcome == "applied"]
     if media_ids:
         await run_in_threadpool(callback.app.state.runtime.jobs.fetch_media, media_ids)
+    sms_fallbacks = [message_id for result in results for message_id in getattr(result, "to_dispatch", ())]
+    if sms_fallbacks:  # queued with the failures they stand in for, committed: now they may go
+        await run_in_threadpool(callback.app.state.runtime.jobs.dispatch, sms_fallbacks)
     return {"status": "success", **counts}
 
 

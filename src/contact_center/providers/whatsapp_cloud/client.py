@@ -40,6 +40,7 @@ PHONE_NUMBER_FIELDS = "display_phone_number,verified_name,quality_rating,messagi
 
 _VERSION = re.compile(r"v\d+\.\d+")
 _RECIPIENT_FORMATTING = re.compile(r"[\s().+-]")
+BSUID = re.compile(r"[A-Z]{2}\.[0-9A-Za-z]{1,60}")  # a business-scoped user id: BR.1502576394655843
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,14 @@ def recipient_digits(to: str) -> str:
     if not digits.isdigit():
         raise ValueError(f"A WhatsApp recipient is a phone number in digits with the country code, got {to!r}")
     return digits
+
+
+def recipient_field(to: str) -> dict[str, str]:
+    """Where the recipient goes in a send: `to` for a phone, `recipient` for a business-scoped user id
+    (a customer who shares no phone)."""
+    if BSUID.fullmatch(str(to)):
+        return {"recipient": str(to)}
+    return {"to": recipient_digits(to)}
 
 
 def parse_send_response(data: Any, path: str) -> SendResponse:
@@ -247,7 +256,7 @@ class GraphClient:
         body: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
-            "to": recipient_digits(to),
+            **recipient_field(to),
             "type": kind,
             kind: content,
         }

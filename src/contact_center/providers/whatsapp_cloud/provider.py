@@ -72,7 +72,7 @@ class WhatsAppProvider:
         return SendResult(request_id=None, outcomes={message.reference: outcome})
 
     def _send_one(self, message: OutgoingMessage):
-        to = message.phone.lstrip("+")
+        to = message.user_id or message.phone.lstrip("+")
         content = message.content or {}
         if message.content_type == "template":
             return self.client.send_template(to, content["name"], content["language"], content.get("components"),

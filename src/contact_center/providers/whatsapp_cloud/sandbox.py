@@ -68,6 +68,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from contact_center.providers.local_server import LocalServer, control_error, json_object, pydantic_message
+from contact_center.providers.whatsapp_cloud.client import BSUID
 from contact_center.providers.whatsapp_cloud.webhooks import sign
 
 logger = logging.getLogger(__name__)
@@ -246,18 +247,19 @@ class SandboxConfig(BaseModel):
 class _Sent:
     wamid: str
     to: str
-    wa_id: str
+    wa_id: str  # empty when sent to a user id whose phone the sandbox does not know
     type: str
     payload: dict[str, Any]
     callback_data: str | None
     message_status: str | None
     category: str
     created_at: float
+    user_id: str | None = None  # sent with `recipient` (a BSUID) instead of `to`
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "wamid": self.wamid, "to": self.to, "wa_id": self.wa_id, "type": self.type,
+            "wamid": self.wamid, "to": self.to, "recipient": self.user_id, "wa_id": self.wa_id, "type": self.type,
             "payload": self.payload, "callback_data": self.callback_data,
             "message_status": self.message_status or "accepted", "history": list(self.history),
             "status": self.history[-1]["status"] if self.history else "accepted",
@@ -423,8 +425,10 @@ class Sandbox:
             self.reads.append({"message_id": message_id, "typing_indicator": body.get("typing_indicator"),
                                "at": _iso(time.time())})
             return JSONResponse({"success": True})
-        to = str(body.get("to") or "")
-        if not to.isdigit():
+        to, user_id = str(body.get("to") or ""), str(body.get("recipient") or "")
+        if user_id and not BSUID.fullmatch(user_id):
+            raise _GraphFailure(100, "The parameter recipient must be a business-scoped user id such as BR.1502576394655843.")
+        if not user_id and not to.isdigit():
             raise _GraphFailure(100, "The parameter to is required and must be the recipient's phone number in digits.")
         kind = body.get("type", "text")
         if kind not in MESSAGE_TYPES:
@@ -434,12 +438,15 @@ class Sandbox:
             raise _GraphFailure(100, f"The parameter {kind} is required.")
         category = self._check_content(kind, content)
 
-        wa_id = self.wa_id_for(to)
-        self.known_wa_ids[to] = wa_id
+        if user_id:  # a customer who shares no phone: their number stays theirs
+            wa_id = next((phone for phone, user in self.user_ids.items() if user == user_id), "")
+        else:
+            wa_id = self.wa_id_for(to)
+            self.known_wa_ids[to] = wa_id
         callback_data = body.get("biz_opaque_callback_data")
         now = time.time()
         sent = _Sent(
-            wamid=_wamid(), to=to, wa_id=wa_id, type=kind, payload=body,
+            wamid=_wamid(), to=to, wa_id=wa_id, user_id=user_id or None, type=kind, payload=body,
             callback_data=str(callback_data) if callback_data is not None else None,
             message_status=self.config.message_status, category=category, created_at=now,
         )
@@ -450,7 +457,8 @@ class Sandbox:
         if self.config.message_status in (None, "accepted"):
             self._spawn(self._progress(sent, self._script_for(sent), self.config))
         return JSONResponse({"messaging_product": "whatsapp",
-                             "contacts": [{"input": to, "wa_id": wa_id}], "messages": [message]})
+                             "contacts": [{"input": user_id, "user_id": user_id} if user_id else
+                                          {"input": to, "wa_id": wa_id}], "messages": [message]})
 
     def _check_content(self, kind: str, content: dict[str, Any]) -> str:
         """Meta's synchronous checks; returns the pricing category of the message."""
@@ -526,7 +534,7 @@ class Sandbox:
         if code is None and sent.category == "marketing" and sent.wa_id in self.marketing_stopped:
             code = 131050
         if code is None and config.enforce_window and sent.type != "template":
-            last = self.last_inbound.get(sent.wa_id)
+            last = self.last_inbound.get(sent.wa_id or sent.user_id)
             if last is None or time.time() - last > config.window_seconds:
                 code = 131047
         if code is None:
@@ -638,8 +646,11 @@ class Sandbox:
             await self._deliver("status", self._envelope([("messages", value)]), config)
 
     def _status_item(self, sent: _Sent, status: str, code: int | None, at: float) -> dict[str, Any]:
-        item: dict[str, Any] = {"id": sent.wamid, "status": status, "timestamp": str(int(at)),
-                                "recipient_id": sent.wa_id}
+        item: dict[str, Any] = {"id": sent.wamid, "status": status, "timestamp": str(int(at))}
+        if sent.user_id:  # Meta names the user as we did: by id, not by phone
+            item["recipient_user_id"] = sent.user_id
+        else:
+            item["recipient_id"] = sent.wa_id
         if sent.callback_data is not None:
             item["biz_opaque_callback_data"] = sent.callback_data
         if code is not None:
@@ -790,8 +801,8 @@ class Sandbox:
         if isinstance(item.get("referral"), dict):
             message["referral"] = item["referral"]
         message.update(self._inbound_content(kind, item, wa_id))
-        if wa_id:
-            self.last_inbound[wa_id] = max(now, self.last_inbound.get(wa_id, 0))
+        customer = wa_id or user_id
+        self.last_inbound[customer] = max(now, self.last_inbound.get(customer, 0))
         if kind == "system":
             return None, message  # Meta sends no contacts[] with a system message
         profile: dict[str, Any] = {"name": str(item.get("name") or "Cliente Sandbox")}
