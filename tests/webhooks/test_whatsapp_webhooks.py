@@ -157,7 +157,8 @@ def test_every_message_type_is_recorded_with_what_an_operator_reads(client, db, 
                      "template_button": "choice", "image_caption": "image", "text_reply": "text",
                      "text_forwarded": "text", "reaction_removed": "reaction", "sender_user_id_only": "text",
                      "br_12_digit_wa_id": "text", "referral": "text", "system_user_changed_number": "system",
-                     "system_user_changed_user_id": "system"}.get(name, name)
+                     "system_user_changed_user_id": "system", "system_customer_identity_changed": "system",
+                     "interactive_flow_reply": "choice", "order": "text"}.get(name, name)
     assert recorded[0].content_type == expected_type
     if expected_type in ("image", "audio", "voice", "video", "document", "sticker"):
         media = recorded[0].content["media"]

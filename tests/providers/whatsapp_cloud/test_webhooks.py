@@ -53,7 +53,7 @@ def plain(event: Any) -> dict[str, Any]:
 
 
 def test_fixture_directory_is_complete() -> None:
-    assert len(FIXTURE_FILES) >= 34
+    assert len(FIXTURE_FILES) >= 37
 
 
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=[p.stem for p in FIXTURE_FILES])
@@ -236,9 +236,10 @@ def test_unread_types_are_marked_unsupported() -> None:
     payload = load("text")
     message = _msgs(payload)[0]
     message.pop("text")
-    message.update(type="order", order={"catalog_id": "1", "product_items": []})
+    message.update(type="request_welcome")
     event = _one(payload)
-    assert (event.type, event.unsupported, describe(event)) == ("order", True, "Tipo de mensagem não suportado")
+    assert (event.type, event.unsupported, describe(event)) == ("request_welcome", True,
+                                                                 "Tipo de mensagem não suportado")
 
 
 def test_contact_entry_is_matched_by_id_not_position() -> None:

@@ -169,7 +169,7 @@ def _log_once(key: str, message: str, *args) -> None:
 
 # --- customer messages ---------------------------------------------------------------------------
 
-CONTENT_TYPES = {"interactive": "choice", "button": "choice"}
+CONTENT_TYPES = {"interactive": "choice", "button": "choice", "order": "text"}  # an order reads as its summary
 
 
 def content_type(message: wa.InboundMessage) -> str:

@@ -15,16 +15,19 @@ it is given.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 import phonenumbers
 
+from contact_center.money import format_brl
 from contact_center.phones import PhoneNumberError, match_key
 from contact_center.providers.base import TooManyItems, WebhookPayloadError, describe_value
 
@@ -219,7 +222,7 @@ class SharedContact:
 
 @dataclass(frozen=True)
 class Choice:
-    kind: str  # button_reply | list_reply (interactive) | button (a template's quick reply)
+    kind: str  # button_reply | list_reply | nfm_reply (interactive: a Flow's answer) | button (a template's quick reply)
     id: str | None  # the id (or template button payload) we set when sending
     title: str | None
     description: str | None
@@ -569,8 +572,11 @@ def _content(msg: dict[str, Any], kind: str, path: str) -> dict[str, Any]:
     if kind == "interactive":
         obj = _object(msg.get("interactive"), c_path, "an interactive object")
         sub = _req_text(obj, "type", c_path, "the interactive type")
+        if sub == "nfm_reply":
+            choice = _flow_answer(_object(obj.get(sub), f"{c_path}.{sub}", "an nfm_reply object"))
+            return {"choice": choice, "text": choice.title}
         if sub not in ("button_reply", "list_reply"):
-            return {"text": None, "unsupported": True}  # nfm_reply (Flows) and others: not read yet
+            return {"text": None, "unsupported": True}
         s_path = f"{c_path}.{sub}"
         reply = _object(obj.get(sub), s_path, f"a {sub} object")
         choice = Choice(sub, _opt_id(reply, "id", s_path), _opt_text(reply, "title", s_path),
@@ -591,7 +597,43 @@ def _content(msg: dict[str, Any], kind: str, path: str) -> dict[str, Any]:
         return {"revoke": Revocation(_loose_target(msg, "revoke")), "text": None}
     if kind == "system":
         return {"system": _system(msg, c_path), "text": None}
-    return {"text": None, "unsupported": True}  # `unsupported`, `unknown`, order, request_welcome...
+    if kind == "order":
+        return {"text": _order(_object(msg.get("order"), c_path, "an order object"), c_path)}
+    return {"text": None, "unsupported": True}  # `unsupported`, `unknown`, request_welcome...
+
+
+def _flow_answer(obj: dict[str, Any]) -> Choice:
+    """A WhatsApp Flow's answer: the fields the customer filled in (not the flow's own token)."""
+    answers = {}
+    raw = obj.get("response_json")
+    if isinstance(raw, str):
+        with contextlib.suppress(ValueError):
+            answers = json.loads(raw)
+    filled = [f"{key}: {value}" for key, value in (answers.items() if isinstance(answers, dict) else ())
+              if key != "flow_token" and value not in (None, "", [], {})]
+    summary = "; ".join(filled) or (obj.get("body") if isinstance(obj.get("body"), str) else "")
+    title = f"📋 Formulário respondido: {summary}" if summary else "📋 Formulário respondido"
+    return Choice("nfm_reply", obj.get("name") if isinstance(obj.get("name"), str) else None, title[:1000], None)
+
+
+def _order(obj: dict[str, Any], path: str) -> str:
+    """A catalog order as the operator reads it: how many items, the total, the customer's note."""
+    items = _list(obj.get("product_items") or [], f"{path}.product_items", "a list of products")
+    count, total, currencies = 0, Decimal(0), set()
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        quantity, price = item.get("quantity"), item.get("item_price")
+        quantity = quantity if type(quantity) is int and 0 < quantity < 10**6 else 1
+        count += quantity
+        if type(price) in (int, float) and 0 <= price < 10**9:  # a price we can add up (no bool, nan or inf)
+            total += quantity * Decimal(str(price))
+        currencies.add(item.get("currency") if isinstance(item.get("currency"), str) else None)
+    text = f"🛒 Pedido pelo catálogo: {count} {'item' if count == 1 else 'itens'}"
+    if total and currencies == {"BRL"}:
+        text += f", total {format_brl(total)}"
+    note = obj.get("text")
+    return f"{text} — {note}" if isinstance(note, str) and note.strip() else text
 
 
 def _card(raw: Any, path: str) -> SharedContact:
