@@ -15,7 +15,9 @@ from sqlalchemy import select
 from contact_center.channels.service import create_channel
 from contact_center.contacts.models import ContactIdentifier
 from contact_center.inbox.models import Conversation
+from contact_center.messaging.dispatch import dispatch
 from contact_center.messaging.models import Message
+from contact_center.messaging.service import queue_outbound
 from contact_center.providers.whatsapp_cloud.sandbox import SandboxServer
 from contact_center.providers.whatsapp_cloud.webhooks import sign
 
@@ -233,6 +235,31 @@ def test_throughput_pair_limits_and_service_errors_are_retried_later(client, db,
     assert message.status in ("queued", "unknown")  # 131000 may have been carried out: asked first
     if message.status == "queued":
         assert message.next_attempt_at is not None and message.next_attempt_at > datetime.now(UTC)
+
+
+def test_a_rate_limit_of_the_number_holds_back_the_rest_of_the_dispatch(client, db, whatsapp, sandbox,
+                                                                         session_factory, settings):
+    phones = ["5511900000001", "5511900000002", "5511900000003"]
+    for phone in phones:
+        customer_writes(client, sandbox, phone=phone)
+    ids = []
+    for conversation in db.scalars(select(Conversation).where(Conversation.channel_id == whatsapp.id)
+                                   .order_by(Conversation.id)):
+        ids.append(queue_outbound(db, channel=whatsapp, phone=conversation.recipient, body="Olá",
+                                  origin="api").id)
+    db.commit()
+    sandbox.configure(fail_next=[130429], fail_only=["messages"])
+    later = dispatch(session_factory, settings, ids)
+    sends = [call for call in sandbox.ledger()["api_calls"] if call["endpoint"] == "messages"]
+    assert len(sends) == 1  # the refusal came once: the other two did not ask for it again
+    assert sent(sandbox) == []
+    assert sorted(message_id for message_id, _ in later.retry) == ids
+    held = [db.get(Message, message_id) for message_id in ids]
+    for message in held:
+        db.refresh(message)
+        assert message.status == "queued" and message.next_attempt_at > datetime.now(UTC)
+    assert [m.attempts for m in held] == [1, 0, 0]  # only the one that went counts as an attempt
+    assert all("Limite de envios por segundo" in m.status_reason for m in held)
 
 
 def test_131049_waits_at_least_a_day(client, db, whatsapp, sandbox, agent_headers):

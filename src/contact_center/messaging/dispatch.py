@@ -87,6 +87,10 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
                     _pause(session_factory, channel_id, ids[start:], exc)
                     return
                 _after_error(session_factory, batch_ids, exc, channel_name, check_delay, later)
+                rest = ids[start + provider.max_batch:]
+                if exc.slows_channel and rest:
+                    _slow_down(session_factory, rest, exc, channel_name, later)
+                    return
                 continue
             with transaction(session_factory) as session:
                 batch = list(session.scalars(select(Message).where(Message.id.in_(batch_ids))))
@@ -123,6 +127,16 @@ def _learn_recipient(session: Session, contact_id: int, recipient_id: str) -> No
     digit) belongs to the contact from now on: the customer's next message finds them by it."""
     driver = DriverCursor(session.connection())
     identifiers.attach(driver, contact_id, {"wa_id": recipient_id}, driver.timestamp(utcnow()))
+
+
+def _slow_down(session_factory, ids: list[int], exc: ProviderError, channel_name: str, later: Followups) -> None:
+    """The channel is over its provider's rate limit: the rest of this dispatch waits as long as the
+    provider asked (or the first backoff step), instead of being refused one by one."""
+    delay = exc.retry_after_seconds or BACKOFF_SECONDS[0]
+    with transaction(session_factory) as session:
+        service.hold_back(session, ids, exc.reason, delay)
+    later.retry += [(message_id, delay) for message_id in ids]
+    log.warning("channel %s over its rate limit: %d message(s) wait %.0f s", channel_name, len(ids), delay)
 
 
 def _pause(session_factory, channel_id: int, ids: list[int], exc: ProviderError) -> None:

@@ -242,6 +242,19 @@ def wait_for_channel(session: Session, message_ids: list[int], reason: str | Non
         announce_message(session, message, "message.status")
 
 
+def hold_back(session: Session, message_ids: list[int], reason: str, delay_seconds: float) -> None:
+    """Claimed messages not sent yet go back to the queue for `delay_seconds` (the channel is over
+    its provider's rate limit); not sent, so the attempt does not count."""
+    at = utcnow() + timedelta(seconds=delay_seconds)
+    for message in session.scalars(select(Message).where(Message.id.in_(message_ids), Message.status == "sending",
+                                                         Message.batch_reference.is_(None))):
+        _stamp(message, "queued", utcnow(), f"aguardando: {reason}")
+        message.claimed_at = None
+        message.next_attempt_at = at
+        message.attempts = max(0, message.attempts - 1)
+        announce_message(session, message, "message.status")
+
+
 def mark_unknown(message: Message, reason: str, check_at: datetime | None) -> None:
     """The provider may have this message: it is not sent again before the provider has been asked
     (at `check_at`; None: it cannot be asked, only a delivery report can settle it)."""

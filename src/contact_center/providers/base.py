@@ -122,6 +122,9 @@ class ProviderError(Exception):
     # The provider refuses the account itself (a revoked token, a blocked business): the channel is
     # paused for everyone instead of every queued message failing one by one.
     pauses_channel: bool = False
+    # The limit hit is the whole number's or account's (HTTP 429, an app call-rate limit): what is
+    # left of the dispatch waits too, instead of meeting the same refusal message after message.
+    slows_channel: bool = False
     opts_out: str | None = None  # the contact's flag the failure sets (a customer who stopped marketing)
 
     @property

@@ -55,6 +55,7 @@ class KolmeyaRateLimited(KolmeyaError):
     """429: too many requests in the current window."""
 
     retryable = True
+    slows_channel = True  # the window is the token's, not the message's
 
     def __init__(
         self,

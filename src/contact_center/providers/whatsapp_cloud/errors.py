@@ -184,6 +184,7 @@ class GraphError(ProviderError):
         self.action = action or classify(code, http_status)
         self.retryable = self.action.retryable or outcome_unknown
         self.pauses_channel = self.action.kind == "pause_channel"  # a rate limit only backs off
+        self.slows_channel = self.action.kind == "throttle_channel"
         self.opts_out = "opt_out_marketing" if self.action.kind == "opt_out" else None
         self.retry_after_seconds = (
             retry_after_seconds if retry_after_seconds is not None else self.action.min_delay_seconds
