@@ -255,3 +255,54 @@ def test_an_operator_sends_a_picture_from_the_composer_with_its_caption(open_as,
     uploaded = [m for m in product.whatsapp.ledger()["media"] if m["id"] == sent["payload"]["image"]["id"]]
     assert [(m["origin"], m["file_size"]) for m in uploaded] == [("upload", len(PNG))]  # uploaded, sent by id
     assert page.errors == []
+
+
+def test_an_undeliverable_whatsapp_message_is_sent_again_by_sms_from_the_timeline(open_as, product):
+    phone = product.new_phone()
+    wa = wa_customer_writes(product, phone, type="text", text="Oi, mandem a segunda via")
+    product.whatsapp.configure(fail_numbers={digits(phone): 131026})  # WhatsApp reports it undeliverable
+    page = open_as("ana")
+    open_conversation(page, wa["conversation_id"])
+    page.fill("#composer-body", "Segue a segunda via do boleto")
+    page.click("#composer-send")
+    failed = page.locator(".entry.msg.out").last
+    expect(failed.locator("[data-role=reason]")).to_contain_text("Não entregue")
+    offer = failed.locator("[data-sms-fallback]")
+    expect(offer).to_have_text("Enviar por SMS")
+    failed = page.locator(f"#m-{offer.get_attribute('data-sms-fallback')}")  # the SMS will come after it
+    offer.click()
+    expect(failed.locator("[data-role=fallback]")).to_contain_text("Reenviada por SMS")
+    expect(failed.locator("[data-sms-fallback]")).to_have_count(0)
+    again = page.locator(".entry.msg.out").last
+    expect(again.locator(".body")).to_have_text("Segue a segunda via do boleto")
+    expect(again.locator("[data-role=fallback-of]")).to_have_text("Enviada por SMS após falha no WhatsApp")
+    [sms] = product.wait_for(lambda: sms_sends(product, phone), what="the fallback SMS at the Kolmeya sandbox")
+    assert sms["text"] == "Segue a segunda via do boleto"
+    assert [m["status"] for m in whatsapp_sends(product, phone)] == ["failed"]
+    assert page.errors == []
+
+
+def test_a_channel_paused_by_a_rejected_token_shows_why_above_the_composer(open_as, product):
+    phone = product.new_phone()
+    wa = wa_customer_writes(product, phone, type="text", text="Oi")
+    product.whatsapp.configure(fail_next=[190], fail_only=["messages"])
+    page = open_as("ana")
+    open_conversation(page, wa["conversation_id"])
+    page.fill("#composer-body", "Olá!")
+    page.click("#composer-send")
+    expect(page.locator(".entry.msg.out .body").last).to_have_text("Olá!")
+    product.wait_for(lambda: product.http.get(f"/api/channels/{product.whatsapp_channel_id}/status",
+                                              headers=product.auth("root")).json().get("paused_reason"),
+                     what="the channel paused by the rejected token")
+    page.reload()
+    expect(page.locator("#conv-header")).to_have_attribute("data-paused", "1")
+    banner = page.locator("#paused-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("pausado")
+    assert whatsapp_sends(product, phone) == []
+    # The admin gives the channel its token again: it resumes and what waited goes out.
+    answer = product.http.patch(f"/api/channels/{product.whatsapp_channel_id}", headers=product.auth("root"),
+                                json={"credentials": {"access_token": product.whatsapp.token}})
+    assert answer.status_code == 200, answer.text
+    product.wait_for(lambda: whatsapp_sends(product, phone), what="the message that waited for the channel")
+    assert page.errors == []

@@ -27,7 +27,6 @@ from contact_center.inbox.schemas import (
     TimelineOut,
     Transfer,
 )
-from contact_center.channels.models import Channel
 from contact_center.messaging import fallback, media
 from contact_center.providers.whatsapp_cloud.media import MediaRejected, max_bytes_for
 from contact_center.messaging.schemas import MessageOut
@@ -74,7 +73,7 @@ def get_timeline(conversation_id: int, session: DbSession, user: Operator,
                  limit: int = Query(100, ge=1, le=queries.MAX_TIMELINE)):
     conversation = workflow.get_conversation(session, conversation_id, user)
     found = queries.timeline(session, conversation, user, before_id=before, limit=limit)
-    channels: dict[int, Channel] = {}
+    offers = fallback.offered(session, [e.message for e in found.entries if isinstance(e, queries.MessageEntry)])
     entries = []
     for entry in found.entries:
         if isinstance(entry, queries.MessageEntry):
@@ -85,20 +84,13 @@ def get_timeline(conversation_id: int, session: DbSession, user: Operator,
                 status_reason=m.status_reason, segments=m.segments, author_name=entry.author_name, at=entry.at,
                 content_type=m.content_type, content=m.content, in_reply_to_id=m.in_reply_to_id, read_at=m.read_at,
                 played_at=m.played_at, fallback_of_id=m.fallback_of_id,
-                sms_fallback_available=_fallback_available(session, m, channels)))
+                sms_fallback_available=m.id in offers))
         else:
             entries.append(TimelineEvent(
                 id=entry.event_id, conversation_id=entry.conversation_id, change=entry.change, at=entry.at,
                 actor_name=entry.actor_name, assignee_name=entry.assignee_name,
                 previous_assignee_name=entry.previous_assignee_name, contact_name=entry.contact_name))
     return TimelineOut(entries=entries, has_older=found.has_older, oldest_message_id=found.oldest_message_id)
-
-
-def _fallback_available(session, message, channels: dict) -> bool:
-    if message.status != "failed" or message.direction != "out":
-        return False  # the common case, without a query
-    channel = channels.setdefault(message.channel_id, session.get(Channel, message.channel_id))
-    return fallback.mode(channel) == "offer" and fallback.why_not(session, message, channel) is None
 
 
 @router.post("/conversations/{conversation_id}/take", response_model=ConversationOut)

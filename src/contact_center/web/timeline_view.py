@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contact_center.inbox import queries
+from contact_center.messaging import fallback
 from contact_center.messaging.models import Message
 
 FOLDED = ("reaction", "edit", "revoke")
@@ -28,11 +29,7 @@ class Extras:
     revoked: bool = False
     fallback: Message | None = None  # the SMS sent after this WhatsApp message failed
     fallback_of: Message | None = None  # the failed WhatsApp message this SMS replaces
-
-
-def _fallback_column():
-    # Landing with the SMS fallback; until then no message points at another.
-    return getattr(Message, "fallback_of_id", None)
+    sms_fallback_offered: bool = False  # the operator may send this failed WhatsApp message again by SMS
 
 
 def extras_for(session: Session, messages: list[Message], scope: list[int]) -> dict[int, Extras]:
@@ -70,16 +67,16 @@ def extras_for(session: Session, messages: list[Message], scope: list[int]) -> d
             if m.in_reply_to_id in by_id and m.content_type not in FOLDED:
                 of(m.id).quoted = by_id[m.in_reply_to_id]
 
-    column = _fallback_column()
-    if column is not None:
-        for sms in session.scalars(select(Message).where(column.in_(ids))):
-            of(sms.fallback_of_id).fallback = sms
-        originals = {m.fallback_of_id for m in messages if getattr(m, "fallback_of_id", None)}
-        if originals:
-            by_id = {o.id: o for o in session.scalars(select(Message).where(Message.id.in_(originals)))}
-            for m in messages:
-                if getattr(m, "fallback_of_id", None) in by_id:
-                    of(m.id).fallback_of = by_id[m.fallback_of_id]
+    for sms in session.scalars(select(Message).where(Message.fallback_of_id.in_(ids))):
+        of(sms.fallback_of_id).fallback = sms
+    originals = {m.fallback_of_id for m in messages if m.fallback_of_id}
+    if originals:
+        by_id = {o.id: o for o in session.scalars(select(Message).where(Message.id.in_(originals)))}
+        for m in messages:
+            if m.fallback_of_id in by_id:
+                of(m.id).fallback_of = by_id[m.fallback_of_id]
+    for message_id in fallback.offered(session, messages):
+        of(message_id).sms_fallback_offered = True
     return found
 
 
