@@ -358,3 +358,22 @@ def test_the_admin_edits_the_reminder_and_the_timeline_shows_it_as_automatic(cli
 def test_updating_another_setting_keeps_the_reminder(db, whatsapp):
     update_channel(db, whatsapp, settings={"sms_fallback": "off"})
     assert (whatsapp.settings["window_reminder"], whatsapp.settings["window_reminder_text"]) == (True, REMINDER)
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+def test_the_command_line_sets_the_reminder_and_refuses_bad_minutes_naming_the_field(tmp_path, sandbox):
+    from tests.test_cli import run_cli
+
+    created = run_cli("channels", "create", "WhatsApp", "--provider", "whatsapp_sandbox",
+                      "-c", f"access_token={sandbox.token}", "-c", f"app_secret={APP_SECRET}",
+                      "-s", f"phone_number_id={sandbox.phone_number_id}", "-s", f"waba_id={sandbox.waba_id}",
+                      "-s", f"base_url={sandbox.base_url}", "-s", "window_reminder=true",
+                      "-s", "window_reminder_minutes=45", "-s", f"window_reminder_text={REMINDER}", data_dir=tmp_path)
+    assert created.returncode == 0, created.stderr
+    listed = run_cli("channels", "list", data_dir=tmp_path)
+    assert '"window_reminder": true' in listed.stdout and '"window_reminder_minutes": 45' in listed.stdout
+
+    refused = run_cli("channels", "update", "WhatsApp", "-s", "window_reminder_minutes=2000", data_dir=tmp_path)
+    assert refused.returncode != 0
+    assert "settings.window_reminder_minutes" in refused.stderr
