@@ -62,10 +62,20 @@ def test_0007_renames_the_kolmeya_sandbox_provider_and_its_event_sources(empty_e
 
 
 def test_0008_goes_down_and_up_again(empty_engine):
-    upgrade(empty_engine)
+    upgrade(empty_engine, "0008")
     assert current_revision(empty_engine) == "0008"
     downgrade(empty_engine, "0007")
     assert not {"contact_identifiers", "whatsapp_templates"} & set(inspect(empty_engine).get_table_names())
     assert "content_type" not in {column["name"] for column in inspect(empty_engine).get_columns("messages")}
+    upgrade(empty_engine)
+    assert differences(empty_engine) == []
+
+
+def test_0009_adds_the_reminded_window_and_goes_down_and_up_again(empty_engine):
+    upgrade(empty_engine)
+    assert current_revision(empty_engine) == "0009"
+    assert differences(empty_engine) == []
+    downgrade(empty_engine, "0008")
+    assert "reminded_window_at" not in {column["name"] for column in inspect(empty_engine).get_columns("conversations")}
     upgrade(empty_engine)
     assert differences(empty_engine) == []

@@ -96,6 +96,20 @@ def _sync_templates() -> None:
     sync_all(runtime.session_factory, runtime.settings)
 
 
+def _remind_windows() -> None:
+    from contact_center.messaging.window_reminder import remind_closing_windows
+    from contact_center.runtime import current
+
+    runtime = current()
+    run = remind_closing_windows(runtime.session_factory)  # committed: only now is dispatch enqueued
+    if run.message_ids:
+        runtime.jobs.dispatch(run.message_ids)
+    if run.by_channel or run.problems:
+        log.info("window reminders: %d sent (%s)%s", len(run.message_ids),
+                 ", ".join(f"{name}: {count}" for name, count in run.by_channel.items()) or "no channel",
+                 f"; {len(run.problems)} channel(s) failed" if run.problems else "")
+
+
 def _poll_providers() -> None:
     from contact_center.messaging.recovery import poll_all_channels
     from contact_center.runtime import current
@@ -113,6 +127,7 @@ class Jobs:
         self._check_unknown = huey.task(name="check_unknown")(_check_unknown)
         self._sweep = huey.periodic_task(crontab(minute="*"), name="sweep")(_sweep)
         huey.periodic_task(crontab(minute="*/5"), name="poll_providers")(_poll_providers)
+        self.remind_windows = huey.periodic_task(crontab(minute="*"), name="remind_closing_windows")(_remind_windows)
         huey.periodic_task(crontab(minute="17"), name="sync_whatsapp_templates")(_sync_templates)  # hourly
         self._fetch_media = huey.task(name="fetch_media")(_fetch_media)
         self.mark_read = huey.task(name="mark_read")(_mark_read)

@@ -37,7 +37,8 @@ def _validated_settings(spec: ProviderSpec, raw: dict[str, Any]) -> dict[str, An
         return spec.parse_settings(raw).model_dump(mode="json")
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
+        # A rule across fields (a model validator) names the field to fix in its context.
+        where = ".".join(str(part) for part in first["loc"]) or (first.get("ctx") or {}).get("field", "")
         raise InvalidInput(f"settings.{where}: {first['msg']}", field=f"settings.{where}") from None
 
 
@@ -71,6 +72,14 @@ def _check_number_free(session: Session, spec: ProviderSpec, settings: dict[str,
                            field="settings.phone_number_id")
 
 
+def _check_reminder(session: Session, spec: ProviderSpec, settings: dict[str, Any], channel_id: int | None) -> None:
+    """A WhatsApp reminder template must be one of the channel's synced templates that a reminder can fill."""
+    if spec.kind == "whatsapp":
+        from contact_center.messaging.window_reminder import check_settings  # it reads the channel's templates
+
+        check_settings(session, channel_id, settings)
+
+
 def create_channel(
     session: Session, *, name: str, provider: str, credentials: dict[str, str | None] | None = None,
     settings: dict[str, Any] | None = None, actor_id: int | None = None, via: str = "api",
@@ -86,6 +95,7 @@ def create_channel(
     if session.scalar(select(Channel.id).where(Channel.name == name)) is not None:
         raise Conflict(f"a channel named {name!r} already exists", field="name")
     _check_number_free(session, spec, clean_settings, None)
+    _check_reminder(session, spec, clean_settings, None)
     channel = Channel(name=name, kind=spec.kind, provider=spec.name, settings=clean_settings,
                       credentials=clean_credentials, webhook_secret=secrets.token_urlsafe(24), active=True)
     session.add(channel)
@@ -112,6 +122,7 @@ def update_channel(
         channel.name = name.strip()
     if new_settings is not None:
         _check_number_free(session, spec, new_settings, channel.id)
+        _check_reminder(session, spec, new_settings, channel.id)
         channel.settings = new_settings
     if new_credentials is not None:
         channel.credentials = new_credentials

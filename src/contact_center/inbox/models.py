@@ -33,7 +33,9 @@ class Conversation(Base):
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # WhatsApp: free text may be sent until then (24 h after the customer's last message).
-    window_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The window_closes_at of the window a closing reminder went out for (messaging/window_reminder.py).
+    reminded_window_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property

@@ -16,6 +16,7 @@ from contact_center.channels import whatsapp_templates
 from contact_center.deps import DbSession
 from contact_center.errors import DomainError, InvalidInput, PermissionDenied
 from contact_center.inbox import workflow
+from contact_center.messaging import window_reminder
 from contact_center.messaging.status import channel_status
 from contact_center.providers.registry import PROVIDERS
 from contact_center.templates import service as templates
@@ -171,6 +172,13 @@ def _whatsapp_settings(phone_number_id: str, waba_id: str, api_version: str, bas
     return found
 
 
+def _reminder_settings(on: str, minutes: str, text: str, template: str) -> dict:
+    """The reminder fields of the edit form; the template comes as "name|language", empty for none."""
+    name, _, language = template.partition("|")
+    return {"window_reminder": bool(on), "window_reminder_minutes": minutes.strip() or 60,
+            "window_reminder_text": text, "window_reminder_template": name, "window_reminder_language": language}
+
+
 def _written(**credentials: str) -> dict[str, str]:
     """Write-only fields: one left empty keeps what is stored."""
     return {name: value.strip() for name, value in credentials.items() if value.strip()}
@@ -205,7 +213,8 @@ def _channel_page(request: Request, session, user: User, channel_id: int, error:
         for template in whatsapp_templates.list_templates(session, channel.id):
             definition = whatsapp_templates.definition(template)
             templates_found.append({"template": template, "sendable": definition.sendable,
-                                    "body_text": definition.body_text})
+                                    "body_text": definition.body_text,
+                                    "reminder_ok": window_reminder.fillable_problem(definition) is None})
     session.commit()  # release the database before calling the provider
     state = channel_status(channel, app_settings)
     return render(request, "admin_channel.html", user, status_code=error.status_code if error else 200,
@@ -225,14 +234,18 @@ def update_whatsapp_channel(channel_id: int, request: Request, session: DbSessio
                             csrf_token: str = Form(""), name: str = Form(""), phone_number_id: str = Form(""),
                             waba_id: str = Form(""), api_version: str = Form(""), base_url: str = Form(""),
                             access_token: str = Form(""), app_secret: str = Form(""), verify_token: str = Form(""),
-                            active: str = Form("")):
+                            active: str = Form(""), window_reminder: str = Form(""),
+                            window_reminder_minutes: str = Form(""), window_reminder_text: str = Form(""),
+                            window_reminder_template: str = Form("")):
     web_session.check_csrf(request, csrf_token)
     try:
         channel = channels.get_channel(session, channel_id)
         was_paused = channel.paused_at is not None
         credentials = _written(access_token=access_token, app_secret=app_secret, verify_token=verify_token)
         channels.update_channel(session, channel, name=name or None, active=bool(active),
-                                settings=_whatsapp_settings(phone_number_id, waba_id, api_version, base_url),
+                                settings={**_whatsapp_settings(phone_number_id, waba_id, api_version, base_url),
+                                          **_reminder_settings(window_reminder, window_reminder_minutes,
+                                                               window_reminder_text, window_reminder_template)},
                                 credentials=credentials or None, actor_id=user.id, via="ui")
         session.flush()
         if was_paused and channel.paused_at is None:

@@ -12,7 +12,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from contact_center.providers.base import (
     FetchedMedia, OutgoingMessage, ProviderSpec, SendOutcome, SendResult, StatusUpdate,
@@ -45,6 +46,44 @@ class WhatsAppSettings(BaseModel):
     # off, offer the operator the same text by SMS, or send it by SMS at once.
     sms_fallback: str = Field("offer", pattern=r"^(off|offer|send)$",
                               description="off | offer | send: the same text by SMS when WhatsApp cannot deliver.")
+    # The window-closing reminder (messaging/window_reminder.py): off unless switched on; when on,
+    # either a text or an approved template (checked against the synced ones when saved).
+    window_reminder: bool = Field(False, description="Remind a customer whose question is unanswered before the "
+                                                     "24-hour window closes.")
+    window_reminder_minutes: int = Field(60, ge=5, le=1380, description="How many minutes before the window "
+                                                                        "closes the reminder goes (5 to 1380).")
+    window_reminder_text: str | None = Field(None, max_length=4096, description="The reminder as free text.")
+    window_reminder_template: str | None = Field(None, max_length=512,
+                                                 description="Or an approved template's name (no parameters, or "
+                                                             "one body parameter: the contact's first name).")
+    window_reminder_language: str | None = Field(None, max_length=16, description="The template's language, "
+                                                                                  "e.g. pt_BR.")
+
+    @field_validator("window_reminder_text", "window_reminder_template", "window_reminder_language", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value):
+        # `-s window_reminder_text=` (or an emptied form field) clears it.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _reminder_says_what_to_send(self):
+        # A rule across fields has no location of its own: ctx["field"] names the one to fix.
+        def problem(field: str, message: str):
+            return PydanticCustomError("window_reminder", message, {"field": field})
+
+        if self.window_reminder_template and not self.window_reminder_language:
+            raise problem("window_reminder_language", "give the language of the reminder template, e.g. pt_BR")
+        if not self.window_reminder:
+            return self
+        if self.window_reminder_text and self.window_reminder_template:
+            raise problem("window_reminder_text", "the reminder is either a text or a template, not both: clear "
+                                                  "window_reminder_text or window_reminder_template")
+        if not (self.window_reminder_text or self.window_reminder_template):
+            raise problem("window_reminder_text", "the reminder is on but says nothing: give window_reminder_text "
+                                                  "or window_reminder_template (with window_reminder_language)")
+        return self
 
 
 class SandboxSettings(WhatsAppSettings):
