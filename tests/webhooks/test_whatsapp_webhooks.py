@@ -235,6 +235,23 @@ def test_an_unknown_number_is_acknowledged_and_nothing_is_stored(client, db, wha
     assert messages(db, whatsapp) == []
 
 
+def test_unknown_numbers_are_logged_once_each_and_a_flood_of_them_stays_bounded(client, whatsapp, caplog,
+                                                                               monkeypatch):
+    from contact_center.providers.whatsapp_cloud import callbacks
+
+    monkeypatch.setattr(callbacks, "_LOGGED_UNKNOWN_LIMIT", 5)
+    monkeypatch.setattr(callbacks, "_logged_unknown", type(callbacks._logged_unknown)())
+    payload = fixture("text")
+    metadata = payload["entry"][0]["changes"][0]["value"]["metadata"]
+    caplog.set_level("WARNING", logger=callbacks.__name__)
+    for number in [f"9{n:014d}" for n in range(8)] + ["900000000000007"]:  # the last one again
+        metadata["phone_number_id"] = number
+        assert post(client, payload, signature="sha256=" + "0" * 64).status_code == 200
+    logged = [r for r in caplog.records if r.name == callbacks.__name__]
+    assert len(logged) == 8  # one line per number, none for the repeat
+    assert len(callbacks._logged_unknown) == 5
+
+
 def test_a_malformed_body_is_kept_and_answered_422(client, db, whatsapp):
     payload = fixture("text")
     del payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"]

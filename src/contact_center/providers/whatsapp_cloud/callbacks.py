@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+from collections import OrderedDict
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
@@ -33,7 +34,10 @@ from contact_center.webhooks.writer import ApplyIn, RejectedIn, StatusIn
 from . import webhooks as wa
 
 log = logging.getLogger(__name__)
-_logged_unknown: set[str] = set()  # numbers and fields already logged: once is enough
+# Numbers and fields already logged: once is enough. Bounded, as unsigned callbacks for made-up
+# numbers reach it too; the oldest are forgotten first.
+_logged_unknown: OrderedDict[str, None] = OrderedDict()
+_LOGGED_UNKNOWN_LIMIT = 1024
 
 
 class Forbidden(DomainError):
@@ -162,9 +166,13 @@ def _only(payload: dict, target: WebhookChannel, channel_of: dict) -> bytes:
 
 
 def _log_once(key: str, message: str, *args) -> None:
-    if key not in _logged_unknown:
-        _logged_unknown.add(key)
-        log.warning(message, *args)
+    if key in _logged_unknown:
+        _logged_unknown.move_to_end(key)
+        return
+    _logged_unknown[key] = None
+    if len(_logged_unknown) > _LOGGED_UNKNOWN_LIMIT:
+        _logged_unknown.popitem(last=False)
+    log.warning(message, *args)
 
 
 # --- customer messages ---------------------------------------------------------------------------
