@@ -6,6 +6,7 @@ messaging, webhooks and the inbox only ever speak this protocol.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -191,3 +192,12 @@ class ProviderSpec:
 
     def parse_settings(self, raw: dict[str, Any]) -> BaseModel:
         return self.settings_model.model_validate(raw)
+
+
+def bearer_token(token: str, where: str) -> str:
+    """The token as pasted, with or without 'Bearer ', reduced to the token itself; ValueError
+    saying `where` to copy it from when nothing is left."""
+    cleaned = re.sub(r"^\s*bearer\s+", "", token or "", flags=re.IGNORECASE).strip()
+    if not cleaned:
+        raise ValueError(f"The token is empty; paste it from {where}.")
+    return cleaned

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from contact_center import phones
-from contact_center.providers.base import OutgoingMessage, SendOutcome, SendResult
+from contact_center.providers.base import OutgoingMessage, SendOutcome, SendResult, bearer_token
 
 from .errors import (
     KolmeyaAuthError,
@@ -110,11 +110,7 @@ class SmsApi:
 
 
 def normalize_token(token: str) -> str:
-    """Operators paste the token with or without 'Bearer '; keep only the token itself."""
-    cleaned = re.sub(r"^\s*bearer\s+", "", token or "", flags=re.IGNORECASE).strip()
-    if not cleaned:
-        raise ValueError("The Kolmeya API token is empty; paste it from the Kolmeya panel.")
-    return cleaned
+    return bearer_token(token, "the Kolmeya panel")
 
 
 def to_kolmeya_phone(phone: str) -> str:

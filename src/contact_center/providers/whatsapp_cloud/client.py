@@ -22,6 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from contact_center.providers.base import bearer_token
+
 from .errors import ErrorAction, GraphConnectionError, GraphError, GraphResponseError, GraphTimeout
 
 logger = logging.getLogger(__name__)
@@ -78,11 +80,7 @@ class MediaTooLarge(GraphError):
 
 
 def normalize_token(token: str) -> str:
-    """Admins paste the token with or without 'Bearer '; keep only the token itself."""
-    cleaned = re.sub(r"^\s*bearer\s+", "", token or "", flags=re.IGNORECASE).strip()
-    if not cleaned:
-        raise ValueError("The WhatsApp access token is empty; paste it from Meta's Business settings.")
-    return cleaned
+    return bearer_token(token, "Meta's Business settings")
 
 
 def recipient_digits(to: str) -> str:
