@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -73,6 +74,27 @@ def _sqlite_engine(tmp_path_factory) -> Iterator[Engine]:
 
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def race(job, workers: int = 6, timeout: float = 60) -> None:
+    """Run `job` in `workers` threads released at the same instant, as that many workers would;
+    fails with what any of them raised."""
+    start = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            start.wait()
+            job()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert errors == []
 
 
 def _migrated(kind: str, tmp_path_factory) -> Iterator[Engine]:

@@ -9,7 +9,6 @@ counted in the sandbox's ledger, with the sandbox's own de-duplication off.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import timedelta
 
@@ -25,6 +24,7 @@ from contact_center.messaging.reconcile import check_unknown
 from contact_center.providers.base import OutgoingMessage
 from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
 from contact_center.providers.kolmeya.sandbox import SandboxServer
+from tests.conftest import race
 
 # Status callbacks would go to an address nobody listens on; a long first step keeps them from firing.
 # No de-duplication: whether something was sent twice must show in the ledger, not be hidden by it.
@@ -387,23 +387,7 @@ def test_concurrent_dispatches_of_one_message_send_it_once(own_database, sandbox
                                  credentials={"token": SANDBOX_TOKEN}, settings={"base_url": sandbox.base_url})
         ids = [messaging.queue_outbound(session, channel=channel, phone=f"11 90000-000{i}", body="Oi",
                                         origin="api").id for i in range(1, 4)]
-    workers = 6
-    start = threading.Barrier(workers)
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            start.wait()
-            dispatch(factory, settings, ids)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
+    race(lambda: dispatch(factory, settings, ids), timeout=30)
     with transaction(factory) as session:
         rows = session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)).all()
         assert [(m.status, m.attempts) for m in rows] == [("sent", 1)] * 3

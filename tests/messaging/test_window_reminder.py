@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +26,7 @@ from contact_center.messaging.window_reminder import remind_closing_windows
 from contact_center.providers.base import InboundReply
 from contact_center.providers.whatsapp_cloud.sandbox import SandboxServer
 from contact_center.providers.whatsapp_cloud.webhooks import sign
+from tests.conftest import race
 from tests.web.test_web_ui import csrf_of, login
 
 APP_SECRET = "app-secret-for-tests"
@@ -141,24 +141,11 @@ def test_concurrent_runs_remind_a_window_once(own_database, sandbox, settings):
                                  received_at=datetime.now(UTC) - DUE, in_reply_to_reference=None,
                                  in_reply_to_provider_id=None)
             record_replies(session, [ReplyIn("tests.reply", channel.id, reply, payload="{}", kind="whatsapp")])
-    workers = 6
-    start = threading.Barrier(workers)
-    errors: list[BaseException] = []
+    def job() -> None:  # what each worker's job does: remind (committed), then dispatch
+        run = remind_closing_windows(factory)
+        dispatch(factory, settings, run.message_ids)
 
-    def worker() -> None:  # what each worker's job does: remind (committed), then dispatch
-        try:
-            start.wait()
-            run = remind_closing_windows(factory)
-            dispatch(factory, settings, run.message_ids)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    race(job)
     assert sorted(m["to"] for m in sent(sandbox)) == ["5511900000001", "5511900000002", "5511900000003"]
 
 
