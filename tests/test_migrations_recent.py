@@ -72,9 +72,8 @@ def test_0008_goes_down_and_up_again(empty_engine):
 
 
 def test_0009_adds_the_reminded_window_and_goes_down_and_up_again(empty_engine):
-    upgrade(empty_engine)
+    upgrade(empty_engine, "0009")
     assert current_revision(empty_engine) == "0009"
-    assert differences(empty_engine) == []
     downgrade(empty_engine, "0008")
     assert "reminded_window_at" not in {column["name"] for column in inspect(empty_engine).get_columns("conversations")}
     upgrade(empty_engine)

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from contact_center import __version__
 from contact_center.auth.api import router as auth_router
+from contact_center.campaigns.api import router as campaigns_router
 from contact_center.contacts.api import router as contacts_router
 from contact_center.templates.api import router as templates_router
 from contact_center.channels.api import router as channels_router
@@ -74,6 +75,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(templates_router)
     app.include_router(channels_router)
     app.include_router(messaging_router)
+    app.include_router(campaigns_router)
     app.include_router(inbox_router)
     install_web(app)  # the operator UI at /, after the error handlers it extends
 

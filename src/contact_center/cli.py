@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contact_center.auth.cli import tokens_app, users_app
+from contact_center.campaigns.cli import campaigns_app
 from contact_center.channels.cli import channels_app
 from contact_center.contacts.cli import contacts_app
 from contact_center.messaging.cli import sms_app
@@ -32,6 +33,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(channels_app, name="channels")
 app.add_typer(sms_app, name="sms")
+app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(templates_app, name="templates")
 sandbox_app = typer.Typer(help="Local simulators of provider APIs.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")

@@ -110,6 +110,53 @@ def _remind_windows() -> None:
                  f"; {len(run.problems)} channel(s) failed" if run.problems else "")
 
 
+def _build_campaign(campaign_id: int) -> None:
+    from contact_center.campaigns import service as campaigns
+    from contact_center.runtime import current
+
+    runtime = current()
+    if campaigns.build(runtime.session_factory, runtime.settings, campaign_id):
+        runtime.jobs.pump_campaign(campaign_id)
+
+
+def _pump_campaign(campaign_id: int) -> None:
+    """Release the campaign's next messages (committed), then enqueue their dispatch; each
+    dispatch pumps the campaign again when it is done, so a campaign paces itself."""
+    from contact_center.campaigns import service as campaigns
+    from contact_center.db import transaction
+    from contact_center.runtime import current
+
+    runtime = current()
+    with transaction(runtime.session_factory) as session:
+        result = campaigns.pump(session, campaign_id)
+    for start in range(0, len(result.released), DISPATCH_CHUNK):
+        runtime.jobs._dispatch_campaign(campaign_id, result.released[start:start + DISPATCH_CHUNK])
+    if not result.released and result.again_in is not None:
+        runtime.jobs.pump_campaign_later(campaign_id, result.again_in)
+
+
+def _dispatch_campaign(campaign_id: int, message_ids: list[int]) -> None:
+    _dispatch_messages(message_ids)
+    _pump_campaign(campaign_id)
+
+
+def _pump_campaigns() -> None:
+    """Each minute: every running campaign looks again (its window may have opened, its chain of
+    dispatches may have died with a worker), and a build that stopped is started over."""
+    from contact_center.campaigns import service as campaigns
+    from contact_center.db import transaction
+    from contact_center.runtime import current
+
+    runtime = current()
+    with transaction(runtime.session_factory) as session:
+        running, stuck = campaigns.running_campaigns(session), campaigns.stuck_building(session)
+    for campaign_id in stuck:
+        log.warning("campaign %d: its build stopped; building it again", campaign_id)
+        runtime.jobs.build_campaign(campaign_id)
+    for campaign_id in running:
+        _pump_campaign(campaign_id)
+
+
 def _poll_providers() -> None:
     from contact_center.messaging.recovery import poll_all_channels
     from contact_center.runtime import current
@@ -131,6 +178,13 @@ class Jobs:
         huey.periodic_task(crontab(minute="17"), name="sync_whatsapp_templates")(_sync_templates)  # hourly
         self._fetch_media = huey.task(name="fetch_media")(_fetch_media)
         self.mark_read = huey.task(name="mark_read")(_mark_read)
+        self.build_campaign = huey.task(name="build_campaign")(_build_campaign)
+        self.pump_campaign = huey.task(name="pump_campaign")(_pump_campaign)
+        self._dispatch_campaign = huey.task(name="dispatch_campaign")(_dispatch_campaign)
+        self.pump_campaigns = huey.periodic_task(crontab(minute="*"), name="pump_campaigns")(_pump_campaigns)
+
+    def pump_campaign_later(self, campaign_id: int, delay_seconds: float) -> None:
+        self.pump_campaign.schedule((campaign_id,), delay=delay_seconds)
 
     def fetch_media(self, message_ids: list[int]) -> None:
         """Fetch the files customers sent with these messages."""
@@ -158,8 +212,10 @@ class Jobs:
             self._check_unknown.schedule((message_ids[start:start + DISPATCH_CHUNK],), delay=delay_seconds)
 
     def sweep_now(self) -> None:
-        """Run the sweeper at once (a process starting up after a crash) instead of at the next minute."""
+        """Run the sweeper, and the running campaigns' pumps, at once (a process starting up after a
+        crash) instead of at the next minute."""
         self._sweep()
+        self.pump_campaigns()
 
     @staticmethod
     def schedule(later: list[tuple[int, float]], enqueue: Callable[[list[int], float], None]) -> None:

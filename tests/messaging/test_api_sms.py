@@ -118,9 +118,9 @@ def test_bulk_with_a_template_typo_fails_before_storing(client, admin_headers, c
     client.post("/api/contacts", json={"name": "Ana", "mobile": "11 90000-0001"}, headers=admin_headers)
     response = client.post("/api/sms/bulk", json={"body": "Oi {{ contact.nome }}", "search": "", "confirm": True},
                            headers=admin_headers)
-    assert response.status_code == 200
-    assert response.json()["sendable"] == 0
-    assert "unknown variable 'contact.nome'" in response.json()["rejected"][0]["reason"]
+    assert response.status_code == 422  # once, for the whole send: not once per recipient
+    assert "unknown variable 'contact.nome'" in response.json()["error"]["message"]
+    assert client.get("/api/campaigns", headers=admin_headers).json()["items"] == []
     assert sandbox.ledger()["messages"] == []
 
 

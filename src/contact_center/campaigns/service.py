@@ -11,28 +11,30 @@ import io
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from contact_center import phones
 from contact_center.audit.service import record
 from contact_center.auth.models import User
 from contact_center.campaigns.models import Campaign
+from contact_center.campaigns.windows import SendWindow, parse_window, waiting_reason
 from contact_center.channels.kinds import ChannelKind, kind_of
 from contact_center.channels.models import Channel
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact, search_filter
 from contact_center.db import READ_ONLY, transaction, utcnow
-from contact_center.errors import InvalidInput, NotFound
+from contact_center.errors import Conflict, InvalidInput, NotFound
 from contact_center.inbox.service import open_conversations
 from contact_center.messaging.models import Message
-from contact_center.messaging import rows
+from contact_center.messaging import rows, service
 from contact_center.settings import Settings
 from contact_center.templates.rendering import TemplateError
-from contact_center.templates.service import renderer
-from contact_center.unit_of_work import after_commit
+from contact_center.templates.service import SAMPLE_CONTACT, renderer
 
 log = logging.getLogger(__name__)
 CHUNK = 1000
@@ -51,6 +53,13 @@ class Recipient:
 class Rejected:
     where: str  # "contact 12" or "line 7"
     reason: str
+    kind: str = "invalid"  # a SKIP_REASONS key
+
+
+# Why a recipient of the audience gets no message, as the campaign page counts them.
+SKIP_REASONS = {"opted_out": "descadastrado (opt-out)", "no_number": "sem número válido para o canal",
+                "invalid_number": "número inválido", "duplicate": "número repetido no público",
+                "message": "mensagem inválida para este contato"}
 
 
 @dataclass
@@ -64,6 +73,18 @@ class BulkPlan:
     preview: list[dict] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     price_per_segment: Decimal | None = None
+    seen: set[str] = field(default_factory=set, repr=False)  # phone keys already in the audience
+
+    def reject(self, where: str, reason: str, kind: str) -> None:
+        self.rejected.append(Rejected(where, reason, kind))
+
+    @property
+    def skip_reasons(self) -> dict[str, int]:
+        counts = {kind: 0 for kind in SKIP_REASONS}
+        counts["opted_out"] = self.opted_out
+        for rejected in self.rejected:
+            counts[rejected.kind] += 1
+        return {kind: count for kind, count in counts.items() if count}
 
     @property
     def estimated_cost(self) -> Decimal | None:
@@ -133,23 +154,29 @@ def recipients_from_csv(session: Session, text: str | io.TextIOBase) -> Iterator
 def _csv_recipients(session: Session, rows: list[tuple[int, str, str]]) -> Iterator[Recipient]:
     """find_by_phone's rule for a chunk of CSV rows at once: one query for the candidates, one for
     the contacts chosen."""
-    identities: list[phones.PhoneIdentity | str] = []
+    identities: list[phones.PhoneIdentity | str | None] = []  # None: no number; str: why it is not one
     for _, phone, _ in rows:
+        if not phone:
+            identities.append(None)  # no number at all: `_prepare` says so
+            continue
         try:
             identities.append(phones.identify(phone))
         except phones.PhoneNumberError as exc:
             identities.append(str(exc))
-    candidates = candidates_by_key(session.connection(), list({i.key for i in identities if not isinstance(i, str)}))
+    known = [i for i in identities if isinstance(i, phones.PhoneIdentity)]
+    candidates = candidates_by_key(session.connection(), list({i.key for i in known}))
     chosen = {}
-    for identity in identities:
-        if not isinstance(identity, str):
-            picked = pick_contact(identity, candidates.get(identity.key, []))
-            if picked is not None:
-                chosen[identity.key] = picked.id
+    for identity in known:
+        picked = pick_contact(identity, candidates.get(identity.key, []))
+        if picked is not None:
+            chosen[identity.key] = picked.id
     ids = list(set(chosen.values()))
     contacts = {c.id: c for start in range(0, len(ids), CHUNK)
                 for c in session.scalars(select(Contact).where(Contact.id.in_(ids[start:start + CHUNK])))}
     for (line, phone, name), identity in zip(rows, identities):
+        if identity is None:
+            yield Recipient("", Contact(name=name), f"line {line}")
+            continue
         if isinstance(identity, str):
             yield Recipient(phone, Contact(name=name), f"line {line}", error=identity)
             continue
@@ -173,21 +200,29 @@ def _prepare(recipients: Iterable[Recipient], render: Callable[[Contact], str], 
         contact = recipient.contact
         where = recipient.where or recipient.phone
         if recipient.error:
-            plan.rejected.append(Rejected(where, recipient.error))
+            plan.reject(where, recipient.error, "invalid_number")
             continue
         if not recipient.phone:
-            plan.rejected.append(Rejected(where, "has no phone or mobile"))
+            plan.reject(where, "has no phone or mobile", "no_number")
             continue
         try:
             identity = phones.identify(recipient.phone)
+        except phones.PhoneNumberError as exc:
+            plan.reject(where, str(exc), "invalid_number")
+            continue
+        if identity.key in plan.seen:
+            plan.reject(where, f"{identity.e164} is already in this audience", "duplicate")
+            continue
+        plan.seen.add(identity.key)
+        try:
             text = render(contact)
-        except (phones.PhoneNumberError, TemplateError) as exc:
-            plan.rejected.append(Rejected(where, str(exc)))
+        except TemplateError as exc:
+            plan.reject(where, str(exc), "message")
             continue
         if not text or len(text) > kind.max_body_characters:
-            plan.rejected.append(Rejected(where, "the rendered message is empty" if not text else
-                                          f"the rendered message has {len(text)} characters "
-                                          f"(limit {kind.max_body_characters})"))
+            plan.reject(where, "the rendered message is empty" if not text else
+                        f"the rendered message has {len(text)} characters (limit {kind.max_body_characters})",
+                        "message")
             continue
         measure = kind.measure(text)
         if kind.opted_out(contact):
@@ -222,73 +257,316 @@ def _price(channel: Channel) -> Decimal | None:
     return Decimal(str(value)) if value not in (None, "") else None
 
 
-def start_bulk(
-    session_factory: sessionmaker[Session], recipients_source: Callable[[Session], Iterable[Recipient]], *,
-    name: str, body: str, channel_id: int, template_id: int | None, user: User | None, settings: Settings,
-    enqueue: Callable[[list[int]], None], via: str = "api", progress: Callable[[int], None] | None = None,
-) -> tuple[Campaign, BulkPlan]:
-    """Store one message per recipient (chunk by chunk, each committed before its dispatch job).
 
-    Opens its own transactions: a caller holding one must commit it first (on SQLite it would hold
-    the write lock these need)."""
-    with transaction(session_factory) as session:
-        channel = session.get(Channel, channel_id)
-        if channel is None or not channel.active:
-            raise InvalidInput("pick an active channel", field="channel_id")
-        kind = _bulk_kind(channel)
-        campaign = Campaign(name=name.strip() or "Bulk send", channel_id=channel_id, template_id=template_id,
-                            body_template=body, status="sending", total=0, skipped=0,
-                            created_by_id=user.id if user else None)
-        session.add(campaign)
-        session.flush()
-        campaign_id = campaign.id
-        record(session, action="campaign.start", subject_type="campaign", subject_id=campaign_id,
-               actor_id=user.id if user else None, via=via, name=campaign.name, channel=channel.name)
-    plan = BulkPlan(price_per_segment=_price(channel))
-    render = renderer(body, user, settings)
-    # The audience is read on its own read-only transaction while each chunk commits on another.
-    with session_factory() as reader:
-        reader.connection(execution_options=READ_ONLY)
-        batch: list[_Row] = []
-        for row in _prepare(recipients_source(reader), render, plan, kind):
-            batch.append(row)
-            if len(batch) >= CHUNK:
-                _store_chunk(session_factory, batch, kind, channel_id, campaign_id, user, enqueue)
-                if progress:
-                    progress(len(batch))
-                batch = []
-        if batch:
-            _store_chunk(session_factory, batch, kind, channel_id, campaign_id, user, enqueue)
-            if progress:
-                progress(len(batch))
-        reader.commit()
+
+# --- the campaign's life: created, built by a job, run by its pump --------------------------------
+
+PUMP_BATCH = 2000  # released at a time when the campaign has no throughput cap
+CANCELLED_REASON = "não enviada: campanha cancelada"
+AUDIENCE_KINDS = ("contact_ids", "search", "csv")
+
+
+def check_audience(audience: dict | None) -> dict:
+    given = {key: value for key, value in (audience or {}).items() if value is not None}
+    if len(given) != 1 or next(iter(given)) not in AUDIENCE_KINDS:
+        raise InvalidInput("audience: give exactly one of contact_ids (a list of contact ids), search (a contact "
+                           "filter; empty for every contact) or csv (the file's text: phone[,name])", field="audience")
+    return given
+
+
+def audience_source(audience: dict) -> Callable[[Session], Iterable[Recipient]]:
+    if "contact_ids" in audience:
+        return lambda s: contacts_by_ids(s, audience["contact_ids"])
+    if "search" in audience:
+        return lambda s: contacts_matching(s, audience["search"])
+    return lambda s: recipients_from_csv(s, audience["csv"])
+
+
+def check_body(body: str, user: User | None, settings: Settings) -> None:
+    """The template checked once, before anything is stored: a variable the contacts do not have
+    refuses the campaign naming it, instead of failing for each recipient."""
+    render = renderer(body, user, settings)  # a syntax error or a budget blown: InvalidInput
+    try:
+        render(SAMPLE_CONTACT)
+    except TemplateError as exc:
+        raise InvalidInput(f"the template cannot be sent: {exc}", field="body") from None
+
+
+def create_campaign(session: Session, *, name: str, channel_id: int, body: str, template_id: int | None,
+                    audience: dict, user: User | None, settings: Settings, starts_at: datetime | None = None,
+                    send_window: dict | None = None, per_minute: int | None = None, start: bool = False,
+                    via: str = "api") -> Campaign:
+    """A campaign stored as `building`: its recipients are stored by a job (build), enqueued once
+    this is committed. With `start`, it runs as soon as it is built."""
+    channel = session.get(Channel, channel_id)
+    if channel is None or not channel.active:
+        raise InvalidInput("pick an active channel", field="channel_id")
+    _bulk_kind(channel)
+    audience = check_audience(audience)
+    check_body(body, user, settings)
+    window = parse_window(send_window)
+    if per_minute is not None and not 1 <= per_minute <= 1_000_000:
+        raise InvalidInput("per_minute: the throughput cap is between 1 and 1,000,000 messages a minute",
+                           field="per_minute")
+    campaign = Campaign(name=(name or "").strip()[:200] or "Campanha", channel_id=channel.id, template_id=template_id,
+                        body_template=body, status="building", audience=audience, starts_at=starts_at,
+                        send_window=window.model_dump(mode="json"), per_minute=per_minute, start_when_built=start,
+                        created_by_id=user.id if user else None)
+    session.add(campaign)
+    session.flush()
+    record(session, action="campaign.create", subject_type="campaign", subject_id=campaign.id,
+           actor_id=user.id if user else None, via=via, name=campaign.name, channel=channel.name,
+           start=start, starts_at=starts_at.isoformat() if starts_at else None)
+    return campaign
+
+
+def get_campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign with id {campaign_id}")
+    return campaign
+
+
+def build(session_factory: sessionmaker[Session], settings: Settings, campaign_id: int,
+          progress: Callable[[int], None] | None = None) -> bool:
+    """Store one `scheduled` message per recipient, a chunk a transaction, counting as it goes.
+    Run again after a crash it starts over: nothing of a building campaign has been released, so
+    what it had stored is removed first. True when the campaign is to run now."""
     with transaction(session_factory) as session:
         campaign = session.get(Campaign, campaign_id)
-        campaign.total = plan.sendable + plan.opted_out
-        campaign.skipped = len(plan.rejected)
-    log.info("campaign %d (%s): %d messages stored, %d opted out, %d rejected", campaign_id, campaign.name,
-             plan.sendable, plan.opted_out, len(plan.rejected))
-    return campaign, plan
+        if campaign is None or campaign.status != "building":
+            return False
+        session.execute(delete(Message).where(Message.campaign_id == campaign_id,
+                                              Message.status.in_(("scheduled", "blocked"))))
+        campaign.total = campaign.skipped = 0
+        channel = session.get(Channel, campaign.channel_id)
+        user = session.get(User, campaign.created_by_id) if campaign.created_by_id else None
+        kind, body, audience = _bulk_kind(channel), campaign.body_template, campaign.audience
+        session.expunge_all()
+    plan = BulkPlan(price_per_segment=_price(channel))
+    try:
+        render = renderer(body, user, settings)
+        # The audience is read on its own read-only transaction while each chunk commits on another.
+        with session_factory() as reader:
+            reader.connection(execution_options=READ_ONLY)
+            batch: list[_Row] = []
+            for row in _prepare(audience_source(audience)(reader), render, plan, kind):
+                batch.append(row)
+                if len(batch) >= CHUNK:
+                    if not _store_chunk(session_factory, batch, kind, campaign_id, plan):
+                        return False  # cancelled while building
+                    if progress:
+                        progress(len(batch))
+                    batch = []
+            if batch:
+                if not _store_chunk(session_factory, batch, kind, campaign_id, plan):
+                    return False
+                if progress:
+                    progress(len(batch))
+            reader.commit()
+    except (InvalidInput, NotFound) as exc:
+        with transaction(session_factory) as session:
+            campaign = session.get(Campaign, campaign_id)
+            campaign.status, campaign.error = "failed", exc.message
+        log.warning("campaign %d: its audience could not be read: %s", campaign_id, exc.message)
+        return False
+    with transaction(session_factory) as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign.status != "building":
+            return False
+        campaign.total, campaign.skipped = plan.sendable + plan.opted_out, len(plan.rejected)
+        campaign.skip_reasons = plan.skip_reasons
+        campaign.status = "running" if campaign.start_when_built else "ready"
+        if campaign.start_when_built:
+            campaign.started_at = utcnow()
+        runs = campaign.status == "running"
+    log.info("campaign %d built: %d messages stored (%d opted out), %d skipped", campaign_id, plan.sendable +
+             plan.opted_out, plan.opted_out, len(plan.rejected))
+    return runs
 
 
-def _store_chunk(session_factory, rows_: list[_Row], kind: ChannelKind, channel_id: int, campaign_id: int,
-                 user: User | None, enqueue: Callable[[list[int]], None]) -> None:
+def _store_chunk(session_factory, rows_: list[_Row], kind: ChannelKind, campaign_id: int, plan: BulkPlan) -> bool:
+    """Store a chunk of the campaign's messages, unless it was cancelled meanwhile (False)."""
     now = utcnow()
     with transaction(session_factory) as session:
-        conversations = open_conversations(session.connection(), channel_id, {
+        campaign = session.get(Campaign, campaign_id)
+        if campaign.status != "building":
+            return False
+        conversations = open_conversations(session.connection(), campaign.channel_id, {
             row.identity.key: (row.identity.e164, row.recipient.contact.id) for row in rows_}, now)
-        values = [rows.outbound(kind, channel_id=channel_id, conversation_id=conversations[row.identity.key].id,
-                                contact=row.recipient.contact, origin="campaign", phone=row.recipient.phone,
-                                phone_e164=row.identity.e164, body=row.text, now=now,
-                                author_id=user.id if user else None, campaign_id=campaign_id)
-                  for row in rows_]
-        inserted = session.execute(insert(Message).returning(Message.id, Message.status), values)
-        queued = [message_id for message_id, status in inserted if status == "queued"]
-        after_commit(session, lambda: enqueue(queued))
+        session.execute(insert(Message), [
+            rows.outbound(kind, channel_id=campaign.channel_id, conversation_id=conversations[row.identity.key].id,
+                          contact=row.recipient.contact, origin="campaign", phone=row.recipient.phone,
+                          phone_e164=row.identity.e164, body=row.text, now=now, author_id=campaign.created_by_id,
+                          campaign_id=campaign_id, scheduled=True)
+            for row in rows_])
+        campaign.total += len(rows_)
+        campaign.skipped = len(plan.rejected)
+    return True
 
 
-def campaign_progress(session: Session, campaign_id: int) -> dict[str, int]:
-    if session.get(Campaign, campaign_id) is None:
-        raise NotFound(f"no campaign with id {campaign_id}")
+def _act(session: Session, campaign_id: int, action: str, allowed: tuple[str, ...], user: User | None,
+         via: str) -> Campaign:
+    campaign = get_campaign(session, campaign_id)
+    if campaign.status not in allowed:
+        raise Conflict(f"campaign {campaign.name!r} is {STATUS_PT[campaign.status]}: it cannot be "
+                       f"{ACTION_PT[action]}")
+    record(session, action=f"campaign.{action}", subject_type="campaign", subject_id=campaign.id,
+           actor_id=user.id if user else None, via=via, name=campaign.name, was=campaign.status)
+    return campaign
+
+
+STATUS_PT = {"building": "em preparação", "ready": "pronta", "running": "em envio", "paused": "pausada",
+             "completed": "concluída", "cancelled": "cancelada", "failed": "com falha"}
+ACTION_PT = {"start": "iniciada", "pause": "pausada", "resume": "retomada", "cancel": "cancelada"}
+
+
+def start(session: Session, campaign_id: int, user: User | None, via: str = "api") -> Campaign:
+    """ready → running (building: it will run once built). The caller commits, then pumps."""
+    campaign = _act(session, campaign_id, "start", ("ready", "building"), user, via)
+    if campaign.status == "building":
+        campaign.start_when_built = True
+    else:
+        campaign.status, campaign.started_at = "running", utcnow()
+    return campaign
+
+
+def pause(session: Session, campaign_id: int, user: User | None, via: str = "api") -> Campaign:
+    """running → paused: nothing more is released, and what was released but not claimed by a
+    worker yet is taken back. Messages already with the provider go on."""
+    campaign = _act(session, campaign_id, "pause", ("running",), user, via)
+    campaign.status, campaign.waiting_reason = "paused", None
+    held = service.hold_released(session, campaign_id)
+    log.info("campaign %d paused; %d released message(s) taken back", campaign_id, held)
+    return campaign
+
+
+def resume(session: Session, campaign_id: int, user: User | None, via: str = "api") -> Campaign:
+    campaign = _act(session, campaign_id, "resume", ("paused",), user, via)
+    campaign.status = "running"
+    return campaign
+
+
+def cancel(session: Session, campaign_id: int, user: User | None, via: str = "api") -> Campaign:
+    """Whatever has not been handed to the provider is cancelled; `campaign.cancelled` says how many."""
+    campaign = _act(session, campaign_id, "cancel", ("building", "ready", "running", "paused"), user, via)
+    campaign.cancelled = service.cancel_unsent(session, campaign_id, CANCELLED_REASON)
+    campaign.status, campaign.finished_at, campaign.waiting_reason = "cancelled", utcnow(), None
+    log.info("campaign %d cancelled: %d message(s) not sent", campaign_id, campaign.cancelled)
+    return campaign
+
+
+@dataclass
+class PumpResult:
+    released: list[int] = field(default_factory=list)
+    again_in: float | None = None  # seconds until the pump should look again; None: when asked
+
+
+def pump(session: Session, campaign_id: int, now: datetime | None = None) -> PumpResult:
+    """Release the running campaign's next messages to the dispatch queue, inside its start time,
+    send window and throughput; complete it when nothing of it is pending. The caller commits,
+    then enqueues the dispatch of `released`."""
+    now = now or utcnow()
+    result = PumpResult()
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.status != "running":
+        return result
+    if campaign.starts_at is not None and now < campaign.starts_at:
+        local = campaign.starts_at.astimezone(ZoneInfo("America/Sao_Paulo"))
+        _waiting(campaign, f"agendada: começa {local:%d/%m} às {local:%H:%M}")
+        result.again_in = min(60.0, (campaign.starts_at - now).total_seconds())
+        return result
+    window = SendWindow.model_validate(campaign.send_window or {})
+    outside = waiting_reason(window, now)
+    if outside:
+        _waiting(campaign, outside)
+        return result  # the periodic pump looks again each minute
+    counts = _pending_counts(session, campaign_id)
+    budget = PUMP_BATCH - counts.get("queued", 0) - counts.get("sending", 0)
+    if campaign.per_minute is not None:
+        released_last_minute = session.scalar(select(func.count()).where(
+            Message.campaign_id == campaign_id, Message.queued_at > now - timedelta(minutes=1)))
+        budget = min(budget, campaign.per_minute - released_last_minute)
+        if budget <= 0:
+            _waiting(campaign, f"limite de {campaign.per_minute} mensagens por minuto")
+            result.again_in = 5.0
+            return result
+    if budget > 0 and counts.get("scheduled"):
+        result.released = service.release_scheduled(session, campaign_id, budget)
+    _waiting(campaign, None)
+    if not result.released and not any(counts.get(s) for s in ("scheduled", "queued", "sending", "unknown")):
+        campaign.status, campaign.finished_at = "completed", now
+        record(session, action="campaign.complete", subject_type="campaign", subject_id=campaign.id,
+               actor_id=None, via="system", name=campaign.name)
+        log.info("campaign %d (%s) completed", campaign.id, campaign.name)
+    return result
+
+
+def _waiting(campaign: Campaign, reason: str | None) -> None:
+    if campaign.waiting_reason != reason:
+        campaign.waiting_reason = reason
+
+
+def _pending_counts(session: Session, campaign_id: int) -> dict[str, int]:
+    return dict(session.execute(select(Message.status, func.count()).where(
+        Message.campaign_id == campaign_id, Message.status.in_(("scheduled", "queued", "sending", "unknown")))
+        .group_by(Message.status)).all())
+
+
+def running_campaigns(session: Session) -> list[int]:
+    return list(session.scalars(select(Campaign.id).where(Campaign.status == "running").order_by(Campaign.id)))
+
+
+def stuck_building(session: Session, older_than: timedelta = timedelta(minutes=5)) -> list[int]:
+    """Campaigns whose build stopped (a crash): built again by the periodic pump."""
+    return list(session.scalars(select(Campaign.id).where(Campaign.status == "building",
+                                                          Campaign.updated_at < utcnow() - older_than)))
+
+
+# --- what the campaign page shows -------------------------------------------------------------------
+
+PROGRESS_STATES = ("scheduled", "queued", "sent", "delivered", "read", "failed", "blocked", "cancelled")
+
+
+def by_status(session: Session, campaign_id: int) -> dict[str, int]:
+    get_campaign(session, campaign_id)
     return dict(session.execute(select(Message.status, func.count()).where(Message.campaign_id == campaign_id)
                                 .group_by(Message.status)).all())
+
+
+def progress(session: Session, campaign_id: int, statuses: dict[str, int] | None = None) -> dict[str, int]:
+    """Counts of the campaign's messages by what an operator follows: waiting (scheduled), queued
+    (with a worker), sent, delivered, read, failed, blocked, cancelled, and replied."""
+    counts = {state: 0 for state in PROGRESS_STATES}
+    for status, count in (statuses if statuses is not None else by_status(session, campaign_id)).items():
+        bucket = ("queued" if status in ("queued", "sending", "unknown") else
+                  "failed" if status in ("failed", "rejected", "expired") else
+                  "read" if status == "played" else status)
+        counts[bucket] = counts.get(bucket, 0) + count
+    answer = aliased(Message)
+    counts["replied"] = session.scalar(
+        select(func.count(func.distinct(answer.in_reply_to_id))).select_from(answer)
+        .join(Message, Message.id == answer.in_reply_to_id)
+        .where(Message.campaign_id == campaign_id, answer.direction == "in")) or 0
+    return counts
+
+
+def recipients(session: Session, campaign_id: int, *, status: str | None = None, limit: int = 100,
+               after_id: int | None = None) -> list[Message]:
+    """The campaign's messages in id order, optionally only those of one progress state."""
+    get_campaign(session, campaign_id)
+    query = select(Message).where(Message.campaign_id == campaign_id).order_by(Message.id).limit(limit)
+    if status is not None:
+        query = query.where(Message.status.in_(STATE_GROUPS.get(status, (status,))))
+    if after_id is not None:
+        query = query.where(Message.id > after_id)
+    return list(session.scalars(query))
+
+
+STATE_GROUPS = {"queued": ("queued", "sending", "unknown"), "failed": ("failed", "rejected", "expired"),
+                "read": ("read", "played")}
+
+
+def record_export(session: Session, campaign: Campaign, user: User | None, via: str = "api") -> None:
+    record(session, action="campaign.export", subject_type="campaign", subject_id=campaign.id,
+           actor_id=user.id if user else None, via=via, name=campaign.name)

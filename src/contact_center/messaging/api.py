@@ -7,6 +7,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from contact_center.campaigns import service as campaigns
+from contact_center.campaigns.windows import ALWAYS
 from contact_center.channels import service as channels
 from contact_center.contacts.service import find_by_phone, get_contact
 from contact_center.deps import AgentUser, DbSession, SupervisorUser
@@ -108,14 +109,6 @@ def list_messages(
     return list(session.scalars(query))
 
 
-def _audience(body: BulkSend):
-    if body.contact_ids is not None:
-        return lambda s: campaigns.contacts_by_ids(s, body.contact_ids)
-    if body.search is not None:
-        return lambda s: campaigns.contacts_matching(s, body.search)
-    return lambda s: campaigns.recipients_from_csv(s, body.csv)
-
-
 @router.post("/sms/bulk", response_model=BulkPlanOut)
 def bulk_send(body: BulkSend, request: Request, session: DbSession, user: SupervisorUser):
     """Preview (confirm=false) or start (confirm=true) a templated send to many contacts."""
@@ -126,16 +119,17 @@ def bulk_send(body: BulkSend, request: Request, session: DbSession, user: Superv
     # on SQLite this session holds the write lock, which webhooks and dispatch wait for.
     session.commit()
     state = channel_status(channel, settings)
-    if body.confirm:
-        runtime = request.app.state.runtime
-        campaign, plan = campaigns.start_bulk(
-            request.app.state.session_factory, _audience(body), name=body.name, body=text, channel_id=channel.id,
-            template_id=body.template_id, user=user, settings=settings, enqueue=runtime.jobs.dispatch,
-        )
+    audience = campaigns.check_audience({"contact_ids": body.contact_ids, "search": body.search, "csv": body.csv})
+    plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), body=text, channel=channel, user=user,
+                               settings=settings)
+    campaign_id = None
+    if body.confirm:  # a campaign that starts now, at any hour: its recipients are stored by a job
+        campaign = campaigns.create_campaign(
+            session, name=body.name, channel_id=channel.id, body=text, template_id=body.template_id,
+            audience=audience, user=user, settings=settings, send_window=ALWAYS, start=True)
         campaign_id = campaign.id
-    else:
-        plan = campaigns.plan_bulk(_audience(body)(session), body=text, channel=channel, user=user, settings=settings)
-        campaign_id = None
+        session.commit()
+        request.app.state.runtime.jobs.build_campaign(campaign_id)
     cost = plan.estimated_cost
     return BulkPlanOut(
         recipients=plan.recipients, sendable=plan.sendable, opted_out=plan.opted_out, segments=plan.segments,
@@ -145,7 +139,3 @@ def bulk_send(body: BulkSend, request: Request, session: DbSession, user: Superv
     )
 
 
-@router.get("/campaigns/{campaign_id}")
-def campaign_progress(campaign_id: int, session: DbSession, _: AgentUser) -> dict:
-    counts = campaigns.campaign_progress(session, campaign_id)
-    return {"campaign_id": campaign_id, "total": sum(counts.values()), "by_status": counts}

@@ -11,6 +11,7 @@ from rich.table import Table
 from sqlalchemy import case, func, select
 
 from contact_center.campaigns import service as campaigns
+from contact_center.campaigns.windows import ALWAYS
 from contact_center.channels import service as channels
 from contact_center.clitools import command_session, console, err_console
 from contact_center.contacts.models import Contact
@@ -108,9 +109,9 @@ def bulk(
         chosen = _channel(session, channel)
         chosen_template = get_template_by_name(session, template) if template else None
         text = chosen_template.body if chosen_template else body
-        audience = (lambda s: campaigns.recipients_from_csv(s, csv.read_text(encoding="utf-8-sig"))) if csv else \
-            (lambda s: campaigns.contacts_matching(s, search))
-        plan = campaigns.plan_bulk(audience(session), body=text, channel=chosen, user=None, settings=settings)
+        audience = {"csv": csv.read_text(encoding="utf-8-sig")} if csv else {"search": search}
+        plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), body=text, channel=chosen, user=None,
+                                   settings=settings)
         channel_id, template_id = chosen.id, chosen_template.id if chosen_template else None
     state = channel_status(chosen, settings)  # outside the transaction: don't hold the database meanwhile
     _show_plan(plan, state)
@@ -118,16 +119,18 @@ def bulk(
         raise typer.Exit(1)
     if not yes and not typer.confirm(f"Send {plan.sendable} SMS?"):
         raise typer.Exit(1)
+    with transaction(runtime.session_factory) as session:  # sent now, at any hour: a bulk send by hand
+        campaign_id = campaigns.create_campaign(
+            session, name=name, channel_id=channel_id, body=text, template_id=template_id, audience=audience,
+            user=None, settings=settings, send_window=ALWAYS, start=True, via="cli").id
     with Progress(TextColumn("storing"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
         task = progress.add_task("store", total=plan.sendable + plan.opted_out)
-        campaign, _ = campaigns.start_bulk(runtime.session_factory, audience, name=name, body=text,
-                                           channel_id=channel_id, template_id=template_id, user=None,
-                                           settings=settings, enqueue=runtime.jobs.dispatch, via="cli",
-                                           progress=lambda n: progress.advance(task, n))
-    console.print(f"Campaign {campaign.id} stored; sending.")
+        campaigns.build(runtime.session_factory, settings, campaign_id, progress=lambda n: progress.advance(task, n))
+    runtime.jobs.pump_campaign(campaign_id)  # released by `serve` or a `worker`
+    console.print(f"Campaign {campaign_id} stored; sending.")
     if wait:
         with runtime.session_factory() as session:
-            ids = list(session.scalars(select(Message.id).where(Message.campaign_id == campaign.id,
+            ids = list(session.scalars(select(Message.id).where(Message.campaign_id == campaign_id,
                                                                 Message.status != "blocked")))
         _follow(runtime.session_factory, ids, timeout=max(120, len(ids) / 100))
 

@@ -10,8 +10,8 @@ from contact_center.db import Base, UTCDateTime, utcnow
 FINAL_FAILURES = ("failed", "rejected", "expired", "blocked")
 # Statuses only move forward; delivered only moves to read, read only to played (a voice note heard). `unknown`: handed to the provider, or
 # maybe: what became of it is asked of the provider before anything is sent again.
-STATE_RANK = {"queued": 0, "sending": 1, "unknown": 2, "sent": 3, "delivered": 4, "read": 5, "played": 6,
-              "failed": 4, "rejected": 4, "expired": 4, "blocked": 4, "received": 0}
+STATE_RANK = {"scheduled": 0, "queued": 0, "sending": 1, "unknown": 2, "sent": 3, "delivered": 4, "read": 5, "played": 6,
+              "failed": 4, "rejected": 4, "expired": 4, "blocked": 4, "cancelled": 4, "received": 0}
 # The timestamp column each status stamps.
 STATE_TIMESTAMP = {"queued": "queued_at", "sent": "sent_at", "delivered": "delivered_at", "read": "read_at",
                    "played": "played_at",
@@ -20,7 +20,7 @@ STATE_TIMESTAMP = {"queued": "queued_at", "sent": "sent_at", "delivered": "deliv
 
 def moves_forward(current: str, new: str, *, current_inferred: bool = False) -> bool:
     """Whether a status the provider reports replaces the message's current one."""
-    if current == "received":
+    if current in ("received", "cancelled"):  # a cancelled message never reached the provider
         return False
     if current in FINAL_FAILURES:
         # A failure the provider stated is final; one we only concluded gives way to its word.
@@ -38,6 +38,8 @@ class Message(Base):
         Index("ix_messages_status_queued_at", "status", "queued_at"),
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
         Index("ix_messages_contact_created", "contact_id", "created_at"),
+        # A campaign releases its next `scheduled` batch and counts its progress by this.
+        Index("ix_messages_campaign_status", "campaign_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

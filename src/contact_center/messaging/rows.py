@@ -22,20 +22,21 @@ def new_reference() -> str:
 def outbound(kind: ChannelKind, *, channel_id: int, conversation_id: int, contact, origin: str, phone: str,
              phone_e164: str, body: str, now, author_id: int | None = None, campaign_id: int | None = None,
              contact_id: int | None = None, content_type: str = "text", content: dict | None = None,
-             blocked_reason: str | None = None) -> dict:
-    """A message to a customer: queued, or blocked with the reason when `contact` opted out of this
-    kind of channel (`contact_id` stands in when only the conversation knows who it is). `body`
-    has been checked (kind.check_body)."""
+             blocked_reason: str | None = None, scheduled: bool = False) -> dict:
+    """A message to a customer: queued (or `scheduled`: a campaign's, until the campaign releases
+    it), or blocked with the reason when `contact` opted out of this kind of channel (`contact_id`
+    stands in when only the conversation knows who it is). `body` has been checked (kind.check_body)."""
     measure = kind.measure(body)
     blocked = kind.opted_out(contact) or blocked_reason is not None
+    waiting = "scheduled" if scheduled else "queued"
     return {
         "reference": new_reference(), "channel_id": channel_id, "conversation_id": conversation_id,
         "contact_id": contact.id if contact is not None else contact_id, "campaign_id": campaign_id,
         "author_id": author_id, "direction": "out", "origin": origin, "phone": phone, "phone_e164": phone_e164,
-        "body": body, "content_type": content_type, "content": content, "status": "blocked" if blocked else "queued",
+        "body": body, "content_type": content_type, "content": content, "status": "blocked" if blocked else waiting,
         "status_reason": (blocked_reason or kind.opted_out_reason) if blocked else None, "status_inferred": False,
         "encoding": measure.encoding, "segments": measure.segments, "attempts": 0, "created_at": now,
-        "queued_at": None if blocked else now, "failed_at": now if blocked else None, "updated_at": now,
+        "queued_at": None if blocked or scheduled else now, "failed_at": now if blocked else None, "updated_at": now,
     }
 
 

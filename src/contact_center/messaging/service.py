@@ -255,6 +255,34 @@ def hold_back(session: Session, message_ids: list[int], reason: str, delay_secon
         announce_message(session, message, "message.status")
 
 
+# --- a campaign's messages: stored `scheduled`, released to the queue while the campaign runs ------
+
+def release_scheduled(session: Session, campaign_id: int, limit: int) -> list[int]:
+    """Up to `limit` of the campaign's scheduled messages, oldest first, become queued for dispatch.
+    A row is released once even when two pumps run at the same time (the UPDATE re-checks it)."""
+    now = utcnow()
+    batch = (select(Message.id).where(Message.campaign_id == campaign_id, Message.status == "scheduled")
+             .order_by(Message.id).limit(limit).scalar_subquery())
+    return list(session.scalars(update(Message).where(Message.id.in_(batch), Message.status == "scheduled")
+                                .values(status="queued", queued_at=now, updated_at=now).returning(Message.id)))
+
+
+def hold_released(session: Session, campaign_id: int) -> int:
+    """A paused campaign takes back what it released and no worker has claimed yet."""
+    return session.execute(update(Message).where(Message.campaign_id == campaign_id, Message.status == "queued")
+                           .values(status="scheduled", queued_at=None, updated_at=utcnow())
+                           .execution_options(synchronize_session=False)).rowcount
+
+
+def cancel_unsent(session: Session, campaign_id: int, reason: str) -> int:
+    """What a cancelled campaign has not handed to the provider is cancelled; how many."""
+    now = utcnow()
+    return session.execute(update(Message).where(Message.campaign_id == campaign_id,
+                                                 Message.status.in_(("scheduled", "queued")))
+                           .values(status="cancelled", status_reason=reason, failed_at=now, updated_at=now)
+                           .execution_options(synchronize_session=False)).rowcount
+
+
 def mark_unknown(message: Message, reason: str, check_at: datetime | None) -> None:
     """The provider may have this message: it is not sent again before the provider has been asked
     (at `check_at`; None: it cannot be asked, only a delivery report can settle it)."""

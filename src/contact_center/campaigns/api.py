@@ -1,0 +1,145 @@
+"""Campaigns over REST: create (returns at once; a job stores the recipients), preview before
+anything is stored, start, pause, resume, cancel, progress, recipients (JSON and CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+
+from contact_center.campaigns import service as campaigns
+from contact_center.campaigns.models import Campaign
+from contact_center.campaigns.schemas import CampaignIn, CampaignOut, CampaignPage, PreviewOut, RecipientOut
+from contact_center.channels import service as channels
+from contact_center.deps import AgentUser, DbSession, SupervisorUser
+from contact_center.messaging.status import channel_status
+from contact_center.routes import CheckedRoute
+from contact_center.templates.service import get_template
+from contact_center.unit_of_work import after_commit
+
+router = APIRouter(prefix="/api/campaigns", tags=["campaigns"], route_class=CheckedRoute)
+
+
+def out(session, campaign: Campaign) -> CampaignOut:
+    view = CampaignOut.model_validate(campaign)
+    view.by_status = campaigns.by_status(session, campaign.id)
+    view.progress = campaigns.progress(session, campaign.id, view.by_status)
+    return view
+
+
+def _body(session, body: CampaignIn) -> str:
+    return get_template(session, body.template_id).body if body.template_id else body.body
+
+
+@router.post("", response_model=CampaignOut, status_code=status.HTTP_202_ACCEPTED)
+def create(body: CampaignIn, request: Request, session: DbSession, user: SupervisorUser):
+    """Store the campaign and return at once (202, status `building`): its recipients are stored by
+    a job in batches (follow `total`), then it waits for a start (or runs, with `start`)."""
+    campaign = campaigns.create_campaign(
+        session, name=body.name, channel_id=body.channel_id, body=_body(session, body), template_id=body.template_id,
+        audience=body.audience, user=user, settings=request.app.state.settings, starts_at=body.starts_at,
+        send_window=body.send_window, per_minute=body.per_minute, start=body.start)
+    campaign_id = campaign.id
+    after_commit(session, lambda: request.app.state.runtime.jobs.build_campaign(campaign_id))
+    return out(session, campaign)
+
+
+@router.post("/preview", response_model=PreviewOut)
+def preview(body: CampaignIn, request: Request, session: DbSession, user: SupervisorUser):
+    """What the campaign would send, without storing anything: the first messages rendered, the
+    recipients skipped and why, segments and cost against the channel's live balance."""
+    settings = request.app.state.settings
+    channel = channels.get_channel(session, body.channel_id)
+    text = _body(session, body)
+    campaigns.check_body(text, user, settings)
+    audience = campaigns.check_audience(body.audience)
+    plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), body=text, channel=channel, user=user,
+                               settings=settings)
+    session.commit()  # release the database before asking the provider for the balance
+    state = channel_status(channel, settings)
+    cost = plan.estimated_cost
+    return PreviewOut(
+        recipients=plan.recipients, sendable=plan.sendable, skipped=plan.skip_reasons,
+        skip_examples=[{"where": r.where, "reason": r.reason, "kind": r.kind} for r in plan.rejected[:100]],
+        segments=plan.segments, estimated_cost=cost, balance=state.balance, balance_error=state.error,
+        enough_balance=None if cost is None or state.balance is None else state.balance >= cost,
+        preview=plan.preview)
+
+
+@router.get("", response_model=CampaignPage)
+def list_campaigns(session: DbSession, _: AgentUser, limit: int = Query(50, ge=1, le=200)):
+    found = session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(limit))
+    return CampaignPage(items=[out(session, c) for c in found])
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut)
+def get(campaign_id: int, session: DbSession, _: AgentUser):
+    return out(session, campaigns.get_campaign(session, campaign_id))
+
+
+def _acting(action):
+    def endpoint(campaign_id: int, request: Request, session: DbSession, user: SupervisorUser):
+        campaign = action(session, campaign_id, user)
+        if campaign.status == "running":
+            after_commit(session, lambda: request.app.state.runtime.jobs.pump_campaign(campaign_id))
+        return out(session, campaign)
+
+    endpoint.__doc__ = action.__doc__
+    return endpoint
+
+
+for _name, _action in (("start", campaigns.start), ("pause", campaigns.pause), ("resume", campaigns.resume),
+                       ("cancel", campaigns.cancel)):
+    router.add_api_route(f"/{{campaign_id}}/{_name}", _acting(_action), methods=["POST"], response_model=CampaignOut,
+                         name=f"campaign_{_name}", summary=f"{_name.capitalize()} the campaign (409 when it cannot be)")
+
+
+@router.get("/{campaign_id}/recipients", response_model=list[RecipientOut])
+def list_recipients(campaign_id: int, session: DbSession, _: SupervisorUser,
+                    status_: str | None = Query(None, alias="status", description="One of " +
+                                                ", ".join(campaigns.PROGRESS_STATES)),
+                    limit: int = Query(100, ge=1, le=1000), after_id: int | None = None):
+    return campaigns.recipients(session, campaign_id, status=status_, limit=limit, after_id=after_id)
+
+
+CSV_COLUMNS = ("id", "phone_e164", "status", "status_reason", "attempts", "sent_at", "delivered_at", "read_at",
+               "failed_at", "body")
+
+
+@router.get("/{campaign_id}/recipients.csv")
+def export_recipients(campaign_id: int, request: Request, session: DbSession, user: SupervisorUser,
+                      status_: str | None = Query(None, alias="status")):
+    """Every recipient with its state and reason, as CSV (read a thousand at a time)."""
+    campaign = campaigns.get_campaign(session, campaign_id)
+    campaigns.record_export(session, campaign, user)
+    session.commit()
+
+    factory = request.app.state.session_factory
+
+    def rows() -> Iterator[str]:  # on a session of its own: the request's is gone once this streams
+        with factory() as reader:
+            yield from _csv(reader, campaign_id, status_)
+
+    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="campanha-{campaign_id}.csv"'})
+
+
+def _csv(session, campaign_id: int, status_: str | None) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    after = None
+    while True:
+        page = campaigns.recipients(session, campaign_id, status=status_, limit=1000, after_id=after)
+        for message in page:
+            writer.writerow(["" if getattr(message, c) is None else getattr(message, c) for c in CSV_COLUMNS])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if len(page) < 1000:
+            return
+        after = page[-1].id

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contact_center.db import Id
+
+
+class CampaignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=200)
+    channel_id: Id
+    body: str | None = Field(None, max_length=5000)
+    template_id: Id | None = None
+    contact_ids: list[Id] | None = Field(None, max_length=1_000_000)
+    search: str | None = Field(None, description="Every contact matching this (name, CPF, phone); '' for all.")
+    csv: str | None = Field(None, description="CSV text with a phone column (and optionally name).")
+    starts_at: datetime | None = Field(None, description="When it may begin (with a time zone); none: when started.")
+    send_window: dict | None = Field(None, description='{"timezone": "America/Sao_Paulo", "days": {"mon": '
+                                     '{"start": "08:00", "end": "20:00"}, ...}, "blocked_dates": ["2026-12-25"]}; '
+                                     "none: Monday–Friday 08:00–20:00 and Saturday 08:00–14:00, Brasília time.")
+    per_minute: int | None = Field(None, description="Throughput cap: messages released a minute at most.")
+    start: bool = Field(False, description="Run as soon as its recipients are stored.")
+
+    @model_validator(mode="after")
+    def _one_body(self):
+        if (self.body is None) == (self.template_id is None):
+            raise ValueError("give exactly one of 'body' and 'template_id'")
+        if self.starts_at is not None and self.starts_at.tzinfo is None:
+            raise ValueError("starts_at needs a time zone, e.g. 2026-12-02T08:00:00-03:00")
+        return self
+
+    @property
+    def audience(self) -> dict:
+        return {"contact_ids": self.contact_ids, "search": self.search, "csv": self.csv}
+
+
+class CampaignOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    channel_id: int
+    status: str
+    body_template: str
+    starts_at: datetime | None
+    send_window: dict | None
+    per_minute: int | None
+    total: int
+    skipped: int
+    skip_reasons: dict | None
+    cancelled: int
+    waiting_reason: str | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: dict[str, int] = {}  # see campaigns.service.progress
+    by_status: dict[str, int] = {}  # the messages' own statuses
+
+
+class CampaignPage(BaseModel):
+    items: list[CampaignOut]
+
+
+class PreviewOut(BaseModel):
+    recipients: int
+    sendable: int
+    skipped: dict[str, int]
+    skip_examples: list[dict]
+    segments: int
+    estimated_cost: Decimal | None
+    balance: Decimal | None
+    balance_error: str | None
+    enough_balance: bool | None
+    preview: list[dict]
+
+
+class RecipientOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    contact_id: int | None
+    phone_e164: str
+    body: str
+    status: str
+    status_reason: str | None
+    attempts: int
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    failed_at: datetime | None
