@@ -222,3 +222,38 @@ class BlindKolmeya(KolmeyaProvider):
     """Kolmeya without the question by request id: what a provider that only has the report does."""
 
     request_statuses = None
+
+
+def test_a_channel_without_a_status_report_is_skipped_saying_so(db, channel, sandbox, session_factory, settings):
+    [message] = send(db, channel, sandbox, session_factory, settings, "11 90000-0001")
+    report = reconcile_channel(session_factory, settings, channel.id, provider=NoReport())
+    assert report.skipped == "Kolmeya SANDBOX has no status report to read"
+    assert reload(db, message)[0].status == "sent"
+
+
+class NoReport:
+    """A provider that only sends (the protocol's minimum)."""
+
+    max_batch = 1
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_campaign_that_ends_reconciles_its_own_messages_only(db, channel, sandbox, session_factory, settings):
+    from contact_center.campaigns.models import Campaign
+    from contact_center.messaging.report_reconcile import reconcile_campaign
+
+    ours, other = send(db, channel, sandbox, session_factory, settings, "11 90000-0001", "11 90000-0002")
+    campaign = Campaign(name="Cobrança", channel_id=channel.id, body_template="Fatura")
+    db.add(campaign)
+    db.flush()
+    db.execute(update(Message).where(Message.id == ours.id).values(campaign_id=campaign.id))
+    db.commit()
+
+    report = reconcile_campaign(session_factory, settings, campaign.id)
+
+    assert [m.status for m in reload(db, ours, other)] == ["delivered", "sent"]
+    assert report.changed == 1
+    with pytest.raises(LookupError):
+        reconcile_campaign(session_factory, settings, campaign.id + 1)

@@ -89,19 +89,20 @@ def reconcile_channel(session_factory: sessionmaker[Session], settings: Settings
     """Read the status report for the channel's messages sent (since `since`, of `campaign_id`)
     without a final state, and move them forward by it. Commits as it goes. A report that cannot
     be read raises ProviderError before anything is changed."""
+    own = provider is None
     with transaction(session_factory) as session:
         channel = session.get(Channel, channel_id)
         report = ReconcileReport(channel=channel.name)
         label = provider_spec(channel.provider).label
-        since = max(since or utcnow() - REPORT_REACH, utcnow() - REPORT_REACH)
-        waiting = _waiting(session, channel_id, since, campaign_id)
-        if not waiting:
-            return report
-        own = provider is None
         provider = provider or build_provider(channel, settings)
     try:
         if not supports(provider, "status_report"):
             report.skipped = f"{label} has no status report to read"
+            return report
+        since = max(since or utcnow() - REPORT_REACH, utcnow() - REPORT_REACH)
+        with transaction(session_factory) as session:
+            waiting = _waiting(session, channel_id, since, campaign_id)
+        if not waiting:
             return report
         windows = _windows(waiting)
         rows = [row for start, end in windows for row in provider.status_report(start, end)]
