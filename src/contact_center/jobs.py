@@ -165,6 +165,14 @@ def _poll_providers() -> None:
     poll_all_channels(runtime.session_factory, runtime.settings)
 
 
+def _reconcile_reports() -> None:
+    from contact_center.messaging.report_reconcile import reconcile_all
+    from contact_center.runtime import current
+
+    runtime = current()
+    reconcile_all(runtime.session_factory, runtime.settings)  # does nothing without messages waiting
+
+
 class Jobs:
     """The tasks, bound to one Huey instance (a process has one; tests make their own)."""
 
@@ -174,6 +182,7 @@ class Jobs:
         self._check_unknown = huey.task(name="check_unknown")(_check_unknown)
         self._sweep = huey.periodic_task(crontab(minute="*"), name="sweep")(_sweep)
         huey.periodic_task(crontab(minute="*/5"), name="poll_providers")(_poll_providers)
+        huey.periodic_task(crontab(minute="*/10"), name="reconcile_reports")(_reconcile_reports)
         self.remind_windows = huey.periodic_task(crontab(minute="*"), name="remind_closing_windows")(_remind_windows)
         huey.periodic_task(crontab(minute="17"), name="sync_whatsapp_templates")(_sync_templates)  # hourly
         self._fetch_media = huey.task(name="fetch_media")(_fetch_media)

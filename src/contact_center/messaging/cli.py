@@ -149,6 +149,55 @@ def _show_plan(plan, state) -> None:
         console.print("[bold red]The balance does not cover the estimated cost.[/]")
 
 
+@sms_app.command("reconcile")
+def reconcile(
+    channel: str = typer.Option(None, help="Channel name; the first SMS channel by default."),
+    since: str = typer.Option(None, help="Only messages sent from then on: 2025-11-15 or '2025-11-15 14:30' "
+                                         "(Brazil's time); the last 7 days by default, as far as the report goes."),
+    campaign: int = typer.Option(None, help="Only this campaign's messages."),
+):
+    """Read the provider's status report and move messages still 'sent' to the final state their
+    delivery callback never brought; prints what changed."""
+    from datetime import datetime
+
+    from contact_center.messaging.report_reconcile import reconcile_channel
+    from contact_center.providers.base import ProviderError
+    from contact_center.runtime import build_runtime
+
+    start = None
+    if since:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            raise typer.BadParameter(f"expected a date like 2025-11-15 or '2025-11-15 14:30', got {since!r}",
+                                     param_hint="--since") from None
+        start = start if start.tzinfo else start.replace(tzinfo=service.BRAZIL)
+    runtime = build_runtime(get_settings())
+    with transaction(runtime.session_factory) as session:
+        chosen = _channel(session, channel)
+        channel_id, label = chosen.id, chosen.name
+    try:
+        result = reconcile_channel(runtime.session_factory, runtime.settings, channel_id, since=start,
+                                   campaign_id=campaign)
+    except ProviderError as exc:
+        err_console.print(f"[red]{label}: the status report could not be read; nothing changed:[/] {exc}",
+                          highlight=False)
+        raise typer.Exit(1) from None
+    if result.skipped:
+        console.print(f"{label}: {result.skipped}.", highlight=False)
+        return
+    console.print(f"{label}: changed by the status report", highlight=False)
+    if result.changes:
+        table = Table("from", "to", "messages")
+        for (before, after), count in sorted(result.changes.items()):
+            table.add_row(before, after, str(count))
+        console.print(table)
+    console.print(f"{result.rows} report row(s): {result.matched} matched ({result.changed} changed, "
+                  f"{result.unchanged} already as far), {result.unmatched} none of our waiting messages, "
+                  f"{result.ambiguous} message(s) that rows could not tell apart ({result.asked} request(s) "
+                  f"asked, {result.left} left), {result.unknown_status} status(es) we do not know.", highlight=False)
+
+
 @sms_app.command("relink")
 def relink():
     """Link inbound messages that arrived before their contact existed; prints how many."""

@@ -357,8 +357,10 @@ def status_change(current: dict, update_: StatusUpdate, now) -> tuple[bool, dict
     column = STATE_TIMESTAMP.get(target)
     if column and column != "sent_at" and (changes[column] if column in changes else current[column]) is None:
         changes[column] = now
-    changes.update(status=target, status_reason=(update_.text or target) if target in FINAL_FAILURES else None,
-                   status_inferred=False, provider_status_code=update_.code)
+    reason = (update_.text or target) if target in FINAL_FAILURES else None
+    if update_.source:
+        reason = f"{reason} ({update_.source})" if reason else update_.source
+    changes.update(status=target, status_reason=reason, status_inferred=False, provider_status_code=update_.code)
     return True, changes
 
 

@@ -78,6 +78,22 @@ class StatusUpdate:
     code: int | None
     text: str | None
     pauses_channel: bool = False  # the failure is the account's (a revoked token…): see ProviderError
+    # Where a status that came by no callback was read (a provider's report): kept in the message's reason.
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportedStatus:
+    """One line of a provider's status report (the `status_report` capability). It names no
+    message: only the number, when it went, and the request that carried it as the report has it."""
+
+    phone: str
+    sent_at: datetime | None  # as the report has it (maybe only to the minute); None when unreadable
+    state: str | None  # as StatusUpdate.state; None for a status whose words we do not know
+    code: int | None
+    text: str
+    request_id: str | None  # the provider's id of the request (SendResult.request_id), if that is what it lists
+    batch_reference: str | None  # ours for the request (the send's batch_reference), if that is what it lists
 
 
 @dataclass(frozen=True)
@@ -155,6 +171,11 @@ CAPABILITIES = {
     "templates": "templates() -> Iterator[dict]: the message templates approved at the provider, as it lists them",
     "fetch_media": "fetch_media(media_id, max_bytes) -> FetchedMedia: a file a customer sent (messaging/media.py)",
     "mark_read": "mark_read(provider_message_id): tell the customer their message was read (blue ticks)",
+    "status_report": ("status_report(start_at, end_at) -> list[ReportedStatus]: every message the provider sent "
+                      "in the window, whole (split into as many calls as it needs) (messaging/report_reconcile.py)"),
+    "request_statuses": ("request_statuses(request_id) -> list[StatusUpdate]: each message of one request by the "
+                         "provider's request id, exactly (messaging/report_reconcile.py, for report lines it cannot "
+                         "tell apart)"),
     "find_batch": ("find_batch(batch_reference) -> list[StatusUpdate] | None: what the provider has of the request "
                    "sent with this reference, None when it has no such request; ProviderError when it cannot tell "
                    "(messaging/reconcile.py: without it, a send with an unknown outcome waits for a delivery "

@@ -250,6 +250,13 @@ def _apply_updates(session: Session, channel_id: int, updates: list[StatusUpdate
     return outcomes
 
 
+def apply_statuses(session: Session, channel_id: int, updates: list[StatusUpdate]) -> list[tuple[str, int | None]]:
+    """Statuses read from the provider rather than called in (its status report): applied by the
+    same rule and in the same bulk as a callback's, nothing stored as a webhook event. Per status:
+    (applied, ignored or pending, the message's id)."""
+    return _apply_updates(session, channel_id, updates)
+
+
 def _messages(driver: DriverCursor, channel_id: int, column: str, values: set[str]) -> dict[str, dict]:
     found: dict[str, dict] = {}
     for chunk in chunks(list(values)):

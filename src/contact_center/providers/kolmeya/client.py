@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -35,9 +35,12 @@ from .errors import (
     KolmeyaValidationError,
 )
 from .webhooks import (
+    BRAZIL_TZ,
+    STATUS_STATES,
     KolmeyaReply,
     KolmeyaStatus,
     WebhookPayloadError,
+    code_for_text,
     parse_reply,
     parse_statuses,
 )
@@ -48,6 +51,9 @@ DEFAULT_BASE_URL = "https://kolmeya.com.br/api/v1"
 DEFAULT_SEGMENT_ID = 109  # "CORPORATIVO" cost centre in the production account
 MAX_MESSAGES_PER_REQUEST = 1000
 MAX_REPLY_PERIOD_HOURS = 168
+MAX_REPORT_ROWS = 30_000  # /sms/reports/statuses answers at most this many rows a call
+MAX_REPORT_WINDOW = timedelta(days=7)  # and covers at most this long a window
+REPORT_TIME_FORMAT = "%Y-%m-%d %H:%M"  # Brazil local time, to the minute
 
 UNKNOWN_REASON = (
     "Kolmeya's answer did not list this message as valid, invalid, duplicate or blocked; it is not sent again "
@@ -95,6 +101,24 @@ class RepliesPage:
     @property
     def has_next(self) -> bool:
         return self.next_page_url is not None
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One message of /sms/reports/statuses. It carries neither Kolmeya's message id nor our
+    reference: what it is matched on (phone, job, lote, sent minute) is all there is."""
+
+    phone: str  # digits, as Kolmeya wrote them
+    status: str  # Kolmeya's text, e.g. "entregue"
+    code: int | None  # from the text; None for a text we do not know (never guessed)
+    sent_at: datetime | None  # `enviada_em`, aware UTC, to the minute; None when unreadable
+    job: str | None
+    lote: str | None
+    text: str | None  # `mensagem`
+
+    @property
+    def state(self) -> str | None:
+        return STATUS_STATES.get(self.code) if self.code is not None else None
 
 
 @dataclass(frozen=True)
@@ -257,6 +281,75 @@ def _invalid_reason(item: dict[str, Any]) -> str:
     return "Kolmeya listed the message as invalid without giving a reason"
 
 
+_REPORT_DATE_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
+
+
+def parse_status_report(data: Any) -> list[ReportRow]:
+    """Read the /sms/reports/statuses answer: {"messages": [{telefone, status, enviada_em, job,
+    lote, ...}]}. An answer of another shape, or any row we cannot read as a message, refuses the
+    whole report (KolmeyaResponseError): a changed format must not half-apply. A status text we
+    do not know only leaves that row without a code."""
+    path = "/sms/reports/statuses"
+    items = data.get("messages") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise KolmeyaResponseError(
+            f"Kolmeya's answer to {path} is not {{\"messages\": [...]}}: {_excerpt(data)}. Nothing of it "
+            "was applied.",
+            path=path,
+        )
+    rows = []
+    for index, item in enumerate(items):
+        where = f"messages[{index}]"
+        if not isinstance(item, dict):
+            raise KolmeyaResponseError(
+                f"Kolmeya's answer to {path}: {where} is not an object: {_excerpt(item)}. Nothing of the "
+                "report was applied.",
+                path=path,
+            )
+        raw_phone = item.get("telefone")
+        readable = isinstance(raw_phone, int | str) and not isinstance(raw_phone, bool)
+        phone = re.sub(r"\D", "", str(raw_phone)) if readable else ""
+        status = item.get("status")
+        if not phone or not isinstance(status, str) or not status.strip():
+            raise KolmeyaResponseError(
+                f"Kolmeya's answer to {path}: {where} has no readable 'telefone' and 'status': "
+                f"{_excerpt(item)}. Nothing of the report was applied.",
+                path=path,
+            )
+        code = code_for_text(status)
+        if code is None:
+            logger.warning("Kolmeya %s: %s has a status we do not know (%r); leaving that row alone", path, where,
+                           status)
+        rows.append(ReportRow(phone=phone, status=status.strip(), code=code,
+                              sent_at=_report_time(item.get("enviada_em"), where),
+                              job=_report_id(item.get("job")), lote=_report_id(item.get("lote")),
+                              text=item.get("mensagem") if isinstance(item.get("mensagem"), str) else None))
+    return rows
+
+
+def _report_time(value: Any, where: str) -> datetime | None:
+    if isinstance(value, str):
+        for fmt in _REPORT_DATE_FORMATS:
+            try:
+                return datetime.strptime(value.strip(), fmt).replace(tzinfo=BRAZIL_TZ).astimezone(timezone.utc)
+            except ValueError:
+                continue
+    if value not in (None, ""):
+        logger.warning("Kolmeya /sms/reports/statuses: %s.enviada_em is not a date we can read: %r", where, value)
+    return None
+
+
+def _report_id(value: Any) -> str | None:
+    if value is None or isinstance(value, bool | dict | list):
+        return None
+    return str(value).strip() or None
+
+
+def report_time(moment: datetime) -> str:
+    """`moment` (aware) as the report's start_at/end_at take it: Brazil local time, to the minute."""
+    return moment.astimezone(BRAZIL_TZ).strftime(REPORT_TIME_FORMAT)
+
+
 class KolmeyaClient:
     """Kolmeya API client. Safe to reuse for many calls; close it (or use `with`) when done."""
 
@@ -409,6 +502,33 @@ class KolmeyaClient:
             total=_optional_int(data.get("total")),
             next_page_url=data.get("next_page_url") or None,
         )
+
+    def reports_statuses(
+        self,
+        start_at: datetime,
+        end_at: datetime,
+        limit: int = MAX_REPORT_ROWS,
+        *,
+        segment_id: int | None = None,
+    ) -> list[ReportRow]:
+        """The statuses of the messages Kolmeya sent from `start_at` to `end_at` (aware datetimes,
+        read to the minute in Brazil's time; at most 7 days apart), at most `limit` (1..30,000)
+        rows. Exactly `limit` rows means there may be more: ask again for a shorter window."""
+        if start_at.tzinfo is None or end_at.tzinfo is None:
+            raise ValueError("start_at and end_at must be aware datetimes (Kolmeya reads them in Brazil's time)")
+        if end_at < start_at:
+            raise ValueError(f"end_at ({end_at.isoformat()}) is before start_at ({start_at.isoformat()})")
+        if end_at - start_at > MAX_REPORT_WINDOW:
+            raise ValueError(
+                f"Kolmeya's status report covers at most 7 days; {start_at.isoformat()} to {end_at.isoformat()} "
+                "is longer: split the window"
+            )
+        if not 1 <= limit <= MAX_REPORT_ROWS:
+            raise ValueError(f"limit must be 1 to {MAX_REPORT_ROWS:,}, got {limit}")
+        body: dict[str, Any] = {"start_at": report_time(start_at), "end_at": report_time(end_at), "limit": limit}
+        if segment_id is not None:
+            body["tenant_segment_id"] = segment_id
+        return parse_status_report(self._post("/sms/reports/statuses", body))
 
     # --- blacklist -----------------------------------------------------------------------------
 

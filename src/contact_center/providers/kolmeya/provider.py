@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contact_center.providers.base import InboundReply, OutgoingMessage, ProviderSpec, SendResult, StatusUpdate
+from contact_center.providers.base import (
+    InboundReply,
+    OutgoingMessage,
+    ProviderSpec,
+    ReportedStatus,
+    SendResult,
+    StatusUpdate,
+)
 from contact_center.webhooks.desk import WebhookRoute
 
-from .client import DEFAULT_BASE_URL, DEFAULT_SEGMENT_ID, MAX_MESSAGES_PER_REQUEST, KolmeyaClient
+from .client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_SEGMENT_ID,
+    MAX_MESSAGES_PER_REQUEST,
+    MAX_REPORT_ROWS,
+    MAX_REPORT_WINDOW,
+    KolmeyaClient,
+    ReportRow,
+)
 from .webhooks import KolmeyaStatus, iter_statuses, parse_reply
 
 if TYPE_CHECKING:
     from contact_center.channels.models import Channel
     from contact_center.settings import Settings
 
+log = logging.getLogger(__name__)
+
+MINUTE = timedelta(minutes=1)
 SANDBOX_TOKEN = "sandbox-token"
 SANDBOX_BASE_URL = "http://127.0.0.1:8900/api/v1"  # where `contact-center sandbox kolmeya` listens by default
 
@@ -44,8 +64,21 @@ def to_status_update(status: KolmeyaStatus) -> StatusUpdate:
                         reference=status.reference, state=status.state, code=status.code, text=status.text)
 
 
+def to_reported_status(row: ReportRow) -> ReportedStatus:
+    # Assumed, not verified (nobody has published what they are): a report row's `job` is the id
+    # /sms/store answered for the request, and its `lote` the reference the request was sent with.
+    # The matching (messaging/report_reconcile.py) works without either, by number and minute.
+    return ReportedStatus(phone=row.phone, sent_at=row.sent_at, state=row.state, code=row.code, text=row.status,
+                          request_id=row.job, batch_reference=row.lote)
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
 class KolmeyaProvider:
     max_batch = MAX_MESSAGES_PER_REQUEST
+    report_limit = MAX_REPORT_ROWS
 
     def __init__(self, token: str, settings: KolmeyaSettings):
         self.settings = settings
@@ -61,6 +94,38 @@ class KolmeyaProvider:
     def find_batch(self, batch_reference: str) -> list[StatusUpdate] | None:
         found = self.client.find_request(batch_reference)
         return None if found is None else [to_status_update(status) for status in found]
+
+    def request_statuses(self, request_id: str) -> list[StatusUpdate]:
+        return [to_status_update(status) for status in self.client.request_status(request_id)]
+
+    def status_report(self, start_at: datetime, end_at: datetime) -> list[ReportedStatus]:
+        """Every message Kolmeya sent from `start_at`'s minute to `end_at`'s, in windows of at most
+        7 days, each split in two while it answers a full page (`report_limit` rows).
+
+        Whether Kolmeya's `end_at` takes in its own minute is not known, so neighbouring windows
+        share their boundary minute and its rows are kept from the later window only: nothing is
+        missed and nothing is counted twice, whichever way Kolmeya reads it."""
+        start, end = _minute(start_at), _minute(end_at) + MINUTE
+        bounds = [start]
+        while bounds[-1] + MAX_REPORT_WINDOW < end:
+            bounds.append(bounds[-1] + MAX_REPORT_WINDOW)
+        bounds.append(end)
+        rows: list[ReportedStatus] = []
+        for index, (low, high) in enumerate(zip(bounds, bounds[1:])):
+            rows += self._report_window(low, high, last=index == len(bounds) - 2)
+        return rows
+
+    def _report_window(self, start: datetime, end: datetime, *, last: bool) -> list[ReportedStatus]:
+        found = self.client.reports_statuses(start, end, self.report_limit, segment_id=self.settings.segment_id)
+        if len(found) >= self.report_limit:
+            if end - start > MINUTE:
+                middle = start + MINUTE * max(1, (end - start) // MINUTE // 2)
+                return self._report_window(start, middle, last=False) + self._report_window(middle, end, last=last)
+            log.warning("Kolmeya's status report holds more than %d messages sent in the minute of %s: the rest "
+                        "of that minute cannot be read from it", self.report_limit, start.isoformat())
+        if not last:
+            found = [row for row in found if row.sent_at is None or _minute(row.sent_at) < end]
+        return [to_reported_status(row) for row in found]
 
     def balance(self) -> Decimal:
         return self.client.balance()

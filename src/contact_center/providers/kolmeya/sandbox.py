@@ -10,6 +10,7 @@ Endpoints under /_sandbox/ are not part of Kolmeya's API; they inspect and steer
   GET  /_sandbox/config   current settings
   POST /_sandbox/config   change settings (see SandboxConfig) and queue forced failures
   POST /_sandbox/reply    a customer answers: {"phone", "text", "reference"?, "shape"?, "deliver"?, "ago_seconds"?}
+  POST /_sandbox/status   Kolmeya's record of a message changes, no callback sent: {"reference" | "id", "code"}
   POST /_sandbox/reset    forget everything and return to the settings given at start
 """
 
@@ -26,7 +27,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -54,8 +55,12 @@ STORE_BUCKETS = ("valids", "invalids", "duplicates", "blacklist", "not_disturb")
 SEGMENTS = [{"id": 109, "name": "CORPORATIVO"}, {"id": 110, "name": "COBRANCA"}]
 APIS = [{"id": 47, "name": "Kolmeya"}]
 FORCEABLE_ERRORS = (401, 403, 404, 422, 429, 500, 502, 503)
-# Besides the HTTP errors: "timeout" stalls the answer, "html" answers 200 with a non-JSON page.
-FORCEABLE_MODES = ("timeout", "html")
+# Besides the HTTP errors: "timeout" stalls the answer, "html" answers 200 with a non-JSON page,
+# "garbage" answers 200 with JSON of a shape no endpoint has.
+FORCEABLE_MODES = ("timeout", "html", "garbage")
+MAX_REPORT_ROWS = 30_000
+MAX_REPORT_DAYS = 7
+REPORT_TIME_FORMAT = "%Y-%m-%d %H:%M"
 _MAINTENANCE_PAGE = "<html><body><h1>Em manutenção</h1></body></html>"
 
 # Kolmeya accepts formatting characters but refuses a leading '+'; after dropping the formatting,
@@ -78,6 +83,8 @@ class SandboxConfig(BaseModel):
     default_final_code: int = Field(3, ge=3, le=6)
     final_codes: dict[str, int] = {}  # phone (55 + digits) -> final code 3..6
     duplicate_callback_probability: float = Field(0.0, ge=0, le=1)
+    # A status callback Kolmeya never sends (webhooks are not guaranteed): only polling tells.
+    drop_status_callback_probability: float = Field(0.0, ge=0, le=1)
     out_of_order_probability: float = Field(0.0, ge=0, le=1)  # final callback before the previous
     random_seed: int | None = None
     callback_attempts: int = Field(3, ge=1)
@@ -159,6 +166,7 @@ class _SendRequest:
     reference: str | None
     webhook_url: str | None
     messages: list[_Message]
+    segment_id: int = 109
 
 
 @dataclass
@@ -181,6 +189,7 @@ class Sandbox:
             "/sms/status/request": self._request_status,
             "/sms/status/message": self._message_status,
             "/sms/replys": self._replies,
+            "/sms/reports/statuses": self._report_statuses,
             "/sms/segments": lambda body, request: JSONResponse({"segments": SEGMENTS}),
             "/sms/apis": lambda body, request: JSONResponse(APIS),
             "/blacklist/store": self._blacklist_store,
@@ -239,6 +248,8 @@ class Sandbox:
             return response
         if forced == "html":
             return HTMLResponse(_MAINTENANCE_PAGE)
+        if forced == "garbage":
+            return JSONResponse({"mensagens": "relatório indisponível", "data": [None]})
         if forced is not None:
             return _forced_error(int(forced), limit_headers)
         return await self._handle(request, allowed, limit_headers)
@@ -299,6 +310,7 @@ class Sandbox:
             reference=body.get("reference"),
             webhook_url=body.get("webhook_url") or self.config.status_webhook_url,
             messages=[],
+            segment_id=int(body.get("tenant_segment_id") or SEGMENTS[0]["id"]),
         )
         answer: dict[str, Any] = {"id": send.id, "reference": send.reference}
         answer.update({bucket: [] for bucket in STORE_BUCKETS})
@@ -365,6 +377,55 @@ class Sandbox:
                 "messages": [message.status_item() for message in send.messages],
             }
         )
+
+    def _report_statuses(self, body: dict[str, Any], request: Request) -> Response:
+        """The status report, from the ledger: every message sent in [start_at, end_at] (Brazil's
+        time, whole minutes), oldest first, at most `limit`. Which of Kolmeya's ids `job` and
+        `lote` really are is not published; here `job` is the request's id and `lote` its reference."""
+        errors: dict[str, list[str]] = {}
+        bounds = {}
+        for key in ("start_at", "end_at"):
+            try:
+                bounds[key] = datetime.strptime(str(body.get(key) or ""), REPORT_TIME_FORMAT).replace(tzinfo=BRAZIL_TZ)
+            except ValueError:
+                errors[key] = [f"The {key.replace('_', ' ')} field must match the format Y-m-d H:i."]
+        limit = body.get("limit", MAX_REPORT_ROWS)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_REPORT_ROWS:
+            errors["limit"] = [f"The limit field must be between 1 and {MAX_REPORT_ROWS}."]
+        if not errors and bounds["end_at"] < bounds["start_at"]:
+            errors["end_at"] = ["The end at field must be a date after or equal to start at."]
+        elif not errors and bounds["end_at"] - bounds["start_at"] > timedelta(days=MAX_REPORT_DAYS):
+            errors["end_at"] = [f"The period must not be longer than {MAX_REPORT_DAYS} days."]
+        if errors:
+            return _invalid(errors)
+        segment = body.get("tenant_segment_id")
+        start, end = bounds["start_at"].timestamp(), bounds["end_at"].timestamp() + 60  # end_at's whole minute
+        names = {entry["id"]: entry["name"] for entry in SEGMENTS}
+        rows = []
+        for send in self.requests.values():
+            if segment is not None and str(segment) != str(send.segment_id):
+                continue
+            for message in send.messages:
+                if start <= message.created_at < end:
+                    rows.append((message.created_at, send, message))
+        rows.sort(key=lambda row: row[0])
+        return JSONResponse({"messages": [
+            {
+                "telefone": message.phone,
+                "nome": None,
+                "cpf": None,
+                "mensagem": message.text,
+                "status": STATUS_TEXTS[message.status_code],
+                "enviada_em": datetime.fromtimestamp(created, tz=BRAZIL_TZ).strftime("%d/%m/%Y %H:%M"),
+                "lote": send.reference,
+                "job": send.id,
+                "centro_custo": names.get(send.segment_id),
+                "api": APIS[0]["name"],
+                "broker": "sandbox",
+                "produto": "SMS",
+            }
+            for created, send, message in rows[:limit]
+        ]})
 
     def _message_status(self, body: dict[str, Any], request: Request) -> Response:
         if not body.get("id"):
@@ -473,6 +534,10 @@ class Sandbox:
 
     async def _post_status(self, url: str | None, payload: dict[str, Any], config: SandboxConfig) -> None:
         if not url:
+            return
+        if self.rng.random() < config.drop_status_callback_probability:
+            self.callbacks.append({"kind": "status", "url": url, "payload": payload, "dropped": True,
+                                   "at": _iso(time.time())})
             return
         await self._deliver("status", url, payload, config)
         if self.rng.random() < config.duplicate_callback_probability:
@@ -621,6 +686,22 @@ class Sandbox:
             delivery = {**delivery, "url": masked_url(delivery["url"])}
         return JSONResponse({"reply": item, "payload": payload, "delivery": delivery})
 
+    async def set_status(self, request: Request) -> Response:
+        body = await json_object(request)
+        code = body.get("code") if body else None
+        known = not isinstance(code, bool) and code in STATUS_TEXTS
+        if body is None or not known or not (body.get("id") or body.get("reference")):
+            return control_error('send {"id" or "reference": "...", "code": 1..6}')
+        if body.get("id"):
+            message = self.messages.get(str(body["id"]))
+        else:
+            message = next((m for m in reversed(list(self.messages.values()))
+                            if m.reference == str(body["reference"])), None)
+        if message is None:
+            return control_error("the sandbox has no such message", 404)
+        message.set_status(code)
+        return JSONResponse(message.as_dict())
+
     async def reset(self, request: Request) -> Response:
         for task in list(self._tasks):
             task.cancel()
@@ -675,6 +756,7 @@ def create_sandbox_app(
             Route(f"{CONTROL_PREFIX}/config", sandbox.get_config, methods=["GET"]),
             Route(f"{CONTROL_PREFIX}/config", sandbox.set_config, methods=["POST"]),
             Route(f"{CONTROL_PREFIX}/reply", sandbox.reply, methods=["POST"]),
+            Route(f"{CONTROL_PREFIX}/status", sandbox.set_status, methods=["POST"]),
             Route(f"{CONTROL_PREFIX}/reset", sandbox.reset, methods=["POST"]),
         ],
         exception_handlers={404: not_found},
@@ -727,6 +809,9 @@ class SandboxServer(LocalServer):
 
     def reply(self, phone: str, text: str, **extra: Any) -> dict[str, Any]:
         return self._control("POST", "/reply", {"phone": phone, "text": text, **extra})
+
+    def set_status(self, code: int, *, reference: str | None = None, id: str | None = None) -> dict[str, Any]:
+        return self._control("POST", "/status", {"code": code, "reference": reference, "id": id})
 
 
 def format_brl(amount: Decimal) -> str:

@@ -321,6 +321,11 @@ def time_first(digest: str, received_at: datetime | None) -> str:
     return f"{received_at:%Y%m%d%H%M%S}-{digest}" if received_at else digest
 
 
+def code_for_text(text: str | None) -> int | None:
+    """The status code a Kolmeya status text stands for ('Não entregue' -> 4); None for a text we do not know."""
+    return _TEXT_CODES.get(_fold(text)) if text else None
+
+
 def _fold(text: str | None) -> str:
     """Lower-case, accent-free, single-spaced: 'Não  Entregue' -> 'nao entregue'."""
     decomposed = unicodedata.normalize("NFKD", text or "")
