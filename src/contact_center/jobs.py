@@ -13,6 +13,7 @@ from contact_center.settings import Settings
 
 log = logging.getLogger(__name__)
 DISPATCH_CHUNK = 1000
+RECONCILE_AFTER_SECONDS = 600  # a campaign's last states reach Kolmeya's report some minutes after it ends
 
 
 def make_huey(settings: Settings) -> Huey:
@@ -133,6 +134,16 @@ def _pump_campaign(campaign_id: int) -> None:
         runtime.jobs._dispatch_campaign(campaign_id, result.released[start:start + DISPATCH_CHUNK])
     if not result.released and result.again_in is not None:
         runtime.jobs.pump_campaign_later(campaign_id, result.again_in)
+    if result.completed:  # the provider's report has the states its callbacks may not have brought
+        runtime.jobs.reconcile_campaign.schedule((campaign_id,), delay=RECONCILE_AFTER_SECONDS)
+
+
+def _reconcile_campaign(campaign_id: int) -> None:
+    from contact_center.messaging.report_reconcile import reconcile_campaign
+    from contact_center.runtime import current
+
+    runtime = current()
+    reconcile_campaign(runtime.session_factory, runtime.settings, campaign_id)
 
 
 def _dispatch_campaign(campaign_id: int, message_ids: list[int]) -> None:
@@ -191,6 +202,7 @@ class Jobs:
         self.pump_campaign = huey.task(name="pump_campaign")(_pump_campaign)
         self._dispatch_campaign = huey.task(name="dispatch_campaign")(_dispatch_campaign)
         self.pump_campaigns = huey.periodic_task(crontab(minute="*"), name="pump_campaigns")(_pump_campaigns)
+        self.reconcile_campaign = huey.task(name="reconcile_campaign")(_reconcile_campaign)
 
     def pump_campaign_later(self, campaign_id: int, delay_seconds: float) -> None:
         self.pump_campaign.schedule((campaign_id,), delay=delay_seconds)

@@ -460,6 +460,7 @@ def cancel(session: Session, campaign_id: int, user: User | None, via: str = "ap
 class PumpResult:
     released: list[int] = field(default_factory=list)
     again_in: float | None = None  # seconds until the pump should look again; None: when asked
+    completed: bool = False  # by this pump: its final states are to be read from the provider's report
 
 
 def pump(session: Session, campaign_id: int, now: datetime | None = None) -> PumpResult:
@@ -496,6 +497,7 @@ def pump(session: Session, campaign_id: int, now: datetime | None = None) -> Pum
     _waiting(campaign, None)
     if not result.released and not any(counts.get(s) for s in ("scheduled", "queued", "sending", "unknown")):
         campaign.status, campaign.finished_at = "completed", now
+        result.completed = True
         record(session, action="campaign.complete", subject_type="campaign", subject_id=campaign.id,
                actor_id=None, via="system", name=campaign.name)
         log.info("campaign %d (%s) completed", campaign.id, campaign.name)
