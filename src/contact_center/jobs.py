@@ -7,18 +7,21 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey import Huey, PriorityRedisHuey, SqliteHuey, crontab
 
 from contact_center.settings import Settings
 
 log = logging.getLogger(__name__)
 DISPATCH_CHUNK = 1000
+# Higher goes first: an operator's message (and a customer's file, a read receipt) never waits
+# behind a 100k campaign's batches, only behind what a worker is already doing.
+URGENT, ROUTINE, BULK = 10, 5, 0
 RECONCILE_AFTER_SECONDS = 600  # a campaign's last states reach Kolmeya's report some minutes after it ends
 
 
 def make_huey(settings: Settings) -> Huey:
     if settings.redis_url:
-        return RedisHuey("contact-center", url=settings.redis_url, results=False)
+        return PriorityRedisHuey("contact-center", url=settings.redis_url, results=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteHuey("contact-center", filename=str(settings.data_dir / "jobs.db"), results=False)
 
@@ -189,18 +192,18 @@ class Jobs:
 
     def __init__(self, huey: Huey):
         self.huey = huey
-        self._dispatch = huey.task(name="dispatch_messages")(_dispatch_messages)
-        self._check_unknown = huey.task(name="check_unknown")(_check_unknown)
+        self._dispatch = huey.task(name="dispatch_messages", priority=URGENT)(_dispatch_messages)
+        self._check_unknown = huey.task(name="check_unknown", priority=ROUTINE)(_check_unknown)
         self._sweep = huey.periodic_task(crontab(minute="*"), name="sweep")(_sweep)
         huey.periodic_task(crontab(minute="*/5"), name="poll_providers")(_poll_providers)
         huey.periodic_task(crontab(minute="*/10"), name="reconcile_reports")(_reconcile_reports)
         self.remind_windows = huey.periodic_task(crontab(minute="*"), name="remind_closing_windows")(_remind_windows)
         huey.periodic_task(crontab(minute="17"), name="sync_whatsapp_templates")(_sync_templates)  # hourly
-        self._fetch_media = huey.task(name="fetch_media")(_fetch_media)
-        self.mark_read = huey.task(name="mark_read")(_mark_read)
-        self.build_campaign = huey.task(name="build_campaign")(_build_campaign)
-        self.pump_campaign = huey.task(name="pump_campaign")(_pump_campaign)
-        self._dispatch_campaign = huey.task(name="dispatch_campaign")(_dispatch_campaign)
+        self._fetch_media = huey.task(name="fetch_media", priority=URGENT)(_fetch_media)
+        self.mark_read = huey.task(name="mark_read", priority=URGENT)(_mark_read)
+        self.build_campaign = huey.task(name="build_campaign", priority=BULK)(_build_campaign)
+        self.pump_campaign = huey.task(name="pump_campaign", priority=ROUTINE)(_pump_campaign)
+        self._dispatch_campaign = huey.task(name="dispatch_campaign", priority=BULK)(_dispatch_campaign)
         self.pump_campaigns = huey.periodic_task(crontab(minute="*"), name="pump_campaigns")(_pump_campaigns)
         self.reconcile_campaign = huey.task(name="reconcile_campaign")(_reconcile_campaign)
 

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from contact_center.campaigns import service as campaigns
+from contact_center.campaigns.content import render_for
 from contact_center.campaigns.models import Campaign
 from contact_center.campaigns.schemas import CampaignIn, CampaignOut, CampaignPage, PreviewOut, RecipientOut
 from contact_center.channels import service as channels
@@ -31,7 +32,7 @@ def out(session, campaign: Campaign) -> CampaignOut:
     return view
 
 
-def _body(session, body: CampaignIn) -> str:
+def _body(session, body: CampaignIn) -> str | None:
     return get_template(session, body.template_id).body if body.template_id else body.body
 
 
@@ -42,7 +43,8 @@ def create(body: CampaignIn, request: Request, session: DbSession, user: Supervi
     campaign = campaigns.create_campaign(
         session, name=body.name, channel_id=body.channel_id, body=_body(session, body), template_id=body.template_id,
         audience=body.audience, user=user, settings=request.app.state.settings, starts_at=body.starts_at,
-        send_window=body.send_window, per_minute=body.per_minute, start=body.start)
+        send_window=body.send_window, per_minute=body.per_minute, start=body.start,
+        whatsapp_template_id=body.whatsapp_template_id, template_parameters=body.parameters)
     campaign_id = campaign.id
     after_commit(session, lambda: request.app.state.runtime.jobs.build_campaign(campaign_id))
     return out(session, campaign)
@@ -54,11 +56,10 @@ def preview(body: CampaignIn, request: Request, session: DbSession, user: Superv
     recipients skipped and why, segments and cost against the channel's live balance."""
     settings = request.app.state.settings
     channel = channels.get_channel(session, body.channel_id)
-    text = _body(session, body)
-    campaigns.check_body(text, user, settings)
+    render = render_for(session, channel, body=_body(session, body), whatsapp_template_id=body.whatsapp_template_id,
+                        parameters=body.parameters, user=user, settings=settings)
     audience = campaigns.check_audience(body.audience)
-    plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), body=text, channel=channel, user=user,
-                               settings=settings)
+    plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), channel=channel, render=render)
     session.commit()  # release the database before asking the provider for the balance
     state = channel_status(channel, settings)
     cost = plan.estimated_cost

@@ -28,6 +28,11 @@ class Campaign(Base):
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
     template_id: Mapped[int | None] = mapped_column(ForeignKey("templates.id", ondelete="SET NULL"))
     body_template: Mapped[str] = mapped_column(Text)  # the text as sent, even if the template changes later
+    # WhatsApp: the approved template it sends, and its parameters as templates of contact fields
+    # ({"body": ["{{ contact.first_name }}", ...]} or named {"body": {"nome": "..."}}, "header", "buttons").
+    whatsapp_template_id: Mapped[int | None] = mapped_column(ForeignKey("whatsapp_templates.id",
+                                                                        ondelete="SET NULL"))
+    template_parameters: Mapped[dict | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="building")
     # Who it goes to, as asked: {"contact_ids": [...]} | {"search": "..."} | {"csv": "..."}.
     audience: Mapped[dict | None] = mapped_column(JSON)

@@ -15,6 +15,10 @@ class CampaignIn(BaseModel):
     channel_id: Id
     body: str | None = Field(None, max_length=5000)
     template_id: Id | None = None
+    whatsapp_template_id: Id | None = Field(None, description="WhatsApp: the synced approved template it sends.")
+    parameters: dict | None = Field(None, description='WhatsApp: its parameters, each a template of contact '
+                                    'fields: {"body": ["{{ contact.first_name }}", "{{ contact.document }}"]}, '
+                                    'named {"body": {"nome": "..."}}, "header", "buttons": {"0": "..."}.')
     contact_ids: list[Id] | None = Field(None, max_length=1_000_000)
     search: str | None = Field(None, description="Every contact matching this (name, CPF, phone); '' for all.")
     csv: str | None = Field(None, description="CSV text with a phone column (and optionally name).")
@@ -27,8 +31,8 @@ class CampaignIn(BaseModel):
 
     @model_validator(mode="after")
     def _one_body(self):
-        if (self.body is None) == (self.template_id is None):
-            raise ValueError("give exactly one of 'body' and 'template_id'")
+        if sum(x is not None for x in (self.body, self.template_id, self.whatsapp_template_id)) != 1:
+            raise ValueError("give exactly one of 'body', 'template_id' (SMS) and 'whatsapp_template_id' (WhatsApp)")
         if self.starts_at is not None and self.starts_at.tzinfo is None:
             raise ValueError("starts_at needs a time zone, e.g. 2026-12-02T08:00:00-03:00")
         return self
@@ -46,6 +50,8 @@ class CampaignOut(BaseModel):
     channel_id: int
     status: str
     body_template: str
+    whatsapp_template_id: int | None
+    template_parameters: dict | None
     starts_at: datetime | None
     send_window: dict | None
     per_minute: int | None

@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from contact_center import phones
 from contact_center.audit.service import record
 from contact_center.auth.models import User
+from contact_center.campaigns.content import Content, NotSendable, Render, render_for
 from contact_center.campaigns.models import Campaign
 from contact_center.campaigns.windows import SendWindow, parse_window, waiting_reason
+from contact_center.channels import whatsapp_templates
 from contact_center.channels.kinds import ChannelKind, kind_of
 from contact_center.channels.models import Channel
 from contact_center.contacts.models import Contact
@@ -34,7 +36,6 @@ from contact_center.messaging.models import Message
 from contact_center.messaging import rows, service
 from contact_center.settings import Settings
 from contact_center.templates.rendering import TemplateError
-from contact_center.templates.service import SAMPLE_CONTACT, renderer
 
 log = logging.getLogger(__name__)
 CHUNK = 1000
@@ -190,11 +191,10 @@ def _csv_recipients(session: Session, rows: list[tuple[int, str, str]]) -> Itera
 class _Row:
     recipient: Recipient
     identity: phones.PhoneIdentity
-    text: str
+    message: Content
 
 
-def _prepare(recipients: Iterable[Recipient], render: Callable[[Contact], str], plan: BulkPlan,
-             kind: ChannelKind) -> Iterator[_Row]:
+def _prepare(recipients: Iterable[Recipient], render: Render, plan: BulkPlan, kind: ChannelKind) -> Iterator[_Row]:
     for recipient in recipients:
         plan.recipients += 1
         contact = recipient.contact
@@ -215,41 +215,33 @@ def _prepare(recipients: Iterable[Recipient], render: Callable[[Contact], str], 
             continue
         plan.seen.add(identity.key)
         try:
-            text = render(contact)
-        except TemplateError as exc:
+            message = render(contact)
+        except (TemplateError, NotSendable) as exc:
             plan.reject(where, str(exc), "message")
             continue
+        text = message.text
         if not text or len(text) > kind.max_body_characters:
             plan.reject(where, "the rendered message is empty" if not text else
                         f"the rendered message has {len(text)} characters (limit {kind.max_body_characters})",
                         "message")
             continue
         measure = kind.measure(text)
-        if kind.opted_out(contact):
+        if kind.opted_out(contact) or message.blocked_reason:
             plan.opted_out += 1
         else:
             plan.sendable += 1
             plan.segments += measure.segments
         if len(plan.preview) < PREVIEW_COUNT:
             plan.preview.append({"to": identity.e164, "name": contact.name, "text": text, "segments": measure.segments})
-        yield _Row(recipient, identity, text)
+        yield _Row(recipient, identity, message)
 
 
-def plan_bulk(recipients: Iterable[Recipient], *, body: str, channel: Channel, user: User | None,
-              settings: Settings) -> BulkPlan:
+def plan_bulk(recipients: Iterable[Recipient], *, channel: Channel, render: Render) -> BulkPlan:
     """Render everything without storing: the preview, counts and cost the operator confirms."""
     plan = BulkPlan(price_per_segment=_price(channel))
-    for _ in _prepare(recipients, renderer(body, user, settings), plan, _bulk_kind(channel)):
+    for _ in _prepare(recipients, render, plan, kind_of(channel)):
         pass
     return plan
-
-
-def _bulk_kind(channel: Channel) -> ChannelKind:
-    kind = kind_of(channel)
-    if not kind.bulk_free_text:
-        raise InvalidInput(f"a bulk send on {kind.label} needs an approved template, not free text",
-                           field="channel_id")
-    return kind
 
 
 def _price(channel: Channel) -> Decimal | None:
@@ -282,34 +274,30 @@ def audience_source(audience: dict) -> Callable[[Session], Iterable[Recipient]]:
     return lambda s: recipients_from_csv(s, audience["csv"])
 
 
-def check_body(body: str, user: User | None, settings: Settings) -> None:
-    """The template checked once, before anything is stored: a variable the contacts do not have
-    refuses the campaign naming it, instead of failing for each recipient."""
-    render = renderer(body, user, settings)  # a syntax error or a budget blown: InvalidInput
-    try:
-        render(SAMPLE_CONTACT)
-    except TemplateError as exc:
-        raise InvalidInput(f"the template cannot be sent: {exc}", field="body") from None
-
-
-def create_campaign(session: Session, *, name: str, channel_id: int, body: str, template_id: int | None,
+def create_campaign(session: Session, *, name: str, channel_id: int, body: str | None, template_id: int | None,
                     audience: dict, user: User | None, settings: Settings, starts_at: datetime | None = None,
                     send_window: dict | None = None, per_minute: int | None = None, start: bool = False,
+                    whatsapp_template_id: int | None = None, template_parameters: dict | None = None,
                     via: str = "api") -> Campaign:
     """A campaign stored as `building`: its recipients are stored by a job (build), enqueued once
-    this is committed. With `start`, it runs as soon as it is built."""
+    this is committed. With `start`, it runs as soon as it is built. Its message is checked once
+    here (content.render_for): an SMS body, or a WhatsApp approved template and its parameters."""
     channel = session.get(Channel, channel_id)
     if channel is None or not channel.active:
         raise InvalidInput("pick an active channel", field="channel_id")
-    _bulk_kind(channel)
     audience = check_audience(audience)
-    check_body(body, user, settings)
+    render_for(session, channel, body=body, whatsapp_template_id=whatsapp_template_id,
+               parameters=template_parameters, user=user, settings=settings)
+    if whatsapp_template_id is not None:
+        body = whatsapp_templates.get_template(session, channel.id, whatsapp_template_id).name
     window = parse_window(send_window)
     if per_minute is not None and not 1 <= per_minute <= 1_000_000:
         raise InvalidInput("per_minute: the throughput cap is between 1 and 1,000,000 messages a minute",
                            field="per_minute")
     campaign = Campaign(name=(name or "").strip()[:200] or "Campanha", channel_id=channel.id, template_id=template_id,
-                        body_template=body, status="building", audience=audience, starts_at=starts_at,
+                        body_template=body, whatsapp_template_id=whatsapp_template_id,
+                        template_parameters=template_parameters, status="building", audience=audience,
+                        starts_at=starts_at,
                         send_window=window.model_dump(mode="json"), per_minute=per_minute, start_when_built=start,
                         created_by_id=user.id if user else None)
     session.add(campaign)
@@ -341,11 +329,18 @@ def build(session_factory: sessionmaker[Session], settings: Settings, campaign_i
         campaign.total = campaign.skipped = 0
         channel = session.get(Channel, campaign.channel_id)
         user = session.get(User, campaign.created_by_id) if campaign.created_by_id else None
-        kind, body, audience = _bulk_kind(channel), campaign.body_template, campaign.audience
+        kind, audience = kind_of(channel), campaign.audience
+        try:
+            render = render_for(session, channel, body=None if campaign.whatsapp_template_id else
+                                campaign.body_template, whatsapp_template_id=campaign.whatsapp_template_id,
+                                parameters=campaign.template_parameters, user=user, settings=settings)
+        except (InvalidInput, NotFound) as exc:  # the template changed since (paused at Meta, deleted)
+            campaign.status, campaign.error = "failed", exc.message
+            log.warning("campaign %d cannot be built: %s", campaign_id, exc.message)
+            return False
         session.expunge_all()
     plan = BulkPlan(price_per_segment=_price(channel))
     try:
-        render = renderer(body, user, settings)
         # The audience is read on its own read-only transaction while each chunk commits on another.
         with session_factory() as reader:
             reader.connection(execution_options=READ_ONLY)
@@ -397,8 +392,10 @@ def _store_chunk(session_factory, rows_: list[_Row], kind: ChannelKind, campaign
         session.execute(insert(Message), [
             rows.outbound(kind, channel_id=campaign.channel_id, conversation_id=conversations[row.identity.key].id,
                           contact=row.recipient.contact, origin="campaign", phone=row.recipient.phone,
-                          phone_e164=row.identity.e164, body=row.text, now=now, author_id=campaign.created_by_id,
-                          campaign_id=campaign_id, scheduled=True)
+                          phone_e164=row.identity.e164, body=row.message.text, now=now,
+                          author_id=campaign.created_by_id, campaign_id=campaign_id, scheduled=True,
+                          content_type=row.message.content_type, content=row.message.content,
+                          blocked_reason=row.message.blocked_reason)
             for row in rows_])
         campaign.total += len(rows_)
         campaign.skipped = len(plan.rejected)

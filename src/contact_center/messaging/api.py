@@ -7,6 +7,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from contact_center.campaigns import service as campaigns
+from contact_center.campaigns import content as campaign_content
 from contact_center.campaigns.windows import ALWAYS
 from contact_center.channels import service as channels
 from contact_center.contacts.service import find_by_phone, get_contact
@@ -120,8 +121,9 @@ def bulk_send(body: BulkSend, request: Request, session: DbSession, user: Superv
     session.commit()
     state = channel_status(channel, settings)
     audience = campaigns.check_audience({"contact_ids": body.contact_ids, "search": body.search, "csv": body.csv})
-    plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), body=text, channel=channel, user=user,
-                               settings=settings)
+    render = campaign_content.render_for(session, channel, body=text, whatsapp_template_id=None, parameters=None,
+                                         user=user, settings=settings)
+    plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), channel=channel, render=render)
     campaign_id = None
     if body.confirm:  # a campaign that starts now, at any hour: its recipients are stored by a job
         campaign = campaigns.create_campaign(

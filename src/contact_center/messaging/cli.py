@@ -11,6 +11,7 @@ from rich.table import Table
 from sqlalchemy import case, func, select
 
 from contact_center.campaigns import service as campaigns
+from contact_center.campaigns.content import render_for
 from contact_center.campaigns.windows import ALWAYS
 from contact_center.channels import service as channels
 from contact_center.clitools import command_session, console, err_console
@@ -110,8 +111,9 @@ def bulk(
         chosen_template = get_template_by_name(session, template) if template else None
         text = chosen_template.body if chosen_template else body
         audience = {"csv": csv.read_text(encoding="utf-8-sig")} if csv else {"search": search}
-        plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), body=text, channel=chosen, user=None,
-                                   settings=settings)
+        render = render_for(session, chosen, body=text, whatsapp_template_id=None, parameters=None, user=None,
+                            settings=settings)
+        plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), channel=chosen, render=render)
         channel_id, template_id = chosen.id, chosen_template.id if chosen_template else None
     state = channel_status(chosen, settings)  # outside the transaction: don't hold the database meanwhile
     _show_plan(plan, state)

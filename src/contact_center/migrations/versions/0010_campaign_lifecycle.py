@@ -28,6 +28,10 @@ def upgrade() -> None:
     op.execute("UPDATE campaigns SET status = 'running' WHERE status = 'sending'")
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
         batch_op.add_column(sa.Column('audience', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('whatsapp_template_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('template_parameters', sa.JSON(), nullable=True))
+        batch_op.create_foreign_key(op.f('fk_campaigns_whatsapp_template_id_whatsapp_templates'),
+                                    'whatsapp_templates', ['whatsapp_template_id'], ['id'], ondelete='SET NULL')
         batch_op.add_column(sa.Column('starts_at', contact_center.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('send_window', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('per_minute', sa.Integer(), nullable=True))
@@ -55,7 +59,8 @@ def downgrade() -> None:
     op.execute("UPDATE messages SET status = 'failed' WHERE status = 'cancelled'")
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_campaigns_status_known'), type_='check')
-        for column in ('updated_at', 'finished_at', 'started_at', 'error', 'waiting_reason', 'cancelled',
+        batch_op.drop_constraint(op.f('fk_campaigns_whatsapp_template_id_whatsapp_templates'), type_='foreignkey')
+        for column in ('template_parameters', 'whatsapp_template_id', 'updated_at', 'finished_at', 'started_at', 'error', 'waiting_reason', 'cancelled',
                        'skip_reasons', 'start_when_built', 'per_minute', 'send_window', 'starts_at', 'audience'):
             batch_op.drop_column(column)
     op.execute("UPDATE campaigns SET status = 'sending' WHERE status NOT IN ('cancelled')")

@@ -1,0 +1,54 @@
+"""An operator's message is never stuck behind a running campaign: timed through the running
+product while a 5,000-recipient campaign is being sent, counted in the Kolmeya sandbox's ledger."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import insert
+
+from contact_center import phones
+from contact_center.contacts.models import Contact
+from contact_center.db import transaction
+
+RECIPIENTS = 5000
+ANY_TIME = {"days": {day: {"start": "00:00", "end": "24:00"} for day in ("mon", "tue", "wed", "thu", "fri", "sat",
+                                                                         "sun")}}
+
+
+@pytest.mark.sandbox(status_delay_seconds=30, duplicate_window_seconds=0)
+def test_an_operators_message_goes_out_within_a_second_while_a_campaign_runs(live):
+    with transaction(live.runtime.session_factory) as session:
+        rows = []
+        for i in range(RECIPIENTS):
+            identity = phones.identify(f"(41) 9{i:04d}-{i:04d}")
+            rows.append({"name": f"Cliente {i}", "mobile": identity.e164, "mobile_e164": identity.e164,
+                         "mobile_key": identity.key, "opt_out_sms": False, "opt_out_whatsapp": False})
+        session.execute(insert(Contact), rows)
+    created = live.http.post("/api/campaigns", headers=live.headers, json={
+        "name": "Cobrança em massa", "channel_id": live.channel_id, "body": "Oi {{ contact.first_name }}",
+        "search": "", "send_window": ANY_TIME, "start": True})
+    assert created.status_code == 202, created.text
+    campaign_id = created.json()["id"]
+
+    def campaign() -> dict:
+        return live.http.get(f"/api/campaigns/{campaign_id}", headers=live.headers).json()
+
+    live.wait_for(lambda: campaign()["progress"]["sent"] >= 500, timeout=60, what="the campaign under way")
+    waits = []
+    for n in range(5):
+        asked = time.monotonic()
+        sent = live.http.post("/api/sms", headers=live.headers,
+                              json={"to": f"+55 11 90000-000{n}", "body": f"Atendimento {n}"})
+        assert sent.status_code == 202, sent.text
+        reference = sent.json()["reference"]
+        live.wait_for(lambda: any(m["reference"] == reference for m in live.sandbox.ledger()["messages"]),
+                      timeout=10, what=f"the operator's message {n} at the provider")
+        waits.append(time.monotonic() - asked)
+        assert campaign()["progress"]["scheduled"] + campaign()["progress"]["queued"] > 0, \
+            "the campaign ended before the operator's message could be timed against it"
+    assert max(waits) < 1.0, f"an operator's message waited {max(waits):.2f} s behind the campaign: {waits}"
+    live.wait_for(lambda: campaign()["status"] == "completed", timeout=120, what="the campaign completed")
+    references = [m["reference"] for m in live.sandbox.ledger()["messages"]]
+    assert len(references) == len(set(references)) == RECIPIENTS + 5  # each message once
