@@ -110,6 +110,16 @@ def _remind_windows() -> None:
                  f"; {len(run.problems)} channel(s) failed" if run.problems else "")
 
 
+def _sync_blacklist(contact_ids: list[int], channel_ids: list[int] | None = None, attempt: int = 1) -> None:
+    from contact_center.contacts.blacklist import sync
+    from contact_center.runtime import current
+
+    runtime = current()
+    run = sync(runtime.session_factory, runtime.settings, contact_ids, channel_ids, attempt)
+    if run.retry_after is not None:
+        runtime.jobs.sync_blacklist_later(contact_ids, run.retry_channel_ids, attempt + 1, run.retry_after)
+
+
 def _poll_providers() -> None:
     from contact_center.messaging.recovery import poll_all_channels
     from contact_center.runtime import current
@@ -131,6 +141,16 @@ class Jobs:
         huey.periodic_task(crontab(minute="17"), name="sync_whatsapp_templates")(_sync_templates)  # hourly
         self._fetch_media = huey.task(name="fetch_media")(_fetch_media)
         self.mark_read = huey.task(name="mark_read")(_mark_read)
+        self._sync_blacklist = huey.task(name="sync_blacklist")(_sync_blacklist)
+
+    def sync_blacklist(self, contact_ids: list[int]) -> None:
+        """Push these contacts' SMS opt-outs (or their reversal) to every provider's blacklist."""
+        self._sync_blacklist(contact_ids)
+
+    def sync_blacklist_later(self, contact_ids: list[int], channel_ids: list[int] | None, attempt: int,
+                             delay_seconds: float) -> None:
+        """Try again later, on these channels only (None: all of them)."""
+        self._sync_blacklist.schedule((contact_ids, channel_ids, attempt), delay=delay_seconds)
 
     def fetch_media(self, message_ids: list[int]) -> None:
         """Fetch the files customers sent with these messages."""

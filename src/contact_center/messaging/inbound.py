@@ -24,6 +24,7 @@ from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact
 from contact_center.db import DriverCursor, chunks, utcnow
 from contact_center.inbox.service import open_conversations
+from contact_center.contacts import blacklist
 from contact_center.messaging import opt_out, rows
 from contact_center.messaging.service import announce_message_event
 from contact_center.providers.base import InboundReply
@@ -312,8 +313,9 @@ def _insert_messages(driver: DriverCursor, pending: list[_Pending], stamp) -> li
 
 def _apply_opt_outs(session: Session, pending: list[_Pending], now) -> None:
     """A reply that is only an opt-out keyword (SAIR, PARE, STOP…: messaging/opt_out.py) opts its
-    contact out of the reply's kind of channel, and is answered once with the confirmation. A
-    contact already opted out gets nothing more, so SAIR twice is confirmed once."""
+    contact out of the reply's kind of channel, and is answered once with the confirmation; an
+    SMS opt-out also goes to the providers' blacklists. A contact already opted out gets nothing
+    more, so SAIR twice is confirmed once."""
     keywords = None
     opted: dict[str, dict[int, _Pending]] = defaultdict(dict)  # opt-out flag → contact id → the reply
     for p in pending:
@@ -331,3 +333,5 @@ def _apply_opt_outs(session: Session, pending: list[_Pending], now) -> None:
                    via=p.item.origin, word=word)
             log.info("contact %d opted out (%s) by replying %r", contact_id, flag, word)
             opt_out.confirm(session, p.item.channel_id, p.conversation_id, contact_id)
+        if flag == "opt_out_sms":
+            blacklist.push_after_commit(session, replies)

@@ -155,6 +155,8 @@ CAPABILITIES = {
     "templates": "templates() -> Iterator[dict]: the message templates approved at the provider, as it lists them",
     "fetch_media": "fetch_media(media_id, max_bytes) -> FetchedMedia: a file a customer sent (messaging/media.py)",
     "mark_read": "mark_read(provider_message_id): tell the customer their message was read (blue ticks)",
+    "blacklist_add": "blacklist_add(phones): the provider refuses to send to these numbers (an SMS opt-out)",
+    "blacklist_remove": "blacklist_remove(phones): it may send to them again (an opt-out reversed)",
     "find_batch": ("find_batch(batch_reference) -> list[StatusUpdate] | None: what the provider has of the request "
                    "sent with this reference, None when it has no such request; ProviderError when it cannot tell "
                    "(messaging/reconcile.py: without it, a send with an unknown outcome waits for a delivery "
