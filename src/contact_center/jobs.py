@@ -171,6 +171,16 @@ def _pump_campaigns() -> None:
         _pump_campaign(campaign_id)
 
 
+def _sync_blacklist(contact_ids: list[int], channel_ids: list[int] | None = None, attempt: int = 1) -> None:
+    from contact_center.contacts.blacklist import sync
+    from contact_center.runtime import current
+
+    runtime = current()
+    run = sync(runtime.session_factory, runtime.settings, contact_ids, channel_ids, attempt)
+    if run.retry_after is not None:
+        runtime.jobs.sync_blacklist_later(contact_ids, run.retry_channel_ids, attempt + 1, run.retry_after)
+
+
 def _poll_providers() -> None:
     from contact_center.messaging.recovery import poll_all_channels
     from contact_center.runtime import current
@@ -205,7 +215,17 @@ class Jobs:
         self.pump_campaign = huey.task(name="pump_campaign", priority=ROUTINE)(_pump_campaign)
         self._dispatch_campaign = huey.task(name="dispatch_campaign", priority=BULK)(_dispatch_campaign)
         self.pump_campaigns = huey.periodic_task(crontab(minute="*"), name="pump_campaigns")(_pump_campaigns)
-        self.reconcile_campaign = huey.task(name="reconcile_campaign")(_reconcile_campaign)
+        self.reconcile_campaign = huey.task(name="reconcile_campaign", priority=BULK)(_reconcile_campaign)
+        self._sync_blacklist = huey.task(name="sync_blacklist", priority=ROUTINE)(_sync_blacklist)
+
+    def sync_blacklist(self, contact_ids: list[int]) -> None:
+        """Push these contacts' SMS opt-outs (or their reversal) to every provider's blacklist."""
+        self._sync_blacklist(contact_ids)
+
+    def sync_blacklist_later(self, contact_ids: list[int], channel_ids: list[int] | None, attempt: int,
+                             delay_seconds: float) -> None:
+        """Try again later, on these channels only (None: all of them)."""
+        self._sync_blacklist.schedule((contact_ids, channel_ids, attempt), delay=delay_seconds)
 
     def pump_campaign_later(self, campaign_id: int, delay_seconds: float) -> None:
         self.pump_campaign.schedule((campaign_id,), delay=delay_seconds)

@@ -61,6 +61,17 @@ class Settings(BaseSettings):
         65536, gt=0, le=16 * 2**20,
         description="Largest message a template may render (UTF-8 bytes); also caps every text it builds.",
     )
+    opt_out_keywords: str = Field(
+        "SAIR,PARAR,PARA,PARE,STOP,CANCELAR,DESCADASTRAR",
+        description="Comma-separated words (or short phrases) that, as a customer's whole reply, opt them out of "
+                    "that kind of channel; compared without accents, case or surrounding punctuation. Empty: "
+                    "replies opt no one out.",
+    )
+    opt_out_confirmation: str = Field(
+        "Pronto: você não vai mais receber nossas mensagens por {canal}. Se mudar de ideia, é só falar com a gente.",
+        description="Sent once, on the same channel, to a customer who opted out by replying a keyword; "
+                    "{canal} becomes SMS or WhatsApp. Empty sends nothing.",
+    )
     webhook_writer_process: bool = Field(
         True, description="Record provider callbacks in a child process of the server (faster on several "
                           "cores); false records them on a thread of the server."
@@ -87,6 +98,14 @@ class Settings(BaseSettings):
         value = value.strip()
         if value and not (value.isascii() and value.isdigit() and len(value) <= 32):
             raise ValueError("must be the digits of the id Meta shows in WhatsApp Manager")
+        return value
+
+    @field_validator("opt_out_keywords")
+    @classmethod
+    def _keywords(cls, value: str) -> str:
+        from contact_center.messaging.opt_out import parse_keywords
+
+        parse_keywords(value)  # a keyword that is only punctuation could never match
         return value
 
     @field_validator("database_url")

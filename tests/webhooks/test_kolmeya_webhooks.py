@@ -637,7 +637,8 @@ def test_an_opt_out_reply_blocks_the_next_sms(client, db, channel, sandbox, admi
     assert sms.json()["status"] == "blocked" and "opted out" in sms.json()["status_reason"]
     stored = fresh(db, Message, sms.json()["id"])
     assert stored.status == "blocked" and stored.attempts == 0
-    assert sandbox.ledger()["messages"] == []
+    [confirmation] = sandbox.ledger()["messages"]  # only the opt-out's confirmation went out
+    assert confirmation["text"].startswith("Pronto: você não vai mais receber nossas mensagens por SMS")
 
 
 def test_a_sentence_containing_an_opt_out_word_does_not_opt_out(client, db, channel, sandbox, admin_headers):

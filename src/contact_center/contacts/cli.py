@@ -53,7 +53,18 @@ def update(
     changes = {key: value for key, value in {"name": name, "phone": phone, "mobile": mobile, "email": email,
                                              "document": document, "opt_out_sms": opt_out_sms}.items()
                if value is not None}
-    with command_session() as session:
+    if opt_out_sms is None:
+        with command_session() as session:
+            contact = service.update_contact(session, service.get_contact(session, contact_id), changes)
+            console.print(_table([contact]))
+        return
+    # An SMS opt-out goes to the providers' blacklists by a job (run by serve or worker): it needs the queue.
+    from contact_center.db import transaction
+    from contact_center.runtime import build_runtime
+    from contact_center.settings import get_settings
+
+    runtime = build_runtime(get_settings())
+    with transaction(runtime.session_factory) as session:
         contact = service.update_contact(session, service.get_contact(session, contact_id), changes)
         console.print(_table([contact]))
 

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from contact_center import phones
+from contact_center.contacts import blacklist
 from contact_center.contacts.documents import DocumentError, normalize_cpf
 from contact_center.contacts.models import Contact
 from contact_center.db import DriverCursor, chunks
@@ -90,12 +91,19 @@ def create_contact(session: Session, data: Mapping[str, Any]) -> Contact:
     contact = apply_changes(session, Contact(opt_out_sms=False, opt_out_whatsapp=False), data)
     session.add(contact)
     session.flush()
+    if contact.opt_out_sms:
+        blacklist.push_after_commit(session, [contact.id])
     return contact
 
 
 def update_contact(session: Session, contact: Contact, changes: Mapping[str, Any]) -> Contact:
+    """Change a contact. An SMS opt-out set or cleared here (an operator, the API, the CLI) reaches
+    the providers' blacklists once committed."""
+    was_opted_out = bool(contact.opt_out_sms)
     apply_changes(session, contact, changes)
     session.flush()
+    if bool(contact.opt_out_sms) != was_opted_out:
+        blacklist.push_after_commit(session, [contact.id])
     return contact
 
 
@@ -211,7 +219,8 @@ OPT_OUT_FLAGS = ("opt_out_sms", "opt_out_whatsapp", "opt_out_marketing")
 def opt_out(session: Session, contact_id: int, flag: str, *, via: str, reason: str | None = None,
             value: bool = True) -> None:
     """Set (or, with value=False, clear) one of the contact's opt-out flags, audited: a customer
-    who stopped marketing on WhatsApp, one whose send failed for it."""
+    who stopped marketing on WhatsApp, one whose send failed for it. An SMS one reaches the
+    providers' blacklists once committed."""
     from sqlalchemy import update
 
     from contact_center.audit.service import record
@@ -221,4 +230,6 @@ def opt_out(session: Session, contact_id: int, flag: str, *, via: str, reason: s
     session.execute(update(Contact).where(Contact.id == contact_id).values({flag: value, "updated_at": utcnow()}))
     record(session, action=f"contact.{flag}" if value else f"contact.{flag}.cleared", subject_type="contact",
            subject_id=contact_id, via=via, reason=reason)
+    if flag == "opt_out_sms":
+        blacklist.push_after_commit(session, [contact_id])
     log.info("contact %d: %s %s (%s)", contact_id, flag, "set" if value else "cleared", reason or via)

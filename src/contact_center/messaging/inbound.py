@@ -24,8 +24,9 @@ from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact
 from contact_center.db import DriverCursor, chunks, utcnow
 from contact_center.inbox.service import open_conversations
-from contact_center.messaging import rows
-from contact_center.messaging.service import OPT_OUT_WORDS, announce_message_event
+from contact_center.contacts import blacklist
+from contact_center.messaging import opt_out, rows
+from contact_center.messaging.service import announce_message_event
 from contact_center.providers.base import InboundReply
 from contact_center.webhooks import events
 
@@ -311,16 +312,26 @@ def _insert_messages(driver: DriverCursor, pending: list[_Pending], stamp) -> li
 
 
 def _apply_opt_outs(session: Session, pending: list[_Pending], now) -> None:
-    """A reply that is only an opt-out word (SAIR, PARE, STOP…) opts its contact out of the
-    reply's kind of channel."""
-    opted: dict[str, dict[int, ReplyIn]] = defaultdict(dict)  # opt-out flag → contact id → the reply
+    """A reply that is only an opt-out keyword (SAIR, PARE, STOP…: messaging/opt_out.py) opts its
+    contact out of the reply's kind of channel, and is answered once with the confirmation; an
+    SMS opt-out also goes to the providers' blacklists. A contact already opted out gets nothing
+    more, so SAIR twice is confirmed once."""
+    keywords = None
+    opted: dict[str, dict[int, _Pending]] = defaultdict(dict)  # opt-out flag → contact id → the reply
     for p in pending:
-        if p.contact_id is not None and not p.opt_out and p.item.reply.text.strip().upper() in OPT_OUT_WORDS:
-            opted[kind_of(p.item.kind).opt_out_field][p.contact_id] = p.item
+        if p.contact_id is None or p.opt_out:
+            continue
+        keywords = opt_out.keywords() if keywords is None else keywords
+        if opt_out.is_keyword(p.item.reply.text, keywords):
+            opted[kind_of(p.item.kind).opt_out_field].setdefault(p.contact_id, p)
     for flag, replies in opted.items():
         session.connection().execute(update(_contacts).where(_contacts.c.id.in_(list(replies)))
                                      .values({flag: True, "updated_at": now}))
-        for contact_id, item in replies.items():
+        for contact_id, p in replies.items():
+            word = p.item.reply.text.strip()
             record(session, action=f"contact.{flag}", subject_type="contact", subject_id=contact_id,
-                   via=item.origin, word=item.reply.text.strip())
-            log.info("contact %d opted out (%s) by replying %r", contact_id, flag, item.reply.text.strip())
+                   via=p.item.origin, word=word)
+            log.info("contact %d opted out (%s) by replying %r", contact_id, flag, word)
+            opt_out.confirm(session, p.item.channel_id, p.conversation_id, contact_id)
+        if flag == "opt_out_sms":
+            blacklist.push_after_commit(session, replies)

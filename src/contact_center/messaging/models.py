@@ -51,7 +51,7 @@ class Message(Base):
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     direction: Mapped[str] = mapped_column(String(3))
-    origin: Mapped[str] = mapped_column(String(16))  # composer, api, cli, campaign, webhook, poll, fallback
+    origin: Mapped[str] = mapped_column(String(16))  # composer, api, cli, campaign, webhook, poll, fallback, reminder, opt_out
     phone: Mapped[str] = mapped_column(String(64))
     phone_e164: Mapped[str] = mapped_column(String(20))
     body: Mapped[str] = mapped_column(Text)  # the text, or what an operator reads for other content

@@ -22,12 +22,13 @@ def new_reference() -> str:
 def outbound(kind: ChannelKind, *, channel_id: int, conversation_id: int, contact, origin: str, phone: str,
              phone_e164: str, body: str, now, author_id: int | None = None, campaign_id: int | None = None,
              contact_id: int | None = None, content_type: str = "text", content: dict | None = None,
-             blocked_reason: str | None = None, scheduled: bool = False) -> dict:
+             blocked_reason: str | None = None, scheduled: bool = False, despite_opt_out: bool = False) -> dict:
     """A message to a customer: queued (or `scheduled`: a campaign's, until the campaign releases
-    it), or blocked with the reason when `contact` opted out of this kind of channel (`contact_id`
-    stands in when only the conversation knows who it is). `body` has been checked (kind.check_body)."""
+    it), or blocked with the reason when `contact` opted out of this kind of channel (unless
+    `despite_opt_out`: the one message telling them so) (`contact_id` stands in when only the
+    conversation knows who it is). `body` has been checked (kind.check_body)."""
     measure = kind.measure(body)
-    blocked = kind.opted_out(contact) or blocked_reason is not None
+    blocked = (kind.opted_out(contact) and not despite_opt_out) or blocked_reason is not None
     waiting = "scheduled" if scheduled else "queued"
     return {
         "reference": new_reference(), "channel_id": channel_id, "conversation_id": conversation_id,

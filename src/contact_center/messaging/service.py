@@ -39,9 +39,6 @@ from contact_center.providers.base import SendOutcome, StatusUpdate
 
 log = logging.getLogger(__name__)
 
-OPT_OUT_WORDS = {"SAIR", "PARAR", "PARE", "STOP", "CANCELAR", "DESCADASTRAR"}
-
-
 def _stamp(message: Message, status: str, at: datetime, reason: str | None = None, *,
            inferred: bool = False) -> None:
     """Move the message to `status`, saying why (`reason`) and whether that is only our conclusion."""
@@ -106,10 +103,10 @@ def queue_outbound(
     session: Session, *, channel: Channel, phone: str, body: str, contact: Contact | None = None,
     origin: str, author_id: int | None = None, campaign_id: int | None = None, via: str = "api",
     audit: bool = True, content_type: str = "text", content: dict | None = None,
-    in_reply_to: Message | None = None, blocked_reason: str | None = None,
+    in_reply_to: Message | None = None, blocked_reason: str | None = None, despite_opt_out: bool = False,
 ) -> Message:
     """Store an outbound message as queued (or blocked, for a contact who opted out of the channel's
-    kind, or with `blocked_reason`). Free text on a channel with a reply window (WhatsApp) is
+    kind unless `despite_opt_out` (the confirmation of that opt-out), or with `blocked_reason`). Free text on a channel with a reply window (WhatsApp) is
     refused once the window is closed; a template (`content_type` "template", `content` its
     validated send) may always go. The caller commits; dispatch is enqueued only after that commit."""
     if not channel.active:
@@ -128,7 +125,7 @@ def queue_outbound(
         kind, channel_id=channel.id, conversation_id=conversation.id, contact=contact,
         contact_id=conversation.contact_id, origin=origin, phone=identity.raw.strip(), phone_e164=identity.e164, body=body,
         now=now, author_id=author_id, campaign_id=campaign_id, content_type=content_type, content=content,
-        blocked_reason=blocked_reason))
+        blocked_reason=blocked_reason, despite_opt_out=despite_opt_out))
     if in_reply_to is not None:
         message.in_reply_to_id = in_reply_to.id
     session.add(message)

@@ -176,6 +176,8 @@ CAPABILITIES = {
     "request_statuses": ("request_statuses(request_id) -> list[StatusUpdate]: each message of one request by the "
                          "provider's request id, exactly (messaging/report_reconcile.py, for report lines it cannot "
                          "tell apart)"),
+    "blacklist_add": "blacklist_add(phones): the provider refuses to send to these numbers (an SMS opt-out)",
+    "blacklist_remove": "blacklist_remove(phones): it may send to them again (an opt-out reversed)",
     "find_batch": ("find_batch(batch_reference) -> list[StatusUpdate] | None: what the provider has of the request "
                    "sent with this reference, None when it has no such request; ProviderError when it cannot tell "
                    "(messaging/reconcile.py: without it, a send with an unknown outcome waits for a delivery "

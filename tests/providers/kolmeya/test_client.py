@@ -69,7 +69,7 @@ def test_send_gives_every_message_a_definite_outcome(sandbox_factory: Any) -> No
     assert list(result.outcomes) == list(states)  # the order we sent
     assert result.outcomes["ok-e164"].provider_message_id
     assert result.outcomes["too-short"].reason == "Número inválido"
-    assert "opted out" in result.outcomes["opted-out"].reason
+    assert "blacklist" in result.outcomes["opted-out"].reason
     assert "Não Perturbe" in result.outcomes["nao-perturbe"].reason
     assert "duplicate" in result.outcomes["resent"].reason
     assert result.outcomes["resent"].duplicate and not result.outcomes["ok-e164"].duplicate

@@ -72,12 +72,12 @@ _BUCKETS: dict[str, tuple[bool, str, str | None]] = {
     "blacklist": (
         False,
         "blocked",
-        "opted out: the number is on the Kolmeya blacklist (the recipient asked not to receive SMS)",
+        "o número está na blacklist da Kolmeya: o destinatário pediu para não receber SMS",
     ),
     "not_disturb": (
         False,
         "blocked",
-        "the number is on the 'Não Perturbe' do-not-disturb registry; Kolmeya will not deliver to it",
+        "o número está no cadastro Não Perturbe: a Kolmeya não entrega SMS para ele",
     ),
 }
 

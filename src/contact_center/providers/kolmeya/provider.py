@@ -142,6 +142,12 @@ class KolmeyaProvider:
                 return
             page += 1
 
+    def blacklist_add(self, phones: Sequence[str]) -> None:
+        self.client.blacklist_add(phones)
+
+    def blacklist_remove(self, phones: Sequence[str]) -> None:
+        self.client.blacklist_remove(phones)
+
     def close(self) -> None:
         self.client.close()
 
