@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -131,9 +131,10 @@ class StatusReader:
     milliseconds to check, and the webhook writer lets replies in between the parts. Nothing of
     it is applied before all of it has been read: a bad item refuses the whole callback."""
 
-    def __init__(self, spec: ProviderSpec, raw: bytes):
+    def __init__(self, spec: ProviderSpec, raw: bytes, updates: Iterable[StatusUpdate] | None = None):
+        """`updates`: the body's statuses, when the caller has parsed it already (they are still checked)."""
         self._spec, self._raw = spec, raw
-        self._items: Iterator[StatusUpdate] | None = None
+        self._items: Iterator[StatusUpdate] | None = None if updates is None else iter(updates)
         self.updates: list[StatusUpdate] = []
         self.done = False
 
