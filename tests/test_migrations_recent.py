@@ -62,10 +62,31 @@ def test_0007_renames_the_kolmeya_sandbox_provider_and_its_event_sources(empty_e
 
 
 def test_0008_goes_down_and_up_again(empty_engine):
-    upgrade(empty_engine)
+    upgrade(empty_engine, "0008")
     assert current_revision(empty_engine) == "0008"
     downgrade(empty_engine, "0007")
     assert not {"contact_identifiers", "whatsapp_templates"} & set(inspect(empty_engine).get_table_names())
     assert "content_type" not in {column["name"] for column in inspect(empty_engine).get_columns("messages")}
+    upgrade(empty_engine)
+    assert differences(empty_engine) == []
+
+
+def partial_indexes(engine) -> dict[str, bool]:
+    """Whether each match index of webhook_events holds only the pending statuses."""
+    names = ("ix_webhook_events_match_reference", "ix_webhook_events_match_provider_id")
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            sql = dict(connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index'")).all())
+        else:
+            sql = dict(connection.execute(text("SELECT indexname, indexdef FROM pg_indexes")).all())
+    return {name: "pending" in sql[name] for name in names}
+
+
+def test_0010_indexes_only_pending_statuses_by_what_they_name(empty_engine):
+    upgrade(empty_engine)
+    assert current_revision(empty_engine) == "0010"
+    assert set(partial_indexes(empty_engine).values()) == {True}
+    downgrade(empty_engine, "0008")
+    assert set(partial_indexes(empty_engine).values()) == {False}
     upgrade(empty_engine)
     assert differences(empty_engine) == []

@@ -13,12 +13,12 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from contact_center.db import DriverCursor, chunks, utcnow
-from contact_center.webhooks.models import WebhookEvent
+from contact_center.webhooks.models import PENDING, WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def pending_for(session: Session, channel_ids: set[int], references: list[str],
     conditions = [WebhookEvent.match_reference.in_(references)]
     if provider_ids:
         conditions.append(WebhookEvent.match_provider_id.in_(provider_ids))
-    return list(session.scalars(select(WebhookEvent).where(WebhookEvent.outcome == "pending",
+    return list(session.scalars(select(WebhookEvent).where(text(PENDING),
                                                            WebhookEvent.channel_id.in_(channel_ids),
                                                            or_(*conditions)).order_by(WebhookEvent.id)))
 
