@@ -82,11 +82,11 @@ def partial_indexes(engine) -> dict[str, bool]:
     return {name: "pending" in sql[name] for name in names}
 
 
-def test_0010_indexes_only_pending_statuses_by_what_they_name(empty_engine):
-    upgrade(empty_engine)
-    assert current_revision(empty_engine) == "0010"
+def test_0011_indexes_only_pending_statuses_by_what_they_name(empty_engine):
+    upgrade(empty_engine, "0011")
+    assert current_revision(empty_engine) == "0011"
     assert set(partial_indexes(empty_engine).values()) == {True}
-    downgrade(empty_engine, "0008")
+    downgrade(empty_engine, "0010")
     assert set(partial_indexes(empty_engine).values()) == {False}
     upgrade(empty_engine)
     assert differences(empty_engine) == []

@@ -5,16 +5,16 @@ statuses, the ones events.pending_for looks up. An applied status then writes no
 before, each status of a batch wrote one at a random place in each, a good share of a status
 batch's commit.
 
-Revision ID: 0010
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06 10:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0010'
-down_revision = '0008'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
