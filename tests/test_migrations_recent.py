@@ -78,3 +78,35 @@ def test_0009_adds_the_reminded_window_and_goes_down_and_up_again(empty_engine):
     assert "reminded_window_at" not in {column["name"] for column in inspect(empty_engine).get_columns("conversations")}
     upgrade(empty_engine)
     assert differences(empty_engine) == []
+
+
+def partial_indexes(engine) -> dict[str, bool]:
+    """Whether each match index of webhook_events holds only the pending statuses."""
+    names = ("ix_webhook_events_match_reference", "ix_webhook_events_match_provider_id")
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            sql = dict(connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index'")).all())
+        else:
+            sql = dict(connection.execute(text("SELECT indexname, indexdef FROM pg_indexes")).all())
+    return {name: "pending" in sql[name] for name in names}
+
+
+def test_0011_indexes_only_pending_statuses_by_what_they_name(empty_engine):
+    upgrade(empty_engine, "0011")
+    assert current_revision(empty_engine) == "0011"
+    assert set(partial_indexes(empty_engine).values()) == {True}
+    downgrade(empty_engine, "0010")
+    assert set(partial_indexes(empty_engine).values()) == {False}
+    upgrade(empty_engine)
+    assert differences(empty_engine) == []
+
+
+def test_0010_gives_campaigns_their_lifecycle_and_goes_down_and_up_again(empty_engine):
+    upgrade(empty_engine, "0010")
+    assert current_revision(empty_engine) == "0010"
+    columns = {column["name"] for column in inspect(empty_engine).get_columns("campaigns")}
+    assert {"audience", "send_window", "per_minute", "starts_at", "whatsapp_template_id"} <= columns
+    downgrade(empty_engine, "0009")
+    assert "send_window" not in {column["name"] for column in inspect(empty_engine).get_columns("campaigns")}
+    upgrade(empty_engine)
+    assert differences(empty_engine) == []

@@ -13,12 +13,12 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from contact_center.db import DriverCursor, chunks, utcnow
-from contact_center.webhooks.models import WebhookEvent
+from contact_center.webhooks.models import PENDING, WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -69,25 +69,21 @@ def seen(session: Session, source: str, external_ids: Iterable[str]) -> set[str]
     return found
 
 
-def insert_statuses(session: Session, rows: list[dict]) -> None:
-    """Status events, each a dict of WebhookEvent's columns (status_row builds them), at the driver
-    level: a status slice writes them many times a second."""
-    if rows:
-        driver = DriverCursor(session.connection())
-        columns = tuple(rows[0])
-        stamp = {"received_at", "handled_at"}
-        driver.insert("webhook_events", columns, [
-            tuple(driver.timestamp(row[c]) if c in stamp and row[c] is not None else row[c] for c in columns)
-            for row in rows])
+# The columns of a status event as a status slice inserts it (status_row builds the tuples).
+STATUS_COLUMNS = ("source", "external_id", "channel_id", "payload", "outcome", "detail", "match_reference",
+                  "match_provider_id", "message_id", "received_at", "handled_at")
+
+
+def insert_statuses(driver: DriverCursor, rows: list[tuple]) -> None:
+    """Status events at the driver level: a status slice writes them many times a second."""
+    driver.insert("webhook_events", STATUS_COLUMNS, rows)
 
 
 def status_row(*, source: str, external_id: str, channel_id: int, payload: str, outcome: str,
-               reference: str | None, provider_message_id: str | None, message_id: int | None,
-               now: datetime) -> dict:
-    return {"source": source, "external_id": external_id, "channel_id": channel_id, "payload": payload,
-            "outcome": outcome, "detail": IGNORED_DETAIL if outcome == "ignored" else None,
-            "match_reference": reference, "match_provider_id": provider_message_id, "message_id": message_id,
-            "received_at": now, "handled_at": now if message_id is not None else None}
+               reference: str | None, provider_message_id: str | None, message_id: int | None, stamp) -> tuple:
+    """The values of STATUS_COLUMNS; `stamp` is the slice's time, bound for the driver."""
+    return (source, external_id, channel_id, payload, outcome, IGNORED_DETAIL if outcome == "ignored" else None,
+            reference, provider_message_id, message_id, stamp, stamp if message_id is not None else None)
 
 
 def pending_for(session: Session, channel_ids: set[int], references: list[str],
@@ -96,7 +92,7 @@ def pending_for(session: Session, channel_ids: set[int], references: list[str],
     conditions = [WebhookEvent.match_reference.in_(references)]
     if provider_ids:
         conditions.append(WebhookEvent.match_provider_id.in_(provider_ids))
-    return list(session.scalars(select(WebhookEvent).where(WebhookEvent.outcome == "pending",
+    return list(session.scalars(select(WebhookEvent).where(text(PENDING),
                                                            WebhookEvent.channel_id.in_(channel_ids),
                                                            or_(*conditions)).order_by(WebhookEvent.id)))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -134,9 +134,10 @@ class StatusReader:
     milliseconds to check, and the webhook writer lets replies in between the parts. Nothing of
     it is applied before all of it has been read: a bad item refuses the whole callback."""
 
-    def __init__(self, spec: ProviderSpec, raw: bytes):
+    def __init__(self, spec: ProviderSpec, raw: bytes, updates: Iterable[StatusUpdate] | None = None):
+        """`updates`: the body's statuses, when the caller has parsed it already (they are still checked)."""
         self._spec, self._raw = spec, raw
-        self._items: Iterator[StatusUpdate] | None = None
+        self._items: Iterator[StatusUpdate] | None = None if updates is None else iter(updates)
         self.updates: list[StatusUpdate] = []
         self.done = False
 
@@ -168,8 +169,8 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
     """Store and apply the statuses not seen before (a slice of one callback). `payload` is the
     raw body when the callback holds one status; a batch's statuses are each kept as their record."""
     result = IngestResult()
-    seen = events.seen_by_driver(DriverCursor(session.connection()), source,
-                                 [update_.external_id for update_ in updates])
+    driver = DriverCursor(session.connection())
+    seen = events.seen_by_driver(driver, source, [update_.external_id for update_ in updates])
     new: list[StatusUpdate] = []
     for update_ in updates:
         if update_.external_id in seen:
@@ -177,7 +178,7 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
             continue
         seen.add(update_.external_id)
         new.append(update_)
-    now = utcnow()
+    stamp = driver.timestamp(utcnow())
     rows = []
     undeliverable = []
     for update_, (outcome, message_id) in zip(new, _apply_updates(session, channel_id, new)):
@@ -188,11 +189,11 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
             undeliverable.append(message_id)
         rows.append(events.status_row(
             source=source, external_id=update_.external_id, channel_id=channel_id,
-            payload=payload if payload is not None else json.dumps(_status_record(update_), ensure_ascii=False),
+            payload=payload if payload is not None else _encode(_status_record(update_)),
             outcome=outcome, reference=update_.reference, provider_message_id=update_.provider_message_id,
-            message_id=message_id, now=now))
+            message_id=message_id, stamp=stamp))
     if rows:
-        events.insert_statuses(session, rows)
+        events.insert_statuses(driver, rows)
     pausing = next((u for u, outcome in zip(new, result.outcomes) if u.pauses_channel and outcome != "pending"), None)
     if pausing is not None:  # the provider refused the account itself, after the send: stop the channel
         from contact_center.channels.models import Channel
@@ -237,10 +238,12 @@ def _apply_updates(session: Session, channel_id: int, updates: list[StatusUpdate
             by_provider_id.setdefault(message["provider_message_id"], message)
         outcomes.append(("applied" if applied else "ignored", message["id"]))
         if applied:
+            # Its conversation's assignee, read with the message in this transaction (on SQLite
+            # under the write lock, taken before the read), instead of a query at commit.
             messaging.announce_message_event(
                 session, "message.status", message_id=message["id"], conversation_id=message["conversation_id"],
                 contact_id=message["contact_id"], direction="out", status=message["status"],
-                status_reason=message["status_reason"])
+                status_reason=message["status_reason"], assignee_id=message["assignee_id"])
     driver.executemany(_UPDATE, [(*(m.get(c) for c in _WRITE), now, m["id"]) for m in changed.values()])
     if changed:
         # ORM copies of these rows (a dispatch applying statuses that came early) are now stale.
@@ -257,16 +260,23 @@ def apply_statuses(session: Session, channel_id: int, updates: list[StatusUpdate
     return _apply_updates(session, channel_id, updates)
 
 
+_SELECTED = (*_READ, "status_reason", "provider_status_code")
+_SELECT = (f"SELECT {', '.join(f'm.{c}' for c in _SELECTED)}, c.assignee_id FROM messages m "
+           "LEFT JOIN conversations c ON c.id = m.conversation_id WHERE m.channel_id = ? AND m.")
+
+
 def _messages(driver: DriverCursor, channel_id: int, column: str, values: set[str]) -> dict[str, dict]:
+    """The messages whose `column` is one of `values`, each with its conversation's assignee."""
     found: dict[str, dict] = {}
     for chunk in chunks(list(values)):
-        for row in driver.rows(f"SELECT {', '.join(_READ)}, status_reason, provider_status_code FROM messages "
-                               f"WHERE channel_id = ? AND {column} IN ({driver.marks(len(chunk))})",
-                               [channel_id, *chunk]):
-            message = dict(zip((*_READ, "status_reason", "provider_status_code"), row))
+        for row in driver.rows(f"{_SELECT}{column} IN ({driver.marks(len(chunk))})", [channel_id, *chunk]):
+            message = dict(zip((*_SELECTED, "assignee_id"), row))
             message["status_inferred"] = bool(message["status_inferred"])
             found[message[column]] = message
     return found
+
+
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps builds an encoder per call given options
 
 
 def _status_record(update_: StatusUpdate) -> dict:

@@ -63,11 +63,15 @@ class WriteFailed(Exception):
 @dataclass
 class StatusIn:
     """A status callback's raw body. The writer parses it (beside the web process's event loop,
-    not on it: a 1,000-item body takes milliseconds) and applies its statuses."""
+    not on it: a 1,000-item body takes milliseconds), unless the web process has already, and
+    applies its statuses."""
 
     source: str  # e.g. kolmeya.status
     channel: WebhookChannel
     raw: bytes
+    # The statuses of `raw` when the web process has read them already (WhatsApp parses a body to
+    # route it): the writer checks these instead of parsing the body a second time.
+    updates: tuple[StatusUpdate, ...] | None = None
 
     @property
     def channel_id(self) -> int:
@@ -215,7 +219,7 @@ class WorkQueue:
 
     def add(self, key: Any, item: Item) -> None:
         if isinstance(item, StatusIn):
-            reader = service.StatusReader(PROVIDERS[item.channel.provider], item.raw)
+            reader = service.StatusReader(PROVIDERS[item.channel.provider], item.raw, item.updates)
             self._statuses.append(_StatusWork(key, item, reader))
         else:
             self._quick.append((key, item))

@@ -32,6 +32,7 @@ from contact_center.webhooks.desk import Answer, Callback
 from contact_center.webhooks.writer import ApplyIn, RejectedIn, StatusIn
 
 from . import webhooks as wa
+from .provider import to_status_update
 
 log = logging.getLogger(__name__)
 # Numbers and fields already logged: once is enough. Bounded, as unsigned callbacks for made-up
@@ -128,9 +129,11 @@ async def receive(callback: Callback) -> Answer | dict:
                                               kind="whatsapp")))
             with_media.append(len(work) - 1 if message.media is not None else None)
         if statuses:
-            # The status writer parses the body itself; a body for several numbers is cut to this one's.
+            # The statuses go to the writer as parsed here, with the body (cut to this number's when
+            # it names several) for the raw-event log.
             body = raw if len(by_channel) == 1 else _only(payload, target, channel_of)
-            work.append(writer.submit(StatusIn(f"{source}.status", target, body)))
+            work.append(writer.submit(StatusIn(f"{source}.status", target, body,
+                                               tuple(to_status_update(status) for status in statuses))))
         if others:
             work.append(writer.submit(ApplyIn(f"{source}.event", target,
                                               "contact_center.providers.whatsapp_cloud.callbacks:apply_events",
