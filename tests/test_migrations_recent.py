@@ -72,10 +72,21 @@ def test_0008_goes_down_and_up_again(empty_engine):
 
 
 def test_0009_adds_the_reminded_window_and_goes_down_and_up_again(empty_engine):
-    upgrade(empty_engine)
+    upgrade(empty_engine, "0009")
     assert current_revision(empty_engine) == "0009"
+    upgrade(empty_engine)
     assert differences(empty_engine) == []
     downgrade(empty_engine, "0008")
     assert "reminded_window_at" not in {column["name"] for column in inspect(empty_engine).get_columns("conversations")}
+    upgrade(empty_engine)
+    assert differences(empty_engine) == []
+
+
+def test_0011_adds_the_attempt_history_and_goes_down_and_up_again(empty_engine):
+    upgrade(empty_engine)
+    assert current_revision(empty_engine) == "0011"
+    assert differences(empty_engine) == []
+    downgrade(empty_engine, "0009")
+    assert "message_attempts" not in set(inspect(empty_engine).get_table_names())
     upgrade(empty_engine)
     assert differences(empty_engine) == []
