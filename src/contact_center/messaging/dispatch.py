@@ -5,6 +5,10 @@ goes out under (before it goes), then the outcome of each batch. A send whose ou
 (a timeout, a 5xx, an unreadable answer, a worker that died while its request was out) leaves its
 messages `unknown`: they are not sent again before the provider has been asked about them
 (messaging/reconcile.py). Exactly-once must not depend on the provider recognising our reference.
+
+Each request first takes from its channel's budget, shared by every worker (messaging/rate_limit.py);
+retries wait a jittered step floored by what the provider asked (messaging/backoff.py); every try
+is written to the message's attempt history (messaging/attempts.py) with its outcome.
 """
 
 from __future__ import annotations
