@@ -5,8 +5,8 @@ written in the transaction that applies the outcome: when it started and ended, 
 (sent, retry, failed, unknown, held), the HTTP status or provider code, the reason, and when the
 next try or question is due. The timeline shows it as the message's attempt history.
 
-Revision ID: 0011
-Revises: 0009 (the campaigns migration 0010 is chained in between on merge)
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-08 10:00:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import contact_center.db
 
-revision = '0011'
-down_revision = '0009'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
