@@ -110,3 +110,12 @@ def test_0010_gives_campaigns_their_lifecycle_and_goes_down_and_up_again(empty_e
     assert "send_window" not in {column["name"] for column in inspect(empty_engine).get_columns("campaigns")}
     upgrade(empty_engine)
     assert differences(empty_engine) == []
+
+
+def test_0012_adds_the_attempt_history_and_goes_down_and_up_again(empty_engine):
+    upgrade(empty_engine, "0012")
+    assert current_revision(empty_engine) == "0012"
+    downgrade(empty_engine, "0011")
+    assert "message_attempts" not in set(inspect(empty_engine).get_table_names())
+    upgrade(empty_engine)
+    assert differences(empty_engine) == []

@@ -33,7 +33,7 @@ def _dispatch_messages(message_ids: list[int]) -> None:
     from contact_center.runtime import current
 
     runtime = current()
-    later = dispatch(runtime.session_factory, runtime.settings, message_ids)
+    later = dispatch(runtime.session_factory, runtime.settings, message_ids, runtime.limiter)
     runtime.jobs.schedule(later.retry, runtime.jobs.dispatch_later)
     runtime.jobs.schedule(later.check, runtime.jobs.check_unknown_later)
 

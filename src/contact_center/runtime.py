@@ -12,6 +12,7 @@ from contact_center.db import make_engine, make_session_factory
 from contact_center.events import EventBus, InProcessBus, make_bus
 from contact_center.jobs import Jobs, make_huey
 from contact_center.logs import configure_logging, register_secret
+from contact_center.messaging.rate_limit import Limiter, LocalLimiter, make_limiter
 from contact_center.migrations import upgrade
 from contact_center.settings import Settings
 
@@ -23,6 +24,7 @@ class Runtime:
     session_factory: sessionmaker[Session]
     jobs: Jobs
     events: EventBus = field(default_factory=InProcessBus)  # Redis when settings.redis_url is set
+    limiter: Limiter = field(default_factory=LocalLimiter)  # channels' rate limits; Redis's when configured
 
 
 _current: Runtime | None = None
@@ -61,4 +63,5 @@ def open_database(settings: Settings, *, migrate: bool = True) -> tuple[Engine, 
 def build_runtime(settings: Settings) -> Runtime:
     engine, factory = open_database(settings)
     return install(Runtime(settings=settings, engine=engine, session_factory=factory,
-                           jobs=Jobs(make_huey(settings)), events=make_bus(settings.redis_url)))
+                           jobs=Jobs(make_huey(settings)), events=make_bus(settings.redis_url),
+                           limiter=make_limiter(settings)))

@@ -18,7 +18,9 @@ from fastapi.testclient import TestClient
 from contact_center.auth import service as auth_service
 from contact_center.channels import service as channels
 from contact_center.contacts.service import create_contact
+from contact_center.db import utcnow
 from contact_center.inbox import workflow
+from contact_center.messaging import attempts
 from contact_center.inbox.models import Conversation, ConversationEvent
 
 SECRETS = ("SEGREDO-DO-BRUNO", "RESPOSTA-SIGILOSA")
@@ -30,6 +32,7 @@ PHONE = "+55 11 90000-0001"
 # answer shows nothing of it. Every other route must say why it reveals no conversation.
 REVEALING = {
     ("GET", "/api/messages/{message_id}"): ("denied", "/api/messages/{m}"),
+    ("GET", "/api/messages/{message_id}/attempts"): ("denied", "/api/messages/{m}/attempts"),
     # C's message has no file: the owner gets a 404 too; what matters is that Ana learns nothing.
     ("GET", "/api/messages/{message_id}/media"): ("refused change", "/api/messages/{m}/media"),
     ("POST", "/api/messages/{message_id}/sms-fallback"): ("refused change", "/api/messages/{m}/sms-fallback"),
@@ -72,7 +75,7 @@ THROUGH_THE_OTHER_CONVERSATION = ("/api/conversations/{d}/timeline", "/inbox/{d}
                                   "/inbox/{d}/fragments/message/{m}", "/inbox/{d}/fragments/event/{e}")
 # What the owner's answer holds of C for routes that show no message text: the header and the
 # contact panel show the conversation itself; the event, who took it.
-OWNER_SEES = {"/fragments/header": "Bruno Dias", "/fragments/contact": "Maria Souza", "/fragments/event/": "Bruno Dias"}
+OWNER_SEES = {"/attempts": "Kolmeya's rate limit was reached", "/fragments/header": "Bruno Dias", "/fragments/contact": "Maria Souza", "/fragments/event/": "Bruno Dias"}
 LIVE_STREAM = ("GET", "/events")  # tests/web/test_live_events.py: an agent's stream leaves it out
 
 NOT_ABOUT_CONVERSATIONS = {
@@ -160,6 +163,7 @@ def world(app, db, people, sms, customer_writes):
     c = customer_writes(sms, PHONE, SECRETS[0])
     workflow.take(db, c.id, people["bruno"])
     answer = workflow.send(db, c.id, people["bruno"], SECRETS[1])
+    attempts.record(db, [answer], utcnow(), outcome="retry", reason="Kolmeya's rate limit was reached (HTTP 429)")
     d = customer_writes(other, PHONE, "Oi, é sobre outra fatura")
     event = db.query(ConversationEvent).filter_by(conversation_id=c.id).one()
     tokens = {name: auth_service.create_token(db, people[name], "tests")[1] for name in ("ana", "bruno", "sofia")}

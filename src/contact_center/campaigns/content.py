@@ -58,11 +58,12 @@ def render_for(session: Session, channel: Channel, *, body: str | None, whatsapp
     bulk_kind(channel, whatsapp_template_id is not None)
     if whatsapp_template_id is None:
         text = renderer(body or "", user, settings)
-        render = lambda contact: Content(text(contact))  # noqa: E731
+        render = check = lambda contact: Content(text(contact))  # noqa: E731
     else:
         render = _template_render(session, channel, whatsapp_template_id, parameters or {}, user, settings)
+        check = lambda contact: render(contact, stand_in=True)  # noqa: E731
     try:
-        render(SAMPLE_CONTACT)
+        check(SAMPLE_CONTACT)
     except TemplateError as exc:
         raise InvalidInput(f"the template cannot be sent: {exc}", field="body" if body is not None else
                            "parameters") from None
@@ -81,8 +82,11 @@ def _template_render(session: Session, channel: Channel, template_id: int, param
     head = {"template_id": template.id, "name": definition.name, "language": definition.language,
             "category": definition.category}
 
-    def render(contact: Contact) -> Content:
-        filled = _fill(parameters, lambda source: compiled[source](contact).strip())
+    def render(contact: Contact, stand_in: bool = False) -> Content:
+        """`stand_in`: a value that comes out empty for this contact is taken as given, to check
+        the parameters' shape (count, names) apart from any one contact's data."""
+        empty = "exemplo" if stand_in else ""
+        filled = _fill(parameters, lambda source: compiled[source](contact).strip() or empty)
         try:
             values = values_from(filled)
             components = build_components(definition, values)

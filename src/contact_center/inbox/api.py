@@ -27,9 +27,9 @@ from contact_center.inbox.schemas import (
     TimelineOut,
     Transfer,
 )
-from contact_center.messaging import fallback, media
+from contact_center.messaging import attempts, fallback, media
 from contact_center.providers.whatsapp_cloud.media import MediaRejected, max_bytes_for
-from contact_center.messaging.schemas import MessageOut
+from contact_center.messaging.schemas import AttemptOut, MessageOut
 from contact_center.messaging.segments import count_segments
 from contact_center.templates.service import get_template, render_for
 from contact_center.unit_of_work import after_commit
@@ -73,7 +73,9 @@ def get_timeline(conversation_id: int, session: DbSession, user: Operator,
                  limit: int = Query(100, ge=1, le=queries.MAX_TIMELINE)):
     conversation = workflow.get_conversation(session, conversation_id, user)
     found = queries.timeline(session, conversation, user, before_id=before, limit=limit)
-    offers = fallback.offered(session, [e.message for e in found.entries if isinstance(e, queries.MessageEntry)])
+    messages = [e.message for e in found.entries if isinstance(e, queries.MessageEntry)]
+    offers = fallback.offered(session, messages)
+    tries = attempts.history(session, [m.id for m in messages if m.direction == "out"])
     entries = []
     for entry in found.entries:
         if isinstance(entry, queries.MessageEntry):
@@ -84,7 +86,8 @@ def get_timeline(conversation_id: int, session: DbSession, user: Operator,
                 status_reason=m.status_reason, segments=m.segments, author_name=entry.author_name, at=entry.at,
                 content_type=m.content_type, content=m.content, in_reply_to_id=m.in_reply_to_id, read_at=m.read_at,
                 played_at=m.played_at, fallback_of_id=m.fallback_of_id,
-                sms_fallback_available=m.id in offers))
+                sms_fallback_available=m.id in offers,
+                attempt_history=[AttemptOut.model_validate(a) for a in tries.get(m.id, [])]))
         else:
             entries.append(TimelineEvent(
                 id=entry.event_id, conversation_id=entry.conversation_id, change=entry.change, at=entry.at,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contact_center.contacts.schemas import ContactCreate, ContactUpdate
 from contact_center.db import Id
+from contact_center.messaging.schemas import AttemptOut
 
 
 class ConversationOut(BaseModel):
@@ -64,6 +65,7 @@ class TimelineMessage(BaseModel):
     played_at: datetime | None = None
     fallback_of_id: int | None = None  # the WhatsApp message this SMS was sent again for
     sms_fallback_available: bool = False  # a failed WhatsApp message the operator may send again by SMS
+    attempt_history: list[AttemptOut] = []  # every try at sending it (outbound), oldest first
 
 
 class TimelineEvent(BaseModel):

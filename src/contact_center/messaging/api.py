@@ -17,8 +17,8 @@ from contact_center.inbox.visibility import visible_messages
 from contact_center.inbox.workflow import get_conversation
 from contact_center.messaging import service
 from contact_center.messaging.models import Message
-from contact_center.messaging import media
-from contact_center.messaging.schemas import BulkPlanOut, BulkSend, MessageOut, SmsSend
+from contact_center.messaging import attempts, media
+from contact_center.messaging.schemas import AttemptOut, BulkPlanOut, BulkSend, MessageOut, SmsSend
 from contact_center.messaging.status import channel_status
 from contact_center.templates.service import get_template, render_for
 from contact_center.unit_of_work import after_commit
@@ -64,6 +64,14 @@ def get_message(message_id: int, session: DbSession, user: AgentUser):
         raise NotFound(f"no message with id {message_id}")
     get_conversation(session, message.conversation_id, user)  # the conversation's rule is the message's
     return message
+
+
+@router.get("/messages/{message_id}/attempts", response_model=list[AttemptOut])
+def get_message_attempts(message_id: int, session: DbSession, user: AgentUser):
+    """Every try at sending the message, oldest first: the backoff between them, what the provider
+    answered, what was held back by the channel's rate limit. 403 as for the message itself."""
+    get_message(message_id, session, user)
+    return attempts.history(session, [message_id]).get(message_id, [])
 
 
 INLINE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif"}

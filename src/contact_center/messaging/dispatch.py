@@ -5,11 +5,16 @@ goes out under (before it goes), then the outcome of each batch. A send whose ou
 (a timeout, a 5xx, an unreadable answer, a worker that died while its request was out) leaves its
 messages `unknown`: they are not sent again before the provider has been asked about them
 (messaging/reconcile.py). Exactly-once must not depend on the provider recognising our reference.
+
+Each request first takes from its channel's budget, shared by every worker (messaging/rate_limit.py);
+retries wait a jittered step floored by what the provider asked (messaging/backoff.py); every try
+is written to the message's attempt history (messaging/attempts.py) with its outcome.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,16 +27,20 @@ from contact_center.channels.service import build_provider, pause_channel, webho
 from contact_center.contacts import identifiers
 from contact_center.contacts import service as contacts
 from contact_center.db import DriverCursor, transaction, utcnow
-from contact_center.messaging import fallback, media, rows, service
+from contact_center.messaging import attempts, backoff, fallback, media, rows, service
+from contact_center.messaging.backoff import BACKOFF_SECONDS  # noqa: F401 (where callers have found it)
 from contact_center.messaging.models import Message
-from contact_center.providers.base import OutgoingMessage, ProviderError, SendOutcome
+from contact_center.messaging.rate_limit import Limiter, LocalLimiter
+from contact_center.providers.base import OutgoingMessage, ProviderError, RateBudget, SendOutcome
 from contact_center.settings import Settings
 from contact_center.webhooks.service import apply_pending_for
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-BACKOFF_SECONDS = (5, 30, 120, 600)  # after attempts 1, 2, 3, 4
+# A wait for the channel's budget up to this long is slept through; a longer one puts the rest of
+# the dispatch back in the queue until then, freeing the worker.
+MAX_BUDGET_SLEEP_SECONDS = 2.0
 STUCK_QUEUED = timedelta(minutes=2)  # a queued message whose job never ran
 # How long one send request can last at most, for a provider that does not say: the sweeper never
 # takes back a claim whose request may still be on its way.
@@ -47,20 +56,24 @@ class Followups:
     check: list[tuple[int, float]] = field(default_factory=list)  # outcome unknown: ask the provider
 
 
-def dispatch(session_factory: sessionmaker[Session], settings: Settings, message_ids: list[int]) -> Followups:
-    """Send what can be claimed of `message_ids`."""
+def dispatch(session_factory: sessionmaker[Session], settings: Settings, message_ids: list[int],
+             limiter: Limiter | None = None) -> Followups:
+    """Send what can be claimed of `message_ids`, within each channel's rate limit, counted by
+    `limiter` (the runtime's, shared by every worker; None counts this call alone)."""
     with transaction(session_factory) as session:
         claimed = service.claim_for_dispatch(session, message_ids)
         by_channel: dict[int, list[int]] = defaultdict(list)
         for message in claimed:
             by_channel[message.channel_id].append(message.id)
     later = Followups()
+    limiter = limiter or LocalLimiter()
     for channel_id, ids in by_channel.items():
-        _dispatch_channel(session_factory, settings, channel_id, ids, later)
+        _dispatch_channel(session_factory, settings, channel_id, ids, later, limiter)
     return later
 
 
-def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids: list[int], later: Followups) -> None:
+def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids: list[int], later: Followups,
+                      limiter: Limiter) -> None:
     with transaction(session_factory) as session:
         channel = session.get(Channel, channel_id)
         if channel.paused_at is not None:
@@ -71,8 +84,13 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
         status_url = webhook_urls(channel, settings.public_base_url).get("status")
         channel_name = channel.name
     check_delay = settings.dispatch_check_delay_seconds
+    budget: RateBudget | None = getattr(provider, "rate_budget", None)
     try:
         for start in range(0, len(ids), provider.max_batch):
+            wait = _wait_for_budget(limiter, channel_id, budget) if budget else 0.0
+            if wait:
+                _hold(session_factory, ids[start:], _over_budget(budget), wait, channel_name, later)
+                return
             batch_reference = rows.new_reference()
             with transaction(session_factory) as session:
                 batch = service.hand_over(session, ids[start:start + provider.max_batch], batch_reference)
@@ -80,13 +98,14 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
             if not outgoing:
                 continue  # the sweeper took them back meanwhile
             batch_ids = [m.id for m in batch]
+            started_at = utcnow()
             try:
                 result = provider.send(outgoing, status_webhook_url=status_url, batch_reference=batch_reference)
             except ProviderError as exc:
                 if exc.pauses_channel:
-                    _pause(session_factory, channel_id, ids[start:], exc)
+                    _pause(session_factory, channel_id, ids[start:], batch_ids, exc, started_at)
                     return
-                _after_error(session_factory, batch_ids, exc, channel_name, check_delay, later)
+                _after_error(session_factory, batch_ids, exc, channel_name, check_delay, later, started_at)
                 rest = ids[start + provider.max_batch:]
                 if exc.slows_channel and rest:
                     _slow_down(session_factory, rest, exc, channel_name, later)
@@ -103,6 +122,7 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
                         _learn_recipient(session, message.contact_id, outcome.recipient_id)
                     if message.status == "unknown":
                         later.check.append((message.id, check_delay))
+                attempts.record(session, batch, started_at)
                 session.flush()
                 apply_pending_for(session, *batch)
             log.info("channel %s: sent batch of %d (request %s, reference %s)", channel_name, len(batch_ids),
@@ -129,35 +149,64 @@ def _learn_recipient(session: Session, contact_id: int, recipient_id: str) -> No
     identifiers.attach(driver, contact_id, {"wa_id": recipient_id}, driver.timestamp(utcnow()))
 
 
+def _wait_for_budget(limiter: Limiter, channel_id: int, budget: RateBudget) -> float:
+    """0 once the channel's budget has taken one more request (after a short sleep if need be);
+    otherwise how long the rest of the dispatch should wait instead."""
+    slept = 0.0
+    while (wait := limiter.acquire(channel_id, 1, budget)) > 0:
+        if slept + wait > MAX_BUDGET_SLEEP_SECONDS:
+            return wait
+        time.sleep(wait)
+        slept += wait
+    return 0.0
+
+
+def _over_budget(budget: RateBudget) -> str:
+    per = "segundo" if budget.per_seconds == 1 else "minuto" if budget.per_seconds == 60 else f"{budget.per_seconds:g} s"
+    return f"limite de envio do canal ({budget.requests} por {per}, somando todos os processos)"
+
+
+def _hold(session_factory, ids: list[int], reason: str, delay: float, channel_name: str, later: Followups) -> None:
+    """Claimed messages not handed over yet wait `delay` seconds, the try given back; each one's
+    history says why."""
+    with transaction(session_factory) as session:
+        started_at = utcnow()
+        held = service.hold_back(session, ids, reason, delay)
+        attempts.record(session, held, started_at, outcome="held", reason=reason, number_offset=1)
+    later.retry += [(message.id, delay) for message in held]
+    log.warning("channel %s over its rate limit: %d message(s) wait %.1f s", channel_name, len(held), delay)
+
+
 def _slow_down(session_factory, ids: list[int], exc: ProviderError, channel_name: str, later: Followups) -> None:
     """The channel is over its provider's rate limit: the rest of this dispatch waits as long as the
-    provider asked (or the first backoff step), instead of being refused one by one."""
-    delay = exc.retry_after_seconds or BACKOFF_SECONDS[0]
-    with transaction(session_factory) as session:
-        service.hold_back(session, ids, exc.reason, delay)
-    later.retry += [(message_id, delay) for message_id in ids]
-    log.warning("channel %s over its rate limit: %d message(s) wait %.0f s", channel_name, len(ids), delay)
+    provider asked (at least a first backoff step), instead of being refused one by one."""
+    _hold(session_factory, ids, exc.reason, backoff.retry_delay(1, exc.retry_after_seconds), channel_name, later)
 
 
-def _pause(session_factory, channel_id: int, ids: list[int], exc: ProviderError) -> None:
+def _pause(session_factory, channel_id: int, ids: list[int], batch_ids: list[int], exc: ProviderError,
+           started_at) -> None:
     """The provider refuses the account itself: pause the channel for everyone (an alert in the UI),
     and let its messages wait instead of failing them one by one."""
     with transaction(session_factory) as session:
         channel = session.get(Channel, channel_id)
         pause_channel(session, channel, f"{exc.reason} — canal pausado: nada é enviado até um administrador "
                                         "corrigir a conta ou as credenciais")
-        service.wait_for_channel(session, ids, exc.reason, give_back_attempt=True)
+        waiting = service.wait_for_channel(session, ids, exc.reason, give_back_attempt=True)
+        attempts.record(session, [m for m in waiting if m.id in set(batch_ids)], started_at, outcome="held",
+                        reason=f"{exc.reason} (canal pausado)", number_offset=1, **attempts.error_details(exc))
     log.error("channel %s paused: %s; %d message(s) wait until an admin fixes it", channel.name, exc.reason, len(ids))
 
 
 def _after_error(session_factory, batch_ids: list[int], exc: ProviderError, channel_name: str,
-                 check_delay: float, later: Followups) -> None:
+                 check_delay: float, later: Followups, started_at) -> None:
     reason = exc.reason
     check_at = utcnow() + timedelta(seconds=check_delay)
+    jitter = backoff.draw()  # one draw for the batch: its messages come back together, in one request
     with transaction(session_factory) as session:
         # Only what is still ours: a delivery report may have overtaken a slow request.
-        for message in session.scalars(select(Message).where(Message.id.in_(batch_ids),
-                                                             Message.status.in_(("sending", "unknown")))):
+        messages = list(session.scalars(select(Message).where(Message.id.in_(batch_ids),
+                                                              Message.status.in_(("sending", "unknown")))))
+        for message in messages:
             if exc.outcome_unknown:
                 service.mark_unknown(message, f"{reason} (not sent again before the provider says whether it "
                                               "has it)", check_at)
@@ -170,10 +219,11 @@ def _after_error(session_factory, batch_ids: list[int], exc: ProviderError, chan
                 later.retry += [(sms_id, 0) for sms_id in
                                 fallback.send_automatically(session, message.channel_id, [message.id])]
             else:
-                delay = exc.retry_after_seconds or BACKOFF_SECONDS[min(message.attempts, len(BACKOFF_SECONDS)) - 1]
+                delay = backoff.retry_delay(message.attempts, exc.retry_after_seconds, jitter=lambda: jitter)
                 if service.requeue_after_error(message, reason, delay, MAX_ATTEMPTS):
                     later.retry.append((message.id, delay))
             service.announce_message(session, message, "message.status")
+        attempts.record(session, messages, started_at, reason=reason, **attempts.error_details(exc))
     what = ("outcome unknown, the provider will be asked" if exc.outcome_unknown
             else "will be retried" if exc.retryable else "failed")
     log.warning("channel %s: batch of %d %s: %s", channel_name, len(batch_ids), what, reason)
@@ -206,7 +256,8 @@ def sweep(session: Session, settings: Settings) -> Swept:
 
 def _release_abandoned_claims(session: Session, settings: Settings, now) -> None:
     timeout = timedelta(seconds=settings.dispatch_claim_timeout_seconds)
-    stale = session.execute(select(Message.id, Message.channel_id, Message.claimed_at, Message.batch_reference)
+    stale = session.execute(select(Message.id, Message.channel_id, Message.claimed_at, Message.batch_reference,
+                                   Message.attempts)
                             .where(Message.status == "sending", Message.claimed_at < now - timeout)).all()
     if not stale:
         return
@@ -222,10 +273,16 @@ def _release_abandoned_claims(session: Session, settings: Settings, now) -> None
                                 status_reason="re-queued: the worker sending it stopped before handing it to the "
                                               "provider"))
     if maybe_sent:
-        session.execute(update(Message).where(Message.id.in_(maybe_sent), Message.status == "sending")
-                        .values(status="unknown", next_attempt_at=now,
-                                status_reason="the worker sending it stopped while its request was out: the "
-                                              "provider is asked whether it has it before it is sent again"))
+        reason = ("the worker sending it stopped while its request was out: the provider is asked whether it has "
+                  "it before it is sent again")
+        marked = set(session.scalars(update(Message).where(Message.id.in_(maybe_sent), Message.status == "sending")
+                                     .values(status="unknown", next_attempt_at=now, status_reason=reason)
+                                     .returning(Message.id)))
+        attempts.record_rows(session, [
+            {"message_id": r.id, "number": r.attempts, "started_at": r.claimed_at, "finished_at": now,
+             "outcome": "unknown", "http_status": None, "provider_code": None, "reason": reason,
+             "next_attempt_at": now, "batch_reference": r.batch_reference}
+            for r in abandoned if r.id in marked])
     log.warning("sweeper: %d claim(s) of a stopped worker: %d re-queued, %d to ask the provider about",
                 len(abandoned), len(never_sent), len(maybe_sent))
 

@@ -87,3 +87,31 @@ class Message(Base):
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+ATTEMPT_OUTCOMES = ("sent", "retry", "failed", "unknown", "held")
+
+
+class MessageAttempt(Base):
+    """One try at sending a message, as it went: when, what the provider answered, what comes next.
+    Written only by messaging/attempts.py, in the transaction that applies the outcome."""
+
+    __tablename__ = "message_attempts"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('sent', 'retry', 'failed', 'unknown', 'held')", name="outcome_known"),
+        Index("ix_message_attempts_message_id", "message_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # the message's attempt count this try was (or waits to be)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # sent | retry (queued again) | failed | unknown (the provider is asked first) | held (not sent:
+    # the channel's rate limit or a pause made it wait; the try does not count)
+    outcome: Mapped[str] = mapped_column(String(8))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    provider_code: Mapped[int | None] = mapped_column(Integer)  # the provider's own error code (WhatsApp's)
+    reason: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the next try, or the question
+    batch_reference: Mapped[str | None] = mapped_column(String(40))

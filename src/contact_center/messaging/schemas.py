@@ -56,6 +56,22 @@ class MessageOut(BaseModel):
     fallback_of_id: int | None = None
 
 
+class AttemptOut(BaseModel):
+    """One try at sending a message: when, what came of it, why, and when the next one is due."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int = Field(description="The message's attempt count this try was (a held try waits to be it).")
+    started_at: datetime
+    finished_at: datetime
+    outcome: str = Field(description="sent | retry (queued again) | failed | unknown (the provider is asked "
+                                     "before any resend) | held (not sent: the channel's rate limit or a pause)")
+    http_status: int | None
+    provider_code: int | None
+    reason: str | None
+    next_attempt_at: datetime | None = Field(description="The next try (retry, held) or question (unknown).")
+
+
 class BulkSend(BaseModel):
     name: str = Field("Bulk send", max_length=200)
     channel_id: Id | None = None

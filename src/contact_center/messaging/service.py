@@ -34,7 +34,7 @@ from contact_center.events import announce
 from contact_center.inbox.models import Conversation
 from contact_center.inbox.service import conversation_for, note_outbound
 from contact_center.messaging.models import FINAL_FAILURES, STATE_TIMESTAMP, Message, moves_forward
-from contact_center.messaging import rows
+from contact_center.messaging import attempts, rows
 from contact_center.providers.base import SendOutcome, StatusUpdate
 
 log = logging.getLogger(__name__)
@@ -226,30 +226,34 @@ def apply_send_outcome(session: Session, message: Message, outcome: SendOutcome,
 
 
 def wait_for_channel(session: Session, message_ids: list[int], reason: str | None, *,
-                     give_back_attempt: bool = False) -> None:
+                     give_back_attempt: bool = False) -> list[Message]:
     """Claimed messages of a paused channel go back to the queue, saying why they wait; a send the
-    provider refused for the account's sake does not count as an attempt."""
+    provider refused for the account's sake does not count as an attempt. Returns them."""
     waiting = f"aguardando: canal pausado — {reason}" if reason else "aguardando: canal pausado"
-    for message in session.scalars(select(Message).where(Message.id.in_(message_ids),
-                                                         Message.status.in_(("sending", "queued")))):
+    moved = list(session.scalars(select(Message).where(Message.id.in_(message_ids),
+                                                       Message.status.in_(("sending", "queued")))))
+    for message in moved:
         _stamp(message, "queued", utcnow(), waiting)
         message.claimed_at = message.batch_reference = message.next_attempt_at = None
         if give_back_attempt and message.attempts:
             message.attempts -= 1
         announce_message(session, message, "message.status")
+    return moved
 
 
-def hold_back(session: Session, message_ids: list[int], reason: str, delay_seconds: float) -> None:
+def hold_back(session: Session, message_ids: list[int], reason: str, delay_seconds: float) -> list[Message]:
     """Claimed messages not sent yet go back to the queue for `delay_seconds` (the channel is over
-    its provider's rate limit); not sent, so the attempt does not count."""
+    its rate limit); not sent, so the attempt does not count. Returns them."""
     at = utcnow() + timedelta(seconds=delay_seconds)
-    for message in session.scalars(select(Message).where(Message.id.in_(message_ids), Message.status == "sending",
-                                                         Message.batch_reference.is_(None))):
+    held = list(session.scalars(select(Message).where(Message.id.in_(message_ids), Message.status == "sending",
+                                                      Message.batch_reference.is_(None))))
+    for message in held:
         _stamp(message, "queued", utcnow(), f"aguardando: {reason}")
         message.claimed_at = None
         message.next_attempt_at = at
         message.attempts = max(0, message.attempts - 1)
         announce_message(session, message, "message.status")
+    return held
 
 
 # --- a campaign's messages: stored `scheduled`, released to the queue while the campaign runs ------
@@ -378,6 +382,7 @@ def confirm_sent(session: Session, message: Message, update_: StatusUpdate, reas
     and has come as far as the provider reports."""
     if update_.provider_message_id:
         message.provider_message_id = update_.provider_message_id
+    attempts.settle_unknown(message, "o provedor confirmou que recebeu")
     _stamp(message, "sent", utcnow(), reason)
     if not apply_status_to(session, message, update_):
         announce_message(session, message, "message.status")
@@ -385,6 +390,7 @@ def confirm_sent(session: Session, message: Message, update_: StatusUpdate, reas
 
 def requeue_unsent(message: Message, reason: str) -> None:
     """The provider, asked after an unknown outcome, has no record of this message: send it again."""
+    attempts.settle_unknown(message, "o provedor não tem registro: será enviada de novo")
     _stamp(message, "queued", utcnow(), reason)
     message.next_attempt_at = None
 

@@ -97,6 +97,14 @@ class ReportedStatus:
 
 
 @dataclass(frozen=True)
+class RateBudget:
+    """How many requests the provider takes from one channel per `per_seconds` (messaging/rate_limit.py)."""
+
+    requests: int
+    per_seconds: float
+
+
+@dataclass(frozen=True)
 class FetchedMedia:
     content: bytes
     mime_type: str | None
@@ -155,6 +163,7 @@ class Provider(Protocol):
     an optional capability (CAPABILITIES), asked with `supports`."""
 
     max_batch: int
+    rate_budget: RateBudget  # shared by every worker sending on the channel
 
     def send(self, messages: Sequence[OutgoingMessage], *, status_webhook_url: str | None,
              batch_reference: str) -> SendResult:

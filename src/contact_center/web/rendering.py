@@ -60,17 +60,19 @@ def _local(value: datetime) -> datetime:
     return value.astimezone(LOCAL_ZONE)
 
 
-def short_time(value: datetime | None, lang: str = "pt-BR") -> str:
-    """14:32 today; 24/11 14:32 (or 11/24) on another day this year; with the year before that."""
+def short_time(value: datetime | None, lang: str = "pt-BR", *, seconds: bool = False) -> str:
+    """14:32 today; 24/11 14:32 (or 11/24) on another day this year; with the year before that.
+    `seconds`: 14:32:05, for what happens seconds apart (the tries at sending a message)."""
     if value is None:
         return ""
     local, today = _local(value), datetime.now(LOCAL_ZONE)
+    clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")
     if local.date() == today.date():
-        return local.strftime("%H:%M")
+        return clock
     day = local.strftime("%d/%m" if lang == "pt-BR" else "%m/%d")
     if local.year != today.year:
         day += local.strftime("/%Y")
-    return f"{day} {local.strftime('%H:%M')}"
+    return f"{day} {clock}"
 
 
 def iso(value: datetime | None) -> str:
@@ -100,7 +102,7 @@ def context(request: Request, user=None, **values) -> dict:
     lang = pick(request.cookies.get(web_session.LANG_COOKIE))
     t = translator(lang)
     return {"request": request, "user": user, "lang": lang, "t": t, "csrf": web_session.csrf_token(request),
-            "when": lambda value: short_time(value, lang),
+            "when": lambda value, seconds=False: short_time(value, lang, seconds=seconds),
             "number": lambda value: f"{value:,}".replace(",", "." if lang == "pt-BR" else ","),
             "strings_json": Markup(json.dumps(script_strings(lang)).replace("<", "\\u003c")), **values}
 

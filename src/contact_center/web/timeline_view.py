@@ -1,5 +1,6 @@
 """What the timeline shows around each message besides the message itself: the message it quotes,
-the reactions it got, its latest edit or its deletion, and the SMS sent after it failed.
+the reactions it got, its latest edit or its deletion, the SMS sent after it failed, and the
+tries at sending it.
 
 Reactions, edits and deletions arrive as messages of their own pointing at their target
 (`in_reply_to_id`); an operator reads them on the target, so those rows are folded into it and
@@ -14,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contact_center.inbox import queries
-from contact_center.messaging import fallback
-from contact_center.messaging.models import Message
+from contact_center.messaging import attempts, fallback
+from contact_center.messaging.models import Message, MessageAttempt
 
 FOLDED = ("reaction", "edit", "revoke")
 FAILED = ("failed", "rejected", "expired", "blocked")
@@ -30,6 +31,7 @@ class Extras:
     fallback: Message | None = None  # the SMS sent after this WhatsApp message failed
     fallback_of: Message | None = None  # the failed WhatsApp message this SMS replaces
     sms_fallback_offered: bool = False  # the operator may send this failed WhatsApp message again by SMS
+    attempts: list[MessageAttempt] = field(default_factory=list)  # the tries at sending it, oldest first
 
 
 def extras_for(session: Session, messages: list[Message], scope: list[int]) -> dict[int, Extras]:
@@ -77,6 +79,8 @@ def extras_for(session: Session, messages: list[Message], scope: list[int]) -> d
                 of(m.id).fallback_of = by_id[m.fallback_of_id]
     for message_id in fallback.offered(session, messages):
         of(message_id).sms_fallback_offered = True
+    for message_id, tries in attempts.history(session, [m.id for m in messages if m.direction == "out"]).items():
+        of(message_id).attempts = tries
     return found
 
 

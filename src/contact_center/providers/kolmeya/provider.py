@@ -15,6 +15,7 @@ from contact_center.providers.base import (
     InboundReply,
     OutgoingMessage,
     ProviderSpec,
+    RateBudget,
     ReportedStatus,
     SendResult,
     StatusUpdate,
@@ -51,6 +52,10 @@ class KolmeyaSettings(BaseModel):
     base_url: str = Field(DEFAULT_BASE_URL, pattern=r"^https?://", description="Only changed for the sandbox.")
     price_per_segment: Decimal | None = Field(None, ge=0, description="R$ per SMS segment, for cost estimates.")
     timeout_seconds: float = Field(15.0, gt=0, le=120)
+    # Kolmeya counts a token's requests per window (1,000 seen by the seed, 500 reported elsewhere):
+    # the lower figure, shared by every worker; one request carries up to 1,000 messages.
+    max_requests_per_minute: int = Field(500, ge=1, le=100_000,
+                                         description="Requests per minute all workers together send Kolmeya.")
 
 
 class SandboxSettings(KolmeyaSettings):
@@ -85,6 +90,7 @@ class KolmeyaProvider:
         self.client = KolmeyaClient(token, base_url=settings.base_url, timeout=settings.timeout_seconds)
         # The timeout holds for each of waiting for a connection, connecting, writing and reading.
         self.longest_request_seconds = 4 * settings.timeout_seconds + 5
+        self.rate_budget = RateBudget(settings.max_requests_per_minute, 60.0)
 
     def send(self, messages: Sequence[OutgoingMessage], *, status_webhook_url: str | None,
              batch_reference: str) -> SendResult:

@@ -97,6 +97,7 @@ class SandboxConfig(BaseModel):
     not_disturb: list[str] = []
     replies_per_page: int = Field(15, ge=1)
     timeout_sleep_seconds: float = Field(20.0, ge=0)  # how long a forced "timeout" stalls
+    send_delay_seconds: float = Field(0.0, ge=0, le=30)  # each /sms/store answers this much later: a slow Kolmeya
     fail_only: list[str] | None = None  # only calls to these endpoints (e.g. "/sms/store") take forced failures
     # 0 turns it off: then the sandbox keeps every copy it is sent, as nobody knows whether Kolmeya drops them
     duplicate_window_seconds: float = Field(300.0, ge=0)  # same phone + text within it = duplicate
@@ -252,6 +253,8 @@ class Sandbox:
             return JSONResponse({"mensagens": "relatório indisponível", "data": [None]})
         if forced is not None:
             return _forced_error(int(forced), limit_headers)
+        if self.config.send_delay_seconds and request.url.path.endswith("/sms/store"):
+            await asyncio.sleep(self.config.send_delay_seconds)
         return await self._handle(request, allowed, limit_headers)
 
     async def _handle(self, request: Request, allowed: bool, limit_headers: dict[str, str]) -> Response:

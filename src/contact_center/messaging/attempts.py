@@ -1,0 +1,83 @@
+"""A message's attempt history: one row per try at sending it, the only writer of message_attempts.
+
+Each row is written in the transaction that applies the try's outcome to the message, so the
+history never disagrees with the message. A batch's rows go in one multi-row INSERT: a Kolmeya
+request carries up to 1,000 messages.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, object_session
+
+from contact_center.db import chunks, utcnow
+from contact_center.messaging.models import FINAL_FAILURES, Message, MessageAttempt
+from contact_center.providers.base import ProviderError
+
+SENT = ("sent", "delivered", "read", "played")
+
+
+def outcome_of(message: Message) -> str:
+    """What a try came to, read from the status it left the message in."""
+    if message.status in SENT:
+        return "sent"
+    if message.status in FINAL_FAILURES:
+        return "failed"
+    if message.status == "unknown":
+        return "unknown"
+    return "retry"  # queued again
+
+
+def error_details(exc: ProviderError | None) -> dict:
+    """The HTTP status and provider code an error carries, whichever provider raised it."""
+    if exc is None:
+        return {}
+    return {"http_status": getattr(exc, "http_status", None) or getattr(exc, "status_code", None),
+            "provider_code": getattr(exc, "code", None)}
+
+
+def record(session: Session, messages: Iterable[Message], started_at: datetime, *, outcome: str | None = None,
+           reason: str | None = None, http_status: int | None = None, provider_code: int | None = None,
+           number_offset: int = 0) -> None:
+    """One row per message for a try that started at `started_at` and whose outcome has just been
+    applied to them. `outcome` and `reason` default to what the message's status now says;
+    `number_offset` corrects the attempt number when the try was given back (a hold)."""
+    now = utcnow()
+    rows = [{"message_id": m.id, "number": m.attempts + number_offset, "started_at": started_at, "finished_at": now,
+             "outcome": outcome or outcome_of(m), "http_status": http_status, "provider_code": provider_code,
+             "reason": reason if reason is not None else m.status_reason,
+             "next_attempt_at": m.next_attempt_at if m.status in ("queued", "unknown") else None,
+             "batch_reference": m.batch_reference}
+            for m in messages]
+    if rows:
+        session.execute(insert(MessageAttempt), rows)
+
+
+def record_rows(session: Session, rows: list[dict]) -> None:
+    """Rows already built (the sweeper's, from a bulk update)."""
+    if rows:
+        session.execute(insert(MessageAttempt), rows)
+
+
+def settle_unknown(message: Message, how: str) -> None:
+    """The provider, asked about a try whose outcome was unknown, has answered: the try's row says
+    how it was settled, so the history reads "unknown → the provider had it" (or did not)."""
+    session = object_session(message)
+    latest = select(MessageAttempt.id).where(MessageAttempt.message_id == message.id).order_by(
+        MessageAttempt.id.desc()).limit(1).scalar_subquery()
+    session.execute(update(MessageAttempt).where(MessageAttempt.id == latest, MessageAttempt.outcome == "unknown")
+                    .values(reason=func.coalesce(MessageAttempt.reason, "").concat(f" → {how}")))
+
+
+def history(session: Session, message_ids: list[int]) -> dict[int, list[MessageAttempt]]:
+    """Attempts by message id, oldest first, in one query per thousand messages."""
+    found: dict[int, list[MessageAttempt]] = defaultdict(list)
+    for chunk in chunks(message_ids):
+        for row in session.scalars(select(MessageAttempt).where(MessageAttempt.message_id.in_(chunk))
+                                   .order_by(MessageAttempt.message_id, MessageAttempt.id)):
+            found[row.message_id].append(row)
+    return found
