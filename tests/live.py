@@ -17,7 +17,7 @@ from contact_center.app import create_app
 from contact_center.auth import service as auth_service
 from contact_center.channels import service as channels
 from contact_center.db import make_session_factory, transaction
-from contact_center.jobs import Jobs, make_huey
+from contact_center.jobs import make_jobs
 from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
 from contact_center.providers.kolmeya.sandbox import SandboxServer
 from contact_center.providers.whatsapp_cloud.sandbox import SandboxServer as WhatsAppSandbox
@@ -122,7 +122,7 @@ def start_live(engine: Engine, data_dir, sandbox_options: dict | None = None, *,
                         public_base_url=base_url, database_url=database_url(engine),
                         **{"webhook_writer_process": False, **(settings_options or {})})
     runtime = install(Runtime(settings=settings, engine=engine, session_factory=make_session_factory(engine),
-                              jobs=Jobs(make_huey(settings))))
+                              jobs=make_jobs(settings)))
     tokens = {}
     with transaction(runtime.session_factory) as session:
         for username, name, role in team:

@@ -76,9 +76,16 @@ def worker(threads: int = typer.Option(4, help="Worker threads.")):
     runtime = build_runtime(get_settings())
     consumer = runtime.jobs.huey.create_consumer(workers=threads, worker_type="thread", periodic=True,
                                                  max_delay=0.5)
-    console.print(f"Worker with {threads} thread(s) on {runtime.jobs.huey.__class__.__name__}.")
+    urgent = runtime.jobs.urgent.create_consumer(workers=1, worker_type="thread", periodic=False, max_delay=0.2)
+    urgent._set_signal_handlers = lambda: None  # the main consumer's handlers stop the process
+    console.print(f"Worker with {threads} thread(s) and one for urgent jobs on "
+                  f"{runtime.jobs.huey.__class__.__name__}.")
     runtime.jobs.sweep_now()  # after a crash, take back what the last run left at once
-    consumer.run()
+    urgent.start()
+    try:
+        consumer.run()
+    finally:
+        urgent.stop(graceful=True)
 
 
 def _sandbox_help(summary: str, module) -> str:

@@ -1,5 +1,9 @@
 """Background jobs on Huey: SQLite-backed and run inside `serve` by default, Redis-backed with
-`contact-center worker` processes when CONTACT_CENTER_REDIS_URL is set."""
+`contact-center worker` processes when CONTACT_CENTER_REDIS_URL is set.
+
+Two queues: the urgent one (an operator's message, a customer's file, a read receipt) has a
+worker of its own in every consumer, so it never waits behind a 100k campaign's batches; the
+main one carries everything else, by priority."""
 
 from __future__ import annotations
 
@@ -13,28 +17,41 @@ from contact_center.settings import Settings
 
 log = logging.getLogger(__name__)
 DISPATCH_CHUNK = 1000
-# Higher goes first: an operator's message (and a customer's file, a read receipt) never waits
-# behind a 100k campaign's batches, only behind what a worker is already doing.
-URGENT, ROUTINE, BULK = 10, 5, 0
+# On the main queue, higher goes first.
+ROUTINE, BULK = 5, 0
+URGENT_QUEUE = "contact-center-urgent"
 RECONCILE_AFTER_SECONDS = 600  # a campaign's last states reach Kolmeya's report some minutes after it ends
 
 
-def make_huey(settings: Settings) -> Huey:
+def make_huey(settings: Settings, name: str = "contact-center") -> Huey:
     if settings.redis_url:
-        return PriorityRedisHuey("contact-center", url=settings.redis_url, results=False)
+        return PriorityRedisHuey(name, url=settings.redis_url, results=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("contact-center", filename=str(settings.data_dir / "jobs.db"), results=False)
+    return SqliteHuey(name, filename=str(settings.data_dir / "jobs.db"), results=False)
+
+
+def make_jobs(settings: Settings) -> Jobs:
+    return Jobs(make_huey(settings), urgent=make_huey(settings, URGENT_QUEUE))
 
 
 # --- task bodies: they find the process's runtime, so they run the same in any worker -----------
 
 def _dispatch_messages(message_ids: list[int]) -> None:
+    _dispatch(message_ids, None)
+
+
+def _dispatch(message_ids: list[int], campaign_id: int | None) -> None:
+    """Send them; retries go back on the queue they came from (a campaign's on the main one)."""
     from contact_center.messaging.dispatch import dispatch
     from contact_center.runtime import current
 
     runtime = current()
     later = dispatch(runtime.session_factory, runtime.settings, message_ids, runtime.limiter)
-    runtime.jobs.schedule(later.retry, runtime.jobs.dispatch_later)
+    if campaign_id is None:
+        runtime.jobs.schedule(later.retry, runtime.jobs.dispatch_later)
+    else:
+        runtime.jobs.schedule(later.retry, lambda ids, delay: runtime.jobs._dispatch_campaign.schedule(
+            (campaign_id, ids), delay=delay))
     runtime.jobs.schedule(later.check, runtime.jobs.check_unknown_later)
 
 
@@ -150,7 +167,7 @@ def _reconcile_campaign(campaign_id: int) -> None:
 
 
 def _dispatch_campaign(campaign_id: int, message_ids: list[int]) -> None:
-    _dispatch_messages(message_ids)
+    _dispatch(message_ids, campaign_id)
     _pump_campaign(campaign_id)
 
 
@@ -198,19 +215,21 @@ def _reconcile_reports() -> None:
 
 
 class Jobs:
-    """The tasks, bound to one Huey instance (a process has one; tests make their own)."""
+    """The tasks, bound to a process's queues: `huey`, and `urgent` for what an operator or a
+    customer waits on (the same queue when only one is given, as in tests)."""
 
-    def __init__(self, huey: Huey):
+    def __init__(self, huey: Huey, urgent: Huey | None = None):
         self.huey = huey
-        self._dispatch = huey.task(name="dispatch_messages", priority=URGENT)(_dispatch_messages)
+        self.urgent = urgent or huey
+        self._dispatch = self.urgent.task(name="dispatch_messages")(_dispatch_messages)
         self._check_unknown = huey.task(name="check_unknown", priority=ROUTINE)(_check_unknown)
         self._sweep = huey.periodic_task(crontab(minute="*"), name="sweep")(_sweep)
         huey.periodic_task(crontab(minute="*/5"), name="poll_providers")(_poll_providers)
         huey.periodic_task(crontab(minute="*/10"), name="reconcile_reports")(_reconcile_reports)
         self.remind_windows = huey.periodic_task(crontab(minute="*"), name="remind_closing_windows")(_remind_windows)
         huey.periodic_task(crontab(minute="17"), name="sync_whatsapp_templates")(_sync_templates)  # hourly
-        self._fetch_media = huey.task(name="fetch_media", priority=URGENT)(_fetch_media)
-        self.mark_read = huey.task(name="mark_read", priority=URGENT)(_mark_read)
+        self._fetch_media = self.urgent.task(name="fetch_media")(_fetch_media)
+        self.mark_read = self.urgent.task(name="mark_read")(_mark_read)
         self.build_campaign = huey.task(name="build_campaign", priority=BULK)(_build_campaign)
         self.pump_campaign = huey.task(name="pump_campaign", priority=ROUTINE)(_pump_campaign)
         self._dispatch_campaign = huey.task(name="dispatch_campaign", priority=BULK)(_dispatch_campaign)
@@ -270,10 +289,30 @@ class Jobs:
         for delay, ids in by_delay.items():
             enqueue(ids, delay)
 
-    def consumer(self, workers: int = 2):
-        """A consumer to run inside this process (serve): threads, no signal handlers of its own."""
-        consumer = self.huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
-                                             initial_delay=0.05, backoff=1.5, max_delay=0.5,
-                                             check_worker_health=False)
+    def consumer(self, workers: int = 2) -> Consumers:
+        """The consumers to run inside this process (serve): threads, no signal handlers of their own;
+        `workers` for the main queue, one more for the urgent one."""
+        return Consumers([self._consumer(self.huey, workers, periodic=True)] +
+                         ([self._consumer(self.urgent, 1, periodic=False)] if self.urgent is not self.huey else []))
+
+    @staticmethod
+    def _consumer(huey: Huey, workers: int, periodic: bool):
+        consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=periodic,
+                                        initial_delay=0.05, backoff=1.5, max_delay=0.5, check_worker_health=False)
         consumer._set_signal_handlers = lambda: None  # the web server owns the process's signals
         return consumer
+
+
+class Consumers:
+    """A process's consumers, started and stopped together."""
+
+    def __init__(self, consumers: list):
+        self.consumers = consumers
+
+    def start(self) -> None:
+        for consumer in self.consumers:
+            consumer.start()
+
+    def stop(self, graceful: bool = True) -> None:
+        for consumer in self.consumers:
+            consumer.stop(graceful=graceful)

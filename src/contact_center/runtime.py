@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from contact_center.db import make_engine, make_session_factory
 from contact_center.events import EventBus, InProcessBus, make_bus
-from contact_center.jobs import Jobs, make_huey
+from contact_center.jobs import Jobs, make_jobs
 from contact_center.logs import configure_logging, register_secret
 from contact_center.messaging.rate_limit import Limiter, LocalLimiter, make_limiter
 from contact_center.migrations import upgrade
@@ -63,5 +63,5 @@ def open_database(settings: Settings, *, migrate: bool = True) -> tuple[Engine, 
 def build_runtime(settings: Settings) -> Runtime:
     engine, factory = open_database(settings)
     return install(Runtime(settings=settings, engine=engine, session_factory=factory,
-                           jobs=Jobs(make_huey(settings)), events=make_bus(settings.redis_url),
+                           jobs=make_jobs(settings), events=make_bus(settings.redis_url),
                            limiter=make_limiter(settings)))

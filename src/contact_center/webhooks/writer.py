@@ -547,7 +547,7 @@ def _portable(item: Item, outcome: Outcome) -> Outcome:
 
 def _child_main(channel: socket.socket, settings: Settings) -> None:
     from contact_center.db import READ_ONLY, WalCheckpointer
-    from contact_center.jobs import Jobs, make_huey
+    from contact_center.jobs import make_jobs
     from contact_center.runtime import Runtime, install, open_database
 
     # Ctrl-C and a service manager's SIGTERM reach the whole process group; the web process
@@ -562,7 +562,7 @@ def _child_main(channel: socket.socket, settings: Settings) -> None:
     # With Redis this process publishes like any other; alone, its events go back to the web
     # process, whose subscribers are the operators' screens.
     forwarded = None if settings.redis_url else _ForwardedEvents()
-    install(Runtime(settings=settings, engine=engine, session_factory=factory, jobs=Jobs(make_huey(settings)),
+    install(Runtime(settings=settings, engine=engine, session_factory=factory, jobs=make_jobs(settings),
                     events=forwarded or make_bus(settings.redis_url)))
     connection = Connection(channel.detach())
     connection.send_bytes(_READY[_FRAME.size:])
