@@ -52,10 +52,10 @@ class SendWindow(BaseModel):
             raise ValueError(f"unknown time zone {value!r}; e.g. America/Sao_Paulo") from None
         return value
 
-    @field_validator("days")
+    @field_validator("days", mode="before")
     @classmethod
-    def _known_days(cls, value: dict) -> dict:
-        unknown = sorted(set(value) - set(DAYS))
+    def _known_days(cls, value):
+        unknown = sorted(set(value) - set(DAYS)) if isinstance(value, dict) else []
         if unknown:
             raise ValueError(f"unknown day {unknown[0]!r}; the days are {', '.join(DAYS)}")
         return value
