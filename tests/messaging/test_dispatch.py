@@ -76,7 +76,7 @@ def claim_age_past_timeout(db, message, settings) -> None:
 # --- provider errors ---------------------------------------------------------------------------
 
 
-def test_a_rejected_token_fails_the_message_with_a_reason_that_never_shows_the_token(
+def test_a_rejected_token_pauses_the_channel_with_a_reason_that_never_shows_the_token(
         db, sandbox, session_factory, settings, caplog):
     token = "kol-live-7Qx93vB2pLw8"
     channel = create_channel(db, name="SMS Kolmeya", provider="kolmeya_sandbox", credentials={"token": f"Bearer {token}"},
@@ -87,15 +87,18 @@ def test_a_rejected_token_fails_the_message_with_a_reason_that_never_shows_the_t
     with caplog.at_level(logging.DEBUG):
         assert nothing_later(dispatch(session_factory, settings, [message.id]))
     message = reload(db, message)
-    assert message.status == "failed" and message.failed_at is not None
+    db.refresh(channel)
+    # The message waits, not failed: the account is what is wrong, for every message of the channel.
+    assert message.status == "queued" and "canal pausado" in message.status_reason
     assert "token" in message.status_reason and "401" in message.status_reason
-    assert token not in message.status_reason
+    assert channel.paused_at is not None and "401" in channel.paused_reason
+    assert token not in message.status_reason and token not in channel.paused_reason
     assert token not in caplog.text
-    assert message.attempts == 1
+    assert message.attempts == 0  # refused for the account's sake: not an attempt of the message
     assert sandbox.ledger()["messages"] == []
-    # Not retried: a bad token does not fix itself.
+    # Nothing is tried while the channel is paused: a bad token does not fix itself.
     assert nothing_later(dispatch(session_factory, settings, [message.id]))
-    assert reload(db, message).attempts == 1
+    assert len([c for c in sandbox.ledger()["api_calls"] if c["path"].endswith("/sms/store")]) == 1
 
 
 def test_a_429_puts_the_message_back_until_the_limit_resets(db, channel, sandbox, session_factory, settings):

@@ -25,7 +25,10 @@ class KolmeyaError(ProviderError):
 
 
 class KolmeyaAuthError(KolmeyaError):
-    """401: the token was rejected."""
+    """401: the token was rejected. The channel is paused for everyone until an admin gives it a
+    working token, instead of every queued message failing one by one."""
+
+    pauses_channel = True
 
 
 class KolmeyaPermissionError(KolmeyaError):
