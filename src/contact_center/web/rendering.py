@@ -102,6 +102,7 @@ def context(request: Request, user=None, **values) -> dict:
     return {"request": request, "user": user, "lang": lang, "t": t, "csrf": web_session.csrf_token(request),
             "when": lambda value: short_time(value, lang),
             "number": lambda value: f"{value:,}".replace(",", "." if lang == "pt-BR" else ","),
+            "rate": lambda value: "—" if value is None else f"{round(value * 100)}%",
             "strings_json": Markup(json.dumps(script_strings(lang)).replace("<", "\\u003c")), **values}
 
 
