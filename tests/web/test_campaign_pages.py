@@ -10,6 +10,7 @@ import pytest
 from contact_center.campaigns.windows import ALWAYS, SendWindow
 from contact_center.web.campaigns import bar, window_words
 from contact_center.web.i18n import translator
+from contact_center.web.rendering import percent
 from tests.web.test_web_ui import XSS, login, page_csrf
 
 CSV = "telefone;nome\n11 98888-0001;Ana Souza\n11 98888-0002;" + XSS + "\n123;Número Ruim\n11 98888-0001;Ana de novo\n"
@@ -141,3 +142,5 @@ def test_a_window_in_words_and_the_bar_in_shares():
     assert (segments["read"]["x"], segments["read"]["width"]) == (0, 25)
     assert (segments["sent"]["x"], segments["scheduled"]["x"], segments["scheduled"]["width"]) == (25, 50, 50)
     assert bar({})[0]["width"] == 0
+    assert (percent(0.125), percent(0.125, "en"), percent(1.0), percent(0.0), percent(None)) == (
+        "12,5%", "12.5%", "100%", "0%", "—")

@@ -817,7 +817,9 @@
 
   function lang() { return document.documentElement.lang || "pt-BR"; }
   function number(value) { return Number(value || 0).toLocaleString(lang()); }
-  function rate(value) { return value === null || value === undefined ? "—" : Math.round(value * 100) + "%"; }
+  function rate(value) {  // as the server writes it: 12,5%
+    return value === null || value === undefined ? "—" : (value * 100).toLocaleString(lang(), {maximumFractionDigits: 1}) + "%";
+  }
   function money(value) { return Number(value).toLocaleString(lang(), {style: "currency", currency: "BRL"}); }
   function prettyPhone(e164) {
     var br = /^\+55(\d{2})(\d{4,5})(\d{4})$/.exec(e164 || "");
@@ -868,7 +870,9 @@
     var id = root.dataset.campaignId;
     var staff = root.dataset.staff === "1";
     var pageSize = Number(root.dataset.pageSize) || 50;
-    var timer = null, lastCounts = null;
+    // The counts the recipients table was last loaded with; "" so that the first poll reloads it,
+    // in case the counts changed between the page and the table.
+    var timer = null, lastCounts = "";
     var recipients = {after: null, paged: false};
 
     function drawBar(progress) {
@@ -934,7 +938,7 @@
         draw(c);
         var counts = JSON.stringify(c.progress);
         // The first page of recipients follows the counts; once "Mais" was used, it stays put.
-        if (staff && lastCounts !== null && counts !== lastCounts && !recipients.paged) { loadRecipients(false); }
+        if (staff && counts !== lastCounts && !recipients.paged) { loadRecipients(false); }
         lastCounts = counts;
         schedule(c.status);
       }).catch(function () {
