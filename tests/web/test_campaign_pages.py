@@ -103,6 +103,17 @@ def test_a_supervisor_follows_a_campaign_and_acts_on_it_as_its_state_allows(clie
     assert again.status_code == 409 and "cancelada" in again.json()["error"]["message"]
 
 
+def test_the_preview_refuses_what_the_create_would_by_its_field(client, sofia, sms):
+    login(client, "sofia")
+    body = {"name": "x", "channel_id": sms.id, "body": "Oi {{ contact.first_name }}", "csv": CSV}
+    csrf = {"X-CSRF-Token": page_csrf(client)}
+    bad = client.post("/api/campaigns/preview", json=body | {"send_window": {"blocked_dates": ["2026-02-31"]}},
+                      headers=csrf)
+    assert bad.status_code == 422 and bad.json()["error"]["field"].startswith("send_window.blocked_dates")
+    good = client.post("/api/campaigns/preview", json=body | {"send_window": ALWAYS}, headers=csrf).json()
+    assert (good["recipients"], good["sendable"], good["skipped"]) == (4, 2, {"invalid_number": 1, "duplicate": 1})
+
+
 def test_an_agent_sees_the_counts_and_nothing_to_act_on(client, make_user, ana, sofia, sms):
     login(client, "sofia")
     campaign = create_campaign(client, sms)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from contact_center.campaigns import service as campaigns
 from contact_center.campaigns.models import Campaign
 from contact_center.campaigns.schemas import CampaignIn, CampaignOut, CampaignPage, PreviewOut, RecipientOut
+from contact_center.campaigns.windows import parse_window
 from contact_center.channels import service as channels
 from contact_center.deps import DbSession
 from contact_center.messaging.status import channel_status
@@ -68,6 +69,7 @@ def preview(body: CampaignIn, request: Request, session: DbSession, user: Superv
     text = _body(session, body)
     campaigns.check_body(text, user, settings)
     audience = campaigns.check_audience(body.audience)
+    parse_window(body.send_window)  # a window the create would refuse is refused here, before anything is rendered
     plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), body=text, channel=channel, user=user,
                                settings=settings)
     session.commit()  # release the database before asking the provider for the balance
