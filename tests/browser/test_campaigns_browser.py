@@ -40,6 +40,12 @@ def test_a_supervisor_runs_a_campaign_from_a_csv_and_pauses_and_resumes_it(open_
     page.click("#new-campaign")
     page.wait_for_url("**/campaigns/new")
 
+    page.click("#cf-preview")  # nothing filled in: each field says what it lacks, nothing is asked of the server
+    expect(page.locator("#err-name")).to_have_text("Preencha este campo.")
+    expect(page.locator("#err-body")).to_have_text("Preencha este campo.")
+    expect(page.locator("#err-audience")).to_have_text("Escolha o arquivo CSV do público.")
+    expect(page.locator("#cf-preview-panel")).to_be_hidden()
+
     page.get_by_label("Nome", exact=True).fill("Lembrete de fatura")
     page.get_by_label("Texto", exact=True).fill("Olá ")
     page.click("[data-variable='contact.first_name']")
@@ -55,6 +61,11 @@ def test_a_supervisor_runs_a_campaign_from_a_csv_and_pauses_and_resumes_it(open_
         row.locator("[data-role=day-start]").fill("00:00")
         row.locator("[data-role=day-end]").fill("24:00")
     expect(page.locator("#cf-window-summary")).to_have_text("segunda a domingo 00:00–24:00")
+    page.get_by_label("Datas bloqueadas (feriados)").fill("31/02/2026")  # the server's refusal shows by its field
+    page.click("#cf-preview")
+    expect(page.locator("#err-send_window")).to_contain_text("send_window.blocked_dates")
+    expect(page.locator("#err-name")).to_be_hidden()
+    page.get_by_label("Datas bloqueadas (feriados)").fill("")
 
     page.click("#cf-preview")
     preview = page.locator("#cf-preview-panel")

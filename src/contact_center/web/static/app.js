@@ -826,6 +826,10 @@
     return br ? "+55 " + br[1] + " " + br[2] + "-" + br[3] : (e164 || "");
   }
 
+  function counted(key, count) {  // "1 mensagem", "2 mensagens"
+    return fmt(count === 1 && STRINGS[key + "_one"] ? key + "_one" : key, {count: number(count)});
+  }
+
   function showCampaignStatus(pill, status) {
     pill.className = pill.className.replace(/\bcst-\w+/, "cst-" + status);
     pill.textContent = fmt("campaign_status_" + status);
@@ -909,9 +913,9 @@
       error.textContent = c.error || "";
       error.hidden = !c.error;
       var cancelled = $("#campaign-cancelled");
-      cancelled.textContent = fmt("not_sent", {count: number(c.cancelled)});
+      cancelled.textContent = counted("not_sent", c.cancelled);
       cancelled.hidden = c.status !== "cancelled";
-      $("#campaign-total").textContent = fmt("total", {count: number(c.total)});
+      $("#campaign-total").textContent = counted("total", c.total);
       Object.keys(c.progress).forEach(function (state) {
         var cell = $('[data-count="' + state + '"]', root);
         if (cell) { cell.textContent = number(c.progress[state]); }
@@ -951,7 +955,7 @@
       button.disabled = true;
       api("POST", "/api/campaigns/" + id + "/" + action).then(function (c) {
         draw(c);
-        toast(fmt("campaign_" + action, {count: number(c.cancelled)}), "ok");
+        toast(counted("campaign_" + action, c.cancelled), "ok");
         lastCounts = JSON.stringify(c.progress);
         if (staff) { loadRecipients(false); }
         schedule(c.status);
@@ -1102,6 +1106,8 @@
           .some(function (input) { return !/^\d\d:\d\d$/.test(input.value.trim()); });
       });
       if (badTime) { showError("send_window", fmt("time_invalid")); ok = false; }
+      var perMinute = $("#cf-per-minute").value.trim();
+      if (perMinute && !/^[1-9]\d*$/.test(perMinute)) { showError("per_minute", fmt("per_minute_invalid")); ok = false; }
       return ok;
     }
 
