@@ -130,6 +130,14 @@ def test_pause_takes_back_what_was_not_handed_over_and_cancel_says_how_many(clie
     assert actions == ["campaign.create", "campaign.pause", "campaign.resume", "campaign.cancel"]
 
 
+def test_a_capped_campaign_completes_once_its_last_share_is_sent(client, admin_headers, channel, sandbox, audience):
+    # Its five fit in one minute's cap: nothing is left to wait for, so it must not wait out the minute.
+    campaign = create(client, admin_headers, channel, per_minute=5, start=True).json()
+    state = get(client, admin_headers, campaign["id"])
+    assert (state["status"], state["waiting_reason"]) == ("completed", None)
+    assert state["progress"]["sent"] == 5 and len(sandbox.ledger()["messages"]) == 5
+
+
 def brasilia(day: datetime, hour: int) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC) + timedelta(hours=3)  # UTC-3, no DST
 

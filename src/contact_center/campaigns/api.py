@@ -15,12 +15,14 @@ from contact_center.campaigns import service as campaigns
 from contact_center.campaigns.content import render_for
 from contact_center.campaigns.models import Campaign
 from contact_center.campaigns.schemas import CampaignIn, CampaignOut, CampaignPage, PreviewOut, RecipientOut
+from contact_center.campaigns.windows import parse_window
 from contact_center.channels import service as channels
-from contact_center.deps import AgentUser, DbSession, SupervisorUser
+from contact_center.deps import DbSession
 from contact_center.messaging.status import channel_status
 from contact_center.routes import CheckedRoute
 from contact_center.templates.service import get_template
 from contact_center.unit_of_work import after_commit
+from contact_center.web.session import Operator, SupervisorOperator
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"], route_class=CheckedRoute)
 
@@ -29,7 +31,17 @@ def out(session, campaign: Campaign) -> CampaignOut:
     view = CampaignOut.model_validate(campaign)
     view.by_status = campaigns.by_status(session, campaign.id)
     view.progress = campaigns.progress(session, campaign.id, view.by_status)
+    view.delivery_rate, view.reply_rate = rates(view.progress)
     return view
+
+
+def rates(progress: dict[str, int]) -> tuple[float | None, float | None]:
+    """Delivered (or read) over what reached an outcome at the provider; replied over what was
+    sent. None while nothing counts yet, so a page shows "—" rather than 0%."""
+    sent = progress.get("sent", 0) + progress.get("delivered", 0) + progress.get("read", 0)
+    delivered = progress.get("delivered", 0) + progress.get("read", 0)
+    settled = sent + progress.get("failed", 0)
+    return (delivered / settled if settled else None, progress.get("replied", 0) / sent if sent else None)
 
 
 def _body(session, body: CampaignIn) -> str | None:
@@ -37,7 +49,7 @@ def _body(session, body: CampaignIn) -> str | None:
 
 
 @router.post("", response_model=CampaignOut, status_code=status.HTTP_202_ACCEPTED)
-def create(body: CampaignIn, request: Request, session: DbSession, user: SupervisorUser):
+def create(body: CampaignIn, request: Request, session: DbSession, user: SupervisorOperator):
     """Store the campaign and return at once (202, status `building`): its recipients are stored by
     a job in batches (follow `total`), then it waits for a start (or runs, with `start`)."""
     campaign = campaigns.create_campaign(
@@ -51,7 +63,7 @@ def create(body: CampaignIn, request: Request, session: DbSession, user: Supervi
 
 
 @router.post("/preview", response_model=PreviewOut)
-def preview(body: CampaignIn, request: Request, session: DbSession, user: SupervisorUser):
+def preview(body: CampaignIn, request: Request, session: DbSession, user: SupervisorOperator):
     """What the campaign would send, without storing anything: the first messages rendered, the
     recipients skipped and why, segments and cost against the channel's live balance."""
     settings = request.app.state.settings
@@ -59,6 +71,7 @@ def preview(body: CampaignIn, request: Request, session: DbSession, user: Superv
     render = render_for(session, channel, body=_body(session, body), whatsapp_template_id=body.whatsapp_template_id,
                         parameters=body.parameters, user=user, settings=settings)
     audience = campaigns.check_audience(body.audience)
+    parse_window(body.send_window)  # a window the create would refuse is refused here, before anything is rendered
     plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), channel=channel, render=render)
     session.commit()  # release the database before asking the provider for the balance
     state = channel_status(channel, settings)
@@ -72,18 +85,18 @@ def preview(body: CampaignIn, request: Request, session: DbSession, user: Superv
 
 
 @router.get("", response_model=CampaignPage)
-def list_campaigns(session: DbSession, _: AgentUser, limit: int = Query(50, ge=1, le=200)):
+def list_campaigns(session: DbSession, _: Operator, limit: int = Query(50, ge=1, le=200)):
     found = session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(limit))
     return CampaignPage(items=[out(session, c) for c in found])
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
-def get(campaign_id: int, session: DbSession, _: AgentUser):
+def get(campaign_id: int, session: DbSession, _: Operator):
     return out(session, campaigns.get_campaign(session, campaign_id))
 
 
 def _acting(action):
-    def endpoint(campaign_id: int, request: Request, session: DbSession, user: SupervisorUser):
+    def endpoint(campaign_id: int, request: Request, session: DbSession, user: SupervisorOperator):
         campaign = action(session, campaign_id, user)
         if campaign.status == "running":
             after_commit(session, lambda: request.app.state.runtime.jobs.pump_campaign(campaign_id))
@@ -100,7 +113,7 @@ for _name, _action in (("start", campaigns.start), ("pause", campaigns.pause), (
 
 
 @router.get("/{campaign_id}/recipients", response_model=list[RecipientOut])
-def list_recipients(campaign_id: int, session: DbSession, _: SupervisorUser,
+def list_recipients(campaign_id: int, session: DbSession, _: SupervisorOperator,
                     status_: str | None = Query(None, alias="status", description="One of " +
                                                 ", ".join(campaigns.PROGRESS_STATES)),
                     limit: int = Query(100, ge=1, le=1000), after_id: int | None = None):
@@ -112,7 +125,7 @@ CSV_COLUMNS = ("id", "phone_e164", "status", "status_reason", "attempts", "sent_
 
 
 @router.get("/{campaign_id}/recipients.csv")
-def export_recipients(campaign_id: int, request: Request, session: DbSession, user: SupervisorUser,
+def export_recipients(campaign_id: int, request: Request, session: DbSession, user: SupervisorOperator,
                       status_: str | None = Query(None, alias="status")):
     """Every recipient with its state and reason, as CSV (read a thousand at a time)."""
     campaign = campaigns.get_campaign(session, campaign_id)

@@ -66,6 +66,8 @@ class CampaignOut(BaseModel):
     finished_at: datetime | None
     progress: dict[str, int] = {}  # see campaigns.service.progress
     by_status: dict[str, int] = {}  # the messages' own statuses
+    delivery_rate: float | None = None  # delivered or read / sent, delivered, read or failed
+    reply_rate: float | None = None  # replied / sent, delivered or read
 
 
 class CampaignPage(BaseModel):

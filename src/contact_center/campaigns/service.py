@@ -481,7 +481,7 @@ def pump(session: Session, campaign_id: int, now: datetime | None = None) -> Pum
         return result  # the periodic pump looks again each minute
     counts = _pending_counts(session, campaign_id)
     budget = PUMP_BATCH - counts.get("queued", 0) - counts.get("sending", 0)
-    if campaign.per_minute is not None:
+    if campaign.per_minute is not None and counts.get("scheduled"):  # nothing left to release: no cap to wait for
         released_last_minute = session.scalar(select(func.count()).where(
             Message.campaign_id == campaign_id, Message.queued_at > now - timedelta(minutes=1)))
         budget = min(budget, campaign.per_minute - released_last_minute)

@@ -75,6 +75,14 @@ def short_time(value: datetime | None, lang: str = "pt-BR", *, seconds: bool = F
     return f"{day} {clock}"
 
 
+def percent(value: float | None, lang: str = "pt-BR") -> str:
+    """12,5% (or 12.5%), 100%; "—" for a rate with nothing to count yet."""
+    if value is None:
+        return "—"
+    text = f"{value * 100:.1f}".removesuffix(".0")
+    return (text.replace(".", ",") if lang == "pt-BR" else text) + "%"
+
+
 def iso(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat() if value else ""
 
@@ -104,6 +112,7 @@ def context(request: Request, user=None, **values) -> dict:
     return {"request": request, "user": user, "lang": lang, "t": t, "csrf": web_session.csrf_token(request),
             "when": lambda value, seconds=False: short_time(value, lang, seconds=seconds),
             "number": lambda value: f"{value:,}".replace(",", "." if lang == "pt-BR" else ","),
+            "rate": lambda value: percent(value, lang),
             "strings_json": Markup(json.dumps(script_strings(lang)).replace("<", "\\u003c")), **values}
 
 

@@ -807,6 +807,437 @@
 
   /* ---------------------------------------------------------------- wiring */
 
+  /* ---------------------------------------------------------------- campaigns
+   * The list and a campaign's page follow the campaigns API by polling (a campaign changes
+   * many times a second while it sends; a poll every 2 s is all a person can read). Actions,
+   * the preview and creating a campaign call the same API with the session's CSRF token. */
+
+  var FINAL_CAMPAIGN = ["completed", "cancelled", "failed"];
+  var ACTIVE_CAMPAIGN = ["building", "running"];
+
+  function lang() { return document.documentElement.lang || "pt-BR"; }
+  function number(value) { return Number(value || 0).toLocaleString(lang()); }
+  function rate(value) {  // as the server writes it: 12,5%
+    return value === null || value === undefined ? "—" : (value * 100).toLocaleString(lang(), {maximumFractionDigits: 1}) + "%";
+  }
+  function money(value) { return Number(value).toLocaleString(lang(), {style: "currency", currency: "BRL"}); }
+  function prettyPhone(e164) {
+    var br = /^\+55(\d{2})(\d{4,5})(\d{4})$/.exec(e164 || "");
+    return br ? "+55 " + br[1] + " " + br[2] + "-" + br[3] : (e164 || "");
+  }
+
+  function counted(key, count) {  // "1 mensagem", "2 mensagens"
+    return fmt(count === 1 && STRINGS[key + "_one"] ? key + "_one" : key, {count: number(count)});
+  }
+
+  function showCampaignStatus(pill, status) {
+    pill.className = pill.className.replace(/\bcst-\w+/, "cst-" + status);
+    pill.textContent = fmt("campaign_status_" + status);
+  }
+
+  function listItem(text, strongText) {
+    var item = document.createElement("li");
+    item.textContent = text;
+    if (strongText !== undefined) {
+      var strong = document.createElement("strong");
+      strong.textContent = strongText;
+      item.appendChild(strong);
+    }
+    return item;
+  }
+
+  function campaignList(root) {
+    function poll() {
+      api("GET", "/api/campaigns").then(function (page) {
+        var live = false;
+        page.items.forEach(function (c) {
+          var row = document.getElementById("campaign-row-" + c.id);
+          if (!row) { return; }
+          live = live || FINAL_CAMPAIGN.indexOf(c.status) < 0;
+          showCampaignStatus($("[data-role=campaign-status]", row), c.status);
+          var done = c.progress.sent + c.progress.delivered + c.progress.read;
+          var share = c.total ? Math.round(100 * done / c.total) : 0;
+          var bar = $("progress", row);
+          bar.value = share;
+          bar.setAttribute("aria-label", fmt("campaign_progress", {share: share}));
+          $("[data-role=done]", row).textContent = number(done) + " / " + number(c.total);
+          $("[data-role=delivery]", row).textContent = rate(c.delivery_rate);
+          $("[data-role=reply]", row).textContent = rate(c.reply_rate);
+        });
+        if (live) { setTimeout(poll, 5000); }
+      }).catch(function () { setTimeout(poll, 10000); });
+    }
+    if (root.dataset.live === "1") { setTimeout(poll, 2000); }
+  }
+
+  function campaignPage(root) {
+    var id = root.dataset.campaignId;
+    var staff = root.dataset.staff === "1";
+    var pageSize = Number(root.dataset.pageSize) || 50;
+    // The counts the recipients table was last loaded with; "" so that the first poll reloads it,
+    // in case the counts changed between the page and the table.
+    var timer = null, lastCounts = "";
+    var recipients = {after: null, paged: false};
+
+    function drawBar(progress) {
+      var rects = $all("#campaign-bar rect");
+      var total = rects.reduce(function (sum, rect) { return sum + (progress[rect.dataset.segment] || 0); }, 0);
+      var x = 0;
+      rects.forEach(function (rect) {
+        var width = total ? 100 * (progress[rect.dataset.segment] || 0) / total : 0;
+        rect.setAttribute("x", x.toFixed(3));
+        rect.setAttribute("width", width.toFixed(3));
+        x += width;
+      });
+    }
+
+    function drawSkipped(reasons) {
+      var box = $("#campaign-skipped"), list = $("[data-role=skip-reasons]", box);
+      var keys = Object.keys(reasons || {});
+      box.hidden = keys.length === 0;
+      list.textContent = "";
+      keys.forEach(function (reason) {
+        var item = listItem(fmt("skip_" + reason) + ": ", number(reasons[reason]));
+        item.dataset.reason = reason;
+        list.appendChild(item);
+      });
+    }
+
+    function draw(c) {
+      root.dataset.status = c.status;
+      showCampaignStatus($("#campaign-status"), c.status);
+      var waiting = $("#campaign-waiting");
+      waiting.textContent = c.waiting_reason || "";
+      waiting.hidden = !c.waiting_reason;
+      var error = $("#campaign-error");
+      error.textContent = c.error || "";
+      error.hidden = !c.error;
+      var cancelled = $("#campaign-cancelled");
+      cancelled.textContent = counted("not_sent", c.cancelled);
+      cancelled.hidden = c.status !== "cancelled";
+      $("#campaign-total").textContent = counted("total", c.total);
+      Object.keys(c.progress).forEach(function (state) {
+        var cell = $('[data-count="' + state + '"]', root);
+        if (cell) { cell.textContent = number(c.progress[state]); }
+      });
+      $("[data-rate=delivery]", root).textContent = rate(c.delivery_rate);
+      $("[data-rate=reply]", root).textContent = rate(c.reply_rate);
+      drawBar(c.progress);
+      drawSkipped(c.skip_reasons);
+      $all("[data-action]", root).forEach(function (button) {
+        button.hidden = button.dataset.when.split(",").indexOf(c.status) < 0;
+      });
+      var confirmBox = $("#cancel-confirm");
+      if (confirmBox && FINAL_CAMPAIGN.indexOf(c.status) >= 0) { confirmBox.hidden = true; }
+    }
+
+    function schedule(status) {
+      clearTimeout(timer);
+      if (FINAL_CAMPAIGN.indexOf(status) >= 0) { return; }  // nothing more will change by itself
+      timer = setTimeout(poll, ACTIVE_CAMPAIGN.indexOf(status) >= 0 ? 2000 : 5000);
+    }
+
+    function poll() {
+      api("GET", "/api/campaigns/" + id).then(function (c) {
+        draw(c);
+        var counts = JSON.stringify(c.progress);
+        // The first page of recipients follows the counts; once "Mais" was used, it stays put.
+        if (staff && counts !== lastCounts && !recipients.paged) { loadRecipients(false); }
+        lastCounts = counts;
+        schedule(c.status);
+      }).catch(function () {
+        clearTimeout(timer);
+        timer = setTimeout(poll, 5000);
+      });
+    }
+
+    function act(action, button) {
+      button.disabled = true;
+      api("POST", "/api/campaigns/" + id + "/" + action).then(function (c) {
+        draw(c);
+        toast(counted("campaign_" + action, c.cancelled), "ok");
+        lastCounts = JSON.stringify(c.progress);
+        if (staff) { loadRecipients(false); }
+        schedule(c.status);
+      }).catch(fail).then(function () { button.disabled = false; });
+    }
+
+    function loadRecipients(more) {
+      var body = $("#recipients-body");
+      if (!body) { return; }
+      var params = new URLSearchParams();
+      var filter = $("#recipients-filter").value;
+      if (filter) { params.set("status", filter); }
+      if (more && recipients.after) { params.set("after_id", recipients.after); }
+      return fetchHtml("/campaigns/" + id + "/fragments/recipients?" + params.toString()).then(function (html) {
+        var rows = nodesFrom(html || "");
+        var count = rows.querySelectorAll("tr").length;
+        if (!more) { body.textContent = ""; }
+        body.appendChild(rows);
+        recipients.after = body.lastElementChild ? body.lastElementChild.dataset.id : null;
+        recipients.paged = more;
+        $("#recipients-more").hidden = count < pageSize;
+        $("#recipients-empty").hidden = body.children.length > 0;
+      }).catch(function () { /* the next poll tries again */ });
+    }
+
+    $all("[data-action]", root).forEach(function (button) {
+      button.addEventListener("click", function () {
+        if (button.dataset.action !== "cancel") { act(button.dataset.action, button); return; }
+        $("#cancel-confirm").hidden = false;
+        $("#cancel-yes").focus();
+      });
+    });
+    var yes = $("#cancel-yes");
+    if (yes) {
+      yes.addEventListener("click", function () { $("#cancel-confirm").hidden = true; act("cancel", yes); });
+      $("#cancel-no").addEventListener("click", function () { $("#cancel-confirm").hidden = true; });
+    }
+    var filter = $("#recipients-filter");
+    if (filter) {
+      filter.addEventListener("change", function () {
+        var exportLink = $("#recipients-export");
+        exportLink.href = "/api/campaigns/" + id + "/recipients.csv" + (filter.value ? "?status=" + filter.value : "");
+        loadRecipients(false);
+      });
+      $("#recipients-more").addEventListener("click", function () { loadRecipients(true); });
+      loadRecipients(false);
+    }
+    schedule(root.dataset.status);
+  }
+
+  function campaignForm(form) {
+    var csvText = null, previewed = false;
+    var body = $("#cf-body"), template = $("#cf-template"), panel = $("#cf-preview-panel");
+    // Where an API error naming a field is shown: its first part is enough (send_window.days.mon.start).
+    var ERROR_PLACE = {name: "name", channel_id: "channel_id", body: "body", template_id: "body", audience: "audience",
+      csv: "audience", search: "audience", contact_ids: "audience", starts_at: "starts_at", per_minute: "per_minute",
+      send_window: "send_window"};
+
+    function audienceKind() { return form.querySelector("input[name=audience]:checked").value; }
+
+    function showAudience() {
+      $all("[data-audience]", form).forEach(function (box) { box.hidden = box.dataset.audience !== audienceKind(); });
+    }
+
+    function clearErrors() {
+      $all("[data-error-for]", form).forEach(function (place) { place.hidden = true; place.textContent = ""; });
+      $all("[aria-invalid]", form).forEach(function (field) { field.removeAttribute("aria-invalid"); });
+      var general = $("#cf-error");
+      general.hidden = true;
+      general.textContent = "";
+    }
+
+    function showError(field, message) {
+      var key = ERROR_PLACE[String(field || "").split(/[.[]/)[0]];
+      var place = (key && $('[data-error-for="' + key + '"]', form)) || $("#cf-error");
+      place.textContent = place.textContent ? place.textContent + " " + message : message;
+      place.hidden = false;
+      var input = form.querySelector('[aria-describedby~="' + place.id + '"]');
+      if (input) { input.setAttribute("aria-invalid", "true"); }
+      if (key === "send_window") { $("#cf-window").open = true; }
+    }
+
+    function showApiError(error) {
+      var detail = (error instanceof ApiError && error.error) || {};
+      if (detail.problems && detail.problems.length) {
+        detail.problems.forEach(function (problem) { showError(problem.field, problem.message); });
+      } else if (error instanceof ApiError && (error.status === 422 || error.status === 404)) {
+        showError(detail.field, error.message);
+      } else {
+        showError(null, explain(error));
+      }
+      var first = $all("[data-error-for], #cf-error", form).filter(function (place) { return !place.hidden; })[0];
+      if (first) { first.scrollIntoView({block: "center"}); }
+    }
+
+    function pad(value) { return ("0" + value).slice(-2); }
+
+    function sendWindow() {
+      var days = {};
+      $all("#cf-window tr[data-day]").forEach(function (row) {
+        if (!$("[data-role=day-on]", row).checked) { return; }
+        days[row.dataset.day] = {start: $("[data-role=day-start]", row).value.trim(),
+          end: $("[data-role=day-end]", row).value.trim()};
+      });
+      var blocked = $("#cf-blocked").value.split(/[,;\s]+/).filter(Boolean).map(function (value) {
+        var br = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(value);  // 25/12/2026, as people here write it
+        return br ? br[3] + "-" + pad(br[2]) + "-" + pad(br[1]) : value;
+      });
+      return {timezone: "America/Sao_Paulo", days: days, blocked_dates: blocked};
+    }
+
+    function windowSummary() {
+      // The same words as the server's: days in a row with the same hours are one run.
+      var runs = [];
+      $all("#cf-window tr[data-day]").forEach(function (row) {
+        var name = $("label", row).textContent.trim();
+        var hours = $("[data-role=day-on]", row).checked ?
+          $("[data-role=day-start]", row).value.trim() + "–" + $("[data-role=day-end]", row).value.trim() : null;
+        var last = runs[runs.length - 1];
+        if (last && last.hours === hours) { last.to = name; } else { runs.push({from: name, to: name, hours: hours}); }
+      });
+      var parts = runs.filter(function (run) { return run.hours; }).map(function (run) {
+        return (run.from === run.to ? run.from : fmt("day_range", {first: run.from, last: run.to})) + " " + run.hours;
+      });
+      $("#cf-window-summary").textContent = parts.length ? parts.join("; ") : fmt("window_never");
+    }
+
+    function payload() {
+      var data = {name: $("#cf-name").value.trim(), channel_id: Number($("#cf-channel").value) || null};
+      if (template.value) { data.template_id = Number(template.value); } else { data.body = body.value; }
+      var kind = audienceKind();
+      if (kind === "csv") { data.csv = csvText; } else { data.search = kind === "all" ? "" : $("#cf-search").value.trim(); }
+      var starts = $("#cf-starts").value;  // 2026-12-07T08:00, read as Brasília time (no daylight saving since 2019)
+      if (starts) { data.starts_at = (starts.length === 16 ? starts + ":00" : starts) + "-03:00"; }
+      var perMinute = $("#cf-per-minute").value.trim();
+      if (perMinute) { data.per_minute = Number(perMinute); }
+      data.send_window = sendWindow();
+      return data;
+    }
+
+    function complete() {
+      var ok = true;
+      if (!$("#cf-name").value.trim()) { showError("name", fmt("field_required")); ok = false; }
+      if (!template.value && !body.value.trim()) { showError("body", fmt("field_required")); ok = false; }
+      if (audienceKind() === "csv" && csvText === null) { showError("audience", fmt("csv_needed")); ok = false; }
+      var badTime = $all("#cf-window tr[data-day]").some(function (row) {
+        return $("[data-role=day-on]", row).checked && $all("input[data-role^=day-]:not([type=checkbox])", row)
+          .some(function (input) { return !/^\d\d:\d\d$/.test(input.value.trim()); });
+      });
+      if (badTime) { showError("send_window", fmt("time_invalid")); ok = false; }
+      var perMinute = $("#cf-per-minute").value.trim();
+      if (perMinute && !/^[1-9]\d*$/.test(perMinute)) { showError("per_minute", fmt("per_minute_invalid")); ok = false; }
+      return ok;
+    }
+
+    function fill(name, text) { $('[data-pv="' + name + '"]', panel).textContent = text; }
+
+    function showPreview(result) {
+      fill("recipients", number(result.recipients));
+      fill("sendable", number(result.sendable));
+      fill("segments", number(result.segments));
+      fill("cost", result.estimated_cost === null ? fmt("no_price") : money(result.estimated_cost));
+      fill("balance", result.balance === null ? "—" : money(result.balance));
+      var warning = $("[data-pv=balance-warning]", panel);
+      warning.hidden = true;
+      if (result.enough_balance === false) {
+        warning.textContent = fmt("balance_short", {cost: money(result.estimated_cost), balance: money(result.balance)});
+        warning.hidden = false;
+      } else if (result.balance === null && result.balance_error) {
+        warning.textContent = fmt("balance_unknown", {error: result.balance_error});
+        warning.hidden = false;
+      }
+      var reasons = Object.keys(result.skipped || {});
+      $("[data-pv=skipped-box]", panel).hidden = reasons.length === 0;
+      var skipped = $("[data-pv=skipped]", panel), examples = $("[data-pv=examples]", panel);
+      skipped.textContent = "";
+      examples.textContent = "";
+      reasons.forEach(function (reason) {
+        var item = listItem(fmt("skip_" + reason) + ": ", number(result.skipped[reason]));
+        item.dataset.reason = reason;
+        skipped.appendChild(item);
+      });
+      result.skip_examples.slice(0, 20).forEach(function (example) {
+        var where = String(example.where).replace(/^line (\d+)$/, function (m, n) { return fmt("where_line", {n: n}); })
+          .replace(/^contact (\d+)$/, function (m, n) { return fmt("where_contact", {n: n}); });
+        examples.appendChild(listItem(where + " — " + fmt("skip_" + example.kind) + ": " + example.reason));
+      });
+      var messages = $("[data-pv=messages]", panel);
+      messages.textContent = "";
+      result.preview.forEach(function (message) {
+        var item = document.createElement("li");
+        var to = document.createElement("div");
+        to.className = "pv-to muted";
+        to.textContent = fmt("preview_to", {to: prettyPhone(message.to) + (message.name ? " · " + message.name : ""),
+          segments: message.segments});
+        var text = document.createElement("div");
+        text.className = "pv-text";
+        text.textContent = message.text;
+        item.appendChild(to);
+        item.appendChild(text);
+        messages.appendChild(item);
+      });
+      panel.hidden = false;
+      previewed = true;
+      $("#cf-preview-title").scrollIntoView({block: "start"});
+    }
+
+    function preview(button) {
+      clearErrors();
+      if (!complete()) { return; }
+      button.disabled = true;
+      api("POST", "/api/campaigns/preview", payload()).then(showPreview).catch(function (error) {
+        panel.hidden = true;
+        showApiError(error);
+      }).then(function () { button.disabled = false; });
+    }
+
+    function create(start) {
+      clearErrors();
+      if (!complete()) { return; }
+      var buttons = $all("[data-create]", panel);
+      buttons.forEach(function (button) { button.disabled = true; });
+      var data = payload();
+      data.start = start;
+      api("POST", "/api/campaigns", data).then(function (campaign) {
+        window.location.href = "/campaigns/" + campaign.id;
+      }).catch(function (error) {
+        showApiError(error);
+        buttons.forEach(function (button) { button.disabled = false; });
+      });
+    }
+
+    function changed(event) {
+      if (event.target.closest && event.target.closest("#cf-preview-panel")) { return; }
+      if (event.target.closest && event.target.closest("#cf-window")) { windowSummary(); }
+      if (!previewed) { return; }
+      previewed = false;
+      panel.hidden = true;
+      var note = $("#cf-error");
+      note.textContent = fmt("preview_again");
+      note.hidden = false;
+    }
+
+    form.addEventListener("submit", function (event) { event.preventDefault(); });
+    form.addEventListener("input", changed);
+    form.addEventListener("change", changed);
+    $all("input[name=audience]", form).forEach(function (radio) { radio.addEventListener("change", showAudience); });
+    $("#cf-csv").addEventListener("change", function (event) {
+      var file = event.target.files[0], info = $("#cf-csv-info");
+      csvText = null;
+      info.textContent = "";
+      if (!file) { return; }
+      file.text().then(function (text) {
+        csvText = text;
+        var lines = text.split(/\r\n|\r|\n/).filter(function (line) { return line.trim(); }).length;
+        info.textContent = fmt("csv_read", {name: file.name, count: number(lines)});
+      });
+    });
+    template.addEventListener("change", function () {
+      var option = template.selectedOptions[0];
+      if (template.value) { body.value = option.dataset.body; }
+      body.readOnly = Boolean(template.value);  // a saved template is sent as it is stored
+      countBody();
+    });
+    function countBody() {
+      var info = countSegments(body.value);
+      $("#cf-segments").textContent = body.value ?
+        fmt("segments", {chars: info.characters, segments: info.segments, encoding: info.encoding}) : "";
+    }
+    body.addEventListener("input", countBody);
+    $all("[data-variable]", form).forEach(function (chip) {
+      chip.addEventListener("click", function () {
+        if (!body.readOnly) { insertAtCursor(body, "{{ " + chip.dataset.variable + " }}"); countBody(); }
+      });
+    });
+    $("#cf-preview").addEventListener("click", function (event) { preview(event.currentTarget); });
+    $all("[data-create]", panel).forEach(function (button) {
+      button.addEventListener("click", function () { create(button.dataset.create === "start"); });
+    });
+    showAudience();
+  }
+
   function wire() {
     var filters = $("#filters");
     if (filters) {
@@ -894,6 +1325,12 @@
         if (form) { event.preventDefault(); submitContact(form); }
       });
     }
+    var campaignRoot = $("#campaign");
+    if (campaignRoot) { campaignPage(campaignRoot); }
+    var campaignsRoot = $("#campaigns");
+    if (campaignsRoot) { campaignList(campaignsRoot); }
+    var campaignFormRoot = $("#campaign-form");
+    if (campaignFormRoot) { campaignForm(campaignFormRoot); }
     var notify = $("#notify-button");
     if (notify) { notify.addEventListener("click", enableNotifications); }
     var status = $("#channel-status-button");
