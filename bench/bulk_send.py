@@ -92,6 +92,17 @@ class PeakMemory:
         return max(self.peak, self.process.memory_info().rss)
 
 
+def seed_contacts(session, count: int, rng: random.Random) -> None:
+    """`count` contacts, their numbers written as people write them; one in a hundred opted out of SMS."""
+    rows = []
+    for i in range(count):
+        raw = f"({rng.choice([11, 21, 48, 51, 85])}) 9{i // 10000 + 1000:04d}-{i % 10000:04d}"
+        identity = phones.identify(raw)
+        rows.append({"name": f"Cliente {i} Silva", "mobile": raw, "mobile_e164": identity.e164,
+                     "mobile_key": identity.key, "opt_out_sms": i % 100 == 0, "opt_out_whatsapp": False})
+    session.execute(insert(Contact), rows)
+
+
 def previous_renderer(body, user, settings):
     """templates.service.renderer as it was before templates had a budget (commit 5668ed8): the
     baseline the budgeted renderer is measured against."""
@@ -183,14 +194,7 @@ def main() -> None:
                                          settings={"base_url": f"http://127.0.0.1:{port}/api/v1",
                                                    "price_per_segment": "0.07"})
                 channel_id = channel.id
-                rows = []
-                for i in range(options.recipients):
-                    raw = f"({rng.choice([11, 21, 48, 51, 85])}) 9{i // 10000 + 1000:04d}-{i % 10000:04d}"
-                    identity = phones.identify(raw)
-                    rows.append({"name": f"Cliente {i} Silva", "mobile": raw, "mobile_e164": identity.e164,
-                                 "mobile_key": identity.key, "opt_out_sms": i % 100 == 0, "opt_out_whatsapp": False})
-                session.execute(insert(Contact), rows)
-                del rows
+                seed_contacts(session, options.recipients, rng)
             per_render = render_only(settings)
             consumer = runtime.jobs.consumer(workers=options.workers)
             consumer.start()

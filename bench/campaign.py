@@ -26,9 +26,8 @@ import httpx
 from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bulk_send import PeakMemory, free_port, start_sandbox  # noqa: E402
+from bulk_send import PeakMemory, free_port, seed_contacts, start_sandbox  # noqa: E402
 
-from contact_center import phones  # noqa: E402
 from contact_center.campaigns import service as campaigns  # noqa: E402
 from contact_center.campaigns.windows import ALWAYS  # noqa: E402
 from contact_center.channels.kinds import SMS  # noqa: E402
@@ -161,15 +160,7 @@ def main() -> None:
                                             settings={"base_url": f"http://127.0.0.1:{port}/api/v1",
                                                       "price_per_segment": "0.07",
                                                       "max_requests_per_minute": 100_000}).id
-                batch = []
-                for i in range(options.recipients):
-                    raw = f"({rng.choice([11, 21, 48, 51, 85])}) 9{i // 10000 + 1000:04d}-{i % 10000:04d}"
-                    identity = phones.identify(raw)
-                    batch.append({"name": f"Cliente {i} Silva", "mobile": raw, "mobile_e164": identity.e164,
-                                  "mobile_key": identity.key, "opt_out_sms": i % 100 == 0,
-                                  "opt_out_whatsapp": False})
-                session.execute(insert(Contact), batch)
-                del batch
+                seed_contacts(session, options.recipients, rng)
             consumer = runtime.jobs.consumer(workers=options.workers)
             consumer.start()
             results = []

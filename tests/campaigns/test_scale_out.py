@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -31,6 +33,7 @@ from tests.live import database_url, free_port
 from tests.web.test_live_events import EventStream
 
 RECIPIENTS = 20_000
+BRAZIL = ZoneInfo("America/Sao_Paulo")
 REDIS_URL = os.environ.get("CONTACT_CENTER_TEST_REDIS_URL", "")
 ANY_TIME = {"days": {day: {"start": "00:00", "end": "24:00"} for day in ("mon", "tue", "wed", "thu", "fri", "sat",
                                                                          "sun")}}
@@ -146,10 +149,13 @@ def test_two_web_and_two_worker_processes_share_a_campaign_and_the_replies(own_d
             # Every recipient answers; the webhooks alternate between the two web processes.
             with transaction(factory) as session:
                 reply_path = webhook_urls(session.get(Channel, channel_id), "")["reply"]
-            phones_sent = [m["phone"] for m in ledger["messages"]]
+            sent_messages = ledger["messages"]
+            at = datetime.now(BRAZIL).strftime("%Y-%m-%d %H:%M:%S")
 
-            def reply(index: int) -> int:
-                payload = sandbox.reply(str(phones_sent[index]), f"Resposta {index}", deliver=False)["payload"]
+            def reply(index: int) -> int:  # Kolmeya's flat reply, as its sandbox writes it
+                original = sent_messages[index]
+                payload = {"phone": original["phone"], "message": f"Resposta {index}",
+                           "reference": original["reference"], "data": at}
                 return httpx.post(f"{bases[index % 2]}{reply_path}", json=payload, timeout=60).status_code
 
             with ThreadPoolExecutor(8) as pool:

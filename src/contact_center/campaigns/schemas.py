@@ -8,7 +8,19 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from contact_center.db import Id
 
 
-class CampaignIn(BaseModel):
+class AudienceIn(BaseModel):
+    """Who a bulk send goes to: exactly one of these."""
+
+    contact_ids: list[Id] | None = Field(None, max_length=1_000_000)
+    search: str | None = Field(None, description="Every contact matching this (name, CPF, phone); '' for all.")
+    csv: str | None = Field(None, description="CSV text with a phone column (and optionally name).")
+
+    @property
+    def audience(self) -> dict:
+        return {"contact_ids": self.contact_ids, "search": self.search, "csv": self.csv}
+
+
+class CampaignIn(AudienceIn):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(max_length=200)
@@ -19,9 +31,6 @@ class CampaignIn(BaseModel):
     parameters: dict | None = Field(None, description='WhatsApp: its parameters, each a template of contact '
                                     'fields: {"body": ["{{ contact.first_name }}", "{{ contact.document }}"]}, '
                                     'named {"body": {"nome": "..."}}, "header", "buttons": {"0": "..."}.')
-    contact_ids: list[Id] | None = Field(None, max_length=1_000_000)
-    search: str | None = Field(None, description="Every contact matching this (name, CPF, phone); '' for all.")
-    csv: str | None = Field(None, description="CSV text with a phone column (and optionally name).")
     starts_at: datetime | None = Field(None, description="When it may begin (with a time zone); none: when started.")
     send_window: dict | None = Field(None, description='{"timezone": "America/Sao_Paulo", "days": {"mon": '
                                      '{"start": "08:00", "end": "20:00"}, ...}, "blocked_dates": ["2026-12-25"]}; '
@@ -36,10 +45,6 @@ class CampaignIn(BaseModel):
         if self.starts_at is not None and self.starts_at.tzinfo is None:
             raise ValueError("starts_at needs a time zone, e.g. 2026-12-02T08:00:00-03:00")
         return self
-
-    @property
-    def audience(self) -> dict:
-        return {"contact_ids": self.contact_ids, "search": self.search, "csv": self.csv}
 
 
 class CampaignOut(BaseModel):

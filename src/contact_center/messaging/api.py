@@ -128,7 +128,7 @@ def bulk_send(body: BulkSend, request: Request, session: DbSession, user: Superv
     # on SQLite this session holds the write lock, which webhooks and dispatch wait for.
     session.commit()
     state = channel_status(channel, settings)
-    audience = campaigns.check_audience({"contact_ids": body.contact_ids, "search": body.search, "csv": body.csv})
+    audience = campaigns.check_audience(body.audience)
     render = campaign_content.render_for(session, channel, body=text, whatsapp_template_id=None, parameters=None,
                                          user=user, settings=settings)
     plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), channel=channel, render=render)

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contact_center.campaigns.schemas import AudienceIn
 from contact_center.db import Id
 
 
@@ -72,14 +73,11 @@ class AttemptOut(BaseModel):
     next_attempt_at: datetime | None = Field(description="The next try (retry, held) or question (unknown).")
 
 
-class BulkSend(BaseModel):
+class BulkSend(AudienceIn):
     name: str = Field("Bulk send", max_length=200)
     channel_id: Id | None = None
     body: str | None = Field(None, max_length=5000)
     template_id: Id | None = None
-    contact_ids: list[Id] | None = Field(None, max_length=1_000_000)
-    search: str | None = Field(None, description="Every contact matching this (name, CPF, phone); '' for all.")
-    csv: str | None = Field(None, description="CSV text with a phone column (and optionally name).")
     confirm: bool = Field(False, description="false: only preview and estimate. true: store and send.")
 
     @model_validator(mode="after")
