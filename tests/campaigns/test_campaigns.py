@@ -10,7 +10,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from contact_center.audit.models import AuditEntry
 from contact_center.campaigns import service as campaigns
@@ -165,6 +165,10 @@ def test_outside_the_send_window_nothing_goes_and_it_resumes_by_itself_inside(cl
     assert pump_at(brasilia(saturday, 7)) == 0
     assert pump_at(brasilia(saturday, 8)) == 5  # it opens: everything waiting goes
     assert db.get(Campaign, campaign["id"]).waiting_reason is None
+    db.execute(update(Message).where(Message.campaign_id == campaign["id"], Message.status == "queued")
+               .values(status="sent"))
+    pump_at(brasilia(saturday, 15))  # the window has closed again, but nothing is left to send
+    assert db.get(Campaign, campaign["id"]).status == "completed"
     db.rollback()
 
 

@@ -469,6 +469,9 @@ def pump(session: Session, campaign_id: int, now: datetime | None = None) -> Pum
     campaign = session.get(Campaign, campaign_id)
     if campaign is None or campaign.status != "running":
         return result
+    counts = _pending_counts(session, campaign_id)
+    if not any(counts.get(s) for s in ("scheduled", "queued", "sending", "unknown")):
+        return _complete(session, campaign, now, result)  # whatever the hour: nothing is left to send
     if campaign.starts_at is not None and now < campaign.starts_at:
         local = campaign.starts_at.astimezone(ZoneInfo("America/Sao_Paulo"))
         _waiting(campaign, f"agendada: começa {local:%d/%m} às {local:%H:%M}")
@@ -479,7 +482,6 @@ def pump(session: Session, campaign_id: int, now: datetime | None = None) -> Pum
     if outside:
         _waiting(campaign, outside)
         return result  # the periodic pump looks again each minute
-    counts = _pending_counts(session, campaign_id)
     budget = PUMP_BATCH - counts.get("queued", 0) - counts.get("sending", 0)
     if campaign.per_minute is not None and counts.get("scheduled"):  # nothing left to release: no cap to wait for
         released_last_minute = session.scalar(select(func.count()).where(
@@ -492,12 +494,15 @@ def pump(session: Session, campaign_id: int, now: datetime | None = None) -> Pum
     if budget > 0 and counts.get("scheduled"):
         result.released = service.release_scheduled(session, campaign_id, budget)
     _waiting(campaign, None)
-    if not result.released and not any(counts.get(s) for s in ("scheduled", "queued", "sending", "unknown")):
-        campaign.status, campaign.finished_at = "completed", now
-        result.completed = True
-        record(session, action="campaign.complete", subject_type="campaign", subject_id=campaign.id,
-               actor_id=None, via="system", name=campaign.name)
-        log.info("campaign %d (%s) completed", campaign.id, campaign.name)
+    return result
+
+
+def _complete(session: Session, campaign: Campaign, now: datetime, result: PumpResult) -> PumpResult:
+    campaign.status, campaign.finished_at, campaign.waiting_reason = "completed", now, None
+    result.completed = True
+    record(session, action="campaign.complete", subject_type="campaign", subject_id=campaign.id,
+           actor_id=None, via="system", name=campaign.name)
+    log.info("campaign %d (%s) completed", campaign.id, campaign.name)
     return result
 
 
