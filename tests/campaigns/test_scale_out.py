@@ -73,14 +73,16 @@ class Screen(threading.Thread):
 
     def __init__(self, base_url: str, headers: dict):
         super().__init__(daemon=True)
-        self.stream = EventStream(base_url, headers)
+        self.stream = EventStream(base_url, headers, read_timeout=60)  # quiet for a while: keepalives every 15 s
         self.seen: set[int] = set()
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
             while len(self.seen) < RECIPIENTS:
-                event = self.stream.next(("message.created",))
+                event = self.stream.next(("message.created", "resync"))
+                if event["event"] == "resync":
+                    raise AssertionError("the screen was told to resync: it lost events")
                 if event["data"].get("direction") == "in":
                     self.seen.add(event["data"]["message_id"])
         except BaseException as exc:  # surfaced by the test

@@ -21,8 +21,9 @@ REDIS_URL = os.environ.get("CONTACT_CENTER_TEST_REDIS_URL", "")
 class EventStream:
     """An SSE client: next() returns {"id", "event", "data"} of the next event (comments skipped)."""
 
-    def __init__(self, base_url: str, headers: dict | None = None, last_event_id: str | None = None):
-        self.client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0, read=10.0))
+    def __init__(self, base_url: str, headers: dict | None = None, last_event_id: str | None = None,
+                 read_timeout: float = 10.0):
+        self.client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0, read=read_timeout))
         headers = dict(headers or {})
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
