@@ -530,6 +530,10 @@ def stuck_building(session: Session, older_than: timedelta = timedelta(minutes=5
 # --- what the campaign page shows -------------------------------------------------------------------
 
 PROGRESS_STATES = ("scheduled", "queued", "sent", "delivered", "read", "failed", "blocked", "cancelled")
+# The messages' own statuses each progress state counts (the others count as themselves).
+STATE_GROUPS = {"queued": ("queued", "sending", "unknown"), "failed": ("failed", "rejected", "expired"),
+                "read": ("read", "played")}
+BUCKET_OF = {status: state for state, statuses in STATE_GROUPS.items() for status in statuses}
 
 
 def by_status(session: Session, campaign_id: int) -> dict[str, int]:
@@ -543,9 +547,7 @@ def progress(session: Session, campaign_id: int, statuses: dict[str, int] | None
     (with a worker), sent, delivered, read, failed, blocked, cancelled, and replied."""
     counts = {state: 0 for state in PROGRESS_STATES}
     for status, count in (statuses if statuses is not None else by_status(session, campaign_id)).items():
-        bucket = ("queued" if status in ("queued", "sending", "unknown") else
-                  "failed" if status in ("failed", "rejected", "expired") else
-                  "read" if status == "played" else status)
+        bucket = BUCKET_OF.get(status, status)
         counts[bucket] = counts.get(bucket, 0) + count
     answer = aliased(Message)
     counts["replied"] = session.scalar(
@@ -565,10 +567,6 @@ def recipients(session: Session, campaign_id: int, *, status: str | None = None,
     if after_id is not None:
         query = query.where(Message.id > after_id)
     return list(session.scalars(query))
-
-
-STATE_GROUPS = {"queued": ("queued", "sending", "unknown"), "failed": ("failed", "rejected", "expired"),
-                "read": ("read", "played")}
 
 
 def record_export(session: Session, campaign: Campaign, user: User | None, via: str = "api") -> None:
