@@ -30,7 +30,7 @@ def test_a_campaign_is_created_listed_shown_and_cancelled(workdir):
     shown = run_cli("campaigns", "show", "1", "--no-follow", data_dir=workdir)
     assert shown.returncode == 0 and "em preparação" in shown.stdout
     refused = run_cli("campaigns", "pause", "1", data_dir=workdir)
-    assert refused.returncode == 1 and "cannot be pausada" in refused.stderr, refused.stderr
+    assert refused.returncode == 1 and "só uma campanha em envio pode ser pausada" in refused.stderr, refused.stderr
     cancelled = run_cli("campaigns", "cancel", "1", data_dir=workdir)
     assert cancelled.returncode == 0 and "cancelled; 0 message(s) not sent" in cancelled.stdout
     assert "cancelada" in run_cli("campaigns", "list", data_dir=workdir).stdout

@@ -406,8 +406,9 @@ def _act(session: Session, campaign_id: int, action: str, allowed: tuple[str, ..
          via: str) -> Campaign:
     campaign = get_campaign(session, campaign_id)
     if campaign.status not in allowed:
-        raise Conflict(f"campaign {campaign.name!r} is {STATUS_PT[campaign.status]}: it cannot be "
-                       f"{ACTION_PT[action]}")
+        # Says what the campaign is, and which campaigns the action is for: what to do next follows.
+        raise Conflict(f"a campanha {campaign.name!r} está {STATUS_PT[campaign.status]}: só uma campanha "
+                       f"{' ou '.join(STATUS_PT[s] for s in allowed)} pode ser {ACTION_PT[action]}")
     record(session, action=f"campaign.{action}", subject_type="campaign", subject_id=campaign.id,
            actor_id=user.id if user else None, via=via, name=campaign.name, was=campaign.status)
     return campaign
