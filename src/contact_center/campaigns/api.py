@@ -27,10 +27,9 @@ from contact_center.web.session import Operator, SupervisorOperator
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"], route_class=CheckedRoute)
 
 
-def out(session, campaign: Campaign) -> CampaignOut:
+def out(session, campaign: Campaign, summary: tuple[dict, dict] | None = None) -> CampaignOut:
     view = CampaignOut.model_validate(campaign)
-    view.by_status = campaigns.by_status(session, campaign.id)
-    view.progress = campaigns.progress(session, campaign.id, view.by_status)
+    view.by_status, view.progress = summary or campaigns.summaries(session, [campaign.id])[campaign.id]
     view.delivery_rate, view.reply_rate = rates(view.progress)
     return view
 
@@ -86,8 +85,9 @@ def preview(body: CampaignIn, request: Request, session: DbSession, user: Superv
 
 @router.get("", response_model=CampaignPage)
 def list_campaigns(session: DbSession, _: Operator, limit: int = Query(50, ge=1, le=200)):
-    found = session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(limit))
-    return CampaignPage(items=[out(session, c) for c in found])
+    found = list(session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(limit)))
+    summary = campaigns.summaries(session, [c.id for c in found])
+    return CampaignPage(items=[out(session, c, summary[c.id]) for c in found])
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut)

@@ -76,8 +76,10 @@ def list_campaigns(limit: int = typer.Option(30, help="How many, newest first.")
     """The campaigns with their state and progress."""
     table = Table("id", "name", "state", "messages", "sent", "delivered", "failed", "waiting")
     with command_session() as session:
-        for campaign in session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(limit)):
-            counts = campaigns.progress(session, campaign.id)
+        found = list(session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(limit)))
+        summary = campaigns.summaries(session, [campaign.id for campaign in found])
+        for campaign in found:
+            counts = summary[campaign.id][1]
             table.add_row(str(campaign.id), campaign.name, campaigns.STATUS_PT[campaign.status], str(campaign.total),
                           str(counts["sent"] + counts["delivered"] + counts["read"]),
                           str(counts["delivered"] + counts["read"]), str(counts["failed"]),

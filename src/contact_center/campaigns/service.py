@@ -539,23 +539,38 @@ BUCKET_OF = {status: state for state, statuses in STATE_GROUPS.items() for statu
 
 def by_status(session: Session, campaign_id: int) -> dict[str, int]:
     get_campaign(session, campaign_id)
-    return dict(session.execute(select(Message.status, func.count()).where(Message.campaign_id == campaign_id)
-                                .group_by(Message.status)).all())
+    return summaries(session, [campaign_id])[campaign_id][0]
 
 
-def progress(session: Session, campaign_id: int, statuses: dict[str, int] | None = None) -> dict[str, int]:
+def progress(session: Session, campaign_id: int) -> dict[str, int]:
     """Counts of the campaign's messages by what an operator follows: waiting (scheduled), queued
     (with a worker), sent, delivered, read, failed, blocked, cancelled, and replied."""
-    counts = {state: 0 for state in PROGRESS_STATES}
-    for status, count in (statuses if statuses is not None else by_status(session, campaign_id)).items():
-        bucket = BUCKET_OF.get(status, status)
-        counts[bucket] = counts.get(bucket, 0) + count
+    get_campaign(session, campaign_id)
+    return summaries(session, [campaign_id])[campaign_id][1]
+
+
+def summaries(session: Session, campaign_ids: list[int]) -> dict[int, tuple[dict[str, int], dict[str, int]]]:
+    """(the messages' own statuses, progress) of each campaign, in two queries however many: a list
+    of campaigns must not ask three questions per row."""
+    statuses: dict[int, dict[str, int]] = {campaign_id: {} for campaign_id in campaign_ids}
+    for campaign_id, status, count in session.execute(
+            select(Message.campaign_id, Message.status, func.count()).where(Message.campaign_id.in_(campaign_ids))
+            .group_by(Message.campaign_id, Message.status)):
+        statuses[campaign_id][status] = count
     answer = aliased(Message)
-    counts["replied"] = session.scalar(
-        select(func.count(func.distinct(answer.in_reply_to_id))).select_from(answer)
+    replied = dict(session.execute(
+        select(Message.campaign_id, func.count(func.distinct(answer.in_reply_to_id))).select_from(answer)
         .join(Message, Message.id == answer.in_reply_to_id)
-        .where(Message.campaign_id == campaign_id, answer.direction == "in")) or 0
-    return counts
+        .where(Message.campaign_id.in_(campaign_ids), answer.direction == "in").group_by(Message.campaign_id)).all())
+    found = {}
+    for campaign_id, own in statuses.items():
+        counts = {state: 0 for state in PROGRESS_STATES}
+        for status, count in own.items():
+            bucket = BUCKET_OF.get(status, status)
+            counts[bucket] = counts.get(bucket, 0) + count
+        counts["replied"] = replied.get(campaign_id, 0)
+        found[campaign_id] = (own, counts)
+    return found
 
 
 def recipients(session: Session, campaign_id: int, *, status: str | None = None, limit: int = 100,
