@@ -92,6 +92,20 @@ class PeakMemory:
         return max(self.peak, self.process.memory_info().rss)
 
 
+def prepare(data_dir: Path, port: int, recipients: int):
+    """What `serve` would run on (settings, runtime), an SMS channel on the sandbox at `port` with
+    no rate budget of ours in the way, and `recipients` contacts: (settings, runtime, channel id)."""
+    settings = Settings(_env_file=None, data_dir=data_dir, log_level="WARNING", public_base_url="http://127.0.0.1:9")
+    runtime = build_runtime(settings)
+    with transaction(runtime.session_factory) as session:
+        channel_id = create_channel(session, name="SMS SANDBOX", provider="kolmeya_sandbox",
+                                    credentials={"token": "sandbox-token"},
+                                    settings={"base_url": f"http://127.0.0.1:{port}/api/v1",
+                                              "price_per_segment": "0.07", "max_requests_per_minute": 100_000}).id
+        seed_contacts(session, recipients, random.Random(5))
+    return settings, runtime, channel_id
+
+
 def seed_contacts(session, count: int, rng: random.Random) -> None:
     """`count` contacts, their numbers written as people write them; one in a hundred opted out of SMS."""
     rows = []
@@ -184,17 +198,7 @@ def main() -> None:
         port = free_port()
         sandbox = start_sandbox(port)
         try:
-            settings = Settings(_env_file=None, data_dir=Path(tmp), log_level="WARNING",
-                                public_base_url="http://127.0.0.1:9")
-            runtime = build_runtime(settings)
-            rng = random.Random(5)
-            with transaction(runtime.session_factory) as session:
-                channel = create_channel(session, name="SMS SANDBOX", provider="kolmeya_sandbox",
-                                         credentials={"token": "sandbox-token"},
-                                         settings={"base_url": f"http://127.0.0.1:{port}/api/v1",
-                                                   "price_per_segment": "0.07"})
-                channel_id = channel.id
-                seed_contacts(session, options.recipients, rng)
+            settings, runtime, channel_id = prepare(Path(tmp), port, options.recipients)
             per_render = render_only(settings)
             consumer = runtime.jobs.consumer(workers=options.workers)
             consumer.start()

@@ -14,7 +14,6 @@ Goals (the issue's): <= 20 s from start to all accepted, <= 250 MB peak RSS, ope
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
 import tempfile
@@ -26,21 +25,18 @@ import httpx
 from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bulk_send import PeakMemory, free_port, seed_contacts, start_sandbox  # noqa: E402
+from bulk_send import PeakMemory, free_port, prepare, start_sandbox  # noqa: E402
 
 from contact_center.campaigns import service as campaigns  # noqa: E402
 from contact_center.campaigns.windows import ALWAYS  # noqa: E402
 from contact_center.channels.kinds import SMS  # noqa: E402
 from contact_center.channels.models import Channel  # noqa: E402
-from contact_center.channels.service import create_channel  # noqa: E402
 from contact_center.contacts.models import Contact  # noqa: E402
 from contact_center.db import transaction, utcnow  # noqa: E402
 from contact_center.inbox.service import open_conversations  # noqa: E402
 from contact_center.messaging import rows as message_rows  # noqa: E402
 from contact_center.messaging import service as messaging  # noqa: E402
 from contact_center.messaging.models import Message  # noqa: E402
-from contact_center.runtime import build_runtime  # noqa: E402
-from contact_center.settings import Settings  # noqa: E402
 
 TEMPLATE = ("Olá {{ contact.first_name }}, sua parcela de {{ 149.9|brl }} vence amanhã. "
             "Pague pelo app ou responda SAIR para não receber mais.")
@@ -150,17 +146,7 @@ def main() -> None:
         port = free_port()
         sandbox = start_sandbox(port)
         try:
-            settings = Settings(_env_file=None, data_dir=Path(tmp), log_level="WARNING",
-                                public_base_url="http://127.0.0.1:9")
-            runtime = build_runtime(settings)
-            rng = random.Random(5)
-            with transaction(runtime.session_factory) as session:
-                channel_id = create_channel(session, name="SMS SANDBOX", provider="kolmeya_sandbox",
-                                            credentials={"token": "sandbox-token"},
-                                            settings={"base_url": f"http://127.0.0.1:{port}/api/v1",
-                                                      "price_per_segment": "0.07",
-                                                      "max_requests_per_minute": 100_000}).id
-                seed_contacts(session, options.recipients, rng)
+            settings, runtime, channel_id = prepare(Path(tmp), port, options.recipients)
             consumer = runtime.jobs.consumer(workers=options.workers)
             consumer.start()
             results = []
