@@ -232,13 +232,7 @@ def wait_for_channel(session: Session, message_ids: list[int], reason: str | Non
     waiting = f"aguardando: canal pausado — {reason}" if reason else "aguardando: canal pausado"
     moved = list(session.scalars(select(Message).where(Message.id.in_(message_ids),
                                                        Message.status.in_(("sending", "queued")))))
-    for message in moved:
-        _stamp(message, "queued", utcnow(), waiting)
-        message.claimed_at = message.batch_reference = message.next_attempt_at = None
-        if give_back_attempt and message.attempts:
-            message.attempts -= 1
-        announce_message(session, message, "message.status")
-    return moved
+    return _put_back(session, moved, waiting, None, give_back_attempt)
 
 
 def hold_back(session: Session, message_ids: list[int], reason: str, delay_seconds: float) -> list[Message]:
@@ -247,13 +241,20 @@ def hold_back(session: Session, message_ids: list[int], reason: str, delay_secon
     at = utcnow() + timedelta(seconds=delay_seconds)
     held = list(session.scalars(select(Message).where(Message.id.in_(message_ids), Message.status == "sending",
                                                       Message.batch_reference.is_(None))))
-    for message in held:
-        _stamp(message, "queued", utcnow(), f"aguardando: {reason}")
-        message.claimed_at = None
-        message.next_attempt_at = at
-        message.attempts = max(0, message.attempts - 1)
+    return _put_back(session, held, f"aguardando: {reason}", at, give_back_attempt=True)
+
+
+def _put_back(session: Session, messages: list[Message], reason: str, next_attempt_at: datetime | None,
+              give_back_attempt: bool) -> list[Message]:
+    """Messages the provider never got go back to the queue (due at `next_attempt_at`, None: now)."""
+    for message in messages:
+        _stamp(message, "queued", utcnow(), reason)
+        message.claimed_at = message.batch_reference = None
+        message.next_attempt_at = next_attempt_at
+        if give_back_attempt and message.attempts:
+            message.attempts -= 1
         announce_message(session, message, "message.status")
-    return held
+    return messages
 
 
 # --- a campaign's messages: stored `scheduled`, released to the queue while the campaign runs ------
