@@ -14,10 +14,11 @@ from sqlalchemy import select
 from contact_center.campaigns import service as campaigns
 from contact_center.campaigns.content import render_for
 from contact_center.campaigns.models import Campaign
-from contact_center.campaigns.schemas import CampaignIn, CampaignOut, CampaignPage, PreviewOut, RecipientOut
+from contact_center.campaigns.schemas import CampaignIn, CampaignOut, CampaignPage, PreviewOut
 from contact_center.campaigns.windows import parse_window
 from contact_center.channels import service as channels
 from contact_center.deps import DbSession
+from contact_center.messaging.schemas import MessageOut
 from contact_center.messaging.status import channel_status
 from contact_center.routes import CheckedRoute
 from contact_center.templates.service import get_template
@@ -112,7 +113,7 @@ for _name, _action in (("start", campaigns.start), ("pause", campaigns.pause), (
                          name=f"campaign_{_name}", summary=f"{_name.capitalize()} the campaign (409 when it cannot be)")
 
 
-@router.get("/{campaign_id}/recipients", response_model=list[RecipientOut])
+@router.get("/{campaign_id}/recipients", response_model=list[MessageOut])
 def list_recipients(campaign_id: int, session: DbSession, _: SupervisorOperator,
                     status_: str | None = Query(None, alias="status", description="One of " +
                                                 ", ".join(campaigns.PROGRESS_STATES)),

@@ -90,19 +90,3 @@ class PreviewOut(BaseModel):
     balance_error: str | None
     enough_balance: bool | None
     preview: list[dict]
-
-
-class RecipientOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    contact_id: int | None
-    phone_e164: str
-    body: str
-    status: str
-    status_reason: str | None
-    attempts: int
-    sent_at: datetime | None
-    delivered_at: datetime | None
-    read_at: datetime | None
-    failed_at: datetime | None
