@@ -99,3 +99,64 @@ def test_a_marketing_template_is_kept_blocked_for_a_customer_who_stopped_marketi
     state = client.get(f"/api/campaigns/{answer.json()['id']}", headers=admin_headers).json()
     assert (state["progress"]["sent"], state["progress"]["blocked"]) == (2, 1)
     assert sorted(m["to"] for m in sandbox.ledger()["messages"]) == ["5511900000001", "5511900000003"]
+
+
+# --- WhatsApp's spam rate limit (131048): the campaign pauses itself, with an alert ---------------
+
+def test_a_spam_rate_limit_at_the_send_pauses_the_campaign_and_sends_nothing_more(client, admin_headers, whatsapp,
+                                                                                  sandbox, templates, customers, db):
+    from sqlalchemy import select
+
+    from contact_center.audit.models import AuditEntry
+    from contact_center.messaging.models import Message, MessageAttempt
+
+    sandbox.configure(fail_next=[131048])
+    answer = campaign(client, admin_headers, whatsapp, whatsapp_template_id=templates["boas_vindas"],
+                      parameters={"body": {"first_name": "{{ contact.first_name }}"}}, start=True)
+    assert answer.status_code == 202, answer.text
+    state = client.get(f"/api/campaigns/{answer.json()['id']}", headers=admin_headers).json()
+    assert state["status"] == "paused"
+    assert "Pausada automaticamente" in state["error"] and "spam" in state["error"]
+    assert state["progress"]["scheduled"] == 3 and state["progress"]["failed"] == 0
+    assert sandbox.ledger()["messages"] == []  # the refused send is not in Meta's ledger, nor any after it
+    refused = db.scalar(select(Message).join(MessageAttempt, MessageAttempt.message_id == Message.id))
+    [attempt] = db.scalars(select(MessageAttempt).where(MessageAttempt.message_id == refused.id))
+    assert (attempt.outcome, attempt.provider_code, refused.attempts) == ("held", 131048, 0)
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "campaign.pause"))
+    assert (entry.via, entry.subject_id) == ("system", state["id"])
+
+    resumed = client.post(f"/api/campaigns/{state['id']}/resume", headers=admin_headers)
+    assert resumed.status_code == 200, resumed.text
+    state = client.get(f"/api/campaigns/{state['id']}", headers=admin_headers).json()
+    assert (state["status"], state["error"], state["progress"]["sent"]) == ("completed", None, 3)
+    sent = sorted(m["to"] for m in sandbox.ledger()["messages"])
+    assert sent == ["5511900000001", "5511900000002", "5511900000003"]  # each once
+
+
+def test_a_spam_rate_limit_in_a_failed_status_pauses_the_running_campaign(client, admin_headers, whatsapp, sandbox,
+                                                                          templates, customers, db):
+    import json
+    import time
+
+    from contact_center.providers.whatsapp_cloud.webhooks import sign
+
+    answer = campaign(client, admin_headers, whatsapp, whatsapp_template_id=templates["boas_vindas"],
+                      parameters={"body": {"first_name": "{{ contact.first_name }}"}}, per_minute=1, start=True)
+    state = client.get(f"/api/campaigns/{answer.json()['id']}", headers=admin_headers).json()
+    assert (state["status"], state["progress"]["sent"], state["progress"]["scheduled"]) == ("running", 1, 2)
+    [first] = sandbox.ledger()["messages"]
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": sandbox.waba_id, "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "5511900000099", "phone_number_id": sandbox.phone_number_id},
+            "statuses": [{"id": first["wamid"], "status": "failed", "timestamp": str(int(time.time())),
+                          "recipient_id": first["to"],
+                          "errors": [{"code": 131048, "title": "Spam rate limit hit"}]}]}}]}]}
+    raw = json.dumps(payload).encode()
+    posted = client.post("/whatsapp/webhook", content=raw, headers={
+        "Content-Type": "application/json", "X-Hub-Signature-256": sign(raw, "segredo")})
+    assert posted.status_code == 200, posted.text
+    state = client.get(f"/api/campaigns/{state['id']}", headers=admin_headers).json()
+    assert state["status"] == "paused" and "spam" in state["error"]
+    assert (state["progress"]["failed"], state["progress"]["scheduled"]) == (1, 2)
+    assert len(sandbox.ledger()["messages"]) == 1

@@ -441,8 +441,25 @@ def pause(session: Session, campaign_id: int, user: User | None, via: str = "api
 
 def resume(session: Session, campaign_id: int, user: User | None, via: str = "api") -> Campaign:
     campaign = _act(session, campaign_id, "resume", ("paused",), user, via)
-    campaign.status = "running"
+    campaign.status, campaign.error = "running", None  # whoever resumes has seen the alert
     return campaign
+
+
+def pause_for_provider(session: Session, campaign_ids: Iterable[int], reason: str) -> list[Campaign]:
+    """The provider holds a campaign's content against the number (WhatsApp's spam rate limit):
+    each running campaign of these is paused for everyone with the reason as its alert, until a
+    person reviews it and resumes it. Returns those paused now."""
+    paused = list(session.scalars(select(Campaign).where(Campaign.id.in_(set(campaign_ids)),
+                                                         Campaign.status == "running")))
+    for campaign in paused:
+        campaign.status, campaign.waiting_reason = "paused", None
+        campaign.error = f"Pausada automaticamente pelo provedor: {reason}"
+        held = service.hold_released(session, campaign.id)
+        record(session, action="campaign.pause", subject_type="campaign", subject_id=campaign.id, actor_id=None,
+               via="system", name=campaign.name, was="running", reason=reason)
+        log.error("campaign %d (%s) paused by the provider's refusal: %s; %d released message(s) taken back",
+                  campaign.id, campaign.name, reason, held)
+    return paused
 
 
 def cancel(session: Session, campaign_id: int, user: User | None, via: str = "api") -> Campaign:

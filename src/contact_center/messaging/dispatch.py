@@ -22,6 +22,7 @@ from datetime import timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from contact_center.campaigns import service as campaigns
 from contact_center.channels.models import Channel
 from contact_center.channels.service import build_provider, pause_channel, webhook_urls
 from contact_center.contacts import identifiers
@@ -105,6 +106,10 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
                 if exc.pauses_channel:
                     _pause(session_factory, channel_id, ids[start:], batch_ids, exc, started_at)
                     return
+                if exc.pauses_campaign:
+                    batch_ids = _pause_campaigns(session_factory, ids[start:], batch_ids, exc, started_at)
+                    if not batch_ids:
+                        continue
                 _after_error(session_factory, batch_ids, exc, channel_name, check_delay, later, started_at)
                 rest = ids[start + provider.max_batch:]
                 if exc.slows_channel and rest:
@@ -195,6 +200,26 @@ def _pause(session_factory, channel_id: int, ids: list[int], batch_ids: list[int
         attempts.record(session, [m for m in waiting if m.id in set(batch_ids)], started_at, outcome="held",
                         reason=f"{exc.reason} (canal pausado)", number_offset=1, **attempts.error_details(exc))
     log.error("channel %s paused: %s; %d message(s) wait until an admin fixes it", channel.name, exc.reason, len(ids))
+
+
+def _pause_campaigns(session_factory, ids: list[int], batch_ids: list[int], exc: ProviderError,
+                     started_at) -> list[int]:
+    """The provider holds a campaign's content against the number (WhatsApp's spam rate limit):
+    the batch's campaigns pause, and their messages of this dispatch go back to them unsent.
+    Returns the batch's messages of no campaign, which fail as any refused message does."""
+    with transaction(session_factory) as session:
+        campaign_ids = set(session.scalars(select(Message.campaign_id).where(Message.id.in_(batch_ids),
+                                                                             Message.campaign_id.is_not(None))))
+        if not campaign_ids:
+            return batch_ids
+        campaigns.pause_for_provider(session, campaign_ids, exc.reason)
+        theirs = list(session.scalars(select(Message.id).where(Message.id.in_(ids),
+                                                               Message.campaign_id.in_(campaign_ids))))
+        returned = service.back_to_campaign(session, theirs, exc.reason)
+        in_batch = set(batch_ids)
+        attempts.record(session, [m for m in returned if m.id in in_batch], started_at, outcome="held",
+                        reason=f"{exc.reason} (campanha pausada)", number_offset=1, **attempts.error_details(exc))
+    return [i for i in batch_ids if i not in set(theirs)]
 
 
 def _after_error(session_factory, batch_ids: list[int], exc: ProviderError, channel_name: str,

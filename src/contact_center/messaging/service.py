@@ -276,6 +276,20 @@ def hold_released(session: Session, campaign_id: int) -> int:
                            .execution_options(synchronize_session=False)).rowcount
 
 
+def back_to_campaign(session: Session, message_ids: list[int], reason: str) -> list[Message]:
+    """Claimed campaign messages the provider did not take go back to their paused campaign,
+    scheduled, saying why; the refused try does not count. Returns them."""
+    moved = list(session.scalars(select(Message).where(Message.id.in_(message_ids), Message.status == "sending",
+                                                       Message.campaign_id.is_not(None))))
+    for message in moved:
+        _stamp(message, "scheduled", utcnow(), f"aguardando: campanha pausada — {reason}")
+        message.claimed_at = message.batch_reference = message.next_attempt_at = message.queued_at = None
+        if message.attempts:
+            message.attempts -= 1
+        announce_message(session, message, "message.status")
+    return moved
+
+
 def cancel_unsent(session: Session, campaign_id: int, reason: str) -> int:
     """What a cancelled campaign has not handed to the provider is cancelled; how many."""
     now = utcnow()

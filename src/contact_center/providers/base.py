@@ -78,6 +78,7 @@ class StatusUpdate:
     code: int | None
     text: str | None
     pauses_channel: bool = False  # the failure is the account's (a revoked token…): see ProviderError
+    pauses_campaign: bool = False  # the failure is the campaign's content (spam rate limit): see ProviderError
     # Where a status that came by no callback was read (a provider's report): kept in the message's reason.
     source: str | None = None
 
@@ -150,6 +151,9 @@ class ProviderError(Exception):
     # The limit hit is the whole number's or account's (HTTP 429, an app call-rate limit): what is
     # left of the dispatch waits too, instead of meeting the same refusal message after message.
     slows_channel: bool = False
+    # The provider holds the content itself against the number (WhatsApp's spam rate limit): the
+    # campaign sending it is paused with an alert, instead of spending the number's quality on it.
+    pauses_campaign: bool = False
     opts_out: str | None = None  # the contact's flag the failure sets (a customer who stopped marketing)
 
     @property

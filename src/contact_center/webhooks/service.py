@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contact_center import json_input, phones
@@ -181,10 +182,15 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
     stamp = driver.timestamp(utcnow())
     rows = []
     undeliverable = []
+    spam: list[int] = []
+    spam_reason = ""
     for update_, (outcome, message_id) in zip(new, _apply_updates(session, channel_id, new)):
         result.outcomes.append(outcome)
         if message_id is not None:
             result.message_ids.append(message_id)
+        if outcome == "applied" and update_.pauses_campaign:
+            spam.append(message_id)
+            spam_reason = update_.text or ""
         if outcome == "applied" and update_.state == "failed" and update_.code in fallback.FALLBACK_CODES:
             undeliverable.append(message_id)
         rows.append(events.status_row(
@@ -201,6 +207,11 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
 
         pause_channel(session, session.get(Channel, channel_id), f"{pausing.text} — canal pausado: nada é enviado "
                                                                    "até um administrador corrigir a conta")
+    if spam:  # WhatsApp held a campaign's content against the number after the send: pause that campaign
+        from contact_center.campaigns.service import pause_for_provider
+
+        pause_for_provider(session, list(session.scalars(select(Message.campaign_id).where(
+            Message.id.in_(spam), Message.campaign_id.is_not(None)))), spam_reason)
     result.to_dispatch += fallback.send_automatically(session, channel_id, undeliverable)
     return result
 

@@ -310,7 +310,8 @@ def test_a_phone_goes_as_to_and_a_user_id_as_recipient() -> None:
     ("code", "http_status", "kind"),
     [
         (131047, 400, "fail"), (131026, 400, "fail"), (130429, 429, "throttle_channel"),
-        (131056, 400, "retry_recipient"), (131049, 400, "wait"), (131048, 400, "fail"), (131050, 400, "opt_out"),
+        (131056, 400, "retry_recipient"), (131049, 400, "wait"), (131048, 400, "pause_campaign"),
+        (131050, 400, "opt_out"),
         (132000, 400, "fail"), (132001, 400, "fail"), (132005, 400, "fail"), (132007, 400, "fail"),
         (132008, 400, "fail"), (132012, 400, "fail"), (132015, 400, "fail"), (132016, 400, "fail"),
         (131051, 400, "fail"), (131052, 400, "retry"), (131053, 400, "retry"), (131000, 500, "retry"),

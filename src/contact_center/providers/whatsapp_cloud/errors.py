@@ -14,7 +14,8 @@ from typing import Literal
 
 from contact_center.providers.base import ProviderError
 
-ActionKind = Literal["fail", "retry", "retry_recipient", "wait", "pause_channel", "throttle_channel", "opt_out"]
+ActionKind = Literal["fail", "retry", "retry_recipient", "wait", "pause_channel", "throttle_channel", "opt_out",
+                     "pause_campaign"]
 
 DAY_SECONDS = 24 * 3600.0
 
@@ -62,8 +63,9 @@ _TABLE: dict[int, ErrorAction] = {
         min_delay_seconds=DAY_SECONDS,
     ),
     131048: ErrorAction(
-        "fail",
-        "Limite de spam atingido (qualidade do número): pause a campanha e revise o conteúdo",
+        "pause_campaign",
+        "Limite de spam atingido (qualidade do número): a campanha foi pausada; revise o conteúdo antes de "
+        "retomá-la",
     ),
     131050: ErrorAction(
         "opt_out",
@@ -185,6 +187,7 @@ class GraphError(ProviderError):
         self.retryable = self.action.retryable or outcome_unknown
         self.pauses_channel = self.action.kind == "pause_channel"  # a rate limit only backs off
         self.slows_channel = self.action.kind == "throttle_channel"
+        self.pauses_campaign = self.action.kind == "pause_campaign"  # a message of no campaign just fails
         self.opts_out = "opt_out_marketing" if self.action.kind == "opt_out" else None
         self.retry_after_seconds = (
             retry_after_seconds if retry_after_seconds is not None else self.action.min_delay_seconds

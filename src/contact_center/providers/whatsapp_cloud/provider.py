@@ -165,7 +165,8 @@ def to_status_update(status: StatusEvent) -> StatusUpdate:
                         reference=status.callback_data, state=status.status,
                         code=error.code if error else None,
                         text=reason_for(error.code, error.details) if error else None,
-                        pauses_channel=bool(error) and classify(error.code, None).kind == "pause_channel")
+                        pauses_channel=bool(error) and classify(error.code, None).kind == "pause_channel",
+                        pauses_campaign=bool(error) and classify(error.code, None).kind == "pause_campaign")
 
 
 def statuses(payload) -> Iterator[StatusUpdate]:
