@@ -446,11 +446,11 @@ def test_a_crash_while_the_request_was_out_ends_sent_once(db, channel, sandbox, 
     message = queue(db, channel)
     # A worker claims the message, hands it to Kolmeya... and dies before writing down the answer.
     [claimed] = messaging.claim_for_dispatch(db, [message.id])
-    messaging.hand_over(db, [claimed.id], "cc-batch-crash")
+    [handed] = messaging.hand_over(db, [claimed.id], "cc-batch-crash")
     db.commit()
     provider = build_provider(channel, settings)
     try:
-        provider.send([OutgoingMessage(reference=claimed.reference, phone=claimed.phone_e164, body=claimed.body)],
+        provider.send([OutgoingMessage(reference=handed.reference, phone=handed.phone_e164, body=handed.body)],
                       status_webhook_url=None, batch_reference="cc-batch-crash")
     finally:
         provider.close()

@@ -32,7 +32,7 @@ from contact_center.messaging import attempts, backoff, fallback, media, rows, s
 from contact_center.messaging.backoff import BACKOFF_SECONDS  # noqa: F401 (where callers have found it)
 from contact_center.messaging.models import Message
 from contact_center.messaging.rate_limit import Limiter, LocalLimiter
-from contact_center.providers.base import OutgoingMessage, ProviderError, RateBudget, SendOutcome
+from contact_center.providers.base import OutgoingMessage, ProviderError, RateBudget
 from contact_center.settings import Settings
 from contact_center.webhooks.service import apply_pending_for
 
@@ -46,7 +46,6 @@ STUCK_QUEUED = timedelta(minutes=2)  # a queued message whose job never ran
 # How long one send request can last at most, for a provider that does not say: the sweeper never
 # takes back a claim whose request may still be on its way.
 LONGEST_REQUEST_SECONDS = 120.0
-NOT_IN_ANSWER = "the provider's answer did not mention this message"
 
 
 @dataclass
@@ -62,9 +61,8 @@ def dispatch(session_factory: sessionmaker[Session], settings: Settings, message
     """Send what can be claimed of `message_ids`, within each channel's rate limit, counted by
     `limiter` (the runtime's, shared by every worker; None counts this call alone)."""
     with transaction(session_factory) as session:
-        claimed = service.claim_for_dispatch(session, message_ids)
         by_channel: dict[int, list[int]] = defaultdict(list)
-        for message in claimed:
+        for message in service.claim_for_dispatch(session, message_ids):
             by_channel[message.channel_id].append(message.id)
     later = Followups()
     limiter = limiter or LocalLimiter()
@@ -117,18 +115,15 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
                     return
                 continue
             with transaction(session_factory) as session:
-                batch = list(session.scalars(select(Message).where(Message.id.in_(batch_ids))))
-                check_at = utcnow() + timedelta(seconds=check_delay)
+                batch = service.apply_send_outcomes(session, batch_ids, result.outcomes, result.request_id,
+                                                    utcnow() + timedelta(seconds=check_delay))
                 for message in batch:
-                    outcome = (result.outcomes.get(message.reference)
-                               or SendOutcome(message.reference, False, None, "unknown", NOT_IN_ANSWER))
-                    service.apply_send_outcome(session, message, outcome, result.request_id, check_at)
-                    if outcome.recipient_id and message.contact_id is not None:
+                    outcome = result.outcomes.get(message.reference)
+                    if outcome is not None and outcome.recipient_id and message.contact_id is not None:
                         _learn_recipient(session, message.contact_id, outcome.recipient_id)
                     if message.status == "unknown":
                         later.check.append((message.id, check_delay))
                 attempts.record(session, batch, started_at)
-                session.flush()
                 apply_pending_for(session, *batch)
             log.info("channel %s: sent batch of %d (request %s, reference %s)", channel_name, len(batch_ids),
                      result.request_id, batch_reference)
@@ -136,7 +131,8 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
         provider.close()
 
 
-def _outgoing(session: Session, batch: list[Message], settings: Settings) -> list[OutgoingMessage]:
+def _outgoing(session: Session, batch: list, settings: Settings) -> list[OutgoingMessage]:
+    """The request's messages, from hand_over's rows."""
     quoted = {m.in_reply_to_id for m in batch if m.in_reply_to_id is not None}
     provider_ids = dict(session.execute(select(Message.id, Message.provider_message_id)
                                         .where(Message.id.in_(quoted))).all()) if quoted else {}
