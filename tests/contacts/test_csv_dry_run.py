@@ -47,7 +47,7 @@ def test_dry_run_counts_and_lists_changes_without_writing(db, session_factory, t
 
 
 def test_preview_shows_rows_as_stored_and_detected_columns(tmp_path):
-    text = "Nome Completo;Telefone Celular;CPF;Cidade\nAna Lima Conceição;(11) 90000-0001;" + formatted(cpf(2)) + ";Santos\n;x;;\n"
+    text = "Nome Completo;Telefone Celular;CPF;Cidade\nAna Lima Conceição;(11) 90000-0001;" + formatted(cpf(2)) + ";Santos\n;;;Santos\n"
     report, rows = preview_import(write(tmp_path, text, encoding="cp1252"))
     assert report.delimiter == ";" and report.encoding == "cp1252"
     assert report.columns == {"Nome Completo": "name", "Telefone Celular": "mobile", "CPF": "document"}
