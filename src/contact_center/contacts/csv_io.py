@@ -285,6 +285,7 @@ def import_contacts(
 @dataclass(frozen=True, slots=True)
 class PreviewRow:
     line: int
+    cells: tuple[str, ...]  # as the file has them
     values: dict[str, Any]  # our field -> the value as it would be stored (empty when rejected)
     rejected: RejectedRow | None
 
@@ -306,9 +307,10 @@ def preview_import(
             before = report.rejected_count
             row = parser.parse(line, record)
             if row is None:
-                found.append(PreviewRow(line, {}, report.rejected[before] if report.rejected else None))
+                found.append(PreviewRow(line, tuple(record), {}, report.rejected[before]))
             else:
-                found.append(PreviewRow(line, {name: row.values[name] for name in FIELDS if name in row.values}, None))
+                values = {name: row.values[name] for name in FIELDS if name in row.values}
+                found.append(PreviewRow(line, tuple(record), values, None))
             if len(found) >= rows:
                 break
     return report, found

@@ -120,9 +120,17 @@ def delete_contact(session: Session, contact_id: int) -> None:
 
 
 def list_contacts(
-    session: Session, *, search: str | None = None, offset: int = 0, limit: int = 50
+    session: Session, *, search: str | None = None, offset: int = 0, limit: int = 50,
+    newest_first: bool = False, before_id: int | None = None, after_id: int | None = None,
+    count_cap: int | None = None,
 ) -> tuple[list[Contact], int]:
-    """A page of contacts, by id. `search` matches a name or email fragment, a CPF, or any written phone."""
+    """A page of contacts, by id. `search` matches a name or email fragment, a CPF, or any written phone.
+
+    For a million contacts (the contacts page): `newest_first` with `before_id` (the next page: older
+    than that id) or `after_id` (the page before: newer than it) pages by the primary key instead of
+    OFFSET, and `count_cap` stops counting there (the total is then at most the cap), so no page
+    reads a million rows.
+    """
     if limit < 1 or limit > MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     if offset < 0:
@@ -130,9 +138,18 @@ def list_contacts(
     query = select(Contact)
     if search and search.strip():
         query = query.where(search_filter(search.strip()))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = list(session.scalars(query.order_by(Contact.id).offset(offset).limit(limit)))
-    return items, total
+    counted = query.with_only_columns(Contact.id)
+    if count_cap is not None:
+        counted = counted.limit(count_cap)
+    total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+    if not newest_first:
+        return list(session.scalars(query.order_by(Contact.id).offset(offset).limit(limit))), total
+    if after_id is not None:  # read upwards from after_id, shown newest first like every page
+        found = list(session.scalars(query.where(Contact.id > after_id).order_by(Contact.id).limit(limit)))
+        return found[::-1], total
+    if before_id is not None:
+        query = query.where(Contact.id < before_id)
+    return list(session.scalars(query.order_by(Contact.id.desc()).offset(offset).limit(limit))), total
 
 
 def search_filter(text: str):
@@ -217,7 +234,7 @@ OPT_OUT_FLAGS = ("opt_out_sms", "opt_out_whatsapp", "opt_out_marketing")
 
 
 def opt_out(session: Session, contact_id: int, flag: str, *, via: str, reason: str | None = None,
-            value: bool = True) -> None:
+            value: bool = True, actor_id: int | None = None) -> None:
     """Set (or, with value=False, clear) one of the contact's opt-out flags, audited: a customer
     who stopped marketing on WhatsApp, one whose send failed for it. An SMS one reaches the
     providers' blacklists once committed."""
@@ -229,7 +246,7 @@ def opt_out(session: Session, contact_id: int, flag: str, *, via: str, reason: s
     assert flag in OPT_OUT_FLAGS, flag
     session.execute(update(Contact).where(Contact.id == contact_id).values({flag: value, "updated_at": utcnow()}))
     record(session, action=f"contact.{flag}" if value else f"contact.{flag}.cleared", subject_type="contact",
-           subject_id=contact_id, via=via, reason=reason)
+           subject_id=contact_id, actor_id=actor_id, via=via, reason=reason)
     if flag == "opt_out_sms":
         blacklist.push_after_commit(session, [contact_id])
     log.info("contact %d: %s %s (%s)", contact_id, flag, "set" if value else "cleared", reason or via)
