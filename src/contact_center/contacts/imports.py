@@ -117,7 +117,10 @@ def _copy(stream: IO[bytes], out: IO[bytes], limit: int, shown: str) -> int:
 
 
 def _megabytes(size: int) -> str:
-    return f"{size / 2**20:,.0f} MB".replace(",", ".")
+    """1 KB, 200 MB: the limit as an operator reads it."""
+    if size < 2**20:
+        return f"{size // 1024} KB"
+    return f"{size // 2**20:,} MB".replace(",", ".")
 
 
 def _check_looks_like_csv(head: bytes, shown: str, size: int) -> None:

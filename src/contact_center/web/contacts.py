@@ -31,7 +31,7 @@ from contact_center.contacts.csv_io import FIELD_LABELS, FIELDS
 from contact_center.contacts.models import Contact, ContactImport
 from contact_center.contacts.schemas import ContactCreate, ContactUpdate
 from contact_center.deps import DbSession
-from contact_center.errors import DomainError, InvalidInput
+from contact_center.errors import Conflict, DomainError, InvalidInput
 from contact_center.inbox import queries, workflow
 from contact_center.inbox.visibility import is_staff
 from contact_center.inbox.models import Conversation
@@ -190,14 +190,11 @@ async def create(request: Request, session: DbSession, user: PageUser):
     web_session.check_csrf(request, form.get("csrf_token"))
     values = {f: str(form.get(f) or "").strip() for f in EDIT_FIELDS}
     data = {f: v or None for f, v in values.items()}
-    data["name"] = values["name"]
-    try:
-        ContactCreate.model_validate(data)
-        contact = contacts.create_contact(session, data)
-    except (ValidationError, DomainError) as exc:
-        session.rollback()
-        return render(request, "contact_new.html", user, values=values, errors=_field_errors(session, exc, values),
+    errors = _problems(session, None, data, ContactCreate)
+    if errors:
+        return render(request, "contact_new.html", user, values=values, errors=_field_errors(session, errors, values),
                       status_code=422, active_nav="contacts")
+    contact = contacts.create_contact(session, data)
     record(session, action="contact.created", subject_type="contact", subject_id=contact.id, actor_id=user.id, via="ui")
     log.info("contact %d created by %s", contact.id, user.username)
     return RedirectResponse(f"/contacts/{contact.id}?saved=1", status_code=303)
@@ -219,32 +216,43 @@ async def edit(contact_id: int, request: Request, session: DbSession, user: Page
     changes = {f: v or None for f, v in values.items() if (getattr(contact, f) or "") != v}
     if not changes:
         return RedirectResponse(f"/contacts/{contact.id}", status_code=303)
-    try:
-        ContactUpdate.model_validate({**changes, "name": values["name"] or None} if "name" in changes else changes)
-        if "name" in changes and not values["name"]:
-            raise InvalidInput("name must not be empty", field="name")
-        contacts.update_contact(session, contact, changes)
-    except (ValidationError, DomainError) as exc:
-        session.rollback()
-        contact = contacts.get_contact(session, contact_id)
-        return _contact_page(request, session, user, contact, errors=_field_errors(session, exc, values),
+    errors = _problems(session, contact.id, changes, ContactUpdate)
+    if errors:
+        return _contact_page(request, session, user, contact, errors=_field_errors(session, errors, values),
                              values=values, status_code=422)
+    contacts.update_contact(session, contact, changes)
     record(session, action="contact.updated", subject_type="contact", subject_id=contact.id, actor_id=user.id,
            via="ui", fields=sorted(changes))
     log.info("contact %d updated by %s: %s", contact.id, user.username, ", ".join(sorted(changes)))
     return RedirectResponse(f"/contacts/{contact.id}?saved=1", status_code=303)
 
 
-def _field_errors(session, exc: ValidationError | DomainError, values: dict[str, str]) -> dict[str, str]:
+def _problems(session, contact_id: int | None, changes: dict, schema) -> dict[str, Exception]:
+    """Every wrong field at once (field -> its error), checked as the API checks them: its schema,
+    then the service's rules one field at a time on a copy that is never saved."""
+    problems: dict[str, Exception] = {}
+    try:
+        schema.model_validate(changes)
+    except ValidationError as exc:
+        for error in exc.errors():
+            if error["loc"]:
+                problems.setdefault(str(error["loc"][0]), exc)
+    for name, value in changes.items():
+        if name in problems:
+            continue
+        try:
+            contacts.apply_changes(session, Contact(id=contact_id), {name: value})
+        except DomainError as exc:
+            problems.setdefault(exc.field or name, exc)
+    return problems
+
+
+def _field_errors(session, problems: dict[str, Exception], values: dict[str, str]) -> dict[str, str]:
     """field -> what is wrong with it and what is expected, in Portuguese."""
-    if isinstance(exc, ValidationError):
-        wrong = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
-    else:
-        wrong = {exc.field or "name"}
     errors = {}
-    for name in wrong:
+    for name, exc in problems.items():
         value = values.get(name, "")
-        if name == "document" and exc.__class__.__name__ == "Conflict":
+        if name == "document" and isinstance(exc, Conflict):
             owner = contacts.list_contacts(session, search=value, limit=1)[0]
             errors[name] = (f"o CPF {value} já é de outro contato ({owner[0].name}, nº {owner[0].id}): "
                             "cada CPF pertence a um só contato") if owner else f"o CPF {value} já é de outro contato"
