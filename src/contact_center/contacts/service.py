@@ -138,24 +138,27 @@ def list_contacts(
     query = select(Contact)
     if search and search.strip():
         query = query.where(search_filter(search.strip()))
+    if not newest_first:
+        items = list(session.scalars(query.order_by(Contact.id).offset(offset).limit(limit)))
+    elif after_id is not None:  # read upwards from after_id, shown newest first like every page
+        items = list(session.scalars(query.where(Contact.id > after_id).order_by(Contact.id).limit(limit)))[::-1]
+    else:
+        older = query.where(Contact.id < before_id) if before_id is not None else query
+        items = list(session.scalars(older.order_by(Contact.id.desc()).offset(offset).limit(limit)))
+    if offset == 0 and before_id is None and after_id is None and len(items) < limit:
+        return items, len(items)  # the first page holds them all: no second pass to count them
     counted = query.with_only_columns(Contact.id)
     if count_cap is not None:
         counted = counted.limit(count_cap)
-    total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
-    if not newest_first:
-        return list(session.scalars(query.order_by(Contact.id).offset(offset).limit(limit))), total
-    if after_id is not None:  # read upwards from after_id, shown newest first like every page
-        found = list(session.scalars(query.where(Contact.id > after_id).order_by(Contact.id).limit(limit)))
-        return found[::-1], total
-    if before_id is not None:
-        query = query.where(Contact.id < before_id)
-    return list(session.scalars(query.order_by(Contact.id.desc()).offset(offset).limit(limit))), total
+    return items, session.scalar(select(func.count()).select_from(counted.subquery())) or 0
 
 
 def search_filter(text: str):
-    """Contacts matching `text`: a name or email fragment, a CPF, or any written form of a phone
-    (the contact list, bulk sends and exports all search this way)."""
-    conditions = [Contact.name.ilike(f"%{text}%"), Contact.email.ilike(f"%{text}%")]
+    """Contacts matching `text`: any written form of a phone, or a CPF, by their indexes; otherwise
+    a name or email fragment (the contact list, bulk sends and exports all search this way). A text
+    that is a phone or a CPF is not also looked for inside names: that scan is what makes a search
+    slow on a million contacts, and no name is a phone number."""
+    conditions = []
     try:
         key = phones.match_key(text)
         conditions += [Contact.phone_key == key, Contact.mobile_key == key]
@@ -165,6 +168,8 @@ def search_filter(text: str):
         conditions.append(Contact.document == normalize_cpf(text))
     except DocumentError:
         pass
+    if not conditions:
+        conditions = [Contact.name.ilike(f"%{text}%"), Contact.email.ilike(f"%{text}%")]
     return or_(*conditions)
 
 
