@@ -213,7 +213,12 @@ def test_an_upload_over_the_size_limit_is_refused(client, db, sofia, settings):
     refused = _upload(client, "grande.csv", b"nome;celular\n" + b"Cliente;11 90000-0001\n" * 100,
                       form_csrf(client, "/contacts/import"))
     assert refused.status_code == 422 and "«grande.csv» tem mais de 1 KB, o limite para importar" in refused.text
+    # Far over the limit, the request is refused by its declared size, before the body is read.
+    huge = _upload(client, "enorme.csv", b"nome;celular\n" + b"Cliente;11 90000-0001\n" * 5000,
+                   form_csrf(client, "/contacts/import"))
+    assert huge.status_code == 422 and "o arquivo passa de 1 KB, o limite para importar" in huge.text
     assert list((settings.data_dir / "imports").iterdir()) == []
+    assert "Até 1 KB." in client.get("/contacts/import").text
 
 
 def test_import_mapping_dry_run_run_and_rejections(client, db, sofia, maria, settings):

@@ -108,7 +108,7 @@ def _copy(stream: IO[bytes], out: IO[bytes], limit: int, shown: str) -> int:
     while chunk := stream.read(1 << 20):
         size += len(chunk)
         if size > limit:
-            raise InvalidInput(f"«{shown}» tem mais de {_megabytes(limit)}, o limite para importar: divida o arquivo "
+            raise InvalidInput(f"«{shown}» tem mais de {size_words(limit)}, o limite para importar: divida o arquivo "
                                "em partes menores", field="file")
         out.write(chunk)
     if size == 0:
@@ -116,7 +116,7 @@ def _copy(stream: IO[bytes], out: IO[bytes], limit: int, shown: str) -> int:
     return size
 
 
-def _megabytes(size: int) -> str:
+def size_words(size: int) -> str:
     """1 KB, 200 MB: the limit as an operator reads it."""
     if size < 2**20:
         return f"{size // 1024} KB"

@@ -15,11 +15,12 @@ import tempfile
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from contact_center.audit.service import latest, record
 from contact_center.auth.models import User
@@ -350,21 +351,29 @@ def _template_from(session, channel_id: int, form) -> tuple[int, dict]:
 def import_page(request: Request, session: DbSession, user: SupervisorPageUser):
     recent = list(session.scalars(select(ContactImport).order_by(ContactImport.id.desc()).limit(20)))
     return render(request, "contact_imports.html", user, recent=recent, error=None,
-                  max_bytes=request.app.state.settings.contact_import_max_bytes, active_nav="contacts")
+                  max_size=imports.size_words(request.app.state.settings.contact_import_max_bytes), active_nav="contacts")
 
 
 @router.post("/import")
-def upload(request: Request, session: DbSession, user: SupervisorPageUser, file: UploadFile,
-           csrf_token: str = Form("")):
-    web_session.check_csrf(request, csrf_token)
+async def upload(request: Request, session: DbSession, user: SupervisorPageUser):
+    settings = request.app.state.settings
     try:
-        contact_import = imports.save_upload(session, request.app.state.settings, user_id=user.id,
-                                             filename=file.filename or "", stream=file.file)
-    except DomainError as exc:
+        # Refused before the body is read when it says it is too large; otherwise counted as kept.
+        if int(request.headers.get("content-length") or 0) > settings.contact_import_max_bytes + 65_536:
+            raise InvalidInput(f"o arquivo passa de {imports.size_words(settings.contact_import_max_bytes)}, o limite "
+                               "para importar: divida o arquivo em partes menores", field="file")
+        form = await request.form(max_files=1, max_fields=4)
+        web_session.check_csrf(request, form.get("csrf_token"))
+        upload_file = form.get("file")
+        if not isinstance(upload_file, StarletteUploadFile):
+            raise InvalidInput("escolha o arquivo CSV a importar", field="file")
+        contact_import = imports.save_upload(session, settings, user_id=user.id, filename=upload_file.filename or "",
+                                             stream=upload_file.file)
+    except InvalidInput as exc:
         session.rollback()
         recent = list(session.scalars(select(ContactImport).order_by(ContactImport.id.desc()).limit(20)))
         return render(request, "contact_imports.html", user, recent=recent, error=exc, status_code=exc.status_code,
-                      max_bytes=request.app.state.settings.contact_import_max_bytes, active_nav="contacts")
+                      max_size=imports.size_words(settings.contact_import_max_bytes), active_nav="contacts")
     return RedirectResponse(f"/contacts/import/{contact_import.id}", status_code=303)
 
 
