@@ -67,13 +67,16 @@ from contact_center.errors import InvalidInput
 __all__ = [
     "EXPORT_HEADER",
     "FIELDS",
-    "ImportFileError",
+    "FIELD_LABELS",
     "ContactChange",
+    "ImportFileError",
     "ImportReport",
+    "PreviewRow",
     "RejectedRow",
     "export_contacts",
     "import_contacts",
     "preview_import",
+    "rejection_reason",
 ]
 
 FIELDS = ("name", "phone", "mobile", "email", "document", "notes", "opt_out_sms", "opt_out_whatsapp")
@@ -183,7 +186,6 @@ class ImportReport:
     columns: dict[str, str] = field(default_factory=dict)  # CSV header -> our field
     ignored_columns: list[str] = field(default_factory=list)
     header: list[str] = field(default_factory=list)  # the file's header as written
-    dry_run: bool = False
     changes: list[ContactChange] = field(default_factory=list)  # the first MAX_CHANGES_IN_MEMORY
     changed_count: int = 0  # contacts with at least one field changed
     changed_fields: dict[str, int] = field(default_factory=dict)  # field -> how many contacts
@@ -259,7 +261,7 @@ def import_contacts(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     started = time.perf_counter()
-    report = ImportReport(dry_run=dry_run)
+    report = ImportReport()
     with _records(source, mapping, delimiter, report) as (parser, records):
         writer = _BatchWriter(session_factory, report, dry_run=dry_run)
         batch: list[_Row] = []
@@ -300,7 +302,7 @@ def preview_import(
     """The first `rows` data rows as the import would store them (or reject them), read with the same
     parser; the report has the encoding, delimiter, header and which column maps to which field.
     Reads nothing from the database and writes nothing."""
-    report = ImportReport(dry_run=True)
+    report = ImportReport()
     found: list[PreviewRow] = []
     with _records(source, mapping, delimiter, report) as (parser, records):
         for line, record in records:
@@ -763,7 +765,6 @@ class _BatchWriter:
             statement = update(_contacts).where(_contacts.c.id == bindparam("p_id")).values(values)
             session.execute(statement, params)
         return created, updated, merged, ids
-
 
     def _would_create(self, row: _Row) -> bool:
         """In a dry run: whether an earlier batch would already have created this row's contact (and

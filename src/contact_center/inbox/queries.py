@@ -369,7 +369,7 @@ def contact_messages(session: Session, user: User, contact_id: int, *, before_id
     if before_id is not None:
         pivot = session.execute(select(Message.id, Message.created_at).where(Message.id == before_id, *where)).first()
         if pivot is None:
-            raise InvalidInput(f"no message with id {before_id} in this contact's history", field="before")
+            raise InvalidInput(f"não há mensagem {before_id} no histórico deste contato", field="before")
         query = query.where(or_(Message.created_at < pivot.created_at,
                                 and_(Message.created_at == pivot.created_at, Message.id < pivot.id)))
     found = session.execute(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)).all()

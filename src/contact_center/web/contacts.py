@@ -22,6 +22,7 @@ from sqlalchemy import select
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from contact_center import phones
 from contact_center.audit.service import latest, record
 from contact_center.auth.models import User
 from contact_center.channels import service as channels
@@ -34,8 +35,8 @@ from contact_center.contacts.schemas import ContactCreate, ContactUpdate
 from contact_center.deps import DbSession
 from contact_center.errors import Conflict, DomainError, InvalidInput
 from contact_center.inbox import queries, workflow
-from contact_center.inbox.visibility import is_staff
 from contact_center.inbox.models import Conversation
+from contact_center.inbox.visibility import is_staff
 from contact_center.messaging.service import window_seconds_left
 from contact_center.routes import CheckedRoute
 from contact_center.unit_of_work import after_commit
@@ -44,7 +45,6 @@ from contact_center.web.admin import SupervisorPageUser
 from contact_center.web.pages import approved_template_fields
 from contact_center.web.rendering import render
 from contact_center.web.session import PageUser
-from contact_center import phones
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/contacts", include_in_schema=False, route_class=CheckedRoute)
@@ -113,7 +113,11 @@ def export(request: Request, session: DbSession, user: SupervisorPageUser):
     folder.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=folder, prefix="export-", suffix=".csv", delete=False)
     handle.close()
-    written = csv_io.export_contacts(session, handle.name, search=filter_.search or None)
+    try:
+        written = csv_io.export_contacts(session, handle.name, search=filter_.search or None)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
     record(session, action="contacts.export", subject_type="contact", subject_id=None, actor_id=user.id, via="ui",
            search=filter_.search, count=written)
     log.info("contacts export by %s: %d contacts (search %r)", user.username, written, filter_.search)
@@ -160,8 +164,7 @@ def _opt_out_history(session, contact: Contact) -> dict[str, dict]:
         if changes:
             last = max(changes, key=lambda e: e.id)
             history[flag] = {"set": not last.action.endswith(".cleared"), "at": last.at,
-                             "by": names.get(last.actor_id), "via": last.via,
-                             "reason": (last.detail or {}).get("reason")}
+                             "by": names.get(last.actor_id), "via": last.via}
     return history
 
 
