@@ -198,6 +198,14 @@ def _sync_blacklist(contact_ids: list[int], channel_ids: list[int] | None = None
         runtime.jobs.sync_blacklist_later(contact_ids, run.retry_channel_ids, attempt + 1, run.retry_after)
 
 
+def _run_contact_import(import_id: int, dry_run: bool) -> None:
+    from contact_center.contacts.imports import run
+    from contact_center.runtime import current
+
+    runtime = current()
+    run(runtime.session_factory, runtime.settings, import_id, dry_run)
+
+
 def _poll_providers() -> None:
     from contact_center.messaging.recovery import poll_all_channels
     from contact_center.runtime import current
@@ -236,6 +244,11 @@ class Jobs:
         self.pump_campaigns = huey.periodic_task(crontab(minute="*"), name="pump_campaigns")(_pump_campaigns)
         self.reconcile_campaign = huey.task(name="reconcile_campaign", priority=BULK)(_reconcile_campaign)
         self._sync_blacklist = huey.task(name="sync_blacklist", priority=ROUTINE)(_sync_blacklist)
+        self._run_contact_import = huey.task(name="run_contact_import", priority=ROUTINE)(_run_contact_import)
+
+    def run_contact_import(self, import_id: int, dry_run: bool) -> None:
+        """The dry run or the import of a CSV file uploaded on the contacts page."""
+        self._run_contact_import(import_id, dry_run)
 
     def sync_blacklist(self, contact_ids: list[int]) -> None:
         """Push these contacts' SMS opt-outs (or their reversal) to every provider's blacklist."""

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
         description="Sent once, on the same channel, to a customer who opted out by replying a keyword; "
                     "{canal} becomes SMS or WhatsApp. Empty sends nothing.",
     )
+    contact_import_max_bytes: int = Field(
+        200 * 2**20, ge=1024, description="The largest CSV file the contacts page accepts for import (bytes)."
+    )
     webhook_writer_process: bool = Field(
         True, description="Record provider callbacks in a child process of the server (faster on several "
                           "cores); false records them on a thread of the server."

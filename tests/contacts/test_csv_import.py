@@ -198,8 +198,10 @@ def test_rejections_beyond_the_memory_cap_are_still_written(session_factory, tmp
     assert report.write_rejections(out) == 10
     with open(out, newline="", encoding="utf-8-sig") as handle:
         written = list(csv.DictReader(handle))
-    assert [int(r["line"]) for r in written] == list(range(2, 12))
-    assert all(r["field"] == "mobile" and "abc" in r["reason"] for r in written)
+    assert [int(r["linha"]) for r in written] == list(range(2, 12))
+    assert all(r["campo"] == "celular" for r in written)
+    assert all(r["motivo"].startswith("celular inválido") and "abc" in r["motivo"] for r in written)
+    assert [r["celular"] for r in written] == [f"abc{i}" for i in range(10)]
 
 
 # --- update or create --------------------------------------------------------------------------
@@ -477,7 +479,8 @@ def test_cli_import_reports_and_writes_rejections(tmp_path):
         assert re.search(rf"{label} \W+ {number}\b", out), (label, out)
     assert "'11 9876' is too short" in out and "cp1252" in out
     rejected = tmp_path / "clientes.rejected.csv"
-    assert rejected.read_text(encoding="utf-8-sig").splitlines()[1].startswith("3,mobile,")
+    # The row as it was, in the file's delimiter, then line, field and reason: fixable and importable again.
+    assert rejected.read_text(encoding="utf-8-sig").splitlines()[1].startswith("Cliente 2;11 9876;;3;celular;celular inválido")
 
     listed = run_cli("contacts", "list", "--search", "João", data_dir=tmp_path)
     assert "João da Silva B" in listed.stdout and "+5511987654321" in listed.stdout
@@ -490,7 +493,7 @@ def test_cli_import_with_map_and_explicit_rejections_path(tmp_path):
         "--delimiter", ",", "--rejections", str(tmp_path / "r.csv"), data_dir=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "r.csv").read_text(encoding="utf-8-sig").strip() == "line,field,reason"
+    assert (tmp_path / "r.csv").read_text(encoding="utf-8-sig").strip() == "Cliente,Zap Zap,linha,campo,motivo"
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,12 @@ Import (`import_contacts`)
       rejected too: nothing could reach the contact nor match it on the next import.
     * Each batch commits on its own: if the import stops half-way, the batches before stay in and
       running the same file again is safe (it updates what is already there).
+    * ``dry_run=True`` runs the same path without writing: the report says how many contacts would
+      be created and updated, which fields of which contacts would change (``changes``, names
+      included) and which rows would be rejected. ``preview_import`` parses the first rows only,
+      as they would be stored, for a mapping screen.
+    * The rejections file (``write_rejections``) keeps each rejected row as it was, followed by its
+      line, field and reason: fixed in a spreadsheet, it imports again as it is.
 
 Export (`export_contacts`) writes every contact (or those matching a search) as CSV, in id order,
 a chunk at a time.
@@ -61,17 +67,23 @@ from contact_center.errors import InvalidInput
 __all__ = [
     "EXPORT_HEADER",
     "FIELDS",
+    "FIELD_LABELS",
+    "ContactChange",
     "ImportFileError",
     "ImportReport",
+    "PreviewRow",
     "RejectedRow",
     "export_contacts",
     "import_contacts",
+    "preview_import",
+    "rejection_reason",
 ]
 
 FIELDS = ("name", "phone", "mobile", "email", "document", "notes", "opt_out_sms", "opt_out_whatsapp")
 EXPORT_HEADER = (*FIELDS, "phone_e164", "mobile_e164")
 
 MAX_REJECTIONS_IN_MEMORY = 10_000
+MAX_CHANGES_IN_MEMORY = 1000  # the contacts whose changes a report lists; all are counted
 SNIFF_BYTES = 1024
 LOOKUP_CHUNK = 500  # values per IN (...): far below SQLite's and PostgreSQL's parameter limits
 ANALYZE_AFTER = 5000  # PostgreSQL: first ANALYZE after this many new contacts, then at each doubling
@@ -107,6 +119,32 @@ _STATE = (
 _NEW_CONTACT = dict.fromkeys(_STATE) | {"opt_out_sms": False, "opt_out_whatsapp": False}
 _contacts = Contact.__table__
 
+# Our fields as an operator reads them (the rejections file, the import screens).
+FIELD_LABELS = {
+    "name": "nome", "phone": "telefone", "mobile": "celular", "email": "e-mail", "document": "CPF",
+    "notes": "observações", "opt_out_sms": "não enviar SMS", "opt_out_whatsapp": "não enviar WhatsApp",
+    "row": "linha", "phone/mobile/document": "telefone/celular/CPF",
+}
+# What each field expects, said in Portuguese in front of the parser's technical detail.
+_EXPECTED = {
+    "name": "nome obrigatório, de até 200 caracteres",
+    "phone": "telefone inválido: use DDD e número, como (11) 3000-0001, ou +DDI para outro país",
+    "mobile": "celular inválido: use DDD e número, como (11) 90000-0001, ou +DDI para outro país",
+    "email": "e-mail inválido: use o formato nome@empresa.com.br",
+    "document": "CPF inválido: 11 dígitos, com ou sem pontos e traço, e dígitos verificadores corretos",
+    "notes": "observações de até 10.000 caracteres",
+    "opt_out_sms": "use sim ou não (também s/n, 1/0, x)",
+    "opt_out_whatsapp": "use sim ou não (também s/n, 1/0, x)",
+    "row": "a linha tem mais colunas que o cabeçalho: um valor com o separador precisa estar entre aspas",
+    "phone/mobile/document": "a linha não tem telefone, celular nem CPF: informe ao menos um deles",
+}
+
+
+def rejection_reason(field_name: str, reason: str) -> str:
+    """A rejection as an operator reads it: what the field expects, in Portuguese, then the detail."""
+    expected = _EXPECTED.get(field_name)
+    return f"{expected} (detalhe: {reason})" if expected else reason
+
 
 class ImportFileError(InvalidInput):
     """The file cannot be imported at all (empty, unreadable, no usable columns, bad mapping)."""
@@ -117,6 +155,22 @@ class RejectedRow:
     line: int  # physical line where the record starts; the header is line 1
     field: str  # our field name, or "row" for a problem with the whole row
     reason: str
+    record: tuple[str, ...] = field(default=(), compare=False)  # the row's cells as the file had them
+
+
+@dataclass(frozen=True, slots=True)
+class ContactChange:
+    """What an import does (or, in a dry run, would do) to a contact that exists: field -> (before, after)."""
+
+    line: int  # the last row of the file that wrote it
+    contact_id: int
+    name: str  # the name it had before
+    fields: dict[str, tuple[Any, Any]]
+
+
+# Rejections file: the file's own columns, then these (names no import alias uses, so they are ignored
+# when the fixed file is imported again).
+REJECTION_COLUMNS = ("linha", "campo", "motivo")
 
 
 @dataclass
@@ -131,6 +185,10 @@ class ImportReport:
     delimiter: str = ""
     columns: dict[str, str] = field(default_factory=dict)  # CSV header -> our field
     ignored_columns: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)  # the file's header as written
+    changes: list[ContactChange] = field(default_factory=list)  # the first MAX_CHANGES_IN_MEMORY
+    changed_count: int = 0  # contacts with at least one field changed
+    changed_fields: dict[str, int] = field(default_factory=dict)  # field -> how many contacts
     elapsed: float = 0.0  # seconds
     _overflow: IO[str] | None = field(default=None, repr=False, compare=False)
 
@@ -138,29 +196,44 @@ class ImportReport:
     def rows_per_second(self) -> float:
         return self.rows_read / self.elapsed if self.elapsed > 0 else 0.0
 
-    def reject(self, line: int, field_name: str, reason: str) -> None:
+    def reject(self, line: int, field_name: str, reason: str, record: list[str] | tuple[str, ...] = ()) -> None:
         self.rejected_count += 1
         if len(self.rejected) < MAX_REJECTIONS_IN_MEMORY:
-            self.rejected.append(RejectedRow(line, field_name, reason))
+            self.rejected.append(RejectedRow(line, field_name, reason, tuple(record)))
             return
         if self._overflow is None:  # the rest waits in a temporary file for write_rejections
             self._overflow = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
-        csv.writer(self._overflow).writerow((line, field_name, reason))
+        csv.writer(self._overflow).writerow(self._rejection_cells(RejectedRow(line, field_name, reason, tuple(record))))
+
+    def note_change(self, change: ContactChange) -> None:
+        self.changed_count += 1
+        for name in change.fields:
+            self.changed_fields[name] = self.changed_fields.get(name, 0) + 1
+        if len(self.changes) < MAX_CHANGES_IN_MEMORY:
+            self.changes.append(change)
+
+    def _rejection_cells(self, rejected: RejectedRow) -> list:
+        """The row as it was (padded or cut to the header's width), then line, field and reason."""
+        width = len(self.header)
+        cells = list(rejected.record[:width]) + [""] * (width - len(rejected.record))
+        return [*cells, rejected.line, FIELD_LABELS.get(rejected.field, rejected.field),
+                rejection_reason(rejected.field, rejected.reason)]
 
     def write_rejections(self, path: str | os.PathLike[str]) -> int:
-        """Every rejected row as CSV (line, field, reason), not only the ones kept in memory.
+        """Every rejected row, not only the ones kept in memory: the file's columns as they were,
+        then linha, campo and motivo (in Portuguese), so the file can be fixed and imported again.
 
-        UTF-8 with BOM, like the export, so that Excel shows the reasons' accents right.
+        UTF-8 with BOM, like the export, so that Excel shows the reasons' accents right; the
+        file's own delimiter.
         """
         with open(path, "w", encoding="utf-8-sig", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(("line", "field", "reason"))
-            writer.writerows((r.line, r.field, r.reason) for r in self.rejected)
+            writer = csv.writer(out, delimiter=self.delimiter or ",")
+            writer.writerow((*self.header, *REJECTION_COLUMNS))
+            writer.writerows(self._rejection_cells(r) for r in self.rejected)
             if self._overflow is not None:
                 self._overflow.flush()
                 self._overflow.seek(0)
-                for chunk in iter(lambda: self._overflow.read(1 << 16), ""):
-                    out.write(chunk)
+                writer.writerows(csv.reader(self._overflow))  # again, in the file's delimiter
                 self._overflow.seek(0, io.SEEK_END)
         return self.rejected_count
 
@@ -176,40 +249,24 @@ def import_contacts(
     delimiter: str | None = None,
     progress: Callable[[int], None] | None = None,
     batch_size: int = 2000,
+    dry_run: bool = False,
 ) -> ImportReport:
     """Update-or-create contacts from a CSV file; see the module docstring for the rules.
 
     ``source`` is a path, a text stream, or a seekable binary stream (an upload). ``progress`` is
     called with the number of rows read so far every ``batch_size`` rows and at the end. Raises
-    ImportFileError, before any row is written, when the file cannot be imported at all.
+    ImportFileError, before any row is written, when the file cannot be imported at all. With
+    ``dry_run`` nothing is written and the report says what would be.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    if delimiter is not None and len(delimiter) != 1:
-        raise ImportFileError(f"the delimiter must be one character, not {delimiter!r}", field="delimiter")
     started = time.perf_counter()
     report = ImportReport()
-    with _open_text(source) as (text, encoding):
-        report.encoding = encoding
-        lines, sample = _with_sample(text)
-        report.delimiter = delimiter or _sniff_delimiter(sample)
-        reader = csv.reader(lines, delimiter=report.delimiter)
-        header = next(reader, None)
-        if header is None:
-            raise ImportFileError("the file is empty: expected a header line with the column names")
-        if header and header[0].startswith("\ufeff"):  # a text stream opened without utf-8-sig
-            header[0] = header[0][1:]
-        parser = _RowParser(header, mapping, report)
-        writer = _BatchWriter(session_factory, report)
+    with _records(source, mapping, delimiter, report) as (parser, records):
+        writer = _BatchWriter(session_factory, report, dry_run=dry_run)
         batch: list[_Row] = []
-        previous = reader.line_num
         next_progress = batch_size
-        for record in reader:
-            line = previous + 1  # where the record starts: a quoted field may span lines
-            previous = reader.line_num
-            if not any(record):
-                continue  # blank line, or an Excel row of empty cells
-            report.rows_read += 1
+        for line, record in records:
             row = parser.parse(line, record)
             if row is not None:
                 batch.append(row)
@@ -225,6 +282,75 @@ def import_contacts(
             progress(report.rows_read)
     report.elapsed = time.perf_counter() - started
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewRow:
+    line: int
+    cells: tuple[str, ...]  # as the file has them
+    values: dict[str, Any]  # our field -> the value as it would be stored (empty when rejected)
+    rejected: RejectedRow | None
+
+
+def preview_import(
+    source: str | os.PathLike[str] | IO[str] | IO[bytes],
+    *,
+    mapping: Mapping[str, str] | None = None,
+    delimiter: str | None = None,
+    rows: int = 10,
+) -> tuple[ImportReport, list[PreviewRow]]:
+    """The first `rows` data rows as the import would store them (or reject them), read with the same
+    parser; the report has the encoding, delimiter, header and which column maps to which field.
+    Reads nothing from the database and writes nothing."""
+    report = ImportReport()
+    found: list[PreviewRow] = []
+    with _records(source, mapping, delimiter, report) as (parser, records):
+        for line, record in records:
+            before = report.rejected_count
+            row = parser.parse(line, record)
+            if row is None:
+                found.append(PreviewRow(line, tuple(record), {}, report.rejected[before]))
+            else:
+                values = {name: row.values[name] for name in FIELDS if name in row.values}
+                found.append(PreviewRow(line, tuple(record), values, None))
+            if len(found) >= rows:
+                break
+    return report, found
+
+
+@contextmanager
+def _records(source, mapping, delimiter, report: ImportReport):
+    """(parser, the data records as (line, cells)) for a file; fills the report's encoding,
+    delimiter, header and columns, and counts rows_read as records are taken."""
+    if delimiter is not None and len(delimiter) != 1:
+        raise ImportFileError(f"the delimiter must be one character, not {delimiter!r}", field="delimiter")
+    with _open_text(source) as (text, encoding):
+        report.encoding = encoding
+        lines, sample = _with_sample(text)
+        report.delimiter = delimiter or _sniff_delimiter(sample)
+        reader = csv.reader(lines, delimiter=report.delimiter)
+        header = next(reader, None)
+        if header is None:
+            raise ImportFileError("the file is empty: expected a header line with the column names")
+        if header and header[0].startswith("\ufeff"):  # a text stream opened without utf-8-sig
+            header[0] = header[0][1:]
+        report.header = header
+        parser = _RowParser(header, mapping, report)
+
+        def records() -> Iterator[tuple[int, list[str]]]:
+            previous = reader.line_num
+            for record in reader:
+                line = previous + 1  # where the record starts: a quoted field may span lines
+                previous = reader.line_num
+                if not any(record):
+                    continue  # blank line, or an Excel row of empty cells
+                report.rows_read += 1
+                yield line, record
+
+        try:
+            yield parser, records()
+        except csv.Error as exc:
+            raise ImportFileError(f"the file is not a readable CSV file: {exc}", field="file") from None
 
 
 @contextmanager
@@ -375,7 +501,7 @@ class _RowParser:
                 raise _RowError("phone/mobile/document",
                                 "the row has no phone, mobile or CPF: nothing could reach this contact or match it later")
         except _RowError as error:
-            self.report.reject(line, error.field, error.reason)
+            self.report.reject(line, error.field, error.reason, record)
             return None
         return row
 
@@ -514,11 +640,12 @@ def clean_email(raw: str) -> str:
 class _Target:
     """A contact a batch writes to: one that exists (id known) or one the batch creates."""
 
-    __slots__ = ("id", "order", "state", "original", "seen")
+    __slots__ = ("id", "order", "state", "original", "seen", "line")
 
     def __init__(self, id_: int | None, order: int, state: dict[str, Any], seen: bool):
         self.id = id_
         self.order = order
+        self.line = 0  # the last row that wrote it
         self.state = state
         self.original = dict(state) if id_ is not None else None
         self.seen = seen  # already written by an earlier row of this import
@@ -528,17 +655,22 @@ class _Target:
 
 
 class _BatchWriter:
-    def __init__(self, session_factory: sessionmaker[Session], report: ImportReport):
+    def __init__(self, session_factory: sessionmaker[Session], report: ImportReport, *, dry_run: bool = False):
         self.session_factory = session_factory
         self.report = report
         self.touched = _IdSet()  # contacts written by this import, to tell duplicates from updates
         self.analyzed_at = 0  # contacts created by this import when PostgreSQL last analyzed the table
+        self.dry_run = dry_run
+        # A dry run creates nothing, so a later batch cannot find its new contacts in the database:
+        # their CPFs and phone keys, to count a row repeating one as a duplicate, not a creation.
+        self.would_create: set[str] = set()
 
     def write(self, rows: list[_Row]) -> None:
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             try:
                 with transaction(self.session_factory) as session:
-                    self._refresh_statistics(session)
+                    if not self.dry_run:
+                        self._refresh_statistics(session)
                     outcome = self._write(session, rows)
                 break
             except IntegrityError:
@@ -589,14 +721,19 @@ class _BatchWriter:
         for row in rows:
             target = _match(row, by_document, by_key)
             if target is None:
-                target = _Target(None, len(new), dict(_NEW_CONTACT), False)
+                repeated = self.dry_run and self._would_create(row)
+                target = _Target(None, len(new), dict(_NEW_CONTACT), repeated)
                 new.append(target)
-                created += 1
+                if repeated:
+                    merged.append(row.line)
+                else:
+                    created += 1
             elif target.seen:
                 merged.append(row.line)
             else:
                 updated += 1
             target.seen = True
+            target.line = row.line
             state = target.state
             state.update(row.values)
             if row.document is not None:
@@ -607,7 +744,7 @@ class _BatchWriter:
                     candidates.append(target)
 
         now = _now(session)
-        ids = _insert(session, [t.state for t in new], now) if new else []
+        ids = _insert(session, [t.state for t in new], now) if new and not self.dry_run else []
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for target in existing:
             if not target.seen:
@@ -615,14 +752,27 @@ class _BatchWriter:
             ids.append(target.id)
             changed = tuple(c for c in _STATE if target.state[c] != target.original[c])
             if changed:
+                self.report.note_change(ContactChange(
+                    target.line, target.id, target.original["name"],
+                    {c: (target.original[c], target.state[c]) for c in FIELDS if c in changed}))
                 params = {f"p_{c}": target.state[c] for c in changed}
                 params["p_id"] = target.id
                 groups.setdefault(changed, []).append(params)
+        if self.dry_run:
+            return created, updated, merged, ids
         for changed, params in groups.items():
             values = {c: bindparam(f"p_{c}") for c in changed} | {"updated_at": now}
             statement = update(_contacts).where(_contacts.c.id == bindparam("p_id")).values(values)
             session.execute(statement, params)
         return created, updated, merged, ids
+
+    def _would_create(self, row: _Row) -> bool:
+        """In a dry run: whether an earlier batch would already have created this row's contact (and
+        remember this one's CPF and keys for the batches after)."""
+        marks = ([f"cpf:{row.document}"] if row.document else []) + row.keys
+        seen = any(mark in self.would_create for mark in marks)
+        self.would_create.update(marks)
+        return seen
 
 
 def _now(session: Session):

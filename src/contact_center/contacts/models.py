@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from contact_center.db import Base, UTCDateTime, utcnow
@@ -50,3 +50,33 @@ class ContactIdentifier(Base):
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+IMPORT_STATUSES = ("uploaded", "checking", "checked", "importing", "done", "failed")
+
+
+class ContactImport(Base):
+    """A CSV file uploaded on the contacts page, on its way through mapping, dry run and import.
+    Both runs are jobs; the row carries their progress, so the page can be left and reopened."""
+
+    __tablename__ = "contact_imports"
+    __table_args__ = (
+        CheckConstraint("status IN ('uploaded', 'checking', 'checked', 'importing', 'done', 'failed')",
+                        name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(200))  # as uploaded, shown to the operator
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="uploaded")
+    mapping: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # CSV header -> our field or "-"
+    delimiter: Mapped[str] = mapped_column(String(1))
+    rows_total: Mapped[int | None] = mapped_column(Integer)  # known once the dry run has read the file
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)  # rows the running job has read
+    dry_run: Mapped[dict | None] = mapped_column(JSON)  # the dry run's summary
+    result: Mapped[dict | None] = mapped_column(JSON)  # the import's summary
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -120,9 +120,17 @@ def delete_contact(session: Session, contact_id: int) -> None:
 
 
 def list_contacts(
-    session: Session, *, search: str | None = None, offset: int = 0, limit: int = 50
+    session: Session, *, search: str | None = None, offset: int = 0, limit: int = 50,
+    newest_first: bool = False, before_id: int | None = None, after_id: int | None = None,
+    count_cap: int | None = None,
 ) -> tuple[list[Contact], int]:
-    """A page of contacts, by id. `search` matches a name or email fragment, a CPF, or any written phone."""
+    """A page of contacts, by id. `search` matches a name or email fragment, a CPF, or any written phone.
+
+    For a million contacts (the contacts page): `newest_first` with `before_id` (the next page: older
+    than that id) or `after_id` (the page before: newer than it) pages by the primary key instead of
+    OFFSET, and `count_cap` stops counting there (the total is then at most the cap), so no page
+    reads a million rows.
+    """
     if limit < 1 or limit > MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     if offset < 0:
@@ -130,15 +138,27 @@ def list_contacts(
     query = select(Contact)
     if search and search.strip():
         query = query.where(search_filter(search.strip()))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = list(session.scalars(query.order_by(Contact.id).offset(offset).limit(limit)))
-    return items, total
+    if not newest_first:
+        items = list(session.scalars(query.order_by(Contact.id).offset(offset).limit(limit)))
+    elif after_id is not None:  # read upwards from after_id, shown newest first like every page
+        items = list(session.scalars(query.where(Contact.id > after_id).order_by(Contact.id).limit(limit)))[::-1]
+    else:
+        older = query.where(Contact.id < before_id) if before_id is not None else query
+        items = list(session.scalars(older.order_by(Contact.id.desc()).offset(offset).limit(limit)))
+    if offset == 0 and before_id is None and after_id is None and len(items) < limit:
+        return items, len(items)  # the first page holds them all: no second pass to count them
+    counted = query.with_only_columns(Contact.id)
+    if count_cap is not None:
+        counted = counted.limit(count_cap)
+    return items, session.scalar(select(func.count()).select_from(counted.subquery())) or 0
 
 
 def search_filter(text: str):
-    """Contacts matching `text`: a name or email fragment, a CPF, or any written form of a phone
-    (the contact list, bulk sends and exports all search this way)."""
-    conditions = [Contact.name.ilike(f"%{text}%"), Contact.email.ilike(f"%{text}%")]
+    """Contacts matching `text`: any written form of a phone, or a CPF, by their indexes; otherwise
+    a name or email fragment (the contact list, bulk sends and exports all search this way). A text
+    that is a phone or a CPF is not also looked for inside names: that scan is what makes a search
+    slow on a million contacts, and no name is a phone number."""
+    conditions = []
     try:
         key = phones.match_key(text)
         conditions += [Contact.phone_key == key, Contact.mobile_key == key]
@@ -148,6 +168,8 @@ def search_filter(text: str):
         conditions.append(Contact.document == normalize_cpf(text))
     except DocumentError:
         pass
+    if not conditions:
+        conditions = [Contact.name.ilike(f"%{text}%"), Contact.email.ilike(f"%{text}%")]
     return or_(*conditions)
 
 
@@ -217,7 +239,7 @@ OPT_OUT_FLAGS = ("opt_out_sms", "opt_out_whatsapp", "opt_out_marketing")
 
 
 def opt_out(session: Session, contact_id: int, flag: str, *, via: str, reason: str | None = None,
-            value: bool = True) -> None:
+            value: bool = True, actor_id: int | None = None) -> None:
     """Set (or, with value=False, clear) one of the contact's opt-out flags, audited: a customer
     who stopped marketing on WhatsApp, one whose send failed for it. An SMS one reaches the
     providers' blacklists once committed."""
@@ -229,7 +251,7 @@ def opt_out(session: Session, contact_id: int, flag: str, *, via: str, reason: s
     assert flag in OPT_OUT_FLAGS, flag
     session.execute(update(Contact).where(Contact.id == contact_id).values({flag: value, "updated_at": utcnow()}))
     record(session, action=f"contact.{flag}" if value else f"contact.{flag}.cleared", subject_type="contact",
-           subject_id=contact_id, via=via, reason=reason)
+           subject_id=contact_id, actor_id=actor_id, via=via, reason=reason)
     if flag == "opt_out_sms":
         blacklist.push_after_commit(session, [contact_id])
     log.info("contact %d: %s %s (%s)", contact_id, flag, "set" if value else "cleared", reason or via)

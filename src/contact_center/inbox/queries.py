@@ -344,6 +344,38 @@ def _merge(messages: list[MessageEntry], events: list[EventEntry]) -> list[Messa
     return merged
 
 
+# --- a contact's history (the contact page) ----------------------------------------------------------
+
+def contact_conversations(session: Session, user: User, contact_id: int) -> list[ConversationRow]:
+    """The contact's conversations on every channel that `user` may see, newest activity first."""
+    query = (_row_query().where(Conversation.contact_id == contact_id, *_conditions(user, InboxFilter(status="any")))
+             .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(MAX_PAGE))
+    return _with_last_messages(session, session.execute(query).all())
+
+
+def contact_messages(session: Session, user: User, contact_id: int, *, before_id: int | None = None,
+                     limit: int = 50) -> tuple[list[MessageEntry], bool]:
+    """Every message of the contact on every channel, newest first, as far as `user` may see
+    (visibility.py); `before_id` pages on from a message. Returns (messages, whether there are older)."""
+    if not 1 <= limit <= MAX_TIMELINE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_TIMELINE}", field="limit")
+    visible = visible_messages(user)
+    where = [Message.contact_id == contact_id, *([visible] if visible is not None else [])]
+    author = aliased(User)
+    query = (select(Message, Channel.name, Channel.kind, author.name)
+             .join(Channel, Channel.id == Message.channel_id)
+             .outerjoin(author, author.id == Message.author_id)
+             .where(*where))
+    if before_id is not None:
+        pivot = session.execute(select(Message.id, Message.created_at).where(Message.id == before_id, *where)).first()
+        if pivot is None:
+            raise InvalidInput(f"não há mensagem {before_id} no histórico deste contato", field="before")
+        query = query.where(or_(Message.created_at < pivot.created_at,
+                                and_(Message.created_at == pivot.created_at, Message.id < pivot.id)))
+    found = session.execute(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)).all()
+    return [MessageEntry(*row) for row in found[:limit]], len(found) > limit
+
+
 def message_entry(session: Session, conversation: Conversation, message_id: int, user: User) -> MessageEntry | None:
     """One message of this conversation's timeline (for live updates); None when it is not part of
     it, or not for `user` to see."""

@@ -27,7 +27,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from contact_center import phones
 from contact_center.auth.models import User
+from contact_center.channels.kinds import kind_of
 from contact_center.channels.models import Channel
 from contact_center.contacts import service as contacts
 from contact_center.contacts.models import Contact
@@ -35,6 +37,7 @@ from contact_center.db import utcnow
 from contact_center.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contact_center.events import announce
 from contact_center.inbox.models import Conversation, ConversationEvent, QuickReply
+from contact_center.inbox.service import conversation_for
 from contact_center.inbox.visibility import can_see, is_staff
 from contact_center.messaging import approved_templates, fallback
 from contact_center.messaging import service as messaging
@@ -274,6 +277,32 @@ def send_template(session: Session, conversation_id: int, actor: User, template_
     return approved_templates.queue_template(session, channel=channel, phone=conversation.recipient,
                                              contact=contact, template_id=template_id, parameters=parameters,
                                              origin="composer", author_id=actor.id, via=via)
+
+
+def start_conversation(session: Session, actor: User, contact_id: int, channel_id: int, *, body: str | None = None,
+                       template_id: int | None = None, parameters: dict | None = None,
+                       via: str = "ui") -> Message:
+    """Write to a contact on a channel (the contacts page's "Nova conversa"): in the conversation the
+    contact's phone has there, or a new one. A text, or a WhatsApp approved template (what may go
+    once the 24-hour window has closed). Refused, sending nothing, for a contact who opted out of the
+    channel's kind. Flushes; the caller commits (a refusal must roll back a conversation opened here)."""
+    contact = contacts.get_contact(session, contact_id)
+    channel = session.get(Channel, channel_id)
+    if channel is None or not channel.active:
+        raise InvalidInput("escolha um canal ativo", field="channel_id")
+    kind = kind_of(channel)
+    if kind.opted_out(contact):
+        raise InvalidInput(f"{contact.name} pediu para não receber mensagens por {kind.label}: nada foi enviado. "
+                           f"Escolha outro canal, ou retire o bloqueio de {kind.label} no contato se o cliente "
+                           "pediu para voltar a receber", field="channel_id")
+    phone = contact.mobile_e164 or contact.phone_e164
+    if not phone:
+        raise InvalidInput(f"{contact.name} não tem telefone nem celular: cadastre um número no contato",
+                           field="channel_id")
+    conversation = conversation_for(session, channel.id, phones.identify(phone), contact)
+    if template_id is not None:
+        return send_template(session, conversation.id, actor, template_id, parameters or {}, via=via)
+    return send(session, conversation.id, actor, body or "", via=via)
 
 
 def check_writable(session: Session, conversation_id: int, actor: User) -> None:

@@ -148,7 +148,7 @@ def _timeline_values(session, timeline: queries.Timeline) -> dict:
             "extras": timeline_view.extras_for(session, messages, timeline.scope)}
 
 
-def _approved_templates(session, channel_id: int) -> list[dict]:
+def approved_template_fields(session, channel_id: int) -> list[dict]:
     """The channel's sendable WhatsApp templates with the fields each one asks for, in the names
     and paths the template endpoint uses (and names back in a 422)."""
     found = []
@@ -186,7 +186,7 @@ def _conversation_context(session, user: User, conversation: Conversation) -> di
         "contact": contact,
         "send_channels": [c for c in channels.list_channels(session) if c.active],
         "templates": list_templates(session), "quick_replies": workflow.list_quick_replies(session),
-        "wa_templates": _approved_templates(session, conversation.channel_id) if on_whatsapp else [],
+        "wa_templates": approved_template_fields(session, conversation.channel_id) if on_whatsapp else [],
     }
 
 

@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from contact_center import __version__
+from contact_center.contacts.documents import format_cpf
 from contact_center.web import session as web_session
 from contact_center.web.i18n import LANGUAGES, pick, script_strings, translator
 
@@ -98,7 +99,7 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("contact_center.web", "templates"),
                       autoescape=select_autoescape(["html"], default_for_string=True, default=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(phone=pretty_phone, iso=iso, initials=initials)
+    env.filters.update(phone=pretty_phone, iso=iso, initials=initials, cpf=format_cpf)
     env.globals.update(languages=LANGUAGES, static_version=_static_version())
     return env
 

@@ -1238,6 +1238,71 @@
     showAudience();
   }
 
+
+  /* ---------------------------------------------------------------- contacts (web/contacts.py) */
+
+  function newConversationForm(form) {
+    // Only the chosen channel's notes and templates show, and only they are sent; a WhatsApp
+    // channel whose 24-hour window is closed can only start with an approved template.
+    var channel = $("#nc-channel", form);
+    function chosenPanel(box) {
+      var picker = $("[data-role=template-picker]", box);
+      $all("[data-template-panel]", box).forEach(function (panel) {
+        var on = picker.value === panel.dataset.templatePanel;
+        panel.hidden = !on;
+        $all("input", panel).forEach(function (input) { input.disabled = !on; });
+      });
+    }
+    function update() {
+      var option = channel.selectedOptions[0];
+      var id = channel.value, whatsapp = option.dataset.kind === "whatsapp", closed = option.dataset.windowOpen === "0";
+      $all(".channel-info", form).forEach(function (info) { info.hidden = info.dataset.forChannel !== id; });
+      var boxes = $all("[data-templates-for]", form), mine = null;
+      boxes.forEach(function (box) {
+        var on = box.dataset.templatesFor === id;
+        box.hidden = !on;
+        $("[data-role=template-picker]", box).disabled = !on;
+        if (on) { mine = box; chosenPanel(box); }
+        else { $all("input", box).forEach(function (input) { input.disabled = true; }); }
+      });
+      $("[data-role=no-templates]", form).hidden = !!mine;
+      var textRadio = $("input[name=mode][value=text]", form), templateRadio = $("input[name=mode][value=template]", form);
+      $("[data-role=template-mode]", form).hidden = !whatsapp;
+      textRadio.disabled = whatsapp && closed;
+      if (!whatsapp) { textRadio.checked = true; }
+      if (whatsapp && closed) { templateRadio.checked = true; }
+      var mode = templateRadio.checked ? "template" : "text";
+      $all("[data-mode]", form).forEach(function (part) { part.hidden = part.dataset.mode !== mode; });
+      $("#nc-body", form).disabled = mode !== "text";
+    }
+    channel.addEventListener("change", update);
+    $all("input[name=mode]", form).forEach(function (radio) { radio.addEventListener("change", update); });
+    $all("[data-role=template-picker]", form).forEach(function (picker) {
+      picker.addEventListener("change", function () { chosenPanel(picker.closest("[data-templates-for]")); });
+    });
+    form.addEventListener("submit", function () { $("#nc-send", form).disabled = true; });
+    update();
+  }
+
+  function contactImportPage(root) {
+    // While a dry run or an import runs, follow its progress; when its state changes, the server
+    // draws the next step.
+    var status = root.dataset.status;
+    if (status !== "checking" && status !== "importing") { return; }
+    var bar = $("#import-bar"), rows = $("#import-rows");
+    function poll() {
+      api("GET", "/contacts/import/" + root.dataset.importId + "/status").then(function (found) {
+        if (found.status !== status) { window.location.reload(); return; }
+        if (found.rows_total) {
+          bar.max = found.rows_total; bar.value = found.rows_done;
+          rows.textContent = fmt("import_rows_of", {done: number(found.rows_done), total: number(found.rows_total)});
+        } else { rows.textContent = fmt("import_rows", {done: number(found.rows_done)}); }
+        setTimeout(poll, 1000);
+      }).catch(function () { setTimeout(poll, 3000); });
+    }
+    setTimeout(poll, 700);
+  }
+
   function wire() {
     var filters = $("#filters");
     if (filters) {
@@ -1331,6 +1396,10 @@
     if (campaignsRoot) { campaignList(campaignsRoot); }
     var campaignFormRoot = $("#campaign-form");
     if (campaignFormRoot) { campaignForm(campaignFormRoot); }
+    var newConversation = $("#new-conversation-form");
+    if (newConversation) { newConversationForm(newConversation); }
+    var importRoot = $("#contact-import");
+    if (importRoot) { contactImportPage(importRoot); }
     var notify = $("#notify-button");
     if (notify) { notify.addEventListener("click", enableNotifications); }
     var status = $("#channel-status-button");

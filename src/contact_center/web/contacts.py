@@ -1,0 +1,454 @@
+"""The contacts workspace: the list (search, keyset pages, export), a contact's page (data and its
+edit form, opt-outs with who changed them, every message and conversation, "Nova conversa"), and
+the CSV import (upload, mapping with a preview, dry run, import with progress, rejections file).
+
+Forms post here with the session's CSRF token; a refused change rolls back and shows the page again
+with the reason next to the field, in Portuguese. Contacts are read and written through
+contacts.service, messages sent through inbox.workflow, imports through contacts.imports.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile as StarletteUploadFile
+
+from contact_center import phones
+from contact_center.audit.service import latest, record
+from contact_center.auth.models import User
+from contact_center.channels import service as channels
+from contact_center.channels.kinds import kind_of
+from contact_center.contacts import csv_io, imports
+from contact_center.contacts import service as contacts
+from contact_center.contacts.csv_io import FIELD_LABELS, FIELDS
+from contact_center.contacts.models import Contact, ContactImport
+from contact_center.contacts.schemas import ContactCreate, ContactUpdate
+from contact_center.deps import DbSession
+from contact_center.errors import Conflict, DomainError, InvalidInput
+from contact_center.inbox import queries, workflow
+from contact_center.inbox.models import Conversation
+from contact_center.inbox.visibility import is_staff
+from contact_center.messaging.service import window_seconds_left
+from contact_center.routes import CheckedRoute
+from contact_center.unit_of_work import after_commit
+from contact_center.web import session as web_session
+from contact_center.web.admin import SupervisorPageUser
+from contact_center.web.pages import approved_template_fields
+from contact_center.web.rendering import render
+from contact_center.web.session import PageUser
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/contacts", include_in_schema=False, route_class=CheckedRoute)
+
+PAGE_SIZE = 50
+# The list counts matches up to here and says "more than" beyond: no page reads a million rows.
+COUNT_CAP = 10_000
+MESSAGES_PAGE = 50
+EDIT_FIELDS = ("name", "mobile", "phone", "email", "document", "notes")
+OPT_OUTS = ("opt_out_sms", "opt_out_whatsapp", "opt_out_marketing")
+
+
+# --- the list ------------------------------------------------------------------------------------------
+
+@dataclass
+class ContactFilter:
+    """What the list shows, read from the query string; the export takes the same.
+    Tags (`tag=`) and custom fields (`field.<key>=`) join here when they land: a field of this
+    class each, read in `_filter_from`, passed on to contacts.list_contacts and the export."""
+
+    search: str = ""
+    params: dict[str, str] = field(default_factory=dict)  # as they go back into links
+
+
+def _filter_from(request: Request) -> ContactFilter:
+    search = (request.query_params.get("q") or "").strip()[:100]
+    return ContactFilter(search=search, params={"q": search} if search else {})
+
+
+def _cursor(value: str | None, name: str) -> int | None:
+    if not value:
+        return None
+    if not (value.isdigit() and len(value) <= 10):
+        raise InvalidInput(f"{name}: esperado o número de um contato, não {value[:20]!r}", field=name)
+    return int(value)
+
+
+@router.get("")
+def list_page(request: Request, session: DbSession, user: PageUser):
+    filter_ = _filter_from(request)
+    before = _cursor(request.query_params.get("before"), "before")
+    after = _cursor(request.query_params.get("after"), "after")
+    # One more than a page tells whether there is a next one.
+    found, total = contacts.list_contacts(session, search=filter_.search or None, limit=PAGE_SIZE + 1,
+                                          newest_first=True, before_id=before, after_id=after,
+                                          count_cap=COUNT_CAP + 1)
+    if after is not None:
+        has_newer, rows = len(found) > PAGE_SIZE, found[-PAGE_SIZE:]
+        has_older = True
+    else:
+        has_newer, rows = before is not None, found[:PAGE_SIZE]
+        has_older = len(found) > PAGE_SIZE
+    query = urlencode(filter_.params)
+    return render(request, "contacts.html", user, rows=rows, total=min(total, COUNT_CAP),
+                  more_than=total > COUNT_CAP, filter=filter_, query=query,
+                  older=f"?{urlencode({**filter_.params, 'before': rows[-1].id})}" if has_older and rows else None,
+                  newer=f"?{urlencode({**filter_.params, 'after': rows[0].id})}" if has_newer and rows else None,
+                  staff=is_staff(user), active_nav="contacts")
+
+
+@router.get("/export.csv")
+def export(request: Request, session: DbSession, user: SupervisorPageUser):
+    """The contacts the list shows with this filter, every page of them, as CSV (csv_io's export)."""
+    filter_ = _filter_from(request)
+    folder = request.app.state.settings.data_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=folder, prefix="export-", suffix=".csv", delete=False)
+    handle.close()
+    try:
+        written = csv_io.export_contacts(session, handle.name, search=filter_.search or None)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+    record(session, action="contacts.export", subject_type="contact", subject_id=None, actor_id=user.id, via="ui",
+           search=filter_.search, count=written)
+    log.info("contacts export by %s: %d contacts (search %r)", user.username, written, filter_.search)
+    return FileResponse(handle.name, media_type="text/csv; charset=utf-8", filename="contatos.csv",
+                        background=BackgroundTask(os.unlink, handle.name))
+
+
+# --- a contact ------------------------------------------------------------------------------------------
+
+def _phone_of(contact: Contact) -> str | None:
+    return contact.mobile_e164 or contact.phone_e164
+
+
+def _channels_for(session, contact: Contact) -> list[dict]:
+    """Each active channel with what "Nova conversa" needs to know: opted out, the conversation the
+    contact's phone has there and, on WhatsApp, whether the 24-hour window is open."""
+    phone = _phone_of(contact)
+    key = phones.identify(phone).key if phone else None
+    found = []
+    for channel in channels.list_channels(session):
+        if not channel.active:
+            continue
+        kind = kind_of(channel)
+        conversation = session.scalar(select(Conversation).where(Conversation.channel_id == channel.id,
+                                                                 Conversation.phone_key == key)) if key else None
+        seconds = window_seconds_left(conversation, channel) if conversation is not None else (
+            0 if kind.reply_window is not None else None)
+        found.append({"channel": channel, "kind": kind, "opted_out": kind.opted_out(contact),
+                      "conversation_id": conversation.id if conversation else None,
+                      "window_open": seconds is None or seconds > 0,
+                      "templates": approved_template_fields(session, channel.id) if channel.kind == "whatsapp" else []})
+    return found
+
+
+def _opt_out_history(session, contact: Contact) -> dict[str, dict]:
+    """For each opt-out flag, its last change: set or cleared, by whom (or which path), when."""
+    actions = [f"contact.{flag}{suffix}" for flag in OPT_OUTS for suffix in ("", ".cleared")]
+    entries = latest(session, subject_type="contact", subject_id=contact.id, actions=actions)
+    names = dict(session.execute(select(User.id, User.name).where(
+        User.id.in_({e.actor_id for e in entries.values() if e.actor_id}))).all()) if entries else {}
+    history = {}
+    for flag in OPT_OUTS:
+        changes = [e for e in (entries.get(f"contact.{flag}"), entries.get(f"contact.{flag}.cleared")) if e]
+        if changes:
+            last = max(changes, key=lambda e: e.id)
+            history[flag] = {"set": not last.action.endswith(".cleared"), "at": last.at,
+                             "by": names.get(last.actor_id), "via": last.via}
+    return history
+
+
+def _contact_page(request: Request, session, user: User, contact: Contact, *, errors: dict[str, str] | None = None,
+                  values: dict | None = None, send_error: DomainError | None = None, sent: dict | None = None,
+                  status_code: int = 200):
+    before = _cursor(request.query_params.get("before"), "before")
+    messages, has_older = queries.contact_messages(session, user, contact.id, before_id=before, limit=MESSAGES_PAGE)
+    return render(request, "contact.html", user, status_code=status_code, contact=contact,
+                  values=values or {f: getattr(contact, f) or "" for f in EDIT_FIELDS}, errors=errors or {},
+                  conversations=queries.contact_conversations(session, user, contact.id),
+                  messages=messages, older=messages[-1].message.id if has_older and messages else None,
+                  paged=before is not None, send_channels=_channels_for(session, contact),
+                  history=_opt_out_history(session, contact), opt_outs=OPT_OUTS, send_error=send_error,
+                  sent=sent or {}, active_nav="contacts")
+
+
+@router.get("/new")
+def new_page(request: Request, user: PageUser):
+    return render(request, "contact_new.html", user, values={f: "" for f in EDIT_FIELDS}, errors={},
+                  active_nav="contacts")
+
+
+@router.post("/new")
+async def create(request: Request, session: DbSession, user: PageUser):
+    form = await request.form()
+    web_session.check_csrf(request, form.get("csrf_token"))
+    values = {f: str(form.get(f) or "").strip() for f in EDIT_FIELDS}
+    data = {f: v or None for f, v in values.items()}
+    errors = _problems(session, None, data, ContactCreate)
+    if errors:
+        return render(request, "contact_new.html", user, values=values, errors=_field_errors(session, errors, values),
+                      status_code=422, active_nav="contacts")
+    contact = contacts.create_contact(session, data)
+    record(session, action="contact.created", subject_type="contact", subject_id=contact.id, actor_id=user.id, via="ui")
+    log.info("contact %d created by %s", contact.id, user.username)
+    return RedirectResponse(f"/contacts/{contact.id}?saved=1", status_code=303)
+
+
+@router.get("/{contact_id:int}")
+def contact_page(contact_id: int, request: Request, session: DbSession, user: PageUser):
+    return _contact_page(request, session, user, contacts.get_contact(session, contact_id))
+
+
+@router.post("/{contact_id:int}")
+async def edit(contact_id: int, request: Request, session: DbSession, user: PageUser):
+    """The edit form: every field checked as the API checks it; on any error nothing is saved and
+    each wrong field says why."""
+    form = await request.form()
+    web_session.check_csrf(request, form.get("csrf_token"))
+    contact = contacts.get_contact(session, contact_id)
+    values = {f: str(form.get(f) or "").strip() for f in EDIT_FIELDS}
+    changes = {f: v or None for f, v in values.items() if (getattr(contact, f) or "") != v}
+    if not changes:
+        return RedirectResponse(f"/contacts/{contact.id}", status_code=303)
+    errors = _problems(session, contact.id, changes, ContactUpdate)
+    if errors:
+        return _contact_page(request, session, user, contact, errors=_field_errors(session, errors, values),
+                             values=values, status_code=422)
+    contacts.update_contact(session, contact, changes)
+    record(session, action="contact.updated", subject_type="contact", subject_id=contact.id, actor_id=user.id,
+           via="ui", fields=sorted(changes))
+    log.info("contact %d updated by %s: %s", contact.id, user.username, ", ".join(sorted(changes)))
+    return RedirectResponse(f"/contacts/{contact.id}?saved=1", status_code=303)
+
+
+def _problems(session, contact_id: int | None, changes: dict, schema) -> dict[str, Exception]:
+    """Every wrong field at once (field -> its error), checked as the API checks them: its schema,
+    then the service's rules one field at a time on a copy that is never saved."""
+    problems: dict[str, Exception] = {}
+    try:
+        schema.model_validate(changes)
+    except ValidationError as exc:
+        for error in exc.errors():
+            if error["loc"]:
+                problems.setdefault(str(error["loc"][0]), exc)
+    for name, value in changes.items():
+        if name in problems:
+            continue
+        try:
+            contacts.apply_changes(session, Contact(id=contact_id), {name: value})
+        except DomainError as exc:
+            problems.setdefault(exc.field or name, exc)
+    return problems
+
+
+def _field_errors(session, problems: dict[str, Exception], values: dict[str, str]) -> dict[str, str]:
+    """field -> what is wrong with it and what is expected, in Portuguese."""
+    errors = {}
+    for name, exc in problems.items():
+        value = values.get(name, "")
+        if name == "document" and isinstance(exc, Conflict):
+            owner = contacts.list_contacts(session, search=value, limit=1)[0]
+            errors[name] = (f"o CPF {value} já é de outro contato ({owner[0].name}, nº {owner[0].id}): "
+                            "cada CPF pertence a um só contato") if owner else f"o CPF {value} já é de outro contato"
+        else:
+            errors[name] = FIELD_ERRORS.get(name, "valor inválido").format(value=value)
+    return errors
+
+
+FIELD_ERRORS = {
+    "name": "informe o nome do contato (até 200 caracteres)",
+    "mobile": "«{value}» não é um celular válido: use DDD e número, como (11) 90000-0001, ou +DDI para outro país",
+    "phone": "«{value}» não é um telefone válido: use DDD e número, como (11) 3000-0001, ou +DDI para outro país",
+    "email": "«{value}» não é um e-mail válido: use o formato nome@empresa.com.br",
+    "document": "«{value}» não é um CPF válido: são 11 dígitos (com ou sem pontos e traço) com os dígitos "
+                "verificadores corretos",
+    "notes": "as observações têm no máximo 10.000 caracteres",
+}
+
+
+@router.post("/{contact_id:int}/opt-out")
+def set_opt_out(contact_id: int, request: Request, session: DbSession, user: PageUser, csrf_token: str = Form(""),
+                flag: str = Form(""), value: str = Form("")):
+    """Turn one opt-out on or off, recorded with who did it (shown on the page)."""
+    web_session.check_csrf(request, csrf_token)
+    contact = contacts.get_contact(session, contact_id)
+    if flag not in OPT_OUTS or value not in ("on", "off"):
+        raise InvalidInput(f"bloqueio desconhecido: esperado um de {', '.join(OPT_OUTS)} com on ou off", field="flag")
+    if bool(getattr(contact, flag)) != (value == "on"):
+        contacts.opt_out(session, contact.id, flag, via="ui", value=value == "on", actor_id=user.id,
+                         reason=f"pelo operador {user.name}")
+    return RedirectResponse(f"/contacts/{contact.id}#opt-outs", status_code=303)
+
+
+@router.post("/{contact_id:int}/conversations")
+async def start_conversation(contact_id: int, request: Request, session: DbSession, user: PageUser):
+    """"Nova conversa": a text or an approved template on the chosen channel; then the inbox, on
+    that conversation. A refusal sends nothing and opens no conversation."""
+    form = await request.form()
+    web_session.check_csrf(request, form.get("csrf_token"))
+    contact = contacts.get_contact(session, contact_id)
+    channel_raw, mode = str(form.get("channel_id") or ""), str(form.get("mode") or "text")
+    body = str(form.get("body") or "")
+    sent = {"channel_id": channel_raw, "mode": mode, "body": body, "template_id": str(form.get("template_id") or "")}
+    try:
+        if not (channel_raw.isdigit() and len(channel_raw) <= 9):
+            raise InvalidInput("escolha o canal da conversa", field="channel_id")
+        channel_id = int(channel_raw)
+        template_id = parameters = None
+        if mode == "template":
+            template_id, parameters = _template_from(session, channel_id, form)
+        elif not body.strip():
+            raise InvalidInput("escreva a mensagem", field="body")
+        message = workflow.start_conversation(session, user, contact.id, channel_id, body=body,
+                                              template_id=template_id, parameters=parameters, via="ui")
+    except DomainError as exc:
+        session.rollback()
+        contact = contacts.get_contact(session, contact_id)
+        return _contact_page(request, session, user, contact, send_error=exc, sent=sent, status_code=exc.status_code)
+    if message.status == "queued":
+        jobs, message_id = request.app.state.runtime.jobs, message.id
+        after_commit(session, lambda: jobs.dispatch([message_id]))
+    log.info("contact %d: %s started conversation %d", contact.id, user.username, message.conversation_id)
+    return RedirectResponse(f"/inbox/{message.conversation_id}", status_code=303)
+
+
+def _template_from(session, channel_id: int, form) -> tuple[int, dict]:
+    """The chosen approved template and its parameters from the form (each field named
+    t<template id>.<parameter path>, as the inbox's template fields are)."""
+    raw = str(form.get("template_id") or "")
+    template = next((t for t in approved_template_fields(session, channel_id) if str(t["id"]) == raw), None)
+    if template is None:
+        raise InvalidInput("escolha um modelo aprovado deste canal", field="template_id")
+    parameters: dict = {}
+    for spec in template["fields"]:
+        value = str(form.get(f"t{template['id']}.{spec['path']}") or "").strip()
+        part = spec["part"]
+        if part == "header_media":
+            if value:
+                parameters["header_media"] = {"type": spec["media"], "link": value}
+        elif part == "buttons":
+            if value:
+                parameters.setdefault("buttons", {})[str(spec["index"])] = value
+        elif not value:
+            raise InvalidInput(f"preencha o parâmetro {spec['label']} do modelo", field=spec["path"])
+        elif template["named"]:
+            parameters.setdefault(part, {})[spec["path"].rsplit(".", 1)[1]] = value
+        else:
+            parameters.setdefault(part, []).append(value)
+    return template["id"], parameters
+
+
+# --- CSV import -----------------------------------------------------------------------------------------
+
+@router.get("/import")
+def import_page(request: Request, session: DbSession, user: SupervisorPageUser):
+    recent = list(session.scalars(select(ContactImport).order_by(ContactImport.id.desc()).limit(20)))
+    return render(request, "contact_imports.html", user, recent=recent, error=None,
+                  max_size=imports.size_words(request.app.state.settings.contact_import_max_bytes), active_nav="contacts")
+
+
+@router.post("/import")
+async def upload(request: Request, session: DbSession, user: SupervisorPageUser):
+    settings = request.app.state.settings
+    try:
+        # Refused before the body is read when it says it is too large; otherwise counted as kept.
+        if int(request.headers.get("content-length") or 0) > settings.contact_import_max_bytes + 65_536:
+            raise InvalidInput(f"o arquivo passa de {imports.size_words(settings.contact_import_max_bytes)}, o limite "
+                               "para importar: divida o arquivo em partes menores", field="file")
+        form = await request.form(max_files=1, max_fields=4)
+        web_session.check_csrf(request, form.get("csrf_token"))
+        upload_file = form.get("file")
+        if not isinstance(upload_file, StarletteUploadFile):
+            raise InvalidInput("escolha o arquivo CSV a importar", field="file")
+        contact_import = imports.save_upload(session, settings, user_id=user.id, filename=upload_file.filename or "",
+                                             stream=upload_file.file)
+    except InvalidInput as exc:
+        session.rollback()
+        recent = list(session.scalars(select(ContactImport).order_by(ContactImport.id.desc()).limit(20)))
+        return render(request, "contact_imports.html", user, recent=recent, error=exc, status_code=exc.status_code,
+                      max_size=imports.size_words(settings.contact_import_max_bytes), active_nav="contacts")
+    return RedirectResponse(f"/contacts/import/{contact_import.id}", status_code=303)
+
+
+def _import_page(request: Request, session, user: User, contact_import: ContactImport,
+                 error: DomainError | None = None, status_code: int = 200):
+    settings = request.app.state.settings
+    report, rows = imports.preview(settings, contact_import)
+    return render(request, "contact_import.html", user, status_code=status_code, imp=contact_import,
+                  report=report, rows=rows, fields=FIELDS, labels=FIELD_LABELS, error=error,
+                  reason=lambda rejected: csv_io.rejection_reason(rejected.field, rejected.reason),
+                  stalled=imports.stalled(contact_import), status_words=imports.STATUS_WORDS,
+                  has_rejections=imports.rejections_path(settings, contact_import).exists(), active_nav="contacts")
+
+
+@router.get("/import/{import_id:int}")
+def import_detail(import_id: int, request: Request, session: DbSession, user: SupervisorPageUser):
+    return _import_page(request, session, user, imports.get_import(session, import_id))
+
+
+@router.get("/import/{import_id:int}/status")
+def import_status(import_id: int, session: DbSession, user: SupervisorPageUser):
+    """What the page polls while a run goes on."""
+    found = imports.get_import(session, import_id)
+    return JSONResponse({"status": found.status, "rows_done": found.rows_done, "rows_total": found.rows_total},
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.post("/import/{import_id:int}/mapping")
+async def import_mapping(import_id: int, request: Request, session: DbSession, user: SupervisorPageUser):
+    form = await request.form()
+    web_session.check_csrf(request, form.get("csrf_token"))
+    contact_import = imports.get_import(session, import_id)
+    mapping = {key[len("map."):]: str(value) for key, value in form.multi_items() if key.startswith("map.")}
+    try:
+        imports.set_mapping(session, request.app.state.settings, contact_import, mapping, actor_id=user.id)
+    except DomainError as exc:
+        session.rollback()
+        return _import_page(request, session, user, imports.get_import(session, import_id), exc, exc.status_code)
+    return RedirectResponse(f"/contacts/import/{import_id}", status_code=303)
+
+
+@router.post("/import/{import_id:int}/dry-run")
+def import_dry_run(import_id: int, request: Request, session: DbSession, user: SupervisorPageUser,
+                   csrf_token: str = Form("")):
+    return _start(import_id, "dry-run", request, session, user, csrf_token)
+
+
+@router.post("/import/{import_id:int}/run")
+def import_run(import_id: int, request: Request, session: DbSession, user: SupervisorPageUser,
+               csrf_token: str = Form("")):
+    return _start(import_id, "run", request, session, user, csrf_token)
+
+
+def _start(import_id: int, step: str, request: Request, session, user: User, csrf_token: str):
+    web_session.check_csrf(request, csrf_token)
+    contact_import = imports.get_import(session, import_id)
+    try:
+        imports.start(session, contact_import, dry_run=step == "dry-run", actor_id=user.id,
+                      enqueue=request.app.state.runtime.jobs.run_contact_import)
+    except DomainError as exc:
+        session.rollback()
+        return _import_page(request, session, user, imports.get_import(session, import_id), exc, exc.status_code)
+    log.info("contact import %d: %s started by %s", import_id, step, user.username)
+    return RedirectResponse(f"/contacts/import/{import_id}", status_code=303)
+
+
+@router.get("/import/{import_id:int}/rejections.csv")
+def import_rejections(import_id: int, request: Request, session: DbSession, user: SupervisorPageUser):
+    contact_import = imports.get_import(session, import_id)
+    path = imports.rejections_path(request.app.state.settings, contact_import)
+    if not path.exists():
+        raise InvalidInput("esta importação ainda não tem arquivo de rejeitadas: rode a simulação primeiro",
+                           field="import")
+    stem = contact_import.filename.rsplit(".", 1)[0]
+    return FileResponse(path, media_type="text/csv; charset=utf-8", filename=f"{stem}-rejeitadas.csv")
