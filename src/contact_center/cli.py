@@ -13,6 +13,7 @@ from contact_center.campaigns.cli import campaigns_app
 from contact_center.channels.cli import channels_app
 from contact_center.contacts.cli import contacts_app
 from contact_center.messaging.cli import sms_app
+from contact_center.odoo.cli import odoo_app
 from contact_center.providers.kolmeya import sandbox as kolmeya_sandbox
 from contact_center.providers.whatsapp_cloud import sandbox as whatsapp_sandbox
 from contact_center.templates.cli import templates_app
@@ -35,6 +36,7 @@ app.add_typer(channels_app, name="channels")
 app.add_typer(sms_app, name="sms")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(templates_app, name="templates")
+app.add_typer(odoo_app, name="odoo")
 sandbox_app = typer.Typer(help="Local simulators of provider APIs.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 console = Console()

@@ -20,7 +20,8 @@ DISPATCH_CHUNK = 1000
 # On the main queue, higher goes first.
 ROUTINE, BULK = 5, 0
 URGENT_QUEUE = "contact-center-urgent"
-RECONCILE_AFTER_SECONDS = 600  # a campaign's last states reach Kolmeya's report some minutes after it ends
+RECONCILE_AFTER_SECONDS = 600
+ODOO_SYNC_LOCK_SECONDS = 3600  # a worker killed mid-sync holds the lock no longer than this  # a campaign's last states reach Kolmeya's report some minutes after it ends
 
 
 def make_huey(settings: Settings, name: str = "contact-center") -> Huey:
@@ -214,6 +215,45 @@ def _reconcile_reports() -> None:
     reconcile_all(runtime.session_factory, runtime.settings)  # does nothing without messages waiting
 
 
+def _post_odoo_notes(message_ids: list[int], attempt: int = 1) -> None:
+    from contact_center.odoo import config
+    from contact_center.odoo.chatter import post_notes
+    from contact_center.runtime import current
+
+    runtime = current()
+    if not config.configured(runtime.settings):
+        return
+    run = post_notes(runtime.session_factory, config.from_settings(runtime.settings), message_ids, attempt)
+    if run.retry_after is not None:
+        runtime.jobs._post_odoo_notes.schedule((run.retry, attempt + 1), delay=run.retry_after)
+
+
+def _sync_odoo_if_due() -> None:
+    """Each minute: the Odoo partner sync, when configured with an interval and that long has passed
+    since the last run started (one run at a time, whatever the number of workers)."""
+    from contact_center.odoo import config
+    from contact_center.odoo.sync import sync_due, sync_partners
+    from contact_center.runtime import current
+
+    runtime = current()
+    settings = runtime.settings
+    if not settings.odoo_sync_interval_minutes or not config.configured(settings):
+        return
+    if not sync_due(runtime.session_factory, settings.odoo_sync_interval_minutes):
+        return
+    from huey.exceptions import TaskLockedException
+
+    from contact_center.errors import DomainError
+
+    try:
+        with runtime.jobs.huey.lock_task("odoo-sync", ttl=ODOO_SYNC_LOCK_SECONDS):
+            sync_partners(runtime.session_factory, config.from_settings(settings))
+    except TaskLockedException:
+        log.info("odoo sync: the previous run is still going; not starting another")
+    except DomainError:
+        pass  # recorded in the sync's state and logged by it; tried again when due
+
+
 class Jobs:
     """The tasks, bound to a process's queues: `huey`, and `urgent` for what an operator or a
     customer waits on (the same queue when only one is given, as in tests)."""
@@ -236,6 +276,12 @@ class Jobs:
         self.pump_campaigns = huey.periodic_task(crontab(minute="*"), name="pump_campaigns")(_pump_campaigns)
         self.reconcile_campaign = huey.task(name="reconcile_campaign", priority=BULK)(_reconcile_campaign)
         self._sync_blacklist = huey.task(name="sync_blacklist", priority=ROUTINE)(_sync_blacklist)
+        self._post_odoo_notes = huey.task(name="post_odoo_notes", priority=ROUTINE)(_post_odoo_notes)
+        self.sync_odoo = huey.periodic_task(crontab(minute="*"), name="sync_odoo")(_sync_odoo_if_due)
+
+    def post_odoo_notes(self, message_ids: list[int]) -> None:
+        """Post these messages as notes in their contacts' Odoo partners' chatter."""
+        self._post_odoo_notes(message_ids)
 
     def sync_blacklist(self, contact_ids: list[int]) -> None:
         """Push these contacts' SMS opt-outs (or their reversal) to every provider's blacklist."""

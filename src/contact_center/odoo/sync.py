@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -268,6 +269,14 @@ def _missing_message(missing: list[str], config: OdooConfig, odoo_fields: dict[s
 
 def read_state(session: Session) -> OdooSyncState | None:
     return session.get(OdooSyncState, STATE_ID)
+
+
+def sync_due(session_factory: sessionmaker[Session], interval_minutes: int) -> bool:
+    """Whether the periodic sync should run: never ran, or its last run started that long ago."""
+    with transaction(session_factory) as session:
+        state = read_state(session)
+        started = state.last_started_at if state else None
+    return started is None or utcnow() - started >= timedelta(minutes=interval_minutes)
 
 
 def _state(session: Session) -> OdooSyncState:
