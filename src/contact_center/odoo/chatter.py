@@ -71,7 +71,7 @@ def post_notes(session_factory: sessionmaker[Session], config: odoo_config.OdooC
         try:
             client.post_note(row.odoo_partner_id, note_body(row))
         except OdooFault as exc:
-            if "MissingError" in exc.message:  # the partner was deleted in Odoo: nowhere to post
+            if "does not exist or has been deleted" in exc.message:  # deleted in Odoo: nowhere to post
                 log.warning("odoo chatter: message %d not posted, partner %d no longer exists", row.id,
                             row.odoo_partner_id)
                 continue

@@ -67,9 +67,12 @@ class _SafeTransport(xmlrpc.client.SafeTransport):
 
 
 def fault_reason(fault: xmlrpc.client.Fault) -> str:
-    """Odoo puts a whole traceback in faultString; its last line is what went wrong."""
+    """Odoo's own errors (access, missing record, a user error) come as their message; anything else as
+    a whole traceback, whose last line is what went wrong."""
     lines = [line.strip() for line in str(fault.faultString).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else f"código {fault.faultCode}"
+    if not lines:
+        return f"código {fault.faultCode}"
+    return lines[-1] if lines[0].startswith("Traceback") else " ".join(lines)
 
 
 class OdooClient:
@@ -128,7 +131,7 @@ class OdooClient:
             return function(*args)
         except xmlrpc.client.Fault as fault:
             reason = fault_reason(fault)
-            if "Access Denied" in reason or "AccessDenied" in reason:
+            if reason.endswith("Access Denied"):
                 raise OdooLoginRefused(
                     f"Odoo recusou o login: confira usuário e chave de API (usuário {self.login_name!r}, "
                     f"banco {self.database!r} em {self.url})", field="odoo_api_key") from None

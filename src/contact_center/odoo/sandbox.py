@@ -37,8 +37,12 @@ _OPERATORS = {
 
 
 def _fault(reason: str) -> xmlrpc.client.Fault:
-    # Odoo's faults carry the server's traceback; the client reads its last line.
+    # Odoo's faults for unexpected errors carry the server's traceback; the client reads its last line.
     return xmlrpc.client.Fault(1, f"Traceback (most recent call last):\n  File \"odoo/service/model.py\"\n{reason}")
+
+
+# Odoo's own exceptions travel as their message alone, under these codes (odoo/service/wsgi_server.py).
+ACCESS_DENIED = xmlrpc.client.Fault(3, "Access Denied")
 
 
 class _Handler(SimpleXMLRPCRequestHandler):
@@ -144,7 +148,7 @@ class OdooSandbox:
 
     def _execute_kw(self, database, uid, key, model, method, args, kwargs=None):
         if database != self.database or uid != 2 or key != self.api_key:
-            raise _fault("odoo.exceptions.AccessDenied: Access Denied")
+            raise ACCESS_DENIED
         if model != "res.partner":
             raise _fault(f"KeyError: {model!r}")
         handler = getattr(self, f"_m_{method}", None)
@@ -184,8 +188,8 @@ class OdooSandbox:
     def _m_message_post(self, ids, body="", message_type="notification", subtype_xmlid=None, **_):
         missing = [i for i in (ids if isinstance(ids, list) else [ids]) if i not in self.partners]
         if missing:
-            raise _fault(f"odoo.exceptions.MissingError: Record does not exist or has been deleted.\n"
-                         f"(Record: res.partner({missing[0]},), User: 2)")
+            raise xmlrpc.client.Fault(2, "Record does not exist or has been deleted.\n"
+                                         f"(Record: res.partner({missing[0]},), User: 2)")
         with self._lock:
             for partner_id in ids:
                 self.notes.append({"partner_id": partner_id, "body": body, "message_type": message_type,
