@@ -214,3 +214,16 @@ def test_the_periodic_sync_is_due_after_its_interval(session_factory, odoo, odoo
     sync_partners(session_factory, odoo_config)
     assert not sync_due(session_factory, 60)
     assert sync_due(session_factory, 0)
+
+
+def test_the_periodic_job_syncs_when_configured_and_due(runtime, session_factory, odoo):
+    odoo.put({"id": 1, "name": "Maria", "mobile": "(11) 90000-0001", "write_date": "2026-11-02 09:00:00"})
+    runtime.jobs.sync_odoo()  # no interval: the job does nothing
+    assert count_contacts(session_factory) == 0
+
+    runtime.settings = runtime.settings.model_copy(update={"odoo_sync_interval_minutes": 30})
+    runtime.jobs.sync_odoo()
+    assert contact_of(session_factory, 1) is not None
+    odoo.put({"id": 2, "name": "Ana", "mobile": "(11) 90000-0002", "write_date": "2026-11-02 09:05:00"})
+    runtime.jobs.sync_odoo()  # 30 minutes have not passed
+    assert contact_of(session_factory, 2) is None
