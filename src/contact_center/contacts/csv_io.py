@@ -589,14 +589,21 @@ class _BatchWriter:
         self.analyzed_at = created
 
     def _write(self, session: Session, rows: list[_Row]):
-        documents = {row.document for row in rows if row.document is not None}
-        keys = {key for row in rows for key in row.keys}
+        # Rows from Odoo whose partner we have need no look-up by phone, and by CPF only when it changed.
         partner_ids = {row.odoo_partner_id for row in rows if row.odoo_partner_id is not None}
+        known = _lookup(session, set(), set(), partner_ids) if partner_ids else []
+        known_documents = {state["odoo_partner_id"]: state["document"] for state in known}
+        rest = [row for row in rows if row.odoo_partner_id not in known_documents]
+        documents = {row.document for row in rest if row.document is not None}
+        documents |= {row.document for row in rows if row.document is not None and row.odoo_partner_id in known_documents
+                      and row.document != known_documents[row.odoo_partner_id]}
+        keys = {key for row in rest for key in row.keys}
+        known_ids = {state["id"] for state in known}
         by_partner: dict[int, _Target] = {}
         by_document: dict[str, _Target] = {}
         by_key: dict[str, list[_Target]] = {}
         existing: list[_Target] = []
-        for state in _lookup(session, documents, keys, partner_ids):
+        for state in known + [s for s in _lookup(session, documents, keys) if s["id"] not in known_ids]:
             contact_id = state.pop("id")
             target = _Target(contact_id, 0, state, contact_id in self.touched)
             existing.append(target)

@@ -22,6 +22,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -45,6 +46,7 @@ STATE_ID = 1
 # Two numbers in one field: "(11) 90000-0001 / (11) 3333-4444", "... ou ...", "...; ...".
 _SEVERAL_NUMBERS = re.compile(r"\s*(?:[/;|]|\bou\b|\se\s)\s*", re.IGNORECASE)
 _TAGS = re.compile(r"<[^>]+>")
+_NOT_DIGITS = re.compile(r"\D")
 
 
 class OdooFieldMissing(OdooError):
@@ -100,20 +102,26 @@ def sync_partners(session_factory: sessionmaker[Session], config: OdooConfig, *,
         if progress is not None:
             progress(0, report.total)
         writer = BatchWriter(session_factory, report)
-        while True:
-            partners = client.search_read(_after(mark), reader.fields, order=ORDER, limit=page_size)
-            if not partners:
-                break
-            rows = [row for row in (reader.row(p, report) for p in partners) if row is not None]
-            if rows:
-                writer.write(rows)  # commits
-            report.read += len(partners)
-            mark = (partners[-1]["write_date"], partners[-1]["id"])
-            _save(session_factory, report, mark)  # only now: the page above is committed
-            if progress is not None:
-                progress(report.read, max(report.total, report.read))
-            if len(partners) < page_size:
-                break
+        with ThreadPoolExecutor(1, thread_name_prefix="odoo-fetch") as fetcher:
+            # The next page is read while this one is written: Odoo and our writes overlap.
+            def fetch(after):
+                return client.search_read(_after(after), reader.fields, order=ORDER, limit=page_size)
+
+            upcoming = fetcher.submit(fetch, mark)
+            while upcoming is not None:
+                partners = upcoming.result()
+                if not partners:
+                    break
+                page_mark = (partners[-1]["write_date"], partners[-1]["id"])
+                upcoming = fetcher.submit(fetch, page_mark) if len(partners) >= page_size else None
+                rows = [row for row in (reader.row(p, report) for p in partners) if row is not None]
+                if rows:
+                    writer.write(rows)  # commits
+                report.read += len(partners)
+                mark = page_mark
+                _save(session_factory, report, mark)  # only now: the page above is committed
+                if progress is not None:
+                    progress(report.read, max(report.total, report.read))
     except Exception as exc:
         report.elapsed = time.perf_counter() - started
         message = exc.message if isinstance(exc, DomainError) else f"{exc.__class__.__name__}: {exc}"
@@ -219,10 +227,12 @@ def _split_phones(cells: dict[str, str]) -> None:
         for f in ("mobile", "phone"):
             if f not in chosen and rest:
                 chosen[f] = rest.pop(0)
-    area_code = next((e164[3:5] for raw in chosen.values() if (e164 := _e164(raw)) and e164.startswith("+55")), None)
     for f, raw in chosen.items():
-        if area_code and 8 <= sum(ch.isdigit() for ch in raw) <= 9 and not raw.startswith(("0", "+")):
-            raw = f"({area_code}) {raw}"
+        if 8 <= len(_NOT_DIGITS.sub("", raw)) <= 9 and not raw.startswith(("0", "+")):
+            area_code = next((e164[3:5] for other in chosen.values()
+                              if other is not raw and (e164 := _e164(other)) and e164.startswith("+55")), None)
+            if area_code:
+                raw = f"({area_code}) {raw}"
         cells[f] = raw
 
 
@@ -239,7 +249,7 @@ def _cpf_or_nothing(vat: str) -> str:
     value = vat.strip()
     if value[:2].upper() == "BR":
         value = value[2:].strip()
-    return "" if sum(ch.isdigit() for ch in value) == 14 else value
+    return "" if len(_NOT_DIGITS.sub("", value)) == 14 else value
 
 
 _REASON_PREFIX = {"phone": "telefone inválido", "mobile": "celular inválido", "document": "CPF inválido",
