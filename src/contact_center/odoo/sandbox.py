@@ -17,6 +17,8 @@ connection after ``n`` more ``search_read`` calls, as a server that goes away mi
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import operator
 import threading
 import xmlrpc.client
@@ -34,6 +36,33 @@ _OPERATORS = {
     "=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
     "in": lambda a, b: a in b, "not in": lambda a, b: a not in b,
 }
+
+
+def _lower_bound(domain: list, name: str):
+    """A value every record matching `domain` has `name` at least at, or None when the domain does
+    not say (prefix notation; terms side by side are joined by '&')."""
+
+    def bound(position: int):  # (bound or None, position after the term)
+        item = domain[position]
+        if item in ("&", "|"):
+            left, after_left = bound(position + 1)
+            right, after_right = bound(after_left)
+            if item == "&":
+                return (max(b for b in (left, right) if b is not None) if left is not None or right is not None
+                        else None), after_right
+            return (min(left, right) if left is not None and right is not None else None), after_right
+        if item == "!":
+            _, after = bound(position + 1)
+            return None, after
+        field_name, op, value = item
+        return (value if field_name == name and op in (">", ">=", "=") else None), position + 1
+
+    bounds, position = [], 0
+    while position < len(domain):
+        found, position = bound(position)
+        if found is not None:
+            bounds.append(found)
+    return max(bounds) if bounds else None
 
 
 def _fault(reason: str) -> xmlrpc.client.Fault:
@@ -85,7 +114,7 @@ class OdooSandbox:
         self.notes: list[dict] = []  # what message_post received, in order
         self.calls: list[str] = []  # "model.method" of every execute_kw
         self._lock = threading.Lock()
-        self._order_cache: dict[str | None, list[dict]] = {}
+        self._order_cache: dict[str | None, tuple] = {}
         self._searches_left: int | None = None
         for partner in partners or []:
             self.put(partner)
@@ -171,10 +200,16 @@ class OdooSandbox:
                 return []  # never sent: the handler closes the connection instead
             self._searches_left -= 1
         fields = self._checked(fields)
-        test = self._compile(list(domain or []))
+        domain = list(domain or [])
+        test = self._compile(domain)
         wanted = offset + limit if limit else None
+        records, first_key, first_values = self._sorted(order)
+        # Like a database's index range scan: skip the records the domain's bound on the first
+        # order key rules out ("write_date > mark" of an incremental sync), then test each.
+        bound = _lower_bound(domain, first_key) if first_values is not None else None
+        start = bisect.bisect_left(first_values, bound) if bound is not None else 0
         page = []
-        for record in self._sorted(order):  # in order, stopping once the page is full
+        for record in itertools.islice(records, start, None):  # in order, stopping once the page is full
             if test(record):
                 page.append(record)
                 if wanted is not None and len(page) >= wanted:
@@ -214,8 +249,9 @@ class OdooSandbox:
             records = list(self.partners.values())
         return (r for r in records if test(r))
 
-    def _sorted(self, order: str | None) -> list[dict]:
-        """Every partner in this order; kept until a partner is added or changed."""
+    def _sorted(self, order: str | None) -> tuple[list[dict], str, list | None]:
+        """Every partner in this order, the first order key, and its values in that order when it is
+        ascending and never empty (else None); kept until a partner is added or changed."""
         with self._lock:
             cached = self._order_cache.get(order)
             if cached is not None:
@@ -229,9 +265,13 @@ class OdooSandbox:
             keys.append((words[0], len(words) > 1 and words[1].lower() == "desc"))
         for name, descending in reversed(keys):  # stable sorts, last key first
             records.sort(key=lambda r: (r.get(name) is False, r.get(name)), reverse=descending)
+        first, descending = keys[0]
+        values = [r.get(first) for r in records]
+        if descending or any(v is False for v in values):
+            values = None
         with self._lock:
-            self._order_cache[order] = records
-        return records
+            self._order_cache[order] = cached = (records, first, values)
+        return cached
 
     def _compile(self, domain: list):
         """A predicate for an Odoo domain (prefix notation, implicit '&' between terms)."""
