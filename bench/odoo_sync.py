@@ -37,6 +37,11 @@ def serve_sandbox(count: int, pipe) -> None:
     sandbox._server.serve_forever()
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -71,21 +76,26 @@ def main() -> None:
         client = config.client()
         client.login()
         fields = _PartnerReader(config, client.fields_get()).fields
-        started, mark, fetched = time.perf_counter(), None, 0
+        started, mark, fetched, cpu = time.perf_counter(), None, 0, cpu_seconds()
         while page := client.search_read(_after(mark), fields, order=ORDER, limit=args.page_size):
             fetched += len(page)
             mark = (page[-1]["write_date"], page[-1]["id"])
         fetch_seconds = time.perf_counter() - started
         print(f"XML-RPC only (no writes): {fetched:,} partners in {fetch_seconds:.1f} s, "
-              f"{fetched / fetch_seconds:,.0f} partners/s", flush=True)
+              f"{fetched / fetch_seconds:,.0f} partners/s; {(cpu_seconds() - cpu) / fetched * 1e6:,.0f} µs of this "
+              "process's CPU a partner", flush=True)
 
+        cpu = cpu_seconds()
         first = sync_partners(factory, config, page_size=args.page_size)
+        first_cpu, cpu = cpu_seconds() - cpu, cpu_seconds()
         print(f"full sync, empty database: {first.read:,} read, {first.created:,} created, "
-              f"{first.rejected_count:,} rejected in {first.elapsed:.1f} s: {first.partners_per_second:,.0f} partners/s",
-              flush=True)
+              f"{first.rejected_count:,} rejected in {first.elapsed:.1f} s: {first.partners_per_second:,.0f} partners/s; "
+              f"{first_cpu / first.read * 1e6:,.0f} µs of this process's CPU a partner", flush=True)
         again = sync_partners(factory, config, full=True, page_size=args.page_size)
+        again_cpu = cpu_seconds() - cpu
         print(f"--full again, filled table: {again.read:,} read, {again.unchanged:,} unchanged, {again.created:,} "
-              f"created in {again.elapsed:.1f} s: {again.partners_per_second:,.0f} partners/s", flush=True)
+              f"created in {again.elapsed:.1f} s: {again.partners_per_second:,.0f} partners/s; "
+              f"{again_cpu / again.read * 1e6:,.0f} µs of this process's CPU a partner", flush=True)
         incremental = sync_partners(factory, config, page_size=args.page_size)
         print(f"incremental, nothing changed: {incremental.read:,} read in {incremental.elapsed:.2f} s", flush=True)
     finally:

@@ -20,8 +20,8 @@ DISPATCH_CHUNK = 1000
 # On the main queue, higher goes first.
 ROUTINE, BULK = 5, 0
 URGENT_QUEUE = "contact-center-urgent"
-RECONCILE_AFTER_SECONDS = 600
-ODOO_SYNC_LOCK_SECONDS = 3600  # a worker killed mid-sync holds the lock no longer than this  # a campaign's last states reach Kolmeya's report some minutes after it ends
+RECONCILE_AFTER_SECONDS = 600  # a campaign's last states reach Kolmeya's report some minutes after it ends
+ODOO_SYNC_LOCK_SECONDS = 3600  # a worker killed mid-sync holds the lock no longer than this
 
 
 def make_huey(settings: Settings, name: str = "contact-center") -> Huey:
