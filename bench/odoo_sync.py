@@ -5,11 +5,14 @@
 1. starts the sandbox XML-RPC server (contact_center.odoo.sandbox) in a child process with N
    fictitious partners whose phones are written the ways Odoo users write them (so its memory is
    not counted as ours);
-2. times reading every page over XML-RPC without writing anything (what the wire and parsing cost);
+2. times reading every page over XML-RPC without writing anything (what the wire and parsing cost;
+   this first pass also has the sandbox marshal each partner once, which it keeps for the passes
+   after it: the sandbox's own speed is not what is measured);
 3. times a full sync into an empty database (every partner created), then a --full sync of the same
    partners into the filled table (every partner matched by its partner id, nothing changed), and an
    incremental one (nothing to read);
-4. prints partners/s and this process's peak RSS beside the goals.
+4. prints partners/s and this process's peak RSS beside the goals, and the CPU time this process
+   spent a partner (on a shared machine the wall-clock rate moves with the load; that does not).
 
 Default database: SQLite in a temporary directory. --database-url takes a PostgreSQL URL (its tables
 are created by the migrations; use an empty database).
