@@ -252,8 +252,8 @@ def _cpf_or_nothing(vat: str) -> str:
     return "" if len(_NOT_DIGITS.sub("", value)) == 14 else value
 
 
-_REASON_PREFIX = {"phone": "telefone inválido", "mobile": "celular inválido", "document": "CPF inválido",
-                  "email": "e-mail inválido"}
+_REASON_PREFIX = {"name": "nome inválido", "phone": "telefone inválido", "mobile": "celular inválido",
+                  "document": "CPF inválido", "email": "e-mail inválido"}
 
 
 def _in_portuguese(error: RowError) -> str:
