@@ -21,7 +21,8 @@ DISPATCH_CHUNK = 1000
 ROUTINE, BULK = 5, 0
 URGENT_QUEUE = "contact-center-urgent"
 RECONCILE_AFTER_SECONDS = 600  # a campaign's last states reach Kolmeya's report some minutes after it ends
-ODOO_SYNC_LOCK_SECONDS = 3600  # a worker killed mid-sync holds the lock no longer than this
+ODOO_SYNC_LOCK = "odoo-sync"  # one Odoo sync at a time: the periodic job's and `odoo sync`'s
+ODOO_SYNC_LOCK_SECONDS = 3600  # a process killed mid-sync holds the lock no longer than this
 
 
 def make_huey(settings: Settings, name: str = "contact-center") -> Huey:
@@ -246,7 +247,7 @@ def _sync_odoo_if_due() -> None:
     from contact_center.errors import DomainError
 
     try:
-        with runtime.jobs.huey.lock_task("odoo-sync", ttl=ODOO_SYNC_LOCK_SECONDS):
+        with runtime.jobs.huey.lock_task(ODOO_SYNC_LOCK, ttl=ODOO_SYNC_LOCK_SECONDS):
             sync_partners(runtime.session_factory, config.from_settings(settings))
     except TaskLockedException:
         log.info("odoo sync: the previous run is still going; not starting another")

@@ -25,8 +25,11 @@ def sync(
                                     show_default=False),
 ):
     """Pull the partners changed since the last sync (all of them with --full) into contacts."""
+    from huey.exceptions import TaskLockedException
+
     from contact_center.db import background_checkpoints
     from contact_center.errors import DomainError
+    from contact_center.jobs import ODOO_SYNC_LOCK, ODOO_SYNC_LOCK_SECONDS, make_huey
     from contact_center.odoo import config
     from contact_center.odoo.sync import sync_partners
     from contact_center.runtime import open_database
@@ -50,7 +53,11 @@ def sync(
             bar.update(task, completed=read, total=total, rate=f"{rate:,.0f} parceiros/s")
 
         try:
-            report = sync_partners(factory, odoo, full=full, progress=on_progress)
+            with make_huey(settings).lock_task(ODOO_SYNC_LOCK, ttl=ODOO_SYNC_LOCK_SECONDS):
+                report = sync_partners(factory, odoo, full=full, progress=on_progress)
+        except TaskLockedException:
+            _fail("outra sincronização com o Odoo está em andamento (a periódica ou outro comando); "
+                  "espere ela terminar e veja `contact-center odoo status`")
         except DomainError as exc:
             _fail(f"{exc.message}. O que já foi gravado fica; a próxima sincronização continua de onde esta parou.")
 
