@@ -21,8 +21,6 @@ DISPATCH_CHUNK = 1000
 ROUTINE, BULK = 5, 0
 URGENT_QUEUE = "contact-center-urgent"
 RECONCILE_AFTER_SECONDS = 600  # a campaign's last states reach Kolmeya's report some minutes after it ends
-ODOO_SYNC_LOCK = "odoo-sync"  # one Odoo sync at a time: the periodic job's and `odoo sync`'s
-ODOO_SYNC_LOCK_SECONDS = 3600  # a process killed mid-sync holds the lock no longer than this
 
 
 def make_huey(settings: Settings, name: str = "contact-center") -> Huey:
@@ -231,7 +229,7 @@ def _post_odoo_notes(message_ids: list[int], attempt: int = 1) -> None:
 
 def _sync_odoo_if_due() -> None:
     """Each minute: the Odoo partner sync, when configured with an interval and that long has passed
-    since the last run started (one run at a time, whatever the number of workers)."""
+    since the last run started (one run at a time, whatever the number of workers: sync.py's lease)."""
     from contact_center.odoo import config
     from contact_center.odoo.sync import sync_due, sync_partners
     from contact_center.runtime import current
@@ -242,17 +240,12 @@ def _sync_odoo_if_due() -> None:
         return
     if not sync_due(runtime.session_factory, settings.odoo_sync_interval_minutes):
         return
-    from huey.exceptions import TaskLockedException
-
     from contact_center.errors import DomainError
 
     try:
-        with runtime.jobs.huey.lock_task(ODOO_SYNC_LOCK, ttl=ODOO_SYNC_LOCK_SECONDS):
-            sync_partners(runtime.session_factory, config.from_settings(settings))
-    except TaskLockedException:
-        log.info("odoo sync: the previous run is still going; not starting another")
+        sync_partners(runtime.session_factory, config.from_settings(settings))
     except DomainError:
-        pass  # recorded in the sync's state and logged by it; tried again when due
+        pass  # another run is going, or this one failed: logged (and recorded) by the sync; tried again when due
 
 
 class Jobs:

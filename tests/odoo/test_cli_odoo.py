@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 
-from contact_center.jobs import ODOO_SYNC_LOCK, make_huey
 from contact_center.odoo.sandbox import OdooSandbox, sample_partners
-from contact_center.settings import Settings
 from tests.test_cli import run_cli
 
 
@@ -67,10 +65,6 @@ def test_each_failure_is_one_clear_line_and_a_non_zero_exit(tmp_path, odoo):
 
     status = run_cli("odoo", "status", data_dir=tmp_path, env=odoo_env(odoo))
     assert "falhou: o campo 'x_cel'" in status.stdout
-
-    with make_huey(Settings(data_dir=tmp_path, _env_file=None)).lock_task(ODOO_SYNC_LOCK):  # the periodic one runs
-        busy = run_cli("odoo", "sync", data_dir=tmp_path, env=odoo_env(odoo))
-    assert busy.returncode == 1 and "outra sincronização com o Odoo está em andamento" in busy.stderr
 
     odoo.stop()
     gone = run_cli("odoo", "sync", data_dir=tmp_path, env=odoo_env(odoo))

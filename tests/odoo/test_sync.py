@@ -5,7 +5,7 @@ run can fail (wrong credentials, a missing field, Odoo going away) leaving nothi
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from contact_center.contacts import service as contacts
 from contact_center.contacts.models import Contact
@@ -13,7 +13,9 @@ from contact_center.db import transaction
 from contact_center.odoo.client import OdooLoginRefused, OdooUnreachable
 from contact_center.odoo.config import OdooNotConfigured, parse_field_map
 from contact_center.odoo.sandbox import fictitious_cpf, sample_partners
-from contact_center.odoo.sync import OdooFieldMissing, read_state, sync_due, sync_partners
+from contact_center.odoo import sync
+from contact_center.odoo.models import OdooSyncState
+from contact_center.odoo.sync import OdooFieldMissing, OdooSyncRunning, read_state, sync_due, sync_partners
 from tests.odoo.conftest import config_for
 
 PARTNERS = 3000
@@ -227,3 +229,17 @@ def test_the_periodic_job_syncs_when_configured_and_due(runtime, session_factory
     odoo.put({"id": 2, "name": "Ana", "mobile": "(11) 90000-0002", "write_date": "2026-11-02 09:05:00"})
     runtime.jobs.sync_odoo()  # 30 minutes have not passed
     assert contact_of(session_factory, 2) is None
+
+
+def test_one_run_at_a_time_and_a_killed_run_holds_the_sync_only_until_its_lease_lapses(session_factory, odoo,
+                                                                                       odoo_config):
+    odoo.put({"id": 1, "name": "Maria", "mobile": "(11) 90000-0001", "write_date": "2026-11-02 09:00:00"})
+    sync._begin(session_factory)  # a run that started (in another process) and is still going, or was killed
+    with pytest.raises(OdooSyncRunning, match="outra sincronização com o Odoo está em andamento desde"):
+        sync_partners(session_factory, odoo_config)
+    assert count_contacts(session_factory) == 0 and odoo.calls == []
+
+    with transaction(session_factory) as session:  # its lease lapses
+        session.execute(update(OdooSyncState).values(running_until=sync.utcnow() - sync.LEASE))
+    assert sync_partners(session_factory, odoo_config).created == 1
+    assert state_of(session_factory).running_until is None

@@ -25,13 +25,10 @@ def sync(
                                     show_default=False),
 ):
     """Pull the partners changed since the last sync (all of them with --full) into contacts."""
-    from huey.exceptions import TaskLockedException
-
     from contact_center.db import background_checkpoints
     from contact_center.errors import DomainError
-    from contact_center.jobs import ODOO_SYNC_LOCK, ODOO_SYNC_LOCK_SECONDS, make_huey
     from contact_center.odoo import config
-    from contact_center.odoo.sync import sync_partners
+    from contact_center.odoo.sync import OdooSyncRunning, sync_partners
     from contact_center.runtime import open_database
     from contact_center.settings import get_settings
 
@@ -53,11 +50,9 @@ def sync(
             bar.update(task, completed=read, total=total, rate=f"{rate:,.0f} parceiros/s")
 
         try:
-            with make_huey(settings).lock_task(ODOO_SYNC_LOCK, ttl=ODOO_SYNC_LOCK_SECONDS):
-                report = sync_partners(factory, odoo, full=full, progress=on_progress)
-        except TaskLockedException:
-            _fail("outra sincronização com o Odoo está em andamento (a periódica ou outro comando); "
-                  "espere ela terminar e veja `contact-center odoo status`")
+            report = sync_partners(factory, odoo, full=full, progress=on_progress)
+        except OdooSyncRunning as exc:
+            _fail(exc.message)
         except DomainError as exc:
             _fail(f"{exc.message}. O que já foi gravado fica; a próxima sincronização continua de onde esta parou.")
 
@@ -97,6 +92,7 @@ def status():
     """The last sync: when, what it did, where the next one continues, and how many contacts have a partner."""
     from contact_center.clitools import command_session
     from contact_center.contacts.models import Contact
+    from contact_center.db import utcnow
     from contact_center.odoo import config
     from contact_center.odoo.sync import read_state
     from contact_center.settings import ENV_PREFIX, get_settings
@@ -117,7 +113,8 @@ def status():
     if state is None or state.last_started_at is None:
         table.add_row("última sincronização", "nenhuma ainda")
     else:
-        outcome = ("em andamento (ou interrompida)" if state.last_finished_at is None
+        running = state.running_until is not None and state.running_until > utcnow()
+        outcome = ("em andamento" if running else "interrompida" if state.last_finished_at is None
                    else f"falhou: {state.last_error}" if state.last_error else "concluída")
         table.add_row("última sincronização", f"{_when(state.last_started_at)}: {outcome}")
         table.add_row("nela", f"{state.last_read:,} lidos, {state.last_created:,} criados, "

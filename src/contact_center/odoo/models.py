@@ -24,6 +24,8 @@ class OdooSyncState(Base):
     last_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # While a run goes on: until when it holds the sync (renewed each page; a killed run's lapses).
+    running_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # What the last run did (so far, while it runs).
     last_read: Mapped[int] = mapped_column(default=0)
     last_created: Mapped[int] = mapped_column(default=0)

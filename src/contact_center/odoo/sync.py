@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from contact_center import phones
 from contact_center.contacts.csv_io import BatchWriter, RowError, build_row
 from contact_center.db import transaction, utcnow
-from contact_center.errors import DomainError
+from contact_center.errors import Conflict, DomainError
 from contact_center.odoo.client import OdooClient, OdooError
 from contact_center.odoo.config import FIELDS_VARIABLE, OdooConfig, check_target
 from contact_center.odoo.models import OdooSyncState
@@ -42,6 +42,7 @@ PAGE_SIZE = 2000
 ORDER = "write_date asc, id asc"
 MAX_REJECTIONS_IN_MEMORY = 10_000
 STATE_ID = 1
+LEASE = timedelta(minutes=10)  # a run renews it with every page; one killed holds the sync no longer
 
 # Two numbers in one field: "(11) 90000-0001 / (11) 3333-4444", "... ou ...", "...; ...".
 _SEVERAL_NUMBERS = re.compile(r"\s*(?:[/;|]|\bou\b|\se\s)\s*", re.IGNORECASE)
@@ -51,6 +52,10 @@ _NOT_DIGITS = re.compile(r"\D")
 
 class OdooFieldMissing(OdooError):
     code = "odoo_field_missing"
+
+
+class OdooSyncRunning(Conflict):
+    code = "odoo_sync_running"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,17 +169,20 @@ class _PartnerReader:
     def row(self, partner: dict, report: SyncReport):
         partner_id = partner["id"]
         cells: dict[str, str] = {}
+        _apply_mapped(cells, partner, self.sources, self.html_fields)
+        if not cells.get("name", "").strip():
+            report.reject(partner_id, self.sources["name"], "o parceiro não tem nome")
+            return None
+        _split_phones(cells)
+        if "document" in cells:
+            cells["document"] = _cpf_or_nothing(cells["document"])
+        if not any(cells.get(f, "").strip() for f in ("phone", "mobile", "document")):
+            report.reject(partner_id, self._odoo_name("phone/mobile/document"),
+                          "sem telefone, celular nem CPF: nada alcançaria este contato")
+            return None
         try:
-            _apply_mapped(cells, partner, self.sources, self.html_fields)
-            if not cells.get("name", "").strip():
-                raise RowError("name", "o parceiro não tem nome")
-            _split_phones(cells)
-            if "document" in cells:
-                cells["document"] = _cpf_or_nothing(cells["document"])
-            if not any(cells.get(f, "").strip() for f in ("phone", "mobile", "document")):
-                raise RowError("phone/mobile/document", "sem telefone, celular nem CPF: nada alcançaria este contato")
             return build_row(partner_id, cells, odoo_partner_id=partner_id)
-        except RowError as error:
+        except RowError as error:  # the contacts import's checks of each value
             report.reject(partner_id, self._odoo_name(error.field), _in_portuguese(error))
             return None
 
@@ -299,10 +307,18 @@ def _state(session: Session) -> OdooSyncState:
 
 
 def _begin(session_factory: sessionmaker[Session]) -> tuple[str, int] | None:
-    """Record the start; the stored mark."""
+    """Take the sync's lease and record the start; the stored mark. OdooSyncRunning when another run
+    holds the lease."""
     with transaction(session_factory) as session:
         state = _state(session)
-        state.last_started_at = utcnow()
+        now = utcnow()
+        if state.running_until is not None and state.running_until > now:
+            raise OdooSyncRunning(
+                f"outra sincronização com o Odoo está em andamento desde {state.last_started_at:%d/%m/%Y %H:%M:%S} UTC "
+                "(a periódica ou outro comando); espere ela terminar e veja `contact-center odoo status`",
+                field="odoo")
+        state.running_until = now + LEASE
+        state.last_started_at = now
         state.last_finished_at = None
         state.last_read = state.last_created = state.last_updated = state.last_unchanged = state.last_rejected = 0
         if state.mark_write_date is None:
@@ -316,10 +332,12 @@ def _save(session_factory: sessionmaker[Session], report: SyncReport, mark: tupl
         state = _state(session)
         if mark is not None:
             state.mark_write_date, state.mark_partner_id = mark
+            state.running_until = utcnow() + LEASE
         state.last_read, state.last_created, state.last_updated = report.read, report.created, report.updated
         state.last_unchanged, state.last_rejected = report.unchanged, report.rejected_count
         if finished or error is not None:
             state.last_finished_at = utcnow()
             state.last_error = error
+            state.running_until = None
         if finished:
             state.last_succeeded_at = state.last_finished_at

@@ -2,7 +2,8 @@
 
 contacts.odoo_partner_id keeps the res.partner a contact came from (unique: one contact per
 partner), so a later sync updates it instead of creating another. odoo_sync_state holds the
-(write_date, id) mark the incremental sync continues from, and what the last run did.
+(write_date, id) mark the incremental sync continues from, what the last run did, and the lease
+that keeps two runs from going at once.
 
 Revision ID: 0013
 Revises: 0012
@@ -33,6 +34,7 @@ def upgrade() -> None:
         sa.Column('last_finished_at', contact_center.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column('last_succeeded_at', contact_center.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column('last_error', sa.Text(), nullable=True),
+        sa.Column('running_until', contact_center.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column('last_read', sa.Integer(), nullable=False),
         sa.Column('last_created', sa.Integer(), nullable=False),
         sa.Column('last_updated', sa.Integer(), nullable=False),
