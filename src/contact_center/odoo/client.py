@@ -44,7 +44,9 @@ class OdooFault(OdooError):
     code = "odoo_fault"
 
 
-class _Transport(xmlrpc.client.Transport):
+class _Timeout:
+    """A transport whose connections give up after `timeout` seconds (the standard one never does)."""
+
     def __init__(self, timeout: float):
         super().__init__()
         self.timeout = timeout
@@ -55,15 +57,12 @@ class _Transport(xmlrpc.client.Transport):
         return connection
 
 
-class _SafeTransport(xmlrpc.client.SafeTransport):
-    def __init__(self, timeout: float):
-        super().__init__()
-        self.timeout = timeout
+class _Transport(_Timeout, xmlrpc.client.Transport):
+    pass
 
-    def make_connection(self, host):
-        connection = super().make_connection(host)
-        connection.timeout = self.timeout
-        return connection
+
+class _SafeTransport(_Timeout, xmlrpc.client.SafeTransport):
+    pass
 
 
 def fault_reason(fault: xmlrpc.client.Fault) -> str:

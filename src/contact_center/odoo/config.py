@@ -25,8 +25,6 @@ class OdooConfig:
     login: str
     api_key: str = field(repr=False)
     sources: dict[str, str]  # our field -> the res.partner field it is read from
-    interval_minutes: int = 0
-    chatter_notes: bool = False
     timeout: float = 60.0
 
     def client(self) -> OdooClient:
@@ -48,7 +46,7 @@ def from_settings(settings: Settings) -> OdooConfig:
     register_secret(settings.odoo_api_key.get_secret_value())
     return OdooConfig(settings.odoo_url, settings.odoo_database, settings.odoo_login,
                       settings.odoo_api_key.get_secret_value(), parse_field_map(settings.odoo_fields),
-                      settings.odoo_sync_interval_minutes, settings.odoo_chatter_notes, settings.odoo_timeout_seconds)
+                      settings.odoo_timeout_seconds)
 
 
 def _missing(settings: Settings) -> list[str]:
