@@ -37,7 +37,7 @@ def serve_sandbox(count: int, pipe) -> None:
 
     sandbox = OdooSandbox(sample_partners(count))
     pipe.send((sandbox.url, sandbox.database, sandbox.login, sandbox.api_key))
-    sandbox._server.serve_forever()
+    sandbox.serve_forever()
 
 
 def cpu_seconds() -> float:

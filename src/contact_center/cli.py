@@ -149,6 +149,24 @@ def sandbox_whatsapp(
     whatsapp_sandbox.run_sandbox(host, port, **options)
 
 
+@sandbox_app.command("odoo")
+def sandbox_odoo(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8902),
+    partners: int = typer.Option(1000, help="How many fictitious partners it has (phones written many ways)."),
+):
+    """Run the Odoo sandbox alone: the XML-RPC calls `odoo sync` and the chatter notes make, with fictitious
+    partners; point CONTACT_CENTER_ODOO_* at what it prints."""
+    from contact_center.odoo.sandbox import OdooSandbox, sample_partners
+
+    sandbox = OdooSandbox(sample_partners(partners), host=host, port=port)
+    console.print(f"[bold yellow]SANDBOX[/] Odoo on {sandbox.url} with {partners:,} partners: "
+                  f"CONTACT_CENTER_ODOO_URL={sandbox.url} CONTACT_CENTER_ODOO_DATABASE={sandbox.database} "
+                  f"CONTACT_CENTER_ODOO_LOGIN={sandbox.login} CONTACT_CENTER_ODOO_API_KEY={sandbox.api_key}",
+                  highlight=False, soft_wrap=True)
+    sandbox.serve_forever()
+
+
 @db_app.command("upgrade")
 def db_upgrade():
     """Apply every pending migration."""

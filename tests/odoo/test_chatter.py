@@ -64,8 +64,7 @@ def test_a_reply_and_a_send_become_notes_on_the_partner(runtime, session_factory
 
 def test_odoo_down_never_fails_the_message_and_the_notes_are_retried(runtime, session_factory, channel, odoo,
                                                                      synced):
-    odoo.go_away_after(0)
-    odoo._server.gone = True  # every call goes unanswered
+    odoo.go_away()  # every call goes unanswered
     message_id = reply(session_factory, channel.id, "(11) 90000-0042", "Pode ligar amanhã", "r-3")
     with transaction(session_factory) as session:
         assert session.get(Message, message_id).body == "Pode ligar amanhã"  # stored all the same
@@ -84,8 +83,7 @@ def test_odoo_down_never_fails_the_message_and_the_notes_are_retried(runtime, se
 
 def test_notes_give_up_after_the_last_try_and_a_deleted_partner_is_skipped(runtime, session_factory, channel, odoo,
                                                                            synced, caplog):
-    odoo.go_away_after(0)
-    odoo._server.gone = True
+    odoo.go_away()
     message_id = reply(session_factory, channel.id, "(11) 90000-0042", "Oi", "r-4")
     odoo.come_back()
     config = config_for(odoo, api_key="chave-errada-0000")

@@ -12,7 +12,8 @@ notes use, for tests, benchmarks and trying the sync without an Odoo.
 
 Like Odoo, it answers an unknown model, field, method or a bad login with an XML-RPC fault whose
 text ends in the reason; empty values are ``False``. ``go_away_after(n)`` makes it drop every
-connection after ``n`` more ``search_read`` calls, as a server that goes away mid-sync.
+connection after ``n`` more ``search_read`` calls, as a server that goes away mid-sync
+(``go_away()`` at once; ``come_back()`` ends it).
 """
 
 from __future__ import annotations
@@ -110,8 +111,10 @@ class _ObjectDispatcher(SimpleXMLRPCDispatcher):
         try:
             params, method = xmlrpc.client.loads(data, use_builtin_types=self.use_builtin_types)
             response = self._dispatch(method, params)
-        except Exception:
-            return super()._marshaled_dispatch(data, dispatch_method, path)  # the fault, marshalled as usual
+        except xmlrpc.client.Fault as fault:
+            return xmlrpc.client.dumps(fault, allow_none=True).encode("utf-8", "xmlcharrefreplace")
+        except Exception as exc:  # what Odoo answers for a bug of its own
+            return xmlrpc.client.dumps(_fault(f"{exc.__class__.__name__}: {exc}"), allow_none=True).encode("utf-8")
         if not isinstance(response, _Records):
             return xmlrpc.client.dumps((response,), methodresponse=1, allow_none=True).encode("utf-8",
                                                                                             "xmlcharrefreplace")
@@ -173,9 +176,20 @@ class OdooSandbox:
         """Answer `searches` more search_read calls, then drop every connection (until come_back)."""
         self._searches_left = searches
 
+    def go_away(self) -> None:
+        """Drop every connection from now on (until come_back)."""
+        self._server.gone = True
+
     def come_back(self) -> None:
         self._searches_left = None
         self._server.gone = False
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted (`contact-center sandbox odoo`)."""
+        try:
+            self._server.serve_forever(poll_interval=0.2)
+        finally:
+            self._server.server_close()
 
     def start(self) -> OdooSandbox:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
