@@ -13,6 +13,7 @@ from contact_center.campaigns.cli import campaigns_app
 from contact_center.channels.cli import channels_app
 from contact_center.contacts.cli import contacts_app
 from contact_center.messaging.cli import sms_app
+from contact_center.odoo.cli import odoo_app
 from contact_center.providers.kolmeya import sandbox as kolmeya_sandbox
 from contact_center.providers.whatsapp_cloud import sandbox as whatsapp_sandbox
 from contact_center.templates.cli import templates_app
@@ -35,6 +36,7 @@ app.add_typer(channels_app, name="channels")
 app.add_typer(sms_app, name="sms")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(templates_app, name="templates")
+app.add_typer(odoo_app, name="odoo")
 sandbox_app = typer.Typer(help="Local simulators of provider APIs.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 console = Console()
@@ -145,6 +147,24 @@ def sandbox_whatsapp(
     console.print(f"[bold yellow]SANDBOX[/] WhatsApp Cloud API on http://{host}:{port} "
                   f"(a customer writes: POST http://{host}:{port}/_sandbox/inbound)", highlight=False, soft_wrap=True)
     whatsapp_sandbox.run_sandbox(host, port, **options)
+
+
+@sandbox_app.command("odoo")
+def sandbox_odoo(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8902),
+    partners: int = typer.Option(1000, help="How many fictitious partners it has (phones written many ways)."),
+):
+    """Run the Odoo sandbox alone: the XML-RPC calls `odoo sync` and the chatter notes make, with fictitious
+    partners; point CONTACT_CENTER_ODOO_* at what it prints."""
+    from contact_center.odoo.sandbox import OdooSandbox, sample_partners
+
+    sandbox = OdooSandbox(sample_partners(partners), host=host, port=port)
+    console.print(f"[bold yellow]SANDBOX[/] Odoo on {sandbox.url} with {partners:,} partners: "
+                  f"CONTACT_CENTER_ODOO_URL={sandbox.url} CONTACT_CENTER_ODOO_DATABASE={sandbox.database} "
+                  f"CONTACT_CENTER_ODOO_LOGIN={sandbox.login} CONTACT_CENTER_ODOO_API_KEY={sandbox.api_key}",
+                  highlight=False, soft_wrap=True)
+    sandbox.serve_forever()
 
 
 @db_app.command("upgrade")

@@ -222,6 +222,40 @@ def _reconcile_reports() -> None:
     reconcile_all(runtime.session_factory, runtime.settings)  # does nothing without messages waiting
 
 
+def _post_odoo_notes(message_ids: list[int], attempt: int = 1) -> None:
+    from contact_center.odoo import config
+    from contact_center.odoo.chatter import post_notes
+    from contact_center.runtime import current
+
+    runtime = current()
+    if not config.configured(runtime.settings):
+        return
+    run = post_notes(runtime.session_factory, config.from_settings(runtime.settings), message_ids, attempt)
+    if run.retry_after is not None:
+        runtime.jobs._post_odoo_notes.schedule((run.retry, attempt + 1), delay=run.retry_after)
+
+
+def _sync_odoo_if_due() -> None:
+    """Each minute: the Odoo partner sync, when configured with an interval and that long has passed
+    since the last run started (one run at a time, whatever the number of workers: sync.py's lease)."""
+    from contact_center.odoo import config
+    from contact_center.odoo.sync import sync_due, sync_partners
+    from contact_center.runtime import current
+
+    runtime = current()
+    settings = runtime.settings
+    if not settings.odoo_sync_interval_minutes or not config.configured(settings):
+        return
+    if not sync_due(runtime.session_factory, settings.odoo_sync_interval_minutes):
+        return
+    from contact_center.errors import DomainError
+
+    try:
+        sync_partners(runtime.session_factory, config.from_settings(settings))
+    except DomainError:
+        pass  # another run is going, or this one failed: logged (and recorded) by the sync; tried again when due
+
+
 class Jobs:
     """The tasks, bound to a process's queues: `huey`, and `urgent` for what an operator or a
     customer waits on (the same queue when only one is given, as in tests)."""
@@ -245,10 +279,16 @@ class Jobs:
         self.reconcile_campaign = huey.task(name="reconcile_campaign", priority=BULK)(_reconcile_campaign)
         self._sync_blacklist = huey.task(name="sync_blacklist", priority=ROUTINE)(_sync_blacklist)
         self._run_contact_import = huey.task(name="run_contact_import", priority=ROUTINE)(_run_contact_import)
+        self._post_odoo_notes = huey.task(name="post_odoo_notes", priority=ROUTINE)(_post_odoo_notes)
+        self.sync_odoo = huey.periodic_task(crontab(minute="*"), name="sync_odoo")(_sync_odoo_if_due)
 
     def run_contact_import(self, import_id: int, dry_run: bool) -> None:
         """The dry run or the import of a CSV file uploaded on the contacts page."""
         self._run_contact_import(import_id, dry_run)
+
+    def post_odoo_notes(self, message_ids: list[int]) -> None:
+        """Post these messages as notes in their contacts' Odoo partners' chatter."""
+        self._post_odoo_notes(message_ids)
 
     def sync_blacklist(self, contact_ids: list[int]) -> None:
         """Push these contacts' SMS opt-outs (or their reversal) to every provider's blacklist."""

@@ -8,6 +8,7 @@ from contact_center.contacts.models import Contact, ContactIdentifier, ContactIm
 from contact_center.db import Base
 from contact_center.inbox.models import Conversation, ConversationEvent, QuickReply
 from contact_center.messaging.models import Message, MessageAttempt
+from contact_center.odoo.models import OdooSyncState
 from contact_center.templates.models import Template
 from contact_center.webhooks.models import WebhookEvent
 
@@ -15,5 +16,5 @@ __all__ = [
     "ApiToken", "AuditEntry", "Base", "Campaign", "Channel", "Contact", "ContactIdentifier", "ContactImport",
     "Conversation",
     "ConversationEvent", "WhatsAppTemplate",
-    "LoginFailure", "Message", "MessageAttempt", "QuickReply", "Template", "UiSession", "User", "WebhookEvent",
+    "LoginFailure", "Message", "MessageAttempt", "OdooSyncState", "QuickReply", "Template", "UiSession", "User", "WebhookEvent",
 ]

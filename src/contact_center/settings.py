@@ -75,6 +75,20 @@ class Settings(BaseSettings):
     contact_import_max_bytes: int = Field(
         200 * 2**20, ge=1024, description="The largest CSV file the contacts page accepts for import (bytes)."
     )
+    # Odoo partner sync (odoo/): with the URL, database, login and API key set, `contact-center odoo sync`
+    # works and, with an interval, the job queue runs it periodically.
+    odoo_url: str = Field("", description="The Odoo server, e.g. https://erp.example.com.br; empty: no Odoo sync.")
+    odoo_database: str = Field("", description="The Odoo database name.")
+    odoo_login: str = Field("", description="The Odoo user the sync logs in as.")
+    odoo_api_key: SecretStr = Field(SecretStr(""), description="That user's API key (Odoo: Preferences > "
+                                                             "Account Security); never shown.")
+    odoo_fields: str = Field("", description="Odoo partner fields read into contact fields, comma-separated "
+                                             "ODOO_FIELD=OUR_FIELD pairs, e.g. x_celular2=mobile,comment=notes.")
+    odoo_sync_interval_minutes: int = Field(0, ge=0, le=7 * 24 * 60,
+                                            description="Run the sync every this many minutes; 0: only by command.")
+    odoo_chatter_notes: bool = Field(False, description="Post each message sent to or received from a contact "
+                                                        "with an Odoo partner as a note in the partner's chatter.")
+    odoo_timeout_seconds: float = Field(60.0, gt=0, le=600, description="How long one call to Odoo may take.")
     webhook_writer_process: bool = Field(
         True, description="Record provider callbacks in a child process of the server (faster on several "
                           "cores); false records them on a thread of the server."
@@ -87,6 +101,14 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
+
+    @field_validator("odoo_url")
+    @classmethod
+    def _odoo_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
 
     @field_validator("public_base_url")
     @classmethod

@@ -73,6 +73,9 @@ __all__ = [
     "ImportReport",
     "PreviewRow",
     "RejectedRow",
+    "BatchWriter",
+    "RowError",
+    "build_row",
     "export_contacts",
     "import_contacts",
     "preview_import",
@@ -114,7 +117,7 @@ _FALSE = frozenset("não nao n no false f falso 0".split())
 # Columns an import reads and writes (phone and mobile with their E.164 and match key).
 _STATE = (
     "name", "phone", "phone_e164", "phone_key", "mobile", "mobile_e164", "mobile_key",
-    "email", "document", "notes", "opt_out_sms", "opt_out_whatsapp",
+    "email", "document", "notes", "opt_out_sms", "opt_out_whatsapp", "odoo_partner_id",
 )
 _NEW_CONTACT = dict.fromkeys(_STATE) | {"opt_out_sms": False, "opt_out_whatsapp": False}
 _contacts = Contact.__table__
@@ -178,6 +181,7 @@ class ImportReport:
     rows_read: int = 0  # data rows, blank lines not counted
     created: int = 0
     updated: int = 0  # rows that updated a contact that existed before the import
+    unchanged: int = 0  # of those, the rows whose contact already had every value
     merged_duplicates: list[int] = field(default_factory=list)  # lines that repeated an earlier row's contact
     rejected: list[RejectedRow] = field(default_factory=list)  # the first MAX_REJECTIONS_IN_MEMORY
     rejected_count: int = 0  # all of them
@@ -458,14 +462,17 @@ class _RowError(Exception):
 
 
 class _Row:
-    __slots__ = ("line", "values", "document", "keys", "e164s")
+    __slots__ = ("line", "values", "document", "keys", "e164s", "odoo_partner_id")
 
-    def __init__(self, line: int):
-        self.line = line
+    def __init__(self, line: int, odoo_partner_id: int | None = None):
+        self.line = line  # the file's line; the partner id for a row from Odoo
+        self.odoo_partner_id = odoo_partner_id  # matched first, and kept on the contact (odoo/sync.py)
         self.values: dict[str, Any] = {}  # only the non-empty cells, phones expanded to raw/e164/key
         self.document: str | None = None
         self.keys: list[str] = []  # phone match keys
         self.e164s: list[str] = []
+        if odoo_partner_id is not None:
+            self.values["odoo_partner_id"] = odoo_partner_id
 
 
 class _RowParser:
@@ -556,6 +563,17 @@ _PARSER = {
     "name": "text", "notes": "text", "phone": "phone", "mobile": "phone", "email": "email",
     "document": "document", "opt_out_sms": "flag", "opt_out_whatsapp": "flag",
 }
+
+
+def build_row(line: int, cells: Mapping[str, str], *, odoo_partner_id: int | None = None) -> _Row:
+    """A row from {our field: text} (the Odoo sync), each value checked as a file's cell would be;
+    raises RowError."""
+    row = _Row(line, odoo_partner_id)
+    for name, cell in cells.items():
+        cell = cell.strip()
+        if cell:
+            getattr(_RowParser, f"_{_PARSER[name]}")(name, cell, row)
+    return row
 
 
 def _plan_columns(header: list[str], mapping: Mapping[str, str] | None, delimiter: str) -> list[tuple[int, str]]:
@@ -677,10 +695,13 @@ class _BatchWriter:
                 # Someone else gave a CPF of this batch to a contact after we looked: look again.
                 if attempt == BATCH_ATTEMPTS:
                     raise
-        created, updated, merged, ids = outcome
+        created, updated, unchanged, merged, ids, rejected = outcome
         self.report.created += created
         self.report.updated += updated
+        self.report.unchanged += unchanged
         self.report.merged_duplicates.extend(merged)
+        for line, field_name, reason in rejected:
+            self.report.reject(line, field_name, reason)
         for contact_id in ids:
             self.touched.add(contact_id)
 
@@ -700,15 +721,26 @@ class _BatchWriter:
         self.analyzed_at = created
 
     def _write(self, session: Session, rows: list[_Row]):
-        documents = {row.document for row in rows if row.document is not None}
-        keys = {key for row in rows for key in row.keys}
+        # Rows from Odoo whose partner we have need no look-up by phone, and by CPF only when it changed.
+        partner_ids = {row.odoo_partner_id for row in rows if row.odoo_partner_id is not None}
+        known = _lookup(session, set(), set(), partner_ids) if partner_ids else []
+        known_documents = {state["odoo_partner_id"]: state["document"] for state in known}
+        rest = [row for row in rows if row.odoo_partner_id not in known_documents]
+        documents = {row.document for row in rest if row.document is not None}
+        documents |= {row.document for row in rows if row.document is not None and row.odoo_partner_id in known_documents
+                      and row.document != known_documents[row.odoo_partner_id]}
+        keys = {key for row in rest for key in row.keys}
+        known_ids = {state["id"] for state in known}
+        by_partner: dict[int, _Target] = {}
         by_document: dict[str, _Target] = {}
         by_key: dict[str, list[_Target]] = {}
         existing: list[_Target] = []
-        for state in _lookup(session, documents, keys):
+        for state in known + [s for s in _lookup(session, documents, keys) if s["id"] not in known_ids]:
             contact_id = state.pop("id")
             target = _Target(contact_id, 0, state, contact_id in self.touched)
             existing.append(target)
+            if state["odoo_partner_id"] is not None:
+                by_partner[state["odoo_partner_id"]] = target
             if state["document"] is not None:
                 by_document[state["document"]] = target
             for key in (state["phone_key"], state["mobile_key"]):
@@ -718,8 +750,16 @@ class _BatchWriter:
         new: list[_Target] = []
         created = updated = 0
         merged: list[int] = []
+        rejected: list[tuple[int, str, str]] = []
+        matched: set[int] = set()  # contacts we had that a row of this batch matched
         for row in rows:
-            target = _match(row, by_document, by_key)
+            if row.odoo_partner_id is not None:
+                target, conflict = _match_partner(row, by_partner, by_document, by_key)
+                if conflict is not None:
+                    rejected.append((row.line, *conflict))
+                    continue
+            else:
+                target = _match(row, by_document, by_key)
             if target is None:
                 repeated = self.dry_run and self._would_create(row)
                 target = _Target(None, len(new), dict(_NEW_CONTACT), repeated)
@@ -732,10 +772,14 @@ class _BatchWriter:
                 merged.append(row.line)
             else:
                 updated += 1
+            if target.id is not None:
+                matched.add(target.id)
             target.seen = True
             target.line = row.line
             state = target.state
             state.update(row.values)
+            if row.odoo_partner_id is not None:
+                by_partner[row.odoo_partner_id] = target
             if row.document is not None:
                 by_document[row.document] = target
             for key in row.keys:
@@ -746,11 +790,13 @@ class _BatchWriter:
         now = _now(session)
         ids = _insert(session, [t.state for t in new], now) if new and not self.dry_run else []
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        unchanged = 0
         for target in existing:
             if not target.seen:
                 continue
             ids.append(target.id)
             changed = tuple(c for c in _STATE if target.state[c] != target.original[c])
+            unchanged += not changed and target.id in matched
             if changed:
                 self.report.note_change(ContactChange(
                     target.line, target.id, target.original["name"],
@@ -764,7 +810,7 @@ class _BatchWriter:
             values = {c: bindparam(f"p_{c}") for c in changed} | {"updated_at": now}
             statement = update(_contacts).where(_contacts.c.id == bindparam("p_id")).values(values)
             session.execute(statement, params)
-        return created, updated, merged, ids
+        return created, updated, unchanged, merged, ids, rejected
 
     def _would_create(self, row: _Row) -> bool:
         """In a dry run: whether an earlier batch would already have created this row's contact (and
@@ -830,10 +876,38 @@ def _match(row: _Row, by_document: dict[str, _Target], by_key: dict[str, list[_T
     return min(exact or candidates, key=_Target.rank)
 
 
-def _lookup(session: Session, documents: set[str], keys: set[str]) -> list[dict[str, Any]]:
-    """The contacts that have one of these CPFs or phone keys, a few IN (...) queries in all."""
+def _match_partner(row: _Row, by_partner: dict[int, _Target], by_document: dict[str, _Target],
+                   by_key: dict[str, list[_Target]]) -> tuple[_Target | None, tuple[str, str] | None]:
+    """A row from Odoo: the contact with its partner id, else one without a partner that has its CPF
+    or phone; (target, None), or (None, (field, reason)) when writing it would take another
+    partner's CPF or phone (a duplicate in Odoo: never two contacts for one customer)."""
+    target = by_partner.get(row.odoo_partner_id)
+    if row.document is not None:
+        owner = by_document.get(row.document)
+        if owner is not None and owner is not target and (target is not None or owner.state["odoo_partner_id"]):
+            return None, ("vat", f"o CPF {format_cpf(row.document)} já é de {_who(owner)}")
+    if target is not None:
+        return target, None
+    target = _match(row, by_document, by_key)
+    if target is not None and target.state["odoo_partner_id"] is not None:
+        return None, ("phone/mobile", f"o telefone já é de {_who(target)} (parceiro duplicado no Odoo?)")
+    return target, None
+
+
+def _who(target: _Target) -> str:
+    contact = f"contato {target.id}" if target.id is not None else "outro contato desta sincronização"
+    partner = target.state["odoo_partner_id"]
+    return f"{contact}, do parceiro {partner} do Odoo" if partner else contact
+
+
+def _lookup(session: Session, documents: set[str], keys: set[str], partner_ids: set[int] = frozenset()
+            ) -> list[dict[str, Any]]:
+    """The contacts that have one of these CPFs, phone keys or partner ids, a few IN (...) queries in all."""
     columns = [_contacts.c.id, *(_contacts.c[c] for c in _STATE)]
     found: dict[int, dict[str, Any]] = {}
+    for chunk in chunks(sorted(partner_ids), LOOKUP_CHUNK):
+        for row in session.execute(select(*columns).where(_contacts.c.odoo_partner_id.in_(chunk))):
+            found[row.id] = dict(row._mapping)
     for chunk in chunks(sorted(documents), LOOKUP_CHUNK):
         for row in session.execute(select(*columns).where(_contacts.c.document.in_(chunk))):
             found[row.id] = dict(row._mapping)
@@ -866,6 +940,11 @@ class _IdSet:
             return False
         offset = value & ((1 << self.PAGE_BITS) - 1)
         return bool(page[offset >> 3] & (1 << (offset & 7)))
+
+
+# Rows from elsewhere (the Odoo sync) go through the same checks and the same batch writer.
+RowError = _RowError
+BatchWriter = _BatchWriter
 
 
 # --- export ------------------------------------------------------------------------------------

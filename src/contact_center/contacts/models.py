@@ -25,6 +25,8 @@ class Contact(Base):
     # CPF, digits only; unique when present so imports can update by document.
     document: Mapped[str | None] = mapped_column(String(14), unique=True)
     notes: Mapped[str | None] = mapped_column(Text)
+    # The Odoo res.partner this contact was synced from (odoo/sync.py): later syncs update it.
+    odoo_partner_id: Mapped[int | None] = mapped_column(unique=True)
     opt_out_sms: Mapped[bool] = mapped_column(Boolean, default=False)
     opt_out_whatsapp: Mapped[bool] = mapped_column(Boolean, default=False)
     # The customer told WhatsApp to stop marketing (user_preferences): marketing templates are not

@@ -32,6 +32,7 @@ from contact_center.messaging import attempts, backoff, fallback, media, rows, s
 from contact_center.messaging.backoff import BACKOFF_SECONDS  # noqa: F401 (where callers have found it)
 from contact_center.messaging.models import Message
 from contact_center.messaging.rate_limit import Limiter, LocalLimiter
+from contact_center.odoo import chatter
 from contact_center.providers.base import OutgoingMessage, ProviderError, RateBudget
 from contact_center.settings import Settings
 from contact_center.webhooks.service import apply_pending_for
@@ -125,6 +126,7 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
                         later.check.append((message.id, check_delay))
                 attempts.record(session, batch, started_at)
                 apply_pending_for(session, *batch)
+                chatter.post_after_commit(session, [m.id for m in batch if m.sent_at is not None and m.contact_id])
             log.info("channel %s: sent batch of %d (request %s, reference %s)", channel_name, len(batch_ids),
                      result.request_id, batch_reference)
     finally:

@@ -27,6 +27,7 @@ from contact_center.inbox.service import open_conversations
 from contact_center.contacts import blacklist
 from contact_center.messaging import opt_out, rows
 from contact_center.messaging.service import announce_message_event
+from contact_center.odoo import chatter
 from contact_center.providers.base import InboundReply
 from contact_center.webhooks import events
 
@@ -120,6 +121,7 @@ def record_replies(session: Session, items: list[ReplyIn]) -> list[ReplyOut]:
             announce_message_event(session, "message.created", message_id=message_id,
                                    conversation_id=p.conversation_id, assignee_id=p.assignee_id,
                                    contact_id=p.contact_id, direction="in", status="received", status_reason=None)
+        chatter.post_after_commit(session, [m for (_, p), m in zip(pending, message_ids) if p.contact_id is not None])
 
     events.insert_reply_rows(driver, event_rows)
     return outcomes  # type: ignore[return-value]
