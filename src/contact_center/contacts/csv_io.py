@@ -805,7 +805,7 @@ class _BatchWriter:
                 params["p_id"] = target.id
                 groups.setdefault(changed, []).append(params)
         if self.dry_run:
-            return created, updated, merged, ids
+            return created, updated, unchanged, merged, ids, rejected
         for changed, params in groups.items():
             values = {c: bindparam(f"p_{c}") for c in changed} | {"updated_at": now}
             statement = update(_contacts).where(_contacts.c.id == bindparam("p_id")).values(values)

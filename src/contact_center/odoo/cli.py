@@ -65,6 +65,9 @@ def sync(
     summary.add_row("repetidos no Odoo (mesmo contato)", f"{len(report.merged_duplicates):,}")
     summary.add_row("rejeitados", f"{report.rejected_count:,}")
     console.print(summary)
+    if report.changed_fields:
+        console.print("campos alterados: " + ", ".join(f"{name} ({count:,})" for name, count in
+                                                       sorted(report.changed_fields.items())), highlight=False)
     console.print(f"{report.elapsed:.1f} s, {report.partners_per_second:,.0f} parceiros/s"
                   + (f"; continua depois de {report.mark[0]} (parceiro {report.mark[1]})." if report.mark else "."),
                   highlight=False)

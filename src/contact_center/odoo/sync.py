@@ -78,6 +78,13 @@ class SyncReport:
     rejected_count: int = 0
     mark: tuple[str, int] | None = None
     elapsed: float = 0.0
+    changed_count: int = 0  # contacts the sync changed at least one value of
+    changed_fields: dict[str, int] = field(default_factory=dict)  # field -> how many contacts
+
+    def note_change(self, change) -> None:  # the batch writer's: one contact's changed values
+        self.changed_count += 1
+        for name in change.fields:
+            self.changed_fields[name] = self.changed_fields.get(name, 0) + 1
 
     @property
     def partners_per_second(self) -> float:
