@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response, status
 
-from contact_center.contacts import service
-from contact_center.contacts.schemas import ContactCreate, ContactOut, ContactPage, ContactUpdate
+from contact_center.contacts import service, tags
+from contact_center.contacts.duplicates import refuse_phone_duplicates
+from contact_center.contacts.schemas import ContactCreate, ContactOut, ContactPage, ContactUpdate, TagCount
 from contact_center.deps import AgentUser, DbSession, SupervisorUser
 from contact_center.errors import NotFound
 from contact_center.routes import CheckedRoute
@@ -16,10 +17,12 @@ def list_contacts(
     session: DbSession,
     _: AgentUser,
     search: str | None = Query(None, description="Name or email fragment, CPF, or a phone in any written form."),
+    tag: list[str] = Query([], description="Only contacts with this tag (any case or accents); repeat it for "
+                           "contacts that have all of them."),
     offset: int = Query(0, ge=0),
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
 ):
-    items, total = service.list_contacts(session, search=search, offset=offset, limit=limit)
+    items, total = service.list_contacts(session, search=search, tags_=tag, offset=offset, limit=limit)
     return ContactPage(items=items, total=total, offset=offset, limit=limit)
 
 
@@ -31,9 +34,21 @@ def find_by_phone(session: DbSession, _: AgentUser, phone: str = Query(..., min_
     return contact
 
 
-@router.post("", response_model=ContactOut, status_code=status.HTTP_201_CREATED)
+@router.get("/tags", response_model=list[TagCount])
+def list_tags(session: DbSession, _: AgentUser):
+    """Every tag in use, as first written, with how many contacts have it (most used first)."""
+    return [TagCount(name=name, contacts=count) for name, count in tags.counts(session)]
+
+
+@router.post("", response_model=ContactOut, status_code=status.HTTP_201_CREATED,
+             responses={409: {"description": "Another contact has this CPF, or (unless create_anyway) one of "
+                                             "these phones: `error.code` is `duplicate_contact`, `error.contact_id` "
+                                             "names it."}})
 def create_contact(body: ContactCreate, session: DbSession, _: AgentUser):
-    return service.create_contact(session, body.model_dump())
+    data = body.model_dump()
+    if not data.pop("create_anyway"):
+        refuse_phone_duplicates(session, data)
+    return service.create_contact(session, data)
 
 
 @router.get("/{contact_id}", response_model=ContactOut)

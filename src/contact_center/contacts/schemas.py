@@ -14,10 +14,12 @@ class ContactFields(BaseModel):
     notes: str | None = Field(None, max_length=10_000)
     opt_out_sms: bool = False
     opt_out_whatsapp: bool = False
+    tags: list[str] = Field([], max_length=50, description="Free text; matched ignoring case and accents.")
 
 
 class ContactCreate(ContactFields):
-    pass
+    create_anyway: bool = Field(False, description="Create it even when another contact has one of its phones "
+                                "(a 409 duplicate_contact names that contact otherwise). A CPF is never shared.")
 
 
 class ContactUpdate(BaseModel):
@@ -31,6 +33,8 @@ class ContactUpdate(BaseModel):
     notes: str | None = Field(None, max_length=10_000)
     opt_out_sms: bool | None = None
     opt_out_whatsapp: bool | None = None
+    tags: list[str] | None = Field(None, max_length=50, description="The contact's tags become exactly these; "
+                                   "[] or null removes them all.")
 
 
 class ContactOut(BaseModel):
@@ -47,6 +51,7 @@ class ContactOut(BaseModel):
     notes: str | None
     opt_out_sms: bool
     opt_out_whatsapp: bool
+    tags: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -56,3 +61,8 @@ class ContactPage(BaseModel):
     total: int
     offset: int
     limit: int
+
+
+class TagCount(BaseModel):
+    name: str
+    contacts: int
