@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response, status
 
-from contact_center.contacts import service, tags
+from contact_center.contacts import merge, service, tags
 from contact_center.contacts.duplicates import refuse_phone_duplicates
-from contact_center.contacts.schemas import ContactCreate, ContactOut, ContactPage, ContactUpdate, TagCount
+from contact_center.contacts.schemas import (
+    ContactCreate, ContactOut, ContactPage, ContactUpdate, MergeIn, MergeOut, MergePlanOut, TagCount,
+)
 from contact_center.deps import AgentUser, DbSession, SupervisorUser
 from contact_center.errors import NotFound
 from contact_center.routes import CheckedRoute
@@ -66,3 +68,18 @@ def update_contact(contact_id: int, body: ContactUpdate, session: DbSession, _: 
 def delete_contact(contact_id: int, session: DbSession, _: SupervisorUser):
     service.delete_contact(session, contact_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{survivor_id}/merge", response_model=MergePlanOut)
+def merge_plan(survivor_id: int, session: DbSession, _: SupervisorUser,
+               other_id: int = Query(..., ge=1, description="The contact that would be merged into this one.")):
+    """What merging `other_id` into this contact would move and change; changes nothing."""
+    return merge.plan(session, survivor_id, other_id).as_dict()
+
+
+@router.post("/{survivor_id}/merge", response_model=MergeOut)
+def merge_contacts(survivor_id: int, body: MergeIn, session: DbSession, user: SupervisorUser):
+    """Merge `other_id` into this contact: its messages, conversations, tags and identifiers move
+    here, empty fields are filled from it, opt-outs are combined, and it is removed (audited)."""
+    result = merge.merge(session, survivor_id, body.other_id, actor=user, via="api")
+    return {**result.as_dict(), "contact": service.get_contact(session, survivor_id)}

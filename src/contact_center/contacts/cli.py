@@ -9,17 +9,19 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 from contact_center.clitools import command_session, console, err_console
-from contact_center.contacts import service
+from contact_center.contacts import service, tags
+from contact_center.contacts.duplicates import DuplicateContact, refuse_phone_duplicates
 from contact_center.contacts.models import Contact
 
 contacts_app = typer.Typer(help="Customers and their phone identity.", no_args_is_help=True)
 
 
 def _table(contacts: list[Contact]) -> Table:
-    table = Table("id", "name", "phone", "mobile", "email", "document", "opt-out")
+    table = Table("id", "name", "phone", "mobile", "email", "document", "opt-out", "tags")
     for c in contacts:
         opt_out = ", ".join(name for name, flag in (("sms", c.opt_out_sms), ("whatsapp", c.opt_out_whatsapp)) if flag)
-        table.add_row(str(c.id), c.name, c.phone_e164 or "", c.mobile_e164 or "", c.email or "", c.document or "", opt_out)
+        table.add_row(str(c.id), escape(c.name), c.phone_e164 or "", c.mobile_e164 or "", c.email or "",
+                      c.document or "", opt_out, escape(", ".join(c.tags)))
     return table
 
 
@@ -30,12 +32,22 @@ def add(
     mobile: str = typer.Option(None, show_default=False),
     email: str = typer.Option(None, show_default=False),
     document: str = typer.Option(None, help="CPF", show_default=False),
+    tag: list[str] = typer.Option(None, "--tag", help="A tag; repeatable.", show_default=False),
+    create_anyway: bool = typer.Option(False, "--create-anyway",
+                                       help="Do not ask when another contact has one of its phones."),
 ):
-    """Create a contact."""
+    """Create a contact. A phone another contact has is asked about (or --create-anyway); a CPF
+    another contact has is refused."""
+    data = {"name": name, "phone": phone, "mobile": mobile, "email": email, "document": document, "tags": tag or []}
     with command_session() as session:
-        contact = service.create_contact(
-            session, {"name": name, "phone": phone, "mobile": mobile, "email": email, "document": document}
-        )
+        if not create_anyway:
+            try:
+                refuse_phone_duplicates(session, data)
+            except DuplicateContact as duplicate:
+                err_console.print(f"[yellow]warning:[/] {escape(duplicate.message)}", highlight=False, soft_wrap=True)
+                if not typer.confirm("Create another contact with this phone anyway?"):
+                    raise typer.Exit(1) from None
+        contact = service.create_contact(session, data)
         console.print(_table([contact]))
 
 
@@ -69,6 +81,26 @@ def update(
         console.print(_table([contact]))
 
 
+@contacts_app.command("tag")
+def tag_contact(contact_id: int, names: list[str] = typer.Argument(..., metavar="TAG...", help="Tags to add.")):
+    """Add tags to a contact (those it has already, in any spelling, stay as they are)."""
+    with command_session() as session:
+        contact = service.get_contact(session, contact_id)
+        added = tags.add(session, [(contact.id, name) for name in tags.clean(names, field="TAG")])
+        console.print(f"{added} tag(s) added to contact {contact.id}; it has: {escape(', '.join(contact.tags))}.",
+                      highlight=False)
+
+
+@contacts_app.command("untag")
+def untag_contact(contact_id: int, names: list[str] = typer.Argument(..., metavar="TAG...", help="Tags to remove.")):
+    """Remove tags from a contact, whatever their case or accents."""
+    with command_session() as session:
+        contact = service.get_contact(session, contact_id)
+        removed = tags.remove(session, contact.id, names)
+        left = ", ".join(contact.tags) or "no tags"
+        console.print(f"{removed} tag(s) removed from contact {contact.id}; it has: {escape(left)}.", highlight=False)
+
+
 @contacts_app.command("delete")
 def delete(contact_id: int, yes: bool = typer.Option(False, "--yes", help="Do not ask.")):
     """Delete a contact (its messages stay, unlinked)."""
@@ -94,12 +126,14 @@ def find(phone: str):
 @contacts_app.command("list")
 def list_contacts(
     search: str = typer.Option(None, help="Name, email, CPF or phone.", show_default=False),
+    tag: list[str] = typer.Option(None, "--tag", help="Only contacts with this tag; repeat for all of them.",
+                                  show_default=False),
     offset: int = 0,
     limit: int = 50,
 ):
     """List contacts, a page at a time."""
     with command_session() as session:
-        items, total = service.list_contacts(session, search=search, offset=offset, limit=limit)
+        items, total = service.list_contacts(session, search=search, tags_=tag, offset=offset, limit=limit)
         console.print(_table(items))
         console.print(f"{len(items)} of {total} contact(s), from offset {offset}.")
 

@@ -4,6 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from contact_center.db import Id
+
 
 class ContactFields(BaseModel):
     name: str = Field(min_length=1, max_length=200)
@@ -66,3 +68,31 @@ class ContactPage(BaseModel):
 class TagCount(BaseModel):
     name: str
     contacts: int
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    other_id: Id = Field(description="The contact merged into this one, and removed.")
+
+
+class MergePlanOut(BaseModel):
+    """What merging `other_id` into `survivor_id` does (GET) or did (POST)."""
+
+    survivor_id: int
+    survivor_name: str
+    other_id: int
+    other_name: str
+    taken: dict[str, str] = Field(description="Fields the survivor had empty and takes from the other.")
+    not_kept: dict[str, str] = Field(description="The other's values that differ from the survivor's own, "
+                                     "which stay (the audit entry keeps them).")
+    opt_outs_gained: list[str]
+    messages: int
+    conversations: int
+    conversations_joined: int = Field(description="Conversations on a channel where the survivor has one: "
+                                      "their messages join the older conversation.")
+    rows: dict[str, int] = Field(description="Rows of per-contact tables (tags, identifiers…) that move.")
+
+
+class MergeOut(MergePlanOut):
+    contact: ContactOut
