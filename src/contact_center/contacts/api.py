@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response, status
 
-from contact_center.contacts import merge, service, tags
+from contact_center.contacts import duplicates, merge, service, tags
 from contact_center.contacts.duplicates import refuse_phone_duplicates
 from contact_center.contacts.schemas import (
-    ContactCreate, ContactOut, ContactPage, ContactUpdate, MergeIn, MergeOut, MergePlanOut, TagCount,
+    ContactCreate, ContactOut, ContactPage, ContactUpdate, DuplicatePage, MergeIn, MergeOut, MergePlanOut, TagCount,
 )
 from contact_center.deps import AgentUser, DbSession, SupervisorUser
 from contact_center.errors import NotFound
@@ -40,6 +40,21 @@ def find_by_phone(session: DbSession, _: AgentUser, phone: str = Query(..., min_
 def list_tags(session: DbSession, _: AgentUser):
     """Every tag in use, as first written, with how many contacts have it (most used first)."""
     return [TagCount(name=name, contacts=count) for name, count in tags.counts(session)]
+
+
+@router.get("/duplicates", response_model=DuplicatePage)
+def list_duplicates(
+    session: DbSession,
+    _: AgentUser,
+    after: str | None = Query(None, description="The previous page's next_after."),
+    limit: int = Query(50, ge=1, le=duplicates.MAX_PAGE),
+):
+    """Groups of likely duplicate contacts (the same phone, email or WhatsApp number), a page at a
+    time; merge them with POST /api/contacts/{survivor_id}/merge."""
+    groups, next_after = duplicates.report(session, after=after, limit=limit)
+    return {"groups": [{"reason": g.reason, "value": g.value,
+                        "contacts": [{"id": i, "name": name} for i, name in g.contacts]} for g in groups],
+            "next_after": next_after}
 
 
 @router.post("", response_model=ContactOut, status_code=status.HTTP_201_CREATED,

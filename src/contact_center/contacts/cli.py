@@ -101,6 +101,68 @@ def untag_contact(contact_id: int, names: list[str] = typer.Argument(..., metava
         console.print(f"{removed} tag(s) removed from contact {contact.id}; it has: {escape(left)}.", highlight=False)
 
 
+@contacts_app.command("merge")
+def merge_contacts(
+    survivor_id: int = typer.Argument(..., metavar="SURVIVOR", help="The contact that stays."),
+    other_id: int = typer.Argument(..., metavar="OTHER", help="The contact merged into it, then removed."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask."),
+):
+    """Merge OTHER into SURVIVOR: its messages, conversations, tags and identifiers move, the
+    survivor's empty fields are filled from it, opt-outs are combined; OTHER is removed."""
+    from contact_center.contacts import merge
+    from contact_center.db import transaction
+    from contact_center.runtime import build_runtime
+    from contact_center.settings import get_settings
+
+    # With the runtime, an opt-out the survivor gains reaches the blacklists (a job) and, with Redis,
+    # open inboxes see the change.
+    runtime = build_runtime(get_settings())
+    with transaction(runtime.session_factory) as session:
+        planned = merge.plan(session, survivor_id, other_id)
+        console.print(f"Merge contact {other_id} ({escape(planned.other_name)}) into contact {survivor_id} "
+                      f"({escape(planned.survivor_name)}):", highlight=False)
+        moves = Table("moves", "count")
+        moves.add_row("messages", str(planned.messages))
+        moves.add_row("conversations", str(planned.conversations))
+        moves.add_row("  joined to one on the same channel", str(planned.conversations_joined))
+        for table, rows in planned.rows.items():
+            moves.add_row(table.removeprefix("contact_"), str(rows))
+        console.print(moves)
+        for title, values in (("takes", planned.taken), ("not kept (the survivor's own stays)", planned.not_kept)):
+            if values:
+                console.print(f"{title}: " + "; ".join(f"{k} {escape(str(v))}" for k, v in values.items()),
+                              highlight=False)
+        if planned.opt_outs_gained:
+            console.print(f"opt-outs gained: {', '.join(planned.opt_outs_gained)}", highlight=False)
+        if not yes and not typer.confirm(f"Merge them and remove contact {other_id}?"):
+            raise typer.Exit(1)
+        merge.merge(session, survivor_id, other_id, actor=None, via="cli")
+        console.print(f"Contact {other_id} merged into contact {survivor_id}.")
+
+
+@contacts_app.command("duplicates")
+def list_duplicates(
+    after: str = typer.Option(None, help="Start after this group (the cursor the previous page printed).",
+                              show_default=False),
+    limit: int = typer.Option(50, help="Groups per page."),
+):
+    """Groups of likely duplicates: the same phone (any field, any written form), email or WhatsApp number."""
+    from contact_center.contacts.duplicates import report
+
+    with command_session() as session:
+        groups, next_after = report(session, after=after, limit=limit)
+    if not groups:
+        console.print("No likely duplicates." if after is None else "No more groups.")
+        return
+    table = Table("same", "value", "contacts")
+    for group in groups:
+        table.add_row(group.reason, escape(group.value),
+                      escape(", ".join(f"{contact_id} {name}" for contact_id, name in group.contacts)))
+    console.print(table)
+    if next_after:
+        console.print(f"More: contact-center contacts duplicates --after '{escape(next_after)}'", highlight=False)
+
+
 @contacts_app.command("delete")
 def delete(contact_id: int, yes: bool = typer.Option(False, "--yes", help="Do not ask.")):
     """Delete a contact (its messages stay, unlinked)."""

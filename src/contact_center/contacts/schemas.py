@@ -96,3 +96,20 @@ class MergePlanOut(BaseModel):
 
 class MergeOut(MergePlanOut):
     contact: ContactOut
+
+
+class DuplicateMember(BaseModel):
+    id: int
+    name: str
+
+
+class DuplicateGroupOut(BaseModel):
+    reason: str = Field(description="phone (the same number in any phone field, any written form), email, or "
+                        "wa_id (WhatsApp knows one of them by the other's number).")
+    value: str
+    contacts: list[DuplicateMember]
+
+
+class DuplicatePage(BaseModel):
+    groups: list[DuplicateGroupOut]
+    next_after: str | None = Field(description="Pass it as `after` for the next page; null on the last.")
