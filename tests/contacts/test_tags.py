@@ -83,3 +83,48 @@ def test_a_cpf_another_contact_has_is_refused_even_when_created_anyway(client, a
     assert (error["code"], error["field"], error["contact_id"]) == ("duplicate_contact", "document", first["id"])
     assert "529.982.247-25" in error["message"] and "João" in error["message"]
     assert client.get("/api/contacts", headers=h).json()["total"] == 1
+
+
+# --- CSV files ---------------------------------------------------------------------------------------
+
+def test_import_adds_the_tags_column_and_export_writes_it_back(db, session_factory, tmp_path):
+    import csv
+    import io
+
+    from sqlalchemy import select
+
+    from contact_center.contacts.csv_io import export_contacts, import_contacts
+    from contact_center.contacts.models import Contact
+    from contact_center.contacts.service import create_contact
+
+    known = create_contact(db, {"name": "Ana", "mobile": "11 90000-0001", "tags": ["VIP"]})
+    db.commit()
+    source = tmp_path / "clientes.csv"
+    source.write_text("nome;celular;etiquetas\n"
+                      "Ana;11 90000-0001;Inadimplente, vip\n"  # an existing contact: tags added, VIP stays
+                      "Bia;11 90000-0002;\"Acordo 2026; INADIMPLENTE\"\n"  # a new contact; ';' inside quotes
+                      "Caio;11 90000-0003;\n"
+                      "Davi;11 90000-0004;ok;a,\n", encoding="utf-8")  # a cell of ';' not in quotes
+    report = import_contacts(session_factory, source, batch_size=2)
+    assert (report.created, report.updated, report.rejected_count) == (2, 1, 1)
+    assert report.rejected[0].line == 5 and report.rejected[0].field == "row"
+
+    db.expire_all()
+    by_name = {c.name: c.tags for c in db.scalars(select(Contact))}
+    assert by_name == {"Ana": ["VIP", "Inadimplente"], "Bia": ["Acordo 2026", "Inadimplente"], "Caio": []}
+    assert db.get(Contact, known.id).tags == ["VIP", "Inadimplente"]
+
+    out = io.StringIO()
+    export_contacts(db, out)
+    exported = {row["name"]: row["tags"] for row in csv.DictReader(io.StringIO(out.getvalue()))}
+    assert exported == {"Ana": "VIP; Inadimplente", "Bia": "Acordo 2026; Inadimplente", "Caio": ""}
+
+
+def test_a_bad_tag_in_a_file_rejects_its_row_with_the_reason(db, session_factory, tmp_path):
+    from contact_center.contacts.csv_io import import_contacts
+
+    source = tmp_path / "clientes.csv"
+    source.write_text("nome,celular,tags\nAna,11 90000-0001,\"VIP," + "x" * 60 + "\"\n", encoding="utf-8")
+    report = import_contacts(session_factory, source)
+    assert report.rejected_count == 1 and report.created == 0
+    assert report.rejected[0].field == "tags" and "máximo é 50" in report.rejected[0].reason

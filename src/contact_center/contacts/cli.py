@@ -206,7 +206,7 @@ def import_file(
     map_: list[str] = typer.Option(
         None, "--map", metavar="HEADER=FIELD", show_default=False,
         help="Read column HEADER as FIELD (name, phone, mobile, email, document, notes, opt_out_sms, "
-        "opt_out_whatsapp; '-' ignores the column). Repeatable; other headers are still recognised.",
+        "opt_out_whatsapp, tags; '-' ignores the column). Repeatable; other headers are still recognised.",
     ),
     delimiter: str = typer.Option(None, help="',' or ';' (sniffed when not given).", show_default=False),
     rejections: Path = typer.Option(
