@@ -128,3 +128,19 @@ def test_a_bad_tag_in_a_file_rejects_its_row_with_the_reason(db, session_factory
     report = import_contacts(session_factory, source)
     assert report.rejected_count == 1 and report.created == 0
     assert report.rejected[0].field == "tags" and "máximo é 50" in report.rejected[0].reason
+
+
+def test_a_contact_made_from_a_conversation_is_refused_when_the_number_is_a_contacts(client, agent_headers, db, sms,
+                                                                                      customer_writes):
+    from contact_center.contacts.service import create_contact
+
+    conversation = customer_writes(sms, "+55 11 90000-0001")
+    db.commit()
+    # A contact with the number, added after the conversation began (so it is not linked yet).
+    maria = create_contact(db, {"name": "Maria Souza", "phone": "11 90000-0001"})
+    db.commit()
+    url = f"/api/conversations/{conversation.id}/contact/new"
+    refused = client.post(url, json={"name": "Maria"}, headers=agent_headers)
+    assert refused.status_code == 409 and refused.json()["error"]["contact_id"] == maria.id
+    made = client.post(url, json={"name": "Marcos", "create_anyway": True}, headers=agent_headers)
+    assert made.status_code == 201 and made.json()["mobile_e164"] == "+5511900000001"
