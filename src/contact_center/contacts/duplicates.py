@@ -9,7 +9,6 @@ the caller says to create anyway: two people may share a landline.
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 from contact_center import phones
 from contact_center.contacts.documents import format_cpf
 from contact_center.contacts.models import Contact, ContactIdentifier
-from contact_center.db import chunks
+from contact_center.db import DriverCursor, chunks
 from contact_center.errors import Conflict, InvalidInput
 
 
@@ -109,38 +108,48 @@ def report(session: Session, *, after: str | None = None, limit: int = 50) -> tu
     return groups, next_after
 
 
-def _column(session: Session, column, after: str | None) -> Iterator[tuple[str, int]]:
+def _column(session: Session, column: str, after: str | None) -> Iterator[tuple[str, int]]:
     """(value, contact id) of every contact with `column` set, in value order, from after `after`:
-    read a chunk at a time along the column's index, each chunk ending with a whole value."""
+    read a chunk at a time along the column's index, each chunk ending with a whole value. Plain
+    driver rows: a report's last phone page may read a million of them."""
+    driver = DriverCursor(session.connection())
     last = after or ""
     while True:
-        rows = session.execute(select(column, _contacts.c.id).where(column > last).order_by(column)
-                               .limit(_READ_CHUNK)).all()
+        rows = driver.rows(f"SELECT {column}, id FROM contacts WHERE {column} > ? ORDER BY {column} "
+                           f"LIMIT {_READ_CHUNK}", [last])
         if not rows:
             return
         if len(rows) == _READ_CHUNK:  # the last value may go on past the chunk: read all of it
             last = rows[-1][0]
             rows = [row for row in rows if row[0] != last]
-            rows += [(last, contact_id) for contact_id in session.scalars(select(_contacts.c.id).where(column == last))]
+            rows += driver.rows(f"SELECT {column}, id FROM contacts WHERE {column} = ?", [last])
         yield from rows
         last = rows[-1][0]
 
 
 def _grouped(pairs: Iterable[tuple[str, int]]) -> Iterator[tuple[str, str, set[int]]]:
-    for value, same in itertools.groupby(pairs, key=lambda pair: pair[0]):
-        ids = {contact_id for _, contact_id in same}
-        if len(ids) > 1:  # one contact with the same number in both fields is not a duplicate
-            yield value, value, ids
+    """The values held by more than one contact (one contact with the same number in both fields
+    is not a duplicate), with their contacts."""
+    value, first, more = None, None, None
+    for next_value, contact_id in pairs:
+        if next_value != value:
+            if more:
+                yield value, value, {first, *more}
+            value, first, more = next_value, contact_id, None
+        elif contact_id != first:
+            more = more or set()
+            more.add(contact_id)
+    if more:
+        yield value, value, {first, *more}
 
 
 def _phone_groups(session: Session, after: str | None):
     """Contacts sharing a match key, in any of the phone fields: both columns' indexes, merged."""
-    yield from _grouped(heapq.merge(_column(session, _contacts.c.phone_key, after),
-                                    _column(session, _contacts.c.mobile_key, after)))
+    yield from _grouped(heapq.merge(_column(session, "phone_key", after), _column(session, "mobile_key", after)))
 
 
 def _email_groups(session: Session, after: str | None):
-    yield from _grouped(_column(session, _contacts.c.email, after))
+    yield from _grouped(_column(session, "email", after))
 
 
 def _wa_id_groups(session: Session, after: str | None):
