@@ -8,8 +8,7 @@ the caller says to create anyway: two people may share a landline.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +66,8 @@ def refuse_phone_duplicates(session: Session, data: Mapping[str, Any]) -> None:
 
 REASONS = ("phone", "email", "wa_id")  # in the report's order
 MAX_PAGE = 200
-_READ_CHUNK = 2000
+_READ_CHUNK = 2000  # WhatsApp ids read at a time
+_GROUP_CHUNK = 200  # groups looked up at a time (well under the drivers' parameter limits)
 _contacts = Contact.__table__
 _identifiers = ContactIdentifier.__table__
 
@@ -82,8 +82,9 @@ class DuplicateGroup:
 def report(session: Session, *, after: str | None = None, limit: int = 50) -> tuple[list[DuplicateGroup], str | None]:
     """A page of groups of likely duplicates, and the cursor of the next page (None at the end).
 
-    The phone and email columns are walked in index order from the cursor, so a page costs the
-    index entries up to its last group, not a scan of the table; WhatsApp ids by identifier id.
+    The phone and email columns are grouped along their indexes from the cursor, by the database,
+    so a page costs the index entries up to its last group, not a scan of the table; WhatsApp ids
+    are read by identifier id.
     `after` is the `next_after` of the page before ("phone:+5511900000001", "email:…", "wa_id:…").
     """
     if not 1 <= limit <= MAX_PAGE:
@@ -108,48 +109,56 @@ def report(session: Session, *, after: str | None = None, limit: int = 50) -> tu
     return groups, next_after
 
 
-def _column(session: Session, column: str, after: str | None) -> Iterator[tuple[str, int]]:
-    """(value, contact id) of every contact with `column` set, in value order, from after `after`:
-    read a chunk at a time along the column's index, each chunk ending with a whole value. Plain
-    driver rows: a report's last phone page may read a million of them."""
-    driver = DriverCursor(session.connection())
-    last = after or ""
-    while True:
-        rows = driver.rows(f"SELECT {column}, id FROM contacts WHERE {column} > ? ORDER BY {column} "
-                           f"LIMIT {_READ_CHUNK}", [last])
-        if not rows:
-            return
-        if len(rows) == _READ_CHUNK:  # the last value may go on past the chunk: read all of it
-            last = rows[-1][0]
-            rows = [row for row in rows if row[0] != last]
-            rows += driver.rows(f"SELECT {column}, id FROM contacts WHERE {column} = ?", [last])
-        yield from rows
-        last = rows[-1][0]
-
-
-def _grouped(pairs: Iterable[tuple[str, int]]) -> Iterator[tuple[str, str, set[int]]]:
-    """The values held by more than one contact (one contact with the same number in both fields
-    is not a duplicate), with their contacts."""
-    value, first, more = None, None, None
-    for next_value, contact_id in pairs:
-        if next_value != value:
-            if more:
-                yield value, value, {first, *more}
-            value, first, more = next_value, contact_id, None
-        elif contact_id != first:
-            more = more or set()
-            more.add(contact_id)
-    if more:
-        yield value, value, {first, *more}
+def _repeated(driver: DriverCursor, column: str, after: str, upto: str | None = None) -> list[str]:
+    """The next values held by more than one contact in `column` (up to `upto`), in index order:
+    the database groups along the index and stops at the LIMIT or the bound."""
+    bound, params = ("", [after]) if upto is None else (f" AND {column} <= ?", [after, upto])
+    return [value for (value,) in driver.rows(
+        f"SELECT {column} FROM contacts WHERE {column} > ?{bound} GROUP BY {column} HAVING count(*) > 1 "
+        f"ORDER BY {column} LIMIT {_GROUP_CHUNK}", params)]
 
 
 def _phone_groups(session: Session, after: str | None):
-    """Contacts sharing a match key, in any of the phone fields: both columns' indexes, merged."""
-    yield from _grouped(heapq.merge(_column(session, "phone_key", after), _column(session, "mobile_key", after)))
+    """Contacts sharing a match key: twice in one phone column, or one's phone another's mobile.
+    Each of the three lists holds its next keys in order, so the first keys of their union are
+    the next keys of the report; the mobile column, the longest, is read only as far as a full
+    list of the other two reaches."""
+    driver = DriverCursor(session.connection())
+    last = after or ""
+    while True:
+        crossed = [key for (key,) in driver.rows(
+            "SELECT DISTINCT p.phone_key FROM contacts p JOIN contacts m ON m.mobile_key = p.phone_key AND m.id <> p.id "
+            f"WHERE p.phone_key > ? ORDER BY p.phone_key LIMIT {_GROUP_CHUNK}", [last])]
+        in_phones = _repeated(driver, "phone_key", last)
+        full = [found[-1] for found in (crossed, in_phones) if len(found) == _GROUP_CHUNK]
+        in_mobiles = _repeated(driver, "mobile_key", last, upto=min(full) if full else None)
+        keys = sorted({*in_mobiles, *in_phones, *crossed})
+        keys = keys[:_GROUP_CHUNK]
+        if not keys:
+            return
+        holders: dict[str, set[int]] = {key: set() for key in keys}
+        marks = driver.marks(len(keys))
+        for contact_id, phone_key, mobile_key in driver.rows(
+                f"SELECT id, phone_key, mobile_key FROM contacts WHERE phone_key IN ({marks}) OR mobile_key IN ({marks})",
+                keys + keys):
+            for key in {phone_key, mobile_key} & holders.keys():
+                holders[key].add(contact_id)
+        for key in keys:
+            yield key, key, holders[key]
+        last = keys[-1]
 
 
 def _email_groups(session: Session, after: str | None):
-    yield from _grouped(_column(session, "email", after))
+    driver = DriverCursor(session.connection())
+    last = after or ""
+    while addresses := _repeated(driver, "email", last):
+        holders: dict[str, set[int]] = {address: set() for address in addresses}
+        for contact_id, email in driver.rows(
+                f"SELECT id, email FROM contacts WHERE email IN ({driver.marks(len(addresses))})", addresses):
+            holders[email].add(contact_id)
+        for address in addresses:
+            yield address, address, holders[address]
+        last = addresses[-1]
 
 
 def _wa_id_groups(session: Session, after: str | None):

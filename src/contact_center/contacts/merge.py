@@ -3,7 +3,8 @@ and the other is removed.
 
 In one transaction:
 * the survivor keeps its values and takes the other's where its own are empty (phone, mobile,
-  email, CPF, notes); two different CPFs are two people, and are refused;
+  email, CPF, notes; a number goes to its free phone field if its own is taken, so it still
+  reaches the survivor); two different CPFs are two people, and are refused;
 * opt-outs are combined: an opt-out of either is the survivor's (never lost by a merge);
 * messages (campaign recipients included), conversations and their events point at the survivor;
   two conversations on the same channel become one, the older, with the other's messages and
@@ -136,8 +137,8 @@ def _pair(session: Session, survivor_id: int, other_id: int, *, lock: bool) -> t
     if survivor_id == other_id:
         raise InvalidInput(f"o contato {survivor_id} não pode ser unificado com ele mesmo: informe outro contato",
                            field="other_id")
-    query = select(Contact).where(Contact.id.in_((survivor_id, other_id)))
-    if lock:  # PostgreSQL: a concurrent edit or merge of either waits for this one
+    query = select(Contact).where(Contact.id.in_((survivor_id, other_id))).order_by(Contact.id)
+    if lock:  # PostgreSQL: a concurrent edit or merge of either waits for this one (locked in id order)
         query = query.with_for_update()
     found = {contact.id: contact for contact in session.scalars(query)}
     for contact_id, where in ((survivor_id, "survivor_id"), (other_id, "other_id")):
