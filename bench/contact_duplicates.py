@@ -107,21 +107,23 @@ def main() -> None:
         middle_ms = statistics.median(timed(factory, after=middle_cursor, limit=50)[0] for _ in range(5))
 
         found = {"phone": 0, "email": 0, "wa_id": 0}
-        pages, after, started = 0, None, time.perf_counter()
+        page_ms, after, started = [], None, time.perf_counter()
         while True:
-            _, groups, after = timed(factory, after=after, limit=200)
-            pages += 1
+            ms, groups, after = timed(factory, after=after, limit=200)
+            page_ms.append((ms, groups[0].reason if groups else "-", groups[-1].reason if groups else "-"))
             for group in groups:
                 found[group.reason] += 1
             if after is None:
                 break
         walk_s = time.perf_counter() - started
+        slowest = max(page_ms)
         engine.dispose()
 
     print(f"first page (50 groups): {first_ms:.1f} ms (median of 5)")
     print(f"a page from the middle of the phone groups (50 groups): {middle_ms:.1f} ms (median of 5)")
-    print(f"every page (200 groups each): {pages} pages, {sum(found.values()):,} groups in {walk_s:.1f} s; "
-          f"found {found}")
+    print(f"every page (200 groups each): {len(page_ms)} pages, {sum(found.values()):,} groups in {walk_s:.1f} s "
+          f"(page p50 {statistics.median(ms for ms, _, _ in page_ms):.0f} ms; slowest {slowest[0]:.0f} ms, from "
+          f"{slowest[1]} to {slowest[2]} groups); found {found}")
     if found != planted:
         print(f"MISMATCH: planted {planted}, found {found}")
         sys.exit(1)

@@ -164,28 +164,31 @@ def _email_groups(session: Session, after: str | None):
 def _wa_id_groups(session: Session, after: str | None):
     """A contact WhatsApp knows by a number (its wa_id) that another contact has, though the first
     has not got it as a phone (when it has, the phone groups show them already)."""
-    from contact_center.contacts.service import candidates_by_key  # service uses this module
-
+    driver = DriverCursor(session.connection())
     last = int(after or 0)
     while True:
-        rows = session.execute(select(_identifiers.c.id, _identifiers.c.contact_id, _identifiers.c.value)
-                               .where(_identifiers.c.kind == "wa_id", _identifiers.c.id > last)
-                               .order_by(_identifiers.c.id).limit(_READ_CHUNK)).all()
+        rows = driver.rows("SELECT id, contact_id, value FROM contact_identifiers WHERE kind = 'wa_id' AND id > ? "
+                           f"ORDER BY id LIMIT {_READ_CHUNK}", [last])
         if not rows:
             return
         keys = {}
-        for row in rows:
+        for identifier_id, _, value in rows:
             try:
-                keys[row.id] = phones.match_key("+" + row.value)
+                keys[identifier_id] = phones.match_key("+" + value)
             except phones.PhoneNumberError:
                 pass
-        holders = candidates_by_key(session.connection(), sorted(set(keys.values())))
-        for row in rows:
-            held = holders.get(keys.get(row.id), [])
-            ids = {candidate.id for candidate in held}
-            if held and row.contact_id not in ids:
-                yield str(row.id), row.value, ids | {row.contact_id}
-        last = rows[-1].id
+        holders: dict[str, set[int]] = {}
+        wanted = sorted(set(keys.values()))
+        for column in ("phone_key", "mobile_key"):  # one IN list per index: an OR of both may scan the table
+            for chunk in chunks(wanted):
+                for contact_id, key in driver.rows(
+                        f"SELECT id, {column} FROM contacts WHERE {column} IN ({driver.marks(len(chunk))})", chunk):
+                    holders.setdefault(key, set()).add(contact_id)
+        for identifier_id, contact_id, value in rows:
+            held = holders.get(keys.get(identifier_id), set())
+            if held and contact_id not in held:
+                yield str(identifier_id), value, held | {contact_id}
+        last = rows[-1][0]
 
 
 def _names(session: Session, ids: set[int]) -> dict[int, str]:
