@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from contact_center import phones
 from contact_center.contacts.documents import format_cpf
-from contact_center.contacts.models import Contact, ContactIdentifier
+from contact_center.contacts.models import Contact
 from contact_center.db import DriverCursor, chunks
 from contact_center.errors import Conflict, InvalidInput
 
@@ -69,7 +69,6 @@ MAX_PAGE = 200
 _READ_CHUNK = 2000  # WhatsApp ids read at a time
 _GROUP_CHUNK = 200  # groups looked up at a time (well under the drivers' parameter limits)
 _contacts = Contact.__table__
-_identifiers = ContactIdentifier.__table__
 
 
 @dataclass
