@@ -206,3 +206,27 @@ def test_a_bad_send_window_or_cap_is_refused_naming_the_field(client, admin_head
     cap = create(client, admin_headers, channel, per_minute=0)
     assert cap.status_code == 422 and cap.json()["error"]["field"] == "per_minute"
     assert db.scalar(select(func.count()).select_from(Campaign)) == 0
+
+
+def test_a_tag_is_an_audience_for_campaigns_and_bulk_sends(client, admin_headers, channel, sandbox):
+    for i, (name, tags) in enumerate([("Ana Lima", ["Inadimplente"]), ("Bruno Sá", ["inadimplente", "VIP"]),
+                                      ("Carla Dias", ["VIP"]), ("Diego Reis", [])], start=1):
+        client.post("/api/contacts", json={"name": name, "mobile": f"11 90000-000{i}", "tags": tags},
+                    headers=admin_headers)
+
+    answer = create(client, admin_headers, channel, search=None, tag="INADIMPLENTE", start=True)
+    assert answer.status_code == 202, answer.text
+    campaign = get(client, admin_headers, answer.json()["id"])
+    assert campaign["status"] == "completed" and campaign["total"] == 2
+    assert ledger_texts(sandbox) == ["Oi Ana, sua parcela vence amanhã.", "Oi Bruno, sua parcela vence amanhã."]
+
+    preview = client.post("/api/sms/bulk", json={"channel_id": channel["id"], "body": BODY, "tag": "vip"},
+                          headers=admin_headers)
+    assert preview.status_code == 200, preview.text
+    assert [p["to"] for p in preview.json()["preview"]] == ["+5511900000002", "+5511900000003"]
+
+    nobody = create(client, admin_headers, channel, search=None, tag="ninguém tem")
+    assert get(client, admin_headers, nobody.json()["id"])["total"] == 0
+    for bad, fragment in ((create(client, admin_headers, channel, tag="VIP"), "exactly one"),
+                          (create(client, admin_headers, channel, search=None, tag="a;b"), "vírgula")):
+        assert bad.status_code == 422 and fragment in bad.json()["error"]["message"], bad.text

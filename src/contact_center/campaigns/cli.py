@@ -31,6 +31,7 @@ def create(
     template: str = typer.Option(None, help="A saved template's name (instead of --body)."),
     csv: Path = typer.Option(None, exists=True, dir_okay=False, help="CSV of phone[,name] recipients."),
     search: str = typer.Option(None, help="Contacts matching this; '' for every contact."),
+    tag: str = typer.Option(None, help="Every contact with this tag."),
     channel: str = typer.Option(None, help="Channel name; the first SMS channel by default."),
     starts_at: datetime = typer.Option(None, help="When it may begin, Brasília time unless given: 2026-12-02T08:00."),
     window: str = typer.Option(None, help='Send window as JSON, e.g. \'{"days": {"mon": {"start": "09:00", '
@@ -47,8 +48,8 @@ def create(
 
     if (template is None) == (body is None):
         raise typer.BadParameter("give exactly one of --template and --body")
-    if (csv is None) == (search is None):
-        raise typer.BadParameter("give exactly one of --csv and --search")
+    if sum(option is not None for option in (csv, search, tag)) != 1:
+        raise typer.BadParameter("give exactly one of --csv, --search and --tag")
     try:
         send_window = json.loads(window) if window else None
     except json.JSONDecodeError as exc:
@@ -60,7 +61,8 @@ def create(
     with transaction(runtime.session_factory) as session:
         chosen = channels.get_channel_by_name(session, channel) if channel else channels.default_channel(session, "sms")
         saved = get_template_by_name(session, template) if template else None
-        audience = {"csv": csv.read_text(encoding="utf-8-sig")} if csv else {"search": search}
+        audience = ({"csv": csv.read_text(encoding="utf-8-sig")} if csv else {"tag": tag} if tag is not None
+                    else {"search": search})
         campaign = campaigns.create_campaign(
             session, name=name, channel_id=chosen.id, body=saved.body if saved else body,
             template_id=saved.id if saved else None, audience=audience, user=None, settings=settings,

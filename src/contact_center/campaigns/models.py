@@ -34,7 +34,7 @@ class Campaign(Base):
                                                                         ondelete="SET NULL"))
     template_parameters: Mapped[dict | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="building")
-    # Who it goes to, as asked: {"contact_ids": [...]} | {"search": "..."} | {"csv": "..."}.
+    # Who it goes to, as asked: {"contact_ids": [...]} | {"search": "..."} | {"csv": "..."} | {"tag": "..."}.
     audience: Mapped[dict | None] = mapped_column(JSON)
     starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: as soon as it is started
     send_window: Mapped[dict | None] = mapped_column(JSON)  # campaigns.windows.SendWindow as JSON

@@ -14,10 +14,11 @@ class AudienceIn(BaseModel):
     contact_ids: list[Id] | None = Field(None, max_length=1_000_000)
     search: str | None = Field(None, description="Every contact matching this (name, CPF, phone); '' for all.")
     csv: str | None = Field(None, description="CSV text with a phone column (and optionally name).")
+    tag: str | None = Field(None, max_length=50, description="Every contact with this tag (any case or accents).")
 
     @property
     def audience(self) -> dict:
-        return {"contact_ids": self.contact_ids, "search": self.search, "csv": self.csv}
+        return {"contact_ids": self.contact_ids, "search": self.search, "csv": self.csv, "tag": self.tag}
 
 
 class CampaignIn(AudienceIn):

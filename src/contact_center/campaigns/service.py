@@ -27,6 +27,7 @@ from contact_center.campaigns.windows import SendWindow, parse_window, waiting_r
 from contact_center.channels import whatsapp_templates
 from contact_center.channels.kinds import ChannelKind, kind_of
 from contact_center.channels.models import Channel
+from contact_center.contacts import tags
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact, search_filter
 from contact_center.db import READ_ONLY, transaction, utcnow
@@ -107,13 +108,15 @@ def contacts_by_ids(session: Session, ids: list[int]) -> Iterator[Recipient]:
                        f"{' and others' if len(missing) > 10 else ''}")
 
 
-def contacts_matching(session: Session, search: str | None) -> Iterator[Recipient]:
-    """Every contact (or those matching `search`), by id, read in chunks."""
+def contacts_matching(session: Session, search: str | None, tag: str | None = None) -> Iterator[Recipient]:
+    """Every contact (or those matching `search`, or those with `tag`), by id, read in chunks."""
     last_id = 0
     while True:
         query = select(Contact).where(Contact.id > last_id).order_by(Contact.id).limit(CHUNK)
         if search and search.strip():
             query = query.where(search_filter(search.strip()))
+        if tag is not None:
+            query = query.where(tags.having_all([tag]))
         chunk = list(session.scalars(query))
         if not chunk:
             return
@@ -255,14 +258,17 @@ def _price(channel: Channel) -> Decimal | None:
 
 PUMP_BATCH = 2000  # released at a time when the campaign has no throughput cap
 CANCELLED_REASON = "não enviada: campanha cancelada"
-AUDIENCE_KINDS = ("contact_ids", "search", "csv")
+AUDIENCE_KINDS = ("contact_ids", "search", "csv", "tag")
 
 
 def check_audience(audience: dict | None) -> dict:
     given = {key: value for key, value in (audience or {}).items() if value is not None}
     if len(given) != 1 or next(iter(given)) not in AUDIENCE_KINDS:
         raise InvalidInput("audience: give exactly one of contact_ids (a list of contact ids), search (a contact "
-                           "filter; empty for every contact) or csv (the file's text: phone[,name])", field="audience")
+                           "filter; empty for every contact), csv (the file's text: phone[,name]) or tag (the "
+                           "contacts with it)", field="audience")
+    if "tag" in given:
+        [given["tag"]] = tags.clean([given["tag"]], field="tag")
     return given
 
 
@@ -271,6 +277,8 @@ def audience_source(audience: dict) -> Callable[[Session], Iterable[Recipient]]:
         return lambda s: contacts_by_ids(s, audience["contact_ids"])
     if "search" in audience:
         return lambda s: contacts_matching(s, audience["search"])
+    if "tag" in audience:
+        return lambda s: contacts_matching(s, None, tag=audience["tag"])
     return lambda s: recipients_from_csv(s, audience["csv"])
 
 

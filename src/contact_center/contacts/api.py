@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response, status
 
-from contact_center.contacts import service
-from contact_center.contacts.schemas import ContactCreate, ContactOut, ContactPage, ContactUpdate
+from contact_center.contacts import duplicates, merge, service, tags
+from contact_center.contacts.duplicates import refuse_phone_duplicates
+from contact_center.contacts.schemas import (
+    ContactCreate, ContactOut, ContactPage, ContactUpdate, DuplicatePage, MergeIn, MergeOut, MergePlanOut, TagCount,
+)
 from contact_center.deps import AgentUser, DbSession, SupervisorUser
 from contact_center.errors import NotFound
 from contact_center.routes import CheckedRoute
@@ -16,10 +19,12 @@ def list_contacts(
     session: DbSession,
     _: AgentUser,
     search: str | None = Query(None, description="Name or email fragment, CPF, or a phone in any written form."),
+    tag: list[str] = Query([], description="Only contacts with this tag (any case or accents); repeat it for "
+                           "contacts that have all of them."),
     offset: int = Query(0, ge=0),
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
 ):
-    items, total = service.list_contacts(session, search=search, offset=offset, limit=limit)
+    items, total = service.list_contacts(session, search=search, tags_=tag, offset=offset, limit=limit)
     return ContactPage(items=items, total=total, offset=offset, limit=limit)
 
 
@@ -31,9 +36,36 @@ def find_by_phone(session: DbSession, _: AgentUser, phone: str = Query(..., min_
     return contact
 
 
-@router.post("", response_model=ContactOut, status_code=status.HTTP_201_CREATED)
+@router.get("/tags", response_model=list[TagCount])
+def list_tags(session: DbSession, _: AgentUser):
+    """Every tag in use, as first written, with how many contacts have it (most used first)."""
+    return [TagCount(name=name, contacts=count) for name, count in tags.counts(session)]
+
+
+@router.get("/duplicates", response_model=DuplicatePage)
+def list_duplicates(
+    session: DbSession,
+    _: AgentUser,
+    after: str | None = Query(None, description="The previous page's next_after."),
+    limit: int = Query(50, ge=1, le=duplicates.MAX_PAGE),
+):
+    """Groups of likely duplicate contacts (the same phone, email or WhatsApp number), a page at a
+    time; merge them with POST /api/contacts/{survivor_id}/merge."""
+    groups, next_after = duplicates.report(session, after=after, limit=limit)
+    return {"groups": [{"reason": g.reason, "value": g.value,
+                        "contacts": [{"id": i, "name": name} for i, name in g.contacts]} for g in groups],
+            "next_after": next_after}
+
+
+@router.post("", response_model=ContactOut, status_code=status.HTTP_201_CREATED,
+             responses={409: {"description": "Another contact has this CPF, or (unless create_anyway) one of "
+                                             "these phones: `error.code` is `duplicate_contact`, `error.contact_id` "
+                                             "names it."}})
 def create_contact(body: ContactCreate, session: DbSession, _: AgentUser):
-    return service.create_contact(session, body.model_dump())
+    data = body.model_dump()
+    if not data.pop("create_anyway"):
+        refuse_phone_duplicates(session, data)
+    return service.create_contact(session, data)
 
 
 @router.get("/{contact_id}", response_model=ContactOut)
@@ -51,3 +83,18 @@ def update_contact(contact_id: int, body: ContactUpdate, session: DbSession, _: 
 def delete_contact(contact_id: int, session: DbSession, _: SupervisorUser):
     service.delete_contact(session, contact_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{survivor_id}/merge", response_model=MergePlanOut)
+def merge_plan(survivor_id: int, session: DbSession, _: SupervisorUser,
+               other_id: int = Query(..., ge=1, description="The contact that would be merged into this one.")):
+    """What merging `other_id` into this contact would move and change; changes nothing."""
+    return merge.plan(session, survivor_id, other_id).as_dict()
+
+
+@router.post("/{survivor_id}/merge", response_model=MergeOut)
+def merge_contacts(survivor_id: int, body: MergeIn, session: DbSession, user: SupervisorUser):
+    """Merge `other_id` into this contact: its messages, conversations, tags and identifiers move
+    here, empty fields are filled from it, opt-outs are combined, and it is removed (audited)."""
+    result = merge.merge(session, survivor_id, body.other_id, actor=user, via="api")
+    return {**result.as_dict(), "contact": service.get_contact(session, survivor_id)}

@@ -9,17 +9,19 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 from contact_center.clitools import command_session, console, err_console
-from contact_center.contacts import service
+from contact_center.contacts import service, tags
+from contact_center.contacts.duplicates import DuplicateContact, refuse_phone_duplicates
 from contact_center.contacts.models import Contact
 
 contacts_app = typer.Typer(help="Customers and their phone identity.", no_args_is_help=True)
 
 
 def _table(contacts: list[Contact]) -> Table:
-    table = Table("id", "name", "phone", "mobile", "email", "document", "opt-out")
+    table = Table("id", "name", "phone", "mobile", "email", "document", "opt-out", "tags")
     for c in contacts:
         opt_out = ", ".join(name for name, flag in (("sms", c.opt_out_sms), ("whatsapp", c.opt_out_whatsapp)) if flag)
-        table.add_row(str(c.id), c.name, c.phone_e164 or "", c.mobile_e164 or "", c.email or "", c.document or "", opt_out)
+        table.add_row(str(c.id), escape(c.name), c.phone_e164 or "", c.mobile_e164 or "", c.email or "",
+                      c.document or "", opt_out, escape(", ".join(c.tags)))
     return table
 
 
@@ -30,12 +32,22 @@ def add(
     mobile: str = typer.Option(None, show_default=False),
     email: str = typer.Option(None, show_default=False),
     document: str = typer.Option(None, help="CPF", show_default=False),
+    tag: list[str] = typer.Option(None, "--tag", help="A tag; repeatable.", show_default=False),
+    create_anyway: bool = typer.Option(False, "--create-anyway",
+                                       help="Do not ask when another contact has one of its phones."),
 ):
-    """Create a contact."""
+    """Create a contact. A phone another contact has is asked about (or --create-anyway); a CPF
+    another contact has is refused."""
+    data = {"name": name, "phone": phone, "mobile": mobile, "email": email, "document": document, "tags": tag or []}
     with command_session() as session:
-        contact = service.create_contact(
-            session, {"name": name, "phone": phone, "mobile": mobile, "email": email, "document": document}
-        )
+        if not create_anyway:
+            try:
+                refuse_phone_duplicates(session, data)
+            except DuplicateContact as duplicate:
+                err_console.print(f"[yellow]warning:[/] {escape(duplicate.message)}", highlight=False, soft_wrap=True)
+                if not typer.confirm("Create another contact with this phone anyway?"):
+                    raise typer.Exit(1) from None
+        contact = service.create_contact(session, data)
         console.print(_table([contact]))
 
 
@@ -69,6 +81,88 @@ def update(
         console.print(_table([contact]))
 
 
+@contacts_app.command("tag")
+def tag_contact(contact_id: int, names: list[str] = typer.Argument(..., metavar="TAG...", help="Tags to add.")):
+    """Add tags to a contact (those it has already, in any spelling, stay as they are)."""
+    with command_session() as session:
+        contact = service.get_contact(session, contact_id)
+        added = tags.add(session, [(contact.id, name) for name in tags.clean(names, field="TAG")])
+        console.print(f"{added} tag(s) added to contact {contact.id}; it has: {escape(', '.join(contact.tags))}.",
+                      highlight=False)
+
+
+@contacts_app.command("untag")
+def untag_contact(contact_id: int, names: list[str] = typer.Argument(..., metavar="TAG...", help="Tags to remove.")):
+    """Remove tags from a contact, whatever their case or accents."""
+    with command_session() as session:
+        contact = service.get_contact(session, contact_id)
+        removed = tags.remove(session, contact.id, names)
+        left = ", ".join(contact.tags) or "no tags"
+        console.print(f"{removed} tag(s) removed from contact {contact.id}; it has: {escape(left)}.", highlight=False)
+
+
+@contacts_app.command("merge")
+def merge_contacts(
+    survivor_id: int = typer.Argument(..., metavar="SURVIVOR", help="The contact that stays."),
+    other_id: int = typer.Argument(..., metavar="OTHER", help="The contact merged into it, then removed."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask."),
+):
+    """Merge OTHER into SURVIVOR: its messages, conversations, tags and identifiers move, the
+    survivor's empty fields are filled from it, opt-outs are combined; OTHER is removed."""
+    from contact_center.contacts import merge
+    from contact_center.db import transaction
+    from contact_center.runtime import build_runtime
+    from contact_center.settings import get_settings
+
+    # With the runtime, an opt-out the survivor gains reaches the blacklists (a job) and, with Redis,
+    # open inboxes see the change.
+    runtime = build_runtime(get_settings())
+    with transaction(runtime.session_factory) as session:
+        planned = merge.plan(session, survivor_id, other_id)
+        console.print(f"Merge contact {other_id} ({escape(planned.other_name)}) into contact {survivor_id} "
+                      f"({escape(planned.survivor_name)}):", highlight=False)
+        moves = Table("moves", "count")
+        moves.add_row("messages", str(planned.messages))
+        moves.add_row("conversations", str(planned.conversations))
+        moves.add_row("  joined to one on the same channel", str(planned.conversations_joined))
+        for table, rows in planned.rows.items():
+            moves.add_row(table.removeprefix("contact_"), str(rows))
+        console.print(moves)
+        for title, values in (("takes", planned.taken), ("not kept (the survivor's own stays)", planned.not_kept)):
+            if values:
+                console.print(f"{title}: " + "; ".join(f"{k} {escape(str(v))}" for k, v in values.items()),
+                              highlight=False)
+        if planned.opt_outs_gained:
+            console.print(f"opt-outs gained: {', '.join(planned.opt_outs_gained)}", highlight=False)
+        if not yes and not typer.confirm(f"Merge them and remove contact {other_id}?"):
+            raise typer.Exit(1)
+        merge.merge(session, survivor_id, other_id, actor=None, via="cli")
+        console.print(f"Contact {other_id} merged into contact {survivor_id}.")
+
+
+@contacts_app.command("duplicates")
+def list_duplicates(
+    after: str = typer.Option(None, help="Start after this group (the cursor the previous page printed).",
+                              show_default=False),
+    limit: int = typer.Option(50, help="Groups per page."),
+):
+    """Groups of likely duplicates: the same phone (any field, any written form), email or WhatsApp number."""
+    from contact_center.contacts.duplicates import report
+
+    with command_session() as session:
+        groups, next_after = report(session, after=after, limit=limit)
+    if not groups:
+        console.print("No likely duplicates." if after is None else "No more groups.")
+        return
+    table = Table("same", "value", "contacts")
+    for group in groups:
+        table.add_row(group.reason, escape(group.value),
+                      escape(", ".join(f"{contact_id} {name}" for contact_id, name in group.contacts)))
+    console.print(table)
+    if next_after:
+        console.print(f"More: contact-center contacts duplicates --after '{escape(next_after)}'", highlight=False)
+
+
 @contacts_app.command("delete")
 def delete(contact_id: int, yes: bool = typer.Option(False, "--yes", help="Do not ask.")):
     """Delete a contact (its messages stay, unlinked)."""
@@ -94,12 +188,14 @@ def find(phone: str):
 @contacts_app.command("list")
 def list_contacts(
     search: str = typer.Option(None, help="Name, email, CPF or phone.", show_default=False),
+    tag: list[str] = typer.Option(None, "--tag", help="Only contacts with this tag; repeat for all of them.",
+                                  show_default=False),
     offset: int = 0,
     limit: int = 50,
 ):
     """List contacts, a page at a time."""
     with command_session() as session:
-        items, total = service.list_contacts(session, search=search, offset=offset, limit=limit)
+        items, total = service.list_contacts(session, search=search, tags_=tag, offset=offset, limit=limit)
         console.print(_table(items))
         console.print(f"{len(items)} of {total} contact(s), from offset {offset}.")
 
@@ -110,7 +206,7 @@ def import_file(
     map_: list[str] = typer.Option(
         None, "--map", metavar="HEADER=FIELD", show_default=False,
         help="Read column HEADER as FIELD (name, phone, mobile, email, document, notes, opt_out_sms, "
-        "opt_out_whatsapp; '-' ignores the column). Repeatable; other headers are still recognised.",
+        "opt_out_whatsapp, tags; '-' ignores the column). Repeatable; other headers are still recognised.",
     ),
     delimiter: str = typer.Option(None, help="',' or ';' (sniffed when not given).", show_default=False),
     rejections: Path = typer.Option(

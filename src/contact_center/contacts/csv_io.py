@@ -20,6 +20,8 @@ Import (`import_contacts`)
       Clearing a field is done in the app, not by import.
     * A row that repeats a contact already written by an earlier row of the same file (same CPF or
       phone key) updates that contact (last row wins) and is reported in ``merged_duplicates``.
+    * Tags (a ``tags``/``etiquetas`` column, separated by ``;`` or ``,`` inside the cell, which
+      is then in quotes) are added to the contact's; the ones it has stay.
     * A bad row is rejected with its line number (the physical line where the record starts,
       header = line 1) and the reason; it changes nothing. A row with no phone, mobile or CPF is
       rejected too: nothing could reach the contact nor match it on the next import.
@@ -33,7 +35,7 @@ Import (`import_contacts`)
       line, field and reason: fixed in a spreadsheet, it imports again as it is.
 
 Export (`export_contacts`) writes every contact (or those matching a search) as CSV, in id order,
-a chunk at a time.
+a chunk at a time, tags separated by "; ".
 """
 
 from __future__ import annotations
@@ -52,12 +54,13 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-from sqlalchemy import DateTime, String, bindparam, or_, select, update
+from sqlalchemy import DateTime, String, bindparam, func, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from contact_center import phones
+from contact_center.contacts import tags as contact_tags
 from contact_center.contacts.documents import DocumentError, format_cpf, normalize_cpf
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import search_filter
@@ -82,7 +85,8 @@ __all__ = [
     "rejection_reason",
 ]
 
-FIELDS = ("name", "phone", "mobile", "email", "document", "notes", "opt_out_sms", "opt_out_whatsapp")
+CONTACT_FIELDS = ("name", "phone", "mobile", "email", "document", "notes", "opt_out_sms", "opt_out_whatsapp")
+FIELDS = (*CONTACT_FIELDS, "tags")
 EXPORT_HEADER = (*FIELDS, "phone_e164", "mobile_e164")
 
 MAX_REJECTIONS_IN_MEMORY = 10_000
@@ -107,6 +111,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "notes": ("notes", "note", "observacoes", "observacao", "obs", "notas", "nota", "comentarios", "anotacoes"),
     "opt_out_sms": ("optoutsms", "naoenviarsms", "semsms", "bloqueiosms", "smsoptout"),
     "opt_out_whatsapp": ("optoutwhatsapp", "naoenviarwhatsapp", "semwhatsapp", "bloqueiowhatsapp", "whatsappoptout"),
+    "tags": ("tags", "tag", "etiquetas", "etiqueta", "marcadores"),
 }
 _ALIAS_TO_FIELD = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
 _IGNORE = ("", "-", "ignore", "ignorar")
@@ -462,12 +467,13 @@ class _RowError(Exception):
 
 
 class _Row:
-    __slots__ = ("line", "values", "document", "keys", "e164s", "odoo_partner_id")
+    __slots__ = ("line", "values", "document", "keys", "e164s", "odoo_partner_id", "tags")
 
     def __init__(self, line: int, odoo_partner_id: int | None = None):
         self.line = line  # the file's line; the partner id for a row from Odoo
         self.odoo_partner_id = odoo_partner_id  # matched first, and kept on the contact (odoo/sync.py)
         self.values: dict[str, Any] = {}  # only the non-empty cells, phones expanded to raw/e164/key
+        self.tags: list[str] = []
         self.document: str | None = None
         self.keys: list[str] = []  # phone match keys
         self.e164s: list[str] = []
@@ -549,6 +555,13 @@ class _RowParser:
             raise _RowError(name, str(exc)) from None
 
     @staticmethod
+    def _tags(name: str, cell: str, row: _Row) -> None:
+        try:
+            row.tags = contact_tags.split_cell(cell)
+        except InvalidInput as exc:
+            raise _RowError(name, exc.message) from None
+
+    @staticmethod
     def _flag(name: str, cell: str, row: _Row) -> None:
         word = cell.lower()
         if word in _TRUE:
@@ -561,7 +574,7 @@ class _RowParser:
 
 _PARSER = {
     "name": "text", "notes": "text", "phone": "phone", "mobile": "phone", "email": "email",
-    "document": "document", "opt_out_sms": "flag", "opt_out_whatsapp": "flag",
+    "document": "document", "opt_out_sms": "flag", "opt_out_whatsapp": "flag", "tags": "tags",
 }
 
 
@@ -752,6 +765,7 @@ class _BatchWriter:
         merged: list[int] = []
         rejected: list[tuple[int, str, str]] = []
         matched: set[int] = set()  # contacts we had that a row of this batch matched
+        tagged: list[tuple[_Target, list[str]]] = []
         for row in rows:
             if row.odoo_partner_id is not None:
                 target, conflict = _match_partner(row, by_partner, by_document, by_key)
@@ -776,6 +790,8 @@ class _BatchWriter:
                 matched.add(target.id)
             target.seen = True
             target.line = row.line
+            if row.tags:
+                tagged.append((target, row.tags))
             state = target.state
             state.update(row.values)
             if row.odoo_partner_id is not None:
@@ -789,6 +805,10 @@ class _BatchWriter:
 
         now = _now(session)
         ids = _insert(session, [t.state for t in new], now) if new and not self.dry_run else []
+        if not self.dry_run:
+            for target, contact_id in zip(new, ids, strict=True):
+                target.id = contact_id
+            contact_tags.add(session, [(target.id, name) for target, names in tagged for name in names])
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         unchanged = 0
         for target in existing:
@@ -835,7 +855,7 @@ def _now(session: Session):
 
 
 def _insert(session: Session, states: list[dict[str, Any]], now) -> list[int]:
-    """Insert new contacts with one executemany; their ids, in no particular order."""
+    """Insert new contacts with one executemany; their ids, in the order of `states`."""
     if session.get_bind().dialect.name == "postgresql":
         # Ids from the sequence first, then a plain executemany (psycopg pipelines it): three
         # times faster than INSERT ... RETURNING, whose 1000-row statements psycopg parses in Python.
@@ -848,9 +868,14 @@ def _insert(session: Session, states: list[dict[str, Any]], now) -> list[int]:
             [{**state, "id": contact_id} for state, contact_id in zip(states, ids, strict=True)],
         )
         return ids
-    # The ids only feed the set of contacts this import wrote, so their order does not matter
-    # (asking for it, sort_by_parameter_order, makes SQLAlchemy insert one row at a time on SQLite).
-    return list(session.scalars(_contacts.insert().values(created_at=now, updated_at=now).returning(_contacts.c.id), states))
+    # SQLite: the transaction holds the write lock from its start (BEGIN IMMEDIATE), so the ids after
+    # the largest are ours, the ones SQLite would pick itself (asking RETURNING for them in order,
+    # sort_by_parameter_order, makes SQLAlchemy insert one row at a time).
+    first = (session.scalar(select(func.max(_contacts.c.id))) or 0) + 1
+    ids = list(range(first, first + len(states)))
+    session.execute(_contacts.insert().values(created_at=now, updated_at=now),
+                    [{**state, "id": contact_id} for state, contact_id in zip(states, ids)])
+    return ids
 
 
 def _match(row: _Row, by_document: dict[str, _Target], by_key: dict[str, list[_Target]]) -> _Target | None:
@@ -968,7 +993,7 @@ def export_contacts(
 
 
 def _export(session: Session, out: IO[str], search: str | None) -> int:
-    columns = [_contacts.c.id, *(_contacts.c[c] for c in (*FIELDS, "phone_e164", "mobile_e164"))]
+    columns = [_contacts.c.id, *(_contacts.c[c] for c in (*CONTACT_FIELDS, "phone_e164", "mobile_e164"))]
     condition = search_filter(search.strip()) if search and search.strip() else None
     writer = csv.writer(out)
     writer.writerow(EXPORT_HEADER)
@@ -980,12 +1005,13 @@ def _export(session: Session, out: IO[str], search: str | None) -> int:
         rows = session.execute(query).all()
         if not rows:
             return written
+        tags = contact_tags.names_by_contact(session, [row.id for row in rows])
         for row in rows:
             writer.writerow((
                 row.name, row.phone or "", row.mobile or "", row.email or "",
                 format_cpf(row.document) if row.document else "", row.notes or "",
                 "true" if row.opt_out_sms else "false", "true" if row.opt_out_whatsapp else "false",
-                row.phone_e164 or "", row.mobile_e164 or "",
+                "; ".join(tags.get(row.id, ())), row.phone_e164 or "", row.mobile_e164 or "",
             ))
         written += len(rows)
         last_id = rows[-1].id

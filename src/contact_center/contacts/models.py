@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint, false
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from contact_center.db import Base, UTCDateTime, utcnow
 
@@ -12,7 +12,6 @@ class Contact(Base):
     """A customer. Each phone is kept as written and as E.164 plus a match key (see phones.py)."""
 
     __tablename__ = "contacts"
-
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(64))
@@ -21,7 +20,7 @@ class Contact(Base):
     mobile: Mapped[str | None] = mapped_column(String(64))
     mobile_e164: Mapped[str | None] = mapped_column(String(20))
     mobile_key: Mapped[str | None] = mapped_column(String(20), index=True)
-    email: Mapped[str | None] = mapped_column(String(254))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)  # the duplicates report walks it
     # CPF, digits only; unique when present so imports can update by document.
     document: Mapped[str | None] = mapped_column(String(14), unique=True)
     notes: Mapped[str | None] = mapped_column(Text)
@@ -34,6 +33,12 @@ class Contact(Base):
     opt_out_marketing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Read-only here: contacts/tags.py writes them.
+    tag_rows: Mapped[list[ContactTag]] = relationship(viewonly=True, lazy="selectin", order_by="ContactTag.id")
+
+    @property
+    def tags(self) -> list[str]:
+        return [row.name for row in self.tag_rows]
 
 
 IDENTIFIER_KINDS = ("wa_id", "wa_user_id", "wa_username")
@@ -82,3 +87,20 @@ class ContactImport(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ContactTag(Base):
+    """A tag on a contact ("inadimplente", "VIP"), shown as first written and matched by its key
+    (case, accents and spacing ignored: see contacts/tags.py, the one writer)."""
+
+    __tablename__ = "contact_tags"
+    __table_args__ = (
+        UniqueConstraint("contact_id", "key"),
+        Index("ix_contact_tags_key_contact", "key", "contact_id"),  # contacts with a tag
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(50))
+    key: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -4,6 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from contact_center.db import Id
+
 
 class ContactFields(BaseModel):
     name: str = Field(min_length=1, max_length=200)
@@ -14,10 +16,12 @@ class ContactFields(BaseModel):
     notes: str | None = Field(None, max_length=10_000)
     opt_out_sms: bool = False
     opt_out_whatsapp: bool = False
+    tags: list[str] = Field([], max_length=50, description="Free text; matched ignoring case and accents.")
 
 
 class ContactCreate(ContactFields):
-    pass
+    create_anyway: bool = Field(False, description="Create it even when another contact has one of its phones "
+                                "(a 409 duplicate_contact names that contact otherwise). A CPF is never shared.")
 
 
 class ContactUpdate(BaseModel):
@@ -31,6 +35,8 @@ class ContactUpdate(BaseModel):
     notes: str | None = Field(None, max_length=10_000)
     opt_out_sms: bool | None = None
     opt_out_whatsapp: bool | None = None
+    tags: list[str] | None = Field(None, max_length=50, description="The contact's tags become exactly these; "
+                                   "[] or null removes them all.")
 
 
 class ContactOut(BaseModel):
@@ -47,6 +53,7 @@ class ContactOut(BaseModel):
     notes: str | None
     opt_out_sms: bool
     opt_out_whatsapp: bool
+    tags: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -56,3 +63,53 @@ class ContactPage(BaseModel):
     total: int
     offset: int
     limit: int
+
+
+class TagCount(BaseModel):
+    name: str
+    contacts: int
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    other_id: Id = Field(description="The contact merged into this one, and removed.")
+
+
+class MergePlanOut(BaseModel):
+    """What merging `other_id` into `survivor_id` does (GET) or did (POST)."""
+
+    survivor_id: int
+    survivor_name: str
+    other_id: int
+    other_name: str
+    taken: dict[str, str] = Field(description="Fields the survivor had empty and takes from the other.")
+    not_kept: dict[str, str] = Field(description="The other's values that differ from the survivor's own, "
+                                     "which stay (the audit entry keeps them).")
+    opt_outs_gained: list[str]
+    messages: int
+    conversations: int
+    conversations_joined: int = Field(description="Conversations on a channel where the survivor has one: "
+                                      "their messages join the older conversation.")
+    rows: dict[str, int] = Field(description="Rows of per-contact tables (tags, identifiers…) that move.")
+
+
+class MergeOut(MergePlanOut):
+    contact: ContactOut
+
+
+class DuplicateMember(BaseModel):
+    id: int
+    name: str
+
+
+class DuplicateGroupOut(BaseModel):
+    reason: str = Field(description="phone (the same number in any phone field, any written form), email, or "
+                        "wa_id (WhatsApp knows one of them by the other's number).")
+    value: str
+    contacts: list[DuplicateMember]
+
+
+class DuplicatePage(BaseModel):
+    groups: list[DuplicateGroupOut]
+    next_after: str | None = Field(description="Pass it as `after` for the next page; null on the last.")

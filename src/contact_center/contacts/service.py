@@ -11,11 +11,12 @@ from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from contact_center import phones
-from contact_center.contacts import blacklist
+from contact_center.contacts import blacklist, tags
+from contact_center.contacts.duplicates import document_taken
 from contact_center.contacts.documents import DocumentError, normalize_cpf
 from contact_center.contacts.models import Contact
 from contact_center.db import DriverCursor, chunks
-from contact_center.errors import Conflict, InvalidInput, NotFound
+from contact_center.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def _check_document_free(session: Session, document: str | None, contact_id: int
         return
     owner = session.scalar(select(Contact.id).where(Contact.document == document))
     if owner is not None and owner != contact_id:
-        raise Conflict(f"document {document} already belongs to contact {owner}", field="document")
+        raise document_taken(session, document, owner)
 
 
 def apply_changes(session: Session, contact: Contact, changes: Mapping[str, Any]) -> Contact:
@@ -88,9 +89,11 @@ def apply_changes(session: Session, contact: Contact, changes: Mapping[str, Any]
 
 
 def create_contact(session: Session, data: Mapping[str, Any]) -> Contact:
+    names = tags.clean(data["tags"]) if data.get("tags") is not None else []
     contact = apply_changes(session, Contact(opt_out_sms=False, opt_out_whatsapp=False), data)
     session.add(contact)
     session.flush()
+    tags.add(session, [(contact.id, name) for name in names])
     if contact.opt_out_sms:
         blacklist.push_after_commit(session, [contact.id])
     return contact
@@ -100,8 +103,11 @@ def update_contact(session: Session, contact: Contact, changes: Mapping[str, Any
     """Change a contact. An SMS opt-out set or cleared here (an operator, the API, the CLI) reaches
     the providers' blacklists once committed."""
     was_opted_out = bool(contact.opt_out_sms)
+    names = tags.clean(changes["tags"] or []) if "tags" in changes else None  # null clears them
     apply_changes(session, contact, changes)
     session.flush()
+    if names is not None:
+        tags.replace(session, contact.id, names)
     if bool(contact.opt_out_sms) != was_opted_out:
         blacklist.push_after_commit(session, [contact.id])
     return contact
@@ -120,11 +126,12 @@ def delete_contact(session: Session, contact_id: int) -> None:
 
 
 def list_contacts(
-    session: Session, *, search: str | None = None, offset: int = 0, limit: int = 50,
+    session: Session, *, search: str | None = None, tags_: list[str] | None = None, offset: int = 0, limit: int = 50,
     newest_first: bool = False, before_id: int | None = None, after_id: int | None = None,
     count_cap: int | None = None,
 ) -> tuple[list[Contact], int]:
-    """A page of contacts, by id. `search` matches a name or email fragment, a CPF, or any written phone.
+    """A page of contacts, by id. `search` matches a name or email fragment, a CPF, or any written
+    phone; `tags_` keeps the contacts that have every one of these tags.
 
     For a million contacts (the contacts page): `newest_first` with `before_id` (the next page: older
     than that id) or `after_id` (the page before: newer than it) pages by the primary key instead of
@@ -138,6 +145,8 @@ def list_contacts(
     query = select(Contact)
     if search and search.strip():
         query = query.where(search_filter(search.strip()))
+    if tags_:
+        query = query.where(tags.having_all(tags_))
     if not newest_first:
         items = list(session.scalars(query.order_by(Contact.id).offset(offset).limit(limit)))
     elif after_id is not None:  # read upwards from after_id, shown newest first like every page

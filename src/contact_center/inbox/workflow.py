@@ -32,6 +32,7 @@ from contact_center.auth.models import User
 from contact_center.channels.kinds import kind_of
 from contact_center.channels.models import Channel
 from contact_center.contacts import service as contacts
+from contact_center.contacts.duplicates import refuse_phone_duplicates
 from contact_center.contacts.models import Contact
 from contact_center.db import utcnow
 from contact_center.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -389,6 +390,8 @@ def create_contact(session: Session, conversation_id: int, actor: User, data: Ma
     fields = dict(data)
     if not (fields.get("mobile") or "").strip() and not (fields.get("phone") or "").strip():
         fields["mobile"] = conversation.phone_e164
+    if not fields.pop("create_anyway", False):  # the customer may be a contact already: link that one
+        refuse_phone_duplicates(session, fields)
     contact = contacts.create_contact(session, fields)
     link_contact(session, conversation.id, actor, contact.id)
     return contact

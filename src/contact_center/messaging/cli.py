@@ -91,6 +91,7 @@ def bulk(
     body: str = typer.Option(None, help="Template text (Jinja2)."),
     csv: Path = typer.Option(None, exists=True, dir_okay=False, help="CSV of phone[,name] recipients."),
     search: str = typer.Option(None, help="Contacts matching this; '' for every contact."),
+    tag: str = typer.Option(None, help="Every contact with this tag."),
     channel: str = typer.Option(None, help="Channel name."),
     name: str = typer.Option("Bulk send", help="Campaign name."),
     yes: bool = typer.Option(False, "--yes", help="Send without asking after the preview."),
@@ -102,15 +103,16 @@ def bulk(
 
     if (template is None) == (body is None):
         raise typer.BadParameter("give exactly one of --template and --body")
-    if (csv is None) == (search is None):
-        raise typer.BadParameter("give exactly one of --csv and --search")
+    if sum(option is not None for option in (csv, search, tag)) != 1:
+        raise typer.BadParameter("give exactly one of --csv, --search and --tag")
     settings = get_settings()
     runtime = build_runtime(settings)
     with transaction(runtime.session_factory) as session:
         chosen = _channel(session, channel)
         chosen_template = get_template_by_name(session, template) if template else None
         text = chosen_template.body if chosen_template else body
-        audience = {"csv": csv.read_text(encoding="utf-8-sig")} if csv else {"search": search}
+        audience = ({"csv": csv.read_text(encoding="utf-8-sig")} if csv else {"tag": tag} if tag is not None
+                    else {"search": search})
         render = render_for(session, chosen, body=text, whatsapp_template_id=None, parameters=None, user=None,
                             settings=settings)
         plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), channel=chosen, render=render)

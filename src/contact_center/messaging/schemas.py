@@ -82,8 +82,8 @@ class BulkSend(AudienceIn):
 
     @model_validator(mode="after")
     def _one_audience(self):
-        if sum(x is not None for x in (self.contact_ids, self.search, self.csv)) != 1:
-            raise ValueError("give exactly one audience: 'contact_ids', 'search' or 'csv'")
+        if sum(x is not None for x in (self.contact_ids, self.search, self.csv, self.tag)) != 1:
+            raise ValueError("give exactly one audience: 'contact_ids', 'search', 'csv' or 'tag'")
         if (self.body is None) == (self.template_id is None):
             raise ValueError("give exactly one of 'body' and 'template_id'")
         return self
