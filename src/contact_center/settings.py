@@ -72,6 +72,15 @@ class Settings(BaseSettings):
         description="Sent once, on the same channel, to a customer who opted out by replying a keyword; "
                     "{canal} becomes SMS or WhatsApp. Empty sends nothing.",
     )
+    log_format: str = Field("text", description="text (one readable line per record) or json (one JSON object per "
+                                                "line, for log collectors).")
+    metrics_token: SecretStr = Field(
+        SecretStr(""), description="Bearer token GET /metrics asks for; empty: no token (see metrics_allow)."
+    )
+    metrics_allow: str = Field(
+        "", description="Comma-separated IP addresses or networks (CIDR) /metrics answers; with neither this nor "
+                        "metrics_token, only this machine (127.0.0.1, ::1)."
+    )
     webhook_writer_process: bool = Field(
         True, description="Record provider callbacks in a child process of the server (faster on several "
                           "cores); false records them on a thread of the server."
@@ -84,6 +93,22 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        text = value.strip().lower()
+        if text not in ("text", "json"):
+            raise ValueError(f"formato de log desconhecido {value!r}: use text ou json")
+        return text
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from contact_center.metrics.access import parse_networks
+
+        parse_networks(value)  # a typo would otherwise lock the scraper out, or let everyone in
+        return value
 
     @field_validator("public_base_url")
     @classmethod
