@@ -13,6 +13,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from contact_center.metrics import instruments  # noqa: F401  every metric listed from the first scrape
 from contact_center.metrics.access import MetricsAccess
 from contact_center.settings import Settings
 from contact_center.web.i18n import translator
