@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -32,11 +33,16 @@ class Endpoint:
     accepted: dict[str, ProviderSpec]
     handle: Handler
 
-    @property
-    def provider(self) -> str:
-        """The metrics' label: the real provider whose route this is (its sandbox shares it)."""
+    @cached_property
+    def metric_labels(self) -> tuple[str, str]:
+        """(provider, endpoint): the real provider whose route this is (its sandbox shares it), and
+        "POST /kolmeya/webhook/reply"."""
         real = sorted(name for name, spec in self.accepted.items() if not spec.sandbox)
-        return "+".join(real or sorted(self.accepted))
+        return "+".join(real or sorted(self.accepted)), f"{self.route.method} {self.route.path}"
+
+    @cached_property
+    def received(self):
+        return instruments.WEBHOOK_RECEIVED.labels(*self.metric_labels)  # bound once: callbacks come by thousands
 
 
 def endpoints() -> dict[tuple[str, str], Endpoint]:
@@ -108,8 +114,8 @@ class WebhookFastPath:
             return False
         headers = []
         started = time.perf_counter()
-        labels = (endpoint.provider, f"{scope['method']} {endpoint.route.path}")
-        instruments.WEBHOOK_RECEIVED.labels(*labels).inc()
+        labels = endpoint.metric_labels
+        endpoint.received.inc()
         try:
             answer = _answer(await endpoint.handle(Callback.from_scope(self.app, scope, receive, endpoint.accepted)))
         except ClientDisconnect:
