@@ -35,6 +35,16 @@ class Refusal:
     key: str  # the message's key in web/i18n.py
     values: dict
 
+    def answer(self, accept_language: str | None) -> tuple[dict, dict[str, str]]:
+        """The JSON body and headers: why and what to do, in the caller's language (Portuguese by
+        default), and no figure."""
+        from contact_center.web.i18n import translator  # (settings import this module to check the allow-list)
+
+        lang = "en" if (accept_language or "").strip().lower().startswith("en") else "pt-BR"
+        code = "not_authenticated" if self.status == 401 else "forbidden"
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
+        return {"error": {"code": code, "message": translator(lang)(self.key, **self.values)}}, headers
+
 
 class MetricsAccess:
     """The rule, read once from the settings."""

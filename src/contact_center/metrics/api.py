@@ -9,12 +9,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from contact_center import __version__
-from contact_center.metrics.access import MetricsAccess, Refusal
+from contact_center.metrics.access import MetricsAccess
 from contact_center.metrics.database import DatabaseCollector
 from contact_center.metrics.health import Health
 from contact_center.routes import CheckedRoute
 from contact_center.runtime import Runtime
-from contact_center.web.i18n import translator
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"], route_class=CheckedRoute)
@@ -34,15 +33,6 @@ class Observability:
         return generate_latest(REGISTRY) + generate_latest(self.database)
 
 
-def refusal_response(refusal: Refusal, accept_language: str | None) -> JSONResponse:
-    """A refusal that says why and what to do, in the caller's language (Portuguese by default); no figure."""
-    lang = "en" if (accept_language or "").strip().lower().startswith("en") else "pt-BR"
-    code = "not_authenticated" if refusal.status == 401 else "forbidden"
-    headers = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None
-    return JSONResponse({"error": {"code": code, "message": translator(lang)(refusal.key, **refusal.values)}},
-                        status_code=refusal.status, headers=headers)
-
-
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
 def metrics(request: Request):
@@ -53,7 +43,8 @@ def metrics(request: Request):
     refusal = observability.access.refusal(client, request.headers.get("authorization"))
     if refusal is not None:
         log.warning("metrics: refused a scrape from %s (%s)", client, refusal.key)
-        return refusal_response(refusal, request.headers.get("accept-language"))
+        body, headers = refusal.answer(request.headers.get("accept-language"))
+        return JSONResponse(body, status_code=refusal.status, headers=headers)
     return Response(observability.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -16,7 +16,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from contact_center.metrics import instruments  # noqa: F401  every metric listed from the first scrape
 from contact_center.metrics.access import MetricsAccess
 from contact_center.settings import Settings
-from contact_center.web.i18n import translator
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +33,14 @@ def metrics_app(access: MetricsAccess):
     def app(environ, start_response):
         if environ.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "application/json")])
-            return [json.dumps({"error": {"code": "not_found", "message": "só /metrics existe aqui"}}).encode()]
+            message = "caminho desconhecido: este servidor de métricas só responde a GET /metrics"
+            return [json.dumps({"error": {"code": "not_found", "message": message}}, ensure_ascii=False).encode()]
         refusal = access.refusal(environ.get("REMOTE_ADDR"), environ.get("HTTP_AUTHORIZATION"))
         if refusal is not None:
-            lang = "en" if environ.get("HTTP_ACCEPT_LANGUAGE", "").lower().startswith("en") else "pt-BR"
-            code = "not_authenticated" if refusal.status == 401 else "forbidden"
-            body = {"error": {"code": code, "message": translator(lang)(refusal.key, **refusal.values)}}
-            headers = [("Content-Type", "application/json")]
-            if refusal.status == 401:
-                headers.append(("WWW-Authenticate", "Bearer"))
+            body, headers = refusal.answer(environ.get("HTTP_ACCEPT_LANGUAGE"))
             log.warning("metrics: refused a scrape from %s (%s)", environ.get("REMOTE_ADDR"), refusal.key)
-            start_response("401 Unauthorized" if refusal.status == 401 else "403 Forbidden", headers)
+            start_response("401 Unauthorized" if refusal.status == 401 else "403 Forbidden",
+                           [("Content-Type", "application/json"), *headers.items()])
             return [json.dumps(body, ensure_ascii=False).encode()]
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
         return [generate_latest(REGISTRY)]
