@@ -3,9 +3,10 @@ flight by channel, what waits to be dispatched, and the job queues' pending task
 process reads the same rows, so each answers the same totals (take one, or `max`, never `sum`,
 across processes).
 
-Every read is served by an index alone: the totals by state by ix_messages_status_queued_at (one
-entry a message, so this one grows with the table), the messages in flight by channel by the
-partial ix_messages_in_flight (which holds only them: it grows with the backlog, not the table).
+The reads can be served by indexes alone: the totals by state by ix_messages_status_queued_at (one
+entry a message, so this one grows with the table; PostgreSQL reads the table instead until vacuum
+has marked its pages), the messages in flight by channel by the partial ix_messages_in_flight
+(which holds only them: it grows with the backlog, not the table).
 Counting every state by channel would read every row of the table, seconds at a million messages.
 A scrape within CACHE_SECONDS of the last one gets the same figures, so several scrapers (or a
 reloaded dashboard) cost one read. A source that does not answer is reported as down
