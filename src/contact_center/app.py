@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from contact_center import __version__
 from contact_center.auth.api import router as auth_router
@@ -16,18 +14,19 @@ from contact_center.campaigns.api import router as campaigns_router
 from contact_center.contacts.api import router as contacts_router
 from contact_center.templates.api import router as templates_router
 from contact_center.channels.api import router as channels_router
-from contact_center.db import READ_ONLY, background_checkpoints
+from contact_center.db import background_checkpoints
 from contact_center.errors import DomainError, error_response
 from contact_center.inbox.api import router as inbox_router
 from contact_center.messaging.api import router as messaging_router
+from contact_center.metrics.api import Observability
+from contact_center.metrics.api import router as metrics_router
+from contact_center.metrics.middleware import RequestMetrics
 from contact_center.routes import CheckedRoute
 from contact_center.runtime import Runtime
 from contact_center.web import install as install_web
 from contact_center.webhooks.api import WebhookFastPath
 from contact_center.webhooks.api import build_router as build_webhooks_router
 from contact_center.webhooks.writer import WriterProcess
-
-log = logging.getLogger(__name__)
 
 
 class ContactCenterApp(FastAPI):
@@ -63,7 +62,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description="SMS (Kolmeya) and WhatsApp in one inbox. Authenticate with `Authorization: Bearer <token>`.",
     )
-    app.router.route_class = CheckedRoute  # the app's own routes (/healthz) too
+    app.router.route_class = CheckedRoute  # the app's own routes too
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.session_factory = runtime.session_factory
@@ -77,17 +76,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(messaging_router)
     app.include_router(campaigns_router)
     app.include_router(inbox_router)
+    app.state.observability = Observability(runtime)
+    app.include_router(metrics_router)  # /metrics and /healthz
+    app.add_middleware(RequestMetrics)
     install_web(app)  # the operator UI at /, after the error handlers it extends
-
-    @app.get("/healthz", tags=["health"])
-    def healthz():
-        try:
-            with engine.connect().execution_options(**READ_ONLY) as connection:
-                connection.execute(text("SELECT 1"))
-        except Exception as exc:  # the point of a health check is to report, not raise
-            log.error("health check: database unreachable: %s", exc.__class__.__name__)
-            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-        return {"status": "ok", "database": "ok", "version": __version__}
 
     return app
 

@@ -71,11 +71,23 @@ def serve(
 
 
 @app.command()
-def worker(threads: int = typer.Option(4, help="Worker threads.")):
+def worker(threads: int = typer.Option(4, help="Worker threads."),
+           metrics_port: int = typer.Option(None, help="Serve this worker's /metrics on this port (dispatch latency "
+                                                       "and provider errors are counted where the send happens)."),
+           metrics_host: str = typer.Option("127.0.0.1", help="Address the metrics port listens on.")):
     """Run background jobs (dispatch, sweeper, provider polling) for servers started with --no-worker."""
     from contact_center.runtime import build_runtime
 
-    runtime = build_runtime(get_settings())
+    settings = get_settings()
+    runtime = build_runtime(settings)
+    if metrics_port is not None:
+        from contact_center.metrics.worker_server import start_metrics_server
+
+        try:
+            start_metrics_server(settings, metrics_host, metrics_port)
+        except OSError as exc:
+            raise typer.BadParameter(f"não foi possível escutar em {metrics_host}:{metrics_port}: {exc.strerror or exc}",
+                                     param_hint="--metrics-port") from None
     consumer = runtime.jobs.huey.create_consumer(workers=threads, worker_type="thread", periodic=True,
                                                  max_delay=0.5)
     urgent = runtime.jobs.urgent.create_consumer(workers=1, worker_type="thread", periodic=False, max_delay=0.2)
@@ -83,6 +95,7 @@ def worker(threads: int = typer.Option(4, help="Worker threads.")):
     console.print(f"Worker with {threads} thread(s) and one for urgent jobs on "
                   f"{runtime.jobs.huey.__class__.__name__}.")
     runtime.jobs.sweep_now()  # after a crash, take back what the last run left at once
+    runtime.jobs.heartbeat.call_local()  # /healthz knows a consumer runs from now, not in a minute
     urgent.start()
     try:
         consumer.run()

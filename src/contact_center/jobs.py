@@ -18,7 +18,7 @@ from contact_center.settings import Settings
 log = logging.getLogger(__name__)
 DISPATCH_CHUNK = 1000
 # On the main queue, higher goes first.
-ROUTINE, BULK = 5, 0
+HEARTBEAT, ROUTINE, BULK = 10, 5, 0
 URGENT_QUEUE = "contact-center-urgent"
 RECONCILE_AFTER_SECONDS = 600  # a campaign's last states reach Kolmeya's report some minutes after it ends
 
@@ -214,6 +214,15 @@ def _poll_providers() -> None:
     poll_all_channels(runtime.session_factory, runtime.settings)
 
 
+def _heartbeat_on(huey: Huey) -> Callable[[], None]:
+    def heartbeat() -> None:
+        from contact_center.metrics.health import beat
+
+        beat(huey)
+
+    return heartbeat
+
+
 def _reconcile_reports() -> None:
     from contact_center.messaging.report_reconcile import reconcile_all
     from contact_center.runtime import current
@@ -270,6 +279,9 @@ class Jobs:
         huey.periodic_task(crontab(minute="*/10"), name="reconcile_reports")(_reconcile_reports)
         self.remind_windows = huey.periodic_task(crontab(minute="*"), name="remind_closing_windows")(_remind_windows)
         huey.periodic_task(crontab(minute="17"), name="sync_whatsapp_templates")(_sync_templates)  # hourly
+        # A consumer's sign of life, for /healthz; it also goes when the consumer starts.
+        self.heartbeat = huey.periodic_task(crontab(minute="*"), name="heartbeat",
+                                            priority=HEARTBEAT)(_heartbeat_on(huey))
         self._fetch_media = self.urgent.task(name="fetch_media")(_fetch_media)
         self.mark_read = self.urgent.task(name="mark_read")(_mark_read)
         self.build_campaign = huey.task(name="build_campaign", priority=BULK)(_build_campaign)
@@ -346,7 +358,8 @@ class Jobs:
         """The consumers to run inside this process (serve): threads, no signal handlers of their own;
         `workers` for the main queue, one more for the urgent one."""
         return Consumers([self._consumer(self.huey, workers, periodic=True)] +
-                         ([self._consumer(self.urgent, 1, periodic=False)] if self.urgent is not self.huey else []))
+                         ([self._consumer(self.urgent, 1, periodic=False)] if self.urgent is not self.huey else []),
+                         on_start=self.heartbeat.call_local)
 
     @staticmethod
     def _consumer(huey: Huey, workers: int, periodic: bool):
@@ -359,12 +372,15 @@ class Jobs:
 class Consumers:
     """A process's consumers, started and stopped together."""
 
-    def __init__(self, consumers: list):
+    def __init__(self, consumers: list, on_start: Callable[[], None] | None = None):
         self.consumers = consumers
+        self.on_start = on_start
 
     def start(self) -> None:
         for consumer in self.consumers:
             consumer.start()
+        if self.on_start is not None:
+            self.on_start()
 
     def stop(self, graceful: bool = True) -> None:
         for consumer in self.consumers:

@@ -51,8 +51,8 @@ def open_database(settings: Settings, *, migrate: bool = True) -> tuple[Engine, 
     of one that has migrated already (the webhook writer)."""
     import contact_center.models  # noqa: F401  every table, so the ORM's foreign keys resolve without Alembic
 
-    configure_logging(settings.log_level)
-    for secret in (settings.secret_key, settings.kolmeya_token):
+    configure_logging(settings.log_level, settings.log_format)
+    for secret in (settings.secret_key, settings.kolmeya_token, settings.metrics_token):
         register_secret(secret.get_secret_value())
     engine = make_engine(settings.effective_database_url)
     if migrate:

@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     odoo_chatter_notes: bool = Field(False, description="Post each message sent to or received from a contact "
                                                         "with an Odoo partner as a note in the partner's chatter.")
     odoo_timeout_seconds: float = Field(60.0, gt=0, le=600, description="How long one call to Odoo may take.")
+    log_format: str = Field("text", description="text (one readable line per record) or json (one JSON object per "
+                                                "line, for log collectors).")
+    metrics_token: SecretStr = Field(
+        SecretStr(""), description="Bearer token GET /metrics asks for; empty: no token (see metrics_allow)."
+    )
+    metrics_allow: str = Field(
+        "", description="Comma-separated IP addresses or networks (CIDR) /metrics answers; with neither this nor "
+                        "metrics_token, only this machine (127.0.0.1, ::1)."
+    )
     webhook_writer_process: bool = Field(
         True, description="Record provider callbacks in a child process of the server (faster on several "
                           "cores); false records them on a thread of the server."
@@ -109,6 +118,22 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        text = value.strip().lower()
+        if text not in ("text", "json"):
+            raise ValueError(f"formato de log desconhecido {value!r}: use text ou json")
+        return text
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from contact_center.metrics.access import parse_networks
+
+        parse_networks(value)  # a typo would otherwise lock the scraper out, or let everyone in
+        return value
 
     @field_validator("public_base_url")
     @classmethod

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from contact_center.events import EventBus, LiveEvent
+from contact_center.metrics.instruments import LIVE_SUBSCRIBERS
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class EventHub:
         epoch = self.bus.epoch
         connection = _Connection(sees)
         self._connections.add(connection)  # buffer live events while the missed ones are read
+        LIVE_SUBSCRIBERS.inc()
         try:
             yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
             after = parse_position(last_seen, epoch)
@@ -124,6 +126,7 @@ class EventHub:
                     yield b"".join(fresh)
         finally:
             self._connections.discard(connection)
+            LIVE_SUBSCRIBERS.dec()
 
 
 def hub_for(app) -> EventHub:

@@ -32,6 +32,7 @@ from contact_center.messaging import attempts, backoff, fallback, media, rows, s
 from contact_center.messaging.backoff import BACKOFF_SECONDS  # noqa: F401 (where callers have found it)
 from contact_center.messaging.models import Message
 from contact_center.messaging.rate_limit import Limiter, LocalLimiter
+from contact_center.metrics import instruments
 from contact_center.odoo import chatter
 from contact_center.providers.base import OutgoingMessage, ProviderError, RateBudget
 from contact_center.settings import Settings
@@ -83,6 +84,8 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
         provider = build_provider(channel, settings)
         status_url = webhook_urls(channel, settings.public_base_url).get("status")
         channel_name = channel.name
+        latency = instruments.DISPATCH_LATENCY.labels(channel.kind, channel.provider)
+        provider_name = channel.provider
     check_delay = settings.dispatch_check_delay_seconds
     budget: RateBudget | None = getattr(provider, "rate_budget", None)
     try:
@@ -102,6 +105,7 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
             try:
                 result = provider.send(outgoing, status_webhook_url=status_url, batch_reference=batch_reference)
             except ProviderError as exc:
+                instruments.PROVIDER_ERRORS.labels(provider_name, instruments.provider_error_code(exc)).inc()
                 if exc.pauses_channel:
                     _pause(session_factory, channel_id, ids[start:], batch_ids, exc, started_at)
                     return
@@ -115,11 +119,14 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
                     _slow_down(session_factory, rest, exc, channel_name, later)
                     return
                 continue
+            accepted_at = utcnow()
             with transaction(session_factory) as session:
                 batch = service.apply_send_outcomes(session, batch_ids, result.outcomes, result.request_id,
-                                                    utcnow() + timedelta(seconds=check_delay))
+                                                    accepted_at + timedelta(seconds=check_delay))
                 for message in batch:
                     outcome = result.outcomes.get(message.reference)
+                    if outcome is not None and outcome.accepted and message.queued_at is not None:
+                        latency.observe(max(0.0, (accepted_at - message.queued_at).total_seconds()))
                     if outcome is not None and outcome.recipient_id and message.contact_id is not None:
                         _learn_recipient(session, message.contact_id, outcome.recipient_id)
                     if message.status == "unknown":
@@ -128,7 +135,8 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
                 apply_pending_for(session, *batch)
                 chatter.post_after_commit(session, [m.id for m in batch if m.sent_at is not None and m.contact_id])
             log.info("channel %s: sent batch of %d (request %s, reference %s)", channel_name, len(batch_ids),
-                     result.request_id, batch_reference)
+                     result.request_id, batch_reference, extra={"channel": channel_name,
+                                                                "batch_reference": batch_reference})
     finally:
         provider.close()
 

@@ -219,6 +219,7 @@ class Answered:
     status_reason: str | None
     status_inferred: bool
     attempts: int
+    queued_at: datetime | None  # read only: the dispatch latency's start
     sent_at: datetime | None
     failed_at: datetime | None  # the timestamps an answer can stamp (STATE_TIMESTAMP of sent, rejected, blocked)
     next_attempt_at: datetime | None

@@ -244,6 +244,14 @@ PT: dict[str, str] = {
     "channel.ok_no_balance": "{channel}: conectado",
     "channel.error": "{channel}: sem conexão ({error})",
     "error.title": "Algo deu errado",
+    "metrics.local_only": "As métricas só respondem a esta máquina (127.0.0.1, ::1), e o pedido veio de {address}. "
+                          "Para um coletor em outra máquina, defina CONTACT_CENTER_METRICS_TOKEN ou "
+                          "CONTACT_CENTER_METRICS_ALLOW.",
+    "metrics.address_refused": "O endereço {address} não está em CONTACT_CENTER_METRICS_ALLOW: as métricas não "
+                               "são enviadas a ele.",
+    "metrics.token_missing": "As métricas pedem um token: envie o cabeçalho 'Authorization: Bearer <token>' com o "
+                             "valor de CONTACT_CENTER_METRICS_TOKEN.",
+    "metrics.token_wrong": "Token das métricas incorreto: confira no coletor o valor de CONTACT_CENTER_METRICS_TOKEN.",
     "error.back": "Voltar à caixa de entrada",
     "js.stale_assigned": "{name} já está atendendo esta conversa.",
     "js.stale_yours": "Esta conversa já é sua.",
@@ -780,6 +788,14 @@ EN: dict[str, str] = {
     "channel.ok_no_balance": "{channel}: connected",
     "channel.error": "{channel}: unreachable ({error})",
     "error.title": "Something went wrong",
+    "metrics.local_only": "Metrics answer this machine only (127.0.0.1, ::1), and the request came from {address}. "
+                          "For a scraper on another machine, set CONTACT_CENTER_METRICS_TOKEN or "
+                          "CONTACT_CENTER_METRICS_ALLOW.",
+    "metrics.address_refused": "The address {address} is not in CONTACT_CENTER_METRICS_ALLOW: metrics are not sent "
+                               "to it.",
+    "metrics.token_missing": "Metrics need a token: send the header 'Authorization: Bearer <token>' with the value of "
+                             "CONTACT_CENTER_METRICS_TOKEN.",
+    "metrics.token_wrong": "Wrong metrics token: check the value of CONTACT_CENTER_METRICS_TOKEN in the scraper.",
     "error.back": "Back to the inbox",
     "js.stale_assigned": "{name} is already handling this conversation.",
     "js.stale_yours": "This conversation is already yours.",

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
+from functools import cached_property
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from contact_center.errors import DomainError
+from contact_center.metrics import instruments
 from contact_center.providers.base import ProviderSpec
 from contact_center.providers.registry import PROVIDERS
 from contact_center.routes import CheckedRoute
@@ -29,6 +32,17 @@ class Endpoint:
     route: WebhookRoute
     accepted: dict[str, ProviderSpec]
     handle: Handler
+
+    @cached_property
+    def metric_labels(self) -> tuple[str, str]:
+        """(provider, endpoint): the real provider whose route this is (its sandbox shares it), and
+        "POST /kolmeya/webhook/reply"."""
+        real = sorted(name for name, spec in self.accepted.items() if not spec.sandbox)
+        return "+".join(real or sorted(self.accepted)), f"{self.route.method} {self.route.path}"
+
+    @cached_property
+    def received(self):
+        return instruments.WEBHOOK_RECEIVED.labels(*self.metric_labels)  # bound once: callbacks come by thousands
 
 
 def endpoints() -> dict[tuple[str, str], Endpoint]:
@@ -99,9 +113,13 @@ class WebhookFastPath:
         if endpoint is None:
             return False
         headers = []
+        started = time.perf_counter()
+        labels = endpoint.metric_labels
+        endpoint.received.inc()
         try:
             answer = _answer(await endpoint.handle(Callback.from_scope(self.app, scope, receive, endpoint.accepted)))
         except ClientDisconnect:
+            instruments.WEBHOOK_REJECTED.labels(*labels, "client_disconnected").inc()
             return True
         except DomainError as exc:
             answer = Answer({"error": exc.as_dict()}, exc.status_code)
@@ -111,9 +129,14 @@ class WebhookFastPath:
             log.exception("%s %s failed", scope["method"], scope["path"])
             answer = Answer({"error": {"code": "internal_error", "message": "the callback could not be handled; "
                                                                              "send it again"}}, 500)
+        if answer.status >= 400:
+            code = answer.body.get("error", {}).get("code") if isinstance(answer.body, dict) else None
+            instruments.WEBHOOK_REJECTED.labels(*labels, code or f"http_{answer.status}").inc()
         payload = _ENCODER.encode(answer.body).encode() if isinstance(answer.body, dict) else answer.body
         headers += [(b"content-type", answer.content_type.encode()), (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        instruments.REQUEST_LATENCY.labels(scope["method"], endpoint.route.path, str(answer.status)).observe(
+            time.perf_counter() - started)
         await send({"type": "http.response.body", "body": payload})
         return True
 
