@@ -15,6 +15,7 @@ import secrets
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contact_center.errors import DomainError
@@ -35,19 +36,31 @@ def wants_page(request: Request) -> bool:
             and request.headers.get("x-requested-with") != "fetch")
 
 
-def error_page(request: Request, status_code: int, *, code: str | None = None, detail: str | None = None,
-               field: str | None = None, request_id: str | None = None):
-    """The error page for `status_code`, for whoever is logged in (or with a way to the login)."""
-    from contact_center.web.rendering import render
+def _signed_in_user(request: Request):
+    """Who is logged in, read without the write lock a request's transaction takes on SQLite: an
+    error page must not wait behind (or hold up) anyone's writes."""
+    from contact_center.db import READ_ONLY
     from contact_center.web.session import user_from_cookie
 
-    user = None
-    if status_code != 500:  # after a server error the database may be what failed: show the page anyway
-        session = request.app.state.session_factory()
-        try:
-            user = user_from_cookie(request, session)
-        finally:
-            session.close()
+    session = request.app.state.session_factory()
+    try:
+        session.connection(execution_options=READ_ONLY)
+        return user_from_cookie(request, session)  # the visit is not noted: nothing is committed
+    finally:
+        session.close()
+
+
+async def error_page(request: Request, status_code: int, *, code: str | None = None, detail: str | None = None,
+                     field: str | None = None, request_id: str | None = None):
+    """The error page for `status_code`, for whoever is logged in (or with a way to the login)."""
+    from contact_center.web.rendering import render
+
+    try:
+        user = await run_in_threadpool(_signed_in_user, request)
+    except Exception:  # after a server error the database may be what failed: the page goes out anyway
+        if status_code != 500:
+            raise
+        user = None
     kind = "expired" if code == "csrf_failed" else _KINDS.get(status_code, "other")
     response = render(request, "error.html", user, status_code=status_code, kind=kind, detail=detail,
                       field=field, path=request.url.path[:120], request_id=request_id)
@@ -84,7 +97,7 @@ class ServerErrorPages:
             log.exception("server error %s on %s %s", request_id, request.method, request.url.path)
             try:
                 if wants_page(request):
-                    response = error_page(request, 500, request_id=request_id)
+                    response = await error_page(request, 500, request_id=request_id)
                 else:
                     response = PlainTextResponse("Internal Server Error", status_code=500,
                                                  headers={"X-Request-ID": request_id})
@@ -101,12 +114,12 @@ def install(app: FastAPI) -> None:
 
     async def domain_error(request: Request, exc: DomainError):
         if wants_page(request):
-            return error_page(request, exc.status_code, code=exc.code, detail=exc.message, field=exc.field)
+            return await error_page(request, exc.status_code, code=exc.code, detail=exc.message, field=exc.field)
         return await json_domain_error(request, exc)
 
     async def http_error(request: Request, exc: StarletteHTTPException):
         if wants_page(request) and exc.status_code in (404, 405):
-            return error_page(request, 404)
+            return await error_page(request, 404)
         return await http_exception_handler(request, exc)
 
     app.add_exception_handler(DomainError, domain_error)
