@@ -2,9 +2,9 @@
 an HTML page in the operator's language, in the product's layout, with a way back. API clients,
 the page script and provider webhooks keep their JSON (or plain text) answers unchanged.
 
-The page never shows a domain error's own message in Portuguese: those messages are written in
-English for API clients. It says what happened in the operator's words (and, in English, adds the
-detail). A server error shows only a request id; the log keeps the traceback under the same id.
+A Portuguese page never shows a domain error's own message: those are written in English for API
+clients. The page says what happened in the operator's words (an English page adds the message).
+A server error shows only a request id; the log keeps the traceback under the same id.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def install(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: StarletteHTTPException):
         if wants_page(request) and exc.status_code in (404, 405):
-            return await error_page(request, 404)
+            return await error_page(request, exc.status_code)
         return await http_exception_handler(request, exc)
 
     app.add_exception_handler(DomainError, domain_error)
