@@ -67,6 +67,7 @@ class Live:
     consumer: object = None
     whatsapp: WhatsAppSandbox | None = None  # with start_live(whatsapp=...): the WhatsApp sandbox
     whatsapp_channel_id: int | None = None
+    app: object = None  # the FastAPI app being served
 
     def auth(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[username]}"}
@@ -148,11 +149,12 @@ def start_live(engine: Engine, data_dir, sandbox_options: dict | None = None, *,
                 credentials={"access_token": wa_sandbox.token, "app_secret": wa_sandbox.app_secret},
                 settings={"phone_number_id": wa_sandbox.phone_number_id, "waba_id": wa_sandbox.waba_id,
                           "base_url": wa_sandbox.base_url}).id
-    server = ThreadedServer(create_app(runtime), port)
+    app = create_app(runtime)
+    server = ThreadedServer(app, port)
     server.start()
     http = httpx.Client(base_url=base_url, timeout=10)
     live = live_class(base_url, runtime, sandbox, channel_id, tokens, http, urls["reply"],
-                      whatsapp=wa_sandbox, whatsapp_channel_id=wa_channel_id)
+                      whatsapp=wa_sandbox, whatsapp_channel_id=wa_channel_id, app=app)
     live.resume_dispatch()
 
     def stop() -> None:

@@ -140,5 +140,6 @@ def test_an_agent_follows_campaigns_but_cannot_create_one(open_as, product):
     expect(page.locator("h1")).to_have_text("Campanhas")
     expect(page.locator("#new-campaign")).to_have_count(0)
     page.goto("/campaigns/new")
-    expect(page.locator(".alert.error")).to_contain_text("supervisors and admins")
+    expect(page.locator("#error-page h1")).to_have_text("Sem permissão")
+    expect(page.locator("#error-page [role=alert]")).to_contain_text("o seu perfil (Agente)")
     assert page.errors == []

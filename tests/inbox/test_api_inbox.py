@@ -136,3 +136,48 @@ def test_quick_replies_are_managed_by_supervisors(client, team):
     assert created.status_code == 201
     assert [r["title"] for r in client.get("/api/quick-replies", headers=team["ana"]).json()] == ["Horário"]
     assert client.delete(f"/api/quick-replies/{created.json()['id']}", headers=team["sofia"]).status_code == 204
+
+
+# --- what the composer refuses --------------------------------------------------------------------
+
+
+def _stored_messages(client, headers) -> list[str]:
+    return [m["body"] for m in client.get("/api/messages", headers=headers).json()]
+
+
+def test_writing_to_a_contact_who_opted_out_is_refused_and_changes_nothing(client, team, conversation_id, sandbox):
+    contact = client.post("/api/contacts", json={"name": "Maria Souza", "mobile": "(11) 90000-0001",
+                                                 "opt_out_sms": True}, headers=team["root"]).json()
+    client.post(f"/api/conversations/{conversation_id}/contact", json={"contact_id": contact["id"]},
+                headers=team["ana"]).raise_for_status()
+    before = _stored_messages(client, team["root"])
+
+    response = client.post(f"/api/conversations/{conversation_id}/messages", json={"body": "Bom dia, Maria!"},
+                           headers=team["ana"])
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["channel_kind"]) == ("opted_out", "sms")
+    assert "Maria Souza opted out of SMS; nothing was stored" in error["message"]
+    assert _stored_messages(client, team["root"]) == before  # not even a blocked one
+    conversation = client.get(f"/api/conversations/{conversation_id}", headers=team["ana"]).json()
+    assert (conversation["status"], conversation["assignee_name"]) == ("new", None)  # writing did not take it
+    assert [m["text"] for m in sandbox.ledger()["messages"]] == ["Sua fatura venceu"]
+
+    client.patch(f"/api/conversations/{conversation_id}/contact", json={"opt_out_sms": False},
+                 headers=team["ana"]).raise_for_status()
+    again = client.post(f"/api/conversations/{conversation_id}/messages", json={"body": "Bom dia, Maria!"},
+                        headers=team["ana"])
+    assert again.status_code == 202, again.text
+
+
+@pytest.mark.parametrize("body", ["", "   \n\t "])
+def test_an_empty_message_is_refused_and_changes_nothing(client, team, conversation_id, body):
+    before = _stored_messages(client, team["root"])
+    response = client.post(f"/api/conversations/{conversation_id}/messages", json={"body": body},
+                           headers=team["ana"])
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert error.get("field") == "body" or [p["field"] for p in error["problems"]] == ["body"]
+    assert _stored_messages(client, team["root"]) == before
+    assert client.get(f"/api/conversations/{conversation_id}", headers=team["ana"]).json()["status"] == "new"

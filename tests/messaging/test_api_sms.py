@@ -58,12 +58,19 @@ def test_bad_sends_are_clear_and_store_nothing(client, admin_headers, channel, s
     assert sandbox.ledger()["messages"] == []
 
 
-def test_opted_out_contact_is_blocked_not_sent(client, admin_headers, channel, sandbox):
+def test_a_send_to_an_opted_out_contact_is_refused_and_stores_nothing(client, admin_headers, channel, sandbox):
+    """A single send is someone asking for this one message: they hear no, instead of a row quietly
+    stored blocked. (A campaign records its opted-out recipients: test_bulk_preview_… below.)"""
     contact = client.post("/api/contacts", json={"name": "Ana", "mobile": "11 90000-0003", "opt_out_sms": True},
                           headers=admin_headers).json()
-    response = client.post("/api/sms", json={"contact_id": contact["id"], "body": "Oferta"}, headers=admin_headers)
-    assert response.json()["status"] == "blocked"
-    assert "opted out" in response.json()["status_reason"]
+    for body in ({"contact_id": contact["id"], "body": "Oferta"}, {"to": "(11) 90000-0003", "body": "Oferta"}):
+        response = client.post("/api/sms", json=body, headers=admin_headers)
+        assert response.status_code == 409, response.text
+        error = response.json()["error"]
+        assert (error["code"], error["channel_kind"], error["field"]) == ("opted_out", "sms", "channel_id")
+        assert "Ana opted out of SMS; nothing was stored" in error["message"]
+    assert client.get("/api/messages", headers=admin_headers).json() == []
+    assert client.get("/api/conversations", params={"status": "any"}, headers=admin_headers).json()["items"] == []
     assert sandbox.ledger()["messages"] == []
 
 

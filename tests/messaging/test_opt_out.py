@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from contact_center.channels.service import create_channel
 from contact_center.contacts import blacklist
@@ -268,21 +268,23 @@ def test_the_number_waits_for_the_confirmation_to_leave(db, channel, sandbox, ma
 
 
 def test_blocked_recipients_are_stored_blocked_with_the_reason(client, db, channel, sandbox, maria, admin_headers):
-    """Opted out here: never handed to Kolmeya. On Kolmeya's blacklist or on 'Não Perturbe': blocked
+    """Opted out here: refused before anything is stored (a campaign stores them blocked:
+    test_campaigns.py), never handed to Kolmeya. On Kolmeya's blacklist or on 'Não Perturbe': blocked
     with Kolmeya's reason, in Portuguese. (Every bucket of /sms/store: test_dispatch.py,
     test_every_answer_of_sms_store_ends_in_a_definite_state.)"""
     sandbox.configure(blacklist=["5511900000002"], not_disturb=["5511900000003"])
     maria.opt_out_sms = True
     db.commit()
+    refused = client.post("/api/sms", json={"contact_id": maria.id, "body": "Promoção"}, headers=admin_headers)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "opted_out"
+    assert db.scalar(select(func.count()).select_from(Message).where(Message.contact_id == maria.id)) == 0
     sent = {name: client.post("/api/sms", json=body, headers=admin_headers).json() for name, body in {
-        "opted_out": {"contact_id": maria.id, "body": "Promoção"},
         "blacklist": {"to": "(11) 90000-0002", "body": "Promoção"},
         "not_disturb": {"to": "11 90000-0003", "body": "Promoção"},
     }.items()}
     stored = {name: db.get(Message, answer["id"]) for name, answer in sent.items()}
     db.expire_all()
     assert {name: m.status for name, m in stored.items()} == dict.fromkeys(sent, "blocked")
-    assert "opted out of SMS" in stored["opted_out"].status_reason and stored["opted_out"].attempts == 0
     assert stored["blacklist"].status_reason == ("o número está na blacklist da Kolmeya: o destinatário pediu "
                                                  "para não receber SMS")
     assert stored["not_disturb"].status_reason == "o número está no cadastro Não Perturbe: a Kolmeya não entrega " \

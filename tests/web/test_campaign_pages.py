@@ -54,7 +54,7 @@ def test_everyone_finds_campaigns_in_the_top_bar_and_an_empty_list_says_what_to_
 def test_the_new_campaign_page_is_for_supervisors(client, ana, sofia, sms):
     login(client, "ana")
     refused = client.get("/campaigns/new", headers={"Accept": "text/html"})
-    assert refused.status_code == 403 and "supervisors and admins" in refused.text
+    assert refused.status_code == 403 and "Sem permissão" in refused.text and "perfil (Agente)" in refused.text
     client.cookies.clear()
     login(client, "sofia")
     page = client.get("/campaigns/new").text

@@ -153,7 +153,7 @@ def test_an_agent_gets_a_clear_page_for_someone_elses_conversation(client, db, m
     db.commit()
     login(client, "ana")
     page = client.get(f"/inbox/{conversation_id}", headers={"Accept": "text/html"})
-    assert page.status_code == 403 and "Bruno is handling this conversation" in page.text
+    assert page.status_code == 403 and "a conversa está com outro operador" in page.text
     assert f'id="row-{conversation_id}"' not in client.get("/inbox").text
     assert client.get(f"/inbox/fragments/row/{conversation_id}").status_code == 204
     assert client.get("/inbox/999999", headers={"Accept": "text/html"}).status_code == 404

@@ -633,10 +633,10 @@ def test_an_opt_out_reply_blocks_the_next_sms(client, db, channel, sandbox, admi
     assert fresh(db, Contact, maria.id).opt_out_sms is True
 
     sms = client.post("/api/sms", json={"contact_id": maria.id, "body": "Promoção imperdível"}, headers=admin_headers)
-    assert sms.status_code == 202, sms.text
-    assert sms.json()["status"] == "blocked" and "opted out" in sms.json()["status_reason"]
-    stored = fresh(db, Message, sms.json()["id"])
-    assert stored.status == "blocked" and stored.attempts == 0
+    assert sms.status_code == 409, sms.text
+    assert sms.json()["error"]["code"] == "opted_out" and "opted out of SMS" in sms.json()["error"]["message"]
+    db.expire_all()
+    assert db.scalar(select(Message.id).where(Message.body == "Promoção imperdível")) is None  # nothing stored
     [confirmation] = sandbox.ledger()["messages"]  # only the opt-out's confirmation went out
     assert confirmation["text"].startswith("Pronto: você não vai mais receber nossas mensagens por SMS")
 

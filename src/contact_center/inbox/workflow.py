@@ -264,7 +264,7 @@ def send(session: Session, conversation_id: int, actor: User, body: str, *, chan
     _claim_for_writer(session, conversation, actor)
     message = messaging.queue_outbound(session, channel=channel, phone=conversation.recipient, body=body,
                                        contact=contact, origin="composer", author_id=actor.id, via=via,
-                                       in_reply_to=reply_to)
+                                       in_reply_to=reply_to, refuse_opted_out=True)
     _claim_other(session, conversation, message, actor)
     return message
 
@@ -277,7 +277,8 @@ def send_template(session: Session, conversation_id: int, actor: User, template_
     _claim_for_writer(session, conversation, actor)
     return approved_templates.queue_template(session, channel=channel, phone=conversation.recipient,
                                              contact=contact, template_id=template_id, parameters=parameters,
-                                             origin="composer", author_id=actor.id, via=via)
+                                             origin="composer", author_id=actor.id, via=via,
+                                             refuse_opted_out=True)
 
 
 def start_conversation(session: Session, actor: User, contact_id: int, channel_id: int, *, body: str | None = None,
@@ -324,7 +325,7 @@ def send_file(session: Session, conversation_id: int, actor: User, *, content: d
     return messaging.queue_outbound(session, channel=channel, phone=conversation.recipient,
                                     body=f"{label}: {caption}" if caption else label, contact=contact,
                                     origin="composer", author_id=actor.id, via=via, content_type=kind,
-                                    content=content)
+                                    content=content, refuse_opted_out=True)
 
 
 def send_sms_fallback(session: Session, message_id: int, actor: User, *, via: str = "ui") -> Message:

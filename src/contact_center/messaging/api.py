@@ -34,7 +34,8 @@ def _channel(session, channel_id: int | None):
 
 @router.post("/sms", response_model=MessageOut, status_code=status.HTTP_202_ACCEPTED)
 def send_sms(body: SmsSend, request: Request, session: DbSession, user: AgentUser):
-    """Queue one SMS. 202: stored and queued (or blocked for an opted-out contact); delivery is reported later."""
+    """Queue one SMS. 202: stored and queued (or blocked when Kolmeya refuses the number); delivery is
+    reported later. 409 `opted_out`, storing nothing, for a contact who opted out of SMS."""
     channel = _channel(session, body.channel_id)
     contact = get_contact(session, body.contact_id) if body.contact_id else None
     phone = body.to or (contact.mobile or contact.phone if contact else None)
@@ -49,7 +50,7 @@ def send_sms(body: SmsSend, request: Request, session: DbSession, user: AgentUse
             raise InvalidInput("a template needs a known contact; create the contact first", field="template_id")
         text = render_for(get_template(session, body.template_id).body, contact, user, request.app.state.settings)
     message = service.queue_outbound(session, channel=channel, phone=phone, body=text, contact=contact,
-                                     origin="api", author_id=user.id)
+                                     origin="api", author_id=user.id, refuse_opted_out=True)
     if message.status == "queued":
         jobs = request.app.state.runtime.jobs
         after_commit(session, lambda: jobs.dispatch([message.id]))

@@ -36,7 +36,7 @@ def values_from(parameters: Mapping[str, Any] | None) -> TemplateValues:
 
 def queue_template(session: Session, *, channel: Channel, phone: str, contact: Contact | None, template_id: int,
                    parameters: Mapping[str, Any] | None, origin: str, author_id: int | None = None,
-                   via: str = "api") -> Message:
+                   via: str = "api", refuse_opted_out: bool = False) -> Message:
     template = whatsapp_templates.get_template(session, channel.id, template_id)
     definition = whatsapp_templates.definition(template)
     values = values_from(parameters)
@@ -47,4 +47,5 @@ def queue_template(session: Session, *, channel: Channel, phone: str, contact: C
                "category": definition.category, "components": components}
     return service.queue_outbound(session, channel=channel, phone=phone, body=definition.preview(values),
                                   contact=contact, origin=origin, author_id=author_id, via=via,
-                                  content_type="template", content=content, blocked_reason=blocked)
+                                  content_type="template", content=content, blocked_reason=blocked,
+                                  refuse_opted_out=refuse_opted_out)

@@ -29,7 +29,7 @@ from contact_center.contacts import identifiers
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, find_by_phone, pick_contact
 from contact_center.db import chunks, utcnow
-from contact_center.errors import InvalidInput
+from contact_center.errors import Conflict, InvalidInput
 from contact_center.events import announce
 from contact_center.inbox.models import Conversation
 from contact_center.inbox.service import conversation_for, note_outbound
@@ -99,16 +99,35 @@ class WindowClosed(InvalidInput):
     code = "window_closed"
 
 
+class OptedOut(Conflict):
+    """An operator's message to a contact who opted out of the channel's kind: refused, not stored."""
+
+    code = "opted_out"
+
+    def __init__(self, kind, contact: Contact):
+        super().__init__(f"not sent: {contact.name} opted out of {kind.label}; nothing was stored. Choose another "
+                         "channel, or clear the opt-out on the contact if they asked to receive messages again",
+                         field="channel_id")
+        self.channel_kind = kind.name
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "channel_kind": self.channel_kind}
+
+
 def queue_outbound(
     session: Session, *, channel: Channel, phone: str, body: str, contact: Contact | None = None,
     origin: str, author_id: int | None = None, campaign_id: int | None = None, via: str = "api",
     audit: bool = True, content_type: str = "text", content: dict | None = None,
     in_reply_to: Message | None = None, blocked_reason: str | None = None, despite_opt_out: bool = False,
+    refuse_opted_out: bool = False,
 ) -> Message:
     """Store an outbound message as queued (or blocked, for a contact who opted out of the channel's
-    kind unless `despite_opt_out` (the confirmation of that opt-out), or with `blocked_reason`). Free text on a channel with a reply window (WhatsApp) is
-    refused once the window is closed; a template (`content_type` "template", `content` its
-    validated send) may always go. The caller commits; dispatch is enqueued only after that commit."""
+    kind unless `despite_opt_out` (the confirmation of that opt-out), or with `blocked_reason`).
+    `refuse_opted_out` (an operator writing to one customer): such a message is refused with
+    OptedOut instead, and nothing is stored; campaigns keep their blocked recipients on record.
+    Free text on a channel with a reply window (WhatsApp) is refused once the window is closed; a
+    template (`content_type` "template", `content` its validated send) may always go. The caller
+    commits; dispatch is enqueued only after that commit."""
     if not channel.active:
         raise InvalidInput(f"channel {channel.name!r} is deactivated", field="channel")
     kind = kind_of(channel)
@@ -119,6 +138,8 @@ def queue_outbound(
         _check_window(session, channel, identity, now)
     if contact is None and identity.e164:
         contact = find_by_phone(session, identity.e164)
+    if refuse_opted_out and not despite_opt_out and kind.opted_out(contact):
+        raise OptedOut(kind, contact)
     conversation = conversation_for(session, channel.id, identity, contact)
     note_outbound(conversation, now)
     message = Message(**rows.outbound(

@@ -243,7 +243,6 @@ PT: dict[str, str] = {
     "channel.ok": "{channel}: saldo {balance}",
     "channel.ok_no_balance": "{channel}: conectado",
     "channel.error": "{channel}: sem conexão ({error})",
-    "error.title": "Algo deu errado",
     "metrics.local_only": "As métricas só respondem a esta máquina (127.0.0.1, ::1), e o pedido veio de {address}. "
                           "Para um coletor em outra máquina, defina CONTACT_CENTER_METRICS_TOKEN ou "
                           "CONTACT_CENTER_METRICS_ALLOW.",
@@ -252,7 +251,48 @@ PT: dict[str, str] = {
     "metrics.token_missing": "As métricas pedem um token: envie o cabeçalho 'Authorization: Bearer <token>' com o "
                              "valor de CONTACT_CENTER_METRICS_TOKEN.",
     "metrics.token_wrong": "Token das métricas incorreto: confira no coletor o valor de CONTACT_CENTER_METRICS_TOKEN.",
+    # --- error pages, the phone layout, empty states, the composer's refusals ---
+    "error.not_found.title": "Página não encontrada",
+    "error.not_found.text": "Não há nada no endereço {path}. Ele pode ter sido digitado errado, ou o que estava "
+                            "aqui foi removido.",
+    "error.forbidden.title": "Sem permissão",
+    "error.forbidden.text": "Você não tem permissão para abrir esta página. Entre com um usuário que tenha acesso.",
+    "error.forbidden.text_role": "Isto não está disponível para o seu perfil ({role}): a página é de outro perfil, "
+                                 "ou a conversa está com outro operador. Se precisar, peça acesso a um supervisor.",
+    "error.expired.title": "Formulário expirado",
+    "error.expired.text": "O formulário expirou ou chegou sem o código de segurança; nada foi salvo. Volte, "
+                          "recarregue a página e envie de novo.",
+    "error.invalid.title": "Endereço com valor inválido",
+    "error.invalid.text": "O endereço tem um valor que não é aceito; nada foi alterado. Volte e tente de novo.",
+    "error.invalid.text_field": "O valor de “{field}” neste endereço não é aceito; nada foi alterado. Volte e "
+                                "escolha de novo pelos filtros da página.",
+    "error.server.title": "Erro no servidor",
+    "error.server.text": "Algo deu errado do nosso lado e o pedido não foi concluído. Tente de novo em instantes; "
+                         "se continuar, informe ao suporte o código abaixo.",
+    "error.other.title": "Não foi possível concluir",
+    "error.other.text": "O pedido não pôde ser concluído; nada foi alterado. Volte e tente de novo.",
+    "error.request_id": "Código do erro:",
     "error.back": "Voltar à caixa de entrada",
+    "error.to_login": "Ir para a página de entrada",
+    "nav.menu": "Menu",
+    "nav.back_to_list": "Voltar às conversas",
+    "nav.contact_panel": "Contato",
+    "nav.back_to_conversation": "Voltar à conversa",
+    "list.none_yet": "Nenhuma conversa ainda — importe contatos ou inicie uma conversa.",
+    "list.none_yet_agent": "Quando um cliente escrever, a conversa aparece aqui.",
+    "list.no_open": "Nenhuma conversa aberta agora: todas foram encerradas.",
+    "list.show_closed": "Ver as encerradas",
+    "list.import_contacts": "Importar contatos",
+    "list.start_campaign": "Enviar uma campanha",
+    "list.filtered_empty": "Nenhuma conversa corresponde a este filtro.",
+    "list.clear_filter": "Limpar filtro",
+    "admin.empty_channels": "Nenhum canal ainda — crie um abaixo para enviar e receber mensagens.",
+    "admin.empty_templates": "Nenhum modelo ainda — crie o primeiro no formulário abaixo.",
+    "admin.empty_quick_replies": "Nenhuma resposta rápida ainda — crie a primeira no formulário abaixo.",
+    "composer.opted_out": "{name} pediu para não receber mensagens por {channel}. O envio por este canal está "
+                          "bloqueado; escolha outro canal ou registre no contato se ele mudar de ideia.",
+    "js.empty_message": "A mensagem está vazia: escreva o texto antes de enviar.",
+    "js.opted_out": "Não enviada: o contato pediu para não receber mensagens por {channel}. Nada foi registrado.",
     "js.stale_assigned": "{name} já está atendendo esta conversa.",
     "js.stale_yours": "Esta conversa já é sua.",
     "js.stale_done": "Esta conversa foi encerrada enquanto isso.",
@@ -787,7 +827,6 @@ EN: dict[str, str] = {
     "channel.ok": "{channel}: balance {balance}",
     "channel.ok_no_balance": "{channel}: connected",
     "channel.error": "{channel}: unreachable ({error})",
-    "error.title": "Something went wrong",
     "metrics.local_only": "Metrics answer this machine only (127.0.0.1, ::1), and the request came from {address}. "
                           "For a scraper on another machine, set CONTACT_CENTER_METRICS_TOKEN or "
                           "CONTACT_CENTER_METRICS_ALLOW.",
@@ -796,7 +835,47 @@ EN: dict[str, str] = {
     "metrics.token_missing": "Metrics need a token: send the header 'Authorization: Bearer <token>' with the value of "
                              "CONTACT_CENTER_METRICS_TOKEN.",
     "metrics.token_wrong": "Wrong metrics token: check the value of CONTACT_CENTER_METRICS_TOKEN in the scraper.",
+    # --- error pages, the phone layout, empty states, the composer's refusals ---
+    "error.not_found.title": "Page not found",
+    "error.not_found.text": "There is nothing at {path}. It may have been mistyped, or what was here was removed.",
+    "error.forbidden.title": "Not allowed",
+    "error.forbidden.text": "You are not allowed to open this page. Log in as a user who has access.",
+    "error.forbidden.text_role": "This is not available to your role ({role}): the page is for another role, or "
+                                 "another operator is handling the conversation. If you need it, ask a supervisor.",
+    "error.expired.title": "Form expired",
+    "error.expired.text": "The form expired or arrived without its security code; nothing was saved. Go back, "
+                          "reload the page and send it again.",
+    "error.invalid.title": "Invalid value in the address",
+    "error.invalid.text": "The address holds a value that is not accepted; nothing changed. Go back and try again.",
+    "error.invalid.text_field": "The value of “{field}” in this address is not accepted; nothing changed. Go back "
+                                "and choose again with the page's filters.",
+    "error.server.title": "Server error",
+    "error.server.text": "Something went wrong on our side and the request was not completed. Try again in a "
+                         "moment; if it goes on, give support the code below.",
+    "error.other.title": "Could not complete",
+    "error.other.text": "The request could not be completed; nothing changed. Go back and try again.",
+    "error.request_id": "Error code:",
     "error.back": "Back to the inbox",
+    "error.to_login": "Go to the login page",
+    "nav.menu": "Menu",
+    "nav.back_to_list": "Back to conversations",
+    "nav.contact_panel": "Contact",
+    "nav.back_to_conversation": "Back to the conversation",
+    "list.none_yet": "No conversations yet — import contacts or start a conversation.",
+    "list.none_yet_agent": "When a customer writes, the conversation shows up here.",
+    "list.no_open": "No open conversations right now: all of them were closed.",
+    "list.show_closed": "Show the closed ones",
+    "list.import_contacts": "Import contacts",
+    "list.start_campaign": "Send a campaign",
+    "list.filtered_empty": "No conversation matches this filter.",
+    "list.clear_filter": "Clear filter",
+    "admin.empty_channels": "No channels yet — create one below to send and receive messages.",
+    "admin.empty_templates": "No templates yet — create the first one with the form below.",
+    "admin.empty_quick_replies": "No quick replies yet — create the first one with the form below.",
+    "composer.opted_out": "{name} asked not to receive messages by {channel}. Sending on this channel is blocked; "
+                          "choose another channel, or record it on the contact if they change their mind.",
+    "js.empty_message": "The message is empty: write the text before sending.",
+    "js.opted_out": "Not sent: the contact asked not to receive messages by {channel}. Nothing was recorded.",
     "js.stale_assigned": "{name} is already handling this conversation.",
     "js.stale_yours": "This conversation is already yours.",
     "js.stale_done": "This conversation was closed in the meantime.",

@@ -116,10 +116,22 @@ def _inbox_context(request: Request, session, user: User, conversation: Conversa
     channel_list = channels.list_channels(session)
     return {
         "page": page, "filter": filter_, "params": params, "query": urlencode(params),
+        "empty_reason": _empty_reason(session, user, page, params),
         "channels": channel_list, "unread": queries.unread_total(session, user),
         "since": f"{runtime.events.epoch}:{runtime.events.position()}",
         "open_id": conversation.id if conversation else None,
     }
+
+
+def _empty_reason(session, user: User, page, params: dict) -> str | None:
+    """Why the list is empty, so the page can say what to do next: nothing at all yet, nothing open
+    (the default filter), or nothing matching the filters chosen."""
+    if page.total:
+        return None
+    if params:
+        return "filtered"
+    everything = queries.InboxFilter(view="all", status="any")
+    return "no_open" if queries.count_conversations(session, user, everything) else "none_yet"
 
 
 @router.get("/inbox")

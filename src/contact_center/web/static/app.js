@@ -84,6 +84,7 @@
       return fmt("stale_new");
     }
     if (detail.code === "csrf_failed") { return fmt("csrf"); }
+    if (detail.code === "opted_out") { return fmt("opted_out", {channel: channelLabel(detail.channel_kind)}); }
     if (error.status === 403) { return fmt("forbidden", {message: error.message}); }
     return fmt("error", {message: error.message});
   }
@@ -324,6 +325,7 @@
       var fresh = nodesFrom(html).firstElementChild;
       carryEdits(old, fresh);
       old.replaceWith(fresh);
+      updateComposer();  // the opt-out flags may have changed
     }).catch(function () {});
   }
 
@@ -403,6 +405,41 @@
     var status = header.dataset.status;
     hint.textContent = status === "new" ? hint.dataset.new : status === "done" ? hint.dataset.done : "";
     updateWindow();
+    updateOptOut();
+  }
+
+  /* A contact who opted out of the chosen channel's kind: said before writing, and nothing goes
+   * (the server refuses it too). The contact panel carries the flags and is redrawn on changes. */
+
+  function channelLabel(kind) { return kind === "whatsapp" ? "WhatsApp" : "SMS"; }
+
+  function optedOutKind() {
+    var channel = $("#composer-channel"), option = channel && channel.selectedOptions[0];
+    var panel = $("#contact-panel");
+    if (!option || !panel) { return null; }
+    var kind = option.dataset.kind;
+    return panel.dataset[kind === "whatsapp" ? "optOutWhatsapp" : "optOutSms"] === "1" ? kind : null;
+  }
+
+  function updateOptOut() {
+    var notice = $("#composer-opted-out");
+    if (!notice) { return; }
+    var kind = optedOutKind();
+    notice.hidden = !kind;
+    if (!kind) { notice.textContent = ""; return; }
+    var name = $("#contact-panel [data-role=contact-name]");
+    notice.textContent = notice.dataset.template.replace("{name}", name ? name.textContent.trim() : "")
+      .replace("{channel}", channelLabel(kind));
+    $all("#composer-send, #composer-file, [data-role=send-template]").forEach(function (control) {
+      control.disabled = true;
+    });
+  }
+
+  function composerError(text) {
+    var place = $("#composer-error");
+    if (!place) { return; }
+    place.textContent = text || "";
+    place.hidden = !text;
   }
 
   /* WhatsApp allows free text until 24 h after the customer's last message (the header carries
@@ -556,7 +593,10 @@
     event.preventDefault();
     var body = $("#composer-body"), button = $("#composer-send"), channel = $("#composer-channel");
     var text = body.value.trim();
-    if (!text) { body.focus(); return; }
+    if (!text) { composerError(fmt("empty_message")); body.focus(); return; }
+    var optedOut = optedOutKind();
+    if (optedOut) { composerError(fmt("opted_out", {channel: channelLabel(optedOut)})); return; }
+    composerError(null);
     button.disabled = true;
     var payload = {body: text, channel_id: channel ? Number(channel.value) : null};
     if (replyTo) { payload.reply_to_message_id = replyTo; }
@@ -566,9 +606,17 @@
       updateCounter();
       state.scope.add(message.conversation_id);
       return Promise.all([refreshMessage(message.id), refreshHeader(), refreshRow(message.conversation_id)]);
-    }).catch(fail).then(function () {
+    }).catch(function (error) {
+      var detail = (error instanceof ApiError && error.error) || {};
+      if (detail.code === "opted_out") {  // the contact opted out meanwhile: say so where the text is
+        composerError(explain(error));
+        return refreshContact();
+      }
+      fail(error);
+    }).then(function () {
       button.disabled = $("#conv-header").dataset.write !== "1";
       updateWindow();
+      updateOptOut();
       body.focus();
     });
   }
@@ -1303,7 +1351,72 @@
     setTimeout(poll, 700);
   }
 
+  /* ---------------------------------------------------------------- narrow screens
+   * The top bar folds into a menu whenever its entries do not fit on one line (a phone, or a
+   * narrow window with many entries). Below 1180 px the inbox shows one pane beside the list, below
+   * 760 px one pane in all: the list, the conversation or the contact. Opening a conversation is a
+   * page of its own (/inbox/ID) and the contact is a history entry (#contato), so the phone's back
+   * button goes contact → conversation → list. */
+
+  var CONTACT_HASH = "#contato";
+
+  function fitTopbar() {
+    var bar = $(".topbar"), toggle = $("#menu-toggle");
+    if (!bar || !toggle) { return; }
+    bar.classList.remove("collapsed");
+    var collapsed = toggle.offsetParent !== null || bar.scrollWidth > bar.clientWidth;  // the phone's CSS shows the toggle
+    bar.classList.toggle("collapsed", collapsed);
+    if (!collapsed) { setMenu(false); }
+  }
+
+  function setMenu(open) {
+    var bar = $(".topbar"), toggle = $("#menu-toggle");
+    if (!bar || !toggle) { return; }
+    bar.classList.toggle("menu-open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+  }
+
+  function showPane() {
+    if (!inbox) { return; }
+    inbox.dataset.view = !state.openId ? "list" : location.hash === CONTACT_HASH ? "contact" : "conversation";
+  }
+
+  function openContactPane() {
+    if (location.hash !== CONTACT_HASH) { history.pushState({contactPane: true}, "", CONTACT_HASH); }
+    showPane();
+    var pane = $("#contact-pane");
+    if (pane) { pane.scrollTop = 0; }
+  }
+
+  function closeContactPane() {
+    if (history.state && history.state.contactPane) { history.back(); return; }  // popstate redraws
+    history.replaceState(null, "", location.pathname + location.search);  // opened at #contato directly
+    showPane();
+  }
+
+  function wireNarrowScreens() {
+    var toggle = $("#menu-toggle");
+    if (toggle) {
+      toggle.addEventListener("click", function (event) {
+        event.stopPropagation();
+        setMenu(toggle.getAttribute("aria-expanded") !== "true");
+      });
+      document.addEventListener("click", function (event) {
+        if (!event.target.closest("#topbar-menu")) { setMenu(false); }
+      });
+      document.addEventListener("keydown", function (event) { if (event.key === "Escape") { setMenu(false); } });
+      window.addEventListener("resize", fitTopbar);
+      fitTopbar();
+    }
+    var show = $("#show-contact"), back = $("#back-to-conversation");
+    if (show) { show.addEventListener("click", openContactPane); }
+    if (back) { back.addEventListener("click", closeContactPane); }
+    window.addEventListener("popstate", showPane);
+    showPane();
+  }
+
   function wire() {
+    wireNarrowScreens();
     var filters = $("#filters");
     if (filters) {
       filters.querySelector("button[type=submit]").hidden = true;  // changes apply at once; Enter searches
@@ -1332,11 +1445,11 @@
     if (composer) {
       var body = $("#composer-body");
       composer.addEventListener("submit", send);
-      body.addEventListener("input", updateCounter);
+      body.addEventListener("input", function () { updateCounter(); composerError(null); });
       body.addEventListener("keydown", function (event) {
         if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { send(event); }
       });
-      $("#composer-channel").addEventListener("change", function () { updateCounter(); updateWindow(); });
+      $("#composer-channel").addEventListener("change", function () { updateCounter(); composerError(null); updateComposer(); });
       var file = $("#composer-file");
       if (file) { file.addEventListener("change", function () { sendFile(file); }); }
       var cancel = $("#reply-cancel");
