@@ -63,8 +63,11 @@ def update(
     from contact_center.runtime import build_runtime
     from contact_center.settings import get_settings
 
+    from contact_center.audit.service import Actor, act_as
+
     runtime = build_runtime(get_settings())
     with transaction(runtime.session_factory) as session:
+        act_as(session, Actor("system", "cli"))
         contact = service.update_contact(session, service.get_contact(session, contact_id), changes)
         console.print(_table([contact]))
 

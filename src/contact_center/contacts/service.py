@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from contact_center import phones
+from contact_center.audit.service import record
 from contact_center.contacts import blacklist
 from contact_center.contacts.documents import DocumentError, normalize_cpf
 from contact_center.contacts.models import Contact
@@ -91,6 +92,7 @@ def create_contact(session: Session, data: Mapping[str, Any]) -> Contact:
     contact = apply_changes(session, Contact(opt_out_sms=False, opt_out_whatsapp=False), data)
     session.add(contact)
     session.flush()
+    record(session, action="contact.create", subject_type="contact", subject_id=contact.id)
     if contact.opt_out_sms:
         blacklist.push_after_commit(session, [contact.id])
     return contact
@@ -100,11 +102,26 @@ def update_contact(session: Session, contact: Contact, changes: Mapping[str, Any
     """Change a contact. An SMS opt-out set or cleared here (an operator, the API, the CLI) reaches
     the providers' blacklists once committed."""
     was_opted_out = bool(contact.opt_out_sms)
+    before = {field: getattr(contact, field, None) for field in changes}
     apply_changes(session, contact, changes)
     session.flush()
+    _record_changes(session, contact, before)
     if bool(contact.opt_out_sms) != was_opted_out:
         blacklist.push_after_commit(session, [contact.id])
     return contact
+
+
+def _record_changes(session: Session, contact: Contact, before: Mapping[str, Any]) -> None:
+    """One entry naming the fields that changed (not their values: the audit log keeps no more
+    personal data than it must), and one per opt-out flag set or cleared."""
+    changed = [field for field, value in before.items() if getattr(contact, field, None) != value]
+    flags = [field for field in changed if field in OPT_OUT_FLAGS]
+    if fields := [field for field in changed if field not in flags]:
+        record(session, action="contact.update", subject_type="contact", subject_id=contact.id, fields=fields)
+    for flag in flags:
+        value = getattr(contact, flag)
+        record(session, action=f"contact.{flag}" if value else f"contact.{flag}.cleared", subject_type="contact",
+               subject_id=contact.id)
 
 
 def get_contact(session: Session, contact_id: int) -> Contact:
@@ -117,6 +134,7 @@ def get_contact(session: Session, contact_id: int) -> Contact:
 def delete_contact(session: Session, contact_id: int) -> None:
     session.delete(get_contact(session, contact_id))
     session.flush()
+    record(session, action="contact.delete", subject_type="contact", subject_id=contact_id)
 
 
 def list_contacts(
@@ -223,7 +241,6 @@ def opt_out(session: Session, contact_id: int, flag: str, *, via: str, reason: s
     providers' blacklists once committed."""
     from sqlalchemy import update
 
-    from contact_center.audit.service import record
     from contact_center.db import utcnow
 
     assert flag in OPT_OUT_FLAGS, flag
