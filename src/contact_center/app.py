@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from contact_center import __version__
+from contact_center.audit.api import router as audit_router
 from contact_center.auth.api import router as auth_router
 from contact_center.campaigns.api import router as campaigns_router
 from contact_center.contacts.api import router as contacts_router
@@ -20,6 +21,7 @@ from contact_center.db import READ_ONLY, background_checkpoints
 from contact_center.errors import DomainError, error_response
 from contact_center.inbox.api import router as inbox_router
 from contact_center.messaging.api import router as messaging_router
+from contact_center.privacy.api import router as privacy_router
 from contact_center.routes import CheckedRoute
 from contact_center.runtime import Runtime
 from contact_center.web import install as install_web
@@ -77,6 +79,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(messaging_router)
     app.include_router(campaigns_router)
     app.include_router(inbox_router)
+    app.include_router(audit_router)
+    app.include_router(privacy_router)
     install_web(app)  # the operator UI at /, after the error handlers it extends
 
     @app.get("/healthz", tags=["health"])

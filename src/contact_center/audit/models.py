@@ -14,7 +14,9 @@ ACTOR_KINDS = ("user", "token", "campaign", "system")
 class AuditEntry(Base):
     """Who did what to what, when and from where. Append-only: written only by audit.service.record,
     never updated or deleted; triggers on both databases refuse it (migration 0013). The one
-    exception is privacy.erasure, which may redact an entry's personal data once (see `redacted_at`)."""
+    exception is an LGPD erasure, which replaces a customer's personal data in `summary` and
+    `detail` and stamps `redacted_at` (audit.service.redact): the law asks that their data go, the
+    log that who did what stays, and it does."""
 
     __tablename__ = "audit_log"
     __table_args__ = (
@@ -37,5 +39,5 @@ class AuditEntry(Base):
     subject_id: Mapped[int | None]
     summary: Mapped[str] = mapped_column(String(300), default="", server_default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # Set once by an LGPD erasure that removed personal data from `summary` and `detail`.
+    # When an LGPD erasure last removed personal data from `summary` and `detail`.
     redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,14 +7,32 @@ commit with the change they describe, or not at all."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import String, cast, or_, select, update
 from sqlalchemy.orm import Session
 
 from contact_center.audit.models import AuditEntry
+from contact_center.db import chunks, utcnow
 
 _ACTOR = "audit.actor"
+# Every action the product records, in the order the audit page offers them (labels in web/i18n.py).
+ACTIONS = (
+    "auth.login", "auth.login_failed", "auth.logout", "auth.sessions_ended",
+    "user.create", "user.update", "token.create", "token.revoke",
+    "channel.create", "channel.update", "channel.pause", "channel.rotate_webhook_secret",
+    "template.create", "template.update", "template.delete",
+    "sms.send", "whatsapp.send",
+    "campaign.create", "campaign.start", "campaign.pause", "campaign.resume", "campaign.cancel",
+    "campaign.complete", "campaign.export",
+    "contact.create", "contact.update", "contact.delete", "contact.export",
+    "contact.opt_out_sms", "contact.opt_out_sms.cleared", "contact.opt_out_whatsapp",
+    "contact.opt_out_whatsapp.cleared", "contact.opt_out_marketing", "contact.opt_out_marketing.cleared",
+    "contact.data_export", "contact.erase", "messages.retention", "audit.export",
+)
 SUMMARY_LENGTH = 300
 
 
@@ -67,3 +85,52 @@ def record(
 def describe(detail: dict[str, Any]) -> str:
     """A one-line reading of an entry's detail, for the list (the detail itself is kept whole)."""
     return ", ".join(f"{key}: {value}" for key, value in detail.items() if value not in (None, "", [], {}))
+
+
+REDACTED = "[apagado]"
+
+
+def redact(session: Session, needles: Iterable[str], *, entry_ids: Iterable[int] = (), search: bool = True) -> int:
+    """Replace each needle (a customer's name, phones, email, CPF…) by "[apagado]" wherever an entry's
+    summary or detail holds it, stamping `redacted_at`: the one change the database lets through
+    (migration 0013). Looks in `entry_ids` and, with `search`, in every entry whose text holds a
+    needle; returns how many entries changed."""
+    needles = sorted({n for n in needles if n}, key=len, reverse=True)  # longest first
+    if not needles:
+        return 0
+    detail_text = cast(AuditEntry.detail, String)
+    candidates = set(entry_ids)
+    for chunk in chunks(needles, 20) if search else ():
+        matches = [column.like(f"%{form}%") for needle in chunk for form in written_forms(needle)
+                   for column in (AuditEntry.summary, detail_text)]
+        candidates.update(session.scalars(select(AuditEntry.id).where(or_(*matches))))
+    changed, now = 0, utcnow()
+    for chunk in chunks(sorted(candidates)):
+        for entry_id, summary, detail in session.execute(
+                select(AuditEntry.id, AuditEntry.summary, AuditEntry.detail).where(AuditEntry.id.in_(chunk))):
+            new_summary, new_detail = scrub(summary, needles), scrub(detail, needles)
+            if new_summary != summary or new_detail != detail:
+                session.execute(update(AuditEntry).where(AuditEntry.id == entry_id)
+                                .values(summary=new_summary, detail=new_detail, redacted_at=now)
+                                .execution_options(synchronize_session=False))
+                changed += 1
+    return changed
+
+
+def written_forms(text: str) -> set[str]:
+    """The text as written and as a JSON column stores it (non-ASCII escaped), for LIKE searches."""
+    return {text, json.dumps(text)[1:-1]}
+
+
+def scrub(value: Any, needles: Iterable[str]) -> Any:
+    """`value` (text, or JSON-like data) with each needle, longest first, replaced by "[apagado]"."""
+    ordered = needles if isinstance(needles, list) else sorted(set(needles), key=len, reverse=True)
+    if isinstance(value, str):
+        for needle in ordered:
+            value = value.replace(needle, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {key: scrub(item, ordered) for key, item in value.items()}
+    if isinstance(value, list):
+        return [scrub(item, ordered) for item in value]
+    return value

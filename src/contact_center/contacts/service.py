@@ -124,6 +124,16 @@ def _record_changes(session: Session, contact: Contact, before: Mapping[str, Any
                subject_id=contact.id)
 
 
+def erase_personal_data(session: Session, contact: Contact) -> None:
+    """An LGPD erasure of the contact's own row: a placeholder name, no phones, email, CPF or notes.
+    The row stays (messages and reports still point at it), and so do its opt-out flags."""
+    contact.name = f"Contato apagado #{contact.id}"
+    for field in ("phone", "phone_e164", "phone_key", "mobile", "mobile_e164", "mobile_key", "email", "document",
+                  "notes"):
+        setattr(contact, field, None)
+    session.flush()
+
+
 def get_contact(session: Session, contact_id: int) -> Contact:
     contact = session.get(Contact, contact_id)
     if contact is None:

@@ -2,8 +2,8 @@
 
 Entries say who acted (a user in the UI, an API token, a campaign, the system), from where, and a
 one-line summary. Indexes serve the audit page's filters newest first. Triggers refuse UPDATE and
-DELETE on both databases; the only update allowed is an LGPD erasure's one-time redaction, which
-sets `redacted_at` and may change nothing but `summary` and `detail`.
+DELETE on both databases; the only update allowed is an LGPD erasure's redaction, which stamps
+`redacted_at` and may change nothing but `summary` and `detail`.
 
 Revision ID: 0013
 Revises: 0012
@@ -20,8 +20,9 @@ down_revision = '0012'
 branch_labels = None
 depends_on = None
 
-# An update may only redact an entry once: who, what, when and on what stay as written.
-_REDACTION_ONLY = ("OLD.redacted_at IS NULL AND NEW.redacted_at IS NOT NULL AND NEW.id = OLD.id "
+# An update may only redact an entry, which stamps it: who, what, when and on what stay as written.
+# (Twice is possible: an entry naming two customers loses each one's data at their own erasure.)
+_REDACTION_ONLY = ("NEW.redacted_at IS NOT NULL AND NEW.id = OLD.id "
                    "AND NEW.at = OLD.at AND NEW.action = OLD.action AND NEW.subject_type = OLD.subject_type "
                    "AND NEW.subject_id IS NOT DISTINCT FROM OLD.subject_id AND NEW.via = OLD.via "
                    "AND NEW.actor_kind = OLD.actor_kind AND NEW.actor_id IS NOT DISTINCT FROM OLD.actor_id "
