@@ -214,6 +214,14 @@ def _reconcile_reports() -> None:
     reconcile_all(runtime.session_factory, runtime.settings)  # does nothing without messages waiting
 
 
+def _apply_retention() -> None:
+    from contact_center.privacy.retention import apply_retention
+    from contact_center.runtime import current
+
+    runtime = current()
+    apply_retention(runtime.session_factory, runtime.settings)  # does nothing while retention_days is 0
+
+
 class Jobs:
     """The tasks, bound to a process's queues: `huey`, and `urgent` for what an operator or a
     customer waits on (the same queue when only one is given, as in tests)."""
@@ -228,6 +236,7 @@ class Jobs:
         huey.periodic_task(crontab(minute="*/10"), name="reconcile_reports")(_reconcile_reports)
         self.remind_windows = huey.periodic_task(crontab(minute="*"), name="remind_closing_windows")(_remind_windows)
         huey.periodic_task(crontab(minute="17"), name="sync_whatsapp_templates")(_sync_templates)  # hourly
+        huey.periodic_task(crontab(minute="43"), name="apply_retention", priority=BULK)(_apply_retention)  # hourly
         self._fetch_media = self.urgent.task(name="fetch_media")(_fetch_media)
         self.mark_read = self.urgent.task(name="mark_read")(_mark_read)
         self.build_campaign = huey.task(name="build_campaign", priority=BULK)(_build_campaign)

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         description="Sent once, on the same channel, to a customer who opted out by replying a keyword; "
                     "{canal} becomes SMS or WhatsApp. Empty sends nothing.",
     )
+    retention_days: int = Field(
+        0, ge=0, le=36500,
+        description="Erase the texts and media of messages (and the raw provider callbacks) older than this many "
+                    "days, by an hourly job; the message rows stay, so reports still count them. 0 keeps them.",
+    )
     webhook_writer_process: bool = Field(
         True, description="Record provider callbacks in a child process of the server (faster on several "
                           "cores); false records them on a thread of the server."
