@@ -57,7 +57,7 @@ def list_entries(session: DbSession, _: SupervisorOperator, f: Filter,
 def export_entries(session: DbSession, user: SupervisorOperator, f: Filter, request: Request):
     """Every entry of the filter as CSV, newest first. The export is itself recorded, with its filter."""
     record(session, action="audit.export", subject_type="audit", subject_id=None, actor_id=user.id,
-           **{key: value for key, value in request.query_params.items() if value})
+           filter={key: value for key, value in request.query_params.items() if value})
     session.commit()
     factory = request.app.state.session_factory
 

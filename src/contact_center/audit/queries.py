@@ -111,9 +111,10 @@ def actor_labels(session: Session, entries: list[AuditEntry]) -> dict[int, str]:
     """Each entry's actor as people read it: the user name, with the API token's name when one acted."""
     user_ids = {e.actor_id for e in entries if e.actor_id is not None}
     token_ids = {e.token_id for e in entries if e.token_id is not None}
-    users = dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))) if user_ids else {}
-    tokens = dict(session.execute(select(ApiToken.id, ApiToken.name).where(ApiToken.id.in_(token_ids)))) \
-        if token_ids else {}
+    users = {row[0]: row[1] for row in session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))} \
+        if user_ids else {}
+    tokens = {row[0]: row[1] for row in session.execute(select(ApiToken.id, ApiToken.name)
+                                                        .where(ApiToken.id.in_(token_ids)))} if token_ids else {}
     labels = {}
     for e in entries:
         label = users.get(e.actor_id, f"#{e.actor_id}") if e.actor_id is not None else ""
