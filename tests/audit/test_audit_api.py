@@ -115,3 +115,17 @@ def test_the_page_lists_filters_and_labels_in_portuguese(client, people, log):
     assert bad.status_code == 422 and "data inválida em since" in bad.text
     empty = client.get("/audit?action=template.delete")
     assert "Nenhuma entrada encontrada" in empty.text
+
+
+def test_the_page_goes_back_fifty_at_a_time(client, db, people):
+    for n in range(55):
+        record(db, action="contact.update", subject_type="contact", subject_id=n, actor_id=people["admin"].id)
+    db.commit()
+    form = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"username": "root", "password": "correct horse", "csrf_token": form})
+    first = client.get("/audit?action=contact.update").text
+    assert first.count('data-action="contact.update"') == 50 and 'id="audit-older"' in first
+    older = re.search(r'href="(/audit\?[^"]+)" id="audit-older"', first)
+    second = client.get(older.group(1).replace("&amp;", "&")).text
+    subjects = re.findall(r'data-role="subject">Contato #(\d+)<', second)
+    assert subjects == ["4", "3", "2", "1", "0"] and 'id="audit-older"' not in second and 'id="audit-newest"' in second
