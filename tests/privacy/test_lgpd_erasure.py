@@ -101,3 +101,21 @@ def test_an_erasure_without_a_reason_or_requester_is_refused_and_changes_nothing
     assert client.post(f"/api/contacts/{maria.contact_id}/erase", headers=agent,
                        json={"reason": "x", "requested_by": "y"}).status_code == 403
     assert text_everywhere(db) == before
+
+
+def test_a_message_still_waiting_to_go_is_cancelled_not_sent_to_nobody(client, db, admin, customers):
+    from contact_center.channels.models import Channel
+    from contact_center.messaging.service import queue_outbound
+
+    maria = customers["maria"]
+    sms = db.scalar(select(Channel).where(Channel.name == "SMS"))
+    waiting = queue_outbound(db, channel=sms, phone=maria.e164, body="Lembrete: sua parcela vence hoje",
+                             origin="api")
+    db.commit()  # stored queued; nothing dispatched it
+    answer = client.post(f"/api/contacts/{maria.contact_id}/erase", headers=admin,
+                         json={"reason": "Pedido da titular", "requested_by": "A titular"})
+    assert answer.status_code == 200 and answer.json()["erased"]["cancelled"] == 1
+    db.expire_all()
+    message = db.get(Message, waiting.id)
+    assert (message.status, message.body, message.phone_e164) == ("cancelled", "", "")
+    assert message.status_reason == "não enviada: dados do contato apagados (LGPD)"

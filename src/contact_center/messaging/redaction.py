@@ -62,3 +62,18 @@ def scrub_status_reasons(session: Session, message_ids: list[int], scrub) -> Non
             if (clean := scrub(reason)) != reason:
                 session.execute(update(Message).where(Message.id == message_id).values(status_reason=clean)
                                 .execution_options(synchronize_session=False))
+
+
+WAITING = ("scheduled", "queued")  # not yet handed to a provider
+
+
+def cancel_waiting(session: Session, message_ids: list[int], reason: str) -> int:
+    """Cancel those of these messages still waiting to go (their phone is about to be erased);
+    returns how many."""
+    cancelled = 0
+    for chunk in chunks(message_ids):
+        cancelled += session.execute(update(Message).where(Message.id.in_(chunk), Message.status.in_(WAITING))
+                                     .values(status="cancelled", status_reason=reason, next_attempt_at=None,
+                                             updated_at=utcnow())
+                                     .execution_options(synchronize_session=False)).rowcount
+    return cancelled

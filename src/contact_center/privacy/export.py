@@ -31,9 +31,9 @@ def _plain(value):
 
 
 def _as_dict(row) -> dict:
-    """An ORM object (every column) or a selected row, as JSON-ready values."""
-    if hasattr(row, "__table__"):
-        return {column.key: _plain(getattr(row, column.key)) for column in row.__table__.columns}
+    """A selected row as JSON-ready values: every column of an ORM object, or the columns selected."""
+    if len(row) == 1 and hasattr(row[0], "__table__"):
+        return {column.key: _plain(getattr(row[0], column.key)) for column in row[0].__table__.columns}
     return {key: _plain(value) for key, value in row._mapping.items()}
 
 
@@ -44,8 +44,7 @@ def export_contact(session: Session, contact_id: int, settings: Settings) -> tup
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for table in TABLES:
-            result = session.execute(table.rows(subject))
-            rows = [_as_dict(row) for row in (result.scalars() if table.name != "campaigns" else result)]
+            rows = [_as_dict(row) for row in session.execute(table.rows(subject))]
             counts[table.name] = len(rows)
             archive.writestr(f"{table.name}.json", json.dumps(rows, ensure_ascii=False, indent=2))
         counts["media_files"] = _add_media(archive, session, subject.message_ids, settings)

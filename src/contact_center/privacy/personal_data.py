@@ -23,6 +23,7 @@ from contact_center.contacts.models import Contact, ContactIdentifier
 from contact_center.db import chunks
 from contact_center.inbox.models import Conversation, ConversationEvent
 from contact_center.messaging.models import Message, MessageAttempt
+from contact_center.settings import Settings
 from contact_center.webhooks.models import WebhookEvent
 
 MIN_NEEDLE = 4  # shorter texts ("Oi", "ok") are not searched for: they would match everyone
@@ -115,12 +116,12 @@ class PersonalTable:
 
 @dataclass
 class ErasureContext:
-    settings: object
+    settings: Settings
     counts: dict = field(default_factory=dict)
 
 
 def _in(column, ids: list[int]):
-    return column.in_(ids) if ids else column.in_([-1])
+    return column.in_(ids or [-1])  # no ids: a condition no row meets
 
 
 def _webhook_rows(subject: DataSubject) -> Select:
@@ -163,8 +164,10 @@ def _erase_conversations(session: Session, subject: DataSubject, context: Erasur
 
 
 def _erase_messages(session: Session, subject: DataSubject, context: ErasureContext) -> None:
-    from contact_center.messaging.redaction import erase_content, scrub_status_reasons
+    from contact_center.messaging.redaction import cancel_waiting, erase_content, scrub_status_reasons
 
+    context.counts["cancelled"] = cancel_waiting(session, subject.message_ids,
+                                                 "não enviada: dados do contato apagados (LGPD)")
     scrub_status_reasons(session, subject.message_ids, subject.scrub)
     context.counts["media_files"] = erase_content(session, subject.message_ids, context.settings, phones=True)
     context.counts["messages"] = len(subject.message_ids)
