@@ -22,5 +22,5 @@ def command_session() -> Iterator[Session]:
 
     _, factory = open_database(get_settings())
     with transaction(factory) as session:
-        act_as(session, Actor("system", "cli"))  # whoever runs the command on the server's machine
+        act_as(session, Actor("cli"))  # whoever runs the command on the server's machine
         yield session

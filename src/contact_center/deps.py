@@ -31,7 +31,7 @@ def _bearer_user(request: Request, session: DbSession) -> User:
     if scheme.lower() != "bearer" or not credentials.strip():
         raise NotAuthenticated("send an API token as 'Authorization: Bearer <token>'")
     token = auth_service.token_for(session, credentials)
-    act_as(session, Actor("token", "api", user_id=token.user_id, token_id=token.id,
+    act_as(session, Actor("api", user_id=token.user_id, token_id=token.id,
                           client_address=request.client.host if request.client else None))
     return token.user
 

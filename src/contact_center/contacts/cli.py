@@ -66,7 +66,7 @@ def update(
 
     runtime = build_runtime(get_settings())
     with transaction(runtime.session_factory) as session:
-        act_as(session, Actor("system", "cli"))
+        act_as(session, Actor("cli"))
         contact = service.update_contact(session, service.get_contact(session, contact_id), changes)
         console.print(_table([contact]))
 

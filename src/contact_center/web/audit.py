@@ -37,12 +37,13 @@ def audit_page(request: Request, session: DbSession, user: SupervisorPageUser):
         entries = queries.page(session, f, before_id=_whole(before, "before_id"), limit=PAGE)
     except InvalidInput as exc:
         error = exc
-    filter_query = urlencode({k: v for k, v in form.items() if v})
-    older = (f"/audit?{urlencode({**{k: v for k, v in form.items() if v}, 'before_id': entries[-1].id})}"
-             if len(entries) == PAGE else None)
+    chosen = {name: value for name, value in form.items() if value}
+    filter_query = urlencode(chosen)
+    older = f"/audit?{urlencode({**chosen, 'before_id': entries[-1].id})}" if len(entries) == PAGE else None
     return render(request, "audit.html", user, status_code=error.status_code if error else 200,
                   active_nav="audit", error=error.message if error else None, form=form, entries=entries,
-                  actors=queries.actor_labels(session, entries), older=older, newest=bool(before),
+                  actors=queries.actor_labels(session, entries), older=older,
+                  newest=f"/audit?{filter_query}" if before else None,
                   csv_url=f"/api/audit.csv?{filter_query}", actions=ACTIONS, actor_kinds=ACTOR_KINDS,
                   subject_types=SUBJECT_TYPES, usernames=list(session.scalars(select(User.username)
                                                                                .order_by(User.username))))

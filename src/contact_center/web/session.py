@@ -131,7 +131,7 @@ def user_from_cookie(request: Request, session: Session) -> User | None:
     record = current_session(request, session)
     if record is None:
         return None
-    act_as(session, Actor("user", "ui", user_id=record.user_id, client_address=client_address(request) or None))
+    act_as(session, Actor("ui", user_id=record.user_id, client_address=client_address(request) or None))
     return record.user
 
 
