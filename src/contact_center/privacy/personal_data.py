@@ -78,8 +78,9 @@ def find_subject(session: Session, contact: Contact) -> DataSubject:
             except phones.PhoneNumberError:
                 pass
     conversation_filter = Conversation.contact_id == contact.id
-    if keys:
-        conversation_filter = or_(conversation_filter, Conversation.phone_key.in_(keys))
+    if keys:  # their phones' conversations nobody linked yet; one linked to another contact is theirs
+        conversation_filter = or_(conversation_filter,
+                                  Conversation.phone_key.in_(keys) & Conversation.contact_id.is_(None))
     conversation_ids = list(session.scalars(select(Conversation.id).where(conversation_filter).order_by(Conversation.id)))
     message_filter = Message.contact_id == contact.id
     if conversation_ids:
