@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from contact_center import __version__
+from contact_center.audit.api import router as audit_router
 from contact_center.auth.api import router as auth_router
 from contact_center.campaigns.api import router as campaigns_router
 from contact_center.contacts.api import router as contacts_router
@@ -21,6 +22,7 @@ from contact_center.messaging.api import router as messaging_router
 from contact_center.metrics.api import Observability
 from contact_center.metrics.api import router as metrics_router
 from contact_center.metrics.middleware import RequestMetrics
+from contact_center.privacy.api import router as privacy_router
 from contact_center.routes import CheckedRoute
 from contact_center.runtime import Runtime
 from contact_center.web import install as install_web
@@ -79,6 +81,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.observability = Observability(runtime)
     app.include_router(metrics_router)  # /metrics and /healthz
     app.add_middleware(RequestMetrics)
+    app.include_router(audit_router)
+    app.include_router(privacy_router)
     install_web(app)  # the operator UI at /, after the error handlers it extends
 
     return app

@@ -14,6 +14,7 @@ from contact_center.channels.cli import channels_app
 from contact_center.contacts.cli import contacts_app
 from contact_center.messaging.cli import sms_app
 from contact_center.odoo.cli import odoo_app
+from contact_center.privacy import cli as privacy_cli  # noqa: F401  (adds `contacts export-data` and `erase`)
 from contact_center.providers.kolmeya import sandbox as kolmeya_sandbox
 from contact_center.providers.whatsapp_cloud import sandbox as whatsapp_sandbox
 from contact_center.templates.cli import templates_app

@@ -17,8 +17,10 @@ err_console = Console(stderr=True)
 
 @contextmanager
 def command_session() -> Iterator[Session]:
+    from contact_center.audit.service import Actor, act_as
     from contact_center.runtime import open_database
 
     _, factory = open_database(get_settings())
     with transaction(factory) as session:
+        act_as(session, Actor("cli"))  # whoever runs the command on the server's machine
         yield session

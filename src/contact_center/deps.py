@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from contact_center.audit.service import Actor, act_as
 from contact_center.auth import service as auth_service
 from contact_center.auth.models import Role, User
 from contact_center.db import transaction
@@ -29,7 +30,10 @@ def _bearer_user(request: Request, session: DbSession) -> User:
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
         raise NotAuthenticated("send an API token as 'Authorization: Bearer <token>'")
-    return auth_service.user_for_token(session, credentials)
+    token = auth_service.token_for(session, credentials)
+    act_as(session, Actor("api", user_id=token.user_id, token_id=token.id,
+                          client_address=request.client.host if request.client else None))
+    return token.user
 
 
 CurrentUser = Annotated[User, Depends(_bearer_user)]

@@ -263,6 +263,12 @@ def _sync_odoo_if_due() -> None:
         sync_partners(runtime.session_factory, config.from_settings(settings))
     except DomainError:
         pass  # another run is going, or this one failed: logged (and recorded) by the sync; tried again when due
+def _apply_retention() -> None:
+    from contact_center.privacy.retention import apply_retention
+    from contact_center.runtime import current
+
+    runtime = current()
+    apply_retention(runtime.session_factory, runtime.settings)  # does nothing while retention_days is 0
 
 
 class Jobs:
@@ -282,6 +288,7 @@ class Jobs:
         # A consumer's sign of life, for /healthz; it also goes when the consumer starts.
         self.heartbeat = huey.periodic_task(crontab(minute="*"), name="heartbeat",
                                             priority=HEARTBEAT)(_heartbeat_on(huey))
+        huey.periodic_task(crontab(minute="43"), name="apply_retention", priority=BULK)(_apply_retention)  # hourly
         self._fetch_media = self.urgent.task(name="fetch_media")(_fetch_media)
         self.mark_read = self.urgent.task(name="mark_read")(_mark_read)
         self.build_campaign = huey.task(name="build_campaign", priority=BULK)(_build_campaign)

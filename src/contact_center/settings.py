@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         "", description="Comma-separated IP addresses or networks (CIDR) /metrics answers; with neither this nor "
                         "metrics_token, only this machine (127.0.0.1, ::1)."
     )
+    retention_days: int = Field(
+        0, ge=0, le=36500,
+        description="Erase the texts and media of messages (and the raw provider callbacks) older than this many "
+                    "days, by an hourly job; the message rows stay, so reports still count them. 0 keeps them.",
+    )
     webhook_writer_process: bool = Field(
         True, description="Record provider callbacks in a child process of the server (faster on several "
                           "cores); false records them on a thread of the server."

@@ -60,8 +60,10 @@ def sessions_of(db, user_id: int) -> list[UiSession]:
 
 
 def audit_actions(db, user_id: int) -> list[str]:
+    """The user's login and session entries (not user.create and user.update)."""
     return list(db.scalars(select(AuditEntry.action).where(AuditEntry.subject_id == user_id,
-                                                           AuditEntry.subject_type == "user")
+                                                           AuditEntry.subject_type == "user",
+                                                           AuditEntry.action.like("auth.%"))
                            .order_by(AuditEntry.id)))
 
 

@@ -24,7 +24,8 @@ def test_crud_and_preview_for_a_contact(client, supervisor_headers, db):
     updated = client.patch(f"/api/templates/{template_id}", json={"body": "Oi {{ contact.name }}"}, headers=h)
     assert updated.status_code == 200 and updated.json()["body"] == "Oi {{ contact.name }}"
     assert client.delete(f"/api/templates/{template_id}", headers=h).status_code == 204
-    actions = [e.action for e in db.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    actions = [e.action for e in db.scalars(select(AuditEntry).where(AuditEntry.subject_type == "template")
+                                            .order_by(AuditEntry.id))]
     assert actions == ["template.create", "template.update", "template.delete"]
 
 

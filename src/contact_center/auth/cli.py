@@ -24,7 +24,8 @@ def create(
 ):
     """Create an operator."""
     with command_session() as session:
-        user = service.create_user(session, username=username, name=name, password=_ask_password(password), role=role)
+        user = service.create_user(session, username=username, name=name, password=_ask_password(password), role=role,
+                                   via="cli")
         console.print(f"Created {user.role} [bold]{user.username}[/] (id {user.id}).")
 
 

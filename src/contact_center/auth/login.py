@@ -36,9 +36,9 @@ def password_login(session: Session, *, username: str, password: str, client_add
         throttle.record_failure(session, username=name, client_address=client_address)
         known = session.scalar(select(User.id).where(User.username == name))
         audit(session, action="auth.login_failed", subject_type="user", subject_id=known, via="ui",
-              username=name, client_address=client_address)
+              client_address=client_address, username=name)
         raise
     record, token = sessions.start(session, user, client_address=client_address, user_agent=user_agent)
     audit(session, action="auth.login", subject_type="user", subject_id=user.id, actor_id=user.id, via="ui",
-          session_id=record.id, client_address=client_address)
+          client_address=client_address, session_id=record.id)
     return record, token

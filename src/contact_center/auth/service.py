@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contact_center.audit.service import record as audit
 from contact_center.auth import first_run, sessions
 from contact_center.auth.models import ApiToken, Role, User
 from contact_center.db import utcnow
@@ -41,7 +42,8 @@ def parse_role(value: str) -> Role:
         ) from None
 
 
-def create_user(session: Session, *, username: str, name: str, password: str, role: str = "agent") -> User:
+def create_user(session: Session, *, username: str, name: str, password: str, role: str = "agent",
+                via: str | None = None) -> User:
     username = username.strip().lower()
     if not username:
         raise InvalidInput("username must not be empty", field="username")
@@ -52,6 +54,8 @@ def create_user(session: Session, *, username: str, name: str, password: str, ro
     user = User(username=username, name=name.strip() or username, role=role_value, password_hash=hash_password(password))
     session.add(user)
     session.flush()
+    audit(session, action="user.create", subject_type="user", subject_id=user.id, via=via, username=username,
+          role=role_value)
     log.info("user created: %s (%s)", username, role_value)
     return user
 
@@ -93,6 +97,15 @@ def update_user(
         reasons.append("password_changed")
     if new_role is not None and new_role != user.role:
         reasons.append("role_changed")
+    changed: dict = {}
+    if name is not None and (name.strip() or user.name) != user.name:
+        changed["name"] = name.strip()
+    if new_role is not None and new_role != user.role:
+        changed["role"] = f"{user.role} → {new_role}"
+    if active is not None and active != user.active:
+        changed["active"] = active
+    if password is not None:
+        changed["password"] = "changed"  # never the password itself
     if name is not None:
         user.name = name.strip() or user.name
     if new_role is not None:
@@ -104,6 +117,9 @@ def update_user(
     if active is not None:
         user.active = active
     session.flush()
+    if changed:
+        audit(session, action="user.update", subject_type="user", subject_id=user.id, actor_id=actor_id, via=via,
+              username=user.username, **changed)
     if reasons:
         keep = keep_session_id if reasons[0] == "password_changed" and len(reasons) == 1 else None
         sessions.end_all(session, user, reasons[0], actor_id=actor_id, via=via, keep_id=keep)
@@ -142,6 +158,8 @@ def create_token(session: Session, user: User, name: str) -> tuple[ApiToken, str
     token = ApiToken(user=user, name=name, prefix=clear[:10], token_hash=_digest(clear))
     session.add(token)
     session.flush()
+    audit(session, action="token.create", subject_type="token", subject_id=token.id, name=name, prefix=token.prefix,
+          user=user.username)
     log.info("API token %s (%s) created for %s", token.prefix, name, user.username)
     return token, clear
 
@@ -161,11 +179,18 @@ def revoke_token(session: Session, token_id: int, *, owner: User | None = None) 
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.flush()
+        audit(session, action="token.revoke", subject_type="token", subject_id=token.id, name=token.name,
+              prefix=token.prefix, user=token.user.username)
         log.info("API token %s revoked", token.prefix)
     return token
 
 
 def user_for_token(session: Session, clear: str) -> User:
+    return token_for(session, clear).user
+
+
+def token_for(session: Session, clear: str) -> ApiToken:
+    """The live token with this clear value, its user active."""
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(clear.strip())))
     if token is None:
         raise NotAuthenticated("invalid API token")
@@ -177,7 +202,7 @@ def user_for_token(session: Session, clear: str) -> User:
     # Record use at most once a minute: a write on every request would serialise the API on SQLite.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         token.last_used_at = now
-    return token.user
+    return token
 
 
 def ensure_first_admin(session: Session, data_dir: Path) -> tuple[User, Path] | None:

@@ -527,7 +527,7 @@ def _complete(session: Session, campaign: Campaign, now: datetime, result: PumpR
     campaign.status, campaign.finished_at, campaign.waiting_reason = "completed", now, None
     result.completed = True
     record(session, action="campaign.complete", subject_type="campaign", subject_id=campaign.id,
-           actor_id=None, via="system", name=campaign.name)
+           actor_id=None, via="system", campaign_id=campaign.id, name=campaign.name)
     log.info("campaign %d (%s) completed", campaign.id, campaign.name)
     return result
 
@@ -610,6 +610,18 @@ def recipients(session: Session, campaign_id: int, *, status: str | None = None,
     return list(session.scalars(query))
 
 
-def record_export(session: Session, campaign: Campaign, user: User | None, via: str = "api") -> None:
+def record_export(session: Session, campaign: Campaign, user: User | None, via: str | None = None) -> None:
     record(session, action="campaign.export", subject_type="campaign", subject_id=campaign.id,
            actor_id=user.id if user else None, via=via, name=campaign.name)
+
+
+def scrub_campaigns(session: Session, campaign_ids: list[int], scrub) -> None:
+    """Pass what a campaign holds as written (its audience: a CSV's phones and names, a search; its
+    error) through `scrub`, for an LGPD erasure."""
+    for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids))):
+        audience = scrub(campaign.audience)
+        if audience != campaign.audience:
+            campaign.audience = audience
+        if campaign.error:
+            campaign.error = scrub(campaign.error)
+    session.flush()

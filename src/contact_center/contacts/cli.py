@@ -71,12 +71,14 @@ def update(
             console.print(_table([contact]))
         return
     # An SMS opt-out goes to the providers' blacklists by a job (run by serve or worker): it needs the queue.
+    from contact_center.audit.service import Actor, act_as
     from contact_center.db import transaction
     from contact_center.runtime import build_runtime
     from contact_center.settings import get_settings
 
     runtime = build_runtime(get_settings())
     with transaction(runtime.session_factory) as session:
+        act_as(session, Actor("cli"))
         contact = service.update_contact(session, service.get_contact(session, contact_id), changes)
         console.print(_table([contact]))
 

@@ -61,6 +61,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from contact_center import phones
 from contact_center.contacts import tags as contact_tags
+from contact_center.audit.service import record
 from contact_center.contacts.documents import DocumentError, format_cpf, normalize_cpf
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import search_filter
@@ -988,8 +989,11 @@ def export_contacts(
     """
     if isinstance(destination, (str, os.PathLike)):
         with open(destination, "w", encoding="utf-8-sig", newline="") as out:
-            return _export(session, out, search)
-    return _export(session, destination, search)
+            written = _export(session, out, search)
+    else:
+        written = _export(session, destination, search)
+    record(session, action="contact.export", subject_type="contact", subject_id=None, search=search, count=written)
+    return written
 
 
 def _export(session: Session, out: IO[str], search: str | None) -> int:

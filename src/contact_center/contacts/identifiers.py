@@ -7,6 +7,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from contact_center.contacts.models import ContactIdentifier
 from contact_center.db import DriverCursor, chunks
 
 log = logging.getLogger(__name__)
@@ -59,3 +63,8 @@ def attach(driver: DriverCursor, contact_id: int, identifiers: dict[str, str], s
     if missing:
         driver.executemany("INSERT INTO contact_identifiers (contact_id, kind, value, created_at) VALUES (?, ?, ?, ?)",
                            missing)
+
+
+def forget(session: Session, contact_id: int) -> int:
+    """Remove the contact's identifiers (an LGPD erasure); returns how many there were."""
+    return session.execute(delete(ContactIdentifier).where(ContactIdentifier.contact_id == contact_id)).rowcount

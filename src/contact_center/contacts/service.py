@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from contact_center import phones
+from contact_center.audit.service import record
 from contact_center.contacts import blacklist, tags
 from contact_center.contacts.duplicates import document_taken
 from contact_center.contacts.documents import DocumentError, normalize_cpf
@@ -94,6 +95,7 @@ def create_contact(session: Session, data: Mapping[str, Any]) -> Contact:
     session.add(contact)
     session.flush()
     tags.add(session, [(contact.id, name) for name in names])
+    record(session, action="contact.create", subject_type="contact", subject_id=contact.id)
     if contact.opt_out_sms:
         blacklist.push_after_commit(session, [contact.id])
     return contact
@@ -104,13 +106,38 @@ def update_contact(session: Session, contact: Contact, changes: Mapping[str, Any
     the providers' blacklists once committed."""
     was_opted_out = bool(contact.opt_out_sms)
     names = tags.clean(changes["tags"] or []) if "tags" in changes else None  # null clears them
+    before = {field: getattr(contact, field, None) for field in changes if field != "tags"}
     apply_changes(session, contact, changes)
     session.flush()
     if names is not None:
         tags.replace(session, contact.id, names)
+    _record_changes(session, contact, before)
     if bool(contact.opt_out_sms) != was_opted_out:
         blacklist.push_after_commit(session, [contact.id])
     return contact
+
+
+def _record_changes(session: Session, contact: Contact, before: Mapping[str, Any]) -> None:
+    """One entry naming the fields that changed (not their values: the audit log keeps no more
+    personal data than it must), and one per opt-out flag set or cleared."""
+    changed = [field for field, value in before.items() if getattr(contact, field, None) != value]
+    flags = [field for field in changed if field in OPT_OUT_FLAGS]
+    if fields := [field for field in changed if field not in flags]:
+        record(session, action="contact.update", subject_type="contact", subject_id=contact.id, fields=fields)
+    for flag in flags:
+        value = getattr(contact, flag)
+        record(session, action=f"contact.{flag}" if value else f"contact.{flag}.cleared", subject_type="contact",
+               subject_id=contact.id)
+
+
+def erase_personal_data(session: Session, contact: Contact) -> None:
+    """An LGPD erasure of the contact's own row: a placeholder name, no phones, email, CPF or notes.
+    The row stays (messages and reports still point at it), and so do its opt-out flags."""
+    contact.name = f"Contato apagado #{contact.id}"
+    for field in ("phone", "phone_e164", "phone_key", "mobile", "mobile_e164", "mobile_key", "email", "document",
+                  "notes"):
+        setattr(contact, field, None)
+    session.flush()
 
 
 def get_contact(session: Session, contact_id: int) -> Contact:
@@ -123,6 +150,7 @@ def get_contact(session: Session, contact_id: int) -> Contact:
 def delete_contact(session: Session, contact_id: int) -> None:
     session.delete(get_contact(session, contact_id))
     session.flush()
+    record(session, action="contact.delete", subject_type="contact", subject_id=contact_id)
 
 
 def list_contacts(
@@ -254,7 +282,6 @@ def opt_out(session: Session, contact_id: int, flag: str, *, via: str, reason: s
     providers' blacklists once committed."""
     from sqlalchemy import update
 
-    from contact_center.audit.service import record
     from contact_center.db import utcnow
 
     assert flag in OPT_OUT_FLAGS, flag

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from contact_center.contacts.models import Contact
@@ -72,3 +72,11 @@ def open_conversations(connection: Connection, channel_id: int, phones: dict[str
                           "last_activity_at", "last_inbound_at", "created_at"),
         rows, returning="phone_key, id, status, contact_id, assignee_id"))
     return found
+
+
+def forget_phones(session: Session, conversation_ids: list[int]) -> None:
+    """An LGPD erasure: the conversations keep their channel, status and times, not whose phone they
+    were (each gets a key of its own, unique per channel like a phone's)."""
+    for conversation_id in conversation_ids:
+        session.execute(update(Conversation).where(Conversation.id == conversation_id)
+                        .values(phone_e164="", phone_key=f"apagado:{conversation_id}"))

@@ -81,3 +81,13 @@ def history(session: Session, message_ids: list[int]) -> dict[int, list[MessageA
                                    .order_by(MessageAttempt.message_id, MessageAttempt.id)):
             found[row.message_id].append(row)
     return found
+
+
+def scrub_reasons(session: Session, message_ids: list[int], scrub) -> None:
+    """Pass the reasons of these messages' tries through `scrub` (an LGPD erasure: a provider's
+    error text may quote the phone)."""
+    for chunk in chunks(message_ids):
+        for attempt_id, reason in session.execute(select(MessageAttempt.id, MessageAttempt.reason).where(
+                MessageAttempt.message_id.in_(chunk), MessageAttempt.reason.is_not(None))):
+            if (clean := scrub(reason)) != reason:
+                session.execute(update(MessageAttempt).where(MessageAttempt.id == attempt_id).values(reason=clean))

@@ -21,6 +21,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from contact_center.audit.service import Actor, act_as
 from contact_center.auth import sessions
 from contact_center.auth.models import Role, UiSession, User
 from contact_center.deps import DbSession, _bearer_user
@@ -126,8 +127,12 @@ def current_session(request: Request, session: Session) -> UiSession | None:
 
 
 def user_from_cookie(request: Request, session: Session) -> User | None:
+    """The cookie's user, who is then the actor of what the request records in the audit log."""
     record = current_session(request, session)
-    return record.user if record else None
+    if record is None:
+        return None
+    act_as(session, Actor("ui", user_id=record.user_id, client_address=client_address(request) or None))
+    return record.user
 
 
 # --- dependencies ------------------------------------------------------------------------------------

@@ -151,3 +151,19 @@ def store_new(session: Session, source: str, channel_id: int, payload: str, even
              "outcome": outcome, "detail": detail, "received_at": now, "handled_at": now}
             for external_id, outcome, detail in {event[0]: event for event in fresh}.values()])
     return {event[0] for event in fresh}
+
+
+# --- erasure -------------------------------------------------------------------------------------
+
+ERASED_PAYLOAD = '{"apagado": true}'
+
+
+def erase_payloads(session: Session, event_ids: list[int], scrub) -> None:
+    """Drop the raw bodies of these callbacks (they hold phones, names and texts) and pass their
+    detail through `scrub`; source, external id, outcome and times stay, so a replay is still
+    recognised. For an LGPD erasure and the retention job."""
+    for chunk in chunks(event_ids):
+        for event_id, detail in session.execute(select(WebhookEvent.id, WebhookEvent.detail)
+                                                .where(WebhookEvent.id.in_(chunk))):
+            session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id)
+                            .values(payload=ERASED_PAYLOAD, detail=scrub(detail) if detail else detail))
