@@ -25,13 +25,15 @@ def _wants_page(request: Request) -> bool:
 
 
 def install(app: FastAPI) -> None:
-    from contact_center.web import admin, campaigns, live, pages
+    from contact_center.web import admin, campaigns, live, pages, reports
     from contact_center.web.rendering import render
 
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(campaigns.router)
     app.include_router(live.router)
+    app.include_router(reports.router)
+    app.include_router(reports.api_router)
     app.mount("/static", StaticFiles(packages=[("contact_center.web", "static")]), name="static")
 
     json_domain_error = app.exception_handlers[DomainError]

@@ -1,0 +1,398 @@
+"""The reports' figures. Each function reads one report for a period and its filters, in a few
+grouped queries that the indexes of migration 0013 answer without reading the message rows
+themselves (bench/reports.py measures them on a million messages).
+
+Days are Brasília days: the databases group by UTC hour, and each hour is put in its local day
+here with zoneinfo, so a change of offset could never put an hour in the wrong day.
+
+Definitions (the page's help text says the same):
+- A message's final state is its status now. Delivery rate = delivered (read included) ÷
+  (delivered + sent + failed): what reached the provider and got an answer or none; messages not
+  yet sent, blocked by an opt-out or cancelled are not in it.
+- A reply to a campaign is a customer's message tied to the campaign message it answers (Kolmeya
+  replies carry it; WhatsApp replies that quote it). Reply rate = campaign messages with at least
+  one reply ÷ campaign messages that reached the provider (sent, delivered or read).
+- First response time: from the conversation's first message from the customer (its opening when
+  it has none) to the first message an operator wrote in it after that. Resolution time: from
+  opening to the first close after it. Both over the conversations opened in the period; median
+  and p90 by nearest rank; per operator by who answered first and who closed.
+- Conversations handled by an operator: those they wrote at least one message in, in the period.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Select, distinct, func, literal_column, select
+from sqlalchemy.orm import Session
+
+from contact_center.audit.models import AuditEntry
+from contact_center.auth.models import User
+from contact_center.campaigns.models import Campaign
+from contact_center.channels.models import Channel
+from contact_center.inbox.models import Conversation, ConversationEvent
+from contact_center.messaging.models import Message
+from contact_center.reports.period import ZONE, Filters
+from contact_center.reports.tables import Column, Section
+from contact_center.templates.models import Template
+
+NAMES = ("messages", "replies", "conversations", "opt_outs")
+# A message's status → the state the reports draw (what got furthest first).
+STATES = {"read": ("read", "played"), "delivered": ("delivered",), "sent": ("sent",),
+          "pending": ("scheduled", "queued", "sending", "unknown"), "failed": ("failed", "rejected", "expired"),
+          "blocked": ("blocked",), "cancelled": ("cancelled",)}
+STATE_OF = {status: state for state, statuses in STATES.items() for status in statuses}
+REACHED = ("sent", "delivered", "read", "played")
+FAILURES = ("failed", "rejected", "expired", "blocked")
+TOP_REASONS = 10
+OPT_OUT_ACTIONS = ("contact.opt_out_sms", "contact.opt_out_whatsapp", "contact.opt_out_marketing")
+OPT_OUT_REASONS = ("keyword", "provider", "marketing_stop", "operator")
+# Literal, not bound: SQLite uses a partial index only when the query's WHERE names its condition.
+OUT = literal_column("'out'")
+IN = literal_column("'in'")
+
+
+def _hour(session: Session, column):
+    """The UTC hour of a timestamp as 'YYYY-MM-DD HH' text, on either database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
+    return func.substr(column, 1, 13)  # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
+
+
+def _day_of_hour(hour: str) -> date:
+    return datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(ZONE).date()
+
+
+def _local_day(moment: datetime) -> date:
+    return moment.astimezone(ZONE).date()
+
+
+def _names(session: Session, model, ids) -> dict[int, str]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return dict(session.execute(select(model.id, model.name).where(model.id.in_(ids))).all())
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Nearest rank: the smallest value with at least `share` of the values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+# --- messages --------------------------------------------------------------------------------------
+
+def _outbound(query: Select, f: Filters) -> Select:
+    query = query.where(Message.direction == OUT, Message.created_at >= f.since, Message.created_at < f.until)
+    if f.channel_id is not None:
+        query = query.where(Message.channel_id == f.channel_id)
+    if f.campaign_id is not None:
+        query = query.where(Message.campaign_id == f.campaign_id)
+    if f.operator_id is not None:
+        query = query.where(Message.author_id == f.operator_id)
+    return query
+
+
+def messages_report(session: Session, f: Filters) -> list[Section]:
+    """Messages we sent (or tried to) in the period: per day, channel and final state; delivery
+    rate per channel and per campaign; the most frequent failure reasons with examples."""
+    states = list(STATES)
+    hour = _hour(session, Message.created_at)
+    per_day: dict[tuple[date, int], Counter] = defaultdict(Counter)
+    for h, channel_id, status, count in session.execute(
+            _outbound(select(hour, Message.channel_id, Message.status, func.count()), f)
+            .group_by(hour, Message.channel_id, Message.status)):
+        per_day[(_day_of_hour(h), channel_id)][STATE_OF.get(status, "pending")] += count
+    channel_ids = sorted({channel_id for _, channel_id in per_day})
+    channels = _names(session, Channel, channel_ids)
+    daily = Section("messages_per_day", [Column("day", "day"), Column("channel", "text"),
+                                         *(Column(f"state_{s}") for s in states), Column("total")],
+                    chart="stacked", labels=(0, 1), series=tuple(range(2, 2 + len(states))))
+    by_channel: dict[int, Counter] = defaultdict(Counter)
+    for day in f.days():
+        for channel_id in channel_ids:
+            counts = per_day.get((day, channel_id), Counter())
+            by_channel[channel_id].update(counts)
+            daily.rows.append([day, channels.get(channel_id, f"#{channel_id}"), *(counts[s] for s in states),
+                               sum(counts.values())])
+
+    rate_columns = [Column("sent_total"), Column("state_delivered"), Column("state_failed"),
+                    Column("delivery_rate", "rate")]
+    per_channel = Section("delivery_per_channel", [Column("channel", "text"), *rate_columns], chart="bars",
+                          series=(4,))
+    for channel_id in channel_ids:
+        per_channel.rows.append([channels.get(channel_id, f"#{channel_id}"), *_delivery(by_channel[channel_id])])
+
+    by_campaign: dict[int, Counter] = defaultdict(Counter)
+    for campaign_id, status, count in session.execute(
+            _outbound(select(Message.campaign_id, Message.status, func.count()), f)
+            .where(Message.campaign_id.is_not(None)).group_by(Message.campaign_id, Message.status)):
+        by_campaign[campaign_id][STATE_OF.get(status, "pending")] += count
+    campaigns = _names(session, Campaign, by_campaign)
+    per_campaign = Section("delivery_per_campaign", [Column("campaign", "text"), *rate_columns], chart="bars",
+                           series=(4,))
+    for campaign_id in sorted(by_campaign, key=lambda i: campaigns.get(i, "").lower()):
+        per_campaign.rows.append([campaigns.get(campaign_id, f"#{campaign_id}"), *_delivery(by_campaign[campaign_id])])
+
+    return [daily, per_channel, per_campaign, _failure_reasons(session, f)]
+
+
+def _delivery(counts: Counter) -> list:
+    delivered = counts["delivered"] + counts["read"]
+    answered = delivered + counts["sent"] + counts["failed"]
+    return [answered, delivered, counts["failed"], _rate(delivered, answered)]
+
+
+def _failure_reasons(session: Session, f: Filters) -> Section:
+    section = Section("failure_reasons", [Column("reason", "text"), Column("status", "label"), Column("messages"),
+                                          Column("examples", "text")], chart="bars", series=(2,))
+    found = session.execute(
+        _outbound(select(Message.status, Message.status_reason, func.count(), func.min(Message.id),
+                         func.max(Message.id)), f)
+        .where(Message.status.in_(FAILURES)).group_by(Message.status, Message.status_reason)
+        .order_by(func.count().desc(), Message.status).limit(TOP_REASONS)).all()
+    example_ids = {i for row in found for i in row[3:5]}
+    examples = {row.id: row for row in session.execute(
+        select(Message.id, Message.phone_e164, Message.created_at).where(Message.id.in_(example_ids)))} \
+        if example_ids else {}
+    for status, reason, count, first, last in found:
+        shown = [examples[i] for i in sorted({last, first}, reverse=True) if i in examples]
+        text = "; ".join(f"#{e.id} {e.phone_e164} {e.created_at.astimezone(ZONE):%d/%m %H:%M}" for e in shown)
+        section.rows.append([reason or "—", f"status_{status}", count, text])
+    return section
+
+
+# --- replies ---------------------------------------------------------------------------------------
+
+def replies_report(session: Session, f: Filters) -> list[Section]:
+    """Campaign messages sent in the period that got a reply, per campaign and per template."""
+    # The operator filter means the campaigns they created, not messages they wrote.
+    sent_query = _outbound(select(Message.campaign_id, func.count()), replace(f, operator_id=None)) \
+        .where(Message.campaign_id.is_not(None), Message.status.in_(REACHED)).group_by(Message.campaign_id)
+    reached = dict(session.execute(_campaign_filter(sent_query, f)).all())
+
+    answered = Message.__table__.alias("answered")
+    reply = Message.__table__.alias("reply")
+    query = (select(answered.c.campaign_id, func.count(distinct(answered.c.id)), func.count())
+             .select_from(reply).join(answered, answered.c.id == reply.c.in_reply_to_id)
+             .where(reply.c.direction == IN, reply.c.created_at >= f.since, reply.c.in_reply_to_id.is_not(None),
+                    answered.c.created_at >= f.since, answered.c.created_at < f.until,
+                    answered.c.campaign_id.is_not(None), answered.c.status.in_(REACHED))
+             .group_by(answered.c.campaign_id))
+    if f.channel_id is not None:
+        query = query.where(answered.c.channel_id == f.channel_id)
+    if f.campaign_id is not None:
+        query = query.where(answered.c.campaign_id == f.campaign_id)
+    replied = {campaign_id: (messages, replies) for campaign_id, messages, replies in session.execute(
+        _campaign_filter(query, f, column=answered.c.campaign_id))}
+
+    ids = set(reached) | set(replied)
+    campaigns = {c.id: c for c in session.execute(select(Campaign.id, Campaign.name, Campaign.template_id)
+                                                  .where(Campaign.id.in_(ids)))} if ids else {}
+    columns = [Column("reached"), Column("replied_messages"), Column("replies"), Column("reply_rate", "rate")]
+    per_campaign = Section("replies_per_campaign", [Column("campaign", "text"), *columns], chart="bars",
+                           series=(4,))
+    per_template: dict[int | None, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for campaign_id in sorted(ids, key=lambda i: campaigns[i].name.lower() if i in campaigns else ""):
+        sent = reached.get(campaign_id, 0)
+        messages, replies = replied.get(campaign_id, (0, 0))
+        row = campaigns.get(campaign_id)
+        per_campaign.rows.append([row.name if row else f"#{campaign_id}", sent, messages, replies,
+                                  _rate(messages, sent)])
+        totals = per_template[row.template_id if row else None]
+        for n, value in enumerate((sent, messages, replies)):
+            totals[n] += value
+    templates = _names(session, Template, per_template)
+    by_template = Section("replies_per_template", [Column("template", "text", empty="no_template"), *columns], chart="bars",
+                          series=(4,))
+    for template_id in sorted(per_template, key=lambda i: (i is None, templates.get(i, "").lower())):
+        sent, messages, replies = per_template[template_id]
+        name = templates.get(template_id, f"#{template_id}") if template_id is not None else None
+        by_template.rows.append([name, sent, messages, replies, _rate(messages, sent)])
+    return [per_campaign, by_template]
+
+
+def _campaign_filter(query: Select, f: Filters, column=None) -> Select:
+    """With an operator chosen, only the campaigns they created."""
+    if f.operator_id is None:
+        return query
+    created = select(Campaign.id).where(Campaign.created_by_id == f.operator_id)
+    return query.where((column if column is not None else Message.campaign_id).in_(created))
+
+
+# --- conversations ---------------------------------------------------------------------------------
+
+def conversations_report(session: Session, f: Filters, *, now: datetime | None = None) -> list[Section]:
+    """Conversations opened and closed per day, the backlog now, first-response and resolution
+    times (median, p90) overall and per operator, and conversations handled per operator."""
+    campaign_conversations = (select(Message.conversation_id).where(Message.campaign_id == f.campaign_id)
+                              if f.campaign_id is not None else None)
+
+    opened_query = select(Conversation.id, Conversation.created_at).where(
+        Conversation.created_at >= f.since, Conversation.created_at < f.until)
+    if f.channel_id is not None:
+        opened_query = opened_query.where(Conversation.channel_id == f.channel_id)
+    if campaign_conversations is not None:
+        opened_query = opened_query.where(Conversation.id.in_(campaign_conversations))
+    opened = dict(session.execute(opened_query).all())  # id → opened at
+
+    # The customer's first message in each conversation opened in the period (none is older).
+    first_in: dict[int, datetime] = {}
+    for conversation_id, at in session.execute(
+            select(Message.conversation_id, func.min(Message.created_at))
+            .where(Message.direction == IN, Message.created_at >= f.since).group_by(Message.conversation_id)):
+        if conversation_id in opened:
+            first_in[conversation_id] = _aware(at)
+
+    # Operators' messages since the period began: first responses, and who handled what.
+    written: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    handled: dict[int, set[int]] = defaultdict(set)
+    operator_query = select(Message.conversation_id, Message.created_at, Message.author_id).where(
+        Message.author_id.is_not(None), Message.created_at >= f.since)
+    if f.channel_id is not None:
+        operator_query = operator_query.where(Message.channel_id == f.channel_id)
+    for conversation_id, at, author_id in session.execute(operator_query):
+        at = _aware(at)
+        if conversation_id in opened:
+            written[conversation_id].append((at, author_id))
+        if at < f.until and (campaign_conversations is None or conversation_id in opened):
+            handled[author_id].add(conversation_id)
+
+    closes: dict[int, list[tuple[datetime, int | None]]] = defaultdict(list)
+    closed_per_day: Counter = Counter()
+    closed_by: Counter = Counter()
+    close_query = select(ConversationEvent.conversation_id, ConversationEvent.at, ConversationEvent.actor_id).where(
+        ConversationEvent.kind == "closed", ConversationEvent.at >= f.since)
+    if f.channel_id is not None or campaign_conversations is not None:
+        close_query = close_query.join(Conversation, Conversation.id == ConversationEvent.conversation_id)
+        if f.channel_id is not None:
+            close_query = close_query.where(Conversation.channel_id == f.channel_id)
+        if campaign_conversations is not None:
+            close_query = close_query.where(Conversation.id.in_(campaign_conversations))
+    for conversation_id, at, actor_id in session.execute(close_query):
+        at = _aware(at)
+        if at < f.until and (f.operator_id is None or actor_id == f.operator_id):
+            closed_per_day[_local_day(at)] += 1
+            closed_by[actor_id] += 1
+        if conversation_id in opened:
+            closes[conversation_id].append((at, actor_id))
+
+    response: dict[int | None, list[float]] = defaultdict(list)
+    resolution: dict[int | None, list[float]] = defaultdict(list)
+    opened_per_day: Counter = Counter()
+    for conversation_id, opened_at in opened.items():
+        opened_at = _aware(opened_at)
+        start = first_in.get(conversation_id, opened_at)
+        answers = sorted(w for w in written.get(conversation_id, ()) if w[0] >= start)
+        responder = answers[0][1] if answers else None
+        closing = min((c for c in closes.get(conversation_id, ()) if c[0] >= opened_at), default=None,
+                      key=lambda c: c[0])
+        if f.operator_id is not None and f.operator_id not in (responder, closing and closing[1]):
+            continue  # the operator neither answered it first nor closed it
+        opened_per_day[_local_day(opened_at)] += 1
+        if answers and (f.operator_id is None or responder == f.operator_id):
+            seconds = (answers[0][0] - start).total_seconds()
+            response[None].append(seconds)
+            response[responder].append(seconds)
+        if closing and (f.operator_id is None or closing[1] == f.operator_id):
+            seconds = (closing[0] - opened_at).total_seconds()
+            resolution[None].append(seconds)
+            resolution[closing[1]].append(seconds)
+
+    per_day = Section("conversations_per_day", [Column("day", "day"), Column("opened"), Column("closed")],
+                      chart="grouped", series=(1, 2))
+    per_day.rows = [[day, opened_per_day[day], closed_per_day[day]] for day in f.days()]
+
+    backlog_query = select(Conversation.status, func.count()).where(Conversation.status.in_(("new", "assigned")))
+    if f.channel_id is not None:
+        backlog_query = backlog_query.where(Conversation.channel_id == f.channel_id)
+    if f.operator_id is not None:
+        backlog_query = backlog_query.where(Conversation.assignee_id == f.operator_id)
+    if campaign_conversations is not None:
+        backlog_query = backlog_query.where(Conversation.id.in_(campaign_conversations))
+    backlog = dict(session.execute(backlog_query.group_by(Conversation.status)).all())
+    summary = Section("conversations_summary", [Column("measure", "label"), Column("value", "int")])
+    summary.rows = [["opened", sum(opened_per_day.values())], ["closed", sum(closed_per_day.values())],
+                    ["backlog_new", backlog.get("new", 0)], ["backlog_assigned", backlog.get("assigned", 0)]]
+
+    time_columns = [Column("first_responses"), Column("response_median", "seconds"),
+                    Column("response_p90", "seconds"), Column("resolved"), Column("resolution_median", "seconds"),
+                    Column("resolution_p90", "seconds"), Column("handled"), Column("closed")]
+    times = Section("response_times", [Column("operator", "text", empty="everyone"), *time_columns], chart="bars", series=(2,))
+    operator_ids = (set(response) | set(resolution) | set(handled) | set(closed_by)) - {None}
+    if f.operator_id is not None:
+        operator_ids &= {f.operator_id}
+    users = _names(session, User, operator_ids)
+
+    def row(label, key, handled_count, closed_count):
+        answered, solved = response.get(key, []), resolution.get(key, [])
+        return [label, len(answered), percentile(answered, 0.5), percentile(answered, 0.9), len(solved),
+                percentile(solved, 0.5), percentile(solved, 0.9), handled_count, closed_count]
+
+    times.rows.append(row(None, None, len(set().union(*handled.values())) if handled else 0,
+                          sum(closed_per_day.values())))
+    for operator_id in sorted(operator_ids, key=lambda i: users.get(i, "").lower()):
+        times.rows.append(row(users.get(operator_id, f"#{operator_id}"), operator_id,
+                              len(handled.get(operator_id, ())), closed_by.get(operator_id, 0)))
+    return [per_day, summary, times]
+
+
+def _aware(value: datetime) -> datetime:
+    """Aggregates (min) come back from SQLite as text, and naive from either database."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# --- opt-outs --------------------------------------------------------------------------------------
+
+def opt_outs_report(session: Session, f: Filters) -> list[Section]:
+    """Opt-outs recorded in the period, per day and by reason. A channel narrows them to its kind
+    of channel's opt-out; an operator to those they made; campaigns do not apply."""
+    actions = list(OPT_OUT_ACTIONS)
+    if f.channel_id is not None:
+        kind = session.scalar(select(Channel.kind).where(Channel.id == f.channel_id))
+        actions = ["contact.opt_out_sms"] if kind == "sms" else ["contact.opt_out_whatsapp",
+                                                                  "contact.opt_out_marketing"]
+    query = select(AuditEntry.at, AuditEntry.action, AuditEntry.via, AuditEntry.detail).where(
+        AuditEntry.action.in_(actions), AuditEntry.at >= f.since, AuditEntry.at < f.until)
+    if f.operator_id is not None:
+        query = query.where(AuditEntry.actor_id == f.operator_id)
+    per_day: dict[date, Counter] = defaultdict(Counter)
+    for at, action, via, detail in session.execute(query):
+        per_day[_local_day(at)][_opt_out_reason(action, via, detail or {})] += 1
+    reasons = list(OPT_OUT_REASONS)
+    daily = Section("opt_outs_per_day", [Column("day", "day"), *(Column(f"reason_{r}") for r in reasons),
+                                         Column("total")], chart="stacked", series=tuple(range(1, 1 + len(reasons))))
+    totals: Counter = Counter()
+    for day in f.days():
+        counts = per_day.get(day, Counter())
+        totals.update(counts)
+        daily.rows.append([day, *(counts[r] for r in reasons), sum(counts.values())])
+    by_reason = Section("opt_outs_by_reason", [Column("reason", "label"), Column("opt_outs")], chart="bars",
+                        series=(1,))
+    by_reason.rows = [[f"reason_{r}", totals[r]] for r in reasons]
+    return [daily, by_reason]
+
+
+def _opt_out_reason(action: str, via: str, detail: dict) -> str:
+    if detail.get("word"):
+        return "keyword"  # the customer replied SAIR, PARE, STOP…
+    if via == "provider":
+        return "provider"  # the provider refused a send because the number opted out there
+    if action == "contact.opt_out_marketing":
+        return "marketing_stop"  # WhatsApp: the customer stopped marketing messages
+    return "operator"
+
+
+REPORTS = {"messages": messages_report, "replies": replies_report, "conversations": conversations_report,
+           "opt_outs": opt_outs_report}
