@@ -1,9 +1,10 @@
-"""The reports' figures. Each function reads one report for a period and its filters, in a few
-grouped queries that the indexes of migration 0013 answer without reading the message rows
-themselves (bench/reports.py measures them on a million messages).
+"""The reports' figures. Each function reads one report for a period and its filters in a few
+grouped queries: messages and replies from the hourly roll-ups the database keeps by trigger
+(reports/models.py, migration 0013), the rest through that migration's indexes
+(bench/reports.py measures them on a million messages).
 
-Days are Brasília days: the databases group by UTC hour, and each hour is put in its local day
-here with zoneinfo, so a change of offset could never put an hour in the wrong day.
+Days are Brasília days: roll-ups count per UTC hour and each hour is put in its local day here
+with zoneinfo, so a change of offset could never put an hour in the wrong day.
 
 Definitions (the page's help text says the same):
 - A message's final state is its status now. Delivery rate = delivered (read included) ÷
@@ -23,10 +24,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from dataclasses import replace
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Select, distinct, func, literal_column, select
+from sqlalchemy import Select, func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from contact_center.audit.models import AuditEntry
@@ -35,6 +35,8 @@ from contact_center.campaigns.models import Campaign
 from contact_center.channels.models import Channel
 from contact_center.inbox.models import Conversation, ConversationEvent
 from contact_center.messaging.models import Message
+from contact_center.reports import models
+from contact_center.reports.models import MessageHour, ReplyHour
 from contact_center.reports.period import ZONE, Filters
 from contact_center.reports.tables import Column, Section
 from contact_center.templates.models import Template
@@ -53,17 +55,7 @@ OPT_OUT_REASONS = ("keyword", "provider", "marketing_stop", "operator")
 # Literal, not bound: SQLite uses a partial index only when the query's WHERE names its condition.
 OUT = literal_column("'out'")
 IN = literal_column("'in'")
-
-
-def _hour(session: Session, column):
-    """The UTC hour of a timestamp as 'YYYY-MM-DD HH' text, on either database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
-    return func.substr(column, 1, 13)  # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
-
-
-def _day_of_hour(hour: str) -> date:
-    return datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(ZONE).date()
+FAILED = text(models.FAILED)
 
 
 def _local_day(moment: datetime) -> date:
@@ -91,14 +83,13 @@ def percentile(values: list[float], share: float) -> float | None:
 
 # --- messages --------------------------------------------------------------------------------------
 
-def _outbound(query: Select, f: Filters) -> Select:
-    query = query.where(Message.direction == OUT, Message.created_at >= f.since, Message.created_at < f.until)
+def _hours(query: Select, f: Filters, table=MessageHour) -> Select:
+    """A roll-up's rows for the period and the filters (0 is no campaign / no author there)."""
+    query = query.where(table.hour >= f.since, table.hour < f.until)
     if f.channel_id is not None:
-        query = query.where(Message.channel_id == f.channel_id)
+        query = query.where(table.channel_id == f.channel_id)
     if f.campaign_id is not None:
-        query = query.where(Message.campaign_id == f.campaign_id)
-    if f.operator_id is not None:
-        query = query.where(Message.author_id == f.operator_id)
+        query = query.where(table.campaign_id == f.campaign_id)
     return query
 
 
@@ -106,13 +97,17 @@ def messages_report(session: Session, f: Filters) -> list[Section]:
     """Messages we sent (or tried to) in the period: per day, channel and final state; delivery
     rate per channel and per campaign; the most frequent failure reasons with examples."""
     states = list(STATES)
-    hour = _hour(session, Message.created_at)
+
+    def rolled_up(*columns):
+        query = _hours(select(*columns, MessageHour.status, func.sum(MessageHour.messages)), f)
+        if f.operator_id is not None:
+            query = query.where(MessageHour.author_id == f.operator_id)
+        return session.execute(query.group_by(*columns, MessageHour.status))
+
     per_day: dict[tuple[date, int], Counter] = defaultdict(Counter)
-    for h, channel_id, status, count in session.execute(
-            _outbound(select(hour, Message.channel_id, Message.status, func.count()), f)
-            .group_by(hour, Message.channel_id, Message.status)):
-        per_day[(_day_of_hour(h), channel_id)][STATE_OF.get(status, "pending")] += count
-    channel_ids = sorted({channel_id for _, channel_id in per_day})
+    for hour, channel_id, status, count in rolled_up(MessageHour.hour, MessageHour.channel_id):
+        per_day[(_local_day(hour), channel_id)][STATE_OF.get(status, "pending")] += count
+    channel_ids = sorted({channel_id for (_, channel_id), counts in per_day.items() if any(counts.values())})
     channels = _names(session, Channel, channel_ids)
     daily = Section("messages_per_day", [Column("day", "day"), Column("channel", "text"),
                                          *(Column(f"state_{s}") for s in states), Column("total")],
@@ -133,10 +128,9 @@ def messages_report(session: Session, f: Filters) -> list[Section]:
         per_channel.rows.append([channels.get(channel_id, f"#{channel_id}"), *_delivery(by_channel[channel_id])])
 
     by_campaign: dict[int, Counter] = defaultdict(Counter)
-    for campaign_id, status, count in session.execute(
-            _outbound(select(Message.campaign_id, Message.status, func.count()), f)
-            .where(Message.campaign_id.is_not(None)).group_by(Message.campaign_id, Message.status)):
-        by_campaign[campaign_id][STATE_OF.get(status, "pending")] += count
+    for campaign_id, status, count in rolled_up(MessageHour.campaign_id):
+        if campaign_id and count:
+            by_campaign[campaign_id][STATE_OF.get(status, "pending")] += count
     campaigns = _names(session, Campaign, by_campaign)
     per_campaign = Section("delivery_per_campaign", [Column("campaign", "text"), *rate_columns], chart="bars",
                            series=(4,))
@@ -153,13 +147,19 @@ def _delivery(counts: Counter) -> list:
 
 
 def _failure_reasons(session: Session, f: Filters) -> Section:
+    """Read from the failed messages' own index (reports/models.py), whose condition is this literal."""
     section = Section("failure_reasons", [Column("reason", "text"), Column("status", "label"), Column("messages"),
                                           Column("examples", "text")], chart="bars", series=(2,))
-    found = session.execute(
-        _outbound(select(Message.status, Message.status_reason, func.count(), func.min(Message.id),
-                         func.max(Message.id)), f)
-        .where(Message.status.in_(FAILURES)).group_by(Message.status, Message.status_reason)
-        .order_by(func.count().desc(), Message.status).limit(TOP_REASONS)).all()
+    query = (select(Message.status, Message.status_reason, func.count(), func.min(Message.id), func.max(Message.id))
+             .where(FAILED, Message.direction == OUT, Message.created_at >= f.since, Message.created_at < f.until))
+    if f.channel_id is not None:
+        query = query.where(Message.channel_id == f.channel_id)
+    if f.campaign_id is not None:
+        query = query.where(Message.campaign_id == f.campaign_id)
+    if f.operator_id is not None:
+        query = query.where(Message.author_id == f.operator_id)
+    found = session.execute(query.group_by(Message.status, Message.status_reason)
+                            .order_by(func.count().desc(), Message.status).limit(TOP_REASONS)).all()
     example_ids = {i for row in found for i in row[3:5]}
     examples = {row.id: row for row in session.execute(
         select(Message.id, Message.phone_e164, Message.created_at).where(Message.id.in_(example_ids)))} \
@@ -175,25 +175,16 @@ def _failure_reasons(session: Session, f: Filters) -> Section:
 
 def replies_report(session: Session, f: Filters) -> list[Section]:
     """Campaign messages sent in the period that got a reply, per campaign and per template."""
-    # The operator filter means the campaigns they created, not messages they wrote.
-    sent_query = _outbound(select(Message.campaign_id, func.count()), replace(f, operator_id=None)) \
-        .where(Message.campaign_id.is_not(None), Message.status.in_(REACHED)).group_by(Message.campaign_id)
-    reached = dict(session.execute(_campaign_filter(sent_query, f)).all())
-
-    answered = Message.__table__.alias("answered")
-    reply = Message.__table__.alias("reply")
-    query = (select(answered.c.campaign_id, func.count(distinct(answered.c.id)), func.count())
-             .select_from(reply).join(answered, answered.c.id == reply.c.in_reply_to_id)
-             .where(reply.c.direction == IN, reply.c.created_at >= f.since, reply.c.in_reply_to_id.is_not(None),
-                    answered.c.created_at >= f.since, answered.c.created_at < f.until,
-                    answered.c.campaign_id.is_not(None), answered.c.status.in_(REACHED))
-             .group_by(answered.c.campaign_id))
-    if f.channel_id is not None:
-        query = query.where(answered.c.channel_id == f.channel_id)
-    if f.campaign_id is not None:
-        query = query.where(answered.c.campaign_id == f.campaign_id)
-    replied = {campaign_id: (messages, replies) for campaign_id, messages, replies in session.execute(
-        _campaign_filter(query, f, column=answered.c.campaign_id))}
+    reached_query = _hours(select(MessageHour.campaign_id, func.sum(MessageHour.messages)), f).where(
+        MessageHour.campaign_id != 0, MessageHour.status.in_(REACHED)).group_by(MessageHour.campaign_id)
+    replied_query = _hours(select(ReplyHour.campaign_id, func.sum(ReplyHour.replied), func.sum(ReplyHour.replies)),
+                           f, ReplyHour).group_by(ReplyHour.campaign_id)
+    if f.operator_id is not None:  # the campaigns they created, not messages they wrote
+        created = select(Campaign.id).where(Campaign.created_by_id == f.operator_id)
+        reached_query = reached_query.where(MessageHour.campaign_id.in_(created))
+        replied_query = replied_query.where(ReplyHour.campaign_id.in_(created))
+    reached = {campaign_id: count for campaign_id, count in session.execute(reached_query) if count}
+    replied = {campaign_id: (messages, replies) for campaign_id, messages, replies in session.execute(replied_query)}
 
     ids = set(reached) | set(replied)
     campaigns = {c.id: c for c in session.execute(select(Campaign.id, Campaign.name, Campaign.template_id)
@@ -212,21 +203,13 @@ def replies_report(session: Session, f: Filters) -> list[Section]:
         for n, value in enumerate((sent, messages, replies)):
             totals[n] += value
     templates = _names(session, Template, per_template)
-    by_template = Section("replies_per_template", [Column("template", "text", empty="no_template"), *columns], chart="bars",
-                          series=(4,))
+    by_template = Section("replies_per_template", [Column("template", "text", empty="no_template"), *columns],
+                          chart="bars", series=(4,))
     for template_id in sorted(per_template, key=lambda i: (i is None, templates.get(i, "").lower())):
         sent, messages, replies = per_template[template_id]
         name = templates.get(template_id, f"#{template_id}") if template_id is not None else None
         by_template.rows.append([name, sent, messages, replies, _rate(messages, sent)])
     return [per_campaign, by_template]
-
-
-def _campaign_filter(query: Select, f: Filters, column=None) -> Select:
-    """With an operator chosen, only the campaigns they created."""
-    if f.operator_id is None:
-        return query
-    created = select(Campaign.id).where(Campaign.created_by_id == f.operator_id)
-    return query.where((column if column is not None else Message.campaign_id).in_(created))
 
 
 # --- conversations ---------------------------------------------------------------------------------

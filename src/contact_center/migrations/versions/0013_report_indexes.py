@@ -1,7 +1,16 @@
-"""Indexes for the reports: each report reads index pages only (reports/models.py says which)
+"""Reports: hourly roll-ups of messages and replies kept by trigger, and the indexes reports read
 
-Partial on messages where a report reads only outbound, inbound or operators' messages, so a
-customer's reply writes one entry, at the index's end, and an operator's message one more.
+report_message_hours counts outbound messages per UTC hour of creation, channel, campaign, author
+and status; report_reply_hours counts replies to campaign messages per hour of the answered
+message. Triggers on `messages` keep both in the transaction that inserts a message or changes
+its status, whichever code does it (ORM, the webhook writer's driver-level statements, bulk
+inserts): nothing in Python can forget to. The hours are UTC, so no time zone is written into
+the database; the reports put each hour in its Brasília day with zoneinfo. The upgrade fills
+both from the messages already stored.
+
+Indexes: failed messages by day and reason (partial: only failures have an entry), replies by the
+message they answer (partial), customers' messages by time, operators' messages by time
+(partial), conversations by opening, closes by time, opt-outs in the audit log by time.
 
 Revision ID: 0013
 Revises: 0012
@@ -10,6 +19,8 @@ Create Date: 2026-12-10 10:00:00
 
 import sqlalchemy as sa
 from alembic import op
+
+import contact_center.db
 
 revision = '0013'
 down_revision = '0012'
@@ -22,10 +33,10 @@ def _partial(condition: str) -> dict:
 
 
 INDEXES = (
-    ("ix_messages_report_out", "messages", ["created_at", "channel_id", "status", "campaign_id", "author_id"],
-     _partial("direction = 'out'")),
-    ("ix_messages_report_in", "messages", ["created_at", "conversation_id", "in_reply_to_id"],
-     _partial("direction = 'in'")),
+    ("ix_messages_report_failed", "messages", ["created_at", "status", "status_reason"],
+     _partial("status IN ('failed', 'rejected', 'expired', 'blocked')")),
+    ("ix_messages_in_reply_to", "messages", ["in_reply_to_id"], _partial("in_reply_to_id IS NOT NULL")),
+    ("ix_messages_report_in", "messages", ["created_at", "conversation_id"], _partial("direction = 'in'")),
     ("ix_messages_report_operator", "messages", ["created_at", "author_id", "conversation_id", "channel_id"],
      _partial("author_id IS NOT NULL")),
     ("ix_conversations_created", "conversations", ["created_at", "channel_id"], {}),
@@ -33,12 +44,111 @@ INDEXES = (
     ("ix_audit_log_action_at", "audit_log", ["action", "at"], {}),
 )
 
+MESSAGE_KEY = "hour, channel_id, campaign_id, author_id, status"
+REPLY_KEY = "hour, channel_id, campaign_id"
+
+SQLITE_HOUR = "strftime('%Y-%m-%d %H:00:00.000000', {0})"  # SQLAlchemy's own text form
+POSTGRES_HOUR = "(date_trunc('hour', {0} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+
+
+def _count_message(row: str, change: int, hour: str) -> str:
+    return (f"INSERT INTO report_message_hours ({MESSAGE_KEY}, messages) VALUES ({hour.format(row + '.created_at')}, "
+            f"{row}.channel_id, COALESCE({row}.campaign_id, 0), COALESCE({row}.author_id, 0), {row}.status, {change}) "
+            f"ON CONFLICT ({MESSAGE_KEY}) DO UPDATE SET messages = report_message_hours.messages + excluded.messages")
+
+
+def _count_reply(hour: str) -> str:
+    # `replied` counts the answered message once: on its first reply (ix_messages_in_reply_to).
+    return (f"INSERT INTO report_reply_hours ({REPLY_KEY}, replies, replied) "
+            f"SELECT {hour.format('m.created_at')}, m.channel_id, m.campaign_id, 1, "
+            "CASE WHEN EXISTS (SELECT 1 FROM messages r WHERE r.in_reply_to_id = m.id AND r.id <> NEW.id "
+            "AND r.direction = 'in') THEN 0 ELSE 1 END "
+            "FROM messages m WHERE m.id = NEW.in_reply_to_id AND m.campaign_id IS NOT NULL "
+            f"ON CONFLICT ({REPLY_KEY}) DO UPDATE SET replies = report_reply_hours.replies + excluded.replies, "
+            "replied = report_reply_hours.replied + excluded.replied")
+
+
+def _sqlite_triggers() -> list[str]:
+    hour = SQLITE_HOUR
+    return [
+        f"""CREATE TRIGGER report_message_inserted AFTER INSERT ON messages WHEN NEW.direction = 'out'
+            BEGIN {_count_message('NEW', 1, hour)}; END""",
+        f"""CREATE TRIGGER report_message_status AFTER UPDATE OF status ON messages
+            WHEN NEW.direction = 'out' AND OLD.status IS NOT NEW.status
+            BEGIN {_count_message('OLD', -1, hour)}; {_count_message('NEW', 1, hour)}; END""",
+        f"""CREATE TRIGGER report_message_deleted AFTER DELETE ON messages WHEN OLD.direction = 'out'
+            BEGIN {_count_message('OLD', -1, hour)}; END""",
+        f"""CREATE TRIGGER report_reply_inserted AFTER INSERT ON messages
+            WHEN NEW.direction = 'in' AND NEW.in_reply_to_id IS NOT NULL
+            BEGIN {_count_reply(hour)}; END""",
+    ]
+
+
+def _postgres_triggers() -> list[str]:
+    hour = POSTGRES_HOUR
+    return [
+        f"""CREATE FUNCTION report_roll_up() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.direction = 'out' THEN {_count_message('OLD', -1, hour)}; END IF;
+              IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.direction = 'out' THEN {_count_message('NEW', 1, hour)}; END IF;
+              IF TG_OP = 'INSERT' AND NEW.direction = 'in' AND NEW.in_reply_to_id IS NOT NULL THEN
+                {_count_reply(hour)};
+              END IF;
+              RETURN NULL;
+            END $$""",
+        "CREATE TRIGGER report_message_changed AFTER INSERT OR DELETE ON messages FOR EACH ROW "
+        "EXECUTE FUNCTION report_roll_up()",
+        "CREATE TRIGGER report_message_status AFTER UPDATE OF status ON messages FOR EACH ROW "
+        "WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION report_roll_up()",
+    ]
+
 
 def upgrade() -> None:
     for name, table, columns, options in INDEXES:
         op.create_index(name, table, columns, unique=False, **options)
+    op.create_table(
+        'report_message_hours',
+        sa.Column('hour', contact_center.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('channel_id', sa.Integer(), nullable=False),
+        sa.Column('campaign_id', sa.Integer(), nullable=False),
+        sa.Column('author_id', sa.Integer(), nullable=False),
+        sa.Column('status', sa.String(length=16), nullable=False),
+        sa.Column('messages', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('hour', 'channel_id', 'campaign_id', 'author_id', 'status',
+                                name=op.f('pk_report_message_hours')),
+    )
+    op.create_table(
+        'report_reply_hours',
+        sa.Column('hour', contact_center.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('channel_id', sa.Integer(), nullable=False),
+        sa.Column('campaign_id', sa.Integer(), nullable=False),
+        sa.Column('replies', sa.Integer(), nullable=False),
+        sa.Column('replied', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('hour', 'channel_id', 'campaign_id', name=op.f('pk_report_reply_hours')),
+    )
+    postgres = op.get_bind().dialect.name == "postgresql"
+    hour = POSTGRES_HOUR if postgres else SQLITE_HOUR
+    op.execute(f"INSERT INTO report_message_hours ({MESSAGE_KEY}, messages) "
+               f"SELECT {hour.format('created_at')}, channel_id, COALESCE(campaign_id, 0), COALESCE(author_id, 0), "
+               f"status, count(*) FROM messages WHERE direction = 'out' GROUP BY 1, 2, 3, 4, 5")
+    op.execute(f"INSERT INTO report_reply_hours ({REPLY_KEY}, replies, replied) "
+               f"SELECT {hour.format('m.created_at')}, m.channel_id, m.campaign_id, count(*), count(DISTINCT m.id) "
+               "FROM messages r JOIN messages m ON m.id = r.in_reply_to_id "
+               "WHERE r.direction = 'in' AND m.campaign_id IS NOT NULL GROUP BY 1, 2, 3")
+    for statement in (_postgres_triggers() if postgres else _sqlite_triggers()):
+        op.execute(statement)
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER report_message_status ON messages")
+        op.execute("DROP TRIGGER report_message_changed ON messages")
+        op.execute("DROP FUNCTION report_roll_up()")
+    else:
+        for name in ("report_message_inserted", "report_message_status", "report_message_deleted",
+                     "report_reply_inserted"):
+            op.execute(f"DROP TRIGGER {name}")
+    op.drop_table('report_reply_hours')
+    op.drop_table('report_message_hours')
     for name, table, _columns, _options in reversed(INDEXES):
         op.drop_index(name, table_name=table)
