@@ -125,7 +125,7 @@ def build(path: Path, messages: int, conversations: int, operators: int, seed: i
             flush()
     flush()
     # The audit log as it grows: one entry a send, and the opt-outs among them.
-    audit, actions = [], []
+    audit = []
     for i in range(200_000):
         when = _ts(begin + timedelta(seconds=rng.randrange(DAYS * 86400)))
         if i % 50 == 0:

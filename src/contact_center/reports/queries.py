@@ -26,7 +26,7 @@ import math
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Select, func, literal_column, select, text
+from sqlalchemy import Select, distinct, func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from contact_center.audit.models import AuditEntry
@@ -36,7 +36,7 @@ from contact_center.channels.models import Channel
 from contact_center.inbox.models import Conversation, ConversationEvent
 from contact_center.messaging.models import Message
 from contact_center.reports import models
-from contact_center.reports.models import MessageHour, ReplyHour
+from contact_center.reports.models import ConversationTimes, MessageHour, ReplyHour
 from contact_center.reports.period import ZONE, Filters
 from contact_center.reports.tables import Column, Section
 from contact_center.templates.models import Template
@@ -214,82 +214,88 @@ def replies_report(session: Session, f: Filters) -> list[Section]:
 
 # --- conversations ---------------------------------------------------------------------------------
 
-def conversations_report(session: Session, f: Filters, *, now: datetime | None = None) -> list[Section]:
+def _per_hour(session: Session, column):
+    """A timestamp's UTC hour as 'YYYY-MM-DD HH' text, for grouping on either database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
+    return func.substr(column, 1, 13)  # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
+
+
+def _days_of_hours(rows) -> Counter:
+    """(hour text, count) rows summed into Brasília days."""
+    days: Counter = Counter()
+    for hour, count in rows:
+        days[_local_day(datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC))] += count
+    return days
+
+
+def conversations_report(session: Session, f: Filters) -> list[Section]:
     """Conversations opened and closed per day, the backlog now, first-response and resolution
-    times (median, p90) overall and per operator, and conversations handled per operator."""
-    campaign_conversations = (select(Message.conversation_id).where(Message.campaign_id == f.campaign_id)
-                              if f.campaign_id is not None else None)
+    times (median, p90) overall and per operator, and conversations handled per operator. Times
+    come from report_conversations, which the database keeps (reports/models.py)."""
+    times_of = ConversationTimes
+    of_campaign = (select(Message.conversation_id).where(Message.campaign_id == f.campaign_id)
+                   if f.campaign_id is not None else None)
 
-    opened_query = select(Conversation.id, Conversation.created_at).where(
-        Conversation.created_at >= f.since, Conversation.created_at < f.until)
-    if f.channel_id is not None:
-        opened_query = opened_query.where(Conversation.channel_id == f.channel_id)
-    if campaign_conversations is not None:
-        opened_query = opened_query.where(Conversation.id.in_(campaign_conversations))
-    opened = dict(session.execute(opened_query).all())  # id → opened at
-
-    # The customer's first message in each conversation opened in the period (none is older).
-    first_in: dict[int, datetime] = {}
-    for conversation_id, at in session.execute(
-            select(Message.conversation_id, func.min(Message.created_at))
-            .where(Message.direction == IN, Message.created_at >= f.since).group_by(Message.conversation_id)):
-        if conversation_id in opened:
-            first_in[conversation_id] = _aware(at)
-
-    # Operators' messages since the period began: first responses, and who handled what.
-    written: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
-    handled: dict[int, set[int]] = defaultdict(set)
-    operator_query = select(Message.conversation_id, Message.created_at, Message.author_id).where(
-        Message.author_id.is_not(None), Message.created_at >= f.since)
-    if f.channel_id is not None:
-        operator_query = operator_query.where(Message.channel_id == f.channel_id)
-    for conversation_id, at, author_id in session.execute(operator_query):
-        at = _aware(at)
-        if conversation_id in opened:
-            written[conversation_id].append((at, author_id))
-        if at < f.until and (campaign_conversations is None or conversation_id in opened):
-            handled[author_id].add(conversation_id)
-
-    closes: dict[int, list[tuple[datetime, int | None]]] = defaultdict(list)
-    closed_per_day: Counter = Counter()
-    closed_by: Counter = Counter()
-    close_query = select(ConversationEvent.conversation_id, ConversationEvent.at, ConversationEvent.actor_id).where(
-        ConversationEvent.kind == "closed", ConversationEvent.at >= f.since)
-    if f.channel_id is not None or campaign_conversations is not None:
-        close_query = close_query.join(Conversation, Conversation.id == ConversationEvent.conversation_id)
+    def opened_in_period(query: Select) -> Select:
+        query = query.where(times_of.opened_at >= f.since, times_of.opened_at < f.until)
         if f.channel_id is not None:
-            close_query = close_query.where(Conversation.channel_id == f.channel_id)
-        if campaign_conversations is not None:
-            close_query = close_query.where(Conversation.id.in_(campaign_conversations))
-    for conversation_id, at, actor_id in session.execute(close_query):
-        at = _aware(at)
-        if at < f.until and (f.operator_id is None or actor_id == f.operator_id):
-            closed_per_day[_local_day(at)] += 1
-            closed_by[actor_id] += 1
-        if conversation_id in opened:
-            closes[conversation_id].append((at, actor_id))
+            query = query.where(times_of.channel_id == f.channel_id)
+        if of_campaign is not None:
+            query = query.where(times_of.conversation_id.in_(of_campaign))
+        if f.operator_id is not None:  # the conversations they answered first or closed
+            query = query.where((times_of.responder_id == f.operator_id) | (times_of.closer_id == f.operator_id))
+        return query
 
-    response: dict[int | None, list[float]] = defaultdict(list)
-    resolution: dict[int | None, list[float]] = defaultdict(list)
-    opened_per_day: Counter = Counter()
-    for conversation_id, opened_at in opened.items():
-        opened_at = _aware(opened_at)
-        start = first_in.get(conversation_id, opened_at)
-        answers = sorted(w for w in written.get(conversation_id, ()) if w[0] >= start)
-        responder = answers[0][1] if answers else None
-        closing = min((c for c in closes.get(conversation_id, ()) if c[0] >= opened_at), default=None,
-                      key=lambda c: c[0])
-        if f.operator_id is not None and f.operator_id not in (responder, closing and closing[1]):
-            continue  # the operator neither answered it first nor closed it
-        opened_per_day[_local_day(opened_at)] += 1
-        if answers and (f.operator_id is None or responder == f.operator_id):
-            seconds = (answers[0][0] - start).total_seconds()
-            response[None].append(seconds)
-            response[responder].append(seconds)
-        if closing and (f.operator_id is None or closing[1] == f.operator_id):
-            seconds = (closing[0] - opened_at).total_seconds()
-            resolution[None].append(seconds)
-            resolution[closing[1]].append(seconds)
+    opened_hour = _per_hour(session, times_of.opened_at)
+    opened_per_day = _days_of_hours(session.execute(
+        opened_in_period(select(opened_hour, func.count())).group_by(opened_hour)))
+
+    response: dict[int | None, list[int]] = defaultdict(list)
+    query = opened_in_period(select(times_of.responder_id, times_of.response_seconds)).where(
+        times_of.response_seconds.is_not(None))
+    if f.operator_id is not None:
+        query = query.where(times_of.responder_id == f.operator_id)
+    for responder_id, seconds in session.execute(query):
+        response[None].append(seconds)
+        response[responder_id].append(seconds)
+    resolution: dict[int | None, list[int]] = defaultdict(list)
+    query = opened_in_period(select(times_of.closer_id, times_of.resolution_seconds)).where(
+        times_of.resolution_seconds.is_not(None))
+    if f.operator_id is not None:
+        query = query.where(times_of.closer_id == f.operator_id)
+    for closer_id, seconds in session.execute(query):
+        resolution[None].append(seconds)
+        resolution[closer_id].append(seconds)
+
+    # Closes in the period, whenever the conversation opened.
+    closes = select(ConversationEvent.at, ConversationEvent.actor_id).where(
+        ConversationEvent.kind == "closed", ConversationEvent.at >= f.since, ConversationEvent.at < f.until)
+    if f.channel_id is not None:
+        closes = closes.where(ConversationEvent.conversation_id.in_(
+            select(Conversation.id).where(Conversation.channel_id == f.channel_id)))
+    if of_campaign is not None:
+        closes = closes.where(ConversationEvent.conversation_id.in_(of_campaign))
+    if f.operator_id is not None:
+        closes = closes.where(ConversationEvent.actor_id == f.operator_id)
+    closes = closes.subquery()
+    closed_hour = _per_hour(session, closes.c.at)
+    closed_per_day = _days_of_hours(session.execute(select(closed_hour, func.count()).group_by(closed_hour)))
+    closed_by = dict(session.execute(select(closes.c.actor_id, func.count()).group_by(closes.c.actor_id)).all())
+
+    # Handled: the conversations an operator wrote in during the period (their messages' own index).
+    written = select(Message.author_id, Message.conversation_id).where(
+        Message.author_id.is_not(None), Message.created_at >= f.since, Message.created_at < f.until)
+    if f.channel_id is not None:
+        written = written.where(Message.channel_id == f.channel_id)
+    if of_campaign is not None:
+        written = written.where(Message.conversation_id.in_(of_campaign))
+    if f.operator_id is not None:
+        written = written.where(Message.author_id == f.operator_id)
+    written = written.subquery()
+    handled = dict(session.execute(select(written.c.author_id, func.count(distinct(written.c.conversation_id)))
+                                   .group_by(written.c.author_id)).all())
+    handled_overall = session.scalar(select(func.count(distinct(written.c.conversation_id))))
 
     per_day = Section("conversations_per_day", [Column("day", "day"), Column("opened"), Column("closed")],
                       chart="grouped", series=(1, 2))
@@ -300,8 +306,8 @@ def conversations_report(session: Session, f: Filters, *, now: datetime | None =
         backlog_query = backlog_query.where(Conversation.channel_id == f.channel_id)
     if f.operator_id is not None:
         backlog_query = backlog_query.where(Conversation.assignee_id == f.operator_id)
-    if campaign_conversations is not None:
-        backlog_query = backlog_query.where(Conversation.id.in_(campaign_conversations))
+    if of_campaign is not None:
+        backlog_query = backlog_query.where(Conversation.id.in_(of_campaign))
     backlog = dict(session.execute(backlog_query.group_by(Conversation.status)).all())
     summary = Section("conversations_summary", [Column("measure", "label"), Column("value", "int")])
     summary.rows = [["opened", sum(opened_per_day.values())], ["closed", sum(closed_per_day.values())],
@@ -310,10 +316,9 @@ def conversations_report(session: Session, f: Filters, *, now: datetime | None =
     time_columns = [Column("first_responses"), Column("response_median", "seconds"),
                     Column("response_p90", "seconds"), Column("resolved"), Column("resolution_median", "seconds"),
                     Column("resolution_p90", "seconds"), Column("handled"), Column("closed")]
-    times = Section("response_times", [Column("operator", "text", empty="everyone"), *time_columns], chart="bars", series=(2,))
+    times = Section("response_times", [Column("operator", "text", empty="everyone"), *time_columns], chart="bars",
+                    series=(2,))
     operator_ids = (set(response) | set(resolution) | set(handled) | set(closed_by)) - {None}
-    if f.operator_id is not None:
-        operator_ids &= {f.operator_id}
     users = _names(session, User, operator_ids)
 
     def row(label, key, handled_count, closed_count):
@@ -321,19 +326,11 @@ def conversations_report(session: Session, f: Filters, *, now: datetime | None =
         return [label, len(answered), percentile(answered, 0.5), percentile(answered, 0.9), len(solved),
                 percentile(solved, 0.5), percentile(solved, 0.9), handled_count, closed_count]
 
-    times.rows.append(row(None, None, len(set().union(*handled.values())) if handled else 0,
-                          sum(closed_per_day.values())))
+    times.rows.append(row(None, None, handled_overall or 0, sum(closed_per_day.values())))
     for operator_id in sorted(operator_ids, key=lambda i: users.get(i, "").lower()):
         times.rows.append(row(users.get(operator_id, f"#{operator_id}"), operator_id,
-                              len(handled.get(operator_id, ())), closed_by.get(operator_id, 0)))
+                              handled.get(operator_id, 0), closed_by.get(operator_id, 0)))
     return [per_day, summary, times]
-
-
-def _aware(value: datetime) -> datetime:
-    """Aggregates (min) come back from SQLite as text, and naive from either database."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # --- opt-outs --------------------------------------------------------------------------------------
