@@ -10,12 +10,16 @@ from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
 
 from contact_center.audit.service import record
+from contact_center.auth import service as auth_service
 from contact_center.campaigns.models import Campaign
 from contact_center.channels import service as channels
 from contact_center.inbox.models import Conversation, ConversationEvent
 from contact_center.messaging.models import Message
+from contact_center.migrations import downgrade, upgrade
 from contact_center.reports import queries
 from contact_center.reports.period import Filters, ReportInputError, parse_filters
 from contact_center.reports.tables import cell
@@ -36,12 +40,18 @@ class Known:
 
 
 @pytest.fixture
-def known(db, sms, make_user):
+def known(db):
+    return build_known(db)
+
+
+def build_known(db) -> Known:
     k = Known()
-    k.sms = sms
+    k.sms = sms = channels.create_channel(db, name="SMS Principal", provider="kolmeya_sandbox",
+                                          credentials={"token": "t"})
     k.sms2 = channels.create_channel(db, name="SMS Dois", provider="kolmeya_sandbox", credentials={"token": "t"})
-    k.ana, k.bruno, k.sofia = (make_user(n, r)[0] for n, r in (("ana", "agent"), ("bruno", "agent"),
-                                                                   ("sofia", "supervisor")))
+    k.ana, k.bruno, k.sofia = (auth_service.create_user(db, username=n, name=n.title(), password="correct horse",
+                                                        role=r)
+                               for n, r in (("ana", "agent"), ("bruno", "agent"), ("sofia", "supervisor")))
     k.template = Template(name="Cobrança", body="Olá {{ contact.first_name }}")
     db.add(k.template)
     db.flush()
@@ -76,6 +86,7 @@ def known(db, sms, make_user):
         db.add(ConversationEvent(conversation_id=conv.id, kind="closed", at=at(when), actor_id=actor.id))
 
     # 1: a campaign message answered by the customer, then by Ana 15 min later; Ana closes it an hour after opening.
+    k.message = message
     k.conv1 = conversation(sms, "+5511900000001", "2026-11-01T12:00:00")
     k.m1 = message(k.conv1, "out", "2026-11-01T12:00:00", "delivered", campaign=k.c1)
     message(k.conv1, "in", "2026-11-01T12:10:00", "received", reply_to=k.m1)
@@ -94,7 +105,7 @@ def known(db, sms, make_user):
     message(k.conv3, "out", "2026-11-02T15:00:00", "failed", campaign=k.c1, reason="número inválido")
     message(k.conv3, "out", "2026-11-02T15:01:00", "blocked", campaign=k.c1,
             reason="not sent: the contact opted out of SMS")
-    message(k.conv3, "out", "2026-11-02T15:02:00", "sent", campaign=k.c2)
+    k.m9 = message(k.conv3, "out", "2026-11-02T15:02:00", "sent", campaign=k.c2)
     m10 = message(k.conv3, "out", "2026-11-02T15:03:00", "read", campaign=k.c2)
     message(k.conv3, "in", "2026-11-02T15:30:00", "received", reply_to=m10)
     message(k.conv3, "in", "2026-11-02T16:00:00", "received", reply_to=m10)
@@ -123,6 +134,40 @@ def known(db, sms, make_user):
     opt_out("contact.opt_out_whatsapp", "2026-10-30T16:00:00", "api")
     db.commit()
     return k
+
+
+def test_roll_ups_follow_status_changes_deletes_and_later_replies(db, known):
+    def campaign_rates():
+        return table(queries.messages_report(db, PERIOD), "delivery_per_campaign").rows
+
+    # A status callback applied at the driver level, as the webhook writer does: sent → delivered.
+    db.execute(text("UPDATE messages SET status = 'delivered' WHERE id = :id"), {"id": known.m9.id})
+    assert campaign_rates()[0] == ["Aviso avulso", 2, 2, 0, 1.0]
+    db.execute(text("UPDATE messages SET body = 'editada' WHERE id = :id"), {"id": known.m9.id})  # not a status
+    assert campaign_rates()[0] == ["Aviso avulso", 2, 2, 0, 1.0]
+    replies = table(queries.replies_report(db, PERIOD), "replies_per_campaign").rows
+    assert replies[0] == ["Aviso avulso", 2, 1, 2, 0.5]
+    known.message(known.conv3, "in", "2026-11-05T10:00:00", "received", reply_to=known.m9)  # days later
+    known.message(known.conv3, "in", "2026-11-05T10:05:00", "received", reply_to=known.m9)
+    replies = table(queries.replies_report(db, PERIOD), "replies_per_campaign").rows
+    assert replies[0] == ["Aviso avulso", 2, 2, 4, 1.0]
+    db.delete(db.get(Message, known.m1.id))
+    db.flush()
+    assert campaign_rates()[1] == ["Fatura novembro", 1, 0, 1, 0.0]
+
+
+def test_the_migration_fills_the_roll_ups_from_what_is_stored(own_database):
+    factory = sessionmaker(bind=own_database)
+    with factory() as session:
+        build_known(session)
+    with factory() as session:
+        before = {name: report(session, PERIOD) for name, report in queries.REPORTS.items()}
+    downgrade(own_database, "0012")
+    upgrade(own_database)
+    with factory() as session:
+        after = {name: report(session, PERIOD) for name, report in queries.REPORTS.items()}
+    assert after == before
+    assert table(after["conversations"], "response_times").rows[0] == [None, 2, 300, 900, 2, 3600, 7200, 3, 2]
 
 
 def table(sections, key):
