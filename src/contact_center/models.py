@@ -8,12 +8,12 @@ from contact_center.contacts.models import Contact, ContactIdentifier
 from contact_center.db import Base
 from contact_center.inbox.models import Conversation, ConversationEvent, QuickReply
 from contact_center.messaging.models import Message, MessageAttempt
-from contact_center.reports.models import REPORT_INDEXES, ConversationTimes, MessageHour, ReplyHour
+from contact_center.reports.models import REPORT_INDEXES, ConversationTimes, MessageDay, ReplyDay
 from contact_center.templates.models import Template
 from contact_center.webhooks.models import WebhookEvent
 
 __all__ = [
-    "REPORT_INDEXES", "ApiToken", "AuditEntry", "ConversationTimes", "MessageHour", "ReplyHour", "Base", "Campaign", "Channel", "Contact", "ContactIdentifier", "Conversation",
+    "REPORT_INDEXES", "ApiToken", "AuditEntry", "ConversationTimes", "MessageDay", "ReplyDay", "Base", "Campaign", "Channel", "Contact", "ContactIdentifier", "Conversation",
     "ConversationEvent", "WhatsAppTemplate",
     "LoginFailure", "Message", "MessageAttempt", "QuickReply", "Template", "UiSession", "User", "WebhookEvent",
 ]

@@ -1,6 +1,6 @@
-"""What the reports read through (migration 0013): hourly roll-ups of messages and replies that
-the database keeps up to date by trigger, and indexes on the tables the reports read, declared
-here so that what each is for stays next to the queries.
+"""What the reports read through (migration 0013): daily roll-ups of messages and replies and
+each conversation's times, which the database keeps up to date by trigger, and indexes on the
+tables the reports read, declared here so that what each is for stays next to the queries.
 
 Each holds the columns its report groups by, so a report reads index pages only, never the rows.
 Partial where a report reads a part of the table: a customer's reply (the webhook's hot path)
@@ -10,9 +10,9 @@ reports/queries.py writes the same literals."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Index, Integer, String, text
+from sqlalchemy import Date, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from contact_center.audit.models import AuditEntry
@@ -44,16 +44,16 @@ REPORT_INDEXES = (
 )
 
 
-class MessageHour(Base):
-    """Outbound messages counted per UTC hour of creation, channel, campaign, author and status
-    now: the messages report reads a month from these few thousand rows instead of a third of a
+class MessageDay(Base):
+    """Outbound messages counted per Brasília day of creation, channel, campaign, author and status
+    now: a month of the messages report is some thousands of these rows instead of a third of a
     million messages. Written only by the database's triggers on `messages` (migration 0013), in
     the transaction that inserts a message or changes its status, whatever code path does it (the
     webhook writer's driver-level statements included). 0 stands for no campaign / no author."""
 
-    __tablename__ = "report_message_hours"
+    __tablename__ = "report_message_days"
 
-    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     channel_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     author_id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -61,14 +61,14 @@ class MessageHour(Base):
     messages: Mapped[int] = mapped_column(Integer)
 
 
-class ReplyHour(Base):
-    """Customers' replies to campaign messages, per UTC hour in which the answered message was
+class ReplyDay(Base):
+    """Customers' replies to campaign messages, per Brasília day on which the answered message was
     created, its channel and campaign: `replies` every reply, `replied` the messages with at least
     one. Written only by the trigger on inserted inbound messages (migration 0013)."""
 
-    __tablename__ = "report_reply_hours"
+    __tablename__ = "report_reply_days"
 
-    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     channel_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     replies: Mapped[int] = mapped_column(Integer)

@@ -1,10 +1,10 @@
 """The reports' figures. Each function reads one report for a period and its filters in a few
-grouped queries: messages and replies from the hourly roll-ups the database keeps by trigger
-(reports/models.py, migration 0013), the rest through that migration's indexes
-(bench/reports.py measures them on a million messages).
+grouped queries, from the daily roll-ups and conversation times the database keeps by trigger
+(reports/models.py, migration 0013) and through that migration's indexes (bench/reports.py
+measures them on a million messages).
 
-Days are Brasília days: roll-ups count per UTC hour and each hour is put in its local day here
-with zoneinfo, so a change of offset could never put an hour in the wrong day.
+Days are Brasília days: the roll-ups count by them, and what is read from timestamps is grouped
+per UTC hour in the database and put in its Brasília day here with zoneinfo.
 
 Definitions (the page's help text says the same):
 - A message's final state is its status now. Delivery rate = delivered (read included) ÷
@@ -36,7 +36,7 @@ from contact_center.channels.models import Channel
 from contact_center.inbox.models import Conversation, ConversationEvent
 from contact_center.messaging.models import Message
 from contact_center.reports import models
-from contact_center.reports.models import ConversationTimes, MessageHour, ReplyHour
+from contact_center.reports.models import ConversationTimes, MessageDay, ReplyDay
 from contact_center.reports.period import ZONE, Filters
 from contact_center.reports.tables import Column, Section
 from contact_center.templates.models import Template
@@ -83,9 +83,9 @@ def percentile(values: list[float], share: float) -> float | None:
 
 # --- messages --------------------------------------------------------------------------------------
 
-def _hours(query: Select, f: Filters, table=MessageHour) -> Select:
+def _days(query: Select, f: Filters, table=MessageDay) -> Select:
     """A roll-up's rows for the period and the filters (0 is no campaign / no author there)."""
-    query = query.where(table.hour >= f.since, table.hour < f.until)
+    query = query.where(table.day >= f.start, table.day <= f.end)
     if f.channel_id is not None:
         query = query.where(table.channel_id == f.channel_id)
     if f.campaign_id is not None:
@@ -99,14 +99,14 @@ def messages_report(session: Session, f: Filters) -> list[Section]:
     states = list(STATES)
 
     def rolled_up(*columns):
-        query = _hours(select(*columns, MessageHour.status, func.sum(MessageHour.messages)), f)
+        query = _days(select(*columns, MessageDay.status, func.sum(MessageDay.messages)), f)
         if f.operator_id is not None:
-            query = query.where(MessageHour.author_id == f.operator_id)
-        return session.execute(query.group_by(*columns, MessageHour.status))
+            query = query.where(MessageDay.author_id == f.operator_id)
+        return session.execute(query.group_by(*columns, MessageDay.status))
 
     per_day: dict[tuple[date, int], Counter] = defaultdict(Counter)
-    for hour, channel_id, status, count in rolled_up(MessageHour.hour, MessageHour.channel_id):
-        per_day[(_local_day(hour), channel_id)][STATE_OF.get(status, "pending")] += count
+    for day, channel_id, status, count in rolled_up(MessageDay.day, MessageDay.channel_id):
+        per_day[(day, channel_id)][STATE_OF.get(status, "pending")] += count
     channel_ids = sorted({channel_id for (_, channel_id), counts in per_day.items() if any(counts.values())})
     channels = _names(session, Channel, channel_ids)
     daily = Section("messages_per_day", [Column("day", "day"), Column("channel", "text"),
@@ -128,7 +128,7 @@ def messages_report(session: Session, f: Filters) -> list[Section]:
         per_channel.rows.append([channels.get(channel_id, f"#{channel_id}"), *_delivery(by_channel[channel_id])])
 
     by_campaign: dict[int, Counter] = defaultdict(Counter)
-    for campaign_id, status, count in rolled_up(MessageHour.campaign_id):
+    for campaign_id, status, count in rolled_up(MessageDay.campaign_id):
         if campaign_id and count:
             by_campaign[campaign_id][STATE_OF.get(status, "pending")] += count
     campaigns = _names(session, Campaign, by_campaign)
@@ -175,14 +175,14 @@ def _failure_reasons(session: Session, f: Filters) -> Section:
 
 def replies_report(session: Session, f: Filters) -> list[Section]:
     """Campaign messages sent in the period that got a reply, per campaign and per template."""
-    reached_query = _hours(select(MessageHour.campaign_id, func.sum(MessageHour.messages)), f).where(
-        MessageHour.campaign_id != 0, MessageHour.status.in_(REACHED)).group_by(MessageHour.campaign_id)
-    replied_query = _hours(select(ReplyHour.campaign_id, func.sum(ReplyHour.replied), func.sum(ReplyHour.replies)),
-                           f, ReplyHour).group_by(ReplyHour.campaign_id)
+    reached_query = _days(select(MessageDay.campaign_id, func.sum(MessageDay.messages)), f).where(
+        MessageDay.campaign_id != 0, MessageDay.status.in_(REACHED)).group_by(MessageDay.campaign_id)
+    replied_query = _days(select(ReplyDay.campaign_id, func.sum(ReplyDay.replied), func.sum(ReplyDay.replies)),
+                           f, ReplyDay).group_by(ReplyDay.campaign_id)
     if f.operator_id is not None:  # the campaigns they created, not messages they wrote
         created = select(Campaign.id).where(Campaign.created_by_id == f.operator_id)
-        reached_query = reached_query.where(MessageHour.campaign_id.in_(created))
-        replied_query = replied_query.where(ReplyHour.campaign_id.in_(created))
+        reached_query = reached_query.where(MessageDay.campaign_id.in_(created))
+        replied_query = replied_query.where(ReplyDay.campaign_id.in_(created))
     reached = {campaign_id: count for campaign_id, count in session.execute(reached_query) if count}
     replied = {campaign_id: (messages, replies) for campaign_id, messages, replies in session.execute(replied_query)}
 

@@ -1,12 +1,16 @@
-"""Reports: hourly roll-ups of messages and replies kept by trigger, and the indexes reports read
+"""Reports: daily roll-ups and conversation times kept by trigger, and the indexes reports read
 
-report_message_hours counts outbound messages per UTC hour of creation, channel, campaign, author
-and status; report_reply_hours counts replies to campaign messages per hour of the answered
-message. Triggers on `messages` keep both in the transaction that inserts a message or changes
-its status, whichever code does it (ORM, the webhook writer's driver-level statements, bulk
-inserts): nothing in Python can forget to. The hours are UTC, so no time zone is written into
-the database; the reports put each hour in its Brasília day with zoneinfo. The upgrade fills
-both from the messages already stored.
+report_message_days counts outbound messages per Brasília day of creation, channel, campaign,
+author and status; report_reply_days counts replies to campaign messages per day of the answered
+message; report_conversations holds each conversation's first-response and resolution figures.
+Triggers keep all three in the transaction that inserts a message, changes its status, opens or
+closes a conversation, whichever code does it (ORM, the webhook writer's driver-level statements,
+bulk inserts): nothing in Python can forget to. The upgrade fills them from what is stored.
+
+Brasília days: PostgreSQL converts with its own time zone database; SQLite has none, so its
+triggers shift by the offset zoneinfo gives America/Sao_Paulo when this migration runs (UTC−3,
+without daylight saving since 2019). Should Brazil change its clocks again, a migration must
+rewrite the SQLite triggers and recount the days after the change.
 
 Indexes: failed messages by day and reason (partial: only failures have an entry), replies by the
 message they answer (partial), customers' messages by time, operators' messages by time
@@ -16,6 +20,9 @@ Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-10 10:00:00
 """
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from alembic import op
@@ -42,28 +49,34 @@ INDEXES = (
     ("ix_audit_log_action_at", "audit_log", ["action", "at"], {}),
 )
 
-MESSAGE_KEY = "hour, channel_id, campaign_id, author_id, status"
-REPLY_KEY = "hour, channel_id, campaign_id"
-
-SQLITE_HOUR = "strftime('%Y-%m-%d %H:00:00.000000', {0})"  # SQLAlchemy's own text form
-POSTGRES_HOUR = "(date_trunc('hour', {0} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+MESSAGE_KEY = "day, channel_id, campaign_id, author_id, status"
+REPLY_KEY = "day, channel_id, campaign_id"
+ZONE = "America/Sao_Paulo"
 
 
-def _count_message(row: str, change: int, hour: str) -> str:
-    return (f"INSERT INTO report_message_hours ({MESSAGE_KEY}, messages) VALUES ({hour.format(row + '.created_at')}, "
+def _sqlite_day() -> str:
+    hours = ZoneInfo(ZONE).utcoffset(datetime.now()).total_seconds() / 3600
+    return f"date({{0}}, '{hours:+g} hours')"
+
+
+POSTGRES_DAY = f"CAST(({{0}} AT TIME ZONE '{ZONE}') AS DATE)"
+
+
+def _count_message(row: str, change: int, day: str) -> str:
+    return (f"INSERT INTO report_message_days ({MESSAGE_KEY}, messages) VALUES ({day.format(row + '.created_at')}, "
             f"{row}.channel_id, COALESCE({row}.campaign_id, 0), COALESCE({row}.author_id, 0), {row}.status, {change}) "
-            f"ON CONFLICT ({MESSAGE_KEY}) DO UPDATE SET messages = report_message_hours.messages + excluded.messages")
+            f"ON CONFLICT ({MESSAGE_KEY}) DO UPDATE SET messages = report_message_days.messages + excluded.messages")
 
 
-def _count_reply(hour: str) -> str:
+def _count_reply(day: str) -> str:
     # `replied` counts the answered message once: on its first reply (ix_messages_in_reply_to).
-    return (f"INSERT INTO report_reply_hours ({REPLY_KEY}, replies, replied) "
-            f"SELECT {hour.format('m.created_at')}, m.channel_id, m.campaign_id, 1, "
+    return (f"INSERT INTO report_reply_days ({REPLY_KEY}, replies, replied) "
+            f"SELECT {day.format('m.created_at')}, m.channel_id, m.campaign_id, 1, "
             "CASE WHEN EXISTS (SELECT 1 FROM messages r WHERE r.in_reply_to_id = m.id AND r.id <> NEW.id "
             "AND r.direction = 'in') THEN 0 ELSE 1 END "
             "FROM messages m WHERE m.id = NEW.in_reply_to_id AND m.campaign_id IS NOT NULL "
-            f"ON CONFLICT ({REPLY_KEY}) DO UPDATE SET replies = report_reply_hours.replies + excluded.replies, "
-            "replied = report_reply_hours.replied + excluded.replied")
+            f"ON CONFLICT ({REPLY_KEY}) DO UPDATE SET replies = report_reply_days.replies + excluded.replies, "
+            "replied = report_reply_days.replied + excluded.replied")
 
 
 def _seconds(later: str, earlier: str, postgres: bool) -> str:
@@ -97,19 +110,19 @@ def _conversation_statements(postgres: bool) -> dict[str, str]:
 
 
 def _sqlite_triggers() -> list[str]:
-    hour = SQLITE_HOUR
+    day = _sqlite_day()
     conversation = _conversation_statements(postgres=False)
     return [
         f"""CREATE TRIGGER report_message_inserted AFTER INSERT ON messages WHEN NEW.direction = 'out'
-            BEGIN {_count_message('NEW', 1, hour)}; END""",
+            BEGIN {_count_message('NEW', 1, day)}; END""",
         f"""CREATE TRIGGER report_message_status AFTER UPDATE OF status ON messages
             WHEN NEW.direction = 'out' AND OLD.status IS NOT NEW.status
-            BEGIN {_count_message('OLD', -1, hour)}; {_count_message('NEW', 1, hour)}; END""",
+            BEGIN {_count_message('OLD', -1, day)}; {_count_message('NEW', 1, day)}; END""",
         f"""CREATE TRIGGER report_message_deleted AFTER DELETE ON messages WHEN OLD.direction = 'out'
-            BEGIN {_count_message('OLD', -1, hour)}; END""",
+            BEGIN {_count_message('OLD', -1, day)}; END""",
         f"""CREATE TRIGGER report_reply_inserted AFTER INSERT ON messages
             WHEN NEW.direction = 'in' AND NEW.in_reply_to_id IS NOT NULL
-            BEGIN {_count_reply(hour)}; END""",
+            BEGIN {_count_reply(day)}; END""",
         f"""CREATE TRIGGER report_conversation_opened AFTER INSERT ON conversations
             BEGIN {conversation['opened']}; END""",
         f"""CREATE TRIGGER report_customer_wrote AFTER INSERT ON messages WHEN NEW.direction = 'in'
@@ -122,15 +135,15 @@ def _sqlite_triggers() -> list[str]:
 
 
 def _postgres_triggers() -> list[str]:
-    hour = POSTGRES_HOUR
+    day = POSTGRES_DAY
     conversation = _conversation_statements(postgres=True)
     return [
         f"""CREATE FUNCTION report_roll_up() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-              IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.direction = 'out' THEN {_count_message('OLD', -1, hour)}; END IF;
-              IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.direction = 'out' THEN {_count_message('NEW', 1, hour)}; END IF;
+              IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.direction = 'out' THEN {_count_message('OLD', -1, day)}; END IF;
+              IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.direction = 'out' THEN {_count_message('NEW', 1, day)}; END IF;
               IF TG_OP = 'INSERT' AND NEW.direction = 'in' AND NEW.in_reply_to_id IS NOT NULL THEN
-                {_count_reply(hour)};
+                {_count_reply(day)};
               END IF;
               IF TG_OP = 'INSERT' AND NEW.direction = 'in' THEN {conversation['customer']}; END IF;
               IF TG_OP = 'INSERT' AND NEW.direction = 'out' AND NEW.author_id IS NOT NULL THEN
@@ -157,24 +170,24 @@ def upgrade() -> None:
     for name, table, columns, options in INDEXES:
         op.create_index(name, table, columns, unique=False, **options)
     op.create_table(
-        'report_message_hours',
-        sa.Column('hour', contact_center.db.UTCDateTime(timezone=True), nullable=False),
+        'report_message_days',
+        sa.Column('day', sa.Date(), nullable=False),
         sa.Column('channel_id', sa.Integer(), nullable=False),
         sa.Column('campaign_id', sa.Integer(), nullable=False),
         sa.Column('author_id', sa.Integer(), nullable=False),
         sa.Column('status', sa.String(length=16), nullable=False),
         sa.Column('messages', sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint('hour', 'channel_id', 'campaign_id', 'author_id', 'status',
-                                name=op.f('pk_report_message_hours')),
+        sa.PrimaryKeyConstraint('day', 'channel_id', 'campaign_id', 'author_id', 'status',
+                                name=op.f('pk_report_message_days')),
     )
     op.create_table(
-        'report_reply_hours',
-        sa.Column('hour', contact_center.db.UTCDateTime(timezone=True), nullable=False),
+        'report_reply_days',
+        sa.Column('day', sa.Date(), nullable=False),
         sa.Column('channel_id', sa.Integer(), nullable=False),
         sa.Column('campaign_id', sa.Integer(), nullable=False),
         sa.Column('replies', sa.Integer(), nullable=False),
         sa.Column('replied', sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint('hour', 'channel_id', 'campaign_id', name=op.f('pk_report_reply_hours')),
+        sa.PrimaryKeyConstraint('day', 'channel_id', 'campaign_id', name=op.f('pk_report_reply_days')),
     )
     op.create_table(
         'report_conversations',
@@ -192,13 +205,13 @@ def upgrade() -> None:
     )
     op.create_index('ix_report_conversations_opened', 'report_conversations', ['opened_at', 'channel_id'])
     postgres = op.get_bind().dialect.name == "postgresql"
-    hour = POSTGRES_HOUR if postgres else SQLITE_HOUR
+    day = POSTGRES_DAY if postgres else _sqlite_day()
     _fill_conversations(postgres)
-    op.execute(f"INSERT INTO report_message_hours ({MESSAGE_KEY}, messages) "
-               f"SELECT {hour.format('created_at')}, channel_id, COALESCE(campaign_id, 0), COALESCE(author_id, 0), "
+    op.execute(f"INSERT INTO report_message_days ({MESSAGE_KEY}, messages) "
+               f"SELECT {day.format('created_at')}, channel_id, COALESCE(campaign_id, 0), COALESCE(author_id, 0), "
                f"status, count(*) FROM messages WHERE direction = 'out' GROUP BY 1, 2, 3, 4, 5")
-    op.execute(f"INSERT INTO report_reply_hours ({REPLY_KEY}, replies, replied) "
-               f"SELECT {hour.format('m.created_at')}, m.channel_id, m.campaign_id, count(*), count(DISTINCT m.id) "
+    op.execute(f"INSERT INTO report_reply_days ({REPLY_KEY}, replies, replied) "
+               f"SELECT {day.format('m.created_at')}, m.channel_id, m.campaign_id, count(*), count(DISTINCT m.id) "
                "FROM messages r JOIN messages m ON m.id = r.in_reply_to_id "
                "WHERE r.direction = 'in' AND m.campaign_id IS NOT NULL GROUP BY 1, 2, 3")
     for statement in (_postgres_triggers() if postgres else _sqlite_triggers()):
@@ -243,7 +256,7 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER {name}")
     op.drop_index('ix_report_conversations_opened', table_name='report_conversations')
     op.drop_table('report_conversations')
-    op.drop_table('report_reply_hours')
-    op.drop_table('report_message_hours')
+    op.drop_table('report_reply_days')
+    op.drop_table('report_message_days')
     for name, table, _columns, _options in reversed(INDEXES):
         op.drop_index(name, table_name=table)
