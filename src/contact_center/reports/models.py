@@ -32,7 +32,7 @@ def _partial(condition: str) -> dict:
 REPORT_INDEXES = (
     # failure reasons: only failed messages have an entry, written when they fail
     Index("ix_messages_report_failed", Message.created_at, Message.status, Message.status_reason,
-          **_partial(FAILED)),
+          Message.channel_id, Message.campaign_id, Message.author_id, **_partial(FAILED)),
     # whether a campaign message was already replied to (the reply trigger asks), the timeline's quotes
     Index("ix_messages_in_reply_to", Message.in_reply_to_id, **_partial(REPLYING)),
     # first responses and conversations handled per operator
@@ -83,7 +83,9 @@ class ConversationTimes(Base):
     seconds. The conversations report reads the period's rows instead of their messages."""
 
     __tablename__ = "report_conversations"
-    __table_args__ = (Index("ix_report_conversations_opened", "opened_at", "channel_id"),)
+    # Every column the report reads, so that it reads the index alone.
+    __table_args__ = (Index("ix_report_conversations_opened", "opened_at", "channel_id", "responder_id",
+                            "response_seconds", "closer_id", "resolution_seconds"),)
 
     conversation_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel_id: Mapped[int] = mapped_column(Integer)

@@ -56,10 +56,6 @@ def today() -> date:
     return datetime.now(ZONE).date()
 
 
-def local_day(moment: datetime) -> date:
-    return moment.astimezone(ZONE).date()
-
-
 def _shown(value: str) -> str:
     return value if len(value) <= 40 else value[:40] + "…"
 

@@ -26,7 +26,7 @@ import math
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Select, distinct, func, literal_column, select, text
+from sqlalchemy import Select, distinct, func, select, text
 from sqlalchemy.orm import Session
 
 from contact_center.audit.models import AuditEntry
@@ -48,13 +48,10 @@ STATES = {"read": ("read", "played"), "delivered": ("delivered",), "sent": ("sen
           "blocked": ("blocked",), "cancelled": ("cancelled",)}
 STATE_OF = {status: state for state, statuses in STATES.items() for status in statuses}
 REACHED = ("sent", "delivered", "read", "played")
-FAILURES = ("failed", "rejected", "expired", "blocked")
 TOP_REASONS = 10
 OPT_OUT_ACTIONS = ("contact.opt_out_sms", "contact.opt_out_whatsapp", "contact.opt_out_marketing")
 OPT_OUT_REASONS = ("keyword", "provider", "marketing_stop", "operator")
-# Literal, not bound: SQLite uses a partial index only when the query's WHERE names its condition.
-OUT = literal_column("'out'")
-IN = literal_column("'in'")
+# As written in the partial index: SQLite uses one only when the query's WHERE states its condition.
 FAILED = text(models.FAILED)
 
 
@@ -151,7 +148,7 @@ def _failure_reasons(session: Session, f: Filters) -> Section:
     section = Section("failure_reasons", [Column("reason", "text"), Column("status", "label"), Column("messages"),
                                           Column("examples", "text")], chart="bars", series=(2,))
     query = (select(Message.status, Message.status_reason, func.count(), func.min(Message.id), func.max(Message.id))
-             .where(FAILED, Message.direction == OUT, Message.created_at >= f.since, Message.created_at < f.until))
+             .where(FAILED, Message.created_at >= f.since, Message.created_at < f.until))
     if f.channel_id is not None:
         query = query.where(Message.channel_id == f.channel_id)
     if f.campaign_id is not None:
@@ -252,21 +249,15 @@ def conversations_report(session: Session, f: Filters) -> list[Section]:
         opened_in_period(select(opened_hour, func.count())).group_by(opened_hour)))
 
     response: dict[int | None, list[int]] = defaultdict(list)
-    query = opened_in_period(select(times_of.responder_id, times_of.response_seconds)).where(
-        times_of.response_seconds.is_not(None))
-    if f.operator_id is not None:
-        query = query.where(times_of.responder_id == f.operator_id)
-    for responder_id, seconds in session.execute(query):
-        response[None].append(seconds)
-        response[responder_id].append(seconds)
     resolution: dict[int | None, list[int]] = defaultdict(list)
-    query = opened_in_period(select(times_of.closer_id, times_of.resolution_seconds)).where(
-        times_of.resolution_seconds.is_not(None))
-    if f.operator_id is not None:
-        query = query.where(times_of.closer_id == f.operator_id)
-    for closer_id, seconds in session.execute(query):
-        resolution[None].append(seconds)
-        resolution[closer_id].append(seconds)
+    for responder_id, answered_in, closer_id, closed_in in session.execute(opened_in_period(select(
+            times_of.responder_id, times_of.response_seconds, times_of.closer_id, times_of.resolution_seconds))):
+        if answered_in is not None and f.operator_id in (None, responder_id):
+            response[None].append(answered_in)
+            response[responder_id].append(answered_in)
+        if closed_in is not None and f.operator_id in (None, closer_id):
+            resolution[None].append(closed_in)
+            resolution[closer_id].append(closed_in)
 
     # Closes in the period, whenever the conversation opened.
     closes = select(ConversationEvent.at, ConversationEvent.actor_id).where(

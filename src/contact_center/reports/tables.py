@@ -8,9 +8,6 @@ import io
 from dataclasses import dataclass, field
 from datetime import date
 
-KINDS = ("text", "label", "day", "int", "rate", "seconds")
-
-
 @dataclass(frozen=True)
 class Column:
     key: str  # the heading's key in web/i18n.py ("reports.col.<key>")

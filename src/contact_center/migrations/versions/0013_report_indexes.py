@@ -40,7 +40,8 @@ def _partial(condition: str) -> dict:
 
 
 INDEXES = (
-    ("ix_messages_report_failed", "messages", ["created_at", "status", "status_reason"],
+    ("ix_messages_report_failed", "messages",
+     ["created_at", "status", "status_reason", "channel_id", "campaign_id", "author_id"],
      _partial("status IN ('failed', 'rejected', 'expired', 'blocked')")),
     ("ix_messages_in_reply_to", "messages", ["in_reply_to_id"], _partial("in_reply_to_id IS NOT NULL")),
     ("ix_messages_report_operator", "messages", ["created_at", "author_id", "conversation_id", "channel_id"],
@@ -49,6 +50,9 @@ INDEXES = (
     ("ix_audit_log_action_at", "audit_log", ["action", "at"], {}),
 )
 
+# Every column the conversations report reads, so that it reads the index alone.
+CONVERSATION_INDEX = ['opened_at', 'channel_id', 'responder_id', 'response_seconds', 'closer_id',
+                      'resolution_seconds']
 MESSAGE_KEY = "day, channel_id, campaign_id, author_id, status"
 REPLY_KEY = "day, channel_id, campaign_id"
 ZONE = "America/Sao_Paulo"
@@ -203,7 +207,7 @@ def upgrade() -> None:
         sa.Column('resolution_seconds', sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint('conversation_id', name=op.f('pk_report_conversations')),
     )
-    op.create_index('ix_report_conversations_opened', 'report_conversations', ['opened_at', 'channel_id'])
+    op.create_index('ix_report_conversations_opened', 'report_conversations', CONVERSATION_INDEX)
     postgres = op.get_bind().dialect.name == "postgresql"
     day = POSTGRES_DAY if postgres else _sqlite_day()
     _fill_conversations(postgres)
