@@ -13,7 +13,8 @@ from contact_center.templates.models import Template
 from contact_center.webhooks.models import WebhookEvent
 
 __all__ = [
-    "REPORT_INDEXES", "ApiToken", "AuditEntry", "ConversationTimes", "MessageDay", "ReplyDay", "Base", "Campaign", "Channel", "Contact", "ContactIdentifier", "Conversation",
+    "ApiToken", "AuditEntry", "Base", "Campaign", "Channel", "Contact", "ContactIdentifier", "Conversation",
     "ConversationEvent", "WhatsAppTemplate",
+    "REPORT_INDEXES", "ConversationTimes", "MessageDay", "ReplyDay",  # the reports' roll-ups and indexes
     "LoginFailure", "Message", "MessageAttempt", "QuickReply", "Template", "UiSession", "User", "WebhookEvent",
 ]

@@ -2,9 +2,9 @@
 each conversation's times, which the database keeps up to date by trigger, and indexes on the
 tables the reports read, declared here so that what each is for stays next to the queries.
 
-Each holds the columns its report groups by, so a report reads index pages only, never the rows.
-Partial where a report reads a part of the table: a customer's reply (the webhook's hot path)
-writes one entry at the end of `ix_messages_report_in` and none in the outbound or operator ones.
+Each index holds the columns its report reads, so a report reads index pages only, never the
+rows. Partial where a report reads a part of the table: a customer's reply (the webhook's hot
+path) writes an entry only in `ix_messages_in_reply_to`, and only when it answers a message.
 SQLite uses a partial index only for a query whose WHERE states its condition as written here, so
 reports/queries.py writes the same literals."""
 
@@ -35,11 +35,13 @@ REPORT_INDEXES = (
           Message.channel_id, Message.campaign_id, Message.author_id, **_partial(FAILED)),
     # whether a campaign message was already replied to (the reply trigger asks), the timeline's quotes
     Index("ix_messages_in_reply_to", Message.in_reply_to_id, **_partial(REPLYING)),
-    # first responses and conversations handled per operator
+    # conversations handled per operator
     Index("ix_messages_report_operator", Message.created_at, Message.author_id, Message.conversation_id,
           Message.channel_id, **_partial(BY_OPERATOR)),
+    # closes per day and per operator
     Index("ix_conversation_events_kind_at", ConversationEvent.kind, ConversationEvent.at,
           ConversationEvent.conversation_id, ConversationEvent.actor_id),
+    # opt-outs per day
     Index("ix_audit_log_action_at", AuditEntry.action, AuditEntry.at),
 )
 

@@ -13,8 +13,8 @@ without daylight saving since 2019). Should Brazil change its clocks again, a mi
 rewrite the SQLite triggers and recount the days after the change.
 
 Indexes: failed messages by day and reason (partial: only failures have an entry), replies by the
-message they answer (partial), customers' messages by time, operators' messages by time
-(partial), conversations by opening, closes by time, opt-outs in the audit log by time.
+message they answer (partial), operators' messages by time (partial), closes by time, opt-outs in
+the audit log by time. A customer's reply writes in none of them unless it answers a message.
 
 Revision ID: 0013
 Revises: 0012
