@@ -181,6 +181,76 @@ def measure(path: Path, requests: int) -> dict[str, list[float]]:
     return timings
 
 
+REPORT_TRIGGERS = ("report_message_inserted", "report_reply_inserted", "report_conversation_opened",
+                   "report_customer_wrote", "report_operator_wrote")
+
+
+def reply_path(directory: Path, replies: int, rounds: int, batch: int = 16) -> dict[str, list[float]]:
+    """What the triggers add to a reply's write, the webhook writer's own work: the same batches of
+    `batch` replies through messaging.inbound.record_replies and a commit, into two fresh copies of
+    one database, with and without the report triggers, alternating round by round (ABAB) in this
+    process. Each reply is from a new customer (a conversation opens) and half answer a campaign
+    message (a reply to count). µs of wall time per reply, per round."""
+    import shutil
+
+    from contact_center.db import make_engine, make_session_factory
+    from contact_center.messaging.inbound import ReplyIn, record_replies
+    from contact_center.migrations import upgrade
+    from contact_center.providers.base import InboundReply
+
+    base = directory / "replies-base.db"
+    engine = make_engine(f"sqlite:///{base}")
+    upgrade(engine)
+    engine.dispose()
+    db = sqlite3.connect(base)
+    stamp = _ts(datetime.now(UTC))
+    db.execute("INSERT INTO channels (id, name, kind, provider, active, credentials, settings, created_at, updated_at, "
+               "webhook_secret) VALUES (1, 'SMS', 'sms', 'kolmeya_sandbox', 1, '{}', '{}', ?, ?, 's')", (stamp, stamp))
+    db.execute("INSERT INTO campaigns (id, name, channel_id, body_template, status, start_when_built, total, skipped, "
+               "cancelled, created_at, updated_at) VALUES (1, 'C', 1, 'x', 'completed', 0, 0, 0, 0, ?, ?)", (stamp, stamp))
+    total = replies * rounds
+    db.executemany("INSERT INTO conversations (id, channel_id, phone_e164, phone_key, status, unread_count, "
+                   "last_activity_at, created_at) VALUES (?, 1, ?, ?, 'done', 0, ?, ?)",
+                   [(i, f"+55119{i:08d}", f"old{i}", stamp, stamp) for i in range(1, total + 1)])
+    db.executemany("INSERT INTO messages (reference, channel_id, conversation_id, campaign_id, direction, origin, "
+                   "phone, phone_e164, body, content_type, status, status_inferred, segments, attempts, created_at, "
+                   "updated_at) VALUES (?, 1, ?, 1, 'out', 'campaign', ?, ?, 'x', 'text', 'delivered', 0, 1, 1, ?, ?)",
+                   [(f"camp{i}", i, f"+55119{i:08d}", f"+55119{i:08d}", stamp, stamp) for i in range(1, total + 1)])
+    db.commit()
+    db.close()
+    copies = {}
+    for label in ("with triggers", "without"):
+        path = directory / f"replies-{label.replace(' ', '-')}.db"
+        shutil.copy(base, path)
+        if label == "without":
+            plain = sqlite3.connect(path)
+            for name in REPORT_TRIGGERS:
+                plain.execute(f"DROP TRIGGER {name}")
+            plain.commit()
+            plain.close()
+        engine = make_engine(f"sqlite:///{path}")
+        copies[label] = (engine, make_session_factory(engine))
+    timings: dict[str, list[float]] = {label: [] for label in copies}
+    for n in range(rounds):
+        for label in (("with triggers", "without") if n % 2 == 0 else ("without", "with triggers")):
+            _, factory = copies[label]
+            first = n * replies
+            started = time.perf_counter()
+            for start in range(first, first + replies, batch):
+                items = [ReplyIn("kolmeya.reply", 1, InboundReply(
+                    external_id=f"{label}-{i}", phone=f"+55 21 9{i // 10000:04d}-{i % 10000:04d}", text="Oi, já paguei",
+                    received_at=datetime.now(UTC), in_reply_to_reference=f"camp{i + 1}" if i % 2 else None,
+                    in_reply_to_provider_id=None), payload="{}") for i in range(start, min(first + replies,
+                                                                                           start + batch))]
+                with factory() as session:
+                    record_replies(session, items)
+                    session.commit()
+            timings[label].append((time.perf_counter() - started) / replies * 1e6)
+    for engine, _ in copies.values():
+        engine.dispose()
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -188,10 +258,23 @@ def main() -> None:
     parser.add_argument("--operators", type=int, default=50)
     parser.add_argument("--requests", type=int, default=30, help="per report page, across the filter variants")
     parser.add_argument("--keep", type=Path, help="build (or reuse) the database in this directory")
+    parser.add_argument("--replies", type=int, default=4000, help="replies a round in the reply-path measurement")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of each (ABAB) in the reply-path measurement")
+    parser.add_argument("--only", choices=("pages", "replies"), help="run one of the two measurements")
     args = parser.parse_args()
     directory = args.keep or Path(tempfile.mkdtemp(prefix="cc-reports-"))
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "contact-center.db"
+    met = True
+    if args.only != "pages":
+        costs = reply_path(directory, args.replies, args.rounds)
+        with_triggers, without = (statistics.median(costs[k]) for k in ("with triggers", "without"))
+        print(f"reply write path (record_replies + commit, batches of 16), µs a reply, median of {args.rounds} rounds "
+              f"each: with the report triggers {with_triggers:.0f}, without {without:.0f} "
+              f"(+{(with_triggers / without - 1) * 100:.0f} %); rounds: "
+              + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(costs["with triggers"], costs["without"])), flush=True)
+    if args.only == "replies":
+        sys.exit(0)
     if not path.exists():
         started = time.perf_counter()
         built = build(path, args.messages, args.conversations, args.operators)
@@ -200,7 +283,6 @@ def main() -> None:
     timings = measure(path, args.requests)
     print(f"\nreport page server time, ms ({args.requests} requests a page; goal p99 ≤ {GOAL_P99_MS} ms)")
     print(f"{'page':42} {'p50':>8} {'p99':>8} {'max':>8}")
-    met = True
     for name, values in timings.items():
         p99 = percentile(values, 0.99)
         if "[" not in name:
