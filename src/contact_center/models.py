@@ -9,6 +9,7 @@ from contact_center.db import Base
 from contact_center.inbox.models import Conversation, ConversationEvent, QuickReply
 from contact_center.messaging.models import Message, MessageAttempt
 from contact_center.odoo.models import OdooSyncState
+from contact_center.reports.models import REPORT_INDEXES, ConversationTimes, MessageDay, ReplyDay
 from contact_center.templates.models import Template
 from contact_center.webhooks.models import WebhookEvent
 
@@ -16,5 +17,7 @@ __all__ = [
     "ApiToken", "AuditEntry", "Base", "Campaign", "Channel", "Contact", "ContactIdentifier", "ContactImport",
     "ContactTag", "Conversation",
     "ConversationEvent", "WhatsAppTemplate",
-    "LoginFailure", "Message", "MessageAttempt", "OdooSyncState", "QuickReply", "Template", "UiSession", "User", "WebhookEvent",
+    "REPORT_INDEXES", "ConversationTimes", "MessageDay", "ReplyDay",  # the reports' roll-ups and indexes
+    "LoginFailure", "Message", "MessageAttempt", "OdooSyncState", "QuickReply", "Template", "UiSession", "User",
+    "WebhookEvent",
 ]

@@ -24,6 +24,8 @@ from contact_center.money import format_brl
 from contact_center.settings import get_settings
 
 sms_app = typer.Typer(help="Send SMS and look after them.", no_args_is_help=True)
+NEVER_SENT = ("blocked", "cancelled")  # stored, never handed to the provider
+NOT_DELIVERED = tuple(s for s in FINAL_FAILURES if s != "blocked")  # the provider could not deliver them
 
 
 def _channel(session, name: str | None):
@@ -212,17 +214,23 @@ def relink():
 
 @sms_app.command("report")
 def report(limit: int = typer.Option(20, help="Rows per table.")):
-    """Per-contact sent/received counts, and the latest failures with their reasons."""
+    """Per-contact counts (sent, blocked by an opt-out, received, not delivered) and the latest
+    failures with their reasons, times in Brasília time. A blocked message never left: it is not
+    counted as sent. The reports page (/reports) has the rest."""
+    from contact_center.reports.period import ZONE
+
+    out = Message.direction == "out"
     with command_session() as session:
         rows = session.execute(
             select(Contact.id, Contact.name,
-                   func.sum(case((Message.direction == "out", 1), else_=0)),
+                   func.sum(case((out & Message.status.not_in(NEVER_SENT), 1), else_=0)),
+                   func.sum(case((out & (Message.status == "blocked"), 1), else_=0)),
                    func.sum(case((Message.direction == "in", 1), else_=0)),
-                   func.sum(case((Message.status.in_(FINAL_FAILURES), 1), else_=0)))
+                   func.sum(case((Message.status.in_(NOT_DELIVERED), 1), else_=0)))
             .join(Message, Message.contact_id == Contact.id).group_by(Contact.id, Contact.name)
             .order_by(func.count(Message.id).desc()).limit(limit)
         ).all()
-        table = Table("contact", "name", "sent", "received", "not delivered", title="Messages per contact")
+        table = Table("contact", "name", "sent", "blocked", "received", "not delivered", title="Messages per contact")
         for row in rows:
             table.add_row(*(str(v) for v in row))
         console.print(table)
@@ -230,9 +238,10 @@ def report(limit: int = typer.Option(20, help="Rows per table.")):
             select(Message.id, Message.phone_e164, Message.status, Message.status_reason, Message.created_at)
             .where(Message.status.in_(FINAL_FAILURES)).order_by(Message.id.desc()).limit(limit)
         ).all()
-        table = Table("message", "phone", "status", "reason", "created", title="Latest failures")
+        table = Table("message", "phone", "status", "reason", "created (Brasília)", title="Latest failures")
         for row in failures:
-            table.add_row(str(row[0]), row[1], row[2], row[3] or "", row[4].isoformat(timespec="minutes"))
+            table.add_row(str(row[0]), row[1], row[2], row[3] or "",
+                          row[4].astimezone(ZONE).strftime("%d/%m/%Y %H:%M"))
         console.print(table)
         unlinked = session.scalar(select(func.count()).where(Message.direction == "in", Message.contact_id.is_(None)))
         if unlinked:

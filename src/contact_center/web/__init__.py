@@ -16,7 +16,7 @@ API_PREFIXES = ("/api/", "/events", "/docs", "/openapi", "/healthz", *path_prefi
 
 
 def install(app: FastAPI) -> None:
-    from contact_center.web import admin, audit, campaigns, contacts, live, pages
+    from contact_center.web import admin, audit, campaigns, contacts, live, pages, reports
     from contact_center.web import errors as error_pages
 
     app.include_router(pages.router)
@@ -25,6 +25,8 @@ def install(app: FastAPI) -> None:
     app.include_router(contacts.router)
     app.include_router(audit.router)
     app.include_router(live.router)
+    app.include_router(reports.router)
+    app.include_router(reports.api_router)
     app.mount("/static", StaticFiles(packages=[("contact_center.web", "static")]), name="static")
 
     error_pages.install(app)
