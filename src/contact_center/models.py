@@ -4,7 +4,7 @@ from contact_center.audit.models import AuditEntry
 from contact_center.auth.models import ApiToken, LoginFailure, UiSession, User
 from contact_center.campaigns.models import Campaign
 from contact_center.channels.models import Channel, WhatsAppTemplate
-from contact_center.contacts.models import Contact, ContactIdentifier
+from contact_center.contacts.models import Contact, ContactField, ContactFieldValue, ContactIdentifier
 from contact_center.db import Base
 from contact_center.inbox.models import Conversation, ConversationEvent, QuickReply
 from contact_center.messaging.models import Message, MessageAttempt
@@ -12,7 +12,7 @@ from contact_center.templates.models import Template
 from contact_center.webhooks.models import WebhookEvent
 
 __all__ = [
-    "ApiToken", "AuditEntry", "Base", "Campaign", "Channel", "Contact", "ContactIdentifier", "Conversation",
+    "ApiToken", "AuditEntry", "Base", "Campaign", "Channel", "Contact", "ContactField", "ContactFieldValue", "ContactIdentifier", "Conversation",
     "ConversationEvent", "WhatsAppTemplate",
     "LoginFailure", "Message", "MessageAttempt", "QuickReply", "Template", "UiSession", "User", "WebhookEvent",
 ]

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from contact_center.contacts import service
+from contact_center.contacts import fields, service
 from contact_center.contacts.schemas import ContactCreate, ContactOut, ContactPage, ContactUpdate
 from contact_center.deps import AgentUser, DbSession, SupervisorUser
 from contact_center.errors import NotFound
@@ -13,13 +13,19 @@ router = APIRouter(prefix="/api/contacts", tags=["contacts"], route_class=Checke
 
 @router.get("", response_model=ContactPage)
 def list_contacts(
+    request: Request,
     session: DbSession,
     _: AgentUser,
     search: str | None = Query(None, description="Name or email fragment, CPF, or a phone in any written form."),
     offset: int = Query(0, ge=0),
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
 ):
-    items, total = service.list_contacts(session, search=search, offset=offset, limit=limit)
+    """Also filters on the business's fields: `field.KEY=value` (equal), `field.KEY_from` /
+    `field.KEY_min` (at least) and `field.KEY_to` / `field.KEY_max` (at most) for integer, money
+    and date fields, e.g. `?field.vencimento_from=01/11/2025&field.vencimento_to=30/11/2025&field.valor_parcela_min=1000`."""
+    field_filters = fields.parse_filters(session, request.query_params.multi_items())
+    items, total = service.list_contacts(session, search=search, offset=offset, limit=limit,
+                                         field_filters=field_filters)
     return ContactPage(items=items, total=total, offset=offset, limit=limit)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from contact_center import phones
-from contact_center.contacts import blacklist
+from contact_center.contacts import blacklist, fields
 from contact_center.contacts.documents import DocumentError, normalize_cpf
 from contact_center.contacts.models import Contact
 from contact_center.db import DriverCursor, chunks
@@ -87,10 +87,21 @@ def apply_changes(session: Session, contact: Contact, changes: Mapping[str, Any]
     return contact
 
 
+def _check_field_values(session: Session, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The contact's own changes and its custom field values apart, the values checked first."""
+    data = dict(data)
+    values = data.pop("fields", None) or {}
+    if values:
+        fields.check_values({d.key: d for d in fields.definitions(session)}, values)
+    return data, values
+
+
 def create_contact(session: Session, data: Mapping[str, Any]) -> Contact:
+    data, values = _check_field_values(session, data)
     contact = apply_changes(session, Contact(opt_out_sms=False, opt_out_whatsapp=False), data)
     session.add(contact)
     session.flush()
+    fields.set_values(session, contact, values)
     if contact.opt_out_sms:
         blacklist.push_after_commit(session, [contact.id])
     return contact
@@ -100,8 +111,10 @@ def update_contact(session: Session, contact: Contact, changes: Mapping[str, Any
     """Change a contact. An SMS opt-out set or cleared here (an operator, the API, the CLI) reaches
     the providers' blacklists once committed."""
     was_opted_out = bool(contact.opt_out_sms)
+    changes, values = _check_field_values(session, changes)
     apply_changes(session, contact, changes)
     session.flush()
+    fields.set_values(session, contact, values)
     if bool(contact.opt_out_sms) != was_opted_out:
         blacklist.push_after_commit(session, [contact.id])
     return contact
@@ -120,9 +133,11 @@ def delete_contact(session: Session, contact_id: int) -> None:
 
 
 def list_contacts(
-    session: Session, *, search: str | None = None, offset: int = 0, limit: int = 50
+    session: Session, *, search: str | None = None, offset: int = 0, limit: int = 50,
+    field_filters: list[fields.FieldFilter] | None = None,
 ) -> tuple[list[Contact], int]:
-    """A page of contacts, by id. `search` matches a name or email fragment, a CPF, or any written phone."""
+    """A page of contacts, by id. `search` matches a name or email fragment, a CPF, or any written phone;
+    `field_filters` (fields.parse_filters) the business's fields."""
     if limit < 1 or limit > MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     if offset < 0:
@@ -130,8 +145,11 @@ def list_contacts(
     query = select(Contact)
     if search and search.strip():
         query = query.where(search_filter(search.strip()))
+    if field_filters:
+        query = query.where(*fields.filter_condition(field_filters))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = list(session.scalars(query.order_by(Contact.id).offset(offset).limit(limit)))
+    items = list(session.scalars(query.options(fields.WITH_FIELDS)
+                                 .order_by(Contact.id).offset(offset).limit(limit)))
     return items, total
 
 
