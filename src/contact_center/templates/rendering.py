@@ -113,6 +113,17 @@ class ContactScope:
         return [name for name in self.__dataclass_fields__ if not name.startswith("_")] + list(self._custom)
 
 
+class ObjectScope(ContactScope):
+    """The contact under the name templates written for Odoo give it (`object.name`), so that an
+    unknown `object.x` is reported as written."""
+
+    @classmethod
+    def alias(cls, contact: ContactScope) -> ObjectScope:
+        scope = object.__new__(cls)
+        scope.__dict__.update(contact.__dict__)
+        return scope
+
+
 @dataclass(frozen=True)
 class UserScope:
     name: str
@@ -139,13 +150,13 @@ def contact_scope(contact, custom: Mapping[str, Any] | None = None, keys: list[s
     )
 
 
-_SCOPE_NAMES = {"ContactScope": "contact", "UserScope": "user", "CompanyScope": "company"}
+_SCOPE_NAMES = {"ContactScope": "contact", "ObjectScope": "object", "UserScope": "user", "CompanyScope": "company"}
 _MISSING_ATTRIBUTE = re.compile(r"'(?:[\w.]+\.)?(\w+) object' has no attribute '(\w+)'")
 
 
 @lru_cache(maxsize=1)
 def environment() -> BudgetedEnvironment:
-    return BudgetedEnvironment(extra_filters={"brl": _brl, "data": _data}, scope_types=(ContactScope, UserScope, CompanyScope))
+    return BudgetedEnvironment(extra_filters={"brl": _brl, "data": _data}, scope_types=(ContactScope, ObjectScope, UserScope, CompanyScope))
 
 
 def _template_line(exc: BaseException, template: Template | None = None) -> int | None:
@@ -165,7 +176,7 @@ def _explain_undefined(exc: UndefinedError, contact: ContactScope) -> str:
     match = _MISSING_ATTRIBUTE.search(message)
     if match and match.group(1) in _SCOPE_NAMES:
         scope = _SCOPE_NAMES[match.group(1)]
-        names = contact._known() if scope == "contact" else globals()[match.group(1)].__dataclass_fields__
+        names = contact._known() if scope in ("contact", "object") else globals()[match.group(1)].__dataclass_fields__
         known = ", ".join(f"{scope}.{name}" for name in names)
         return f"unknown variable '{scope}.{match.group(2)}' (known: {known})"
     if message.endswith("is undefined"):
@@ -236,7 +247,7 @@ def render_compiled(compiled: CompiledTemplate, *, contact: ContactScope, user: 
 
     def work() -> str:
         # `object`: templates written for Odoo name the contact so; they keep working here.
-        context = template.new_context({"contact": contact, "object": contact, "user": user, "company": company})
+        context = template.new_context({"contact": contact, "object": ObjectScope.alias(contact), "user": user, "company": company})
         return _collect(template.root_render_func(context), budget)
 
     try:
