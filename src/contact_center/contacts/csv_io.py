@@ -9,9 +9,11 @@ Import (`import_contacts`)
       seekable binary stream are scanned once for that before the import starts.
     * Delimiter: ``,`` or ``;`` (Brazilian Excel), sniffed from the first KB unless given.
     * Columns: headers are matched case- and accent-insensitively, Portuguese aliases included
-      (nome, telefone, celular, whatsapp, e-mail, cpf, observações...). ``mapping`` (CSV header ->
-      our field, ``"-"`` to ignore a column) takes precedence; the other headers are still
-      recognised. Unknown columns are ignored and listed in the report.
+      (nome, telefone, celular, whatsapp, e-mail, cpf, observações...), and so are the business's
+      fields (contacts/fields.py) by key or label. ``mapping`` (CSV header -> our field or a
+      field's key, ``"-"`` to ignore a column) takes precedence; the other headers are still
+      recognised. Unknown columns are ignored and listed in the report. A field's value is checked
+      by its type (1.234,56; 15/11/2025; sim/não) like any other cell.
     * Matching, in order: same CPF; else same phone match key (exact E.164 first, then the oldest
       contact, like ``service.find_by_phone``), skipping contacts that have a *different* CPF;
       else a new contact.
@@ -46,12 +48,13 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-from sqlalchemy import DateTime, String, bindparam, or_, select, update
+from sqlalchemy import DateTime, String, bindparam, func, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from contact_center import phones
+from contact_center.contacts import fields as custom_fields
 from contact_center.contacts.documents import DocumentError, format_cpf, normalize_cpf
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import search_filter
@@ -199,8 +202,11 @@ def import_contacts(
             raise ImportFileError("the file is empty: expected a header line with the column names")
         if header and header[0].startswith("\ufeff"):  # a text stream opened without utf-8-sig
             header[0] = header[0][1:]
-        parser = _RowParser(header, mapping, report)
+        with session_factory() as session:
+            definitions = custom_fields.definitions(session)
+        parser = _RowParser(header, mapping, report, definitions)
         writer = _BatchWriter(session_factory, report)
+        writer.types = {d.id: d.type for d in definitions}
         batch: list[_Row] = []
         previous = reader.line_num
         next_progress = batch_size
@@ -332,11 +338,12 @@ class _RowError(Exception):
 
 
 class _Row:
-    __slots__ = ("line", "values", "document", "keys", "e164s")
+    __slots__ = ("line", "values", "document", "keys", "e164s", "custom")
 
     def __init__(self, line: int):
         self.line = line
         self.values: dict[str, Any] = {}  # only the non-empty cells, phones expanded to raw/e164/key
+        self.custom: dict[int, Any] = {}  # the business's fields: field id -> value as stored
         self.document: str | None = None
         self.keys: list[str] = []  # phone match keys
         self.e164s: list[str] = []
@@ -345,16 +352,18 @@ class _Row:
 class _RowParser:
     """Maps the header to our fields and turns a record into a validated _Row (or a rejection)."""
 
-    def __init__(self, header: list[str], mapping: Mapping[str, str] | None, report: ImportReport):
+    def __init__(self, header: list[str], mapping: Mapping[str, str] | None, report: ImportReport,
+                 definitions: list[custom_fields.FieldDefinition] = ()):
         self.report = report
         self.width = len(header)
-        columns = _plan_columns(header, mapping, report.delimiter)
+        self.custom = {d.key: d for d in definitions}
+        columns = _plan_columns(header, mapping, report.delimiter, self.custom)
         report.columns = {header[index]: name for index, name in columns}
         taken = {index for index, _ in columns}
         report.ignored_columns = [h for i, h in enumerate(header) if i not in taken and h.strip()]
-        order = {name: position for position, name in enumerate(FIELDS)}
+        order = {name: position for position, name in enumerate((*FIELDS, *self.custom))}
         # name first, so a row without a name is reported as such before anything else
-        self.columns = [(index, name, getattr(self, f"_{_PARSER[name]}"))
+        self.columns = [(index, name, getattr(self, f"_{_PARSER[name]}") if name in _PARSER else self._custom)
                         for index, name in sorted(columns, key=lambda c: order[c[1]])]
 
     def parse(self, line: int, record: list[str]) -> _Row | None:
@@ -378,6 +387,13 @@ class _RowParser:
             self.report.reject(line, error.field, error.reason)
             return None
         return row
+
+    def _custom(self, name: str, cell: str, row: _Row) -> None:
+        field = self.custom[name]
+        try:
+            row.custom[field.id] = custom_fields.parse(field, cell)
+        except custom_fields.FieldValueError as exc:
+            raise _RowError(name, str(exc)) from None
 
     @staticmethod
     def _text(name: str, cell: str, row: _Row) -> None:
@@ -432,18 +448,21 @@ _PARSER = {
 }
 
 
-def _plan_columns(header: list[str], mapping: Mapping[str, str] | None, delimiter: str) -> list[tuple[int, str]]:
-    """[(column index, our field)]; raises ImportFileError when the file has nothing to import."""
+def _plan_columns(header: list[str], mapping: Mapping[str, str] | None, delimiter: str,
+                  custom: Mapping[str, custom_fields.FieldDefinition] | None = None) -> list[tuple[int, str]]:
+    """[(column index, our field or a custom field's key)]; raises ImportFileError when the file
+    has nothing to import."""
+    custom = custom or {}
     chosen: dict[str, int] = {}
     used: set[int] = set()
     stripped = [h.strip() for h in header]
     canonical = [_canonical(h) for h in header]
     for wanted, target in (mapping or {}).items():
         target_name = target.strip().lower()
-        if target_name not in FIELDS and target_name not in _IGNORE:
+        if target_name not in FIELDS and target_name not in custom and target_name not in _IGNORE:
             raise ImportFileError(
-                f"mapping {wanted!r} -> {target!r}: unknown field {target!r}; the fields are {', '.join(FIELDS)}",
-                field="mapping",
+                f"mapping {wanted!r} -> {target!r}: unknown field {target!r}; the fields are "
+                f"{', '.join((*FIELDS, *custom))}", field="mapping",
             )
         index = next((i for i, h in enumerate(stripped) if h == wanted.strip()), None)
         if index is None:
@@ -463,6 +482,16 @@ def _plan_columns(header: list[str], mapping: Mapping[str, str] | None, delimite
         name = _ALIAS_TO_FIELD.get(key)
         if index in used or name is None or name in chosen:
             continue  # a second column for the same field is ignored (and listed as such)
+        chosen[name] = index
+    # A header that is a custom field's key or label maps to it by itself.
+    by_header = {}
+    for definition in custom.values():
+        for written in (definition.label, definition.key):
+            by_header.setdefault(_canonical(written), definition.key)
+    for index, key in enumerate(canonical):
+        name = by_header.get(key)
+        if index in used or name is None or name in chosen or index in chosen.values():
+            continue
         chosen[name] = index
     if "name" not in chosen or not {"phone", "mobile", "document"} & chosen.keys():
         raise ImportFileError(
@@ -532,6 +561,7 @@ class _BatchWriter:
         self.session_factory = session_factory
         self.report = report
         self.touched = _IdSet()  # contacts written by this import, to tell duplicates from updates
+        self.types: dict[int, str] = {}  # custom field id -> type, for writing values
         self.analyzed_at = 0  # contacts created by this import when PostgreSQL last analyzed the table
 
     def write(self, rows: list[_Row]) -> None:
@@ -586,6 +616,7 @@ class _BatchWriter:
         new: list[_Target] = []
         created = updated = 0
         merged: list[int] = []
+        custom: list[tuple[_Target, dict[int, Any]]] = []
         for row in rows:
             target = _match(row, by_document, by_key)
             if target is None:
@@ -597,6 +628,8 @@ class _BatchWriter:
             else:
                 updated += 1
             target.seen = True
+            if row.custom:
+                custom.append((target, {f: v for f, v in row.custom.items() if v is not None}))
             state = target.state
             state.update(row.values)
             if row.document is not None:
@@ -608,6 +641,13 @@ class _BatchWriter:
 
         now = _now(session)
         ids = _insert(session, [t.state for t in new], now) if new else []
+        for target, contact_id in zip(new, ids, strict=True):
+            target.id = contact_id
+        if custom:
+            by_contact: dict[int, dict[int, Any]] = {}
+            for target, values in custom:  # a later row of the same contact wins
+                by_contact.setdefault(target.id, {}).update(values)
+            custom_fields.write_parsed(session, by_contact, self.types)
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for target in existing:
             if not target.seen:
@@ -639,7 +679,7 @@ def _now(session: Session):
 
 
 def _insert(session: Session, states: list[dict[str, Any]], now) -> list[int]:
-    """Insert new contacts with one executemany; their ids, in no particular order."""
+    """Insert new contacts with one executemany; their ids, in the order of `states`."""
     if session.get_bind().dialect.name == "postgresql":
         # Ids from the sequence first, then a plain executemany (psycopg pipelines it): three
         # times faster than INSERT ... RETURNING, whose 1000-row statements psycopg parses in Python.
@@ -652,9 +692,14 @@ def _insert(session: Session, states: list[dict[str, Any]], now) -> list[int]:
             [{**state, "id": contact_id} for state, contact_id in zip(states, ids, strict=True)],
         )
         return ids
-    # The ids only feed the set of contacts this import wrote, so their order does not matter
-    # (asking for it, sort_by_parameter_order, makes SQLAlchemy insert one row at a time on SQLite).
-    return list(session.scalars(_contacts.insert().values(created_at=now, updated_at=now).returning(_contacts.c.id), states))
+    # SQLite: the transaction holds the write lock from its start (BEGIN IMMEDIATE), so the ids after
+    # the largest are ours, the ones SQLite would pick itself (asking RETURNING for them in order,
+    # sort_by_parameter_order, makes SQLAlchemy insert one row at a time).
+    first = (session.scalar(select(func.max(_contacts.c.id))) or 0) + 1
+    ids = list(range(first, first + len(states)))
+    session.execute(_contacts.insert().values(created_at=now, updated_at=now),
+                    [{**state, "id": contact_id} for state, contact_id in zip(states, ids)])
+    return ids
 
 
 def _match(row: _Row, by_document: dict[str, _Target], by_key: dict[str, list[_Target]]) -> _Target | None:
@@ -741,8 +786,10 @@ def export_contacts(
 def _export(session: Session, out: IO[str], search: str | None) -> int:
     columns = [_contacts.c.id, *(_contacts.c[c] for c in (*FIELDS, "phone_e164", "mobile_e164"))]
     condition = search_filter(search.strip()) if search and search.strip() else None
+    # The business's fields follow, headed by their keys so that the file imports back as it is.
+    definitions = custom_fields.definitions(session)
     writer = csv.writer(out)
-    writer.writerow(EXPORT_HEADER)
+    writer.writerow((*EXPORT_HEADER, *(d.key for d in definitions)))
     written, last_id = 0, 0
     while True:
         query = select(*columns).where(_contacts.c.id > last_id).order_by(_contacts.c.id).limit(EXPORT_CHUNK)
@@ -751,12 +798,15 @@ def _export(session: Session, out: IO[str], search: str | None) -> int:
         rows = session.execute(query).all()
         if not rows:
             return written
+        values = custom_fields.values_for(session, [row.id for row in rows]) if definitions else {}
         for row in rows:
+            held = values.get(row.id, {})
             writer.writerow((
                 row.name, row.phone or "", row.mobile or "", row.email or "",
                 format_cpf(row.document) if row.document else "", row.notes or "",
                 "true" if row.opt_out_sms else "false", "true" if row.opt_out_whatsapp else "false",
                 row.phone_e164 or "", row.mobile_e164 or "",
+                *(custom_fields.as_text(d, held.get(d.key)) for d in definitions),
             ))
         written += len(rows)
         last_id = rows[-1].id
