@@ -158,14 +158,26 @@ def test_list_filters_on_ranges_and_equality(client, agent_headers, collections_
         assert page["total"] == len(page["items"])
         return [c["name"] for c in page["items"]]
 
+    # Ordered by the field of the closed range (the due date), then id.
     assert names(**{"field.vencimento_from": "01/11/2025", "field.vencimento_to": "30/11/2025"}) == [
-        "Ana", "Bia", "Caio", "Eva"]
+        "Ana", "Bia", "Eva", "Caio"]
     assert names(**{"field.vencimento_from": "2025-11-10", "field.vencimento_to": "2025-11-30",
                     "field.valor_parcela_min": "1000"}) == ["Bia", "Caio"]
     assert names(**{"field.valor_parcela_max": "1.500,00"}) == ["Ana", "Bia"]
     assert names(**{"field.situacao": "Quitado"}) == ["Caio"]
     assert names(**{"field.situacao": "em aberto", "search": "a"}) == ["Ana", "Bia", "Davi", "Eva"]
     assert names(**{"field.valor_parcela": "2500"}) == ["Caio"]
+    assert names(**{"field.situacao": "em aberto", "search": "zz"}) == []
+
+
+def test_a_filtered_count_stops_at_its_limit_and_says_so(client, agent_headers, collections_fields, monkeypatch):
+    for i in range(4):
+        client.post("/api/contacts", json={"name": f"C{i}", "fields": {"parcelas": i}}, headers=agent_headers)
+    monkeypatch.setattr(fields, "COUNT_LIMIT", 2)
+    page = client.get("/api/contacts", params={"field.parcelas_min": "1", "limit": 1}, headers=agent_headers).json()
+    assert (page["total"], page["total_is_lower_bound"], [c["name"] for c in page["items"]]) == (2, True, ["C1"])
+    page = client.get("/api/contacts", params={"field.parcelas_min": "2"}, headers=agent_headers).json()
+    assert (page["total"], page["total_is_lower_bound"]) == (2, False)
 
 
 @pytest.mark.parametrize("param,value,fragment", [

@@ -22,11 +22,15 @@ def list_contacts(
 ):
     """Also filters on the business's fields: `field.KEY=value` (equal), `field.KEY_from` /
     `field.KEY_min` (at least) and `field.KEY_to` / `field.KEY_max` (at most) for integer, money
-    and date fields, e.g. `?field.vencimento_from=01/11/2025&field.vencimento_to=30/11/2025&field.valor_parcela_min=1000`."""
+    and date fields, e.g. `?field.vencimento_from=01/11/2025&field.vencimento_to=30/11/2025&field.valor_parcela_min=1000`.
+    A list filtered on fields is ordered by the first field filtered (a closed range first), then
+    id, and counts up to 1,000 matches (`total_is_lower_bound` says when there are more)."""
     field_filters = fields.parse_filters(session, request.query_params.multi_items())
     items, total = service.list_contacts(session, search=search, offset=offset, limit=limit,
                                          field_filters=field_filters)
-    return ContactPage(items=items, total=total, offset=offset, limit=limit)
+    more = total > fields.COUNT_LIMIT
+    return ContactPage(items=items, total=min(total, fields.COUNT_LIMIT), total_is_lower_bound=more, offset=offset,
+                       limit=limit)
 
 
 @router.get("/by-phone", response_model=ContactOut)

@@ -132,7 +132,8 @@ def list_contacts(
         items, total = service.list_contacts(session, search=search, offset=offset, limit=limit,
                                              field_filters=filters)
         console.print(_table(items, fields.definitions(session)))
-        console.print(f"{len(items)} of {total} contact(s), from offset {offset}.")
+        shown = f"more than {fields.COUNT_LIMIT:,}" if total > fields.COUNT_LIMIT else f"{total}"
+        console.print(f"{len(items)} of {shown} contact(s), from offset {offset}.")
 
 
 @contacts_app.command("import")

@@ -93,6 +93,8 @@ class ContactFieldValue(Base):
         Index("ix_contact_field_values_number", "field_id", "number", "contact_id"),
         Index("ix_contact_field_values_day", "field_id", "day", "contact_id"),
         Index("ix_contact_field_values_text", "field_id", "text", "contact_id"),
+        # SQLite: the rows live in the primary key's b-tree, so a contact's value is one look-up.
+        {"sqlite_with_rowid": False},
     )
 
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)

@@ -61,6 +61,8 @@ class ContactOut(BaseModel):
 class ContactPage(BaseModel):
     items: list[ContactOut]
     total: int
+    total_is_lower_bound: bool = Field(False, description="Filtered on fields, the count stops at 1,000: "
+                                       "true when more contacts match than `total`.")
     offset: int
     limit: int
 

@@ -136,8 +136,11 @@ def list_contacts(
     session: Session, *, search: str | None = None, offset: int = 0, limit: int = 50,
     field_filters: list[fields.FieldFilter] | None = None,
 ) -> tuple[list[Contact], int]:
-    """A page of contacts, by id. `search` matches a name or email fragment, a CPF, or any written phone;
-    `field_filters` (fields.parse_filters) the business's fields."""
+    """A page of contacts, by id. `search` matches a name or email fragment, a CPF, or any written phone.
+
+    `field_filters` (fields.parse_filters) narrow it on the business's fields and order it by the
+    first field filtered; then the total counts at most fields.COUNT_LIMIT + 1 contacts (more than
+    the limit)."""
     if limit < 1 or limit > MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     if offset < 0:
@@ -146,10 +149,15 @@ def list_contacts(
     if search and search.strip():
         query = query.where(search_filter(search.strip()))
     if field_filters:
-        query = query.where(*fields.filter_condition(field_filters))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = list(session.scalars(query.options(fields.WITH_FIELDS)
-                                 .order_by(Contact.id).offset(offset).limit(limit)))
+        # Without a search, the values alone say who matches: counting reads no contact row.
+        counted = fields.filtered(query if search and search.strip() else None, field_filters,
+                                  Contact.id if search and search.strip() else None)
+        counted = counted.order_by(None).limit(fields.COUNT_LIMIT + 1)
+        query = fields.filtered(query, field_filters)
+    else:
+        query, counted = query.order_by(Contact.id), query
+    total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+    items = list(session.scalars(query.options(fields.WITH_FIELDS).offset(offset).limit(limit)))
     return items, total
 
 

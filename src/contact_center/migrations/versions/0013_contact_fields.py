@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['field_id'], ['contact_fields.id'],
                                 name=op.f('fk_contact_field_values_field_id_contact_fields'), ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('contact_id', 'field_id', name=op.f('pk_contact_field_values')),
+        sqlite_with_rowid=False,
     )
     op.create_index('ix_contact_field_values_number', 'contact_field_values', ['field_id', 'number', 'contact_id'])
     op.create_index('ix_contact_field_values_day', 'contact_field_values', ['field_id', 'day', 'contact_id'])
