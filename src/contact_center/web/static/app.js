@@ -645,6 +645,11 @@
       if (!field.name) { return; }
       if (field.type === "checkbox") { data[field.name] = field.checked; return; }
       var value = field.value.trim();
+      if (field.name.indexOf("fields.") === 0) {  // the business's fields travel as one object
+        data.fields = data.fields || {};
+        if (value || keepEmpty) { data.fields[field.name.slice(7)] = value || null; }
+        return;
+      }
       if (value || keepEmpty) { data[field.name] = value || null; }
     });
     return data;
