@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -165,6 +165,8 @@ def _parse_money(field: FieldDefinition, raw: Any) -> int | None:
 
 def parse_date(raw: Any) -> date | None:
     """A date written 15/11/2025 or 2025-11-15 (or a date); None when it is neither or not a real day."""
+    if isinstance(raw, datetime):
+        return raw.date()
     if isinstance(raw, date):
         return raw
     if not isinstance(raw, str):
