@@ -205,8 +205,7 @@ def import_contacts(
         with session_factory() as session:
             definitions = custom_fields.definitions(session)
         parser = _RowParser(header, mapping, report, definitions)
-        writer = _BatchWriter(session_factory, report)
-        writer.types = {d.id: d.type for d in definitions}
+        writer = _BatchWriter(session_factory, report, {d.id: d.type for d in definitions})
         batch: list[_Row] = []
         previous = reader.line_num
         next_progress = batch_size
@@ -557,11 +556,12 @@ class _Target:
 
 
 class _BatchWriter:
-    def __init__(self, session_factory: sessionmaker[Session], report: ImportReport):
+    def __init__(self, session_factory: sessionmaker[Session], report: ImportReport,
+                 types: Mapping[int, str] | None = None):
         self.session_factory = session_factory
         self.report = report
         self.touched = _IdSet()  # contacts written by this import, to tell duplicates from updates
-        self.types: dict[int, str] = {}  # custom field id -> type, for writing values
+        self.types = types or {}  # custom field id -> type, for writing values
         self.analyzed_at = 0  # contacts created by this import when PostgreSQL last analyzed the table
 
     def write(self, rows: list[_Row]) -> None:
