@@ -640,9 +640,12 @@ class _BatchWriter:
                     candidates.append(target)
 
         now = _now(session)
-        ids = _insert(session, [t.state for t in new], now) if new else []
-        for target, contact_id in zip(new, ids, strict=True):
-            target.id = contact_id
+        # New contacts with field values need their ids in order, to write the values under them.
+        in_order = any(target.id is None for target, _ in custom)
+        ids = _insert(session, [t.state for t in new], now, in_order) if new else []
+        if in_order:
+            for target, contact_id in zip(new, ids, strict=True):
+                target.id = contact_id
         if custom:
             by_contact: dict[int, dict[int, Any]] = {}
             for target, values in custom:  # a later row of the same contact wins
@@ -678,8 +681,9 @@ def _now(session: Session):
     return bindparam("now", value, type_=String() if isinstance(value, str) else DateTime(timezone=True))
 
 
-def _insert(session: Session, states: list[dict[str, Any]], now) -> list[int]:
-    """Insert new contacts with one executemany; their ids, in the order of `states`."""
+def _insert(session: Session, states: list[dict[str, Any]], now, in_order: bool = False) -> list[int]:
+    """Insert new contacts with one executemany; their ids, in the order of `states` on PostgreSQL
+    or with `in_order`, else in no particular order."""
     if session.get_bind().dialect.name == "postgresql":
         # Ids from the sequence first, then a plain executemany (psycopg pipelines it): three
         # times faster than INSERT ... RETURNING, whose 1000-row statements psycopg parses in Python.
@@ -692,14 +696,17 @@ def _insert(session: Session, states: list[dict[str, Any]], now) -> list[int]:
             [{**state, "id": contact_id} for state, contact_id in zip(states, ids, strict=True)],
         )
         return ids
-    # SQLite: the transaction holds the write lock from its start (BEGIN IMMEDIATE), so the ids after
-    # the largest are ours, the ones SQLite would pick itself (asking RETURNING for them in order,
-    # sort_by_parameter_order, makes SQLAlchemy insert one row at a time).
-    first = (session.scalar(select(func.max(_contacts.c.id))) or 0) + 1
-    ids = list(range(first, first + len(states)))
-    session.execute(_contacts.insert().values(created_at=now, updated_at=now),
-                    [{**state, "id": contact_id} for state, contact_id in zip(states, ids)])
-    return ids
+    statement = _contacts.insert().values(created_at=now, updated_at=now)
+    if in_order:
+        # The transaction holds SQLite's write lock from its start (BEGIN IMMEDIATE), so the ids
+        # after the largest are ours, the ones SQLite would pick itself (asking RETURNING for them
+        # in order, sort_by_parameter_order, makes SQLAlchemy insert one row at a time).
+        first = (session.scalar(select(func.max(_contacts.c.id))) or 0) + 1
+        ids = list(range(first, first + len(states)))
+        session.execute(statement, [{**state, "id": contact_id} for state, contact_id in zip(states, ids)])
+        return ids
+    # Otherwise the ids only feed the set of contacts this import wrote, so their order does not matter.
+    return list(session.scalars(statement.returning(_contacts.c.id), states))
 
 
 def _match(row: _Row, by_document: dict[str, _Target], by_key: dict[str, list[_Target]]) -> _Target | None:
