@@ -29,19 +29,21 @@ def test_an_admin_defines_a_field_and_an_operator_fills_it_in(open_as, product):
     expect(admin.locator("[data-field=valor_parcela]")).to_contain_text("contact.valor_parcela")
 
     phone = product.new_phone()
-    conversation_id = product.customer_writes(phone, "Quanto devo?")
-    created = product.http.post(f"/api/conversations/{conversation_id}/contact/new", json={"name": "Helena Martins"},
+    created = product.http.post("/api/contacts", json={"name": "Helena Martins", "mobile": phone},
                                 headers=product.auth("sofia"))
     assert created.status_code == 201, created.text
+    conversation_id = product.customer_writes(phone, "Quanto devo?")  # reaches Helena's contact
 
     page = open_as("sofia")
     page.click(f"#row-{conversation_id}")
     page.wait_for_url(f"**/inbox/{conversation_id}*")
+    expect(page.locator("#contact-panel [data-role=contact-name]")).to_have_text("Helena Martins")
     page.click("#contact-panel summary")
     page.fill("[data-form=contact-edit] input[name='fields.valor_parcela']", "12,345")
     page.click("[data-form=contact-edit] button[type=submit]")
     expect(page.locator(".toast.error")).to_contain_text("valor_parcela: esperado um valor em reais, como 1.234,56")
     page.fill("[data-form=contact-edit] input[name='fields.valor_parcela']", "1.234,56")
     page.click("[data-form=contact-edit] button[type=submit]")
+    expect(page.locator(".toast.ok")).to_contain_text("Contato salvo")
     expect(page.locator("#contact-panel [data-field=valor_parcela]")).to_have_text("R$ 1.234,56")
     assert page.errors == [] and admin.errors == []

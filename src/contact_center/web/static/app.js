@@ -333,7 +333,7 @@
     if (was && now && was.open) { now.open = true; }
     $all("form input, form textarea", old).forEach(function (field) {
       var form = field.form && field.form.dataset.form;
-      var twin = form && field.name && fresh.querySelector("[data-form=" + form + "] [name=" + field.name + "]");
+      var twin = form && field.name && fresh.querySelector("[data-form=" + form + "] [name=\"" + field.name + "\"]");  // quoted: "fields.x" has a dot
       if (!twin) { return; }
       if (field.type === "checkbox") {
         if (field.checked !== field.defaultChecked) { twin.checked = field.checked; }
