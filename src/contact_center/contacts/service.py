@@ -146,12 +146,13 @@ def list_contacts(
     if offset < 0:
         raise InvalidInput("offset must not be negative", field="offset")
     query = select(Contact)
-    if search and search.strip():
+    searching = bool(search and search.strip())
+    if searching:
         query = query.where(search_filter(search.strip()))
     if field_filters:
         # Without a search, the values alone say who matches: counting reads no contact row.
-        counted = fields.filtered(query if search and search.strip() else None, field_filters,
-                                  Contact.id if search and search.strip() else None)
+        counted = (fields.filtered(query, field_filters) if searching
+                   else fields.filtered(None, field_filters, contact_id=None))
         counted = counted.order_by(None).limit(fields.COUNT_LIMIT + 1)
         query = fields.filtered(query, field_filters)
     else:
