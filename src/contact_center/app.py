@@ -13,6 +13,7 @@ from contact_center.audit.api import router as audit_router
 from contact_center.auth.api import router as auth_router
 from contact_center.campaigns.api import router as campaigns_router
 from contact_center.contacts.api import router as contacts_router
+from contact_center.contacts.fields_api import router as contact_fields_router
 from contact_center.templates.api import router as templates_router
 from contact_center.channels.api import router as channels_router
 from contact_center.db import background_checkpoints
@@ -73,6 +74,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(build_webhooks_router())  # documents them; WebhookFastPath serves them
     app.include_router(auth_router)
     app.include_router(contacts_router)
+    app.include_router(contact_fields_router)
     app.include_router(templates_router)
     app.include_router(channels_router)
     app.include_router(messaging_router)

@@ -4,7 +4,9 @@ from contact_center.audit.models import AuditEntry
 from contact_center.auth.models import ApiToken, LoginFailure, UiSession, User
 from contact_center.campaigns.models import Campaign
 from contact_center.channels.models import Channel, WhatsAppTemplate
-from contact_center.contacts.models import Contact, ContactIdentifier, ContactImport, ContactTag
+from contact_center.contacts.models import (
+    Contact, ContactField, ContactFieldValue, ContactIdentifier, ContactImport, ContactTag,
+)
 from contact_center.db import Base
 from contact_center.inbox.models import Conversation, ConversationEvent, QuickReply
 from contact_center.messaging.models import Message, MessageAttempt
@@ -14,8 +16,8 @@ from contact_center.templates.models import Template
 from contact_center.webhooks.models import WebhookEvent
 
 __all__ = [
-    "ApiToken", "AuditEntry", "Base", "Campaign", "Channel", "Contact", "ContactIdentifier", "ContactImport",
-    "ContactTag", "Conversation",
+    "ApiToken", "AuditEntry", "Base", "Campaign", "Channel", "Contact", "ContactField", "ContactFieldValue",
+    "ContactIdentifier", "ContactImport", "ContactTag", "Conversation",
     "ConversationEvent", "WhatsAppTemplate",
     "REPORT_INDEXES", "ConversationTimes", "MessageDay", "ReplyDay",  # the reports' roll-ups and indexes
     "LoginFailure", "Message", "MessageAttempt", "OdooSyncState", "QuickReply", "Template", "UiSession", "User",

@@ -35,7 +35,7 @@ def test_unknown_variable_is_refused_at_save_time_with_its_line(client, supervis
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["field"] == "body"
-    assert error["message"].startswith("line 2: unknown variable 'object'")
+    assert error["message"].startswith("line 2: unknown variable 'object.proxima_parcela_data'")
     assert client.get("/api/templates", headers=supervisor_headers).json() == []
 
 

@@ -30,8 +30,8 @@ def test_unknown_attribute_names_the_variable_and_line():
 
 
 def test_unknown_top_level_variable():
-    with pytest.raises(TemplateError, match=r"line 1: unknown variable 'object'"):
-        draw("Olá {{ object.name }}")
+    with pytest.raises(TemplateError, match=r"line 1: unknown variable 'partner'"):
+        draw("Olá {{ partner.name }}")
 
 
 def test_syntax_error_has_the_line():

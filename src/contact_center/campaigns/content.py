@@ -57,7 +57,7 @@ def render_for(session: Session, channel: Channel, *, body: str | None, whatsapp
     refuses the campaign naming it instead of failing every recipient."""
     bulk_kind(channel, whatsapp_template_id is not None)
     if whatsapp_template_id is None:
-        text = renderer(body or "", user, settings)
+        text = renderer(body or "", user, settings, session)
         render = check = lambda contact: Content(text(contact))  # noqa: E731
     else:
         render = _template_render(session, channel, whatsapp_template_id, parameters or {}, user, settings)
@@ -77,7 +77,7 @@ def _template_render(session: Session, channel: Channel, template_id: int, param
     template = whatsapp_templates.get_template(session, channel.id, template_id)  # NotFound names it
     definition = whatsapp_templates.definition(template)
     # Each parameter is a little template of its own ("{{ contact.first_name }}"), compiled once.
-    compiled = {source: renderer(source, user, settings) for source in _strings(parameters)}
+    compiled = {source: renderer(source, user, settings, session) for source in _strings(parameters)}
     marketing = definition.category.upper() == "MARKETING"
     head = {"template_id": template.id, "name": definition.name, "language": definition.language,
             "category": definition.category}

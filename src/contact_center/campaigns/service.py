@@ -28,6 +28,7 @@ from contact_center.channels import whatsapp_templates
 from contact_center.channels.kinds import ChannelKind, kind_of
 from contact_center.channels.models import Channel
 from contact_center.contacts import tags
+from contact_center.contacts.fields import WITH_FIELDS
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact, search_filter
 from contact_center.db import READ_ONLY, transaction, utcnow
@@ -99,7 +100,8 @@ def contacts_by_ids(session: Session, ids: list[int]) -> Iterator[Recipient]:
     unique_ids = list(dict.fromkeys(ids))
     found: set[int] = set()
     for start in range(0, len(unique_ids), CHUNK):
-        for contact in session.scalars(select(Contact).where(Contact.id.in_(unique_ids[start:start + CHUNK]))):
+        for contact in session.scalars(select(Contact).options(WITH_FIELDS)
+                                      .where(Contact.id.in_(unique_ids[start:start + CHUNK]))):
             found.add(contact.id)
             yield Recipient(contact.mobile or contact.phone or "", contact, f"contact {contact.id}")
     missing = [i for i in unique_ids if i not in found]
@@ -112,7 +114,7 @@ def contacts_matching(session: Session, search: str | None, tag: str | None = No
     """Every contact (or those matching `search`, or those with `tag`), by id, read in chunks."""
     last_id = 0
     while True:
-        query = select(Contact).where(Contact.id > last_id).order_by(Contact.id).limit(CHUNK)
+        query = select(Contact).options(WITH_FIELDS).where(Contact.id > last_id).order_by(Contact.id).limit(CHUNK)
         if search and search.strip():
             query = query.where(search_filter(search.strip()))
         if tag is not None:
@@ -176,7 +178,8 @@ def _csv_recipients(session: Session, rows: list[tuple[int, str, str]]) -> Itera
             chosen[identity.key] = picked.id
     ids = list(set(chosen.values()))
     contacts = {c.id: c for start in range(0, len(ids), CHUNK)
-                for c in session.scalars(select(Contact).where(Contact.id.in_(ids[start:start + CHUNK])))}
+                for c in session.scalars(select(Contact).options(WITH_FIELDS)
+                                         .where(Contact.id.in_(ids[start:start + CHUNK])))}
     for (line, phone, name), identity in zip(rows, identities):
         if identity is None:
             yield Recipient("", Contact(name=name), f"line {line}")

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from contact_center.contacts import duplicates, merge, service, tags
+from contact_center.contacts import duplicates, fields, merge, service, tags
 from contact_center.contacts.duplicates import refuse_phone_duplicates
 from contact_center.contacts.schemas import (
     ContactCreate, ContactOut, ContactPage, ContactUpdate, DuplicatePage, MergeIn, MergeOut, MergePlanOut, TagCount,
@@ -16,6 +16,7 @@ router = APIRouter(prefix="/api/contacts", tags=["contacts"], route_class=Checke
 
 @router.get("", response_model=ContactPage)
 def list_contacts(
+    request: Request,
     session: DbSession,
     _: AgentUser,
     search: str | None = Query(None, description="Name or email fragment, CPF, or a phone in any written form."),
@@ -24,8 +25,17 @@ def list_contacts(
     offset: int = Query(0, ge=0),
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
 ):
-    items, total = service.list_contacts(session, search=search, tags_=tag, offset=offset, limit=limit)
-    return ContactPage(items=items, total=total, offset=offset, limit=limit)
+    """Also filters on the business's fields: `field.KEY=value` (equal), `field.KEY_from` /
+    `field.KEY_min` (at least) and `field.KEY_to` / `field.KEY_max` (at most) for integer, money
+    and date fields, e.g. `?field.vencimento_from=01/11/2025&field.vencimento_to=30/11/2025&field.valor_parcela_min=1000`.
+    A list filtered on fields is ordered by the first field filtered (a closed range first), then
+    id, and counts up to 1,000 matches (`total_is_lower_bound` says when there are more)."""
+    field_filters = fields.parse_filters(session, request.query_params.multi_items())
+    items, total = service.list_contacts(session, search=search, tags_=tag, offset=offset, limit=limit,
+                                         field_filters=field_filters)
+    more = bool(field_filters) and total > fields.COUNT_LIMIT
+    return ContactPage(items=items, total=min(total, fields.COUNT_LIMIT) if more else total,
+                       total_is_lower_bound=more, offset=offset, limit=limit)
 
 
 @router.get("/by-phone", response_model=ContactOut)

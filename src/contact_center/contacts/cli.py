@@ -9,19 +9,39 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 from contact_center.clitools import command_session, console, err_console
-from contact_center.contacts import service, tags
+from contact_center.contacts import fields, service, tags
 from contact_center.contacts.duplicates import DuplicateContact, refuse_phone_duplicates
-from contact_center.contacts.models import Contact
+from contact_center.contacts.models import FIELD_TYPES, Contact
 
 contacts_app = typer.Typer(help="Customers and their phone identity.", no_args_is_help=True)
+fields_app = typer.Typer(help="Fields the business defines for its contacts (amount due, due date…).",
+                         no_args_is_help=True)
+contacts_app.add_typer(fields_app, name="fields")
+
+FIELD_OPTION = typer.Option(None, "--field", metavar="KEY=VALUE", show_default=False,
+                            help="A value of a field the business defined (see `contacts fields list`); "
+                                 "repeatable; KEY= clears it.")
 
 
-def _table(contacts: list[Contact]) -> Table:
-    table = Table("id", "name", "phone", "mobile", "email", "document", "opt-out", "tags")
+def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    pairs = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            _fail(f"{option} {item!r}: write it as KEY=VALUE, e.g. {option} valor_parcela=1.234,56")
+        pairs[key.strip()] = value
+    return pairs
+
+
+def _table(contacts: list[Contact], definitions: list[fields.FieldDefinition] = ()) -> Table:
+    table = Table("id", "name", "phone", "mobile", "email", "document", "opt-out", "tags",
+                  *(d.key for d in definitions))
     for c in contacts:
         opt_out = ", ".join(name for name, flag in (("sms", c.opt_out_sms), ("whatsapp", c.opt_out_whatsapp)) if flag)
+        values = fields.values_of(c) if definitions else {}
         table.add_row(str(c.id), escape(c.name), c.phone_e164 or "", c.mobile_e164 or "", c.email or "",
-                      c.document or "", opt_out, escape(", ".join(c.tags)))
+                      c.document or "", opt_out, escape(", ".join(c.tags)),
+                      *(escape(fields.as_text(d, values.get(d.key))) for d in definitions))
     return table
 
 
@@ -35,10 +55,12 @@ def add(
     tag: list[str] = typer.Option(None, "--tag", help="A tag; repeatable.", show_default=False),
     create_anyway: bool = typer.Option(False, "--create-anyway",
                                        help="Do not ask when another contact has one of its phones."),
+    field: list[str] = FIELD_OPTION,
 ):
     """Create a contact. A phone another contact has is asked about (or --create-anyway); a CPF
     another contact has is refused."""
-    data = {"name": name, "phone": phone, "mobile": mobile, "email": email, "document": document, "tags": tag or []}
+    data = {"name": name, "phone": phone, "mobile": mobile, "email": email, "document": document, "tags": tag or [],
+            "fields": _pairs(field, "--field")}
     with command_session() as session:
         if not create_anyway:
             try:
@@ -48,7 +70,7 @@ def add(
                 if not typer.confirm("Create another contact with this phone anyway?"):
                     raise typer.Exit(1) from None
         contact = service.create_contact(session, data)
-        console.print(_table([contact]))
+        console.print(_table([contact], fields.definitions(session)))
 
 
 @contacts_app.command("update")
@@ -60,15 +82,17 @@ def update(
     email: str = typer.Option(None, show_default=False),
     document: str = typer.Option(None, help="CPF; '' clears it.", show_default=False),
     opt_out_sms: bool = typer.Option(None, "--opt-out-sms/--opt-in-sms", show_default=False),
+    field: list[str] = FIELD_OPTION,
 ):
     """Change a contact; only the options given change, and a bad value changes nothing."""
     changes = {key: value for key, value in {"name": name, "phone": phone, "mobile": mobile, "email": email,
-                                             "document": document, "opt_out_sms": opt_out_sms}.items()
+                                             "document": document, "opt_out_sms": opt_out_sms,
+                                             "fields": _pairs(field, "--field") or None}.items()
                if value is not None}
     if opt_out_sms is None:
         with command_session() as session:
             contact = service.update_contact(session, service.get_contact(session, contact_id), changes)
-            console.print(_table([contact]))
+            console.print(_table([contact], fields.definitions(session)))
         return
     # An SMS opt-out goes to the providers' blacklists by a job (run by serve or worker): it needs the queue.
     from contact_center.audit.service import Actor, act_as
@@ -192,14 +216,22 @@ def list_contacts(
     search: str = typer.Option(None, help="Name, email, CPF or phone.", show_default=False),
     tag: list[str] = typer.Option(None, "--tag", help="Only contacts with this tag; repeat for all of them.",
                                   show_default=False),
+    where: list[str] = typer.Option(
+        None, "--where", metavar="KEY=VALUE", show_default=False,
+        help="Filter on a field: vencimento_from=01/11/2025, vencimento_to=…, valor_parcela_min=1000, "
+             "situacao=quitado (like the API's field.* parameters). Repeatable.",
+    ),
     offset: int = 0,
     limit: int = 50,
 ):
     """List contacts, a page at a time."""
     with command_session() as session:
-        items, total = service.list_contacts(session, search=search, tags_=tag, offset=offset, limit=limit)
-        console.print(_table(items))
-        console.print(f"{len(items)} of {total} contact(s), from offset {offset}.")
+        filters = fields.parse_filters(session, [(f"field.{k}", v) for k, v in _pairs(where, "--where").items()])
+        items, total = service.list_contacts(session, search=search, tags_=tag, offset=offset, limit=limit,
+                                             field_filters=filters)
+        console.print(_table(items, fields.definitions(session)))
+        shown = f"more than {fields.COUNT_LIMIT:,}" if filters and total > fields.COUNT_LIMIT else f"{total}"
+        console.print(f"{len(items)} of {shown} contact(s), from offset {offset}.")
 
 
 @contacts_app.command("import")
@@ -208,7 +240,8 @@ def import_file(
     map_: list[str] = typer.Option(
         None, "--map", metavar="HEADER=FIELD", show_default=False,
         help="Read column HEADER as FIELD (name, phone, mobile, email, document, notes, opt_out_sms, "
-        "opt_out_whatsapp, tags; '-' ignores the column). Repeatable; other headers are still recognised.",
+        "opt_out_whatsapp, tags, or the key of a field the business defined; '-' ignores the column). "
+        "Repeatable; other headers (and a field's key or label) are still recognised.",
     ),
     delimiter: str = typer.Option(None, help="',' or ';' (sniffed when not given).", show_default=False),
     rejections: Path = typer.Option(
@@ -298,6 +331,50 @@ def export_file(
         except OSError as exc:
             _fail(f"cannot write {file}: {exc.strerror or exc}")
     console.print(f"Exported {count:,} contact(s) to {escape(str(file))}.", highlight=False)
+
+
+@fields_app.command("list")
+def fields_list():
+    """The fields defined, and how many contacts hold a value of each."""
+    with command_session() as session:
+        definitions = fields.definitions(session)
+        if not definitions:
+            console.print("No contact fields yet: add one with `contact-center contacts fields add KEY "
+                          "--label LABEL --type money`.")
+            return
+        table = Table("key", "label", "type", "choices", "values")
+        for d in definitions:
+            table.add_row(d.key, escape(d.label), d.type, escape(", ".join(d.choices)),
+                          f"{fields.count_values(session, d.id):,}")
+        console.print(table)
+
+
+@fields_app.command("add")
+def fields_add(
+    key: str = typer.Argument(..., help="Lowercase letters, digits and _ (valor_parcela); templates read "
+                              "contact.KEY."),
+    label: str = typer.Option(..., help="What operators read (Valor da parcela)."),
+    type_: str = typer.Option("text", "--type", help=f"One of {', '.join(FIELD_TYPES)}."),
+    choice: list[str] = typer.Option(None, "--choice", help="An option of a choice field; repeatable.",
+                                     show_default=False),
+):
+    """Define a field for every contact."""
+    with command_session() as session:
+        added = fields.add_field(session, key=key, label=label, type=type_, choices=choice, via="cli")
+    console.print(f"Field {added.key} ({added.type}) added: templates read it as contact.{added.key}.",
+                  highlight=False)
+
+
+@fields_app.command("remove")
+def fields_remove(key: str, yes: bool = typer.Option(False, "--yes", help="Do not ask.")):
+    """Remove a field and every contact's value of it."""
+    with command_session() as session:
+        held = fields.count_values(session, fields.get_field(session, key).id)
+        if held and not yes and not typer.confirm(f"{held:,} contact(s) hold a value of {key}; remove the "
+                                                  "field and those values?"):
+            raise typer.Exit(1)
+        fields.remove_field(session, key, confirm=True, via="cli")
+    console.print(f"Field {key} removed ({held:,} value(s) with it).", highlight=False)
 
 
 def _fail(message: str):

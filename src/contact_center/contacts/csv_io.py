@@ -9,9 +9,11 @@ Import (`import_contacts`)
       seekable binary stream are scanned once for that before the import starts.
     * Delimiter: ``,`` or ``;`` (Brazilian Excel), sniffed from the first KB unless given.
     * Columns: headers are matched case- and accent-insensitively, Portuguese aliases included
-      (nome, telefone, celular, whatsapp, e-mail, cpf, observações...). ``mapping`` (CSV header ->
-      our field, ``"-"`` to ignore a column) takes precedence; the other headers are still
-      recognised. Unknown columns are ignored and listed in the report.
+      (nome, telefone, celular, whatsapp, e-mail, cpf, observações...), and so are the business's
+      fields (contacts/fields.py) by key or label. ``mapping`` (CSV header -> our field or a
+      field's key, ``"-"`` to ignore a column) takes precedence; the other headers are still
+      recognised. Unknown columns are ignored and listed in the report. A field's value is checked
+      by its type (1.234,56; 15/11/2025; sim/não) like any other cell.
     * Matching, in order: same CPF; else same phone match key (exact E.164 first, then the oldest
       contact, like ``service.find_by_phone``), skipping contacts that have a *different* CPF;
       else a new contact.
@@ -60,8 +62,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from contact_center import phones
-from contact_center.contacts import tags as contact_tags
 from contact_center.audit.service import record
+from contact_center.contacts import fields as custom_fields
+from contact_center.contacts import tags as contact_tags
 from contact_center.contacts.documents import DocumentError, format_cpf, normalize_cpf
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import search_filter
@@ -272,8 +275,10 @@ def import_contacts(
         raise ValueError("batch_size must be at least 1")
     started = time.perf_counter()
     report = ImportReport()
-    with _records(source, mapping, delimiter, report) as (parser, records):
-        writer = _BatchWriter(session_factory, report, dry_run=dry_run)
+    with session_factory() as session:
+        definitions = custom_fields.definitions(session)
+    with _records(source, mapping, delimiter, report, definitions) as (parser, records):
+        writer = _BatchWriter(session_factory, report, {d.id: d.type for d in definitions}, dry_run=dry_run)
         batch: list[_Row] = []
         next_progress = batch_size
         for line, record in records:
@@ -329,7 +334,7 @@ def preview_import(
 
 
 @contextmanager
-def _records(source, mapping, delimiter, report: ImportReport):
+def _records(source, mapping, delimiter, report: ImportReport, definitions=()):
     """(parser, the data records as (line, cells)) for a file; fills the report's encoding,
     delimiter, header and columns, and counts rows_read as records are taken."""
     if delimiter is not None and len(delimiter) != 1:
@@ -345,7 +350,7 @@ def _records(source, mapping, delimiter, report: ImportReport):
         if header and header[0].startswith("\ufeff"):  # a text stream opened without utf-8-sig
             header[0] = header[0][1:]
         report.header = header
-        parser = _RowParser(header, mapping, report)
+        parser = _RowParser(header, mapping, report, definitions)
 
         def records() -> Iterator[tuple[int, list[str]]]:
             previous = reader.line_num
@@ -468,13 +473,14 @@ class _RowError(Exception):
 
 
 class _Row:
-    __slots__ = ("line", "values", "document", "keys", "e164s", "odoo_partner_id", "tags")
+    __slots__ = ("line", "values", "document", "keys", "e164s", "odoo_partner_id", "tags", "custom")
 
     def __init__(self, line: int, odoo_partner_id: int | None = None):
         self.line = line  # the file's line; the partner id for a row from Odoo
         self.odoo_partner_id = odoo_partner_id  # matched first, and kept on the contact (odoo/sync.py)
         self.values: dict[str, Any] = {}  # only the non-empty cells, phones expanded to raw/e164/key
         self.tags: list[str] = []
+        self.custom: dict[int, Any] = {}  # the business's fields: field id -> value as stored
         self.document: str | None = None
         self.keys: list[str] = []  # phone match keys
         self.e164s: list[str] = []
@@ -485,16 +491,18 @@ class _Row:
 class _RowParser:
     """Maps the header to our fields and turns a record into a validated _Row (or a rejection)."""
 
-    def __init__(self, header: list[str], mapping: Mapping[str, str] | None, report: ImportReport):
+    def __init__(self, header: list[str], mapping: Mapping[str, str] | None, report: ImportReport,
+                 definitions: list[custom_fields.FieldDefinition] = ()):
         self.report = report
         self.width = len(header)
-        columns = _plan_columns(header, mapping, report.delimiter)
+        self.custom = {d.key: d for d in definitions}
+        columns = _plan_columns(header, mapping, report.delimiter, self.custom)
         report.columns = {header[index]: name for index, name in columns}
         taken = {index for index, _ in columns}
         report.ignored_columns = [h for i, h in enumerate(header) if i not in taken and h.strip()]
-        order = {name: position for position, name in enumerate(FIELDS)}
+        order = {name: position for position, name in enumerate((*FIELDS, *self.custom))}
         # name first, so a row without a name is reported as such before anything else
-        self.columns = [(index, name, getattr(self, f"_{_PARSER[name]}"))
+        self.columns = [(index, name, getattr(self, f"_{_PARSER[name]}") if name in _PARSER else self._custom)
                         for index, name in sorted(columns, key=lambda c: order[c[1]])]
 
     def parse(self, line: int, record: list[str]) -> _Row | None:
@@ -518,6 +526,13 @@ class _RowParser:
             self.report.reject(line, error.field, error.reason, record)
             return None
         return row
+
+    def _custom(self, name: str, cell: str, row: _Row) -> None:
+        field = self.custom[name]
+        try:
+            row.custom[field.id] = custom_fields.parse(field, cell)
+        except custom_fields.FieldValueError as exc:
+            raise _RowError(name, str(exc)) from None
 
     @staticmethod
     def _text(name: str, cell: str, row: _Row) -> None:
@@ -590,18 +605,21 @@ def build_row(line: int, cells: Mapping[str, str], *, odoo_partner_id: int | Non
     return row
 
 
-def _plan_columns(header: list[str], mapping: Mapping[str, str] | None, delimiter: str) -> list[tuple[int, str]]:
-    """[(column index, our field)]; raises ImportFileError when the file has nothing to import."""
+def _plan_columns(header: list[str], mapping: Mapping[str, str] | None, delimiter: str,
+                  custom: Mapping[str, custom_fields.FieldDefinition] | None = None) -> list[tuple[int, str]]:
+    """[(column index, our field or a custom field's key)]; raises ImportFileError when the file
+    has nothing to import."""
+    custom = custom or {}
     chosen: dict[str, int] = {}
     used: set[int] = set()
     stripped = [h.strip() for h in header]
     canonical = [_canonical(h) for h in header]
     for wanted, target in (mapping or {}).items():
         target_name = target.strip().lower()
-        if target_name not in FIELDS and target_name not in _IGNORE:
+        if target_name not in FIELDS and target_name not in custom and target_name not in _IGNORE:
             raise ImportFileError(
-                f"mapping {wanted!r} -> {target!r}: unknown field {target!r}; the fields are {', '.join(FIELDS)}",
-                field="mapping",
+                f"mapping {wanted!r} -> {target!r}: unknown field {target!r}; the fields are "
+                f"{', '.join((*FIELDS, *custom))}", field="mapping",
             )
         index = next((i for i, h in enumerate(stripped) if h == wanted.strip()), None)
         if index is None:
@@ -621,6 +639,16 @@ def _plan_columns(header: list[str], mapping: Mapping[str, str] | None, delimite
         name = _ALIAS_TO_FIELD.get(key)
         if index in used or name is None or name in chosen:
             continue  # a second column for the same field is ignored (and listed as such)
+        chosen[name] = index
+    # A header that is a custom field's key or label maps to it by itself.
+    by_header = {}
+    for definition in custom.values():
+        for written in (definition.label, definition.key):
+            by_header.setdefault(_canonical(written), definition.key)
+    for index, key in enumerate(canonical):
+        name = by_header.get(key)
+        if index in used or name is None or name in chosen or index in chosen.values():
+            continue
         chosen[name] = index
     if "name" not in chosen or not {"phone", "mobile", "document"} & chosen.keys():
         raise ImportFileError(
@@ -687,10 +715,12 @@ class _Target:
 
 
 class _BatchWriter:
-    def __init__(self, session_factory: sessionmaker[Session], report: ImportReport, *, dry_run: bool = False):
+    def __init__(self, session_factory: sessionmaker[Session], report: ImportReport,
+                 types: Mapping[int, str] | None = None, *, dry_run: bool = False):
         self.session_factory = session_factory
         self.report = report
         self.touched = _IdSet()  # contacts written by this import, to tell duplicates from updates
+        self.types = types or {}  # custom field id -> type, for writing values
         self.analyzed_at = 0  # contacts created by this import when PostgreSQL last analyzed the table
         self.dry_run = dry_run
         # A dry run creates nothing, so a later batch cannot find its new contacts in the database:
@@ -767,6 +797,7 @@ class _BatchWriter:
         rejected: list[tuple[int, str, str]] = []
         matched: set[int] = set()  # contacts we had that a row of this batch matched
         tagged: list[tuple[_Target, list[str]]] = []
+        custom: list[tuple[_Target, dict[int, Any]]] = []
         for row in rows:
             if row.odoo_partner_id is not None:
                 target, conflict = _match_partner(row, by_partner, by_document, by_key)
@@ -793,6 +824,8 @@ class _BatchWriter:
             target.line = row.line
             if row.tags:
                 tagged.append((target, row.tags))
+            if row.custom:
+                custom.append((target, {f: v for f, v in row.custom.items() if v is not None}))
             state = target.state
             state.update(row.values)
             if row.odoo_partner_id is not None:
@@ -805,11 +838,19 @@ class _BatchWriter:
                     candidates.append(target)
 
         now = _now(session)
-        ids = _insert(session, [t.state for t in new], now) if new and not self.dry_run else []
+        # New contacts with tags or field values need their ids in order, to write those under them.
+        in_order = any(target.id is None for target, _ in (*custom, *tagged))
+        ids = _insert(session, [t.state for t in new], now, in_order) if new and not self.dry_run else []
         if not self.dry_run:
-            for target, contact_id in zip(new, ids, strict=True):
-                target.id = contact_id
+            if in_order:
+                for target, contact_id in zip(new, ids, strict=True):
+                    target.id = contact_id
             contact_tags.add(session, [(target.id, name) for target, names in tagged for name in names])
+            if custom:
+                by_contact: dict[int, dict[int, Any]] = {}
+                for target, values in custom:  # a later row of the same contact wins
+                    by_contact.setdefault(target.id, {}).update(values)
+                custom_fields.write_parsed(session, by_contact, self.types)
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         unchanged = 0
         for target in existing:
@@ -855,8 +896,9 @@ def _now(session: Session):
     return bindparam("now", value, type_=String() if isinstance(value, str) else DateTime(timezone=True))
 
 
-def _insert(session: Session, states: list[dict[str, Any]], now) -> list[int]:
-    """Insert new contacts with one executemany; their ids, in the order of `states`."""
+def _insert(session: Session, states: list[dict[str, Any]], now, in_order: bool = False) -> list[int]:
+    """Insert new contacts with one executemany; their ids, in the order of `states` on PostgreSQL
+    or with `in_order`, else in no particular order."""
     if session.get_bind().dialect.name == "postgresql":
         # Ids from the sequence first, then a plain executemany (psycopg pipelines it): three
         # times faster than INSERT ... RETURNING, whose 1000-row statements psycopg parses in Python.
@@ -869,14 +911,17 @@ def _insert(session: Session, states: list[dict[str, Any]], now) -> list[int]:
             [{**state, "id": contact_id} for state, contact_id in zip(states, ids, strict=True)],
         )
         return ids
-    # SQLite: the transaction holds the write lock from its start (BEGIN IMMEDIATE), so the ids after
-    # the largest are ours, the ones SQLite would pick itself (asking RETURNING for them in order,
-    # sort_by_parameter_order, makes SQLAlchemy insert one row at a time).
-    first = (session.scalar(select(func.max(_contacts.c.id))) or 0) + 1
-    ids = list(range(first, first + len(states)))
-    session.execute(_contacts.insert().values(created_at=now, updated_at=now),
-                    [{**state, "id": contact_id} for state, contact_id in zip(states, ids)])
-    return ids
+    statement = _contacts.insert().values(created_at=now, updated_at=now)
+    if in_order:
+        # The transaction holds SQLite's write lock from its start (BEGIN IMMEDIATE), so the ids
+        # after the largest are ours, the ones SQLite would pick itself (asking RETURNING for them
+        # in order, sort_by_parameter_order, makes SQLAlchemy insert one row at a time).
+        first = (session.scalar(select(func.max(_contacts.c.id))) or 0) + 1
+        ids = list(range(first, first + len(states)))
+        session.execute(statement, [{**state, "id": contact_id} for state, contact_id in zip(states, ids)])
+        return ids
+    # Otherwise the ids only feed the set of contacts this import wrote, so their order does not matter.
+    return list(session.scalars(statement.returning(_contacts.c.id), states))
 
 
 def _match(row: _Row, by_document: dict[str, _Target], by_key: dict[str, list[_Target]]) -> _Target | None:
@@ -999,8 +1044,10 @@ def export_contacts(
 def _export(session: Session, out: IO[str], search: str | None) -> int:
     columns = [_contacts.c.id, *(_contacts.c[c] for c in (*CONTACT_FIELDS, "phone_e164", "mobile_e164"))]
     condition = search_filter(search.strip()) if search and search.strip() else None
+    # The business's fields follow, headed by their keys so that the file imports back as it is.
+    definitions = custom_fields.definitions(session)
     writer = csv.writer(out)
-    writer.writerow(EXPORT_HEADER)
+    writer.writerow((*EXPORT_HEADER, *(d.key for d in definitions)))
     written, last_id = 0, 0
     while True:
         query = select(*columns).where(_contacts.c.id > last_id).order_by(_contacts.c.id).limit(EXPORT_CHUNK)
@@ -1010,12 +1057,15 @@ def _export(session: Session, out: IO[str], search: str | None) -> int:
         if not rows:
             return written
         tags = contact_tags.names_by_contact(session, [row.id for row in rows])
+        values = custom_fields.values_for(session, [row.id for row in rows]) if definitions else {}
         for row in rows:
+            held = values.get(row.id, {})
             writer.writerow((
                 row.name, row.phone or "", row.mobile or "", row.email or "",
                 format_cpf(row.document) if row.document else "", row.notes or "",
                 "true" if row.opt_out_sms else "false", "true" if row.opt_out_whatsapp else "false",
                 "; ".join(tags.get(row.id, ())), row.phone_e164 or "", row.mobile_e164 or "",
+                *(custom_fields.as_text(d, held.get(d.key)) for d in definitions),
             ))
         written += len(rows)
         last_id = rows[-1].id

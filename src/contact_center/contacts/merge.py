@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from contact_center.audit.service import record
 from contact_center.auth.models import User
 from contact_center.contacts import blacklist
-from contact_center.contacts.models import Contact, ContactIdentifier, ContactTag
+from contact_center.contacts.models import Contact, ContactFieldValue, ContactIdentifier, ContactTag
 from contact_center.db import utcnow
 from contact_center.errors import Conflict, InvalidInput, NotFound
 from contact_center.events import announce
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 PER_CONTACT_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (ContactTag.__table__, ("key",)),
     (ContactIdentifier.__table__, ()),  # (kind, value) is unique across contacts: all of them move
+    (ContactFieldValue.__table__, ("field_id",)),  # the survivor's own value of a field stays
 )
 
 # Taken from the other contact when the survivor's is empty; a phone brings its E.164 and key.

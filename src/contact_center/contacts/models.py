@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from contact_center.db import Base, UTCDateTime, utcnow
@@ -39,6 +41,16 @@ class Contact(Base):
     @property
     def tags(self) -> list[str]:
         return [row.name for row in self.tag_rows]
+    # The business's own fields (contacts/fields.py); loaded with their definition in one query.
+    field_values: Mapped[list[ContactFieldValue]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="ContactFieldValue.field_id")
+
+    @property
+    def fields(self) -> dict:
+        """The business's fields of this contact by key, typed (what the API answers)."""
+        from contact_center.contacts.fields import values_of
+
+        return values_of(self)
 
 
 IDENTIFIER_KINDS = ("wa_id", "wa_user_id", "wa_username")
@@ -104,3 +116,42 @@ class ContactTag(Base):
     name: Mapped[str] = mapped_column(String(50))
     key: Mapped[str] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+FIELD_TYPES = ("text", "integer", "money", "date", "boolean", "choice")
+
+
+class ContactField(Base):
+    """A field the business defines for its contacts (the amount due, the due date, the contract)."""
+
+    __tablename__ = "contact_fields"
+    __table_args__ = (CheckConstraint("type IN ('text', 'integer', 'money', 'date', 'boolean', 'choice')",
+                                      name="type_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    label: Mapped[str] = mapped_column(String(80))
+    type: Mapped[str] = mapped_column(String(8))
+    choices: Mapped[list[str] | None] = mapped_column(JSON)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ContactFieldValue(Base):
+    """One contact's value of one field, in the column of its type so that range filters are served
+    by an index on (field, value): integers, money (in cents) and booleans (0/1) in `number`, dates
+    in `day`, text and choices in `text`."""
+
+    __tablename__ = "contact_field_values"
+    __table_args__ = (
+        Index("ix_contact_field_values_number", "field_id", "number", "contact_id"),
+        Index("ix_contact_field_values_day", "field_id", "day", "contact_id"),
+        Index("ix_contact_field_values_text", "field_id", "text", "contact_id"),
+        # SQLite: the rows live in the primary key's b-tree, so a contact's value is one look-up.
+        {"sqlite_with_rowid": False},
+    )
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    field_id: Mapped[int] = mapped_column(ForeignKey("contact_fields.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int | None] = mapped_column(BigInteger)
+    day: Mapped[date | None] = mapped_column(Date)
+    text: Mapped[str | None] = mapped_column(String(500))
+    field: Mapped[ContactField] = relationship(lazy="joined", innerjoin=True)

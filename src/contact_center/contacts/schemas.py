@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
@@ -17,6 +18,9 @@ class ContactFields(BaseModel):
     opt_out_sms: bool = False
     opt_out_whatsapp: bool = False
     tags: list[str] = Field([], max_length=50, description="Free text; matched ignoring case and accents.")
+    fields: dict[str, Any] | None = Field(
+        None, description="Values of the fields the business defined (GET /api/contact-fields), by key; "
+        "money as 1.234,56 or 1234.56, dates as 15/11/2025 or 2025-11-15, booleans as true/false or sim/não.")
 
 
 class ContactCreate(ContactFields):
@@ -37,6 +41,7 @@ class ContactUpdate(BaseModel):
     opt_out_whatsapp: bool | None = None
     tags: list[str] | None = Field(None, max_length=50, description="The contact's tags become exactly these; "
                                    "[] or null removes them all.")
+    fields: dict[str, Any] | None = Field(None, description="Only the keys sent change; null or \"\" clears one.")
 
 
 class ContactOut(BaseModel):
@@ -54,6 +59,8 @@ class ContactOut(BaseModel):
     opt_out_sms: bool
     opt_out_whatsapp: bool
     tags: list[str]
+    fields: dict[str, Any] = Field(description="The business's fields that have a value: money as a decimal "
+                                   "string, dates as YYYY-MM-DD.")
     created_at: datetime
     updated_at: datetime
 
@@ -61,6 +68,8 @@ class ContactOut(BaseModel):
 class ContactPage(BaseModel):
     items: list[ContactOut]
     total: int
+    total_is_lower_bound: bool = Field(False, description="Filtered on fields, the count stops at 1,000: "
+                                       "true when more contacts match than `total`.")
     offset: int
     limit: int
 
@@ -113,3 +122,31 @@ class DuplicateGroupOut(BaseModel):
 class DuplicatePage(BaseModel):
     groups: list[DuplicateGroupOut]
     next_after: str | None = Field(description="Pass it as `after` for the next page; null on the last.")
+class ContactFieldCreate(BaseModel):
+    key: str = Field(description="Lowercase letters, digits and _, starting with a letter (valor_parcela); "
+                     "templates read it as contact.<key>.")
+    label: str = Field(description="What operators read (Valor da parcela).")
+    type: str = Field(description="text, integer, money, date, boolean or choice.")
+    choices: list[str] | None = Field(None, description="The options of a choice field.")
+    position: int | None = Field(None, description="Order on the contact panel; last by default.")
+
+
+class ContactFieldUpdate(BaseModel):
+    label: str | None = None
+    choices: list[str] | None = None
+    position: int | None = None
+
+
+class ContactFieldOut(BaseModel):
+    id: int
+    key: str
+    label: str
+    type: str
+    choices: list[str] | None
+    position: int
+    values: int = Field(description="How many contacts hold a value of this field.")
+
+
+class ContactFieldRemoved(BaseModel):
+    key: str
+    values_removed: int

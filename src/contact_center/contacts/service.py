@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from contact_center import phones
 from contact_center.audit.service import record
-from contact_center.contacts import blacklist, tags
+from contact_center.contacts import blacklist, fields, tags
 from contact_center.contacts.duplicates import document_taken
 from contact_center.contacts.documents import DocumentError, normalize_cpf
 from contact_center.contacts.models import Contact
@@ -89,11 +89,22 @@ def apply_changes(session: Session, contact: Contact, changes: Mapping[str, Any]
     return contact
 
 
+def _check_field_values(session: Session, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The contact's own changes and its custom field values apart, the values checked first."""
+    data = dict(data)
+    values = data.pop("fields", None) or {}
+    if values:
+        fields.check_values({d.key: d for d in fields.definitions(session)}, values)
+    return data, values
+
+
 def create_contact(session: Session, data: Mapping[str, Any]) -> Contact:
     names = tags.clean(data["tags"]) if data.get("tags") is not None else []
+    data, values = _check_field_values(session, data)
     contact = apply_changes(session, Contact(opt_out_sms=False, opt_out_whatsapp=False), data)
     session.add(contact)
     session.flush()
+    fields.set_values(session, contact, values)
     tags.add(session, [(contact.id, name) for name in names])
     record(session, action="contact.create", subject_type="contact", subject_id=contact.id)
     if contact.opt_out_sms:
@@ -106,9 +117,11 @@ def update_contact(session: Session, contact: Contact, changes: Mapping[str, Any
     the providers' blacklists once committed."""
     was_opted_out = bool(contact.opt_out_sms)
     names = tags.clean(changes["tags"] or []) if "tags" in changes else None  # null clears them
+    changes, values = _check_field_values(session, changes)
     before = {field: getattr(contact, field, None) for field in changes if field != "tags"}
     apply_changes(session, contact, changes)
     session.flush()
+    fields.set_values(session, contact, values)
     if names is not None:
         tags.replace(session, contact.id, names)
     _record_changes(session, contact, before)
@@ -156,7 +169,7 @@ def delete_contact(session: Session, contact_id: int) -> None:
 def list_contacts(
     session: Session, *, search: str | None = None, tags_: list[str] | None = None, offset: int = 0, limit: int = 50,
     newest_first: bool = False, before_id: int | None = None, after_id: int | None = None,
-    count_cap: int | None = None,
+    count_cap: int | None = None, field_filters: list[fields.FieldFilter] | None = None,
 ) -> tuple[list[Contact], int]:
     """A page of contacts, by id. `search` matches a name or email fragment, a CPF, or any written
     phone; `tags_` keeps the contacts that have every one of these tags.
@@ -165,22 +178,36 @@ def list_contacts(
     than that id) or `after_id` (the page before: newer than it) pages by the primary key instead of
     OFFSET, and `count_cap` stops counting there (the total is then at most the cap), so no page
     reads a million rows.
+
+    `field_filters` (fields.parse_filters) narrow it on the business's fields and order it by the
+    first field filtered; then the total counts at most fields.COUNT_LIMIT + 1 contacts (more than
+    the limit).
     """
     if limit < 1 or limit > MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     if offset < 0:
         raise InvalidInput("offset must not be negative", field="offset")
     query = select(Contact)
-    if search and search.strip():
+    searching = bool(search and search.strip())
+    if searching:
         query = query.where(search_filter(search.strip()))
     if tags_:
         query = query.where(tags.having_all(tags_))
+    if field_filters:
+        # Without a search or tags, the values alone say who matches: counting reads no contact row.
+        counted = (fields.filtered(query, field_filters) if searching or tags_
+                   else fields.filtered(None, field_filters, contact_id=None))
+        counted = counted.order_by(None).limit(fields.COUNT_LIMIT + 1)
+        page = fields.filtered(query, field_filters).options(fields.WITH_FIELDS)
+        items = list(session.scalars(page.offset(offset).limit(limit)))
+        return items, session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+    page = query.options(fields.WITH_FIELDS)
     if not newest_first:
-        items = list(session.scalars(query.order_by(Contact.id).offset(offset).limit(limit)))
+        items = list(session.scalars(page.order_by(Contact.id).offset(offset).limit(limit)))
     elif after_id is not None:  # read upwards from after_id, shown newest first like every page
-        items = list(session.scalars(query.where(Contact.id > after_id).order_by(Contact.id).limit(limit)))[::-1]
+        items = list(session.scalars(page.where(Contact.id > after_id).order_by(Contact.id).limit(limit)))[::-1]
     else:
-        older = query.where(Contact.id < before_id) if before_id is not None else query
+        older = page.where(Contact.id < before_id) if before_id is not None else page
         items = list(session.scalars(older.order_by(Contact.id.desc()).offset(offset).limit(limit)))
     if offset == 0 and before_id is None and after_id is None and len(items) < limit:
         return items, len(items)  # the first page holds them all: no second pass to count them

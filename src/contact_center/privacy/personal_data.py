@@ -19,7 +19,7 @@ from contact_center.audit.service import REDACTED, scrub, written_forms
 from contact_center.campaigns.models import Campaign
 from contact_center.contacts.documents import format_cpf
 from contact_center.contacts.identifiers import user_key
-from contact_center.contacts.models import Contact, ContactIdentifier, ContactTag
+from contact_center.contacts.models import Contact, ContactFieldValue, ContactIdentifier, ContactTag
 from contact_center.db import chunks
 from contact_center.inbox.models import Conversation, ConversationEvent
 from contact_center.messaging.models import Message, MessageAttempt
@@ -163,6 +163,12 @@ def _erase_tags(session: Session, subject: DataSubject, context: ErasureContext)
     tags.replace(session, subject.contact.id, [])  # what the business wrote about them ("inadimplente")
 
 
+def _erase_field_values(session: Session, subject: DataSubject, context: ErasureContext) -> None:
+    from contact_center.contacts import fields
+
+    context.counts["field_values"] = fields.erase_values(session, subject.contact.id)
+
+
 def _erase_conversations(session: Session, subject: DataSubject, context: ErasureContext) -> None:
     from contact_center.inbox.service import forget_phones
 
@@ -220,6 +226,9 @@ TABLES: tuple[PersonalTable, ...] = (
                   .order_by(ContactIdentifier.id), None),  # removed with the contact's row
     PersonalTable("contact_tags", lambda s: select(ContactTag).where(ContactTag.contact_id == s.contact.id)
                   .order_by(ContactTag.id), _erase_tags),
+    PersonalTable("contact_field_values",
+                  lambda s: select(ContactFieldValue).where(ContactFieldValue.contact_id == s.contact.id)
+                  .order_by(ContactFieldValue.field_id), _erase_field_values),
     PersonalTable("conversations", lambda s: select(Conversation).where(_in(Conversation.id, s.conversation_ids))
                   .order_by(Conversation.id), _erase_conversations),
     PersonalTable("conversation_events",

@@ -50,5 +50,5 @@ def preview_template(template_id: int, body: TemplatePreviewRequest, request: Re
                      user: AgentUser):
     template = service.get_template(session, template_id)
     contact = get_contact(session, body.contact_id) if body.contact_id else service.SAMPLE_CONTACT
-    text = service.render_for(body.body or template.body, contact, user, request.app.state.settings)
+    text = service.render_for(body.body or template.body, contact, user, request.app.state.settings, session)
     return TemplatePreview(text=text, segments=asdict(count_segments(text)))

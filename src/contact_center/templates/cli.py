@@ -78,7 +78,7 @@ def preview(name: str, contact_id: int = typer.Option(None, help="Render for thi
     with command_session() as session:
         template = service.get_template_by_name(session, name)
         contact = get_contact(session, contact_id) if contact_id else service.SAMPLE_CONTACT
-        text = service.render_for(template.body, contact, None, get_settings())
+        text = service.render_for(template.body, contact, None, get_settings(), session)
     info = count_segments(text)
     console.print(text, highlight=False)
     console.print(f"[dim]{info.characters} characters, {info.encoding}, {info.segments} segment(s)[/]")

@@ -9,9 +9,12 @@ message sent to thousands.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal, DecimalException
 from functools import lru_cache
+from typing import Any
 
 from jinja2 import Template, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SecurityError
@@ -42,6 +45,10 @@ def _brl(value) -> str:
     """1234.5 → 'R$ 1.234,50' (Brazilian thousands and decimal separators)."""
     if type(value) in (int, float):
         return _brl_of_number(value)
+    if isinstance(value, Decimal):  # a money field
+        return format_brl(value)
+    if isinstance(value, NoValue):
+        raise TemplateError(f"brl: {value.key} has no value for this contact")
     try:
         return format_brl(Decimal(str(value)))
     except (DecimalException, ValueError):  # not a number, or too big to show ('1e999999999')
@@ -58,6 +65,30 @@ def _brl_of_number(value: int | float) -> str:
         raise TemplateError(f"brl: {value!r} is not a number") from None
 
 
+def _data(value) -> str:
+    """A date as Brazilians write it: date(2025, 11, 15) → '15/11/2025' (a date field, or '2025-11-15')."""
+    if isinstance(value, NoValue):
+        raise TemplateError(f"data: {value.key} has no value for this contact")
+    if isinstance(value, (date, datetime)):
+        return value.strftime("%d/%m/%Y")
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip()).strftime("%d/%m/%Y")
+        except ValueError:
+            pass
+    raise TemplateError(f"data: {str(value)[:40]!r} is not a date")
+
+
+class NoValue(str):
+    """A field the contact has no value of: renders as nothing, and `brl` or `data` on it says which
+    field is missing instead of sending "R$ " to a customer."""
+
+    def __new__(cls, key: str):
+        blank = super().__new__(cls, "")
+        blank.key = key
+        return blank
+
+
 # Scopes are plain attribute holders: templates never see ORM objects (no session, no metadata).
 @dataclass(frozen=True)
 class ContactScope:
@@ -68,6 +99,29 @@ class ContactScope:
     email: str
     document: str
     notes: str
+    # The business's fields (contacts/fields.py), typed, read as contact.<key>; hidden from
+    # templates themselves by its leading underscore.
+    _custom: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str):
+        custom = object.__getattribute__(self, "_custom")
+        if name in custom:
+            return custom[name]
+        raise AttributeError(name)
+
+    def _known(self) -> list[str]:
+        return [name for name in self.__dataclass_fields__ if not name.startswith("_")] + list(self._custom)
+
+
+class ObjectScope(ContactScope):
+    """The contact under the name templates written for Odoo give it (`object.name`), so that an
+    unknown `object.x` is reported as written."""
+
+    @classmethod
+    def alias(cls, contact: ContactScope) -> ObjectScope:
+        scope = object.__new__(cls)
+        scope.__dict__.update(contact.__dict__)
+        return scope
 
 
 @dataclass(frozen=True)
@@ -82,23 +136,27 @@ class CompanyScope:
     phone: str
 
 
-def contact_scope(contact) -> ContactScope:
+def contact_scope(contact, custom: Mapping[str, Any] | None = None, keys: list[str] | tuple[str, ...] = ()
+                  ) -> ContactScope:
+    """`custom`: the contact's field values by key (typed); `keys`: every defined field, so that a
+    field this contact has no value of is known (NoValue) rather than an unknown variable."""
     name = (contact.name or "").strip()
+    values = {key: NoValue(key) for key in keys} | dict(custom or {})
     return ContactScope(
         name=name, first_name=name.split(" ")[0] if name else "",
         phone=contact.phone_e164 or contact.phone or "", mobile=contact.mobile_e164 or contact.mobile or "",
         email=contact.email or "", document=format_cpf(contact.document) if contact.document else "",
-        notes=contact.notes or "",
+        notes=contact.notes or "", _custom=values,
     )
 
 
-_SCOPE_NAMES = {"ContactScope": "contact", "UserScope": "user", "CompanyScope": "company"}
+_SCOPE_NAMES = {"ContactScope": "contact", "ObjectScope": "object", "UserScope": "user", "CompanyScope": "company"}
 _MISSING_ATTRIBUTE = re.compile(r"'(?:[\w.]+\.)?(\w+) object' has no attribute '(\w+)'")
 
 
 @lru_cache(maxsize=1)
 def environment() -> BudgetedEnvironment:
-    return BudgetedEnvironment(extra_filters={"brl": _brl}, scope_types=(ContactScope, UserScope, CompanyScope))
+    return BudgetedEnvironment(extra_filters={"brl": _brl, "data": _data}, scope_types=(ContactScope, ObjectScope, UserScope, CompanyScope))
 
 
 def _template_line(exc: BaseException, template: Template | None = None) -> int | None:
@@ -113,15 +171,16 @@ def _template_line(exc: BaseException, template: Template | None = None) -> int 
     return line
 
 
-def _explain_undefined(exc: UndefinedError) -> str:
+def _explain_undefined(exc: UndefinedError, contact: ContactScope) -> str:
     message = str(exc)
     match = _MISSING_ATTRIBUTE.search(message)
     if match and match.group(1) in _SCOPE_NAMES:
         scope = _SCOPE_NAMES[match.group(1)]
-        known = ", ".join(f"{scope}.{field}" for field in globals()[match.group(1)].__dataclass_fields__)
+        names = contact._known() if scope in ("contact", "object") else globals()[match.group(1)].__dataclass_fields__
+        known = ", ".join(f"{scope}.{name}" for name in names)
         return f"unknown variable '{scope}.{match.group(2)}' (known: {known})"
     if message.endswith("is undefined"):
-        return f"unknown variable {message.removesuffix(' is undefined')} (known: contact, user, company)"
+        return f"unknown variable {message.removesuffix(' is undefined')} (known: contact, object, user, company)"
     return message
 
 
@@ -187,7 +246,8 @@ def render_compiled(compiled: CompiledTemplate, *, contact: ContactScope, user: 
     template = compiled.template
 
     def work() -> str:
-        context = template.new_context({"contact": contact, "user": user, "company": company})
+        # `object`: templates written for Odoo name the contact so; they keep working here.
+        context = template.new_context({"contact": contact, "object": ObjectScope.alias(contact), "user": user, "company": company})
         return _collect(template.root_render_func(context), budget)
 
     try:
@@ -200,7 +260,7 @@ def render_compiled(compiled: CompiledTemplate, *, contact: ContactScope, user: 
         raise TemplateError(f"refused: templates cannot reach Python internals ({exc})",
                             _template_line(exc, template)) from None
     except UndefinedError as exc:
-        raise TemplateError(_explain_undefined(exc), _template_line(exc, template)) from None
+        raise TemplateError(_explain_undefined(exc, contact), _template_line(exc, template)) from None
     except TemplateError:
         raise
     except RecursionError as exc:

@@ -381,7 +381,7 @@ def template_filters(extra: dict) -> dict:
 
 # Filters cheap enough for the untraced path: one pass over a value that is itself bounded.
 PLAIN_FILTERS = frozenset({
-    "abs", "brl", "capitalize", "center", "count", "d", "default", "e", "escape", "first", "float", "format",
+    "abs", "brl", "capitalize", "center", "count", "d", "data", "default", "e", "escape", "first", "float", "format",
     "indent", "int", "last", "length", "lower", "replace", "round", "string", "striptags", "title", "trim",
     "truncate", "upper", "urlencode", "wordcount",
 })

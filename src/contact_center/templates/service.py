@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
+
+from contact_center.contacts import fields
 
 from contact_center.audit.service import record
 from contact_center.auth.models import User
@@ -20,15 +24,29 @@ SAMPLE_CONTACT = Contact(name="Maria Exemplo", mobile="+55 11 90000-0001", mobil
                          email="maria@example.com", document="52998224725")
 
 
-def _check_source(body: str, user: User | None, settings: Settings) -> None:
+_SAMPLE_VALUES = {"text": "exemplo", "integer": 12, "money": Decimal("1234.56"), "date": date(2025, 11, 15),
+                  "boolean": True}
+
+
+def _sample_values(definitions: list[fields.FieldDefinition]) -> dict:
+    """A value of every defined field for the sample contact, so a check renders each `contact.<key>`."""
+    return {d.key: d.choices[0] if d.type == "choice" else _SAMPLE_VALUES[d.type] for d in definitions}
+
+
+def _check_source(session: Session, body: str, user: User | None, settings: Settings) -> None:
     """A body worth saving: not blank, compiles, and renders for the sample contact within the budget
     (which also catches unknown variables before anyone sends it)."""
     if not body.strip():
         raise InvalidInput("a template needs a body", field="body")
-    render_for(body, SAMPLE_CONTACT, user, settings)
+    try:
+        _renderer(body, user, settings, session)(SAMPLE_CONTACT)
+    except TemplateError as exc:
+        raise InvalidInput(str(exc), field="body") from None
 
 
-def _renderer(body: str, user: User | None, settings: Settings) -> Callable[[Contact], str]:
+def _renderer(body: str, user: User | None, settings: Settings, session: Session | None) -> Callable[[Contact], str]:
+    """`session` gives the business's fields: read once here, and each contact's values from its
+    `field_values` (bulk readers load them with the contacts, see campaigns.service)."""
     budget = TemplateBudget.from_settings(settings)
     try:
         template = compile_template(body, budget)
@@ -36,18 +54,26 @@ def _renderer(body: str, user: User | None, settings: Settings) -> Callable[[Con
         raise InvalidInput(str(exc), field="body") from None
     user_scope = UserScope(name=user.name, username=user.username) if user else UserScope(name="", username="")
     company = CompanyScope(name=settings.company_name, phone=settings.company_phone)
-    return lambda contact: render_compiled(template, contact=contact_scope(contact), user=user_scope, company=company,
-                                           budget=budget)
+    definitions = fields.definitions(session) if session is not None else []
+    keys = tuple(d.key for d in definitions)
+    sample = _sample_values(definitions)
+
+    def render(contact: Contact) -> str:
+        values = sample if contact is SAMPLE_CONTACT else fields.values_of(contact)
+        return render_compiled(template, contact=contact_scope(contact, values, keys), user=user_scope,
+                               company=company, budget=budget)
+
+    return render
 
 
-def renderer(body: str, user: User | None, settings: Settings) -> Callable[[Contact], str]:
+def renderer(body: str, user: User | None, settings: Settings, session: Session) -> Callable[[Contact], str]:
     """`body` compiled once (a syntax error raises InvalidInput), as a function that renders it for a
     contact and raises TemplateError for what only shows per contact (an unknown variable, unsafe access,
     a contact whose data makes the render pass the budget).
 
     A body that passes the budget for the sample contact passes it for everyone: it raises
     InvalidInput here, rather than spending the whole budget on each of 100k recipients."""
-    render = _renderer(body, user, settings)
+    render = _renderer(body, user, settings, session)
     try:
         render(SAMPLE_CONTACT)
     except TemplateBudgetError as exc:
@@ -57,10 +83,11 @@ def renderer(body: str, user: User | None, settings: Settings) -> Callable[[Cont
     return render
 
 
-def render_for(body: str, contact: Contact, user: User | None, settings: Settings) -> str:
+def render_for(body: str, contact: Contact, user: User | None, settings: Settings,
+               session: Session | None = None) -> str:
     """Render `body` for one contact within the template budget; unknown variables, unsafe access and
-    passing a limit raise InvalidInput."""
-    render = _renderer(body, user, settings)
+    passing a limit raise InvalidInput. The business's fields come from `session`, else the contact's."""
+    render = _renderer(body, user, settings, session or object_session(contact))
     try:
         return render(contact)
     except TemplateError as exc:
@@ -72,7 +99,7 @@ def create_template(session: Session, *, name: str, body: str, description: str 
     name = name.strip()
     if not name:
         raise InvalidInput("a template needs a name", field="name")
-    _check_source(body, user, settings)
+    _check_source(session, body, user, settings)
     if session.scalar(select(Template.id).where(Template.name == name)) is not None:
         raise Conflict(f"a template named {name!r} already exists", field="name")
     template = Template(name=name, body=body, description=description, updated_by_id=user.id if user else None)
@@ -86,7 +113,7 @@ def create_template(session: Session, *, name: str, body: str, description: str 
 def update_template(session: Session, template: Template, *, name: str | None, body: str | None,
                     description: str | None, user: User | None, settings: Settings, via: str = "api") -> Template:
     if body is not None:
-        _check_source(body, user, settings)
+        _check_source(session, body, user, settings)
     if name is not None and name.strip() != template.name:
         if session.scalar(select(Template.id).where(Template.name == name.strip())) is not None:
             raise Conflict(f"a template named {name.strip()!r} already exists", field="name")

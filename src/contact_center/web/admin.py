@@ -1,4 +1,4 @@
-"""Admin pages: operators, channels and templates (admins); quick replies (supervisors and admins).
+"""Admin pages: operators, channels, templates and contact fields (admins); quick replies (supervisors and admins).
 Plain forms: each posts with its CSRF token and comes back to the page with a notice or the error."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from contact_center.auth import sessions as auth_sessions
 from contact_center.auth.models import Role, User
 from contact_center.channels import service as channels
 from contact_center.channels import whatsapp_templates
+from contact_center.contacts import fields as contact_fields
+from contact_center.contacts.models import FIELD_TYPES
 from contact_center.deps import DbSession
 from contact_center.errors import DomainError, InvalidInput, PermissionDenied
 from contact_center.inbox import workflow
@@ -42,9 +44,9 @@ def _done(path: str, notice: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?ok={notice}", status_code=303)
 
 
-def _page(request: Request, session, user: User, section: str, error: DomainError | None = None):
+def _page(request: Request, session, user: User, section: str, error: DomainError | None = None, **extra):
     values: dict = {"section": section, "error": error.message if error else None,
-                    "notice": request.query_params.get("ok")}
+                    "notice": request.query_params.get("ok"), **extra}
     if section == "users":
         values["users"] = auth_service.list_users(session)
         values["roles"] = [r.value for r in Role]
@@ -59,6 +61,10 @@ def _page(request: Request, session, user: User, section: str, error: DomainErro
         values["templates"] = templates.list_templates(session)
     elif section == "quick_replies":
         values["quick_replies"] = workflow.list_quick_replies(session)
+    elif section == "contact_fields":
+        values["contact_fields"] = [(d, contact_fields.count_values(session, d.id))
+                                    for d in contact_fields.definitions(session)]
+        values["field_types"] = FIELD_TYPES
     return render(request, "admin.html", user, status_code=error.status_code if error else 200, **values)
 
 
@@ -339,3 +345,64 @@ def update_quick_reply(quick_reply_id: int, request: Request, session: DbSession
         return "saved"
 
     return _form_action(request, session, user, "quick_replies", csrf_token, change)
+
+
+# --- contact fields ----------------------------------------------------------------------------------
+
+def _choices(text: str) -> list[str]:
+    """One option a line (or separated by commas)."""
+    return [c.strip() for c in text.replace(",", "\n").splitlines() if c.strip()]
+
+
+@router.get("/contact-fields")
+def contact_fields_page(request: Request, session: DbSession, user: AdminPageUser):
+    return _page(request, session, user, "contact_fields")
+
+
+@router.post("/contact-fields")
+def create_contact_field(request: Request, session: DbSession, user: AdminPageUser, csrf_token: str = Form(""),
+                         key: str = Form(""), label: str = Form(""), type: str = Form("text"),
+                         choices: str = Form("")):
+    def change():
+        contact_fields.add_field(session, key=key, label=label, type=type,
+                                 choices=_choices(choices) if type == "choice" else None, actor_id=user.id, via="ui")
+        return "created"
+
+    return _form_action(request, session, user, "contact_fields", csrf_token, change)
+
+
+@router.post("/contact-fields/{key}")
+def update_contact_field(key: str, request: Request, session: DbSession, user: AdminPageUser,
+                         csrf_token: str = Form(""), label: str = Form(""), choices: str = Form(""),
+                         position: str = Form("")):
+    def change():
+        field = contact_fields.get_field(session, key)
+        try:
+            order = int(position) if position.strip() else None
+        except ValueError:
+            raise InvalidInput(f"position: {position!r} não é um número inteiro", field="position") from None
+        contact_fields.update_field(session, key, label=label,
+                                    choices=_choices(choices) if field.type == "choice" else None, position=order,
+                                    actor_id=user.id, via="ui")
+        return "saved"
+
+    return _form_action(request, session, user, "contact_fields", csrf_token, change)
+
+
+@router.post("/contact-fields/{key}/remove")
+def remove_contact_field(key: str, request: Request, session: DbSession, user: AdminPageUser,
+                         csrf_token: str = Form(""), confirm: str = Form("")):
+    """Removing a field some contacts hold a value of asks first, saying how many."""
+    web_session.check_csrf(request, csrf_token)
+    try:
+        field = contact_fields.get_field(session, key)
+        held = contact_fields.count_values(session, field.id)
+        if held and not confirm:
+            return _page(request, session, user, "contact_fields", confirm_remove={"key": key, "label": field.label,
+                                                                                   "count": held})
+        contact_fields.remove_field(session, key, confirm=True, actor_id=user.id, via="ui")
+        session.flush()
+    except DomainError as exc:
+        session.rollback()
+        return _page(request, session, user, "contact_fields", exc)
+    return _done("/admin/contact-fields", "deleted")

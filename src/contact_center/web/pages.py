@@ -29,6 +29,7 @@ from contact_center.web.i18n import LANGUAGES, pick, translator
 from contact_center.web.rendering import fragment, pretty_phone, render
 from contact_center.web.session import Operator, PageUser
 from contact_center.routes import CheckedRoute
+from contact_center.contacts import fields as contact_fields
 
 router = APIRouter(include_in_schema=False, route_class=CheckedRoute)
 
@@ -195,7 +196,7 @@ def _conversation_context(session, user: User, conversation: Conversation) -> di
     on_whatsapp = header["conversation"].channel_kind == "whatsapp"
     return {
         **header, **_timeline_values(session, timeline),
-        "contact": contact,
+        "contact": contact, "contact_fields": contact_fields.definitions(session) if contact else [],
         "send_channels": [c for c in channels.list_channels(session) if c.active],
         "templates": list_templates(session), "quick_replies": workflow.list_quick_replies(session),
         "wa_templates": approved_template_fields(session, conversation.channel_id) if on_whatsapp else [],
@@ -281,6 +282,7 @@ def contact_fragment(conversation_id: int, request: Request, session: DbSession,
     conversation = workflow.get_conversation(session, conversation_id, user)
     contact = contacts.get_contact(session, conversation.contact_id) if conversation.contact_id else None
     return fragment(request, "fragments/contact.html", user, contact=contact,
+                    contact_fields=contact_fields.definitions(session) if contact else [],
                     conversation=queries.conversation_row(session, user, conversation.id))
 
 

@@ -23,6 +23,7 @@ from contact_center import __version__
 from contact_center.contacts.documents import format_cpf
 from contact_center.web import session as web_session
 from contact_center.web.i18n import LANGUAGES, pick, script_strings, translator
+from contact_center.contacts.fields import as_text as field_text
 
 try:
     LOCAL_ZONE = ZoneInfo("America/Sao_Paulo")
@@ -99,7 +100,7 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("contact_center.web", "templates"),
                       autoescape=select_autoescape(["html"], default_for_string=True, default=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(phone=pretty_phone, iso=iso, initials=initials, cpf=format_cpf)
+    env.filters.update(phone=pretty_phone, iso=iso, initials=initials, cpf=format_cpf, field_text=field_text)
     env.globals.update(languages=LANGUAGES, static_version=_static_version())
     return env
 

@@ -333,12 +333,15 @@
     var was = old.querySelector("details.contact-edit");
     var now = fresh.querySelector("details.contact-edit");
     if (was && now && was.open) { now.open = true; }
-    $all("form input, form textarea", old).forEach(function (field) {
+    $all("form input, form textarea, form select", old).forEach(function (field) {
       var form = field.form && field.form.dataset.form;
-      var twin = form && field.name && fresh.querySelector("[data-form=" + form + "] [name=" + field.name + "]");
+      var twin = form && field.name && fresh.querySelector("[data-form=" + form + "] [name=\"" + field.name + "\"]");  // quoted: "fields.x" has a dot
       if (!twin) { return; }
       if (field.type === "checkbox") {
         if (field.checked !== field.defaultChecked) { twin.checked = field.checked; }
+      } else if (field.tagName === "SELECT") {  // a choice or yes/no contact field
+        var chosen = field.options[field.selectedIndex];
+        if (chosen && !chosen.defaultSelected) { twin.value = field.value; }
       } else if (field.value !== field.defaultValue) {
         twin.value = field.value;
       }
@@ -693,6 +696,11 @@
       if (!field.name) { return; }
       if (field.type === "checkbox") { data[field.name] = field.checked; return; }
       var value = field.value.trim();
+      if (field.name.indexOf("fields.") === 0) {  // the business's fields travel as one object
+        data.fields = data.fields || {};
+        if (value || keepEmpty) { data.fields[field.name.slice(7)] = value || null; }
+        return;
+      }
       if (value || keepEmpty) { data[field.name] = value || null; }
     });
     return data;
