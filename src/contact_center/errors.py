@@ -7,10 +7,13 @@ class DomainError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None):
+    def __init__(self, message: str, *, field: str | None = None, operator_words: bool = False):
         super().__init__(message)
         self.message = message
         self.field = field
+        # Written in Portuguese for the operator (a UI page's own check), not for an API client in
+        # English: an error page in Portuguese may show it as it is.
+        self.operator_words = operator_words
 
     def as_dict(self) -> dict:
         body: dict = {"code": self.code, "message": self.message}

@@ -78,7 +78,8 @@ def _cursor(value: str | None, name: str) -> int | None:
     if not value:
         return None
     if not (value.isdigit() and len(value) <= 10):
-        raise InvalidInput(f"{name}: esperado o número de um contato, não {value[:20]!r}", field=name)
+        raise InvalidInput(f"{name}: esperado o número de um contato, não {value[:20]!r}", field=name,
+                           operator_words=True)
     return int(value)
 
 
@@ -283,7 +284,8 @@ def set_opt_out(contact_id: int, request: Request, session: DbSession, user: Pag
     web_session.check_csrf(request, csrf_token)
     contact = contacts.get_contact(session, contact_id)
     if flag not in OPT_OUTS or value not in ("on", "off"):
-        raise InvalidInput(f"bloqueio desconhecido: esperado um de {', '.join(OPT_OUTS)} com on ou off", field="flag")
+        raise InvalidInput(f"bloqueio desconhecido: esperado um de {', '.join(OPT_OUTS)} com on ou off", field="flag",
+                           operator_words=True)
     if bool(getattr(contact, flag)) != (value == "on"):
         contacts.opt_out(session, contact.id, flag, via="ui", value=value == "on", actor_id=user.id,
                          reason=f"pelo operador {user.name}")
@@ -302,13 +304,13 @@ async def start_conversation(contact_id: int, request: Request, session: DbSessi
     sent = {"channel_id": channel_raw, "mode": mode, "body": body, "template_id": str(form.get("template_id") or "")}
     try:
         if not (channel_raw.isdigit() and len(channel_raw) <= 9):
-            raise InvalidInput("escolha o canal da conversa", field="channel_id")
+            raise InvalidInput("escolha o canal da conversa", field="channel_id", operator_words=True)
         channel_id = int(channel_raw)
         template_id = parameters = None
         if mode == "template":
             template_id, parameters = _template_from(session, channel_id, form)
         elif not body.strip():
-            raise InvalidInput("escreva a mensagem", field="body")
+            raise InvalidInput("escreva a mensagem", field="body", operator_words=True)
         message = workflow.start_conversation(session, user, contact.id, channel_id, body=body,
                                               template_id=template_id, parameters=parameters, via="ui")
     except DomainError as exc:
@@ -328,7 +330,7 @@ def _template_from(session, channel_id: int, form) -> tuple[int, dict]:
     raw = str(form.get("template_id") or "")
     template = next((t for t in approved_template_fields(session, channel_id) if str(t["id"]) == raw), None)
     if template is None:
-        raise InvalidInput("escolha um modelo aprovado deste canal", field="template_id")
+        raise InvalidInput("escolha um modelo aprovado deste canal", field="template_id", operator_words=True)
     parameters: dict = {}
     for spec in template["fields"]:
         value = str(form.get(f"t{template['id']}.{spec['path']}") or "").strip()
@@ -340,7 +342,8 @@ def _template_from(session, channel_id: int, form) -> tuple[int, dict]:
             if value:
                 parameters.setdefault("buttons", {})[str(spec["index"])] = value
         elif not value:
-            raise InvalidInput(f"preencha o parâmetro {spec['label']} do modelo", field=spec["path"])
+            raise InvalidInput(f"preencha o parâmetro {spec['label']} do modelo", field=spec["path"],
+                               operator_words=True)
         elif template["named"]:
             parameters.setdefault(part, {})[spec["path"].rsplit(".", 1)[1]] = value
         else:
@@ -364,12 +367,13 @@ async def upload(request: Request, session: DbSession, user: SupervisorPageUser)
         # Refused before the body is read when it says it is too large; otherwise counted as kept.
         if int(request.headers.get("content-length") or 0) > settings.contact_import_max_bytes + 65_536:
             raise InvalidInput(f"o arquivo passa de {imports.size_words(settings.contact_import_max_bytes)}, o limite "
-                               "para importar: divida o arquivo em partes menores", field="file")
+                               "para importar: divida o arquivo em partes menores", field="file",
+                               operator_words=True)
         form = await request.form(max_files=1, max_fields=4)
         web_session.check_csrf(request, form.get("csrf_token"))
         upload_file = form.get("file")
         if not isinstance(upload_file, StarletteUploadFile):
-            raise InvalidInput("escolha o arquivo CSV a importar", field="file")
+            raise InvalidInput("escolha o arquivo CSV a importar", field="file", operator_words=True)
         contact_import = imports.save_upload(session, settings, user_id=user.id, filename=upload_file.filename or "",
                                              stream=upload_file.file)
     except InvalidInput as exc:
@@ -449,6 +453,6 @@ def import_rejections(import_id: int, request: Request, session: DbSession, user
     path = imports.rejections_path(request.app.state.settings, contact_import)
     if not path.exists():
         raise InvalidInput("esta importação ainda não tem arquivo de rejeitadas: rode a simulação primeiro",
-                           field="import")
+                           field="import", operator_words=True)
     stem = contact_import.filename.rsplit(".", 1)[0]
     return FileResponse(path, media_type="text/csv; charset=utf-8", filename=f"{stem}-rejeitadas.csv")
