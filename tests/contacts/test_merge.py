@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from contact_center.audit.models import AuditEntry
 from contact_center.auth.models import User
 from contact_center.channels import service as channels
-from contact_center.contacts import merge
+from contact_center.contacts import fields, merge
 from contact_center.contacts.models import Contact, ContactIdentifier, ContactTag
 from contact_center.contacts.service import create_contact
 from contact_center.errors import Conflict, InvalidInput, NotFound
@@ -37,10 +37,14 @@ def count(db, model, *where) -> int:
 
 def test_a_merge_moves_everything_to_the_survivor(db, sms, sofia, customer_writes):
     second_sms = channels.create_channel(db, name="SMS Cobrança", provider="kolmeya_sandbox", credentials={"token": "t"})
-    survivor = create_contact(db, {"name": "Maria Souza", "mobile": MARIA, "tags": ["VIP"]})
+    fields.add_field(db, key="valor_parcela", label="Valor da parcela", type="money")
+    fields.add_field(db, key="contrato", label="Contrato", type="text")
+    survivor = create_contact(db, {"name": "Maria Souza", "mobile": MARIA, "tags": ["VIP"],
+                                   "fields": {"valor_parcela": "150,00"}})
     other = create_contact(db, {"name": "Maria S.", "mobile": MARIA_OTHER, "email": "maria@example.com",
                                 "document": "529.982.247-25", "notes": "cliente desde 2019",
-                                "opt_out_whatsapp": True, "tags": ["vip", "Acordo 2026"]})
+                                "opt_out_whatsapp": True, "tags": ["vip", "Acordo 2026"],
+                                "fields": {"valor_parcela": "99,90", "contrato": "CT-0001"}})
     db.add(ContactIdentifier(contact_id=other.id, kind="wa_id", value="5511900000002"))
     older = customer_writes(sms, MARIA, "Oi", at=T0)
     customer_writes(sms, MARIA, "Tem alguém aí?", at=T0 + timedelta(minutes=1))
@@ -53,7 +57,8 @@ def test_a_merge_moves_everything_to_the_survivor(db, sms, sofia, customer_write
 
     planned = merge.plan(db, survivor.id, other.id)
     assert (planned.messages, planned.conversations, planned.conversations_joined) == (2, 2, 1)
-    assert planned.rows == {"contact_tags": 1, "contact_identifiers": 1}  # "vip" is the survivor's "VIP"
+    # "vip" is the survivor's "VIP"; the survivor keeps its own valor_parcela and takes the contract
+    assert planned.rows == {"contact_tags": 1, "contact_identifiers": 1, "contact_field_values": 1}
     assert count(db, Contact, Contact.id == other.id) == 1  # a plan changes nothing
 
     done = merge.merge(db, survivor.id, other.id, actor=sofia, via="api")
@@ -67,6 +72,8 @@ def test_a_merge_moves_everything_to_the_survivor(db, sms, sofia, customer_write
     assert survivor.phone_e164 == "+5511900000002" and survivor.phone_key == "+5511900000002"
     assert (survivor.email, survivor.document, survivor.opt_out_whatsapp) == ("maria@example.com", "52998224725", True)
     assert survivor.tags == ["VIP", "Acordo 2026"]
+    assert {k: str(v) for k, v in fields.values_for(db, [survivor.id])[survivor.id].items()} == {
+        "valor_parcela": "150.00", "contrato": "CT-0001"}
     assert db.scalar(select(ContactIdentifier.contact_id).where(ContactIdentifier.value == "5511900000002")) == survivor.id
 
     # The two SMS conversations on one channel are one now, the older; the other channel's is the survivor's.
@@ -87,7 +94,7 @@ def test_a_merge_moves_everything_to_the_survivor(db, sms, sofia, customer_write
     assert (entry.subject_id, entry.actor_id, entry.via) == (survivor.id, sofia.id, "api")
     assert entry.detail["merged_id"] == other.id and entry.detail["merged"]["name"] == "Maria S."
     assert entry.detail["moved"] == {"messages": 2, "conversations": 2, "conversations_joined": 1,
-                                     "contact_tags": 1, "contact_identifiers": 1}
+                                     "contact_tags": 1, "contact_identifiers": 1, "contact_field_values": 1}
 
 
 def test_an_open_conversation_stays_open_when_joined_to_a_closed_one(db, sms, sofia, customer_writes):
