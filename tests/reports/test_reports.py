@@ -117,14 +117,11 @@ def build_known(db) -> Known:
     message(k.conv4, "out", "2026-11-01T02:59:00", "delivered", author=k.ana)
     message(k.conv4, "out", "2026-11-04T03:00:00", "delivered", author=k.ana)
 
-    def opt_out(action, when, via, actor=None, **detail):
-        record(db, action=action, subject_type="contact", subject_id=1, actor_id=actor.id if actor else None,
-               via=via, **detail)
+    def opt_out(action, when, via, actor=None, **detail):  # the audit log is append-only: dated as written
+        entry = record(db, action=action, subject_type="contact", subject_id=1,
+                       actor_id=actor.id if actor else None, via=via, **detail)
+        entry.at = at(when)
         db.flush()
-        db.execute(Message.__table__.metadata.tables["audit_log"].update()
-                   .where(Message.__table__.metadata.tables["audit_log"].c.action == action,
-                          Message.__table__.metadata.tables["audit_log"].c.via == via)
-                   .values(at=at(when)))
 
     opt_out("contact.opt_out_sms", "2026-11-01T15:00:00", "webhook", word="SAIR")
     opt_out("contact.opt_out_sms", "2026-11-02T15:00:00", "provider", reason="blacklisted")

@@ -16,7 +16,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, aliased, lazyload, sessionmaker
 
 from contact_center import phones
 from contact_center.audit.service import record
@@ -40,6 +40,9 @@ from contact_center.settings import Settings
 from contact_center.templates.rendering import TemplateError
 
 log = logging.getLogger(__name__)
+# A recipient's contact is loaded with its field values (templates read them); its tags only if
+# something asks, which rendering does not.
+RECIPIENT_LOADING = (WITH_FIELDS, lazyload(Contact.tag_rows))
 CHUNK = 1000
 PREVIEW_COUNT = 5
 
@@ -100,7 +103,7 @@ def contacts_by_ids(session: Session, ids: list[int]) -> Iterator[Recipient]:
     unique_ids = list(dict.fromkeys(ids))
     found: set[int] = set()
     for start in range(0, len(unique_ids), CHUNK):
-        for contact in session.scalars(select(Contact).options(WITH_FIELDS)
+        for contact in session.scalars(select(Contact).options(*RECIPIENT_LOADING)
                                       .where(Contact.id.in_(unique_ids[start:start + CHUNK]))):
             found.add(contact.id)
             yield Recipient(contact.mobile or contact.phone or "", contact, f"contact {contact.id}")
@@ -114,7 +117,7 @@ def contacts_matching(session: Session, search: str | None, tag: str | None = No
     """Every contact (or those matching `search`, or those with `tag`), by id, read in chunks."""
     last_id = 0
     while True:
-        query = select(Contact).options(WITH_FIELDS).where(Contact.id > last_id).order_by(Contact.id).limit(CHUNK)
+        query = select(Contact).options(*RECIPIENT_LOADING).where(Contact.id > last_id).order_by(Contact.id).limit(CHUNK)
         if search and search.strip():
             query = query.where(search_filter(search.strip()))
         if tag is not None:
@@ -178,7 +181,7 @@ def _csv_recipients(session: Session, rows: list[tuple[int, str, str]]) -> Itera
             chosen[identity.key] = picked.id
     ids = list(set(chosen.values()))
     contacts = {c.id: c for start in range(0, len(ids), CHUNK)
-                for c in session.scalars(select(Contact).options(WITH_FIELDS)
+                for c in session.scalars(select(Contact).options(*RECIPIENT_LOADING)
                                          .where(Contact.id.in_(ids[start:start + CHUNK])))}
     for (line, phone, name), identity in zip(rows, identities):
         if identity is None:
