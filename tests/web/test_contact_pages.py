@@ -289,3 +289,63 @@ def test_export_takes_the_list_filter(client, db, sofia, maria):
     assert [r["name"] for r in rows] == ["Maria Souza"]
     everyone = list(csv.DictReader(io.StringIO(client.get("/contacts/export.csv").content.decode("utf-8-sig"))))
     assert sorted(r["name"] for r in everyone) == ["Maria Souza", "Pedro Alves"]
+
+
+# --- tags and the business's fields on the contacts pages -----------------------------------------
+
+@pytest.fixture
+def debts(db):
+    from contact_center.contacts import fields
+
+    fields.add_field(db, key="vencimento", label="Vencimento", type="date")
+    fields.add_field(db, key="valor_parcela", label="Valor da parcela", type="money")
+    made = {}
+    for n, (due, amount, tag) in enumerate([("05/11/2025", "1.200,00", "inadimplente"), ("20/11/2025", "80,00", "acordo"),
+                                            ("10/12/2025", "2.500,00", "inadimplente")], start=1):
+        made[n] = contacts.create_contact(db, {"name": f"Devedor {n}", "mobile": f"(31) 90000-000{n}", "tags": [tag],
+                                               "fields": {"vencimento": due, "valor_parcela": amount}})
+    db.commit()
+    return made
+
+
+def test_the_list_filters_by_tags_and_by_fields_and_the_export_follows(client, db, sofia, debts):
+    login(client, "sofia")
+    tagged = client.get("/contacts", params={"tags": "Inadimplente"}).text
+    assert "Devedor 1" in tagged and "Devedor 3" in tagged and "Devedor 2" not in tagged
+    november = {"field.vencimento_from": "01/11/2025", "field.vencimento_to": "30/11/2025",
+                "field.valor_parcela_from": "1.000,00"}
+    page = client.get("/contacts", params=november).text
+    assert "Devedor 1" in page and "Devedor 2" not in page and "Devedor 3" not in page
+    assert 'value="01/11/2025"' in page  # the filter stays in the form
+    both = client.get("/contacts", params={**november, "tags": "acordo"}).text
+    assert "Nenhum contato encontrado" in both
+    exported = client.get("/contacts/export.csv", params={"tag": "inadimplente", **november})
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert [(r["name"], r["vencimento"], r["tags"]) for r in rows] == [("Devedor 1", "05/11/2025", "inadimplente")]
+    bad = client.get("/contacts", params={"field.vencimento_from": "ontem"}, headers={"Accept": "text/html"})
+    assert bad.status_code == 422
+
+
+def test_the_contact_page_edits_tags_and_fields_and_refuses_a_bad_value(client, db, sofia, debts):
+    from contact_center.contacts import fields
+
+    login(client, "sofia")
+    first = debts[1]
+    token = form_csrf(client, f"/contacts/{first.id}")
+    page = client.get(f"/contacts/{first.id}").text
+    assert 'name="fields.valor_parcela" value="1.200,00"' in page and 'name="tags" value="inadimplente"' in page
+    base = {"csrf_token": token, "name": "Devedor 1", "mobile": "(31) 90000-0001"}
+    refused = client.post(f"/contacts/{first.id}", data={**base, "tags": "inadimplente, acordo 2026",
+                                                          "fields.valor_parcela": "12,345", "fields.vencimento": ""})
+    assert refused.status_code == 422
+    assert re.search(r'id="err-field-valor_parcela"[^>]*>[^<]*valor_parcela', refused.text)
+    db.expire_all()
+    assert db.get(Contact, first.id).tags == ["inadimplente"]  # nothing saved
+    saved = client.post(f"/contacts/{first.id}", data={**base, "tags": "inadimplente, acordo 2026",
+                                                        "fields.valor_parcela": "1.350,50", "fields.vencimento": ""},
+                        follow_redirects=False)
+    assert saved.status_code == 303
+    db.expire_all()
+    contact = db.get(Contact, first.id)
+    assert contact.tags == ["inadimplente", "acordo 2026"]
+    assert {k: str(v) for k, v in fields.values_for(db, [first.id])[first.id].items()} == {"valor_parcela": "1350.50"}

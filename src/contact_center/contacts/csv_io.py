@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-from sqlalchemy import DateTime, String, bindparam, func, or_, select, update
+from sqlalchemy import DateTime, String, and_, bindparam, func, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -313,13 +313,14 @@ def preview_import(
     mapping: Mapping[str, str] | None = None,
     delimiter: str | None = None,
     rows: int = 10,
+    definitions=(),
 ) -> tuple[ImportReport, list[PreviewRow]]:
     """The first `rows` data rows as the import would store them (or reject them), read with the same
     parser; the report has the encoding, delimiter, header and which column maps to which field.
     Reads nothing from the database and writes nothing."""
     report = ImportReport()
     found: list[PreviewRow] = []
-    with _records(source, mapping, delimiter, report) as (parser, records):
+    with _records(source, mapping, delimiter, report, definitions) as (parser, records):
         for line, record in records:
             before = report.rejected_count
             row = parser.parse(line, record)
@@ -1024,26 +1025,40 @@ EXPORT_CHUNK = 2000
 
 
 def export_contacts(
-    session: Session, destination: str | os.PathLike[str] | IO[str], *, search: str | None = None
+    session: Session, destination: str | os.PathLike[str] | IO[str], *, search: str | None = None,
+    tags_: list[str] | None = None, field_filters: list | None = None,
 ) -> int:
     """Write contacts as CSV, in id order, a chunk at a time; returns how many were written.
 
     A path is written as UTF-8 with BOM (so Excel shows accents right). CPFs are written formatted
     (123.456.789-09) so that Excel keeps their leading zeros; the import reads them back as they are.
-    ``search`` filters like the contact list does (name, email, CPF or phone).
+    ``search``, ``tags_`` and ``field_filters`` filter like the contact list does (name, email, CPF or
+    phone; every one of these tags; the business's fields, fields.parse_filters).
     """
     if isinstance(destination, (str, os.PathLike)):
         with open(destination, "w", encoding="utf-8-sig", newline="") as out:
-            written = _export(session, out, search)
+            written = _export(session, out, _export_filter(search, tags_, field_filters))
     else:
-        written = _export(session, destination, search)
-    record(session, action="contact.export", subject_type="contact", subject_id=None, search=search, count=written)
+        written = _export(session, destination, _export_filter(search, tags_, field_filters))
+    record(session, action="contact.export", subject_type="contact", subject_id=None, search=search,
+           tags=tags_ or None, fields=[f.field.key for f in field_filters or []] or None, count=written)
     return written
 
 
-def _export(session: Session, out: IO[str], search: str | None) -> int:
+def _export_filter(search: str | None, tags_: list[str] | None, field_filters: list | None):
+    conditions = []
+    if search and search.strip():
+        conditions.append(search_filter(search.strip()))
+    if tags_:
+        conditions.append(contact_tags.having_all(tags_))
+    if field_filters:
+        matching = custom_fields.filtered(None, field_filters, contact_id=None).order_by(None)
+        conditions.append(_contacts.c.id.in_(matching))
+    return and_(*conditions) if conditions else None
+
+
+def _export(session: Session, out: IO[str], condition) -> int:
     columns = [_contacts.c.id, *(_contacts.c[c] for c in (*CONTACT_FIELDS, "phone_e164", "mobile_e164"))]
-    condition = search_filter(search.strip()) if search and search.strip() else None
     # The business's fields follow, headed by their keys so that the file imports back as it is.
     definitions = custom_fields.definitions(session)
     writer = csv.writer(out)

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from contact_center.audit.service import record
 from contact_center.contacts import csv_io
-from contact_center.contacts.csv_io import FIELD_LABELS, FIELDS, ImportFileError, ImportReport, PreviewRow
+from contact_center.contacts import fields as custom_fields
+from contact_center.contacts.csv_io import FIELD_LABELS, ImportFileError, ImportReport, PreviewRow
 from contact_center.contacts.models import ContactImport
 from contact_center.db import transaction, utcnow
 from contact_center.errors import Conflict, InvalidInput, NotFound
@@ -87,7 +88,8 @@ def save_upload(session: Session, settings: Settings, *, user_id: int | None, fi
             size = _copy(stream, handle, limit, shown)
         with open(handle.name, "rb") as kept:
             _check_looks_like_csv(kept.read(SNIFF), shown, size)
-        report, _ = _preview(handle.name, shown, mapping=None, delimiter=None)
+        report, _ = _preview(handle.name, shown, mapping=None, delimiter=None,
+                             definitions=custom_fields.definitions(session))
         contact_import = ContactImport(created_by=user_id, filename=shown, size_bytes=size, status="uploaded",
                                        mapping=_full_mapping(report), delimiter=report.delimiter, rows_done=0)
         session.add(contact_import)
@@ -132,9 +134,10 @@ def _check_looks_like_csv(head: bytes, shown: str, size: int) -> None:
                            field="file")
 
 
-def _preview(path, shown: str, *, mapping, delimiter) -> tuple[ImportReport, list[PreviewRow]]:
+def _preview(path, shown: str, *, mapping, delimiter, definitions=()) -> tuple[ImportReport, list[PreviewRow]]:
     try:
-        return csv_io.preview_import(path, mapping=mapping, delimiter=delimiter, rows=PREVIEW_ROWS)
+        return csv_io.preview_import(path, mapping=mapping, delimiter=delimiter, rows=PREVIEW_ROWS,
+                                     definitions=definitions)
     except ImportFileError as exc:
         raise InvalidInput(_file_problem(exc, shown), field="file") from None
 
@@ -153,14 +156,16 @@ def _full_mapping(report: ImportReport) -> dict[str, str]:
     return {header: report.columns.get(header, IGNORE) for header in report.header if header.strip()}
 
 
-def preview(settings: Settings, contact_import: ContactImport) -> tuple[ImportReport, list[PreviewRow]]:
-    """The file's first rows as its mapping would store them."""
+def preview(settings: Settings, contact_import: ContactImport, definitions=()) -> tuple[ImportReport, list[PreviewRow]]:
+    """The file's first rows as its mapping would store them (the business's fields: `definitions`)."""
     return _preview(file_path(settings, contact_import), contact_import.filename,
-                    mapping=contact_import.mapping, delimiter=contact_import.delimiter)
+                    mapping=contact_import.mapping, delimiter=contact_import.delimiter, definitions=definitions)
 
 
-def check_mapping(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
-    """The mapping, cleaned; InvalidInput (in Portuguese, naming the column) when it cannot import."""
+def check_mapping(header: list[str], mapping: dict[str, str], definitions=()) -> dict[str, str]:
+    """The mapping, cleaned; InvalidInput (in Portuguese, naming the column) when it cannot import.
+    A column may go to a built-in field or to one of the business's fields (by its key)."""
+    labels = {**FIELD_LABELS, **{d.key: d.label for d in definitions}}
     known = {h for h in header if h.strip()}
     cleaned: dict[str, str] = {}
     taken: dict[str, str] = {}
@@ -168,11 +173,11 @@ def check_mapping(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
         if column not in known:
             raise InvalidInput(f"o arquivo não tem a coluna «{column}»", field=f"mapping.{column}")
         target = (target or IGNORE).strip()
-        if target != IGNORE and target not in FIELDS:
+        if target != IGNORE and target not in labels:
             raise InvalidInput(f"coluna «{column}»: «{target}» não é um campo de contato", field=f"mapping.{column}")
         if target != IGNORE and target in taken:
             raise InvalidInput(f"as colunas «{taken[target]}» e «{column}» estão ambas ligadas a "
-                               f"{FIELD_LABELS[target]}: escolha uma e ignore a outra", field=f"mapping.{column}")
+                               f"{labels[target]}: escolha uma e ignore a outra", field=f"mapping.{column}")
         if target != IGNORE:
             taken[target] = column
         cleaned[column] = target
@@ -190,8 +195,9 @@ def set_mapping(session: Session, settings: Settings, contact_import: ContactImp
                 *, actor_id: int | None) -> None:
     """Change which column goes to which field: the dry run must then be run again."""
     _require(contact_import, ("uploaded", "checked", "failed"), "mudar as colunas")
-    report, _ = preview(settings, contact_import)
-    contact_import.mapping = check_mapping(report.header, mapping)
+    definitions = custom_fields.definitions(session)
+    report, _ = preview(settings, contact_import, definitions)
+    contact_import.mapping = check_mapping(report.header, mapping, definitions)
     contact_import.status = "uploaded"
     contact_import.dry_run = None
     contact_import.error = None

@@ -23,11 +23,13 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from contact_center import phones
-from contact_center.audit.service import latest, record
+from contact_center.audit.service import latest
 from contact_center.auth.models import User
 from contact_center.channels import service as channels
 from contact_center.channels.kinds import kind_of
 from contact_center.contacts import csv_io, imports
+from contact_center.contacts import fields as contact_fields
+from contact_center.contacts import tags as contact_tags
 from contact_center.contacts import service as contacts
 from contact_center.contacts.csv_io import FIELD_LABELS, FIELDS
 from contact_center.contacts.models import Contact, ContactImport
@@ -61,17 +63,29 @@ OPT_OUTS = ("opt_out_sms", "opt_out_whatsapp", "opt_out_marketing")
 
 @dataclass
 class ContactFilter:
-    """What the list shows, read from the query string; the export takes the same.
-    Tags (`tag=`) and custom fields (`field.<key>=`) join here when they land: a field of this
-    class each, read in `_filter_from`, passed on to contacts.list_contacts and the export."""
+    """What the list shows, read from the query string; the export takes the same: a search, tags
+    (`tag=`, every one of them; or `tags=` written "a, b") and the business's fields (`field.<key>=`,
+    `field.<key>_from=`, `_to=`, as the API takes them)."""
 
     search: str = ""
-    params: dict[str, str] = field(default_factory=dict)  # as they go back into links
+    tags: list[str] = field(default_factory=list)
+    field_filters: list = field(default_factory=list)  # contacts.fields.FieldFilter
+    field_params: dict[str, str] = field(default_factory=dict)  # as written, to fill the form again
+    params: list[tuple[str, str]] = field(default_factory=list)  # as they go back into links
+
+    @property
+    def any(self) -> bool:
+        return bool(self.search or self.tags or self.field_filters)
 
 
-def _filter_from(request: Request) -> ContactFilter:
+def _filter_from(request: Request, session) -> ContactFilter:
     search = (request.query_params.get("q") or "").strip()[:100]
-    return ContactFilter(search=search, params={"q": search} if search else {})
+    written = request.query_params.getlist("tag") + (request.query_params.get("tags") or "").split(",")
+    tags = contact_tags.clean([t for t in written if t.strip()][:10])
+    field_params = {k: v.strip() for k, v in request.query_params.items() if k.startswith("field.") and v.strip()}
+    params = ([("q", search)] if search else []) + [("tag", t) for t in tags] + list(field_params.items())
+    return ContactFilter(search=search, tags=tags, field_params=field_params, params=params,
+                         field_filters=contact_fields.parse_filters(session, field_params.items()))
 
 
 def _cursor(value: str | None, name: str) -> int | None:
@@ -85,42 +99,53 @@ def _cursor(value: str | None, name: str) -> int | None:
 
 @router.get("")
 def list_page(request: Request, session: DbSession, user: PageUser):
-    filter_ = _filter_from(request)
-    before = _cursor(request.query_params.get("before"), "before")
-    after = _cursor(request.query_params.get("after"), "after")
-    # One more than a page tells whether there is a next one.
-    found, total = contacts.list_contacts(session, search=filter_.search or None, limit=PAGE_SIZE + 1,
-                                          newest_first=True, before_id=before, after_id=after,
-                                          count_cap=COUNT_CAP + 1)
-    if after is not None:
-        has_newer, rows = len(found) > PAGE_SIZE, found[-PAGE_SIZE:]
-        has_older = True
-    else:
-        has_newer, rows = before is not None, found[:PAGE_SIZE]
-        has_older = len(found) > PAGE_SIZE
+    filter_ = _filter_from(request, session)
     query = urlencode(filter_.params)
-    return render(request, "contacts.html", user, rows=rows, total=min(total, COUNT_CAP),
-                  more_than=total > COUNT_CAP, filter=filter_, query=query,
-                  older=f"?{urlencode({**filter_.params, 'before': rows[-1].id})}" if has_older and rows else None,
-                  newer=f"?{urlencode({**filter_.params, 'after': rows[0].id})}" if has_newer and rows else None,
+    definitions = contact_fields.definitions(session)
+    if filter_.field_filters:
+        # Ordered by the first field filtered (the due dates of a month, earliest first): paged by offset.
+        offset = _cursor(request.query_params.get("offset"), "offset") or 0
+        found, total = contacts.list_contacts(session, search=filter_.search or None, tags_=filter_.tags or None,
+                                              field_filters=filter_.field_filters, offset=offset,
+                                              limit=PAGE_SIZE + 1)
+        rows, cap = found[:PAGE_SIZE], contact_fields.COUNT_LIMIT
+        older = f"?{urlencode([*filter_.params, ('offset', offset + PAGE_SIZE)])}" if len(found) > PAGE_SIZE else None
+        newer = f"?{urlencode([*filter_.params, ('offset', max(0, offset - PAGE_SIZE))])}" if offset else None
+    else:
+        before = _cursor(request.query_params.get("before"), "before")
+        after = _cursor(request.query_params.get("after"), "after")
+        # One more than a page tells whether there is a next one.
+        found, total = contacts.list_contacts(session, search=filter_.search or None, tags_=filter_.tags or None,
+                                              limit=PAGE_SIZE + 1, newest_first=True, before_id=before,
+                                              after_id=after, count_cap=COUNT_CAP + 1)
+        if after is not None:
+            has_newer, rows = len(found) > PAGE_SIZE, found[-PAGE_SIZE:]
+            has_older = True
+        else:
+            has_newer, rows = before is not None, found[:PAGE_SIZE]
+            has_older = len(found) > PAGE_SIZE
+        cap = COUNT_CAP
+        older = f"?{urlencode([*filter_.params, ('before', rows[-1].id)])}" if has_older and rows else None
+        newer = f"?{urlencode([*filter_.params, ('after', rows[0].id)])}" if has_newer and rows else None
+    return render(request, "contacts.html", user, rows=rows, total=min(total, cap), more_than=total > cap,
+                  filter=filter_, query=query, older=older, newer=newer, definitions=definitions,
                   staff=is_staff(user), active_nav="contacts")
 
 
 @router.get("/export.csv")
 def export(request: Request, session: DbSession, user: SupervisorPageUser):
     """The contacts the list shows with this filter, every page of them, as CSV (csv_io's export)."""
-    filter_ = _filter_from(request)
+    filter_ = _filter_from(request, session)
     folder = request.app.state.settings.data_dir
     folder.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=folder, prefix="export-", suffix=".csv", delete=False)
     handle.close()
     try:
-        written = csv_io.export_contacts(session, handle.name, search=filter_.search or None)
+        written = csv_io.export_contacts(session, handle.name, search=filter_.search or None,
+                                         tags_=filter_.tags or None, field_filters=filter_.field_filters or None)
     except BaseException:
         os.unlink(handle.name)
         raise
-    record(session, action="contacts.export", subject_type="contact", subject_id=None, actor_id=user.id, via="ui",
-           search=filter_.search, count=written)
     log.info("contacts export by %s: %d contacts (search %r)", user.username, written, filter_.search)
     return FileResponse(handle.name, media_type="text/csv; charset=utf-8", filename="contatos.csv",
                         background=BackgroundTask(os.unlink, handle.name))
@@ -174,8 +199,13 @@ def _contact_page(request: Request, session, user: User, contact: Contact, *, er
                   status_code: int = 200):
     before = _cursor(request.query_params.get("before"), "before")
     messages, has_older = queries.contact_messages(session, user, contact.id, before_id=before, limit=MESSAGES_PAGE)
+    definitions = contact_fields.definitions(session)
+    if values is None:
+        held = contact.fields
+        values = {f: getattr(contact, f) or "" for f in EDIT_FIELDS} | {"tags": ", ".join(contact.tags)} | {
+            f"fields.{d.key}": contact_fields.as_text(d, held.get(d.key)) for d in definitions}
     return render(request, "contact.html", user, status_code=status_code, contact=contact,
-                  values=values or {f: getattr(contact, f) or "" for f in EDIT_FIELDS}, errors=errors or {},
+                  values=values, errors=errors or {}, definitions=definitions,
                   conversations=queries.contact_conversations(session, user, contact.id),
                   messages=messages, older=messages[-1].message.id if has_older and messages else None,
                   paged=before is not None, send_channels=_channels_for(session, contact),
@@ -199,8 +229,7 @@ async def create(request: Request, session: DbSession, user: PageUser):
     if errors:
         return render(request, "contact_new.html", user, values=values, errors=_field_errors(session, errors, values),
                       status_code=422, active_nav="contacts")
-    contact = contacts.create_contact(session, data)
-    record(session, action="contact.created", subject_type="contact", subject_id=contact.id, actor_id=user.id, via="ui")
+    contact = contacts.create_contact(session, data)  # audited by the service, as by whom the session says
     log.info("contact %d created by %s", contact.id, user.username)
     return RedirectResponse(f"/contacts/{contact.id}?saved=1", status_code=303)
 
@@ -218,16 +247,38 @@ async def edit(contact_id: int, request: Request, session: DbSession, user: Page
     web_session.check_csrf(request, form.get("csrf_token"))
     contact = contacts.get_contact(session, contact_id)
     values = {f: str(form.get(f) or "").strip() for f in EDIT_FIELDS}
-    changes = {f: v or None for f, v in values.items() if (getattr(contact, f) or "") != v}
-    if not changes:
+    changes: dict = {f: v or None for f, v in values.items() if (getattr(contact, f) or "") != v}
+    values["tags"] = str(form.get("tags") or "").strip()
+    tag_error = None
+    try:
+        written_tags = contact_tags.clean([t for t in values["tags"].split(",") if t.strip()])
+        if written_tags != contact.tags:
+            changes["tags"] = written_tags
+    except DomainError as exc:
+        tag_error = exc.message
+    definitions = contact_fields.definitions(session)
+    held = contact.fields
+    custom = {}
+    for definition in definitions:
+        written = str(form.get(f"fields.{definition.key}") or "").strip()
+        values[f"fields.{definition.key}"] = written
+        if written != contact_fields.as_text(definition, held.get(definition.key)):
+            custom[definition.key] = written or None  # emptied: the value is cleared
+    if custom:
+        changes["fields"] = custom
+    if not changes and tag_error is None:
         return RedirectResponse(f"/contacts/{contact.id}", status_code=303)
-    errors = _problems(session, contact.id, changes, ContactUpdate)
+    errors = _field_errors(session, _problems(session, contact.id, changes, ContactUpdate), values)
+    if tag_error is not None:
+        errors["tags"] = tag_error
+    for key, written in custom.items():
+        try:
+            contact_fields.check_values({d.key: d for d in definitions}, {key: written})
+        except DomainError as exc:
+            errors[f"fields.{key}"] = exc.message
     if errors:
-        return _contact_page(request, session, user, contact, errors=_field_errors(session, errors, values),
-                             values=values, status_code=422)
-    contacts.update_contact(session, contact, changes)
-    record(session, action="contact.updated", subject_type="contact", subject_id=contact.id, actor_id=user.id,
-           via="ui", fields=sorted(changes))
+        return _contact_page(request, session, user, contact, errors=errors, values=values, status_code=422)
+    contacts.update_contact(session, contact, changes)  # audited by the service
     log.info("contact %d updated by %s: %s", contact.id, user.username, ", ".join(sorted(changes)))
     return RedirectResponse(f"/contacts/{contact.id}?saved=1", status_code=303)
 
@@ -243,7 +294,7 @@ def _problems(session, contact_id: int | None, changes: dict, schema) -> dict[st
             if error["loc"]:
                 problems.setdefault(str(error["loc"][0]), exc)
     for name, value in changes.items():
-        if name in problems:
+        if name in problems or name in ("tags", "fields"):  # checked by their own modules
             continue
         try:
             contacts.apply_changes(session, Contact(id=contact_id), {name: value})
@@ -387,9 +438,10 @@ async def upload(request: Request, session: DbSession, user: SupervisorPageUser)
 def _import_page(request: Request, session, user: User, contact_import: ContactImport,
                  error: DomainError | None = None, status_code: int = 200):
     settings = request.app.state.settings
-    report, rows = imports.preview(settings, contact_import)
+    definitions = contact_fields.definitions(session)
+    report, rows = imports.preview(settings, contact_import, definitions)
     return render(request, "contact_import.html", user, status_code=status_code, imp=contact_import,
-                  report=report, rows=rows, fields=FIELDS, labels=FIELD_LABELS, error=error,
+                  report=report, rows=rows, fields=FIELDS, labels=FIELD_LABELS, definitions=definitions, error=error,
                   reason=lambda rejected: csv_io.rejection_reason(rejected.field, rejected.reason),
                   stalled=imports.stalled(contact_import), status_words=imports.STATUS_WORDS,
                   has_rejections=imports.rejections_path(settings, contact_import).exists(), active_nav="contacts")
