@@ -68,6 +68,8 @@ REVEALING = {
     ("POST", "/api/conversations/{conversation_id}/contact/new"): ("refused change",
                                                                    "/api/conversations/{c}/contact/new"),
     ("PATCH", "/api/conversations/{conversation_id}/contact"): ("refused change", "/api/conversations/{c}/contact"),
+    # The contact page lists the customer's conversations and messages on every channel.
+    ("GET", "/contacts/{contact_id:int}"): ("filtered", "/contacts/{contact}"),
 }
 # The same customer's other conversation, unassigned: Ana may open it, but its timeline (which joins
 # every channel of the customer) must leave out Bruno's conversation.
@@ -79,6 +81,31 @@ OWNER_SEES = {"/attempts": "Kolmeya's rate limit was reached", "/fragments/heade
 LIVE_STREAM = ("GET", "/events")  # tests/web/test_live_events.py: an agent's stream leaves it out
 
 NOT_ABOUT_CONVERSATIONS = {
+    ("GET", "/admin/contact-fields"): "admin pages", ("POST", "/admin/contact-fields"): "admin pages",
+    ("POST", "/admin/contact-fields/{key}"): "admin pages", ("POST", "/admin/contact-fields/{key}/remove"): "admin pages",
+    ("GET", "/api/contact-fields"): "field definitions", ("POST", "/api/contact-fields"): "field definitions",
+    ("PATCH", "/api/contact-fields/{key}"): "field definitions", ("DELETE", "/api/contact-fields/{key}"): "field definitions",
+    ("GET", "/api/audit"): "supervisors and admins only", ("GET", "/api/audit.csv"): "supervisors and admins only",
+    ("GET", "/api/audit/{entry_id}"): "supervisors and admins only", ("GET", "/audit"): "supervisors and admins only",
+    ("GET", "/api/contacts/duplicates"): "contacts are the team's", ("GET", "/api/contacts/tags"): "tag counts",
+    ("GET", "/api/contacts/{survivor_id}/merge"): "supervisors only", ("POST", "/api/contacts/{survivor_id}/merge"):
+        "supervisors only",
+    ("GET", "/api/contacts/{contact_id}/export"): "admins only (an LGPD request)",
+    ("POST", "/api/contacts/{contact_id}/erase"): "admins only (an LGPD request)",
+    ("GET", "/api/reports/{name}"): "supervisors only: counts", ("GET", "/reports"): "supervisors only: counts",
+    ("GET", "/reports/{name}"): "supervisors only: counts", ("GET", "/reports/{name}.csv"): "supervisors only: counts",
+    ("GET", "/contacts"): "contacts are the team's", ("GET", "/contacts/new"): "contacts are the team's",
+    ("POST", "/contacts/new"): "contacts are the team's", ("POST", "/contacts/{contact_id:int}"):
+        "contacts are the team's", ("POST", "/contacts/{contact_id:int}/opt-out"): "contacts are the team's",
+    # Writes through inbox.workflow.send, which refuses another agent's conversation (tests/web/test_contact_pages.py).
+    ("POST", "/contacts/{contact_id:int}/conversations"): "a send, refused in another agent's conversation",
+    ("GET", "/contacts/export.csv"): "supervisors only", ("GET", "/contacts/import"): "supervisors only",
+    ("POST", "/contacts/import"): "supervisors only", ("GET", "/contacts/import/{import_id:int}"): "supervisors only",
+    ("POST", "/contacts/import/{import_id:int}/dry-run"): "supervisors only",
+    ("POST", "/contacts/import/{import_id:int}/mapping"): "supervisors only",
+    ("GET", "/contacts/import/{import_id:int}/rejections.csv"): "supervisors only",
+    ("POST", "/contacts/import/{import_id:int}/run"): "supervisors only",
+    ("GET", "/contacts/import/{import_id:int}/status"): "supervisors only",
     ("GET", "/openapi.json"): "the API's description", ("GET", "/docs"): "the API's description",
     ("GET", "/docs/oauth2-redirect"): "the API's description", ("GET", "/redoc"): "the API's description",
     ("POST", "/kolmeya/webhook/reply"): "provider callbacks answer the provider",

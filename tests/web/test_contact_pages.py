@@ -349,3 +349,24 @@ def test_the_contact_page_edits_tags_and_fields_and_refuses_a_bad_value(client, 
     contact = db.get(Contact, first.id)
     assert contact.tags == ["inadimplente", "acordo 2026"]
     assert {k: str(v) for k, v in fields.values_for(db, [first.id])[first.id].items()} == {"valor_parcela": "1350.50"}
+
+
+def test_nova_conversa_does_not_write_in_another_agents_conversation(client, db, ana, make_user, maria, sms):
+    bruno = make_user("bruno", "agent")[0]
+    login(client, "bruno")  # Bruno writes first: the conversation is his
+    token = form_csrf(client, f"/contacts/{maria.id}")
+    first = client.post(f"/contacts/{maria.id}/conversations", follow_redirects=False,
+                        data={"csrf_token": token, "channel_id": str(sms.id), "mode": "text", "body": "Sou o Bruno"})
+    assert first.status_code == 303
+    client.post("/logout", data={"csrf_token": token})
+    client.cookies.clear()
+    login(client, "ana")
+    token = form_csrf(client, f"/contacts/{maria.id}")
+    refused = client.post(f"/contacts/{maria.id}/conversations", headers={"Accept": "text/html"},
+                          data={"csrf_token": token, "channel_id": str(sms.id), "mode": "text", "body": "Sou a Ana"})
+    assert refused.status_code in (403, 409, 422), refused.status_code
+    conversation = db.scalar(select(Conversation).where(Conversation.contact_id == maria.id))
+    db.refresh(conversation)
+    assert conversation.assignee_id == bruno.id
+    assert [m.body for m in db.scalars(select(Message).where(Message.conversation_id == conversation.id))] == [
+        "Sou o Bruno"]
