@@ -62,6 +62,22 @@ def product(request, tmp_path_factory):
     yield from run_product(request, tmp_path_factory)
 
 
+WA_TEAM = (*TEAM, ("root", "Rita Admin", "admin"))
+
+
+def run_whatsapp_product(request, tmp_path_factory, status_delay_seconds: float):
+    """The product with a WhatsApp sandbox channel too (its templates synced by Rita, the admin);
+    statuses `status_delay_seconds` apart."""
+    running = run_product(request, tmp_path_factory, team=WA_TEAM,
+                          whatsapp={"status_delay_seconds": status_delay_seconds})
+    live = next(running)
+    synced = live.http.post(f"/api/channels/{live.whatsapp_channel_id}/whatsapp-templates/sync",
+                            headers=live.auth("root"))
+    assert synced.status_code == 200, synced.text
+    yield live
+    next(running, None)
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Chromium for one module of browser tests. Not for the session: Playwright's sync API keeps an

@@ -11,25 +11,16 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import TEAM, run_product
+from tests.browser.conftest import run_whatsapp_product
 from tests.browser.test_whatsapp_browser import digits, sms_sends, whatsapp_sends
 from tests.conftest import BACKENDS
 from tests.contacts.test_csv_import import cpf, formatted
 
 pytestmark = pytest.mark.browser
 
-WA_TEAM = (*TEAM, ("root", "Rita Admin", "admin"))
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def product(request, tmp_path_factory):
-    running = run_product(request, tmp_path_factory, team=WA_TEAM, whatsapp={"status_delay_seconds": 0.1})
-    live = next(running)
-    synced = live.http.post(f"/api/channels/{live.whatsapp_channel_id}/whatsapp-templates/sync",
-                            headers=live.auth("root"))
-    assert synced.status_code == 200, synced.text
-    yield live
-    next(running, None)
+    yield from run_whatsapp_product(request, tmp_path_factory, 0.1)
 
 
 def make_contact(product, name: str, **fields) -> dict:

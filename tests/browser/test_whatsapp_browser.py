@@ -8,24 +8,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import TEAM, run_product
+from tests.browser.conftest import run_whatsapp_product
 from tests.conftest import BACKENDS
 
 pytestmark = pytest.mark.browser
 
-WA_TEAM = (*TEAM, ("root", "Rita Admin", "admin"))
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def product(request, tmp_path_factory):
-    """The product with a WhatsApp sandbox channel too; statuses a little apart so each tick shows."""
-    running = run_product(request, tmp_path_factory, team=WA_TEAM, whatsapp={"status_delay_seconds": 0.3})
-    live = next(running)
-    synced = live.http.post(f"/api/channels/{live.whatsapp_channel_id}/whatsapp-templates/sync",
-                            headers=live.auth("root"))
-    assert synced.status_code == 200, synced.text
-    yield live
-    next(running, None)
+    """Statuses a little apart so each tick shows."""
+    yield from run_whatsapp_product(request, tmp_path_factory, 0.3)
 
 
 def digits(phone: str) -> str:
