@@ -152,12 +152,34 @@ def test_mapped_fields_fill_contact_fields_and_unknown_targets_are_refused(sessi
     contact = contact_of(session_factory, 1)
     assert (contact.mobile_e164, contact.notes) == ("+5548991910234", "Prefere é contato à tarde")
 
-    with pytest.raises(OdooNotConfigured) as refused:
-        parse_field_map("x_valor_parcela=valor_parcela")
-    assert refused.value.message == ("CONTACT_CENTER_ODOO_FIELDS: o contato não tem o campo 'valor_parcela'; "
-                                     "os campos são name, phone, mobile, email, document, notes")
+    with pytest.raises(OdooNotConfigured, match="o contato não tem o campo 'Valor Parcela'"):
+        parse_field_map("x_valor_parcela=Valor Parcela")
     with pytest.raises(OdooNotConfigured, match="deveria ser CAMPO_DO_ODOO=CAMPO_DO_CONTATO"):
         parse_field_map("x_celular2")
+
+
+def test_a_mapped_odoo_field_fills_a_contact_field_the_business_defined(session_factory, odoo):
+    from contact_center.contacts import fields
+
+    odoo.put({"id": 7, "name": "Joana", "mobile": "(11) 90000-0007", "x_valor_parcela": 1234.5,
+              "write_date": "2026-11-02 09:00:00"})
+    config = config_for(odoo, fields="x_valor_parcela=valor_parcela")
+    with pytest.raises(OdooNotConfigured) as refused:  # not a field of ours yet: refused before anything is read
+        sync_partners(session_factory, config)
+    assert refused.value.message == ("CONTACT_CENTER_ODOO_FIELDS: o contato não tem o campo 'valor_parcela'; "
+                                     "os campos são name, phone, mobile, email, document, notes")
+    assert count_contacts(session_factory) == 0
+    with transaction(session_factory) as session:
+        fields.add_field(session, key="valor_parcela", label="Valor da parcela", type="money")
+    assert sync_partners(session_factory, config).created == 1
+    contact = contact_of(session_factory, 7)
+    with transaction(session_factory) as session:
+        assert {k: str(v) for k, v in fields.values_for(session, [contact.id])[contact.id].items()} == {
+            "valor_parcela": "1234.50"}
+    odoo.put({"id": 7, "name": "Joana", "mobile": "(11) 90000-0007", "x_valor_parcela": "muito",
+              "write_date": "2026-11-03 09:00:00"})
+    report = sync_partners(session_factory, config)
+    assert report.rejected_count == 1 and report.rejected[0].partner_id == 7  # a value of the wrong form
 
 
 def test_wrong_credentials_are_a_clear_error_and_change_nothing(session_factory, odoo):

@@ -595,13 +595,21 @@ _PARSER = {
 }
 
 
-def build_row(line: int, cells: Mapping[str, str], *, odoo_partner_id: int | None = None) -> _Row:
-    """A row from {our field: text} (the Odoo sync), each value checked as a file's cell would be;
-    raises RowError."""
+def build_row(line: int, cells: Mapping[str, str], *, odoo_partner_id: int | None = None,
+              custom: Mapping[str, custom_fields.FieldDefinition] | None = None) -> _Row:
+    """A row from {our field or a custom field's key: text} (the Odoo sync), each value checked as a
+    file's cell would be; raises RowError."""
     row = _Row(line, odoo_partner_id)
     for name, cell in cells.items():
         cell = cell.strip()
-        if cell:
+        if not cell:
+            continue
+        if custom and name in custom:
+            try:
+                row.custom[custom[name].id] = custom_fields.parse(custom[name], cell)
+            except custom_fields.FieldValueError as exc:
+                raise _RowError(name, str(exc)) from None
+        else:
             getattr(_RowParser, f"_{_PARSER[name]}")(name, cell, row)
     return row
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 from contact_center.errors import InvalidInput
@@ -74,8 +76,15 @@ def parse_field_map(text: str) -> dict[str, str]:
     return sources
 
 
-def check_target(target: str) -> None:
-    """A contact field a mapped Odoo value may go to; every mapped value passes here."""
-    if target not in TARGETS:
-        raise OdooNotConfigured(f"{FIELDS_VARIABLE}: o contato não tem o campo {target!r}; os campos são "
-                                f"{', '.join(TARGETS)}", field="odoo_fields")
+def check_target(target: str, custom_keys: frozenset[str] | None = None) -> None:
+    """A contact field a mapped Odoo value may go to: a built-in one, or one the business defined
+    (checked once the sync knows them, `custom_keys`; before that any key that could be one)."""
+    if target in TARGETS:
+        return
+    if custom_keys is None and re.fullmatch(r"[a-z][a-z0-9_]{0,39}", target):
+        return
+    if custom_keys is not None and target in custom_keys:
+        return
+    known = ", ".join((*TARGETS, *sorted(custom_keys or ())))
+    raise OdooNotConfigured(f"{FIELDS_VARIABLE}: o contato não tem o campo {target!r}; os campos são {known}",
+                            field="odoo_fields")

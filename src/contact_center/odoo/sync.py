@@ -29,6 +29,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from contact_center import phones
+from contact_center.contacts import fields as custom_fields
 from contact_center.contacts.csv_io import BatchWriter, RowError, build_row
 from contact_center.db import transaction, utcnow
 from contact_center.errors import Conflict, DomainError
@@ -109,11 +110,13 @@ def sync_partners(session_factory: sessionmaker[Session], config: OdooConfig, *,
     mark = None if full else stored
     try:
         client.login()
-        reader = _PartnerReader(config, client.fields_get())
+        with session_factory() as session:
+            definitions = {d.key: d for d in custom_fields.definitions(session)}
+        reader = _PartnerReader(config, client.fields_get(), definitions)
         report.total = client.search_count(_after(mark))
         if progress is not None:
             progress(0, report.total)
-        writer = BatchWriter(session_factory, report)
+        writer = BatchWriter(session_factory, report, {d.id: d.type for d in definitions.values()})
         with ThreadPoolExecutor(1, thread_name_prefix="odoo-fetch") as fetcher:
             # The next page is read while this one is written: Odoo and our writes overlap.
             def fetch(after):
@@ -162,7 +165,10 @@ def _after(mark: tuple[str, int] | None) -> list:
 class _PartnerReader:
     """Which res.partner fields to ask for, and how one partner becomes a contact row."""
 
-    def __init__(self, config: OdooConfig, odoo_fields: dict[str, dict]):
+    def __init__(self, config: OdooConfig, odoo_fields: dict[str, dict], definitions: dict | None = None):
+        self.custom = definitions or {}  # the business's contact fields by key, which Odoo values may fill
+        for target in config.sources:
+            check_target(target, frozenset(self.custom))
         missing = [name for name in config.sources.values() if name not in odoo_fields]
         if missing:
             raise OdooFieldMissing(_missing_message(missing, config, odoo_fields), field="odoo_fields")
@@ -176,7 +182,7 @@ class _PartnerReader:
     def row(self, partner: dict, report: SyncReport):
         partner_id = partner["id"]
         cells: dict[str, str] = {}
-        _apply_mapped(cells, partner, self.sources, self.html_fields)
+        _apply_mapped(cells, partner, self.sources, self.html_fields, frozenset(self.custom))
         if not cells.get("name", "").strip():
             report.reject(partner_id, self.sources["name"], "o parceiro não tem nome")
             return None
@@ -188,7 +194,7 @@ class _PartnerReader:
                           "sem telefone, celular nem CPF: nada alcançaria este contato")
             return None
         try:
-            return build_row(partner_id, cells, odoo_partner_id=partner_id)
+            return build_row(partner_id, cells, odoo_partner_id=partner_id, custom=self.custom)
         except RowError as error:  # the contacts import's checks of each value
             report.reject(partner_id, self._odoo_name(error.field), _in_portuguese(error))
             return None
@@ -198,13 +204,11 @@ class _PartnerReader:
 
 
 def _apply_mapped(contact_values: dict[str, str], partner: dict, sources: dict[str, str],
-                  html_fields: set[str]) -> None:
-    """Every value read from Odoo reaches the contact here: our field <- the partner's field, as text.
-
-    The one place to widen when contacts get custom fields: a target outside config.TARGETS is
-    refused by check_target."""
+                  html_fields: set[str], custom_keys: frozenset[str]) -> None:
+    """Every value read from Odoo reaches the contact here: our field (built-in, or one the business
+    defined) <- the partner's field, as text; a target that is neither is refused by check_target."""
     for target, odoo_field in sources.items():
-        check_target(target)
+        check_target(target, custom_keys)
         text = _as_text(partner.get(odoo_field, False))
         if odoo_field in html_fields:
             text = html.unescape(_TAGS.sub(" ", text)).strip()
