@@ -28,7 +28,9 @@ def register_secret(value: str | None) -> None:
 
 def redact(text: str) -> str:
     """`text` with every secret the process knows replaced by ***."""
-    for secret in list(_secrets):
+    # Longest first: a secret inside another (a short token within a longer key) must not leave the
+    # rest of the longer one showing.
+    for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, "***")
     return text

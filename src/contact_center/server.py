@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from contact_center.auth.service import ensure_first_admin
 from contact_center.channels import service as channels
@@ -79,20 +80,33 @@ def _ensure_kolmeya_channel(runtime: Runtime, settings: Settings) -> None:
             log.info("created channel %r from CONTACT_CENTER_KOLMEYA_TOKEN", KOLMEYA_CHANNEL)
 
 
+def _sandbox_channel(runtime: Runtime, name: str, **create) -> int:
+    """The id of the sandbox channel `name`, created if missing. Two servers started at once on one
+    database (web processes beside workers) may both find it missing: the one whose insert loses
+    finds the other's."""
+    for attempt in (1, 2):
+        try:
+            with transaction(runtime.session_factory) as session:
+                channel = session.scalar(select(Channel).where(Channel.name == name))
+                if channel is None:
+                    channel = channels.create_channel(session, name=name, via="cli", **create)
+                return channel.id
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _start_sandbox(runtime: Runtime, console: Console):
     """No Kolmeya token: run the Kolmeya sandbox beside us and point a SANDBOX channel at it."""
     from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
     from contact_center.providers.kolmeya.sandbox import SandboxServer
 
     settings = runtime.settings
+    channel_id = _sandbox_channel(runtime, SANDBOX_CHANNEL, provider="kolmeya_sandbox",
+                                  credentials={"token": SANDBOX_TOKEN}, settings={"price_per_segment": "0.07"})
     with transaction(runtime.session_factory) as session:
-        channel = session.scalar(select(Channel).where(Channel.name == SANDBOX_CHANNEL))
-        if channel is None:
-            channel = channels.create_channel(session, name=SANDBOX_CHANNEL, provider="kolmeya_sandbox", via="cli",
-                                              credentials={"token": SANDBOX_TOKEN},
-                                              settings={"price_per_segment": "0.07"})
-        urls = channels.webhook_urls(channel, settings.public_base_url)
-        channel_id = channel.id
+        urls = channels.webhook_urls(session.get(Channel, channel_id), settings.public_base_url)
     sandbox = SandboxServer(SANDBOX_TOKEN, reply_webhook_url=urls["reply"], status_webhook_url=urls["status"],
                             price_per_segment="0.07", status_delay_seconds=1.0)
     sandbox.start()
@@ -134,15 +148,11 @@ def _start_whatsapp_sandbox(runtime: Runtime, console: Console):
     register_secret(app_secret)
     account = SandboxConfig()  # its number and business account ids
     credentials = {"access_token": SANDBOX_TOKEN, "app_secret": app_secret}
+    channel_id = _sandbox_channel(runtime, WHATSAPP_SANDBOX_CHANNEL, provider="whatsapp_sandbox",
+                                  credentials=credentials,
+                                  settings={"phone_number_id": account.phone_number_id, "waba_id": account.waba_id})
     with transaction(runtime.session_factory) as session:
-        channel = session.scalar(select(Channel).where(Channel.name == WHATSAPP_SANDBOX_CHANNEL))
-        if channel is None:
-            channel = channels.create_channel(
-                session, name=WHATSAPP_SANDBOX_CHANNEL, provider="whatsapp_sandbox", via="cli",
-                credentials=credentials,
-                settings={"phone_number_id": account.phone_number_id, "waba_id": account.waba_id})
-        callback_url = channels.webhook_urls(channel, settings.public_base_url)["callback"]
-        channel_id = channel.id
+        callback_url = channels.webhook_urls(session.get(Channel, channel_id), settings.public_base_url)["callback"]
     sandbox = SandboxServer(SANDBOX_TOKEN, webhook_url=callback_url, app_secret=app_secret,
                             phone_number_id=account.phone_number_id, waba_id=account.waba_id)
     sandbox.start()

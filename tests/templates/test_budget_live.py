@@ -46,7 +46,9 @@ def test_healthz_answers_while_a_hostile_preview_is_refused(live, name):
     response = answer["response"]
     assert response.status_code == 422, response.text
     assert words in response.json()["error"]["message"]
-    assert answer["elapsed"] < 1.0, f"the preview took {answer['elapsed']:.2f} s"
+    # The budget is CPU time; wall time on a loaded 2-core machine, beside the /healthz loop, runs a
+    # few times longer. Unstopped, these templates run for minutes.
+    assert answer["elapsed"] < 2.0, f"the preview took {answer['elapsed']:.2f} s"
     assert max(latencies) < 0.3, f"/healthz took up to {max(latencies) * 1000:.0f} ms ({len(latencies)} calls)"
     print(f"{name}: preview {answer['elapsed'] * 1000:.0f} ms, /healthz max {max(latencies) * 1000:.0f} ms "
           f"over {len(latencies)} calls")
