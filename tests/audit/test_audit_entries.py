@@ -215,6 +215,8 @@ def test_contact_and_recipient_exports_are_recorded(client, db, admin, channel):
     written = export_contacts(db, io.StringIO(), search="Maria")
     [entry] = entries(db, "contact.export")
     assert entry.detail == {"search": "Maria", "count": written} and written == 1
+    export_contacts(db, io.StringIO(), tags_=["vip"])
+    assert entries(db, "contact.export")[-1].detail == {"search": None, "tags": ["vip"], "count": 0}
 
     campaign = client.post("/api/campaigns", json={"name": "C", "channel_id": channel["id"], "body": "Oi",
                                                    "search": ""}, headers=headers).json()

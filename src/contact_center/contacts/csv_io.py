@@ -1048,8 +1048,9 @@ def export_contacts(
             written = _export(session, out, _export_filter(search, tags_, field_filters))
     else:
         written = _export(session, destination, _export_filter(search, tags_, field_filters))
+    filters = {"tags": tags_, "fields": [f.field.key for f in field_filters or []]}
     record(session, action="contact.export", subject_type="contact", subject_id=None, search=search,
-           tags=tags_ or None, fields=[f.field.key for f in field_filters or []] or None, count=written)
+           **{name: value for name, value in filters.items() if value}, count=written)
     return written
 
 
