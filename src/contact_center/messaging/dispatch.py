@@ -219,13 +219,13 @@ def _pause_campaigns(session_factory, ids: list[int], batch_ids: list[int], exc:
         if not campaign_ids:
             return batch_ids
         campaigns.pause_for_provider(session, campaign_ids, exc.reason)
-        theirs = list(session.scalars(select(Message.id).where(Message.id.in_(ids),
-                                                               Message.campaign_id.in_(campaign_ids))))
-        returned = service.back_to_campaign(session, theirs, exc.reason)
+        theirs = set(session.scalars(select(Message.id).where(Message.id.in_(ids),
+                                                              Message.campaign_id.in_(campaign_ids))))
+        returned = service.back_to_campaign(session, list(theirs), exc.reason)
         in_batch = set(batch_ids)
         attempts.record(session, [m for m in returned if m.id in in_batch], started_at, outcome="held",
                         reason=f"{exc.reason} (campanha pausada)", number_offset=1, **attempts.error_details(exc))
-    return [i for i in batch_ids if i not in set(theirs)]
+    return [i for i in batch_ids if i not in theirs]
 
 
 def _after_error(session_factory, batch_ids: list[int], exc: ProviderError, channel_name: str,
