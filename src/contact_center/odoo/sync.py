@@ -182,7 +182,7 @@ class _PartnerReader:
     def row(self, partner: dict, report: SyncReport):
         partner_id = partner["id"]
         cells: dict[str, str] = {}
-        _apply_mapped(cells, partner, self.sources, self.html_fields, frozenset(self.custom))
+        _apply_mapped(cells, partner, self.sources, self.html_fields)
         if not cells.get("name", "").strip():
             report.reject(partner_id, self.sources["name"], "o parceiro não tem nome")
             return None
@@ -204,11 +204,10 @@ class _PartnerReader:
 
 
 def _apply_mapped(contact_values: dict[str, str], partner: dict, sources: dict[str, str],
-                  html_fields: set[str], custom_keys: frozenset[str]) -> None:
+                  html_fields: set[str]) -> None:
     """Every value read from Odoo reaches the contact here: our field (built-in, or one the business
-    defined) <- the partner's field, as text; a target that is neither is refused by check_target."""
+    defined) <- the partner's field, as text. The targets were checked once, by _PartnerReader."""
     for target, odoo_field in sources.items():
-        check_target(target, custom_keys)
         text = _as_text(partner.get(odoo_field, False))
         if odoo_field in html_fields:
             text = html.unescape(_TAGS.sub(" ", text)).strip()
