@@ -84,17 +84,15 @@ def _sandbox_channel(runtime: Runtime, name: str, **create) -> int:
     """The id of the sandbox channel `name`, created if missing. Two servers started at once on one
     database (web processes beside workers) may both find it missing: the one whose insert loses
     finds the other's."""
-    for attempt in (1, 2):
-        try:
-            with transaction(runtime.session_factory) as session:
-                channel = session.scalar(select(Channel).where(Channel.name == name))
-                if channel is None:
-                    channel = channels.create_channel(session, name=name, via="cli", **create)
-                return channel.id
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        with transaction(runtime.session_factory) as session:
+            channel = session.scalar(select(Channel).where(Channel.name == name))
+            if channel is None:
+                channel = channels.create_channel(session, name=name, via="cli", **create)
+            return channel.id
+    except IntegrityError:
+        with transaction(runtime.session_factory) as session:
+            return session.scalar(select(Channel.id).where(Channel.name == name))
 
 
 def _start_sandbox(runtime: Runtime, console: Console):
