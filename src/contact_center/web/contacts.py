@@ -32,10 +32,11 @@ from contact_center.contacts import fields as contact_fields
 from contact_center.contacts import tags as contact_tags
 from contact_center.contacts import service as contacts
 from contact_center.contacts.csv_io import FIELD_LABELS, FIELDS
+from contact_center.contacts.duplicates import DuplicateContact
 from contact_center.contacts.models import Contact, ContactImport
 from contact_center.contacts.schemas import ContactCreate, ContactUpdate
 from contact_center.deps import DbSession
-from contact_center.errors import Conflict, DomainError, InvalidInput
+from contact_center.errors import DomainError, InvalidInput
 from contact_center.inbox import queries, workflow
 from contact_center.inbox.models import Conversation
 from contact_center.inbox.visibility import is_staff
@@ -308,10 +309,10 @@ def _field_errors(session, problems: dict[str, Exception], values: dict[str, str
     errors = {}
     for name, exc in problems.items():
         value = values.get(name, "")
-        if name == "document" and isinstance(exc, Conflict):
-            owner = contacts.list_contacts(session, search=value, limit=1)[0]
-            errors[name] = (f"o CPF {value} já é de outro contato ({owner[0].name}, nº {owner[0].id}): "
-                            "cada CPF pertence a um só contato") if owner else f"o CPF {value} já é de outro contato"
+        if name == "document" and isinstance(exc, DuplicateContact):  # it names the contact that has the CPF
+            owner = session.get(Contact, exc.contact_id)
+            errors[name] = (f"o CPF {value} já é de outro contato ({owner.name}, nº {owner.id}): "
+                            "cada CPF pertence a um só contato")
         else:
             errors[name] = FIELD_ERRORS.get(name, "valor inválido").format(value=value)
     return errors
