@@ -18,6 +18,7 @@ from contact_center.templates.api import router as templates_router
 from contact_center.channels.api import router as channels_router
 from contact_center.db import background_checkpoints
 from contact_center.errors import DomainError, error_response
+from contact_center.translations.validation import problem_text
 from contact_center.inbox.api import router as inbox_router
 from contact_center.messaging.api import router as messaging_router
 from contact_center.metrics.api import Observability
@@ -27,6 +28,7 @@ from contact_center.privacy.api import router as privacy_router
 from contact_center.routes import CheckedRoute
 from contact_center.runtime import Runtime
 from contact_center.web import install as install_web
+from contact_center.web.i18n import request_language
 from contact_center.webhooks.api import WebhookFastPath
 from contact_center.webhooks.api import build_router as build_webhooks_router
 from contact_center.webhooks.writer import WriterProcess
@@ -96,22 +98,22 @@ def _field_name(location: tuple) -> str:
     return ".".join(str(part) for part in parts)
 
 
-def _problem(error: dict) -> dict:
-    if error.get("type") == "json_invalid":  # its location is a character position, not a field
-        return {"field": "body", "message": f"the body is not valid JSON: {error.get('ctx', {}).get('error')} "
-                                            f"(at character {error['loc'][-1]})"}
-    return {"field": _field_name(error["loc"]), "message": error["msg"]}
+def _problem(error: dict, lang: str | None) -> dict:
+    # A body that is not JSON has a character position as its location, not a field.
+    field = "body" if error.get("type") == "json_invalid" else _field_name(error["loc"])
+    return {"field": field, "message": problem_text(lang, error)}
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def domain_error(_: Request, exc: DomainError):
-        return error_response(exc)
+    async def domain_error(request: Request, exc: DomainError):
+        return error_response(exc, request_language(request))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError):
+    async def validation_error(request: Request, exc: RequestValidationError):
         # Say where and why, but never echo the input back: it may hold a password or a token.
-        problems = [_problem(error) for error in exc.errors()]
+        lang = request_language(request)
+        problems = [_problem(error, lang) for error in exc.errors()]
         summary = "; ".join(f"{p['field'] or 'body'}: {p['message']}" for p in problems)
         return JSONResponse(
             {"error": {"code": "invalid_input", "message": summary, "problems": problems}}, status_code=422

@@ -42,7 +42,8 @@ CurrentUser = Annotated[User, Depends(_bearer_user)]
 def require_role(role: Role) -> Callable[[User], User]:
     def check(user: CurrentUser) -> User:
         if not user.role_enum.includes(role):
-            raise PermissionDenied(f"this needs the {role.value} role; you are {user.role}")
+            raise PermissionDenied("this needs the {role_value} role; you are {user_role}",
+                                   role_value=role.value, user_role=user.role)
         return user
 
     return check

@@ -2,24 +2,60 @@
 
 from __future__ import annotations
 
+from contact_center.translations import render
+
 
 class DomainError(Exception):
+    """A refusal, kept as its sentence (`message`, with {placeholders}) plus the values that fill it
+    (`params`), so the edge can say it in the reader's language: `message` is the sentence filled in
+    as written in the code, `text(lang)` the same in `lang` from the catalogs in translations/."""
+
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None, operator_words: bool = False):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message, *, field: str | None = None, **params):
+        if not isinstance(message, str):  # another refusal passed on (an InvalidValue): its words
+            message, params = message.template, {**message.params, **params}
+        self.template = message
+        self.params = params
+        self.message = render(None, message, params)
         self.field = field
-        # Written in Portuguese for the operator (a UI page's own check), not for an API client in
-        # English: an error page in Portuguese may show it as it is.
-        self.operator_words = operator_words
+        super().__init__(self.message)
 
-    def as_dict(self) -> dict:
-        body: dict = {"code": self.code, "message": self.message}
+    def text(self, lang: str | None) -> str:
+        """The message in `lang` (None: as written in the code, which API clients read by default)."""
+        return self.message if lang is None else render(lang, self.template, self.params)
+
+    def as_dict(self, lang: str | None = None) -> dict:
+        body: dict = {"code": self.code, "message": self.text(lang)}
         if self.field:
             body["field"] = self.field
         return body
+
+
+class InvalidValue(ValueError):
+    """A schema validator's refusal (pydantic reports it as a 422 problem), kept like a DomainError's
+    message: the sentence and its parameters, so the edge can translate it."""
+
+    def __init__(self, message, **params):
+        if not isinstance(message, str):  # another refusal passed on: its words
+            message, params = message.template, {**message.params, **params}
+        self.template = message
+        self.params = params
+        super().__init__(render(None, message, params))
+
+    def text(self, lang: str | None) -> str:
+        return render(lang, self.template, self.params)
+
+    def __reduce__(self):  # pickled (a job's failure) with its words, whatever its constructor takes
+        return _rebuilt, (type(self), self.args, self.__dict__)
+
+
+def _rebuilt(cls, args, state):
+    refusal = cls.__new__(cls)
+    ValueError.__init__(refusal, *args)
+    refusal.__dict__.update(state)
+    return refusal
 
 
 class InvalidInput(DomainError):
@@ -51,19 +87,20 @@ class TooManyAttempts(DomainError):
     status_code = 429
     code = "too_many_attempts"
 
-    def __init__(self, message: str, *, retry_after: int):
-        super().__init__(message)
+    def __init__(self, message: str, *, retry_after: int, **params):
+        super().__init__(message, **params)
         self.retry_after = retry_after  # whole seconds, for the Retry-After header
 
 
-def error_response(exc: DomainError):
-    """The JSON answer for a DomainError, the same from every route."""
+def error_response(exc: DomainError, lang: str | None = None):
+    """The JSON answer for a DomainError, the same from every route; its message in `lang` (None: as
+    the code wrote it)."""
     from fastapi.responses import JSONResponse
 
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     if isinstance(exc, TooManyAttempts):
         headers = {"Retry-After": str(exc.retry_after)}
-    return JSONResponse({"error": exc.as_dict()}, status_code=exc.status_code, headers=headers)
+    return JSONResponse({"error": exc.as_dict(lang)}, status_code=exc.status_code, headers=headers)
 
 
 class ProviderUnavailable(DomainError):

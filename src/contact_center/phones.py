@@ -28,6 +28,9 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, ValidationResult
 
+from contact_center.errors import InvalidValue
+from contact_center.translations import Words
+
 __all__ = [
     "PhoneIdentity",
     "PhoneNumberError",
@@ -40,16 +43,13 @@ __all__ = [
 ]
 
 
-class PhoneNumberError(ValueError):
+class PhoneNumberError(InvalidValue):
     """A written phone number we cannot use. ``str(err)`` quotes the input and says why."""
 
-    def __init__(self, raw: str, reason: str) -> None:
-        super().__init__(raw, reason)
+    def __init__(self, raw: str, reason: Words) -> None:
+        super().__init__("{phone} {reason}", phone=repr(raw), reason=reason)
         self.raw = raw
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.raw!r} {self.reason}"
+        self.reason = str(reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +180,11 @@ def _prepare(raw: str) -> tuple[bool, str]:
         plus, digits = _prepare_unusual(raw)
     n = len(digits)
     if n < (_MIN_DIGITS_INTERNATIONAL if plus else _MIN_DIGITS):
-        raise PhoneNumberError(raw, f"is too short to be a phone number ({n} digit{'s' if n != 1 else ''})")
+        if n == 1:
+            raise PhoneNumberError(raw, Words("is too short to be a phone number (1 digit)"))
+        raise PhoneNumberError(raw, Words("is too short to be a phone number ({count} digits)", count=n))
     if n > _MAX_DIGITS:
-        raise PhoneNumberError(raw, f"is too long to be a phone number ({n} digits)")
+        raise PhoneNumberError(raw, Words("is too long to be a phone number ({count} digits)", count=n))
     return plus, digits
 
 
@@ -190,7 +192,9 @@ def _prepare_unusual(raw: str) -> tuple[bool, str]:
     """The careful version of _prepare: notations, extensions, odd characters."""
     text = raw.strip().replace("\uff0b", "+")  # full-width plus, from some mobile keyboards
     if not text:
-        raise PhoneNumberError(raw, "is not a phone number: it is " + ("empty" if not raw else "blank"))
+        if not raw:
+            raise PhoneNumberError(raw, Words("is not a phone number: it is empty"))
+        raise PhoneNumberError(raw, Words("is not a phone number: it is blank"))
     if text[:4].lower() == "tel:":  # RFC 3966
         text = text[4:]
     # An extension cannot receive SMS or WhatsApp: we keep the line, drop the extension.
@@ -207,13 +211,14 @@ def _prepare_unusual(raw: str) -> tuple[bool, str]:
         if ch.isdecimal():
             digits.append(ch if ch.isascii() else str(unicodedata.decimal(ch)))
         elif ch.isalpha():
-            raise PhoneNumberError(raw, "is not a phone number: it has letters")
+            raise PhoneNumberError(raw, Words("is not a phone number: it has letters"))
         elif ch == "+":
-            raise PhoneNumberError(raw, "is not a phone number: '+' can only come first")
+            raise PhoneNumberError(raw, Words("is not a phone number: '+' can only come first"))
         else:
-            raise PhoneNumberError(raw, f"is not a phone number: it has an unexpected character {ch!r}")
+            raise PhoneNumberError(raw, Words("is not a phone number: it has an unexpected character {character}",
+                                              character=repr(ch)))
     if not digits:
-        raise PhoneNumberError(raw, "is not a phone number: it has no digits")
+        raise PhoneNumberError(raw, Words("is not a phone number: it has no digits"))
     return plus, "".join(digits)
 
 
@@ -269,7 +274,7 @@ def _slow(raw: str, plus: bool, digits: str, region: str) -> str:
         if len(digits) < 12:
             # '(00) 99191-0234': too short for 00 + country code + number, so a
             # Brazilian number written with area code 00.
-            raise PhoneNumberError(raw, "has an invalid Brazilian area code (DDD) '00'")
+            raise PhoneNumberError(raw, Words("has an invalid Brazilian area code (DDD) '00'"))
         # 00 is the international prefix. Brazil's own form also carries a carrier
         # code (00 21 1 650 ...); phonenumbers only knows that one, so 00351...
         # would be misread. Try the plain form first, then without the carrier.
@@ -277,7 +282,7 @@ def _slow(raw: str, plus: bool, digits: str, region: str) -> str:
         if number is None and digits[2:4] in BR_CARRIER_CODES:
             number = _parse_international(raw, "+" + digits[4:])
         if number is None:
-            raise PhoneNumberError(raw, "is not a valid international number")
+            raise PhoneNumberError(raw, Words("is not a valid international number"))
     else:
         try:
             number = phonenumbers.parse(text, region)
@@ -305,37 +310,39 @@ def _check_br(raw: str, nsn: str, plus: bool) -> str:
     """Our rules for a Brazilian national number (DDD + subscriber). Returns nsn."""
     n = len(nsn)
     if n < 10:
-        raise PhoneNumberError(raw, f"is missing the area code (DDD): only {n} digits")
+        raise PhoneNumberError(raw, Words("is missing the area code (DDD): only {count} digits", count=n))
+    if n > 11 and plus:
+        raise PhoneNumberError(raw, Words("is too long for a Brazilian number"))
     if n > 11:
-        hint = "" if plus else "; write international numbers with + or 00"
-        raise PhoneNumberError(raw, f"is too long for a Brazilian number{hint}")
+        raise PhoneNumberError(raw, Words("is too long for a Brazilian number; write international numbers with + or "
+                                          "00"))
     ddd, subscriber = nsn[:2], nsn[2:]
     if ddd not in BR_AREA_CODES:
         if nsn.startswith(_SERVICE_PREFIXES):
-            raise PhoneNumberError(raw, "is a 0300/0500/0800/0900 service number, which cannot receive messages")
-        raise PhoneNumberError(raw, f"has an invalid Brazilian area code (DDD) '{ddd}'")
+            raise PhoneNumberError(raw, Words("is a 0300/0500/0800/0900 service number, which cannot receive messages"))
+        raise PhoneNumberError(raw, Words("has an invalid Brazilian area code (DDD) '{ddd}'", ddd=ddd))
     if n == 11 and subscriber[0] != "9":
-        raise PhoneNumberError(raw, "is not a valid Brazilian number: 9-digit numbers after the DDD start with 9")
+        raise PhoneNumberError(raw, Words("is not a valid Brazilian number: 9-digit numbers after the DDD start with 9"))
     if n == 10 and subscriber[0] in "01":
-        raise PhoneNumberError(raw, "is not a valid Brazilian number: 8-digit numbers after the DDD start with 2 to 9")
+        raise PhoneNumberError(raw, Words("is not a valid Brazilian number: 8-digit numbers after the DDD start with 2 to 9"))
     return nsn
 
 
-def _parse_error_reason(exc: NumberParseException) -> str:
+def _parse_error_reason(exc: NumberParseException) -> Words:
     return {
-        NumberParseException.INVALID_COUNTRY_CODE: "is not a phone number: unknown country code",
-        NumberParseException.NOT_A_NUMBER: "is not a phone number",
-        NumberParseException.TOO_SHORT_AFTER_IDD: "is too short to be a phone number",
-        NumberParseException.TOO_SHORT_NSN: "is too short to be a phone number",
-        NumberParseException.TOO_LONG: "is too long to be a phone number",
-    }.get(exc.error_type, "is not a phone number")
+        NumberParseException.INVALID_COUNTRY_CODE: Words("is not a phone number: unknown country code"),
+        NumberParseException.NOT_A_NUMBER: Words("is not a phone number"),
+        NumberParseException.TOO_SHORT_AFTER_IDD: Words("is too short to be a phone number"),
+        NumberParseException.TOO_SHORT_NSN: Words("is too short to be a phone number"),
+        NumberParseException.TOO_LONG: Words("is too long to be a phone number"),
+    }.get(exc.error_type) or Words("is not a phone number")
 
 
-def _impossible_reason(reason: int, country_code: int) -> str:
+def _impossible_reason(reason: int, country_code: int) -> Words:
     if reason == ValidationResult.INVALID_COUNTRY_CODE:
-        return f"is not a phone number: unknown country code +{country_code}"
+        return Words("is not a phone number: unknown country code +{country_code}", country_code=country_code)
     if reason == ValidationResult.TOO_SHORT:
-        return f"is too short for a +{country_code} number"
+        return Words("is too short for a +{country_code} number", country_code=country_code)
     if reason == ValidationResult.TOO_LONG:
-        return f"is too long for a +{country_code} number"
-    return f"has an impossible length for a +{country_code} number"
+        return Words("is too long for a +{country_code} number", country_code=country_code)
+    return Words("has an impossible length for a +{country_code} number", country_code=country_code)

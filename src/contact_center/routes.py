@@ -43,8 +43,8 @@ async def _check(request: Request, whole: frozenset[str]) -> None:
     for where in (request.path_params, request.query_params):
         for name, value in where.items():
             if "\x00" in str(name) or "\x00" in str(value):
-                raise InvalidInput(f"{_printable(name)}: the value holds a NUL character (%00), which cannot be "
-                                   "stored or searched for", field=_printable(name))
+                raise InvalidInput("{name}: the value holds a NUL character (%00), which cannot be stored or "
+                                   "searched for", field=_printable(name), name=_printable(name))
             if name in whole and isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
                 _check_whole(name, value.strip())
             elif name in whole and isinstance(value, int):
@@ -69,7 +69,8 @@ def _check_whole(name: str, written: str) -> None:
     digits = written.lstrip("+-")
     if len(digits) > 12 or not -MAX_ID <= int(written) <= MAX_ID:
         shown = written if len(written) <= 30 else f"{written[:20]}… ({len(digits):,} digits)"
-        raise InvalidInput(f"{name}: {shown} is out of range; it can be at most {MAX_ID:,}", field=name)
+        raise InvalidInput("{name}: {shown} is out of range; it can be at most {most}", field=name, name=name,
+                           shown=shown, most=f"{MAX_ID:,}")
 
 
 def _is_whole_number(annotation) -> bool:

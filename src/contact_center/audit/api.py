@@ -74,5 +74,5 @@ def export_entries(session: DbSession, user: SupervisorOperator, f: Filter, requ
 def get_entry(entry_id: int, session: DbSession, _: SupervisorOperator):
     entry = session.get(AuditEntry, entry_id)
     if entry is None:
-        raise NotFound(f"nenhuma entrada de auditoria com id {entry_id}")
+        raise NotFound("nenhuma entrada de auditoria com id {entry_id}", entry_id=entry_id)
     return entries_out(session, [entry])[0]

@@ -41,7 +41,8 @@ def _day(raw: str, field: str) -> date:
     try:
         return date.fromisoformat(raw.strip())
     except ValueError:
-        raise InvalidInput(f"data inválida em {field}: {raw!r}; use AAAA-MM-DD, como 2026-12-01",
+        raise InvalidInput("data inválida em {field_name}: '{raw}'; use AAAA-MM-DD, como 2026-12-01",
+                           field_name=field, raw=raw,
                            field=field) from None
 
 
@@ -53,14 +54,14 @@ def parse_filter(session: Session, *, actor: str | None = None, actor_id: int | 
     if actor and actor.strip():
         found = session.scalar(select(User.id).where(User.username == actor.strip().lower()))
         if found is None:
-            raise InvalidInput(f"nenhum operador com o usuário {actor.strip()!r}", field="actor")
+            raise InvalidInput("nenhum operador com o usuário '{username}'", field="actor", username=actor.strip())
         if actor_id is not None and actor_id != found:
             raise InvalidInput("actor e actor_id nomeiam operadores diferentes; use um só", field="actor")
         actor_id = found
     actor_kind = (actor_kind or "").strip() or None
     if actor_kind is not None and actor_kind not in ACTOR_KINDS:
-        raise InvalidInput(f"tipo de autor desconhecido: {actor_kind!r}; use um de {', '.join(ACTOR_KINDS)}",
-                           field="actor_kind")
+        raise InvalidInput("tipo de autor desconhecido: '{actor_kind}'; use um de {kinds}", field="actor_kind",
+                           actor_kind=actor_kind, kinds=", ".join(ACTOR_KINDS))
     subject_type = (subject_type or "").strip() or None
     if subject_id is not None and subject_type is None:
         raise InvalidInput("subject_id precisa de subject_type (por exemplo contact, user, channel)",
@@ -100,7 +101,7 @@ def _query(session: Session, f: AuditFilter):
 def page(session: Session, f: AuditFilter, *, before_id: int | None = None, limit: int = 50) -> list[AuditEntry]:
     """Up to `limit` entries matching `f`, newest first, older than `before_id` when given."""
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit deve estar entre 1 e {MAX_PAGE}", field="limit")
+        raise InvalidInput("limit deve estar entre 1 e {MAX_PAGE}", MAX_PAGE=MAX_PAGE, field="limit")
     query = _query(session, f)
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)

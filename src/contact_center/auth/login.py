@@ -29,7 +29,7 @@ def password_login(session: Session, *, username: str, password: str, client_add
     if wait is not None:
         # No write here: a client hammering the form must not fill the database either.
         log.info("login throttled for %r from %s (%d s left)", name, client_address, wait)
-        raise TooManyAttempts(f"too many failed logins; try again in {wait} s", retry_after=wait)
+        raise TooManyAttempts("too many failed logins; try again in {wait} s", wait=wait, retry_after=wait)
     try:
         user = service.authenticate(session, username, password)
     except NotAuthenticated:

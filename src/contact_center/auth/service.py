@@ -30,16 +30,16 @@ def hash_password(password: str) -> str:
 
 def _validate_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password")
+        raise InvalidInput("password must have at least {MIN_PASSWORD_LENGTH} characters",
+                           MIN_PASSWORD_LENGTH=MIN_PASSWORD_LENGTH, field="password")
 
 
 def parse_role(value: str) -> Role:
     try:
         return Role(value)
     except ValueError:
-        raise InvalidInput(
-            f"unknown role {value!r}; expected one of {', '.join(r.value for r in Role)}", field="role"
-        ) from None
+        raise InvalidInput("unknown role '{value}'; expected one of {roles}", field="role", value=value,
+                           roles=", ".join(r.value for r in Role)) from None
 
 
 def create_user(session: Session, *, username: str, name: str, password: str, role: str = "agent",
@@ -50,7 +50,7 @@ def create_user(session: Session, *, username: str, name: str, password: str, ro
     _validate_password(password)
     role_value = parse_role(role).value
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"username {username!r} is already taken", field="username")
+        raise Conflict("username '{username}' is already taken", username=username, field="username")
     user = User(username=username, name=name.strip() or username, role=role_value, password_hash=hash_password(password))
     session.add(user)
     session.flush()
@@ -67,14 +67,14 @@ def list_users(session: Session) -> list[User]:
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"no user with id {user_id}")
+        raise NotFound("no user with id {user_id}", user_id=user_id)
     return user
 
 
 def get_user_by_username(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
-        raise NotFound(f"no user named {username!r}")
+        raise NotFound("no user named '{username}'", username=username)
     return user
 
 
@@ -175,7 +175,7 @@ def revoke_token(session: Session, token_id: int, *, owner: User | None = None) 
     """Revoke a token; with an owner, only that user's tokens can be named."""
     token = session.get(ApiToken, token_id)
     if token is None or (owner is not None and token.user_id != owner.id):
-        raise NotFound(f"no API token with id {token_id}")
+        raise NotFound("no API token with id {token_id}", token_id=token_id)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.flush()

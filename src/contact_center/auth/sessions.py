@@ -103,7 +103,8 @@ def list_for_user(session: Session, user: User, *, include_ended: bool = False) 
 def get_for_user(session: Session, user: User, session_id: int) -> UiSession:
     record = session.get(UiSession, session_id)
     if record is None or record.user_id != user.id:
-        raise NotFound(f"user {user.username!r} has no session with id {session_id}")
+        raise NotFound("user '{user_username}' has no session with id {session_id}",
+                       user_username=user.username, session_id=session_id)
     return record
 
 

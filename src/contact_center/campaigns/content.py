@@ -15,7 +15,7 @@ from contact_center.channels import whatsapp_templates
 from contact_center.channels.kinds import ChannelKind, kind_of
 from contact_center.channels.models import Channel
 from contact_center.contacts.models import Contact
-from contact_center.errors import InvalidInput
+from contact_center.errors import InvalidInput, InvalidValue
 from contact_center.messaging.approved_templates import MARKETING_STOPPED, values_from
 from contact_center.providers.whatsapp_cloud.templates import build_components
 from contact_center.settings import Settings
@@ -31,7 +31,7 @@ class Content:
     blocked_reason: str | None = None
 
 
-class NotSendable(ValueError):
+class NotSendable(InvalidValue):
     """This recipient's message cannot be built (a parameter the template refuses)."""
 
 
@@ -42,11 +42,12 @@ def bulk_kind(channel: Channel, templated: bool) -> ChannelKind:
     """The channel's kind, if a campaign of this sort can go on it."""
     kind = kind_of(channel)
     if not kind.bulk_free_text and not templated:
-        raise InvalidInput(f"a campaign on {kind.label} sends an approved template, not free text: give "
-                           "whatsapp_template_id and its parameters", field="whatsapp_template_id")
+        raise InvalidInput("a campaign on {kind_label} sends an approved template, not free text: give "
+                           "whatsapp_template_id and its parameters",
+                           kind_label=kind.label, field="whatsapp_template_id")
     if kind.bulk_free_text and templated:
-        raise InvalidInput(f"{channel.name!r} is an {kind.label} channel: approved templates are WhatsApp's; give "
-                           "a body", field="whatsapp_template_id")
+        raise InvalidInput("'{channel_name}' is an {kind_label} channel: approved templates are WhatsApp's; give a "
+                           "body", channel_name=channel.name, kind_label=kind.label, field="whatsapp_template_id")
     return kind
 
 
@@ -65,10 +66,10 @@ def render_for(session: Session, channel: Channel, *, body: str | None, whatsapp
     try:
         check(SAMPLE_CONTACT)
     except TemplateError as exc:
-        raise InvalidInput(f"the template cannot be sent: {exc}", field="body" if body is not None else
+        raise InvalidInput("the template cannot be sent: {exc}", exc=exc, field="body" if body is not None else
                            "parameters") from None
     except NotSendable as exc:
-        raise InvalidInput(str(exc), field="parameters") from None
+        raise InvalidInput(exc, field="parameters") from None
     return render
 
 
@@ -91,7 +92,7 @@ def _template_render(session: Session, channel: Channel, template_id: int, param
             values = values_from(filled)
             components = build_components(definition, values)
         except InvalidInput as exc:
-            raise NotSendable(exc.message) from None
+            raise NotSendable(exc) from None
         blocked = MARKETING_STOPPED if marketing and getattr(contact, "opt_out_marketing", False) else None
         return Content(definition.preview(values), "template", {**head, "components": components}, blocked)
 

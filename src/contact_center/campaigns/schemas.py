@@ -6,6 +6,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contact_center.db import Id
+from contact_center.errors import InvalidValue
 
 
 class AudienceIn(BaseModel):
@@ -42,9 +43,9 @@ class CampaignIn(AudienceIn):
     @model_validator(mode="after")
     def _one_body(self):
         if sum(x is not None for x in (self.body, self.template_id, self.whatsapp_template_id)) != 1:
-            raise ValueError("give exactly one of 'body', 'template_id' (SMS) and 'whatsapp_template_id' (WhatsApp)")
+            raise InvalidValue("give exactly one of 'body', 'template_id' (SMS) and 'whatsapp_template_id' (WhatsApp)")
         if self.starts_at is not None and self.starts_at.tzinfo is None:
-            raise ValueError("starts_at needs a time zone, e.g. 2026-12-02T08:00:00-03:00")
+            raise InvalidValue("starts_at needs a time zone, e.g. 2026-12-02T08:00:00-03:00")
         return self
 
 

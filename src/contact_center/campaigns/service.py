@@ -32,6 +32,7 @@ from contact_center.contacts.fields import WITH_FIELDS
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact, search_filter
 from contact_center.db import READ_ONLY, transaction, utcnow
+from contact_center.translations import Words
 from contact_center.errors import Conflict, InvalidInput, NotFound
 from contact_center.inbox.service import open_conversations
 from contact_center.messaging.models import Message
@@ -109,8 +110,9 @@ def contacts_by_ids(session: Session, ids: list[int]) -> Iterator[Recipient]:
             yield Recipient(contact.mobile or contact.phone or "", contact, f"contact {contact.id}")
     missing = [i for i in unique_ids if i not in found]
     if missing:
-        raise NotFound(f"no contact with id {', '.join(map(str, missing[:10]))}"
-                       f"{' and others' if len(missing) > 10 else ''}")
+        if len(missing) > 10:
+            raise NotFound("no contact with id {ids} and others", ids=", ".join(map(str, missing[:10])))
+        raise NotFound("no contact with id {ids}", ids=", ".join(map(str, missing)))
 
 
 def contacts_matching(session: Session, search: str | None, tag: str | None = None) -> Iterator[Recipient]:
@@ -325,7 +327,7 @@ def create_campaign(session: Session, *, name: str, channel_id: int, body: str |
 def get_campaign(session: Session, campaign_id: int) -> Campaign:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise NotFound(f"no campaign with id {campaign_id}")
+        raise NotFound("no campaign with id {campaign_id}", campaign_id=campaign_id)
     return campaign
 
 
@@ -421,16 +423,23 @@ def _act(session: Session, campaign_id: int, action: str, allowed: tuple[str, ..
     campaign = get_campaign(session, campaign_id)
     if campaign.status not in allowed:
         # Says what the campaign is, and which campaigns the action is for: what to do next follows.
-        raise Conflict(f"a campanha {campaign.name!r} está {STATUS_PT[campaign.status]}: só uma campanha "
-                       f"{' ou '.join(STATUS_PT[s] for s in allowed)} pode ser {ACTION_PT[action]}")
+        raise Conflict("a campanha '{name}' está {status}: só uma campanha {allowed} pode ser {action}",
+                       name=campaign.name, status=STATUS_PT[campaign.status],
+                       allowed=ALLOWED_PT[allowed], action=ACTION_PT[action])
     record(session, action=f"campaign.{action}", subject_type="campaign", subject_id=campaign.id,
            actor_id=user.id if user else None, via=via, name=campaign.name, was=campaign.status)
     return campaign
 
 
-STATUS_PT = {"building": "em preparação", "ready": "pronta", "running": "em envio", "paused": "pausada",
-             "completed": "concluída", "cancelled": "cancelada", "failed": "com falha"}
-ACTION_PT = {"start": "iniciada", "pause": "pausada", "resume": "retomada", "cancel": "cancelada"}
+STATUS_PT = {"building": Words("em preparação"), "ready": Words("pronta"), "running": Words("em envio"),
+             "paused": Words("pausada"), "completed": Words("concluída"), "cancelled": Words("cancelada"),
+             "failed": Words("com falha")}
+# Which campaigns each action is for, as the refusal says it.
+ALLOWED_PT = {("ready", "building"): Words("pronta ou em preparação"), ("running",): Words("em envio"),
+              ("paused",): Words("pausada"),
+              ("building", "ready", "running", "paused"): Words("em preparação, pronta, em envio ou pausada")}
+ACTION_PT = {"start": Words("iniciada"), "pause": Words("pausada"), "resume": Words("retomada"),
+             "cancel": Words("cancelada")}
 
 
 def start(session: Session, campaign_id: int, user: User | None, via: str = "api") -> Campaign:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from contact_center.errors import InvalidInput
+from contact_center.errors import InvalidInput, InvalidValue
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES_PT = {"mon": "segunda", "tue": "terça", "wed": "quarta", "thu": "quinta", "fri": "sexta",
@@ -29,7 +29,7 @@ class DayHours(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> DayHours:
         if self.end <= self.start:
-            raise ValueError(f"ends ({self.end}) before it starts ({self.start})")
+            raise InvalidValue("ends ({end}) before it starts ({start})", end=self.end, start=self.start)
         return self
 
 
@@ -49,7 +49,7 @@ class SendWindow(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; e.g. America/Sao_Paulo") from None
+            raise InvalidValue("unknown time zone '{value}'; e.g. America/Sao_Paulo", value=value) from None
         return value
 
     @field_validator("days", mode="before")
@@ -57,7 +57,7 @@ class SendWindow(BaseModel):
     def _known_days(cls, value):
         unknown = sorted(set(value) - set(DAYS)) if isinstance(value, dict) else []
         if unknown:
-            raise ValueError(f"unknown day {unknown[0]!r}; the days are {', '.join(DAYS)}")
+            raise InvalidValue("unknown day '{day}'; the days are {days}", day=unknown[0], days=", ".join(DAYS))
         return value
 
     @property
@@ -109,7 +109,8 @@ def parse_window(value: dict | None, field: str = "send_window") -> SendWindow:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in (field, *error["loc"]))
-        raise InvalidInput(f"{where}: {error['msg'].removeprefix('Value error, ')}", field=where) from None
+        raise InvalidInput("{where}: {problem}", field=where, where=where,
+                           problem=error["msg"].removeprefix("Value error, ")) from None
 
 
 def waiting_reason(window: SendWindow, at: datetime) -> str | None:

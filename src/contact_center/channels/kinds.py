@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from contact_center.translations import Words
 from contact_center.errors import InvalidInput
 from contact_center.messaging.segments import count_segments
 
@@ -36,7 +37,8 @@ class ChannelKind:
 
     @property
     def opted_out_reason(self) -> str:
-        return f"not sent: the contact opted out of {self.label}"
+        """Stored with the message as written; the timeline says it in the reader's language."""
+        return str(OPTED_OUT_REASONS[self.name])
 
     def measure(self, body: str) -> Measure:
         if not self.counts_segments:
@@ -50,10 +52,14 @@ class ChannelKind:
         if not body:
             raise InvalidInput("the message is empty", field=field)
         if len(body) > self.max_body_characters:
-            raise InvalidInput(f"the message has {len(body):,} characters; the limit for {self.label} is "
-                               f"{self.max_body_characters:,}", field=field)
+            raise InvalidInput("the message has {length} characters; the limit for {label} is {limit}", field=field,
+                               length=f"{len(body):,}", label=self.label, limit=f"{self.max_body_characters:,}")
         return body
 
+
+# Why a message to a contact who opted out was stored as blocked, one sentence per kind.
+OPTED_OUT_REASONS = {"sms": Words("not sent: the contact opted out of SMS"),
+                     "whatsapp": Words("not sent: the contact opted out of WhatsApp")}
 
 SMS = ChannelKind(name="sms", label="SMS", opt_out_field="opt_out_sms",
                   max_body_characters=1600,  # ten concatenated parts; beyond that carriers split unreliably

@@ -28,8 +28,8 @@ def provider_spec(name: str) -> ProviderSpec:
     try:
         return PROVIDERS[name]
     except KeyError:
-        raise InvalidInput(f"unknown provider {name!r}; available: {', '.join(sorted(PROVIDERS))}",
-                           field="provider") from None
+        raise InvalidInput("unknown provider '{name}'; available: {providers}", field="provider", name=name,
+                           providers=", ".join(sorted(PROVIDERS))) from None
 
 
 def _validated_settings(spec: ProviderSpec, raw: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +39,8 @@ def _validated_settings(spec: ProviderSpec, raw: dict[str, Any]) -> dict[str, An
         first = exc.errors()[0]
         # A rule across fields (a model validator) names the field to fix in its context.
         where = ".".join(str(part) for part in first["loc"]) or (first.get("ctx") or {}).get("field", "")
-        raise InvalidInput(f"settings.{where}: {first['msg']}", field=f"settings.{where}") from None
+        raise InvalidInput("settings.{where}: {problem}", field=f"settings.{where}", where=where,
+                           problem=first["msg"]) from None
 
 
 def _validated_credentials(spec: ProviderSpec, current: dict[str, str], changes: dict[str, str | None]) -> dict[str, str]:
@@ -47,15 +48,16 @@ def _validated_credentials(spec: ProviderSpec, current: dict[str, str], changes:
     merged = dict(current)
     for name, value in changes.items():
         if name not in known:
-            raise InvalidInput(f"{spec.name} has no credential {name!r}; it takes {', '.join(sorted(known))}",
-                               field=f"credentials.{name}")
+            raise InvalidInput("{provider} has no credential '{name}'; it takes {known}", field=f"credentials.{name}",
+                               provider=spec.name, name=name, known=", ".join(sorted(known)))
         if value is None or not str(value).strip():
             merged.pop(name, None)  # an empty value clears an optional credential
         else:
             merged[name] = str(value).strip()
     missing = [name for name in spec.required_credentials if not merged.get(name)]
     if missing:
-        raise InvalidInput(f"{spec.label} needs {', '.join(missing)}", field=f"credentials.{missing[0]}")
+        raise InvalidInput("{provider} needs {missing}", field=f"credentials.{missing[0]}", provider=spec.label,
+                           missing=", ".join(missing))
     for value in merged.values():
         register_secret(value)
     return merged
@@ -68,7 +70,8 @@ def _check_number_free(session: Session, spec: ProviderSpec, settings: dict[str,
         return
     for other in session.scalars(select(Channel).where(Channel.kind == "whatsapp")):
         if other.id != channel_id and (other.settings or {}).get("phone_number_id") == number:
-            raise Conflict(f"channel {other.name!r} already uses phone_number_id {number}",
+            raise Conflict("channel '{other_name}' already uses phone_number_id {number}",
+                           other_name=other.name, number=number,
                            field="settings.phone_number_id")
 
 
@@ -93,7 +96,7 @@ def create_channel(
                  if not (credentials or {}).get(name)}
     clean_credentials = _validated_credentials(spec, {}, {**(credentials or {}), **generated})
     if session.scalar(select(Channel.id).where(Channel.name == name)) is not None:
-        raise Conflict(f"a channel named {name!r} already exists", field="name")
+        raise Conflict("a channel named '{name}' already exists", name=name, field="name")
     _check_number_free(session, spec, clean_settings, None)
     _check_reminder(session, spec, clean_settings, None)
     channel = Channel(name=name, kind=spec.kind, provider=spec.name, settings=clean_settings,
@@ -118,7 +121,7 @@ def update_channel(
                        if credentials is not None else None)
     if name is not None and name.strip() != channel.name:
         if session.scalar(select(Channel.id).where(Channel.name == name.strip())) is not None:
-            raise Conflict(f"a channel named {name.strip()!r} already exists", field="name")
+            raise Conflict("a channel named '{name}' already exists", field="name", name=name.strip())
         channel.name = name.strip()
     if new_settings is not None:
         _check_number_free(session, spec, new_settings, channel.id)
@@ -170,14 +173,14 @@ def rotate_webhook_secret(session: Session, channel: Channel, actor_id: int | No
 def get_channel(session: Session, channel_id: int) -> Channel:
     channel = session.get(Channel, channel_id)
     if channel is None:
-        raise NotFound(f"no channel with id {channel_id}")
+        raise NotFound("no channel with id {channel_id}", channel_id=channel_id)
     return channel
 
 
 def get_channel_by_name(session: Session, name: str) -> Channel:
     channel = session.scalar(select(Channel).where(Channel.name == name))
     if channel is None:
-        raise NotFound(f"no channel named {name!r}")
+        raise NotFound("no channel named '{name}'", name=name)
     return channel
 
 
@@ -191,7 +194,8 @@ def default_channel(session: Session, kind: str) -> Channel:
         select(Channel).where(Channel.kind == kind, Channel.active.is_(True)).order_by(Channel.id).limit(1)
     )
     if channel is None:
-        raise NotFound(f"no active {kind_of(kind).label} channel; create one with `contact-center channels create`")
+        raise NotFound("no active {label} channel; create one with `contact-center channels create`",
+                       label=kind_of(kind).label)
     return channel
 
 

@@ -39,11 +39,13 @@ def sync_templates(session: Session, channel: Channel, settings) -> SyncResult:
     provider = build_provider(channel, settings)
     try:
         if not supports(provider, "templates"):
-            raise InvalidInput(f"channel {channel.name!r} has no approved templates to sync ({channel.provider})",
+            raise InvalidInput("channel '{channel_name}' has no approved templates to sync ({channel_provider})",
+                               channel_name=channel.name, channel_provider=channel.provider,
                                field="channel")
         listed = list(provider.templates())
     except ProviderError as exc:
-        raise ProviderUnavailable(f"could not read the templates of {channel.name!r}: {exc.reason}") from None
+        raise ProviderUnavailable("could not read the templates of '{channel_name}': {exc_reason}",
+                                  channel_name=channel.name, exc_reason=exc.reason) from None
     finally:
         provider.close()
     current = {(t.name, t.language): t for t in session.scalars(
@@ -119,7 +121,8 @@ def list_templates(session: Session, channel_id: int) -> list[WhatsAppTemplate]:
 def get_template(session: Session, channel_id: int, template_id: int) -> WhatsAppTemplate:
     template = session.get(WhatsAppTemplate, template_id)
     if template is None or template.channel_id != channel_id:
-        raise NotFound(f"no WhatsApp template {template_id} on this channel; sync the channel's templates",
+        raise NotFound("no WhatsApp template {template_id} on this channel; sync the channel's templates",
+                       template_id=template_id,
                        field="template_id")
     return template
 

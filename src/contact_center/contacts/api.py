@@ -42,7 +42,7 @@ def list_contacts(
 def find_by_phone(session: DbSession, _: AgentUser, phone: str = Query(..., min_length=1)):
     contact = service.find_by_phone(session, phone)
     if contact is None:
-        raise NotFound(f"no contact has the phone {phone!r}")
+        raise NotFound("no contact has the phone '{phone}'", phone=phone)
     return contact
 
 

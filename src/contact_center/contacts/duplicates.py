@@ -27,18 +27,19 @@ class DuplicateContact(Conflict):
 
     code = "duplicate_contact"
 
-    def __init__(self, message: str, *, field: str, contact_id: int):
-        super().__init__(message, field=field)
+    def __init__(self, message: str, *, field: str, contact_id: int, **params):
+        super().__init__(message, field=field, **params)
         self.contact_id = contact_id
 
-    def as_dict(self) -> dict:
-        return {**super().as_dict(), "contact_id": self.contact_id}
+    def as_dict(self, lang: str | None = None) -> dict:
+        return {**super().as_dict(lang), "contact_id": self.contact_id}
 
 
 def document_taken(session: Session, document: str, owner_id: int) -> DuplicateContact:
     name = session.scalar(select(Contact.name).where(Contact.id == owner_id))
-    return DuplicateContact(f"O CPF {format_cpf(document)} já pertence ao contato {owner_id} ({name}); não pode "
-                            "haver dois contatos com o mesmo CPF.", field="document", contact_id=owner_id)
+    return DuplicateContact("O CPF {cpf} já pertence ao contato {owner_id} ({name}); não pode haver dois contatos "
+                            "com o mesmo CPF.", field="document", contact_id=owner_id, cpf=format_cpf(document),
+                            owner_id=owner_id, name=name)
 
 
 def refuse_phone_duplicates(session: Session, data: Mapping[str, Any]) -> None:
@@ -57,8 +58,7 @@ def refuse_phone_duplicates(session: Session, data: Mapping[str, Any]) -> None:
                                 .order_by(Contact.id).limit(1)).first()
         if owner is not None:
             raise DuplicateContact(
-                f"O telefone {raw} já é do contato {owner.id} ({owner.name}). Se for outra pessoa com o mesmo número, "
-                "confirme a criação (create_anyway); se for a mesma, atualize ou unifique aquele contato.",
+                "O telefone {raw} já é do contato {owner_id} ({owner_name}). Se for outra pessoa com o mesmo número, confirme a criação (create_anyway); se for a mesma, atualize ou unifique aquele contato.", raw=raw, owner_id=owner.id, owner_name=owner.name,
                 field=field, contact_id=owner.id)
 
 
@@ -87,7 +87,7 @@ def report(session: Session, *, after: str | None = None, limit: int = 50) -> tu
     `after` is the `next_after` of the page before ("phone:+5511900000001", "email:…", "wa_id:…").
     """
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit deve estar entre 1 e {MAX_PAGE}", field="limit")
+        raise InvalidInput("limit deve estar entre 1 e {MAX_PAGE}", MAX_PAGE=MAX_PAGE, field="limit")
     reason, _, position = (after or "").partition(":")
     if after and (reason not in REASONS or not position or (reason == "wa_id" and not position.isdigit())):
         raise InvalidInput("after: use o next_after da página anterior (por exemplo \"phone:+5511900000001\")",

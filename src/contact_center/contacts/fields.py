@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from contact_center.contacts.models import FIELD_TYPES, Contact, ContactField, ContactFieldValue
 from contact_center.db import chunks
-from contact_center.errors import Conflict, InvalidInput, NotFound
+from contact_center.errors import Conflict, InvalidInput, InvalidValue, NotFound
 from contact_center.money import brl_digits
+from contact_center.translations import Words
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,11 @@ _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _THOUSANDS_ONLY = re.compile(r"^\d{1,3}(\.\d{3})+$")
 
 
+# What a valid value of each type looks like (text and choice say it with their limits).
+EXPECTED = {"integer": Words("um número inteiro, como 12"), "money": Words("um valor em reais, como 1.234,56"),
+            "date": Words("uma data, como 15/11/2025"), "boolean": Words("sim ou não")}
+
+
 @dataclass(frozen=True)
 class FieldDefinition:
     """A field as the rest of the product sees it (never the ORM row)."""
@@ -67,16 +73,13 @@ class FieldDefinition:
     position: int
 
     @property
-    def expected(self) -> str:
+    def expected(self) -> Words:
         """What a valid value looks like, in the words an operator reads."""
-        return {
-            "text": f"um texto de até {MAX_TEXT} caracteres",
-            "integer": "um número inteiro, como 12",
-            "money": "um valor em reais, como 1.234,56",
-            "date": "uma data, como 15/11/2025",
-            "boolean": "sim ou não",
-            "choice": "uma das opções: " + ", ".join(self.choices),
-        }[self.type]
+        if self.type == "text":
+            return Words("um texto de até {most} caracteres", most=MAX_TEXT)
+        if self.type == "choice":
+            return Words("uma das opções: {choices}", choices=", ".join(self.choices))
+        return EXPECTED[self.type]
 
     def as_dict(self) -> dict:
         return {"id": self.id, "key": self.key, "label": self.label, "type": self.type,
@@ -87,7 +90,7 @@ def _definition(row: ContactField) -> FieldDefinition:
     return FieldDefinition(row.id, row.key, row.label, row.type, tuple(row.choices or ()), row.position)
 
 
-class FieldValueError(ValueError):
+class FieldValueError(InvalidValue):
     """A value that does not fit its field; the message names the field and the expected form."""
 
 
@@ -103,7 +106,8 @@ def parse(field: FieldDefinition, raw: Any) -> int | date | str | None:
     except (ValueError, InvalidOperation, OverflowError):
         value = None
     if value is None:
-        raise FieldValueError(f"{field.key}: esperado {field.expected}; recebido {_shown(raw)}")
+        raise FieldValueError("{key}: esperado {expected}; recebido {shown}", key=field.key, expected=field.expected,
+                              shown=_shown(raw))
     return value
 
 
@@ -256,11 +260,12 @@ def check_values(fields_by_key: Mapping[str, FieldDefinition], values: Mapping[s
         field = fields_by_key.get(key)
         if field is None:
             known = ", ".join(fields_by_key) or "nenhum campo definido"
-            raise InvalidInput(f"{key}: campo desconhecido (campos: {known})", field=f"fields.{key}")
+            raise InvalidInput("{key}: campo desconhecido (campos: {known})",
+                               key=key, known=known, field=f"fields.{key}")
         try:
             parsed[key] = parse(field, raw)
         except FieldValueError as exc:
-            raise InvalidInput(str(exc), field=f"fields.{key}") from None
+            raise InvalidInput(exc, field=f"fields.{key}") from None
     return parsed
 
 
@@ -328,7 +333,7 @@ def definitions(session: Session) -> list[FieldDefinition]:
 def get_field(session: Session, key: str) -> ContactField:
     row = session.scalar(select(ContactField).where(ContactField.key == key))
     if row is None:
-        raise NotFound(f"campo {key!r} não existe", field="key")
+        raise NotFound("campo '{key}' não existe", key=key, field="key")
     return row
 
 
@@ -341,14 +346,16 @@ def _clean_choices(kind: str, choices: Iterable[str] | None) -> list[str] | None
     if not cleaned:
         raise InvalidInput("choices: um campo do tipo choice precisa de ao menos uma opção", field="choices")
     if len(cleaned) > MAX_CHOICES or any(len(c) > MAX_TEXT for c in cleaned):
-        raise InvalidInput(f"choices: até {MAX_CHOICES} opções de até {MAX_TEXT} caracteres", field="choices")
+        raise InvalidInput("choices: até {MAX_CHOICES} opções de até {MAX_TEXT} caracteres",
+                           MAX_CHOICES=MAX_CHOICES, MAX_TEXT=MAX_TEXT, field="choices")
     return cleaned
 
 
 def _clean_label(label: str | None) -> str:
     label = (label or "").strip()
     if not label or len(label) > MAX_LABEL:
-        raise InvalidInput(f"label: o rótulo é obrigatório, com até {MAX_LABEL} caracteres", field="label")
+        raise InvalidInput("label: o rótulo é obrigatório, com até {MAX_LABEL} caracteres",
+                           MAX_LABEL=MAX_LABEL, field="label")
     return label
 
 
@@ -358,17 +365,17 @@ def add_field(session: Session, *, key: str, label: str, type: str, choices: Ite
 
     key = (key or "").strip()
     if not KEY_PATTERN.match(key):
-        raise InvalidInput(f"key: {_shown(key)} não serve; esperado letras minúsculas sem acento, números e _, "
-                           "começando por letra, até 40 caracteres (como valor_parcela)", field="key")
+        raise InvalidInput("key: {shown} não serve; esperado letras minúsculas sem acento, números e _, começando "
+                           "por letra, até 40 caracteres (como valor_parcela)", field="key", shown=_shown(key))
     if key in RESERVED_KEYS:
-        raise InvalidInput(f"key: {key!r} já é um dado do contato; escolha outro nome", field="key")
+        raise InvalidInput("key: '{key}' já é um dado do contato; escolha outro nome", key=key, field="key")
     if type not in FIELD_TYPES:
-        raise InvalidInput(f"type: {_shown(type)} não é um tipo; esperado um de: {', '.join(FIELD_TYPES)}",
-                           field="type")
+        raise InvalidInput("type: {shown} não é um tipo; esperado um de: {types}", field="type", shown=_shown(type),
+                           types=", ".join(FIELD_TYPES))
     label = _clean_label(label)
     cleaned = _clean_choices(type, choices)
     if session.scalar(select(ContactField.id).where(ContactField.key == key)) is not None:
-        raise Conflict(f"key: já existe um campo {key!r}", field="key")
+        raise Conflict("key: já existe um campo '{key}'", key=key, field="key")
     if position is None:
         position = (session.scalar(select(func.max(ContactField.position))) or 0) + 1
     row = ContactField(key=key, label=label, type=type, choices=cleaned, position=position)
@@ -396,8 +403,8 @@ def update_field(session: Session, key: str, *, label: str | None = None, choice
             held = session.scalar(select(func.count()).where(ContactFieldValue.field_id == row.id,
                                                              ContactFieldValue.text.in_(dropped)))
             if held:
-                raise Conflict(f"choices: {held} contato(s) têm {', '.join(sorted(dropped))}; mude-os antes de "
-                               "tirar a opção", field="choices")
+                raise Conflict("choices: {held} contato(s) têm {dropped}; mude-os antes de tirar a opção",
+                               field="choices", held=held, dropped=", ".join(sorted(dropped)))
         row.choices = cleaned
     if position is not None:
         row.position = position
@@ -420,7 +427,8 @@ def remove_field(session: Session, key: str, *, confirm: bool = False, actor_id:
     row = get_field(session, key)
     held = count_values(session, row.id)
     if held and not confirm:
-        raise Conflict(f"{held} contato(s) têm um valor em {key!r}; confirme para remover o campo e esses valores",
+        raise Conflict("{held} contato(s) têm um valor em '{key}'; confirme para remover o campo e esses valores",
+                       held=held, key=key,
                        field="confirm")
     session.execute(delete(ContactFieldValue).where(ContactFieldValue.field_id == row.id))
     session.delete(row)
@@ -459,16 +467,18 @@ def parse_filters(session: Session, params: Iterable[tuple[str, str]]) -> list[F
                     break
         field = by_key.get(key)
         if field is None:
-            raise InvalidInput(f"{name}: campo desconhecido (campos: {', '.join(by_key) or 'nenhum'})", field=name)
+            raise InvalidInput("{name}: campo desconhecido (campos: {keys})", field=name, name=name,
+                               keys=", ".join(by_key) or "nenhum")
         if operator != "=" and field.type not in ("integer", "money", "date"):
-            raise InvalidInput(f"{name}: só campos de número, valor ou data têm intervalo; use field.{key}=…",
+            raise InvalidInput("{name}: só campos de número, valor ou data têm intervalo; use field.{key}=…",
+                               name=name, key=key,
                                field=name)
         if not raw.strip():
             continue
         try:
             value = parse(field, raw)
         except FieldValueError as exc:
-            raise InvalidInput(str(exc).replace(f"{field.key}:", f"{name}:", 1), field=name) from None
+            raise InvalidInput(exc, field=name, key=name) from None
         filters.append(FieldFilter(field, operator, value))
     return filters
 

@@ -27,6 +27,7 @@ from contact_center.contacts import fields as custom_fields
 from contact_center.contacts.csv_io import FIELD_LABELS, ImportFileError, ImportReport, PreviewRow
 from contact_center.contacts.models import ContactImport
 from contact_center.db import transaction, utcnow
+from contact_center.translations import Words
 from contact_center.errors import Conflict, InvalidInput, NotFound
 from contact_center.settings import Settings
 from contact_center.unit_of_work import after_commit
@@ -66,7 +67,7 @@ def rejections_path(settings: Settings, contact_import: ContactImport) -> Path:
 def get_import(session: Session, import_id: int) -> ContactImport:
     found = session.get(ContactImport, import_id)
     if found is None:
-        raise NotFound(f"não há importação com o número {import_id}")
+        raise NotFound("não há importação com o número {import_id}", import_id=import_id)
     return found
 
 
@@ -79,8 +80,8 @@ def save_upload(session: Session, settings: Settings, *, user_id: int | None, fi
     columns. Flushes; the caller commits."""
     shown = (os.path.basename(filename or "") or "arquivo.csv")[:200]
     if not shown.lower().endswith((".csv", ".txt")):
-        raise InvalidInput(f"«{shown}» não é um arquivo CSV: salve a planilha como CSV (separado por vírgula ou "
-                           "ponto e vírgula) e envie o arquivo .csv", field="file")
+        raise InvalidInput("«{shown}» não é um arquivo CSV: salve a planilha como CSV (separado por vírgula ou ponto "
+                           "e vírgula) e envie o arquivo .csv", shown=shown, field="file")
     limit = settings.contact_import_max_bytes
     handle = tempfile.NamedTemporaryFile(dir=_folder(settings), suffix=".upload", delete=False)
     try:
@@ -110,11 +111,12 @@ def _copy(stream: IO[bytes], out: IO[bytes], limit: int, shown: str) -> int:
     while chunk := stream.read(1 << 20):
         size += len(chunk)
         if size > limit:
-            raise InvalidInput(f"«{shown}» tem mais de {size_words(limit)}, o limite para importar: divida o arquivo "
-                               "em partes menores", field="file")
+            raise InvalidInput("«{shown}» tem mais de {limit}, o limite para importar: divida o arquivo em partes "
+                               "menores", field="file", shown=shown, limit=size_words(limit))
         out.write(chunk)
     if size == 0:
-        raise InvalidInput(f"«{shown}» está vazio: envie um CSV com o cabeçalho e uma linha por contato", field="file")
+        raise InvalidInput("«{shown}» está vazio: envie um CSV com o cabeçalho e uma linha por contato",
+                           shown=shown, field="file")
     return size
 
 
@@ -128,9 +130,11 @@ def size_words(size: int) -> str:
 def _check_looks_like_csv(head: bytes, shown: str, size: int) -> None:
     for magic, what in _NOT_CSV:
         if head.startswith(magic):
-            raise InvalidInput(f"«{shown}» é {what}, não um CSV: abra-o na planilha e salve como CSV", field="file")
+            raise InvalidInput("«{shown}» é {what}, não um CSV: abra-o na planilha e salve como CSV",
+                               shown=shown, what=what, field="file")
     if b"\x00" in head:
-        raise InvalidInput(f"«{shown}» não é um arquivo de texto CSV (tem bytes nulos): salve a planilha como CSV",
+        raise InvalidInput("«{shown}» não é um arquivo de texto CSV (tem bytes nulos): salve a planilha como CSV",
+                           shown=shown,
                            field="file")
 
 
@@ -171,13 +175,15 @@ def check_mapping(header: list[str], mapping: dict[str, str], definitions=()) ->
     taken: dict[str, str] = {}
     for column, target in mapping.items():
         if column not in known:
-            raise InvalidInput(f"o arquivo não tem a coluna «{column}»", field=f"mapping.{column}")
+            raise InvalidInput("o arquivo não tem a coluna «{column}»", column=column, field=f"mapping.{column}")
         target = (target or IGNORE).strip()
         if target != IGNORE and target not in labels:
-            raise InvalidInput(f"coluna «{column}»: «{target}» não é um campo de contato", field=f"mapping.{column}")
+            raise InvalidInput("coluna «{column}»: «{target}» não é um campo de contato",
+                               column=column, target=target, field=f"mapping.{column}")
         if target != IGNORE and target in taken:
-            raise InvalidInput(f"as colunas «{taken[target]}» e «{column}» estão ambas ligadas a "
-                               f"{labels[target]}: escolha uma e ignore a outra", field=f"mapping.{column}")
+            raise InvalidInput("as colunas «{first}» e «{column}» estão ambas ligadas a {label}: escolha uma e "
+                               "ignore a outra", field=f"mapping.{column}", first=taken[target], column=column,
+                               label=labels[target])
         if target != IGNORE:
             taken[target] = column
         cleaned[column] = target
@@ -194,7 +200,7 @@ def check_mapping(header: list[str], mapping: dict[str, str], definitions=()) ->
 def set_mapping(session: Session, settings: Settings, contact_import: ContactImport, mapping: dict[str, str],
                 *, actor_id: int | None) -> None:
     """Change which column goes to which field: the dry run must then be run again."""
-    _require(contact_import, ("uploaded", "checked", "failed"), "mudar as colunas")
+    _require(contact_import, ("uploaded", "checked", "failed"), ACTION_WORDS["map"])
     definitions = custom_fields.definitions(session)
     report, _ = preview(settings, contact_import, definitions)
     contact_import.mapping = check_mapping(report.header, mapping, definitions)
@@ -205,14 +211,17 @@ def set_mapping(session: Session, settings: Settings, contact_import: ContactImp
     log.info("contact import %d: mapping changed by user %s", contact_import.id, actor_id)
 
 
-def _require(contact_import: ContactImport, statuses: tuple[str, ...], action: str) -> None:
+def _require(contact_import: ContactImport, statuses: tuple[str, ...], action: Words) -> None:
     if contact_import.status not in statuses:
-        raise Conflict(f"a importação {contact_import.id} está {STATUS_WORDS[contact_import.status]}: não é possível "
-                       f"{action} agora", field="status")
+        raise Conflict("a importação {id} está {status}: não é possível {action} agora", field="status",
+                       id=contact_import.id, status=STATUS_WORDS[contact_import.status], action=action)
 
 
-STATUS_WORDS = {"uploaded": "aguardando a simulação", "checking": "em simulação", "checked": "simulada",
-                "importing": "importando", "done": "concluída", "failed": "com erro"}
+STATUS_WORDS = {"uploaded": Words("aguardando a simulação"), "checking": Words("em simulação"),
+                "checked": Words("simulada"), "importing": Words("importando"), "done": Words("concluída"),
+                "failed": Words("com erro")}
+# What a refused action would have done, as the refusal says it.
+ACTION_WORDS = {"map": Words("mudar as colunas"), "dry_run": Words("simular"), "import": Words("importar")}
 
 
 # --- runs -------------------------------------------------------------------------------------------
@@ -234,7 +243,7 @@ def start(session: Session, contact_import: ContactImport, *, dry_run: bool, act
     ).rowcount
     if not claimed:
         session.refresh(contact_import)
-        _require(contact_import, allowed, "simular" if dry_run else "importar")
+        _require(contact_import, allowed, ACTION_WORDS["dry_run" if dry_run else "import"])
     session.refresh(contact_import)
     record(session, action="contacts.import_dry_run" if dry_run else "contacts.import_started",
            subject_type="contact_import", subject_id=contact_import.id, actor_id=actor_id, via="ui",

@@ -136,7 +136,8 @@ def merge(session: Session, survivor_id: int, other_id: int, *, actor: User | No
 
 def _pair(session: Session, survivor_id: int, other_id: int, *, lock: bool) -> tuple[Contact, Contact]:
     if survivor_id == other_id:
-        raise InvalidInput(f"o contato {survivor_id} não pode ser unificado com ele mesmo: informe outro contato",
+        raise InvalidInput("o contato {survivor_id} não pode ser unificado com ele mesmo: informe outro contato",
+                           survivor_id=survivor_id,
                            field="other_id")
     query = select(Contact).where(Contact.id.in_((survivor_id, other_id))).order_by(Contact.id)
     if lock:  # PostgreSQL: a concurrent edit or merge of either waits for this one (locked in id order)
@@ -144,11 +145,12 @@ def _pair(session: Session, survivor_id: int, other_id: int, *, lock: bool) -> t
     found = {contact.id: contact for contact in session.scalars(query)}
     for contact_id, where in ((survivor_id, "survivor_id"), (other_id, "other_id")):
         if contact_id not in found:
-            raise NotFound(f"não há contato com o id {contact_id}", field=where)
+            raise NotFound("não há contato com o id {contact_id}", contact_id=contact_id, field=where)
     survivor, other = found[survivor_id], found[other_id]
     if survivor.document and other.document and survivor.document != other.document:
-        raise Conflict(f"os contatos {survivor.id} ({survivor.name}) e {other.id} ({other.name}) têm CPFs diferentes: "
-                       "são duas pessoas e não podem ser unificados", field="other_id")
+        raise Conflict("os contatos {survivor_id} ({survivor_name}) e {other_id} ({other_name}) têm CPFs diferentes: "
+                       "são duas pessoas e não podem ser unificados",
+                       survivor_id=survivor.id, survivor_name=survivor.name, other_id=other.id, other_name=other.name, field="other_id")
     return survivor, other
 
 

@@ -34,7 +34,7 @@ def _set_phone(contact: Contact, field: str, raw: str | None) -> None:
         try:
             identity = phones.identify(raw)
         except phones.PhoneNumberError as exc:
-            raise InvalidInput(str(exc), field=field) from None
+            raise InvalidInput(exc, field=field) from None
     setattr(contact, field, raw)
     setattr(contact, f"{field}_e164", identity.e164 if identity else None)
     setattr(contact, f"{field}_key", identity.key if identity else None)
@@ -47,7 +47,7 @@ def _clean_document(raw: str | None) -> str | None:
     try:
         return normalize_cpf(raw)
     except DocumentError as exc:
-        raise InvalidInput(str(exc), field="document") from None
+        raise InvalidInput(exc, field="document") from None
 
 
 def _check_document_free(session: Session, document: str | None, contact_id: int | None) -> None:
@@ -72,7 +72,7 @@ def apply_changes(session: Session, contact: Contact, changes: Mapping[str, Any]
         changes = {**changes, "name": name}
     for flag in ("opt_out_sms", "opt_out_whatsapp"):
         if flag in changes and not isinstance(changes[flag], bool):
-            raise InvalidInput(f"{flag} must be true or false", field=flag)
+            raise InvalidInput("{flag} must be true or false", flag=flag, field=flag)
     _check_document_free(session, document, contact.id)
 
     for field in PHONE_FIELDS:
@@ -156,7 +156,7 @@ def erase_personal_data(session: Session, contact: Contact) -> None:
 def get_contact(session: Session, contact_id: int) -> Contact:
     contact = session.get(Contact, contact_id)
     if contact is None:
-        raise NotFound(f"no contact with id {contact_id}")
+        raise NotFound("no contact with id {contact_id}", contact_id=contact_id)
     return contact
 
 
@@ -184,7 +184,7 @@ def list_contacts(
     the limit).
     """
     if limit < 1 or limit > MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+        raise InvalidInput("limit must be between 1 and {MAX_PAGE}", MAX_PAGE=MAX_PAGE, field="limit")
     if offset < 0:
         raise InvalidInput("offset must not be negative", field="offset")
     query = select(Contact)
@@ -247,7 +247,7 @@ def find_by_phone(session: Session, raw: str) -> Contact | None:
     try:
         identity = phones.identify(raw)
     except phones.PhoneNumberError as exc:
-        raise InvalidInput(str(exc), field="phone") from None
+        raise InvalidInput(exc, field="phone") from None
     chosen = pick_contact(identity, session.connection().execute(_MATCH, {"key": identity.key}).all())
     return session.get(Contact, chosen.id) if chosen else None
 

@@ -43,21 +43,22 @@ def clean(names: Iterable, field: str = "tags") -> list[str]:
     kept: dict[str, str] = {}
     for position, name in enumerate(names, 1):
         if not isinstance(name, str):
-            raise InvalidInput(f"etiqueta {position}: deve ser um texto", field=field)
+            raise InvalidInput("etiqueta {position}: deve ser um texto", position=position, field=field)
         shown = _SPACES.sub(" ", name).strip()
         if not shown:
-            raise InvalidInput(f"etiqueta {position}: está vazia", field=field)
+            raise InvalidInput("etiqueta {position}: está vazia", position=position, field=field)
         if len(shown) > MAX_LENGTH:
-            raise InvalidInput(f"etiqueta {position}: tem {len(shown)} caracteres; o máximo é {MAX_LENGTH}",
-                               field=field)
+            raise InvalidInput("etiqueta {position}: tem {length} caracteres; o máximo é {most}", field=field,
+                               position=position, length=len(shown), most=MAX_LENGTH)
         if SEPARATORS.search(shown):
-            raise InvalidInput(f"etiqueta {position} ({shown!r}): não pode ter vírgula nem ponto e vírgula, que "
-                               "separam etiquetas", field=field)
+            raise InvalidInput("etiqueta {position} ('{shown}'): não pode ter vírgula nem ponto e vírgula, que "
+                               "separam etiquetas", position=position, shown=shown, field=field)
         if any(unicodedata.category(ch).startswith("C") for ch in shown):
-            raise InvalidInput(f"etiqueta {position}: tem um caractere de controle", field=field)
+            raise InvalidInput("etiqueta {position}: tem um caractere de controle", position=position, field=field)
         kept.setdefault(tag_key(shown), shown)
     if len(kept) > MAX_PER_CONTACT:
-        raise InvalidInput(f"são {len(kept)} etiquetas; um contato tem no máximo {MAX_PER_CONTACT}", field=field)
+        raise InvalidInput("são {count} etiquetas; um contato tem no máximo {most}", field=field, count=len(kept),
+                           most=MAX_PER_CONTACT)
     return list(kept.values())
 
 

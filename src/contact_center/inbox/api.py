@@ -171,14 +171,14 @@ def send_file(conversation_id: int, request: Request, session: DbSession, user: 
     limit = max_bytes_for(mime_type, kind)
     content = file.file.read(limit + 1)
     if len(content) > limit:
-        raise InvalidInput(f"the file is larger than WhatsApp's limit for a {kind} ({limit // 2**20} MB)",
-                           field="file")
+        raise InvalidInput("the file is larger than WhatsApp's limit for a {kind} ({megabytes} MB)", field="file",
+                           kind=kind, megabytes=limit // 2**20)
     filename = (file.filename or "arquivo").replace("/", "_").replace("\\", "_")[:200]
     workflow.check_writable(session, conversation_id, user)  # before anything is kept
     try:
         kept = media.keep_outgoing(request.app.state.settings, content, mime_type, filename, caption or None)
     except MediaRejected as exc:
-        raise InvalidInput(f"the file cannot be sent: {exc.reason}", field="file") from None
+        raise InvalidInput("the file cannot be sent: {exc_reason}", exc_reason=exc.reason, field="file") from None
     via = "api" if request.headers.get("authorization") else "ui"
     message = workflow.send_file(session, conversation_id, user, content=kept, kind=kind, caption=caption or None,
                                  filename=filename, via=via)

@@ -37,10 +37,11 @@ class InboxFilter:
 
     def __post_init__(self):
         if self.view not in VIEWS:
-            raise InvalidInput(f"unknown view {self.view!r}; expected one of {', '.join(VIEWS)}", field="view")
+            raise InvalidInput("unknown view '{view}'; expected one of {views}", field="view", view=self.view,
+                               views=", ".join(VIEWS))
         if self.status not in STATUSES:
-            raise InvalidInput(f"unknown status {self.status!r}; expected one of {', '.join(STATUSES)}",
-                               field="status")
+            raise InvalidInput("unknown status '{status}'; expected one of {statuses}", field="status",
+                               status=self.status, statuses=", ".join(STATUSES))
         if len(self.search) > 100:
             raise InvalidInput("search is limited to 100 characters", field="q")
 
@@ -155,7 +156,7 @@ def list_conversations(session: Session, user: User, filter_: InboxFilter = Inbo
                        before: str | None = None, limit: int = 50) -> InboxPage:
     """A page of the conversations `user` may see, newest activity first, with each one's last message."""
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+        raise InvalidInput("limit must be between 1 and {MAX_PAGE}", MAX_PAGE=MAX_PAGE, field="limit")
     conditions = _conditions(user, filter_)
     total = count_conversations(session, user, filter_)
     query = _row_query().where(*conditions)
@@ -271,7 +272,7 @@ def timeline(session: Session, conversation: Conversation, user: User, *, before
     """The customer's messages on every channel and the conversations' status changes, oldest first;
     `before_id` pages back from a message id."""
     if not 1 <= limit <= MAX_TIMELINE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_TIMELINE}", field="limit")
+        raise InvalidInput("limit must be between 1 and {MAX_TIMELINE}", MAX_TIMELINE=MAX_TIMELINE, field="limit")
     scope = scope_of(session, conversation, user)
     where = _in_timeline(conversation, scope, user)
     author = aliased(User)
@@ -282,7 +283,7 @@ def timeline(session: Session, conversation: Conversation, user: User, *, before
     if before_id is not None:
         pivot = session.get(Message, before_id)
         if pivot is None or session.scalar(select(Message.id).where(Message.id == before_id, where)) is None:
-            raise InvalidInput(f"no message with id {before_id} in this timeline", field="before")
+            raise InvalidInput("no message with id {before_id} in this timeline", before_id=before_id, field="before")
         query = query.where(or_(Message.created_at < pivot.created_at,
                                 and_(Message.created_at == pivot.created_at, Message.id < pivot.id)))
     found = session.execute(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)).all()
@@ -358,7 +359,7 @@ def contact_messages(session: Session, user: User, contact_id: int, *, before_id
     """Every message of the contact on every channel, newest first, as far as `user` may see
     (visibility.py); `before_id` pages on from a message. Returns (messages, whether there are older)."""
     if not 1 <= limit <= MAX_TIMELINE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_TIMELINE}", field="limit")
+        raise InvalidInput("limit must be between 1 and {MAX_TIMELINE}", MAX_TIMELINE=MAX_TIMELINE, field="limit")
     visible = visible_messages(user)
     where = [Message.contact_id == contact_id, *([visible] if visible is not None else [])]
     author = aliased(User)
@@ -369,7 +370,8 @@ def contact_messages(session: Session, user: User, contact_id: int, *, before_id
     if before_id is not None:
         pivot = session.execute(select(Message.id, Message.created_at).where(Message.id == before_id, *where)).first()
         if pivot is None:
-            raise InvalidInput(f"não há mensagem {before_id} no histórico deste contato", field="before")
+            raise InvalidInput("não há mensagem {before_id} no histórico deste contato",
+                               before_id=before_id, field="before")
         query = query.where(or_(Message.created_at < pivot.created_at,
                                 and_(Message.created_at == pivot.created_at, Message.id < pivot.id)))
     found = session.execute(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)).all()

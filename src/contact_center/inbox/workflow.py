@@ -35,6 +35,7 @@ from contact_center.contacts import service as contacts
 from contact_center.contacts.duplicates import refuse_phone_duplicates
 from contact_center.contacts.models import Contact
 from contact_center.db import utcnow
+from contact_center.translations import Words
 from contact_center.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contact_center.events import announce
 from contact_center.inbox.models import Conversation, ConversationEvent, QuickReply
@@ -54,12 +55,12 @@ class StaleAction(Conflict):
 
     code = "stale"
 
-    def __init__(self, message: str, *, status: str, assignee_id: int | None, assignee_name: str | None):
-        super().__init__(message)
+    def __init__(self, message: str, *, status: str, assignee_id: int | None, assignee_name: str | None, **params):
+        super().__init__(message, **params)
         self.current = {"status": status, "assignee_id": assignee_id, "assignee_name": assignee_name}
 
-    def as_dict(self) -> dict:
-        return {**super().as_dict(), "current": self.current}
+    def as_dict(self, lang: str | None = None) -> dict:
+        return {**super().as_dict(lang), "current": self.current}
 
 
 def _name(session: Session, user_id: int | None) -> str | None:
@@ -72,10 +73,10 @@ def get_conversation(session: Session, conversation_id: int, user: User) -> Conv
     """The conversation if `user` may see it: 404 when it does not exist, 403 when it is someone else's."""
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
-        raise NotFound(f"no conversation with id {conversation_id}")
+        raise NotFound("no conversation with id {conversation_id}", conversation_id=conversation_id)
     if not can_see(user, conversation):
-        raise PermissionDenied(f"{_name(session, conversation.assignee_id)} is handling this conversation; "
-                               "only they or a supervisor can open it")
+        raise PermissionDenied("{name} is handling this conversation; only they or a supervisor can open it",
+                               name=_name(session, conversation.assignee_id))
     return conversation
 
 
@@ -83,14 +84,14 @@ def _stale(session: Session, conversation: Conversation, actor: User) -> StaleAc
     session.refresh(conversation)
     status, assignee_id = conversation.status, conversation.assignee_id
     assignee_name = _name(session, assignee_id)
+    current = {"status": status, "assignee_id": assignee_id, "assignee_name": assignee_name}
+    if status == "assigned" and assignee_id == actor.id:
+        return StaleAction("you already have this conversation", **current)
     if status == "assigned":
-        message = ("you already have this conversation" if assignee_id == actor.id
-                   else f"{assignee_name} is already handling this conversation")
-    elif status == "done":
-        message = "this conversation was closed in the meantime"
-    else:
-        message = "this conversation is no longer assigned to anyone"
-    return StaleAction(message, status=status, assignee_id=assignee_id, assignee_name=assignee_name)
+        return StaleAction("{assignee_name} is already handling this conversation", **current)
+    if status == "done":
+        return StaleAction("this conversation was closed in the meantime", **current)
+    return StaleAction("this conversation is no longer assigned to anyone", **current)
 
 
 def _change(session: Session, conversation: Conversation, actor: User | None, kind: str, *, status: str,
@@ -134,7 +135,7 @@ def _announce(session: Session, conversation: Conversation, kind: str, event_id:
 def _active_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or not user.active:
-        raise InvalidInput(f"no active operator with id {user_id}", field="assignee_id")
+        raise InvalidInput("no active operator with id {user_id}", user_id=user_id, field="assignee_id")
     return user
 
 
@@ -145,7 +146,7 @@ def take(session: Session, conversation_id: int, actor: User) -> Conversation:
     else has (even one an agent can no longer see) says who has it."""
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
-        raise NotFound(f"no conversation with id {conversation_id}")
+        raise NotFound("no conversation with id {conversation_id}", conversation_id=conversation_id)
     if conversation.status == "assigned" and conversation.assignee_id == actor.id:
         return conversation
     if conversation.status != "new":
@@ -176,7 +177,8 @@ def transfer(session: Session, conversation_id: int, actor: User, assignee_id: i
     if conversation.status == "assigned":
         _require_handler(session, conversation, actor, "transfer")
     if conversation.assignee_id == target.id:
-        raise InvalidInput(f"the conversation is already assigned to {target.name}", field="assignee_id")
+        raise InvalidInput("the conversation is already assigned to {target_name}",
+                           target_name=target.name, field="assignee_id")
     kind = "transferred" if conversation.status == "assigned" else "assigned"
     _change(session, conversation, actor, kind, status="assigned", assignee_id=target.id)
     return conversation
@@ -228,18 +230,22 @@ def _send_read_receipt(session: Session, conversation: Conversation) -> None:
         after_commit(session, lambda: runtime.jobs.mark_read(channel.id, last))
 
 
+# What an operator who does not handle a conversation may not do to it, as the refusal says it.
+HANDLER_ACTIONS = {"release": Words("release"), "transfer": Words("transfer"), "close": Words("close")}
+
+
 def _require_handler(session: Session, conversation: Conversation, actor: User, action: str) -> None:
     if conversation.assignee_id != actor.id and not is_staff(actor):
-        raise PermissionDenied(f"{_name(session, conversation.assignee_id)} is handling this conversation; "
-                               f"only they or a supervisor can {action} it")
+        raise PermissionDenied("{name} is handling this conversation; only they or a supervisor can {action} it",
+                               name=_name(session, conversation.assignee_id), action=HANDLER_ACTIONS[action])
 
 
 # --- writing to the customer --------------------------------------------------------------------
 
 def check_can_send(session: Session, conversation: Conversation, actor: User) -> None:
     if conversation.status == "assigned" and conversation.assignee_id != actor.id and not is_staff(actor):
-        raise PermissionDenied(f"{_name(session, conversation.assignee_id)} is handling this conversation; "
-                               "only they or a supervisor can write in it")
+        raise PermissionDenied("{name} is handling this conversation; only they or a supervisor can write in it",
+                               name=_name(session, conversation.assignee_id))
 
 
 def _claim_for_writer(session: Session, conversation: Conversation, actor: User) -> None:
@@ -259,7 +265,8 @@ def send(session: Session, conversation_id: int, actor: User, body: str, *, chan
     if reply_to_message_id is not None:
         reply_to = session.get(Message, reply_to_message_id)
         if reply_to is None or reply_to.conversation_id != conversation.id or reply_to.direction != "in":
-            raise InvalidInput(f"message {reply_to_message_id} is not a customer's message of this conversation",
+            raise InvalidInput("message {reply_to_message_id} is not a customer's message of this conversation",
+                               reply_to_message_id=reply_to_message_id,
                                field="reply_to_message_id")
     _claim_for_writer(session, conversation, actor)
     message = messaging.queue_outbound(session, channel=channel, phone=conversation.recipient, body=body,
@@ -294,12 +301,14 @@ def start_conversation(session: Session, actor: User, contact_id: int, channel_i
         raise InvalidInput("escolha um canal ativo", field="channel_id")
     kind = kind_of(channel)
     if kind.opted_out(contact):
-        raise InvalidInput(f"{contact.name} pediu para não receber mensagens por {kind.label}: nada foi enviado. "
-                           f"Escolha outro canal, ou retire o bloqueio de {kind.label} no contato se o cliente "
-                           "pediu para voltar a receber", field="channel_id")
+        raise InvalidInput("{contact_name} pediu para não receber mensagens por {kind_label}: nada foi enviado. "
+                           "Escolha outro canal, ou retire o bloqueio de {kind_label} no contato se o cliente pediu "
+                           "para voltar a receber",
+                           contact_name=contact.name, kind_label=kind.label, field="channel_id")
     phone = contact.mobile_e164 or contact.phone_e164
     if not phone:
-        raise InvalidInput(f"{contact.name} não tem telefone nem celular: cadastre um número no contato",
+        raise InvalidInput("{contact_name} não tem telefone nem celular: cadastre um número no contato",
+                           contact_name=contact.name,
                            field="channel_id")
     conversation = conversation_for(session, channel.id, phones.identify(phone), contact)
     if template_id is not None:
@@ -318,8 +327,8 @@ def send_file(session: Session, conversation_id: int, actor: User, *, content: d
     24-hour window like any free-form message."""
     conversation, channel, contact = _for_writing(session, conversation_id, actor, None)
     if channel.kind != "whatsapp":
-        raise InvalidInput(f"files go by WhatsApp only; {channel.name!r} is an {channel.kind.upper()} channel",
-                           field="file")
+        raise InvalidInput("files go by WhatsApp only; '{name}' is an {kind} channel", field="file",
+                           name=channel.name, kind=channel.kind.upper())
     _claim_for_writer(session, conversation, actor)
     label = {"image": "📷 Imagem", "audio": "🎵 Áudio", "video": "🎬 Vídeo"}.get(kind, f"📄 {filename}")
     return messaging.queue_outbound(session, channel=channel, phone=conversation.recipient,
@@ -332,7 +341,7 @@ def send_sms_fallback(session: Session, message_id: int, actor: User, *, via: st
     """The operator's "send by SMS" on a WhatsApp message that could not be delivered."""
     message = session.get(Message, message_id)
     if message is None:
-        raise NotFound(f"no message with id {message_id}")
+        raise NotFound("no message with id {message_id}", message_id=message_id)
     conversation = get_conversation(session, message.conversation_id, actor)
     check_can_send(session, conversation, actor)
     _claim_for_writer(session, conversation, actor)
@@ -346,7 +355,7 @@ def _for_writing(session: Session, conversation_id: int, actor: User, channel_id
     check_can_send(session, conversation, actor)
     channel = session.get(Channel, channel_id if channel_id is not None else conversation.channel_id)
     if channel is None:
-        raise InvalidInput(f"no channel with id {channel_id}", field="channel_id")
+        raise InvalidInput("no channel with id {channel_id}", channel_id=channel_id, field="channel_id")
     contact = session.get(Contact, conversation.contact_id) if conversation.contact_id else None
     return conversation, channel, contact
 
@@ -422,7 +431,8 @@ def _clean_quick_reply(title: str, body: str) -> tuple[str, str]:
     if not body:
         raise InvalidInput("a quick reply needs a text", field="body")
     if len(body) > MAX_QUICK_REPLY:
-        raise InvalidInput(f"the text has {len(body)} characters; the limit is {MAX_QUICK_REPLY}", field="body")
+        raise InvalidInput("the text has {length} characters; the limit is {limit}", field="body", length=len(body),
+                           limit=MAX_QUICK_REPLY)
     return title, body
 
 
@@ -431,7 +441,7 @@ def save_quick_reply(session: Session, actor: User, *, title: str, body: str,
     title, body = _clean_quick_reply(title, body)
     clash = session.scalar(select(QuickReply.id).where(QuickReply.title == title))
     if clash is not None and clash != quick_reply_id:
-        raise Conflict(f"a quick reply titled {title!r} already exists", field="title")
+        raise Conflict("a quick reply titled '{title}' already exists", title=title, field="title")
     if quick_reply_id is None:
         reply = QuickReply(title=title, body=body, updated_by_id=actor.id)
         session.add(reply)
@@ -445,7 +455,7 @@ def save_quick_reply(session: Session, actor: User, *, title: str, body: str,
 def get_quick_reply(session: Session, quick_reply_id: int) -> QuickReply:
     reply = session.get(QuickReply, quick_reply_id)
     if reply is None:
-        raise NotFound(f"no quick reply with id {quick_reply_id}")
+        raise NotFound("no quick reply with id {quick_reply_id}", quick_reply_id=quick_reply_id)
     return reply
 
 

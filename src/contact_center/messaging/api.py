@@ -40,8 +40,8 @@ def send_sms(body: SmsSend, request: Request, session: DbSession, user: AgentUse
     contact = get_contact(session, body.contact_id) if body.contact_id else None
     phone = body.to or (contact.mobile or contact.phone if contact else None)
     if not phone:
-        raise InvalidInput(f"contact {contact.id} has no phone or mobile; add one to the contact, or send "
-                           "with 'to' instead", field="contact_id")
+        raise InvalidInput("contact {contact_id} has no phone or mobile; add one to the contact, or send with 'to' "
+                           "instead", contact_id=contact.id, field="contact_id")
     text = body.body
     if body.template_id is not None:
         if contact is None:
@@ -62,7 +62,7 @@ def get_message(message_id: int, session: DbSession, user: AgentUser):
     """403 when the message is in a conversation another agent is handling."""
     message = session.get(Message, message_id)
     if message is None:
-        raise NotFound(f"no message with id {message_id}")
+        raise NotFound("no message with id {message_id}", message_id=message_id)
     get_conversation(session, message.conversation_id, user)  # the conversation's rule is the message's
     return message
 
@@ -85,11 +85,12 @@ def get_message_media(message_id: int, request: Request, session: DbSession, use
     404 saying so while it is not."""
     message = session.get(Message, message_id)
     if message is None:
-        raise NotFound(f"no message with id {message_id}")
+        raise NotFound("no message with id {message_id}", message_id=message_id)
     get_conversation(session, message.conversation_id, user)
     path, mime_type, filename = media.stored_file(message, request.app.state.settings)
     if not path.is_file():
-        raise NotFound(f"the file of message {message_id} is missing from the data directory", field="media")
+        raise NotFound("the file of message {message_id} is missing from the data directory",
+                       message_id=message_id, field="media")
     # A customer's file is theirs, not ours: shown inline only for types a browser cannot run
     # (never SVG or HTML), and sandboxed whatever it claims to be.
     inline = mime_type in INLINE_TYPES or mime_type.split("/")[0] in ("audio", "video")

@@ -36,9 +36,13 @@ from contact_center.metrics import instruments
 from contact_center.odoo import chatter
 from contact_center.providers.base import OutgoingMessage, ProviderError, RateBudget
 from contact_center.settings import Settings
+from contact_center.translations import Words
 from contact_center.webhooks.service import apply_pending_for
 
 log = logging.getLogger(__name__)
+
+# Kept with a message a stopped worker left claimed; the timeline says it in the reader's language.
+REQUEUED = Words("re-queued: the worker sending it stopped before handing it to the provider")
 
 MAX_ATTEMPTS = 5
 # A wait for the channel's budget up to this long is slept through; a longer one puts the rest of
@@ -301,8 +305,7 @@ def _release_abandoned_claims(session: Session, settings: Settings, now) -> None
     if never_sent:
         session.execute(update(Message).where(Message.id.in_(never_sent), Message.status == "sending")
                         .values(status="queued", next_attempt_at=now,
-                                status_reason="re-queued: the worker sending it stopped before handing it to the "
-                                              "provider"))
+                                status_reason=str(REQUEUED)))
     if maybe_sent:
         reason = ("the worker sending it stopped while its request was out: the provider is asked whether it has "
                   "it before it is sent again")

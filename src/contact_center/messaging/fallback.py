@@ -74,7 +74,7 @@ def send_by_sms(session: Session, message: Message, *, author_id: int | None, vi
     channel = session.get(Channel, message.channel_id)
     problem = why_not(session, message, channel)
     if problem is not None:
-        raise InvalidInput(f"not sent by SMS: {problem}", field="message")
+        raise InvalidInput("not sent by SMS: {problem}", problem=problem, field="message")
     contact = session.get(Contact, message.contact_id) if message.contact_id else None
     sms = service.queue_outbound(session, channel=sms_channel(session), phone=message.phone_e164, body=message.body,
                                  contact=contact, origin="fallback", author_id=author_id, via=via)

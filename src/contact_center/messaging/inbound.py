@@ -30,6 +30,7 @@ from contact_center.messaging.service import announce_message_event
 from contact_center.odoo import chatter
 from contact_center.providers.base import InboundReply
 from contact_center.webhooks import events
+from contact_center.translations import Words
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def _identity(reply: InboundReply) -> phones.PhoneIdentity:
         return phones.identify(reply.phone)
     user_id = (reply.identifiers or {}).get("wa_user_id")
     if not user_id:
-        raise phones.PhoneNumberError("", "is neither a phone number nor a WhatsApp user id")
+        raise phones.PhoneNumberError("", Words("is neither a phone number nor a WhatsApp user id"))
     return phones.PhoneIdentity(user_id, "", identifiers.user_key(user_id))
 
 

@@ -118,11 +118,11 @@ def stored_file(message: Message, settings: Settings) -> tuple[Path, str, str | 
     """(path, mime type, file name) of a message's kept file; NotFound while it is not kept."""
     media = (message.content or {}).get("media")
     if not media:
-        raise NotFound(f"message {message.id} has no media")
+        raise NotFound("message {message_id} has no media", message_id=message.id)
     stored = media.get("stored")
     if message.media_state != "stored" or not stored:
         state = "could not be fetched" if message.media_state == "failed" else "is still being fetched"
-        raise NotFound(f"the file of message {message.id} {state}", field="media")
+        raise NotFound("the file of message {message_id} {state}", message_id=message.id, state=state, field="media")
     mime_type = stored.get("mime_type") or media.get("mime_type") or "application/octet-stream"
     return store_for(settings).path_for(stored["sha256"], mime_type), mime_type, media.get("filename")
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contact_center.campaigns.schemas import AudienceIn
 from contact_center.db import Id
+from contact_center.errors import InvalidValue
 
 
 class SmsSend(BaseModel):
@@ -19,9 +20,9 @@ class SmsSend(BaseModel):
     @model_validator(mode="after")
     def _one_of_each(self):
         if (self.to is None) == (self.contact_id is None):
-            raise ValueError("give exactly one of 'to' and 'contact_id'")
+            raise InvalidValue("give exactly one of 'to' and 'contact_id'")
         if (self.body is None) == (self.template_id is None):
-            raise ValueError("give exactly one of 'body' and 'template_id'")
+            raise InvalidValue("give exactly one of 'body' and 'template_id'")
         return self
 
 
@@ -83,9 +84,9 @@ class BulkSend(AudienceIn):
     @model_validator(mode="after")
     def _one_audience(self):
         if sum(x is not None for x in (self.contact_ids, self.search, self.csv, self.tag)) != 1:
-            raise ValueError("give exactly one audience: 'contact_ids', 'search', 'csv' or 'tag'")
+            raise InvalidValue("give exactly one audience: 'contact_ids', 'search', 'csv' or 'tag'")
         if (self.body is None) == (self.template_id is None):
-            raise ValueError("give exactly one of 'body' and 'template_id'")
+            raise InvalidValue("give exactly one of 'body' and 'template_id'")
         return self
 
 

@@ -105,13 +105,13 @@ class OptedOut(Conflict):
     code = "opted_out"
 
     def __init__(self, kind, contact: Contact):
-        super().__init__(f"not sent: {contact.name} opted out of {kind.label}; nothing was stored. Choose another "
+        super().__init__("not sent: {contact_name} opted out of {channel_label}; nothing was stored. Choose another "
                          "channel, or clear the opt-out on the contact if they asked to receive messages again",
-                         field="channel_id")
+                         field="channel_id", contact_name=contact.name, channel_label=kind.label)
         self.channel_kind = kind.name
 
-    def as_dict(self) -> dict:
-        return {**super().as_dict(), "channel_kind": self.channel_kind}
+    def as_dict(self, lang: str | None = None) -> dict:
+        return {**super().as_dict(lang), "channel_kind": self.channel_kind}
 
 
 def queue_outbound(
@@ -129,7 +129,7 @@ def queue_outbound(
     template (`content_type` "template", `content` its validated send) may always go. The caller
     commits; dispatch is enqueued only after that commit."""
     if not channel.active:
-        raise InvalidInput(f"channel {channel.name!r} is deactivated", field="channel")
+        raise InvalidInput("channel '{channel_name}' is deactivated", channel_name=channel.name, field="channel")
     kind = kind_of(channel)
     body = kind.check_body(body)
     identity = _recipient(kind, phone)
@@ -165,13 +165,13 @@ def _recipient(kind, phone: str) -> phones.PhoneIdentity:
     user_id = identifiers.user_id_of(phone or "")
     if user_id is not None:
         if not kind.reaches_user_ids:
-            raise InvalidInput(f"this customer is known only by a WhatsApp user id and shares no phone number: "
-                               f"{kind.label} cannot reach them", field="phone")
+            raise InvalidInput("this customer is known only by a WhatsApp user id and shares no phone number: "
+                               "{kind_label} cannot reach them", kind_label=kind.label, field="phone")
         return phones.PhoneIdentity(user_id, "", phone)
     try:
         return phones.identify(phone)
     except phones.PhoneNumberError as exc:
-        raise InvalidInput(str(exc), field="phone") from None
+        raise InvalidInput(exc, field="phone") from None
 
 
 def _check_window(session: Session, channel: Channel, identity: phones.PhoneIdentity, now: datetime) -> None:
@@ -179,8 +179,9 @@ def _check_window(session: Session, channel: Channel, identity: phones.PhoneIden
                                                                         Conversation.phone_key == identity.key))
     if closes is None or closes <= now:
         since = f" (fechou em {closes.astimezone(BRAZIL).strftime('%d/%m %H:%M')})" if closes is not None else ""
-        raise WindowClosed(f"Janela fechada — envie um modelo aprovado: o cliente não escreve no {channel.name} há "
-                           f"mais de 24 horas{since}, e o WhatsApp só entrega texto livre dentro da janela",
+        raise WindowClosed("Janela fechada — envie um modelo aprovado: o cliente não escreve no {channel_name} há "
+                           "mais de 24 horas{since}, e o WhatsApp só entrega texto livre dentro da janela",
+                           channel_name=channel.name, since=since,
                            field="body")
 
 

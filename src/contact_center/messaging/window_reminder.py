@@ -83,11 +83,13 @@ def reminder_template(session: Session, channel_id: int, settings: dict) -> What
                                  .order_by(WhatsAppTemplate.name).distinct()).all()
         hint = (f"synced ones: {', '.join(synced)}" if synced else
                 "none is synced yet: sync them (contact-center channels templates sync NAME), then choose one")
-        raise InvalidInput(f"{TEMPLATE_FIELD}: the channel has no template {name!r} in {language!r}; {hint}",
+        raise InvalidInput("{TEMPLATE_FIELD}: the channel has no template '{name}' in '{language}'; {hint}",
+                           TEMPLATE_FIELD=TEMPLATE_FIELD, name=name, language=language, hint=hint,
                            field=TEMPLATE_FIELD)
     problem = fillable_problem(whatsapp_templates.definition(template))
     if problem:
-        raise InvalidInput(f"{TEMPLATE_FIELD}: the template {name!r} cannot be a reminder: {problem}",
+        raise InvalidInput("{TEMPLATE_FIELD}: the template '{name}' cannot be a reminder: {problem}",
+                           TEMPLATE_FIELD=TEMPLATE_FIELD, name=name, problem=problem,
                            field=TEMPLATE_FIELD)
     return template
 
@@ -98,8 +100,9 @@ def check_settings(session: Session, channel_id: int | None, settings: dict) -> 
     if not settings.get("window_reminder") or not settings.get("window_reminder_template"):
         return
     if channel_id is None:
-        raise InvalidInput(f"{TEMPLATE_FIELD}: a new channel has no synced templates yet: create it, sync its "
-                           "templates, then choose the reminder template", field=TEMPLATE_FIELD)
+        raise InvalidInput("{TEMPLATE_FIELD}: a new channel has no synced templates yet: create it, sync its "
+                           "templates, then choose the reminder template",
+                           TEMPLATE_FIELD=TEMPLATE_FIELD, field=TEMPLATE_FIELD)
     reminder_template(session, channel_id, settings)
 
 

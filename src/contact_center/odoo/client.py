@@ -94,8 +94,7 @@ class OdooClient:
                          self.database, self.login_name, self._api_key, {})
         if not uid:
             raise OdooLoginRefused(
-                f"Odoo recusou o login: confira usuário e chave de API (usuário {self.login_name!r}, "
-                f"banco {self.database!r} em {self.url})", field="odoo_api_key")
+                "Odoo recusou o login: confira usuário e chave de API (usuário '{login_name}', banco '{database}' em {url})", login_name=self.login_name, database=self.database, url=self.url, field="odoo_api_key")
         self.uid = int(uid)
         return self.uid
 
@@ -132,14 +131,15 @@ class OdooClient:
             reason = fault_reason(fault)
             if reason.endswith("Access Denied"):
                 raise OdooLoginRefused(
-                    f"Odoo recusou o login: confira usuário e chave de API (usuário {self.login_name!r}, "
-                    f"banco {self.database!r} em {self.url})", field="odoo_api_key") from None
-            raise OdooFault(f"Odoo recusou {what}: {reason}") from None
+                    "Odoo recusou o login: confira usuário e chave de API (usuário '{login_name}', banco '{database}' em {url})", login_name=self.login_name, database=self.database, url=self.url, field="odoo_api_key") from None
+            raise OdooFault("Odoo recusou {what}: {reason}", what=what, reason=reason) from None
         except xmlrpc.client.ProtocolError as exc:
-            raise OdooUnreachable(f"Odoo em {self.url} respondeu HTTP {exc.errcode} {exc.errmsg} a {what}: "
-                                  "confira CONTACT_CENTER_ODOO_URL") from None
+            raise OdooUnreachable("Odoo em {url} respondeu HTTP {exc_errcode} {exc_errmsg} a {what}: confira "
+                                  "CONTACT_CENTER_ODOO_URL",
+                                  url=self.url, exc_errcode=exc.errcode, exc_errmsg=exc.errmsg, what=what) from None
         except (OSError, http.client.HTTPException, socket.timeout) as exc:
-            raise OdooUnreachable(f"Odoo em {self.url} não respondeu a {what} "
-                                  f"({exc.__class__.__name__}: {exc})") from None
+            raise OdooUnreachable("Odoo em {url} não respondeu a {what} ({error}: {exc})",
+                                  url=self.url, what=what, error=exc.__class__.__name__, exc=exc) from None
         except (xmlrpc.client.ResponseError, ExpatError) as exc:
-            raise OdooUnreachable(f"Odoo em {self.url} deu uma resposta ilegível a {what}: {exc}") from None
+            raise OdooUnreachable("Odoo em {url} deu uma resposta ilegível a {what}: {exc}",
+                                  url=self.url, what=what, exc=exc) from None

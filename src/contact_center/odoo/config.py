@@ -41,8 +41,8 @@ def from_settings(settings: Settings) -> OdooConfig:
     """The configuration, or OdooNotConfigured naming the variables to set or fix."""
     missing = _missing(settings)
     if missing:
-        raise OdooNotConfigured(f"a integração com o Odoo não está configurada: defina {', '.join(missing)}",
-                                field="odoo")
+        raise OdooNotConfigured("a integração com o Odoo não está configurada: defina {missing}", field="odoo",
+                                missing=", ".join(missing))
     from contact_center.logs import register_secret
 
     register_secret(settings.odoo_api_key.get_secret_value())
@@ -66,12 +66,14 @@ def parse_field_map(text: str) -> dict[str, str]:
             continue
         odoo_field, sep, target = (side.strip() for side in item.partition("="))
         if not sep or not odoo_field or not target:
-            raise OdooNotConfigured(f"{FIELDS_VARIABLE}: {item!r} deveria ser CAMPO_DO_ODOO=CAMPO_DO_CONTATO, "
-                                    "por exemplo x_celular2=mobile", field="odoo_fields")
+            raise OdooNotConfigured("{FIELDS_VARIABLE}: '{item}' deveria ser CAMPO_DO_ODOO=CAMPO_DO_CONTATO, por "
+                                    "exemplo x_celular2=mobile",
+                                    FIELDS_VARIABLE=FIELDS_VARIABLE, item=item, field="odoo_fields")
         check_target(target)
         if target in chosen:
-            raise OdooNotConfigured(f"{FIELDS_VARIABLE}: {chosen[target]!r} e {odoo_field!r} vão ambos para "
-                                    f"{target!r}; escolha um", field="odoo_fields")
+            raise OdooNotConfigured("{variable}: '{first}' e '{second}' vão ambos para '{target}'; escolha um",
+                                    field="odoo_fields", variable=FIELDS_VARIABLE, first=chosen[target],
+                                    second=odoo_field, target=target)
         chosen[target] = sources[target] = odoo_field
     return sources
 
@@ -86,5 +88,6 @@ def check_target(target: str, custom_keys: frozenset[str] | None = None) -> None
     if custom_keys is not None and target in custom_keys:
         return
     known = ", ".join((*TARGETS, *sorted(custom_keys or ())))
-    raise OdooNotConfigured(f"{FIELDS_VARIABLE}: o contato não tem o campo {target!r}; os campos são {known}",
+    raise OdooNotConfigured("{FIELDS_VARIABLE}: o contato não tem o campo '{target}'; os campos são {known}",
+                            FIELDS_VARIABLE=FIELDS_VARIABLE, target=target, known=known,
                             field="odoo_fields")

@@ -25,9 +25,11 @@ MAX_TEXT = 500
 def _required(value: str | None, field: str, what: str) -> str:
     value = (value or "").strip()
     if not value:
-        raise InvalidInput(f"{field}: informe {what}; o pedido fica registrado na auditoria", field=field)
+        raise InvalidInput("{field_name}: informe {what}; o pedido fica registrado na auditoria",
+                           field_name=field, what=what, field=field)
     if len(value) > MAX_TEXT:
-        raise InvalidInput(f"{field}: no máximo {MAX_TEXT} caracteres (recebidos {len(value)})", field=field)
+        raise InvalidInput("{field_name}: no máximo {most} caracteres (recebidos {length})", field=field,
+                           field_name=field, most=MAX_TEXT, length=len(value))
     return value
 
 

@@ -21,6 +21,8 @@ from typing import TypeVar
 from jinja2.runtime import Undefined
 from jinja2.utils import Namespace
 
+from contact_center.translations import Words
+
 T = TypeVar("T")
 
 MAX_SOURCE_CHARACTERS = 5000  # the API schemas' cap on a template body, applied on every path (CLI, UI)
@@ -59,23 +61,28 @@ class TemplateBudget:
 
     # The refusals, worded once: each says which limit and its value.
     def cpu_refusal(self) -> BudgetExceeded:
-        return BudgetExceeded("cpu_seconds", f"refused: the template needs more than the CPU time limit of "
-                                             f"{self.cpu_seconds:g} s per message")
+        return BudgetExceeded("cpu_seconds", Words("refused: the template needs more than the CPU time limit of "
+                                                   "{seconds} s per message", seconds=f"{self.cpu_seconds:g}"))
 
     def output_refusal(self) -> BudgetExceeded:
-        return BudgetExceeded("max_output_bytes", f"refused: the message would be larger than the size limit of "
-                                                  f"{self.max_output_bytes:,} bytes")
+        return BudgetExceeded("max_output_bytes", Words("refused: the message would be larger than the size limit "
+                                                        "of {limit} bytes", limit=f"{self.max_output_bytes:,}"))
 
     def size_refusal(self, what: str, size: int | None = None) -> BudgetExceeded:
-        amount = f" ({size:,} characters)" if size is not None and size < 10**15 else ""
-        return BudgetExceeded("max_output_bytes", f"refused: {what} would be larger than the size limit of "
-                                                  f"{self.max_output_bytes:,} bytes{amount}")
+        limit = f"{self.max_output_bytes:,}"
+        if size is not None and size < 10**15:
+            return BudgetExceeded("max_output_bytes", Words("refused: {what} would be larger than the size limit of "
+                                                            "{limit} bytes ({size} characters)", what=what,
+                                                            limit=limit, size=f"{size:,}"))
+        return BudgetExceeded("max_output_bytes", Words("refused: {what} would be larger than the size limit of "
+                                                        "{limit} bytes", what=what, limit=limit))
 
     def built_refusal(self) -> BudgetExceeded:
         return BudgetExceeded("max_output_bytes",
-                              f"refused: the template builds more than {self.max_built_bytes:,} bytes of text for one "
-                              f"message (the larger of {MIN_BUILT_BYTES:,} and {BUILT_FACTOR} × the size limit of "
-                              f"{self.max_output_bytes:,} bytes)")
+                              Words("refused: the template builds more than {built} bytes of text for one message "
+                                    "(the larger of {least} and {factor} × the size limit of {limit} bytes)",
+                                    built=f"{self.max_built_bytes:,}", least=f"{MIN_BUILT_BYTES:,}",
+                                    factor=BUILT_FACTOR, limit=f"{self.max_output_bytes:,}"))
 
 
 def number_refusal(what: str, digits: float) -> BudgetExceeded:

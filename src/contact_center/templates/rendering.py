@@ -20,23 +20,34 @@ from jinja2 import Template, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SecurityError
 
 from contact_center.contacts.documents import format_cpf
+from contact_center.errors import InvalidValue
 from contact_center.money import format_brl
 from contact_center.templates.budget import (
     MAX_SOURCE_CHARACTERS, TEMPLATE_FILENAME, BudgetExceeded, TemplateBudget, run,
 )
 from contact_center.templates.sandbox import BudgetedEnvironment, NotAvailable, repeats_work
+from contact_center.translations import Words
 
 
-class TemplateError(ValueError):
-    def __init__(self, message: str, line: int | None = None):
-        super().__init__(f"line {line}: {message}" if line else message)
+_AT_LINE = Words("line {line}: {problem}")
+
+
+class TemplateError(InvalidValue):
+    """A template that cannot be compiled or rendered: the sentence that says why, and its line."""
+
+    def __init__(self, message: str | Words, line: int | None = None, **params):
+        problem = message if isinstance(message, Words) else Words(message, **params)
+        if line:
+            super().__init__(_AT_LINE.template, line=line, problem=problem)
+        else:
+            super().__init__(problem.template, **problem.params)
         self.line = line
 
 
 class TemplateBudgetError(TemplateError):
     """A template refused for passing a limit; `limit` names it (cpu_seconds, max_output_bytes…)."""
 
-    def __init__(self, message: str, line: int | None, limit: str):
+    def __init__(self, message: str | Words, line: int | None, limit: str):
         super().__init__(message, line)
         self.limit = limit
 
@@ -48,11 +59,11 @@ def _brl(value) -> str:
     if isinstance(value, Decimal):  # a money field
         return format_brl(value)
     if isinstance(value, NoValue):
-        raise TemplateError(f"brl: {value.key} has no value for this contact")
+        raise TemplateError("brl: {key} has no value for this contact", key=value.key)
     try:
         return format_brl(Decimal(str(value)))
     except (DecimalException, ValueError):  # not a number, or too big to show ('1e999999999')
-        raise TemplateError(f"brl: {value!r} is not a number") from None
+        raise TemplateError("brl: {value} is not a number", value=repr(value)) from None
 
 
 @lru_cache(maxsize=4096, typed=True)
@@ -62,13 +73,13 @@ def _brl_of_number(value: int | float) -> str:
     try:
         return format_brl(Decimal(str(value)))
     except (DecimalException, ValueError):
-        raise TemplateError(f"brl: {value!r} is not a number") from None
+        raise TemplateError("brl: {value} is not a number", value=repr(value)) from None
 
 
 def _data(value) -> str:
     """A date as Brazilians write it: date(2025, 11, 15) → '15/11/2025' (a date field, or '2025-11-15')."""
     if isinstance(value, NoValue):
-        raise TemplateError(f"data: {value.key} has no value for this contact")
+        raise TemplateError("data: {key} has no value for this contact", key=value.key)
     if isinstance(value, (date, datetime)):
         return value.strftime("%d/%m/%Y")
     if isinstance(value, str):
@@ -76,7 +87,7 @@ def _data(value) -> str:
             return date.fromisoformat(value.strip()).strftime("%d/%m/%Y")
         except ValueError:
             pass
-    raise TemplateError(f"data: {str(value)[:40]!r} is not a date")
+    raise TemplateError("data: {value} is not a date", value=repr(str(value)[:40]))
 
 
 class NoValue(str):
@@ -171,17 +182,19 @@ def _template_line(exc: BaseException, template: Template | None = None) -> int 
     return line
 
 
-def _explain_undefined(exc: UndefinedError, contact: ContactScope) -> str:
+def _explain_undefined(exc: UndefinedError, contact: ContactScope) -> Words:
     message = str(exc)
     match = _MISSING_ATTRIBUTE.search(message)
     if match and match.group(1) in _SCOPE_NAMES:
         scope = _SCOPE_NAMES[match.group(1)]
         names = contact._known() if scope in ("contact", "object") else globals()[match.group(1)].__dataclass_fields__
         known = ", ".join(f"{scope}.{name}" for name in names)
-        return f"unknown variable '{scope}.{match.group(2)}' (known: {known})"
+        return Words("unknown variable '{variable}' (known: {known})", variable=f"{scope}.{match.group(2)}",
+                     known=known)
     if message.endswith("is undefined"):
-        return f"unknown variable {message.removesuffix(' is undefined')} (known: contact, object, user, company)"
-    return message
+        return Words("unknown variable {variable} (known: contact, object, user, company)",
+                     variable=message.removesuffix(" is undefined"))
+    return Words("{problem}", problem=message)
 
 
 @dataclass(frozen=True)
@@ -195,7 +208,8 @@ def compile_template(source: str, budget: TemplateBudget | None = None) -> Compi
     lexer, parser and code generator run under the CPU tracer)."""
     budget = budget or TemplateBudget.default()
     if len(source) > MAX_SOURCE_CHARACTERS:
-        raise TemplateError(f"the template has {len(source):,} characters; the limit is {MAX_SOURCE_CHARACTERS:,}")
+        raise TemplateError("the template has {length} characters; the limit is {limit}", length=f"{len(source):,}",
+                            limit=f"{MAX_SOURCE_CHARACTERS:,}")
     env = environment()
 
     def work() -> CompiledTemplate:
@@ -205,7 +219,7 @@ def compile_template(source: str, budget: TemplateBudget | None = None) -> Compi
     try:
         return run(budget, work, traced=True)
     except TemplateSyntaxError as exc:
-        raise TemplateError(f"syntax error: {exc.message}", exc.lineno) from None
+        raise TemplateError("syntax error: {problem}", exc.lineno, problem=exc.message) from None
     except BudgetExceeded as exc:
         raise TemplateBudgetError(exc.message, None, exc.limit) from None
     except (RecursionError, MemoryError, SyntaxError):  # the parser's recursion, or Python's own nesting limits
@@ -213,7 +227,7 @@ def compile_template(source: str, budget: TemplateBudget | None = None) -> Compi
     except (ValueError, OverflowError) as exc:
         if "digits" in str(exc):  # a number literal longer than Python converts
             raise TemplateError("a number written in the template is too long") from None
-        raise TemplateError(f"cannot compile: {exc}") from None
+        raise TemplateError("cannot compile: {problem}", problem=exc) from None
 
 
 def render(source: str, *, contact: ContactScope, user: UserScope, company: CompanyScope,
@@ -255,10 +269,10 @@ def render_compiled(compiled: CompiledTemplate, *, contact: ContactScope, user: 
     except BudgetExceeded as exc:
         raise TemplateBudgetError(exc.message, _template_line(exc, template), exc.limit) from None
     except NotAvailable as exc:
-        raise TemplateError(f"refused: {exc}", _template_line(exc, template)) from None
+        raise TemplateError("refused: {problem}", _template_line(exc, template), problem=exc) from None
     except SecurityError as exc:
-        raise TemplateError(f"refused: templates cannot reach Python internals ({exc})",
-                            _template_line(exc, template)) from None
+        raise TemplateError("refused: templates cannot reach Python internals ({problem})",
+                            _template_line(exc, template), problem=exc) from None
     except UndefinedError as exc:
         raise TemplateError(_explain_undefined(exc, contact), _template_line(exc, template)) from None
     except TemplateError:
@@ -266,4 +280,5 @@ def render_compiled(compiled: CompiledTemplate, *, contact: ContactScope, user: 
     except RecursionError as exc:
         raise TemplateError("the template calls itself too deeply", _template_line(exc, template)) from None
     except Exception as exc:  # a filter or operation failed on the data: report, don't crash a bulk send
-        raise TemplateError(f"{exc.__class__.__name__}: {exc}", _template_line(exc, template)) from None
+        raise TemplateError("{error}: {problem}", _template_line(exc, template), error=exc.__class__.__name__,
+                            problem=exc) from None

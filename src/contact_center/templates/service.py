@@ -41,7 +41,7 @@ def _check_source(session: Session, body: str, user: User | None, settings: Sett
     try:
         _renderer(body, user, settings, session)(SAMPLE_CONTACT)
     except TemplateError as exc:
-        raise InvalidInput(str(exc), field="body") from None
+        raise InvalidInput(exc, field="body") from None
 
 
 def _renderer(body: str, user: User | None, settings: Settings, session: Session | None) -> Callable[[Contact], str]:
@@ -51,7 +51,7 @@ def _renderer(body: str, user: User | None, settings: Settings, session: Session
     try:
         template = compile_template(body, budget)
     except TemplateError as exc:
-        raise InvalidInput(str(exc), field="body") from None
+        raise InvalidInput(exc, field="body") from None
     user_scope = UserScope(name=user.name, username=user.username) if user else UserScope(name="", username="")
     company = CompanyScope(name=settings.company_name, phone=settings.company_phone)
     definitions = fields.definitions(session) if session is not None else []
@@ -77,7 +77,7 @@ def renderer(body: str, user: User | None, settings: Settings, session: Session)
     try:
         render(SAMPLE_CONTACT)
     except TemplateBudgetError as exc:
-        raise InvalidInput(str(exc), field="body") from None
+        raise InvalidInput(exc, field="body") from None
     except TemplateError:
         pass  # reported per recipient, with the recipient
     return render
@@ -91,7 +91,7 @@ def render_for(body: str, contact: Contact, user: User | None, settings: Setting
     try:
         return render(contact)
     except TemplateError as exc:
-        raise InvalidInput(str(exc), field="body") from None
+        raise InvalidInput(exc, field="body") from None
 
 
 def create_template(session: Session, *, name: str, body: str, description: str | None, user: User | None,
@@ -101,7 +101,7 @@ def create_template(session: Session, *, name: str, body: str, description: str 
         raise InvalidInput("a template needs a name", field="name")
     _check_source(session, body, user, settings)
     if session.scalar(select(Template.id).where(Template.name == name)) is not None:
-        raise Conflict(f"a template named {name!r} already exists", field="name")
+        raise Conflict("a template named '{name}' already exists", name=name, field="name")
     template = Template(name=name, body=body, description=description, updated_by_id=user.id if user else None)
     session.add(template)
     session.flush()
@@ -116,7 +116,7 @@ def update_template(session: Session, template: Template, *, name: str | None, b
         _check_source(session, body, user, settings)
     if name is not None and name.strip() != template.name:
         if session.scalar(select(Template.id).where(Template.name == name.strip())) is not None:
-            raise Conflict(f"a template named {name.strip()!r} already exists", field="name")
+            raise Conflict("a template named '{name}' already exists", field="name", name=name.strip())
         template.name = name.strip()
     if body is not None:
         template.body = body
@@ -132,14 +132,14 @@ def update_template(session: Session, template: Template, *, name: str | None, b
 def get_template(session: Session, template_id: int) -> Template:
     template = session.get(Template, template_id)
     if template is None:
-        raise NotFound(f"no template with id {template_id}")
+        raise NotFound("no template with id {template_id}", template_id=template_id)
     return template
 
 
 def get_template_by_name(session: Session, name: str) -> Template:
     template = session.scalar(select(Template).where(Template.name == name))
     if template is None:
-        raise NotFound(f"no template named {name!r}")
+        raise NotFound("no template named '{name}'", name=name)
     return template
 
 

@@ -33,7 +33,7 @@ router = APIRouter(prefix="/admin", include_in_schema=False, route_class=Checked
 
 def _supervisor_page_user(user: PageUser) -> User:
     if not user.role_enum.includes(Role.supervisor):
-        raise PermissionDenied(f"this page is for supervisors and admins; you are {user.role}")
+        raise PermissionDenied("this page is for supervisors and admins; you are {user_role}", user_role=user.role)
     return user
 
 
@@ -45,7 +45,7 @@ def _done(path: str, notice: str) -> RedirectResponse:
 
 
 def _page(request: Request, session, user: User, section: str, error: DomainError | None = None, **extra):
-    values: dict = {"section": section, "error": error.message if error else None,
+    values: dict = {"section": section, "error": error,
                     "notice": request.query_params.get("ok"), **extra}
     if section == "users":
         values["users"] = auth_service.list_users(session)
@@ -198,7 +198,7 @@ def create_whatsapp_channel(request: Request, session: DbSession, user: AdminPag
                             verify_token: str = Form("")):
     def change():
         if provider not in PROVIDERS or PROVIDERS[provider].kind != "whatsapp":
-            raise InvalidInput(f"{provider!r} is not a WhatsApp provider", field="provider")
+            raise InvalidInput("'{provider}' is not a WhatsApp provider", provider=provider, field="provider")
         channels.create_channel(session, name=name, provider=provider,
                                 credentials=_written(access_token=access_token, app_secret=app_secret,
                                                      verify_token=verify_token),
@@ -226,7 +226,7 @@ def _channel_page(request: Request, session, user: User, channel_id: int, error:
     return render(request, "admin_channel.html", user, status_code=error.status_code if error else 200,
                   section="channels", channel=channel, urls=urls, state=state,
                   verify_token=(channel.credentials or {}).get("verify_token"),
-                  wa_templates=templates_found, error=error.message if error else None,
+                  wa_templates=templates_found, error=error,
                   notice=notice or request.query_params.get("ok"))
 
 
@@ -380,7 +380,8 @@ def update_contact_field(key: str, request: Request, session: DbSession, user: A
         try:
             order = int(position) if position.strip() else None
         except ValueError:
-            raise InvalidInput(f"position: {position!r} não é um número inteiro", field="position") from None
+            raise InvalidInput("position: '{position}' não é um número inteiro",
+                               position=position, field="position") from None
         contact_fields.update_field(session, key, label=label,
                                     choices=_choices(choices) if field.type == "choice" else None, position=order,
                                     actor_id=user.id, via="ui")

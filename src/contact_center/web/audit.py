@@ -41,7 +41,7 @@ def audit_page(request: Request, session: DbSession, user: SupervisorPageUser):
     filter_query = urlencode(chosen)
     older = f"/audit?{urlencode({**chosen, 'before_id': entries[-1].id})}" if len(entries) == PAGE else None
     return render(request, "audit.html", user, status_code=error.status_code if error else 200,
-                  active_nav="audit", error=error.message if error else None, form=form, entries=entries,
+                  active_nav="audit", error=error, form=form, entries=entries,
                   actors=queries.actor_labels(session, entries), older=older,
                   newest=f"/audit?{filter_query}" if before else None,
                   csv_url=f"/api/audit.csv?{filter_query}", actions=ACTIONS, actor_kinds=ACTOR_KINDS,
@@ -53,5 +53,6 @@ def _whole(raw: str, field: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or len(raw) > 10 or int(raw) > 2_147_483_647:
-        raise InvalidInput(f"{field} deve ser um número inteiro positivo, como 42; recebido {raw!r}", field=field)
+        raise InvalidInput("{field_name} deve ser um número inteiro positivo, como 42; recebido '{raw}'",
+                           field_name=field, raw=raw, field=field)
     return int(raw)

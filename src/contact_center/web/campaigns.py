@@ -116,7 +116,8 @@ def campaign_page(campaign_id: int, request: Request, session: DbSession, user: 
 def recipients_fragment(campaign_id: int, request: Request, session: DbSession, user: SupervisorOperator,
                         status: str = Query(""), after_id: int | None = Query(None)):
     if status and status not in campaigns.PROGRESS_STATES:
-        raise InvalidInput(f"status must be one of {', '.join(campaigns.PROGRESS_STATES)}", field="status")
+        raise InvalidInput("status must be one of {states}", field="status",
+                           states=", ".join(campaigns.PROGRESS_STATES))
     found = campaigns.recipients(session, campaign_id, status=status or None, limit=RECIPIENTS_PAGE,
                                  after_id=after_id)
     ids = {m.contact_id for m in found if m.contact_id}

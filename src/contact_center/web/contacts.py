@@ -43,6 +43,7 @@ from contact_center.inbox.visibility import is_staff
 from contact_center.messaging.service import window_seconds_left
 from contact_center.routes import CheckedRoute
 from contact_center.unit_of_work import after_commit
+from contact_center.translations import Words
 from contact_center.web import session as web_session
 from contact_center.web.admin import SupervisorPageUser
 from contact_center.web.pages import approved_template_fields
@@ -93,8 +94,8 @@ def _cursor(value: str | None, name: str) -> int | None:
     if not value:
         return None
     if not (value.isdigit() and len(value) <= 10):
-        raise InvalidInput(f"{name}: esperado o número de um contato, não {value[:20]!r}", field=name,
-                           operator_words=True)
+        raise InvalidInput("{name}: esperado o número de um contato, não '{value}'", field=name, name=name,
+                           value=value[:20])
     return int(value)
 
 
@@ -256,7 +257,7 @@ async def edit(contact_id: int, request: Request, session: DbSession, user: Page
         if written_tags != contact.tags:
             changes["tags"] = written_tags
     except DomainError as exc:
-        tag_error = exc.message
+        tag_error = exc
     definitions = contact_fields.definitions(session)
     held = contact.fields
     custom = {}
@@ -276,7 +277,7 @@ async def edit(contact_id: int, request: Request, session: DbSession, user: Page
         try:
             contact_fields.check_values({d.key: d for d in definitions}, {key: written})
         except DomainError as exc:
-            errors[f"fields.{key}"] = exc.message
+            errors[f"fields.{key}"] = exc
     if errors:
         return _contact_page(request, session, user, contact, errors=errors, values=values, status_code=422)
     contacts.update_contact(session, contact, changes)  # audited by the service
@@ -304,28 +305,30 @@ def _problems(session, contact_id: int | None, changes: dict, schema) -> dict[st
     return problems
 
 
-def _field_errors(session, problems: dict[str, Exception], values: dict[str, str]) -> dict[str, str]:
-    """field -> what is wrong with it and what is expected, in Portuguese."""
+def _field_errors(session, problems: dict[str, Exception], values: dict[str, str]) -> dict[str, Words]:
+    """field -> what is wrong with it and what is expected, in the operator's words."""
     errors = {}
     for name, exc in problems.items():
         value = values.get(name, "")
         if name == "document" and isinstance(exc, DuplicateContact):  # it names the contact that has the CPF
             owner = session.get(Contact, exc.contact_id)
-            errors[name] = (f"o CPF {value} já é de outro contato ({owner.name}, nº {owner.id}): "
-                            "cada CPF pertence a um só contato")
+            errors[name] = Words("o CPF {value} já é de outro contato ({name}, nº {id}): cada CPF pertence a um só "
+                                 "contato", value=value, name=owner.name, id=owner.id)
         else:
-            errors[name] = FIELD_ERRORS.get(name, "valor inválido").format(value=value)
+            errors[name] = Words(FIELD_ERRORS.get(name, Words("valor inválido")).template, value=value)
     return errors
 
 
 FIELD_ERRORS = {
-    "name": "informe o nome do contato (até 200 caracteres)",
-    "mobile": "«{value}» não é um celular válido: use DDD e número, como (11) 90000-0001, ou +DDI para outro país",
-    "phone": "«{value}» não é um telefone válido: use DDD e número, como (11) 3000-0001, ou +DDI para outro país",
-    "email": "«{value}» não é um e-mail válido: use o formato nome@empresa.com.br",
-    "document": "«{value}» não é um CPF válido: são 11 dígitos (com ou sem pontos e traço) com os dígitos "
-                "verificadores corretos",
-    "notes": "as observações têm no máximo 10.000 caracteres",
+    "name": Words("informe o nome do contato (até 200 caracteres)"),
+    "mobile": Words("«{value}» não é um celular válido: use DDD e número, como (11) 90000-0001, ou +DDI para outro "
+                    "país"),
+    "phone": Words("«{value}» não é um telefone válido: use DDD e número, como (11) 3000-0001, ou +DDI para outro "
+                   "país"),
+    "email": Words("«{value}» não é um e-mail válido: use o formato nome@empresa.com.br"),
+    "document": Words("«{value}» não é um CPF válido: são 11 dígitos (com ou sem pontos e traço) com os dígitos "
+                      "verificadores corretos"),
+    "notes": Words("as observações têm no máximo 10.000 caracteres"),
 }
 
 
@@ -336,8 +339,8 @@ def set_opt_out(contact_id: int, request: Request, session: DbSession, user: Pag
     web_session.check_csrf(request, csrf_token)
     contact = contacts.get_contact(session, contact_id)
     if flag not in OPT_OUTS or value not in ("on", "off"):
-        raise InvalidInput(f"bloqueio desconhecido: esperado um de {', '.join(OPT_OUTS)} com on ou off", field="flag",
-                           operator_words=True)
+        raise InvalidInput("bloqueio desconhecido: esperado um de {flags} com on ou off", field="flag",
+                           flags=", ".join(OPT_OUTS))
     if bool(getattr(contact, flag)) != (value == "on"):
         contacts.opt_out(session, contact.id, flag, via="ui", value=value == "on", actor_id=user.id,
                          reason=f"pelo operador {user.name}")
@@ -356,13 +359,13 @@ async def start_conversation(contact_id: int, request: Request, session: DbSessi
     sent = {"channel_id": channel_raw, "mode": mode, "body": body, "template_id": str(form.get("template_id") or "")}
     try:
         if not (channel_raw.isdigit() and len(channel_raw) <= 9):
-            raise InvalidInput("escolha o canal da conversa", field="channel_id", operator_words=True)
+            raise InvalidInput("escolha o canal da conversa", field="channel_id")
         channel_id = int(channel_raw)
         template_id = parameters = None
         if mode == "template":
             template_id, parameters = _template_from(session, channel_id, form)
         elif not body.strip():
-            raise InvalidInput("escreva a mensagem", field="body", operator_words=True)
+            raise InvalidInput("escreva a mensagem", field="body")
         message = workflow.start_conversation(session, user, contact.id, channel_id, body=body,
                                               template_id=template_id, parameters=parameters, via="ui")
     except DomainError as exc:
@@ -382,7 +385,7 @@ def _template_from(session, channel_id: int, form) -> tuple[int, dict]:
     raw = str(form.get("template_id") or "")
     template = next((t for t in approved_template_fields(session, channel_id) if str(t["id"]) == raw), None)
     if template is None:
-        raise InvalidInput("escolha um modelo aprovado deste canal", field="template_id", operator_words=True)
+        raise InvalidInput("escolha um modelo aprovado deste canal", field="template_id")
     parameters: dict = {}
     for spec in template["fields"]:
         value = str(form.get(f"t{template['id']}.{spec['path']}") or "").strip()
@@ -394,8 +397,7 @@ def _template_from(session, channel_id: int, form) -> tuple[int, dict]:
             if value:
                 parameters.setdefault("buttons", {})[str(spec["index"])] = value
         elif not value:
-            raise InvalidInput(f"preencha o parâmetro {spec['label']} do modelo", field=spec["path"],
-                               operator_words=True)
+            raise InvalidInput("preencha o parâmetro {label} do modelo", field=spec["path"], label=spec["label"])
         elif template["named"]:
             parameters.setdefault(part, {})[spec["path"].rsplit(".", 1)[1]] = value
         else:
@@ -418,14 +420,13 @@ async def upload(request: Request, session: DbSession, user: SupervisorPageUser)
     try:
         # Refused before the body is read when it says it is too large; otherwise counted as kept.
         if int(request.headers.get("content-length") or 0) > settings.contact_import_max_bytes + 65_536:
-            raise InvalidInput(f"o arquivo passa de {imports.size_words(settings.contact_import_max_bytes)}, o limite "
-                               "para importar: divida o arquivo em partes menores", field="file",
-                               operator_words=True)
+            raise InvalidInput("o arquivo passa de {limit}, o limite para importar: divida o arquivo em partes "
+                               "menores", field="file", limit=imports.size_words(settings.contact_import_max_bytes))
         form = await request.form(max_files=1, max_fields=4)
         web_session.check_csrf(request, form.get("csrf_token"))
         upload_file = form.get("file")
         if not isinstance(upload_file, StarletteUploadFile):
-            raise InvalidInput("escolha o arquivo CSV a importar", field="file", operator_words=True)
+            raise InvalidInput("escolha o arquivo CSV a importar", field="file")
         contact_import = imports.save_upload(session, settings, user_id=user.id, filename=upload_file.filename or "",
                                              stream=upload_file.file)
     except InvalidInput as exc:
@@ -506,6 +507,6 @@ def import_rejections(import_id: int, request: Request, session: DbSession, user
     path = imports.rejections_path(request.app.state.settings, contact_import)
     if not path.exists():
         raise InvalidInput("esta importação ainda não tem arquivo de rejeitadas: rode a simulação primeiro",
-                           field="import", operator_words=True)
+                           field="import")
     stem = contact_import.filename.rsplit(".", 1)[0]
     return FileResponse(path, media_type="text/csv; charset=utf-8", filename=f"{stem}-rejeitadas.csv")

@@ -2,9 +2,8 @@
 an HTML page in the operator's language, in the product's layout, with a way back. API clients,
 the page script and provider webhooks keep their JSON (or plain text) answers unchanged.
 
-A Portuguese page never shows a domain error's own message, unless it was written in Portuguese for
-the operator (`operator_words`): the others are written in English for API clients. The page says
-what happened in the operator's words (an English page adds the message).
+The page says what happened in the operator's words, and a domain error's own message in the
+page's language (from the catalogs in contact_center/translations).
 A server error shows only a request id; the log keeps the traceback under the same id.
 """
 
@@ -20,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contact_center.errors import DomainError
+from contact_center.web.i18n import request_language
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def _signed_in_user(request: Request):
 
 
 async def error_page(request: Request, status_code: int, *, code: str | None = None, detail: str | None = None,
-                     field: str | None = None, request_id: str | None = None, detail_in_portuguese: bool = False):
+                     field: str | None = None, request_id: str | None = None):
     """The error page for `status_code`, for whoever is logged in (or with a way to the login)."""
     from contact_center.web.rendering import render
 
@@ -64,8 +64,7 @@ async def error_page(request: Request, status_code: int, *, code: str | None = N
         user = None
     kind = "expired" if code == "csrf_failed" else _KINDS.get(status_code, "other")
     response = render(request, "error.html", user, status_code=status_code, kind=kind, detail=detail,
-                      field=field, path=request.url.path[:120], request_id=request_id,
-                      detail_in_portuguese=detail_in_portuguese)
+                      field=field, path=request.url.path[:120], request_id=request_id)
     if request_id:
         response.headers["X-Request-ID"] = request_id
     return response
@@ -116,8 +115,8 @@ def install(app: FastAPI) -> None:
 
     async def domain_error(request: Request, exc: DomainError):
         if wants_page(request):
-            return await error_page(request, exc.status_code, code=exc.code, detail=exc.message, field=exc.field,
-                                    detail_in_portuguese=exc.operator_words)
+            return await error_page(request, exc.status_code, code=exc.code, detail=exc.text(request_language(request)),
+                                    field=exc.field)
         return await json_domain_error(request, exc)
 
     async def http_error(request: Request, exc: StarletteHTTPException):

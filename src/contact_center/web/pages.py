@@ -104,7 +104,7 @@ def _filter_from(request: Request) -> tuple[queries.InboxFilter, dict[str, str]]
     raw = {"view": params.get("view") or "all", "status": params.get("status") or "open", "channel": channel,
            "q": (params.get("q") or "").strip()}
     if channel and not (channel.isdigit() and len(channel) <= 18):
-        raise InvalidInput(f"channel must be a channel id, not {channel[:30]!r}", field="channel")
+        raise InvalidInput("channel must be a channel id, not '{value}'", field="channel", value=channel[:30])
     filter_ = queries.InboxFilter(view=raw["view"], status=raw["status"], channel_id=int(channel) if channel else None,
                                   search=raw["q"])
     return filter_, {k: v for k, v in raw.items() if v and (k, v) not in (("view", "all"), ("status", "open"))}

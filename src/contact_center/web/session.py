@@ -159,7 +159,7 @@ def _operator(request: Request, session: DbSession) -> User:
 
 def _admin_page_user(user: Annotated[User, Depends(_page_user)]) -> User:
     if not user.role_enum.includes(Role.admin):
-        raise PermissionDenied(f"this page is for admins; you are {user.role}")
+        raise PermissionDenied("this page is for admins; you are {user_role}", user_role=user.role)
     return user
 
 
@@ -171,7 +171,8 @@ Operator = Annotated[User, Depends(_operator)]
 def require_operator_role(role: Role):
     def check(user: Operator) -> User:
         if not user.role_enum.includes(role):
-            raise PermissionDenied(f"this needs the {role.value} role; you are {user.role}")
+            raise PermissionDenied("this needs the {role_value} role; you are {user_role}",
+                                   role_value=role.value, user_role=user.role)
         return user
 
     return check

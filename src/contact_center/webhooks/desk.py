@@ -60,8 +60,8 @@ class Callback:
 
         length = self.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            raise service.PayloadTooLarge(f"the body has {length} bytes; callbacks are limited to {MAX_BODY_BYTES} "
-                                          "bytes")
+            raise service.PayloadTooLarge("the body has {length} bytes; callbacks are limited to {MAX_BODY_BYTES} "
+                                          "bytes", length=length, MAX_BODY_BYTES=MAX_BODY_BYTES)
         chunks, size = [], 0
         while True:
             message = await self.receive()
@@ -71,8 +71,8 @@ class Callback:
             chunks.append(chunk)
             size += len(chunk)
             if size > MAX_BODY_BYTES:
-                raise service.PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes; callbacks are limited to "
-                                              "that")
+                raise service.PayloadTooLarge("the body is over {MAX_BODY_BYTES} bytes; callbacks are limited to that",
+                                              MAX_BODY_BYTES=MAX_BODY_BYTES)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 

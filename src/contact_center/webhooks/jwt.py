@@ -26,7 +26,7 @@ def verify_hs256(token: str, secret: str, leeway_seconds: int = 60) -> dict:
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise NotAuthenticated("the webhook's JWT is malformed: its header and claims must be JSON objects")
     if header.get("alg") != "HS256":
-        raise NotAuthenticated(f"the webhook's JWT uses {header.get('alg')!r}; only HS256 is accepted")
+        raise NotAuthenticated("the webhook's JWT uses '{alg}'; only HS256 is accepted", alg=header.get("alg"))
     expected = hmac.new(secret.encode(), f"{header_b64}.{payload_b64}".encode(), hashlib.sha256).digest()
     if not hmac.compare_digest(expected, signature):
         raise NotAuthenticated("the webhook's JWT signature does not match the channel's JWT secret")

@@ -66,7 +66,7 @@ def decode(raw: bytes) -> object:
     except json_input.BadJson as exc:
         raise PayloadRejected(exc.message) from None
     except json.JSONDecodeError as exc:
-        raise PayloadRejected(f"the body is not valid JSON: {exc}") from None
+        raise PayloadRejected("the body is not valid JSON: {exc}", exc=exc) from None
 
 
 def parse(parser, raw: bytes):

@@ -77,7 +77,8 @@ async def receive(callback: Callback) -> Answer | dict:
     raw = await callback.body()
     signature = callback.headers.get(wa.SIGNATURE_HEADER.lower())
     if not signature:
-        raise NotAuthenticated(f"the {wa.SIGNATURE_HEADER} header is missing: WhatsApp signs every callback")
+        raise NotAuthenticated("the {wa_SIGNATURE_HEADER} header is missing: WhatsApp signs every callback",
+                               wa_SIGNATURE_HEADER=wa.SIGNATURE_HEADER)
     payload = service.decode(raw)
     numbers = await _channels(callback)
     ours = {number: channel for number, channel in numbers.items() if channel.provider in callback.accepted}
@@ -99,7 +100,7 @@ async def receive(callback: Callback) -> Answer | dict:
     try:
         wa.verify_signature(raw, signature, secrets.pop())
     except wa.SignatureError as exc:
-        raise NotAuthenticated(f"{exc}; check the channel's app secret") from None
+        raise NotAuthenticated("{exc}; check the channel's app secret", exc=exc) from None
 
     writer = callback.writer()
     channel = next(iter(targets.values()))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contact_center.errors import InvalidInput
+from contact_center.translations import Words
 
 # --- The rules, in one place -------------------------------------------------------------------
 
@@ -26,16 +27,21 @@ from contact_center.errors import InvalidInput
 SENDABLE_STATUSES = frozenset({"APPROVED"})
 # Why each other status cannot be sent, for the operator; statuses not listed get a generic reason.
 UNSENDABLE_REASONS = {
-    "PENDING": "Meta is still reviewing it",
-    "IN_APPEAL": "Meta is reviewing an appeal against its rejection",
-    "REJECTED": "Meta rejected it",
-    "PAUSED": "Meta paused it after negative feedback from customers",
-    "DISABLED": "Meta disabled it after repeated negative feedback",
-    "PENDING_DELETION": "it is being deleted",
-    "DELETED": "it was deleted",
-    "LIMIT_EXCEEDED": "the account has more templates than Meta allows",
-    "ARCHIVED": "it was archived",
+    "PENDING": Words("Meta is still reviewing it"),
+    "IN_APPEAL": Words("Meta is reviewing an appeal against its rejection"),
+    "REJECTED": Words("Meta rejected it"),
+    "PAUSED": Words("Meta paused it after negative feedback from customers"),
+    "DISABLED": Words("Meta disabled it after repeated negative feedback"),
+    "PENDING_DELETION": Words("it is being deleted"),
+    "DELETED": Words("it was deleted"),
+    "LIMIT_EXCEEDED": Words("the account has more templates than Meta allows"),
+    "ARCHIVED": Words("it was archived"),
 }
+# The words a refusal is built from, each translated where the sentence is said.
+PARTS = {"body": Words("body"), "header": Words("header"), "button": Words("button")}
+MEDIA = {"image": Words("image"), "video": Words("video"), "document": Words("document")}
+MEDIA_HEADERS = {"image": Words("an image header"), "video": Words("a video header"),
+                 "document": Words("a document header")}
 
 PARAMETER_FORMATS = frozenset({"POSITIONAL", "NAMED"})
 MEDIA_HEADER_FORMATS = frozenset({"IMAGE", "VIDEO", "DOCUMENT"})
@@ -297,17 +303,14 @@ def _button(raw: Any, index: int, where: str, path: str) -> TemplateButton:
 def build_components(definition: TemplateDefinition, values: TemplateValues) -> list[dict]:
     """The `template.components` of a send, in Meta's shape, after checking every value against
     the definition. InvalidInput names the parameter and its field on the first problem found."""
-    quoted = f'the template "{definition.name}"'
+    quoted = Words('the template "{name}"', name=definition.name)
     if not definition.sendable:
-        reason = UNSENDABLE_REASONS.get(definition.status, "only APPROVED templates can be sent")
-        raise InvalidInput(
-            f"{quoted} is {definition.status} and cannot be sent: {reason}", field="template"
-        )
+        reason = UNSENDABLE_REASONS.get(definition.status, Words("only APPROVED templates can be sent"))
+        raise InvalidInput("{quoted} is {status} and cannot be sent: {reason}", field="template", quoted=quoted,
+                           status=definition.status, reason=reason)
     if definition.unsupported:
-        raise InvalidInput(
-            f"{quoted} uses {', '.join(definition.unsupported)}, which cannot be sent from here yet",
-            field="template",
-        )
+        raise InvalidInput("{quoted} uses {unsupported}, which cannot be sent from here yet", field="template",
+                           quoted=quoted, unsupported=", ".join(definition.unsupported))
 
     components: list[dict] = []
     header = _header_component(definition, values, quoted)
@@ -325,174 +328,188 @@ def _text_parameters(
     expected: tuple[str, ...],
     given: Sequence[str] | Mapping[str, str],
     part: str,  # "body" or "header"
-    quoted: str,
+    quoted: Words,
 ) -> list[dict]:
     field_root = f"parameters.{part}"
+    words = PARTS[part]
     if definition.is_named:
         if given is None:
             given = {}
         if not isinstance(given, Mapping):
-            raise InvalidInput(
-                f"{quoted} uses named parameters; give the {part} parameters by name "
-                f"({_list_names(expected) or 'none'})",
-                field=field_root,
-            )
+            if not expected:
+                raise InvalidInput("{quoted} uses named parameters; give the {part} parameters by name (none)",
+                                   field=field_root, quoted=quoted, part=words)
+            raise InvalidInput("{quoted} uses named parameters; give the {part} parameters by name ({names})",
+                               field=field_root, quoted=quoted, part=words, names=_list_names(expected))
         for name in given:
             if name not in expected:
-                takes = f"it takes: {_list_names(expected)}" if expected else f"it takes no {part} parameters"
-                which = "" if part == "body" else f"{part} "  # "parameter" alone means the body's
-                raise InvalidInput(
-                    f'{quoted} has no {which}parameter named "{name}"; {takes}', field=f"{field_root}.{name}"
-                )
+                where = f"{field_root}.{name}"
+                if not expected:
+                    raise InvalidInput('{quoted} has no {part} parameter named "{name}"; it takes no {part} parameters',
+                                       field=where, quoted=quoted, part=words, name=name)
+                if part == "body":  # "parameter" alone means the body's
+                    raise InvalidInput('{quoted} has no parameter named "{name}"; it takes: {names}', field=where,
+                                       quoted=quoted, name=name, names=_list_names(expected))
+                raise InvalidInput('{quoted} has no {part} parameter named "{name}"; it takes: {names}', field=where,
+                                   quoted=quoted, part=words, name=name, names=_list_names(expected))
         parameters = []
         for name in expected:
             path = f"{field_root}.{name}"
             if name not in given:
-                raise InvalidInput(f'{quoted} needs the {part} parameter "{name}"; it was not given', field=path)
-            text = _checked_text(given[name], f'{part} parameter "{name}"', part, quoted, path)
+                raise InvalidInput("{quoted} needs the {part} parameter \"{name}\"; it was not given",
+                                   quoted=quoted, part=words, name=name, field=path)
+            text = _checked_text(given[name], Words('{part} parameter "{name}"', part=words, name=name), part, quoted,
+                                 path)
             parameters.append({"type": "text", "parameter_name": name, "text": text})
         return parameters
 
     if given is None:
         given = ()
     if isinstance(given, (str, bytes, Mapping)) or not isinstance(given, Sequence):
-        raise InvalidInput(
-            f"{quoted} uses positional parameters; give the {part} parameters as a list in order "
-            f"({_list_positions(len(expected)) or 'none'})",
-            field=field_root,
-        )
+        if not expected:
+            raise InvalidInput("{quoted} uses positional parameters; give the {part} parameters as a list in order "
+                               "(none)", field=field_root, quoted=quoted, part=words)
+        raise InvalidInput("{quoted} uses positional parameters; give the {part} parameters as a list in order "
+                           "({positions})", field=field_root, quoted=quoted, part=words,
+                           positions=_list_positions(len(expected)))
     if len(given) != len(expected):
-        if expected:
-            takes = f"takes {_count(len(expected), f'{part} parameter')} ({_list_positions(len(expected))})"
-        else:
-            takes = f"takes no {part} parameters"
-        first_wrong = min(len(given), len(expected))  # the first missing or the first extra one
-        raise InvalidInput(
-            f"{quoted} {takes}; {len(given)} {'was' if len(given) == 1 else 'were'} given",
-            field=f"{field_root}[{first_wrong}]",
-        )
+        where = f"{field_root}[{min(len(given), len(expected))}]"  # the first missing or the first extra one
+        values = {"quoted": quoted, "part": words, "expected": len(expected), "given": len(given),
+                  "positions": _list_positions(len(expected))}
+        if not expected and len(given) == 1:
+            raise InvalidInput("{quoted} takes no {part} parameters; {given} was given", field=where, **values)
+        if not expected:
+            raise InvalidInput("{quoted} takes no {part} parameters; {given} were given", field=where, **values)
+        if len(expected) == 1:
+            raise InvalidInput("{quoted} takes 1 {part} parameter ({positions}); {given} were given", field=where,
+                               **values)
+        if len(given) == 1:
+            raise InvalidInput("{quoted} takes {expected} {part} parameters ({positions}); {given} was given",
+                               field=where, **values)
+        raise InvalidInput("{quoted} takes {expected} {part} parameters ({positions}); {given} were given",
+                           field=where, **values)
     parameters = []
     for position, value in enumerate(given, start=1):
-        label, path = f"{part} parameter {{{{{position}}}}}", f"{field_root}[{position - 1}]"
+        label = Words("{part} parameter {{{position}}}", part=words, position=position)
+        path = f"{field_root}[{position - 1}]"
         parameters.append({"type": "text", "text": _checked_text(value, label, part, quoted, path)})
     return parameters
 
 
-def _checked_text(value: Any, label: str, part: str, quoted: str, path: str) -> str:
+def _checked_text(value: Any, label: Words, part: str, quoted: Words, path: str) -> str:
     if not isinstance(value, str):
-        raise InvalidInput(f"{label} of {quoted} must be text, not {type(value).__name__}", field=path)
+        raise InvalidInput("{label} of {quoted} must be text, not {type}", field=path, label=label, quoted=quoted,
+                           type=type(value).__name__)
     if not value.strip():
         # Meta refuses empty parameters, and a blank in a sent message cannot be taken back.
-        raise InvalidInput(f"{label} of {quoted} is empty", field=path)
+        raise InvalidInput("{label} of {quoted} is empty", label=label, quoted=quoted, field=path)
     if len(value) > MAX_PARAMETER_CHARACTERS:
-        raise InvalidInput(
-            f"{label} of {quoted} has {len(value)} characters; at most {MAX_PARAMETER_CHARACTERS} are allowed",
-            field=path,
-        )
+        raise InvalidInput("{label} of {quoted} has {length} characters; at most {most} are allowed", field=path,
+                           label=label, quoted=quoted, length=len(value), most=MAX_PARAMETER_CHARACTERS)
     if part in ("body", "header") and _FORBIDDEN_WHITESPACE.search(value):
-        raise InvalidInput(
-            f"{label} of {quoted} contains a line break, a tab or more than 4 spaces in a row, "
-            "which WhatsApp refuses in template parameters",
-            field=path,
-        )
+        raise InvalidInput("{label} of {quoted} contains a line break, a tab or more than 4 spaces in a row, which "
+                           "WhatsApp refuses in template parameters", field=path, label=label, quoted=quoted)
     return value
 
 
-def _header_component(definition: TemplateDefinition, values: TemplateValues, quoted: str) -> dict | None:
+def _header_component(definition: TemplateDefinition, values: TemplateValues, quoted: Words) -> dict | None:
     media = values.header_media
     media_type = definition.header_media_type
     if media_type is None:
         if media is not None:
-            raise InvalidInput(
-                f"{quoted} has no media header; remove the header media", field="parameters.header_media"
-            )
+            raise InvalidInput("{quoted} has no media header; remove the header media", quoted=quoted,
+                               field="parameters.header_media")
         if definition.header_format is None:
             if values.header:
-                raise InvalidInput(f"{quoted} has no header; remove the header parameters", field="parameters.header")
+                raise InvalidInput("{quoted} has no header; remove the header parameters",
+                                   quoted=quoted, field="parameters.header")
             return None
         parameters = _text_parameters(definition, definition.header_parameters, values.header, "header", quoted)
         return {"type": "header", "parameters": parameters} if parameters else None
 
     path = "parameters.header_media"
+    header, medium = MEDIA_HEADERS[media_type], MEDIA[media_type]
     if values.header:
-        raise InvalidInput(
-            f"{quoted} has {_a(media_type)} header, which takes media, not text parameters", field="parameters.header"
-        )
+        raise InvalidInput("{quoted} has {header}, which takes media, not text parameters", field="parameters.header",
+                           quoted=quoted, header=header)
     if media is None:
-        raise InvalidInput(f"{quoted} has {_a(media_type)} header; the {media_type} was not given", field=path)
+        raise InvalidInput("{quoted} has {header}; the {medium} was not given", field=path, quoted=quoted,
+                           header=header, medium=medium)
     if not isinstance(media, Mapping):
-        raise InvalidInput(f"the header media of {quoted} must be an object", field=path)
+        raise InvalidInput("the header media of {quoted} must be an object", quoted=quoted, field=path)
     given_type = media.get("type")
     if given_type != media_type:
-        raise InvalidInput(
-            f"{quoted} has {_a(media_type)} header; the header media given is {given_type!r}", field=f"{path}.type"
-        )
+        raise InvalidInput("{quoted} has {header}; the header media given is '{given}'", field=f"{path}.type",
+                           quoted=quoted, header=header, given=given_type)
     allowed = {"type", "id", "link"} | ({"filename"} if media_type == "document" else set())
     for key in media:
         if key not in allowed:
-            raise InvalidInput(
-                f"the header media of {quoted} has an unknown field {key!r}; it takes: {', '.join(sorted(allowed))}",
-                field=f"{path}.{key}",
-            )
+            raise InvalidInput("the header media of {quoted} has an unknown field '{key}'; it takes: {allowed}",
+                               field=f"{path}.{key}", quoted=quoted, key=key, allowed=", ".join(sorted(allowed)))
     sources = [key for key in ("id", "link") if key in media]
     if len(sources) != 1:
         # Meta takes an uploaded media id or a public link, never both.
-        raise InvalidInput(f"the header {media_type} of {quoted} needs exactly one of id or link", field=path)
+        raise InvalidInput("the header {medium} of {quoted} needs exactly one of id or link",
+                           medium=medium, quoted=quoted, field=path)
     source = sources[0]
     reference = media[source]
     if not isinstance(reference, str) or not reference.strip():
-        raise InvalidInput(f"the header {media_type} {source} of {quoted} is empty", field=f"{path}.{source}")
+        raise InvalidInput("the header {medium} {source} of {quoted} is empty",
+                           medium=medium, source=source, quoted=quoted, field=f"{path}.{source}")
     if source == "link" and not reference.lower().startswith(("https://", "http://")):
-        raise InvalidInput(
-            f"the header {media_type} link of {quoted} must be an http(s) URL", field=f"{path}.link"
-        )
+        raise InvalidInput("the header {medium} link of {quoted} must be an http(s) URL", medium=medium,
+                           quoted=quoted, field=f"{path}.link")
     payload = {source: reference}
     if "filename" in media:
         filename = media["filename"]
         if not isinstance(filename, str) or not filename.strip():
-            raise InvalidInput(f"the header document filename of {quoted} is empty", field=f"{path}.filename")
+            raise InvalidInput("the header document filename of {quoted} is empty",
+                               quoted=quoted, field=f"{path}.filename")
         payload["filename"] = filename
     return {"type": "header", "parameters": [{"type": media_type, media_type: payload}]}
 
 
 def _button_components(
-    definition: TemplateDefinition, given: Mapping[int, str] | None, quoted: str
+    definition: TemplateDefinition, given: Mapping[int, str] | None, quoted: Words
 ) -> list[dict]:
     given = given or {}
     if not isinstance(given, Mapping):
-        raise InvalidInput(f"the button parameters of {quoted} must map a button index to its value",
+        raise InvalidInput("the button parameters of {quoted} must map a button index to its value", quoted=quoted,
                            field="parameters.buttons")
     by_index = {button.index: button for button in definition.buttons}
     for index in given:
         button = by_index.get(index) if isinstance(index, int) and not isinstance(index, bool) else None
         if button is None or button.parameter is None:
-            takers = [f'{b.index} ("{b.text}")' for b in definition.buttons if b.parameter]
-            takes = f"buttons that take one: {', '.join(takers)}" if takers else "none of its buttons takes one"
+            takers = ", ".join(f'{b.index} ("{b.text}")' for b in definition.buttons if b.parameter)
+            takes = (Words("buttons that take one: {takers}", takers=takers) if takers
+                     else Words("none of its buttons takes one"))
+            where = f"parameters.buttons[{index}]"
             if button is None:
-                problem = f"has no button {index!r}"
-            else:
-                problem = f'button {index} ("{button.text}") takes no parameter'
-            raise InvalidInput(f"{quoted} {problem}; {takes}", field=f"parameters.buttons[{index}]")
+                raise InvalidInput("{quoted} has no button {index}; {takes}", field=where, quoted=quoted,
+                                   index=repr(index), takes=takes)
+            raise InvalidInput('{quoted} button {index} ("{text}") takes no parameter; {takes}', field=where,
+                               quoted=quoted, index=index, text=button.text, takes=takes)
 
     components = []
     for button in definition.buttons:
         path = f"parameters.buttons[{button.index}]"
-        label = f'button {button.index} ("{button.text}")'
+        label = Words('button {index} ("{text}")', index=button.index, text=button.text)
         if button.parameter is None:
             continue
         if button.index not in given:
             if not button.parameter_required:
                 continue  # a quick reply without a payload: WhatsApp reports the button's text
-            needs = f"its URL parameter ({button.url})" if button.type == _URL else "its code"
-            raise InvalidInput(f"{label} of {quoted} needs {needs}; it was not given", field=path)
+            if button.type == _URL:
+                raise InvalidInput("{label} of {quoted} needs its URL parameter ({url}); it was not given", field=path,
+                                   label=label, quoted=quoted, url=button.url)
+            raise InvalidInput("{label} of {quoted} needs its code; it was not given", field=path, label=label,
+                               quoted=quoted)
         value = _checked_text(given[button.index], label, "button", quoted, path)
         if button.parameter == "coupon_code":
             if len(value) > MAX_COUPON_CODE_CHARACTERS:
-                raise InvalidInput(
-                    f"{label} of {quoted} has a {len(value)}-character code; at most "
-                    f"{MAX_COUPON_CODE_CHARACTERS} are allowed",
-                    field=path,
-                )
+                raise InvalidInput("{label} of {quoted} has a {length}-character code; at most {most} are allowed",
+                                   field=path, label=label, quoted=quoted, length=len(value),
+                                   most=MAX_COUPON_CODE_CHARACTERS)
             sub_type, parameter = "copy_code", {"type": "coupon_code", "coupon_code": value}
         elif button.parameter == "payload":
             sub_type, parameter = "quick_reply", {"type": "payload", "payload": value}
@@ -502,14 +519,6 @@ def _button_components(
             {"type": "button", "sub_type": sub_type, "index": str(button.index), "parameters": [parameter]}
         )
     return components
-
-
-def _a(noun: str) -> str:
-    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _list_positions(count: int) -> str:

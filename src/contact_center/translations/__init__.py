@@ -1,0 +1,105 @@
+"""The product's words in Brazilian Portuguese (the default) and English, kept as gettext catalogs
+(`<language>/LC_MESSAGES/messages.po`) managed with Babel: `python -m contact_center.translations.extract`
+finds every message in the code and adds the new ones to each catalog, for a translator to fill in.
+
+Two kinds of message id live in the catalogs:
+- a key, like `nav.inbox`: the UI's words (templates call t("nav.inbox")); each catalog says it in
+  its language, and the page script gets the keys under `js.`;
+- an English sentence: a domain error's message as the code raises it, with `{name}` placeholders
+  for its parameters (`NotFound("contact {contact_id} not found", contact_id=7)`). The English
+  catalog may leave it untranslated (the sentence is already English); the others translate it.
+
+A message missing from a catalog falls back to Portuguese for a key and to the sentence itself for
+an English id, so a forgotten translation is visible instead of blank.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT = "pt-BR"
+LANGUAGES = {"pt-BR": "Português", "en": "English"}
+FOLDERS = {"pt-BR": "pt_BR", "en": "en"}  # gettext names its folders with an underscore
+HERE = Path(__file__).parent
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_KEY = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)+")
+
+
+def is_key(message_id: str) -> bool:
+    """`nav.inbox` is a key; `contact 7 not found` is an English sentence."""
+    return _KEY.fullmatch(message_id) is not None
+
+
+def pick(requested: str | None) -> str:
+    return requested if requested in LANGUAGES else DEFAULT
+
+
+def catalog_path(lang: str) -> Path:
+    return HERE / FOLDERS[lang] / "LC_MESSAGES" / "messages.po"
+
+
+@lru_cache(maxsize=None)
+def catalog(lang: str) -> dict[str, str]:
+    """Message id → text in `lang`, for the messages that catalog translates."""
+    from babel.messages.pofile import read_po
+
+    with open(catalog_path(lang), "rb") as file:
+        read = read_po(file, locale=FOLDERS[lang])
+    return {message.id: message.string for message in read if message.id and message.string}
+
+
+def fill(text: str, values: dict) -> str:
+    """Put each {name}'s value in; one pass, so a value that itself holds "{actor}" stays as written,
+    and a placeholder without a value shows itself."""
+    if not values:
+        return text
+    return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), text)
+
+
+class Words:
+    """A phrase translated where it ends up: a part of a sentence passed as one of its parameters
+    (`Words('the template "{name}"', name=...)`), so each language can build the whole sentence."""
+
+    def __init__(self, message: str, **params):
+        self.template = message
+        self.params = params
+
+    def text(self, lang: str | None) -> str:
+        return render(lang, self.template, self.params)
+
+    def __str__(self) -> str:
+        return self.text(None)
+
+
+def render(lang: str | None, message_id: str, params: dict) -> str:
+    """`message_id` filled with `params`, in `lang` (None: as written in the code), parameters that
+    are themselves words (a Words, a domain error) said in the same language."""
+    values = {name: value.text(lang) if hasattr(value, "text") and callable(value.text) else value
+              for name, value in params.items()}
+    return fill(message_id if lang is None else text(lang, message_id), values)
+
+
+def text(lang: str, message_id: str) -> str:
+    """`message_id` in `lang` (unfilled)."""
+    found = catalog(pick(lang)).get(message_id)
+    if found:
+        return found
+    return catalog(DEFAULT).get(message_id, message_id) if is_key(message_id) else message_id
+
+
+def translate(lang: str | None, message_id: str, **values) -> str:
+    return render(lang, message_id, values)
+
+
+def from_header(accept_language: str | None) -> str:
+    """The language an API client asked for with Accept-Language: Portuguese when it prefers it,
+    English otherwise (an API client that says nothing reads the API's English)."""
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("pt"):
+            return "pt-BR"
+        if tag.startswith("en"):
+            return "en"
+    return "en"

@@ -1,0 +1,124 @@
+"""The product's words: gettext catalogs kept complete by Babel's extraction, and domain errors kept
+as a sentence plus its parameters, said by the edge in the reader's language."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from contact_center.errors import InvalidInput, NotFound
+from contact_center.phones import PhoneNumberError, identify
+from contact_center.providers.whatsapp_cloud.templates import TemplateDefinition, TemplateValues, build_components
+from contact_center.templates.rendering import TemplateError
+from contact_center.translations import Words, catalog, extract, translate
+from tests.web.test_web_ui import login, page_csrf
+
+ENGLISH_WORDS = re.compile(r"\b(the|is|not|was|only|must|should|has|have|with|which|cannot)\b")
+
+
+def test_no_message_in_the_code_is_missing_from_a_catalog():
+    found = extract.extract()
+    assert len(found.messages) > 700  # the UI's keys and the domain errors' sentences, found by Babel
+    assert "nav.inbox" in found.messages and "js.network" in found.messages
+    assert "no conversation with id {conversation_id}" in found.messages
+    assert extract.check(found) == []
+
+
+def test_the_check_catches_a_missing_translation_and_a_message_built_on_the_spot(tmp_path, monkeypatch):
+    found = extract.Found(messages={"no parrot with id {parrot_id}": ["parrots.py:1"]},
+                          problems=["parrots.py:2: InvalidInput(...) is raised with a message built on the spot"])
+    problems = extract.check(found)
+    assert any("is not in the pt-BR catalog" in p for p in problems)
+    assert any("built on the spot" in p for p in problems)
+
+
+def test_a_domain_error_keeps_its_sentence_and_parameters():
+    refusal = NotFound("no conversation with id {conversation_id}", conversation_id=7)
+    assert refusal.message == "no conversation with id 7"  # as written, for logs and API clients
+    assert refusal.text("pt-BR") == "não existe conversa com id 7"
+    assert refusal.text("en") == "no conversation with id 7"
+    # A value that looks like a placeholder stays as written.
+    assert NotFound("no conversation with id {conversation_id}", conversation_id="{x}").text("pt-BR").endswith("{x}")
+
+
+def test_a_refusal_written_in_portuguese_has_an_english_text():
+    refusal = InvalidInput("escolha um canal ativo", field="channel_id")
+    assert refusal.text("pt-BR") == "escolha um canal ativo"
+    assert refusal.text("en") == "choose an active channel"
+
+
+def test_phone_and_cpf_errors_are_said_in_portuguese():
+    with pytest.raises(PhoneNumberError) as caught:
+        identify("9000-0001")
+    assert str(caught.value) == "'9000-0001' is missing the area code (DDD): only 8 digits"
+    assert caught.value.text("pt-BR") == "'9000-0001' está sem o DDD: só 8 dígitos"
+
+
+def test_a_template_error_is_composed_in_each_language():
+    definition = TemplateDefinition(id="1", name="boas_vindas", language="pt_BR", status="APPROVED",
+                                    category="MARKETING", parameter_format="NAMED", body_text="Olá {{nome}}",
+                                    body_parameters=("nome",))
+    with pytest.raises(InvalidInput) as caught:
+        build_components(definition, TemplateValues(body={"nome": "   "}))
+    assert caught.value.message == 'body parameter "nome" of the template "boas_vindas" is empty'
+    portuguese = caught.value.text("pt-BR")
+    assert '"boas_vindas"' in portuguese and '"nome"' in portuguese
+    assert not ENGLISH_WORDS.search(portuguese), portuguese
+    with pytest.raises(TemplateError) as unknown:
+        from contact_center.templates.rendering import compile_template
+        compile_template("Olá {{ contact.name")
+    assert unknown.value.text("pt-BR").startswith("linha 1: erro de sintaxe:")
+
+
+def test_words_inside_words_are_translated_too():
+    phrase = Words('the template "{name}"', name="cobranca")
+    assert translate("pt-BR", "{quoted} has no header; remove the header parameters", quoted=phrase) == (
+        'o modelo "cobranca" não tem cabeçalho; remova os parâmetros do cabeçalho')
+
+
+# --- at the edge --------------------------------------------------------------------------------------
+
+def test_the_api_answers_in_the_language_it_is_asked_for(client, agent_headers):
+    plain = client.get("/api/conversations/999999", headers=agent_headers)
+    assert plain.status_code == 404
+    assert plain.json()["error"]["message"] == "no conversation with id 999999"  # unchanged for API clients
+    asked = client.get("/api/conversations/999999", headers={**agent_headers, "Accept-Language": "pt-BR,pt;q=0.9"})
+    assert asked.json()["error"] == {"code": "not_found", "message": "não existe conversa com id 999999"}
+    english = client.get("/api/conversations/999999", headers={**agent_headers, "Accept-Language": "en-US"})
+    assert english.json()["error"]["message"] == "no conversation with id 999999"
+
+
+def test_validation_errors_in_portuguese(client, agent_headers):
+    answer = client.post("/api/sms", json={"body": "oi"}, headers={**agent_headers, "Accept-Language": "pt-BR"})
+    assert answer.status_code == 422
+    problems = answer.json()["error"]["problems"]
+    assert problems and not any(ENGLISH_WORDS.search(p["message"]) for p in problems), problems
+    english = client.post("/api/sms", json={"body": "oi"}, headers=agent_headers)
+    assert "exactly one of 'to' and 'contact_id'" in english.json()["error"]["message"]
+
+
+def test_the_page_script_reads_errors_in_the_operators_language(client, make_user):
+    make_user("ana", "agent")
+    login(client, "ana")
+    headers = {"X-Requested-With": "fetch", "X-CSRF-Token": page_csrf(client)}
+    answer = client.post("/api/conversations/999999/take", headers=headers)
+    assert answer.status_code == 404 and answer.json()["error"]["message"] == "não existe conversa com id 999999"
+    client.get("/lang/en?next=/inbox")
+    answer = client.post("/api/conversations/999999/take", headers=headers)
+    assert answer.json()["error"]["message"] == "no conversation with id 999999"
+
+
+def test_an_error_page_says_the_refusal_in_portuguese(client, make_user):
+    make_user("ana", "agent")
+    login(client, "ana")
+    page = client.get("/contacts/999999", headers={"Accept": "text/html"})
+    assert page.status_code == 404
+    detail = re.search(r'id="error-detail">([^<]+)<', page.text)
+    assert detail and "contato" in detail.group(1) and not ENGLISH_WORDS.search(detail.group(1)), page.text[-800:]
+
+
+def test_every_catalog_reads_back_whole():
+    pt, en = catalog("pt-BR"), catalog("en")
+    assert pt["nav.inbox"] == "Caixa de entrada" and en["nav.inbox"] == "Inbox"
+    assert all(value.strip() for value in pt.values())
