@@ -442,7 +442,8 @@ def _import_page(request: Request, session, user: User, contact_import: ContactI
     definitions = contact_fields.definitions(session)
     report, rows = imports.preview(settings, contact_import, definitions)
     return render(request, "contact_import.html", user, status_code=status_code, imp=contact_import,
-                  report=report, rows=rows, fields=FIELDS, labels=FIELD_LABELS, definitions=definitions, error=error,
+                  report=report, rows=rows, fields=FIELDS, definitions=definitions, error=error,
+                  labels={**FIELD_LABELS, **{d.key: d.label for d in definitions}},  # a change names its field
                   reason=lambda rejected: csv_io.rejection_reason(rejected.field, rejected.reason),
                   stalled=imports.stalled(contact_import), status_words=imports.STATUS_WORDS,
                   has_rejections=imports.rejections_path(settings, contact_import).exists(), active_nav="contacts")
