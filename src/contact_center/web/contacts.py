@@ -45,6 +45,7 @@ from contact_center.routes import CheckedRoute
 from contact_center.unit_of_work import after_commit
 from contact_center.web import session as web_session
 from contact_center.web.admin import SupervisorPageUser
+from contact_center.web.contact_merge import merged_notice
 from contact_center.web.pages import approved_template_fields
 from contact_center.web.rendering import render
 from contact_center.web.session import PageUser
@@ -211,7 +212,8 @@ def _contact_page(request: Request, session, user: User, contact: Contact, *, er
                   messages=messages, older=messages[-1].message.id if has_older and messages else None,
                   paged=before is not None, send_channels=_channels_for(session, contact),
                   history=_opt_out_history(session, contact), opt_outs=OPT_OUTS, send_error=send_error,
-                  sent=sent or {}, active_nav="contacts")
+                  sent=sent or {}, staff=is_staff(user),
+                  merged=merged_notice(session, contact, request.query_params.get("merged")), active_nav="contacts")
 
 
 @router.get("/new")
