@@ -74,7 +74,7 @@ def test_merge_from_the_contact_page_moves_the_history_and_removes_the_other(ope
     page.click("#merge-confirm")
     page.wait_for_url(re.compile(rf"/contacts/{maria}\?merged={other}$"))
     expect(page.locator("[data-role=merged]")).to_have_text(
-        f"Maria S. (nº {other}) foi mesclado neste contato: 2 mensagens e 1 conversas vieram para cá.")
+        f"Maria S. (nº {other}) foi mesclado neste contato. Vieram para cá: mensagens, 2; conversas, 1.")
     expect(page.locator("#contact-messages .message-line")).to_have_count(3)
     expect(page.locator("#contact-conversations li")).to_have_count(1)
     expect(page.locator("#contact-form input[name=document]")).to_have_value(cpf(801))

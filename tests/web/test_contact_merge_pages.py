@@ -62,7 +62,7 @@ def test_the_plan_then_the_merge_lands_on_the_survivor_with_what_moved(client, d
     entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "contact.merge"))
     assert (entry.via, entry.detail["merged_id"]) == ("ui", other)
     page = client.get(done.headers["location"]).text
-    assert f"Maria S. (nº {other}) foi mesclado neste contato: 2 mensagens e 1 conversas vieram para cá." in page
+    assert f"Maria S. (nº {other}) foi mesclado neste contato. Vieram para cá: mensagens, 2; conversas, 1." in page
     # The notice comes from the audit log: a link naming another contact claims nothing.
     assert 'data-role="merged"' not in client.get(f"/contacts/{maria}?merged=999").text
 
