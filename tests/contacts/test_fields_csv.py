@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from contact_center.contacts import fields
-from contact_center.contacts.csv_io import ImportFileError, export_contacts, import_contacts
+from contact_center.contacts.csv_io import ImportFileError, export_contacts, import_contacts, preview_import
 from contact_center.contacts.models import Contact
 
 
@@ -87,6 +87,37 @@ def test_values_across_batches_and_repeated_rows_land_on_the_right_contact(db, s
     assert values["C3 again"] == {"valor_parcela": Decimal("333.00")}
     assert {name: v["valor_parcela"] for name, v in values.items() if name != "C3 again"} == {
         f"C{i}": Decimal(f"{i}.00") for i in (1, 2, 4, 5, 6, 7)}
+
+
+def test_dry_run_and_preview_show_the_fields_and_what_changes_in_them(db, session_factory, tmp_path,
+                                                                      collections_fields):
+    path = tmp_path / "clientes.csv"
+    path.write_text("Nome;Celular;Valor da parcela;Vencimento;Tem acordo\n"
+                    "Ana;(11) 90000-0001;1.234,56;15/11/2025;sim\n"
+                    "Bia;(11) 90000-0002;;;\n", encoding="utf-8")
+    import_contacts(session_factory, path)
+    path.write_text("Nome;Celular;Valor da parcela;Vencimento;Tem acordo\n"
+                    "Ana;(11) 90000-0001;2.000,00;15/11/2025;sim\n"  # only the amount changes
+                    "Bia;(11) 90000-0002;50,00;;não\n"  # two values she had not
+                    "Caio;(11) 90000-0003;10,00;;\n", encoding="utf-8")  # a new contact: no change listed
+    before = by_name(db)
+    report = import_contacts(session_factory, path, dry_run=True, batch_size=2)
+    assert by_name(db) == before
+    assert (report.created, report.updated, report.unchanged) == (1, 2, 0)
+    assert report.changed_count == 2 and report.changed_fields == {"valor_parcela": 2, "acordo": 1}
+    assert {c.name: c.fields for c in report.changes} == {
+        "Ana": {"valor_parcela": ("1.234,56", "2.000,00")},
+        "Bia": {"valor_parcela": (None, "50,00"), "acordo": (None, "não")}}
+
+    done = import_contacts(session_factory, path, batch_size=2)
+    assert {c.name: c.fields for c in done.changes} == {c.name: c.fields for c in report.changes}
+    assert by_name(db)["Ana"]["valor_parcela"] == Decimal("2000.00")
+    again = import_contacts(session_factory, path, dry_run=True)  # the same file once more: nothing changes
+    assert (again.updated, again.unchanged, again.changed_count, again.changes) == (3, 3, 0, [])
+
+    _, rows = preview_import(path, definitions=fields.definitions(db))
+    assert rows[0].values["valor_parcela"] == Decimal("2000.00") and rows[0].values["acordo"] is True
+    assert rows[0].values["vencimento"] == date(2025, 11, 15) and "vencimento" not in rows[1].values
 
 
 def test_export_writes_the_fields_and_imports_back(db, session_factory, tmp_path, collections_fields):

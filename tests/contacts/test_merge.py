@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from contact_center.audit.models import AuditEntry
 from contact_center.auth.models import User
@@ -110,6 +110,22 @@ def test_an_open_conversation_stays_open_when_joined_to_a_closed_one(db, sms, so
 
     db.refresh(closed)
     assert (closed.status, closed.assignee_id) == ("assigned", sofia.id)
+
+
+def test_a_joined_conversation_takes_its_report_row_along_and_the_next_one_opens(db, sms, sofia, customer_writes):
+    survivor = create_contact(db, {"name": "Ana", "mobile": MARIA})
+    other = create_contact(db, {"name": "Ana Paula", "mobile": MARIA_OTHER})
+    customer_writes(sms, MARIA, at=T0)
+    gone = customer_writes(sms, MARIA_OTHER, at=T0 + timedelta(hours=1)).id  # the newest: SQLite reuses its id
+    report_rows = "SELECT count(*) FROM report_conversations WHERE conversation_id = :id"
+    assert db.scalar(text(report_rows), {"id": gone}) == 1
+
+    merge.merge(db, survivor.id, other.id, actor=sofia, via="ui")
+    db.flush()
+    assert db.get(Conversation, gone) is None and db.scalar(text(report_rows), {"id": gone}) == 0
+    # A customer opening a conversation afterwards is recorded (it failed when the row stayed behind).
+    opened = customer_writes(sms, "+55 11 90000-0003", "Olá, sou nova", at=T0 + timedelta(hours=2))
+    assert db.scalar(text(report_rows), {"id": opened.id}) == 1
 
 
 def test_numbers_the_survivor_has_already_are_not_taken_twice_and_opt_outs_are_never_lost(db):

@@ -106,6 +106,11 @@ NOT_ABOUT_CONVERSATIONS = {
     ("GET", "/contacts/import/{import_id:int}/rejections.csv"): "supervisors only",
     ("POST", "/contacts/import/{import_id:int}/run"): "supervisors only",
     ("GET", "/contacts/import/{import_id:int}/status"): "supervisors only",
+    # The merge plan counts the other contact's messages and conversations: supervisors only, as the API's.
+    ("GET", "/contacts/{contact_id:int}/merge"): "supervisors only",
+    ("POST", "/contacts/{contact_id:int}/merge"): "supervisors only",
+    ("GET", "/contacts/duplicates"): "contacts are the team's (names only)",
+    ("GET", "/contacts/duplicates/merge"): "supervisors only",
     ("GET", "/openapi.json"): "the API's description", ("GET", "/docs"): "the API's description",
     ("GET", "/docs/oauth2-redirect"): "the API's description", ("GET", "/redoc"): "the API's description",
     ("POST", "/kolmeya/webhook/reply"): "provider callbacks answer the provider",

@@ -31,7 +31,7 @@ Import (`import_contacts`)
       running the same file again is safe (it updates what is already there).
     * ``dry_run=True`` runs the same path without writing: the report says how many contacts would
       be created and updated, which fields of which contacts would change (``changes``, names
-      included) and which rows would be rejected. ``preview_import`` parses the first rows only,
+      included; the business's fields by key, their values as text) and which rows would be rejected. ``preview_import`` parses the first rows only,
       as they would be stored, for a mapping screen.
     * The rejections file (``write_rejections``) keeps each rejected row as it was, followed by its
       line, field and reason: fixed in a spreadsheet, it imports again as it is.
@@ -278,7 +278,7 @@ def import_contacts(
     with session_factory() as session:
         definitions = custom_fields.definitions(session)
     with _records(source, mapping, delimiter, report, definitions) as (parser, records):
-        writer = _BatchWriter(session_factory, report, {d.id: d.type for d in definitions}, dry_run=dry_run)
+        writer = _BatchWriter(session_factory, report, definitions, dry_run=dry_run)
         batch: list[_Row] = []
         next_progress = batch_size
         for line, record in records:
@@ -303,7 +303,9 @@ def import_contacts(
 class PreviewRow:
     line: int
     cells: tuple[str, ...]  # as the file has them
-    values: dict[str, Any]  # our field -> the value as it would be stored (empty when rejected)
+    # our field -> the value as it would be stored, a business's field (by key) typed as fields.typed
+    # gives it; empty when rejected
+    values: dict[str, Any]
     rejected: RejectedRow | None
 
 
@@ -328,6 +330,8 @@ def preview_import(
                 found.append(PreviewRow(line, tuple(record), {}, report.rejected[before]))
             else:
                 values = {name: row.values[name] for name in FIELDS if name in row.values}
+                values.update((d.key, custom_fields.typed(d, row.custom[d.id])) for d in definitions
+                              if row.custom.get(d.id) is not None)
                 found.append(PreviewRow(line, tuple(record), values, None))
             if len(found) >= rows:
                 break
@@ -725,11 +729,12 @@ class _Target:
 
 class _BatchWriter:
     def __init__(self, session_factory: sessionmaker[Session], report: ImportReport,
-                 types: Mapping[int, str] | None = None, *, dry_run: bool = False):
+                 definitions: Iterable[custom_fields.FieldDefinition] = (), *, dry_run: bool = False):
         self.session_factory = session_factory
         self.report = report
         self.touched = _IdSet()  # contacts written by this import, to tell duplicates from updates
-        self.types = types or {}  # custom field id -> type, for writing values
+        self.definitions = {d.id: d for d in definitions}  # the business's fields, for values and changes
+        self.types = {d.id: d.type for d in self.definitions.values()}
         self.analyzed_at = 0  # contacts created by this import when PostgreSQL last analyzed the table
         self.dry_run = dry_run
         # A dry run creates nothing, so a later batch cannot find its new contacts in the database:
@@ -846,6 +851,8 @@ class _BatchWriter:
                 if target not in candidates:
                     candidates.append(target)
 
+        # Read before the values are written: what each contact that exists had of the fields given.
+        field_changes = self._field_changes(session, custom) if custom else {}
         now = _now(session)
         # New contacts with tags or field values need their ids in order, to write those under them.
         in_order = any(target.id is None for target, _ in (*custom, *tagged))
@@ -867,11 +874,13 @@ class _BatchWriter:
                 continue
             ids.append(target.id)
             changed = tuple(c for c in _STATE if target.state[c] != target.original[c])
-            unchanged += not changed and target.id in matched
-            if changed:
+            values_changed = field_changes.get(target.id, {})
+            unchanged += not changed and not values_changed and target.id in matched
+            if changed or values_changed:
                 self.report.note_change(ContactChange(
                     target.line, target.id, target.original["name"],
-                    {c: (target.original[c], target.state[c]) for c in FIELDS if c in changed}))
+                    {**{c: (target.original[c], target.state[c]) for c in FIELDS if c in changed}, **values_changed}))
+            if changed:
                 params = {f"p_{c}": target.state[c] for c in changed}
                 params["p_id"] = target.id
                 groups.setdefault(changed, []).append(params)
@@ -882,6 +891,30 @@ class _BatchWriter:
             statement = update(_contacts).where(_contacts.c.id == bindparam("p_id")).values(values)
             session.execute(statement, params)
         return created, updated, unchanged, merged, ids, rejected
+
+    def _field_changes(self, session: Session, custom: list[tuple[_Target, dict[int, Any]]]
+                       ) -> dict[int, dict[str, tuple[str | None, str]]]:
+        """{contact id: {field key: (value it has, value it gets)}} for the contacts that exist, as
+        text written the Brazilian way (1.234,56; 15/11/2025; sim/não); the fields whose value stays
+        are left out."""
+        given: dict[int, dict[int, Any]] = {}
+        for target, values in custom:  # a later row of the same contact wins
+            if target.id is not None and values:
+                given.setdefault(target.id, {}).update(values)
+        if not given:
+            return {}
+        held = custom_fields.values_for(session, list(given))
+        found: dict[int, dict[str, tuple[str | None, str]]] = {}
+        for contact_id, values in given.items():
+            for field_id, stored in values.items():
+                definition = self.definitions[field_id]
+                before = held.get(contact_id, {}).get(definition.key)
+                after = custom_fields.typed(definition, stored)
+                if before != after:
+                    found.setdefault(contact_id, {})[definition.key] = (
+                        None if before is None else custom_fields.as_text(definition, before),
+                        custom_fields.as_text(definition, after))
+        return found
 
     def _would_create(self, row: _Row) -> bool:
         """In a dry run: whether an earlier batch would already have created this row's contact (and

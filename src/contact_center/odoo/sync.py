@@ -116,7 +116,7 @@ def sync_partners(session_factory: sessionmaker[Session], config: OdooConfig, *,
         report.total = client.search_count(_after(mark))
         if progress is not None:
             progress(0, report.total)
-        writer = BatchWriter(session_factory, report, {d.id: d.type for d in definitions.values()})
+        writer = BatchWriter(session_factory, report, definitions.values())
         with ThreadPoolExecutor(1, thread_name_prefix="odoo-fetch") as fetcher:
             # The next page is read while this one is written: Odoo and our writes overlap.
             def fetch(after):

@@ -1,6 +1,6 @@
 """Find every message the product shows and keep the catalogs complete.
 
-    uv run python -m contact_center.translations.extract          # add new messages to each catalog
+    uv run python -m contact_center.translations.extract          # add new messages, drop unused sentences
     uv run python -m contact_center.translations.extract --check  # only say what is missing
 
 Babel extracts from three kinds of file: the Jinja templates and the Python code (t("key"), and the
@@ -102,15 +102,19 @@ def _read(lang: str):
 
 
 def update(found: Found) -> dict[str, int]:
-    """Add each new message to every catalog, untranslated. Returns how many each catalog got."""
+    """Add each new message to every catalog, untranslated, and drop the sentences no code raises any
+    more (a key may be built at run time, so keys stay). Returns how many each catalog got."""
     added = {}
     for lang in LANGUAGES:
         read = _read(lang)
+        gone = [m.id for m in read if m.id and not is_key(m.id) and m.id not in found.messages]
+        for message in gone:
+            del read[message]
         new = [message for message in found.messages if message not in read]
         for message in new:
             read.add(message, "", locations=[(where.rsplit(":", 1)[0], int(where.rsplit(":", 1)[1]))
                                               for where in found.messages[message][:1]])
-        if new:
+        if new or gone:
             with open(catalog_path(lang), "wb") as file:
                 write_po(file, read, width=100, no_location=True, sort_output=False)
         added[lang] = len(new)
@@ -134,6 +138,8 @@ def check(found: Found) -> list[str]:
                 problems.append(f"{where[0]}: {message!r} has no {lang} translation")
     for lang, entries in catalogs.items():
         for message, translated in entries.items():
+            if not is_key(message) and message not in found.messages:
+                problems.append(f"{lang}: {message!r} is no longer in the code; the extraction drops it")
             reference = catalogs["pt-BR"].get(message, "") if is_key(message) else message
             if translated and reference and "{{" not in reference and (
                     set(_PLACEHOLDER.findall(translated)) != set(_PLACEHOLDER.findall(reference))):

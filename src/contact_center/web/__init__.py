@@ -16,13 +16,14 @@ API_PREFIXES = ("/api/", "/events", "/docs", "/openapi", "/healthz", *path_prefi
 
 
 def install(app: FastAPI) -> None:
-    from contact_center.web import admin, audit, campaigns, contacts, live, pages, reports
+    from contact_center.web import admin, audit, campaigns, contact_merge, contacts, live, pages, reports
     from contact_center.web import errors as error_pages
 
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(campaigns.router)
     app.include_router(contacts.router)
+    app.include_router(contact_merge.router)
     app.include_router(audit.router)
     app.include_router(live.router)
     app.include_router(reports.router)

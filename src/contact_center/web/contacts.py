@@ -46,6 +46,7 @@ from contact_center.unit_of_work import after_commit
 from contact_center.translations import Words
 from contact_center.web import session as web_session
 from contact_center.web.admin import SupervisorPageUser
+from contact_center.web.contact_merge import merged_notice
 from contact_center.web.pages import approved_template_fields
 from contact_center.web.rendering import render
 from contact_center.web.session import PageUser
@@ -212,7 +213,8 @@ def _contact_page(request: Request, session, user: User, contact: Contact, *, er
                   messages=messages, older=messages[-1].message.id if has_older and messages else None,
                   paged=before is not None, send_channels=_channels_for(session, contact),
                   history=_opt_out_history(session, contact), opt_outs=OPT_OUTS, send_error=send_error,
-                  sent=sent or {}, active_nav="contacts")
+                  sent=sent or {}, staff=is_staff(user),
+                  merged=merged_notice(session, contact, request.query_params.get("merged")), active_nav="contacts")
 
 
 @router.get("/new")
@@ -443,7 +445,8 @@ def _import_page(request: Request, session, user: User, contact_import: ContactI
     definitions = contact_fields.definitions(session)
     report, rows = imports.preview(settings, contact_import, definitions)
     return render(request, "contact_import.html", user, status_code=status_code, imp=contact_import,
-                  report=report, rows=rows, fields=FIELDS, labels=FIELD_LABELS, definitions=definitions, error=error,
+                  report=report, rows=rows, fields=FIELDS, definitions=definitions, error=error,
+                  labels={**FIELD_LABELS, **{d.key: d.label for d in definitions}},  # a change names its field
                   reason=lambda rejected: csv_io.rejection_reason(rejected.field, rejected.reason),
                   stalled=imports.stalled(contact_import), status_words=imports.STATUS_WORDS,
                   has_rejections=imports.rejections_path(settings, contact_import).exists(), active_nav="contacts")
