@@ -157,6 +157,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA cache_size=-16384")  # 16 MB per connection; a process holds several
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.execute("PRAGMA journal_size_limit=67108864")  # give a burst's WAL back to the disk after it
+    # Deleted or overwritten values (an erased name, a message body) are zeroed in their pages, not
+    # left in free space where a copy of the file would still show them (LGPD).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -255,6 +258,30 @@ def background_checkpoints(engine: Engine) -> Iterator[None]:
         yield
     finally:
         checkpointer.stop()
+
+
+def truncate_wal(session: Session) -> bool:
+    """Copy the WAL into the database file and cut it to nothing, so that the old copies of pages it
+    holds (a name, a message an erasure just overwrote) are gone from the -wal file too. Commits
+    nothing: run it after the commit (unit_of_work.after_commit). True when done, or not SQLite;
+    False when another connection kept it from finishing (logged).
+
+    Not done when the session joined a transaction someone else opened (it is not committed yet)."""
+    bind = session.get_bind()
+    if isinstance(bind, Connection) or not WalCheckpointer.wanted(bind):
+        return True
+    connection = sqlite3.connect(bind.url.database, isolation_level=None)
+    try:
+        connection.execute("PRAGMA busy_timeout=5000")  # a webhook batch's commit is milliseconds
+        busy, _frames, _copied = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.Error as exc:
+        busy = exc
+    finally:
+        connection.close()
+    if busy:
+        log.warning("the WAL was not truncated after an erasure (%s): old page copies stay in it until later "
+                    "checkpoints overwrite them", "a reader or writer kept it" if busy == 1 else busy)
+    return not busy
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
+
+from contact_center.contacts.models import Contact
 from contact_center.db import transaction
 from contact_center.messaging import service as messaging
 from contact_center.messaging.dispatch import dispatch
@@ -14,6 +17,7 @@ from contact_center.messaging.inbound import ReplyIn, record_replies
 from contact_center.messaging.models import Message
 from contact_center.odoo.chatter import MAX_ATTEMPTS, RETRY_DELAYS, post_notes
 from contact_center.odoo.sync import sync_partners
+from contact_center.privacy.erasure import erase_contact
 from contact_center.providers.base import InboundReply
 from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
 from contact_center.providers.kolmeya.sandbox import SandboxServer
@@ -95,3 +99,17 @@ def test_notes_give_up_after_the_last_try_and_a_deleted_partner_is_skipped(runti
     run = post_notes(session_factory, config_for(odoo), [message_id])
     assert (run.posted, run.retry) == ([], [])
     assert "partner 42 no longer exists" in caplog.text
+
+
+def test_a_note_still_waiting_when_the_contact_is_erased_never_reaches_odoo(runtime, session_factory, settings,
+                                                                            channel, odoo, synced):
+    odoo.go_away()
+    message_id = reply(session_factory, channel.id, "(11) 90000-0042", "Meu CPF é o de sempre", "r-5")
+    odoo.come_back()
+    with transaction(session_factory) as session:
+        contact_id = session.scalar(select(Contact.id).where(Contact.odoo_partner_id == 42))
+        erase_contact(session, contact_id, reason="Pedido da titular, protocolo 2026-0042", requested_by="A titular",
+                      settings=settings)
+    run = post_notes(session_factory, config_for(odoo), [message_id], attempt=2)  # the retry of the note
+    assert (run.posted, run.retry) == ([], [])
+    assert odoo.notes == []

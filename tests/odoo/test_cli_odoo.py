@@ -70,3 +70,20 @@ def test_each_failure_is_one_clear_line_and_a_non_zero_exit(tmp_path, odoo):
     gone = run_cli("odoo", "sync", data_dir=tmp_path, env=odoo_env(odoo))
     assert gone.returncode == 1 and "não respondeu a authenticate" in gone.stderr
     assert "a próxima sincronização continua de onde esta parou" in gone.stderr
+
+
+def test_an_erased_contact_is_reported_as_skipped_not_synced_again(tmp_path, odoo):
+    for partner in sample_partners(5):
+        odoo.put(partner)
+    env = odoo_env(odoo)
+    assert run_cli("odoo", "sync", data_dir=tmp_path, env=env).returncode == 0
+    erased = run_cli("contacts", "erase", "1", "--reason", "Pedido da titular, protocolo 2026-0001",
+                     "--requested-by", "A titular", "--yes", data_dir=tmp_path, env=env)
+    assert erased.returncode == 0, erased.stderr
+
+    full = run_cli("odoo", "sync", "--full", data_dir=tmp_path, env=env)
+    assert full.returncode == 0, full.stderr
+    assert has_row(full.stdout, "lidos", "5") and has_row(full.stdout, "ignorados: contato apagado (LGPD)", "1")
+    assert has_row(full.stdout, "contatos criados", "0")
+    status = run_cli("odoo", "status", data_dir=tmp_path, env=env)
+    assert "1 ignorados por terem sido apagados (LGPD)" in status.stdout

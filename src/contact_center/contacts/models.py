@@ -33,6 +33,9 @@ class Contact(Base):
     # The customer told WhatsApp to stop marketing (user_preferences): marketing templates are not
     # sent; service and utility messages still are.
     opt_out_marketing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set by an LGPD erasure (privacy/erasure.py): the row left is a tombstone without personal data;
+    # with its odoo_partner_id it keeps the partner sync from filling it (or a new contact) again.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Read-only here: contacts/tags.py writes them.

@@ -16,7 +16,7 @@ from contact_center.contacts import blacklist, fields, tags
 from contact_center.contacts.duplicates import document_taken
 from contact_center.contacts.documents import DocumentError, normalize_cpf
 from contact_center.contacts.models import Contact
-from contact_center.db import DriverCursor, chunks
+from contact_center.db import DriverCursor, chunks, utcnow
 from contact_center.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -145,8 +145,10 @@ def _record_changes(session: Session, contact: Contact, before: Mapping[str, Any
 
 def erase_personal_data(session: Session, contact: Contact) -> None:
     """An LGPD erasure of the contact's own row: a placeholder name, no phones, email, CPF or notes.
-    The row stays (messages and reports still point at it), and so do its opt-out flags."""
+    The row stays (messages and reports still point at it), and so do its opt-out flags and its Odoo
+    partner id, now a tombstone (erased_at) the partner sync skips instead of filling it again."""
     contact.name = f"Contato apagado #{contact.id}"
+    contact.erased_at = utcnow()
     for field in ("phone", "phone_e164", "phone_key", "mobile", "mobile_e164", "mobile_key", "email", "document",
                   "notes"):
         setattr(contact, field, None)

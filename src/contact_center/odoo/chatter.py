@@ -54,14 +54,16 @@ class NotesRun:
 
 def post_notes(session_factory: sessionmaker[Session], config: odoo_config.OdooConfig, message_ids: list[int],
                attempt: int = 1, client: OdooClient | None = None) -> NotesRun:
-    """Post the notes of these messages (those whose contact has a partner); nothing is held open in
-    the database while Odoo is called."""
+    """Post the notes of these messages (those whose contact has a partner and was not erased);
+    nothing is held open in the database while Odoo is called."""
     with transaction(session_factory) as session:
         rows = session.execute(
             select(Message.id, Message.direction, Message.body, Message.phone_e164, Message.sent_at,
                    Message.received_at, Message.created_at, Channel.kind, Contact.odoo_partner_id)
             .join(Contact, Contact.id == Message.contact_id).join(Channel, Channel.id == Message.channel_id)
-            .where(Message.id.in_(message_ids), Contact.odoo_partner_id.is_not(None)).order_by(Message.id)
+            # An erased contact keeps its partner id only so the sync skips it: nothing goes to Odoo.
+            .where(Message.id.in_(message_ids), Contact.odoo_partner_id.is_not(None), Contact.erased_at.is_(None))
+            .order_by(Message.id)
         ).all()
     run = NotesRun()
     if not rows:

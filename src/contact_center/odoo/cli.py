@@ -64,6 +64,8 @@ def sync(
     summary.add_row("sem mudança", f"{report.unchanged:,}")
     summary.add_row("repetidos no Odoo (mesmo contato)", f"{len(report.merged_duplicates):,}")
     summary.add_row("rejeitados", f"{report.rejected_count:,}")
+    if report.skipped_erased:
+        summary.add_row("ignorados: contato apagado (LGPD)", f"{report.skipped_erased:,}")
     console.print(summary)
     if report.changed_fields:
         console.print("campos alterados: " + ", ".join(f"{name} ({count:,})" for name, count in
@@ -122,7 +124,9 @@ def status():
         table.add_row("última sincronização", f"{_when(state.last_started_at)}: {outcome}")
         table.add_row("nela", f"{state.last_read:,} lidos, {state.last_created:,} criados, "
                               f"{state.last_updated - state.last_unchanged:,} atualizados, "
-                              f"{state.last_unchanged:,} sem mudança, {state.last_rejected:,} rejeitados")
+                              f"{state.last_unchanged:,} sem mudança, {state.last_rejected:,} rejeitados"
+                              + (f", {state.last_skipped_erased:,} ignorados por terem sido apagados (LGPD)"
+                                 if state.last_skipped_erased else ""))
         table.add_row("último sucesso", _when(state.last_succeeded_at) if state.last_succeeded_at else "nenhum")
         table.add_row("próxima continua depois de",
                       f"{state.mark_write_date} (parceiro {state.mark_partner_id})" if state.mark_write_date

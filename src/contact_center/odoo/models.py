@@ -32,3 +32,4 @@ class OdooSyncState(Base):
     last_updated: Mapped[int] = mapped_column(default=0)
     last_unchanged: Mapped[int] = mapped_column(default=0)
     last_rejected: Mapped[int] = mapped_column(default=0)
+    last_skipped_erased: Mapped[int] = mapped_column(default=0, server_default="0")  # partners erased here (LGPD)

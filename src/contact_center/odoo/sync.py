@@ -12,6 +12,8 @@
   what it stored and the mark at or before it; the next run continues from there.
 * A partner that cannot become a contact (no name, an invalid CPF, no usable phone) is reported
   with its id and the reason; the rest go on.
+* A partner whose contact was erased (LGPD: the tombstone keeps its partner id, marked erased_at)
+  is skipped and counted, full run or incremental: Odoo still has the person, we must not again.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from contact_center import phones
 from contact_center.contacts import fields as custom_fields
 from contact_center.contacts.csv_io import BatchWriter, RowError, build_row
-from contact_center.db import transaction, utcnow
+from contact_center.contacts.models import Contact
+from contact_center.db import chunks, transaction, utcnow
 from contact_center.errors import Conflict, DomainError
 from contact_center.odoo.client import OdooClient, OdooError
 from contact_center.odoo.config import FIELDS_VARIABLE, OdooConfig, check_target
@@ -77,6 +81,7 @@ class SyncReport:
     merged_duplicates: list[int] = field(default_factory=list)  # partner ids whose contact an earlier partner wrote
     rejected: list[Rejection] = field(default_factory=list)  # the first MAX_REJECTIONS_IN_MEMORY
     rejected_count: int = 0
+    skipped_erased: int = 0  # partners whose contact was erased (LGPD): not brought back
     mark: tuple[str, int] | None = None
     elapsed: float = 0.0
     changed_count: int = 0  # contacts the sync changed at least one value of
@@ -129,7 +134,10 @@ def sync_partners(session_factory: sessionmaker[Session], config: OdooConfig, *,
                     break
                 page_mark = (partners[-1]["write_date"], partners[-1]["id"])
                 upcoming = fetcher.submit(fetch, page_mark) if len(partners) >= page_size else None
-                rows = [row for row in (reader.row(p, report) for p in partners) if row is not None]
+                erased = _erased_partners(session_factory, [p["id"] for p in partners])
+                report.skipped_erased += len(erased)
+                rows = [row for row in (reader.row(p, report) for p in partners if p["id"] not in erased)
+                        if row is not None]
                 if rows:
                     writer.write(rows)  # commits
                 report.read += len(partners)
@@ -146,10 +154,20 @@ def sync_partners(session_factory: sessionmaker[Session], config: OdooConfig, *,
     report.mark = mark
     report.elapsed = time.perf_counter() - started
     _save(session_factory, report, None, finished=True)
-    log.info("odoo sync%s: %d partner(s) read, %d created, %d updated (%d unchanged), %d rejected in %.1f s",
-             " (full)" if full else "", report.read, report.created, report.updated, report.unchanged,
-             report.rejected_count, report.elapsed)
+    log.info("odoo sync%s: %d partner(s) read, %d created, %d updated (%d unchanged), %d rejected, "
+             "%d skipped as erased in %.1f s", " (full)" if full else "", report.read, report.created, report.updated,
+             report.unchanged, report.rejected_count, report.skipped_erased, report.elapsed)
     return report
+
+
+def _erased_partners(session_factory: sessionmaker[Session], partner_ids: list[int]) -> set[int]:
+    """Which of these partners' contacts were erased: their tombstones keep the partner id."""
+    erased: set[int] = set()
+    with transaction(session_factory) as session:
+        for chunk in chunks(partner_ids):
+            erased.update(session.scalars(select(Contact.odoo_partner_id).where(
+                Contact.odoo_partner_id.in_(chunk), Contact.erased_at.is_not(None))))
+    return erased
 
 
 def _after(mark: tuple[str, int] | None) -> list:
@@ -311,7 +329,7 @@ def _state(session: Session) -> OdooSyncState:
     state = session.get(OdooSyncState, STATE_ID, with_for_update=True)
     if state is None:
         state = OdooSyncState(id=STATE_ID, last_read=0, last_created=0, last_updated=0, last_unchanged=0,
-                              last_rejected=0)
+                              last_rejected=0, last_skipped_erased=0)
         session.add(state)
     return state
 
@@ -331,6 +349,7 @@ def _begin(session_factory: sessionmaker[Session]) -> tuple[str, int] | None:
         state.last_started_at = now
         state.last_finished_at = None
         state.last_read = state.last_created = state.last_updated = state.last_unchanged = state.last_rejected = 0
+        state.last_skipped_erased = 0
         if state.mark_write_date is None:
             return None
         return state.mark_write_date, state.mark_partner_id
@@ -345,6 +364,7 @@ def _save(session_factory: sessionmaker[Session], report: SyncReport, mark: tupl
             state.running_until = utcnow() + LEASE
         state.last_read, state.last_created, state.last_updated = report.read, report.created, report.updated
         state.last_unchanged, state.last_rejected = report.unchanged, report.rejected_count
+        state.last_skipped_erased = report.skipped_erased
         if finished or error is not None:
             state.last_finished_at = utcnow()
             state.last_error = error

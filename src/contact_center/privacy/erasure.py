@@ -4,7 +4,10 @@
 The rows stay, blanked: the contact with a placeholder name, each message with its channel,
 direction, status, timestamps and segments, so reports count what was sent and delivered as
 before. Audit entries stay too (who did what remains), with the customer's data replaced. The
-erasure is itself recorded, with who asked and why."""
+erasure is itself recorded, with who asked and why.
+
+On SQLite, secure_delete (db.py) zeroes what the erasure overwrote, and once it has committed the
+WAL is checkpointed and truncated, so no older copy of those pages stays in the -wal file."""
 
 from __future__ import annotations
 
@@ -14,9 +17,11 @@ from sqlalchemy.orm import Session
 
 from contact_center.audit.service import record
 from contact_center.contacts.service import get_contact
+from contact_center.db import truncate_wal
 from contact_center.errors import InvalidInput
 from contact_center.privacy.personal_data import TABLES, ErasureContext, find_subject
 from contact_center.settings import Settings
+from contact_center.unit_of_work import after_commit
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 500
@@ -48,6 +53,7 @@ def erase_contact(session: Session, contact_id: int, *, reason: str, requested_b
     # Who asked may be the customer themselves: their name does not come back through this entry.
     record(session, action="contact.erase", subject_type="contact", subject_id=contact_id,
            reason=subject.scrub(reason), requested_by=subject.scrub(requested_by), **context.counts)
+    after_commit(session, lambda: truncate_wal(session))
     log.info("contact %d: personal data erased (%s)", contact_id,
              ", ".join(f"{key} {value}" for key, value in context.counts.items()))
     return context.counts

@@ -3,6 +3,20 @@
 `TABLES` says, for each, how a data subject's rows are found (what the LGPD export gathers) and
 how they are erased (each through the module that writes that table). A new table with personal
 data gets an entry here; the erasure test searches every table's text for what it left behind.
+
+What an erasure keeps on purpose, and why (what is needed to honour the person's own requests;
+LGPD art. 16, I allows keeping data a legal obligation requires, and no more):
+* The contact's row, blanked, with its opt-out flags (SMS, WhatsApp, marketing) and erased_at.
+* For a contact that came from Odoo, its res.partner id: a number that names nobody here, without
+  which the next partner sync would bring the person back from Odoo (odoo/sync.py skips it).
+* No phone number, not even hashed: a plain hash of a phone is the phone (every Brazilian mobile
+  can be hashed and compared in minutes). An SMS opt-out stays honoured where it was pushed when the
+  person asked, the providers' blacklists (contacts/blacklist.py; Kolmeya refuses the number from
+  any system on the account): the erasure never asks them to remove it. What that leaves open: a
+  number that reaches us again later (a CSV import, a WhatsApp message the person sends) is a new
+  contact without the old flags; Kolmeya still refuses SMS to it, WhatsApp has no such list.
+  Closing it would take a keyed hash (HMAC with the secret key) of each opted-out number, checked
+  wherever a contact is created.
 """
 
 from __future__ import annotations
