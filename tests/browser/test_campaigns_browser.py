@@ -64,6 +64,7 @@ def test_a_supervisor_runs_a_campaign_from_a_csv_and_pauses_and_resumes_it(open_
     page.get_by_label("Datas bloqueadas (feriados)").fill("31/02/2026")  # the server's refusal shows by its field
     page.click("#cf-preview")
     expect(page.locator("#err-send_window")).to_contain_text("send_window.blocked_dates")
+    expect(page.locator("#err-send_window")).to_contain_text("Informe uma data válida no formato AAAA-MM-DD")
     expect(page.locator("#err-name")).to_be_hidden()
     page.get_by_label("Datas bloqueadas (feriados)").fill("")
 

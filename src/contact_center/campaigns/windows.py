@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contact_center.translations.validation import Problem
 from contact_center.errors import InvalidInput, InvalidValue
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -109,8 +110,7 @@ def parse_window(value: dict | None, field: str = "send_window") -> SendWindow:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in (field, *error["loc"]))
-        raise InvalidInput("{where}: {problem}", field=where, where=where,
-                           problem=error["msg"].removeprefix("Value error, ")) from None
+        raise InvalidInput("{where}: {problem}", field=where, where=where, problem=Problem(error)) from None
 
 
 def waiting_reason(window: SendWindow, at: datetime) -> str | None:

@@ -16,6 +16,7 @@ from contact_center.audit.service import record
 from contact_center.channels.kinds import kind_of
 from contact_center.channels.models import Channel
 from contact_center.db import utcnow
+from contact_center.translations.validation import Problem
 from contact_center.errors import Conflict, InvalidInput, NotFound, NotAuthenticated
 from contact_center.logs import register_secret
 from contact_center.providers.base import ProviderSpec
@@ -40,7 +41,7 @@ def _validated_settings(spec: ProviderSpec, raw: dict[str, Any]) -> dict[str, An
         # A rule across fields (a model validator) names the field to fix in its context.
         where = ".".join(str(part) for part in first["loc"]) or (first.get("ctx") or {}).get("field", "")
         raise InvalidInput("settings.{where}: {problem}", field=f"settings.{where}", where=where,
-                           problem=first["msg"]) from None
+                           problem=Problem(first)) from None
 
 
 def _validated_credentials(spec: ProviderSpec, current: dict[str, str], changes: dict[str, str | None]) -> dict[str, str]:

@@ -86,7 +86,7 @@ def extract() -> Found:
     def python_with_name(fileobj, keywords, comment_tags, options):  # Babel does not say which file
         return python(fileobj, keywords, comment_tags, {**options, "filename": getattr(fileobj, "name", "?")})
 
-    methods = [("**/translations/**", "ignore"), ("**.py", python_with_name),
+    methods = [("**.py", python_with_name),
                ("**/templates/**.html", babel_extract), ("**/static/**.js", _javascript_keys)]
     keywords = {"t": None, "Words": None, "fmt": None, **{name: None for name in errors}}
     for filename, lineno, message, _comments, _context in extract_from_dir(

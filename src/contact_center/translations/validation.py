@@ -59,3 +59,17 @@ def problem_text(lang: str | None, error: dict) -> str:
     if sentence is None:
         return error["msg"]
     return render(lang, sentence.template, {name: value for name, value in context.items() if name != "error"})
+
+
+class Problem:
+    """One of pydantic's refusals kept as a parameter of a sentence ("{where}: {problem}"): said in
+    the reader's language, and as pydantic wrote it where the code's own words are wanted."""
+
+    def __init__(self, error: dict):
+        self.error = error
+
+    def text(self, lang: str | None) -> str:
+        return problem_text(lang, self.error).removeprefix("Value error, ")
+
+    def __str__(self) -> str:
+        return self.text(None)
