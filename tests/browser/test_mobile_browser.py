@@ -110,6 +110,8 @@ def test_error_pages_are_in_portuguese_with_a_way_back(browser, open_as, product
         response = page.goto(path)
         assert response.status == (404 if "ncontrada" in title else 403), path
         expect(page.locator("#error-page h1")).to_have_text(title)
+        if path == "/inbox/999999":  # the refusal's own words, in Portuguese
+            expect(page.locator("#error-detail")).to_have_text("não existe conversa com id 999999")
         text = words(page)
         assert not ENGLISH.findall(text), f"{path}: English on a Portuguese page: {ENGLISH.findall(text)} in {text!r}"
         expect(page.locator(".me-name")).to_have_text("Ana Lima")  # in the product's layout
