@@ -27,7 +27,9 @@ def people(make_user):
 @pytest.fixture
 def log(db, people):
     """Entries on three days: two by root on contacts, one by sofia on a channel, one by the system."""
-    today = datetime.now(UTC).replace(hour=15, minute=0, second=0, microsecond=0)
+    # Two days back, so the entries are older than the users' own (written now), as real ones are:
+    # an afternoon "today" was still to come in the hours after midnight UTC.
+    today = (datetime.now(UTC) - timedelta(days=2)).replace(hour=15, minute=0, second=0, microsecond=0)
     rows = [(people["admin"].id, "contact.update", "contact", 7, today - timedelta(days=2)),
             (people["sofia"].id, "channel.update", "channel", 1, today - timedelta(days=1)),
             (people["admin"].id, "contact.update", "contact", 8, today),

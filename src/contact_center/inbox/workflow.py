@@ -56,7 +56,7 @@ class StaleAction(Conflict):
     code = "stale"
 
     def __init__(self, message: str, *, status: str, assignee_id: int | None, assignee_name: str | None, **params):
-        super().__init__(message, **params)
+        super().__init__(message, assignee_name=assignee_name, **params)
         self.current = {"status": status, "assignee_id": assignee_id, "assignee_name": assignee_name}
 
     def as_dict(self, lang: str | None = None) -> dict:
