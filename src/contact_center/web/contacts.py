@@ -448,7 +448,7 @@ def _import_page(request: Request, session, user: User, contact_import: ContactI
                   report=report, rows=rows, fields=FIELDS, definitions=definitions, error=error,
                   labels={**FIELD_LABELS, **{d.key: d.label for d in definitions}},  # a change names its field
                   reason=lambda rejected: csv_io.rejection_reason(rejected.field, rejected.reason),
-                  stalled=imports.stalled(contact_import), status_words=imports.STATUS_WORDS,
+                  stalled=imports.stalled(contact_import),
                   has_rejections=imports.rejections_path(settings, contact_import).exists(), active_nav="contacts")
 
 
