@@ -19,7 +19,7 @@ from contact_center.audit.models import AuditEntry
 from contact_center.db import chunks, utcnow
 
 _ACTOR = "audit.actor"
-# Every action the product records, in the order the audit page offers them (labels in web/i18n.py).
+# Every action the product records, in the order the audit page offers them (labels in the catalogs, translations/).
 ACTIONS = (
     "auth.login", "auth.login_failed", "auth.logout", "auth.sessions_ended",
     "user.create", "user.update", "token.create", "token.revoke",

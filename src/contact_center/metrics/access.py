@@ -32,7 +32,7 @@ def parse_networks(text: str) -> tuple[Network, ...]:
 @dataclass(frozen=True)
 class Refusal:
     status: int  # 401: no or wrong token; 403: an address not allowed
-    key: str  # the message's key in web/i18n.py
+    key: str  # the message's key in the catalogs (translations/)
     values: dict
 
     def answer(self, accept_language: str | None) -> tuple[dict, dict[str, str]]:

@@ -15,7 +15,7 @@ MAX_ID = 2_147_483_647
 
 
 class ReportInputError(Exception):
-    """A filter that cannot be read: `key` names the sentence in web/i18n.py, `field` the input."""
+    """A filter that cannot be read: `key` names the sentence in the catalogs (translations/), `field` the input."""
 
     def __init__(self, key: str, field: str, **params):
         super().__init__(f"{key} ({field})")

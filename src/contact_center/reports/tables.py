@@ -10,7 +10,7 @@ from datetime import date
 
 @dataclass(frozen=True)
 class Column:
-    key: str  # the heading's key in web/i18n.py ("reports.col.<key>")
+    key: str  # the heading's key in the catalogs ("reports.col.<key>")
     # text | label (a word of ours, "reports.label.<value>") | day | int | rate (0–1; None when
     # nothing to count) | seconds (None: none measured)
     kind: str = "int"

@@ -23,7 +23,7 @@ from contact_center.web.i18n import request_language
 
 log = logging.getLogger(__name__)
 
-# What each kind of failure is called on the page: error.<kind>.title and error.<kind>.text in i18n.py.
+# What each kind of failure is called on the page: error.<kind>.title and error.<kind>.text in the catalogs (translations/).
 _KINDS = {403: "forbidden", 404: "not_found", 405: "not_found", 422: "invalid", 500: "server"}
 
 
