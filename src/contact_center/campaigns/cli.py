@@ -82,7 +82,8 @@ def list_campaigns(limit: int = typer.Option(30, help="How many, newest first.")
         summary = campaigns.summaries(session, [campaign.id for campaign in found])
         for campaign in found:
             counts = summary[campaign.id][1]
-            table.add_row(str(campaign.id), campaign.name, campaigns.STATUS_PT[campaign.status], str(campaign.total),
+            table.add_row(str(campaign.id), campaign.name, str(campaigns.STATUS_PT[campaign.status]),
+                          str(campaign.total),
                           str(counts["sent"] + counts["delivered"] + counts["read"]),
                           str(counts["delivered"] + counts["read"]), str(counts["failed"]),
                           campaign.waiting_reason or "")
