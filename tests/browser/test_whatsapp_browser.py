@@ -185,7 +185,7 @@ def test_after_the_window_closes_only_an_approved_template_goes_out(open_as, pro
     fields.nth(2).fill("10/12")
     form.locator("[data-role=send-template]").click()
     error = fields.nth(1).locator("xpath=..").locator("[data-role=field-error]")
-    expect(error).to_contain_text("more than 4 spaces")
+    expect(error).to_contain_text("mais de 4 espaços seguidos")
     assert whatsapp_sends(product, phone) == []
 
     fields.nth(1).fill("R$ 120,00")

@@ -23,7 +23,7 @@ from contact_center import __version__
 from contact_center.contacts.documents import format_cpf
 from contact_center.web import session as web_session
 from contact_center.errors import DomainError, InvalidValue
-from contact_center.translations import Words, catalog, text
+from contact_center.translations import Words
 from contact_center.web.i18n import LANGUAGES, pick, script_strings, translator
 from contact_center.contacts.fields import as_text as field_text
 
@@ -117,14 +117,6 @@ def said(value, lang: str) -> str:
     return value.text(lang) if isinstance(value, (DomainError, InvalidValue, Words)) else value
 
 
-def stored(reason: str | None, lang: str) -> str:
-    """A reason kept with a record as it was written (a message's status reason): in the page's
-    language when it is one of the product's fixed sentences; a provider's own words as they came."""
-    if not reason:
-        return ""
-    return text(lang, reason) if reason in catalog("pt-BR") else reason
-
-
 def context(request: Request, user=None, **values) -> dict:
     lang = pick(request.cookies.get(web_session.LANG_COOKIE))
     t = translator(lang)
@@ -133,7 +125,6 @@ def context(request: Request, user=None, **values) -> dict:
             "number": lambda value: f"{value:,}".replace(",", "." if lang == "pt-BR" else ","),
             "rate": lambda value: percent(value, lang),
             "say": lambda value: said(value, lang),
-            "stored": lambda value: stored(value, lang),
             "strings_json": Markup(json.dumps(script_strings(lang)).replace("<", "\\u003c")), **values}
 
 
