@@ -3,6 +3,7 @@ as a sentence plus its parameters, said by the edge in the reader's language."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -25,12 +26,19 @@ def test_no_message_in_the_code_is_missing_from_a_catalog():
     assert extract.check(found) == []
 
 
-def test_the_check_catches_a_missing_translation_and_a_message_built_on_the_spot(tmp_path, monkeypatch):
-    found = extract.Found(messages={"no parrot with id {parrot_id}": ["parrots.py:1"]},
-                          problems=["parrots.py:2: InvalidInput(...) is raised with a message built on the spot"])
+def test_the_check_catches_a_missing_translation_and_a_message_built_on_the_spot():
+    found = extract.Found()
+    source = (b'raise NotFound(f"no parrot with id {parrot_id}")\n'
+              b'raise NotFound("no parrot with id {parrot_id}", parrot_id=7)\n'
+              b'words = Words("the parrot " + name)\n'
+              b't(f"status.{state}")\n')  # a key built at run time is fine
+    read = extract._python({"NotFound"}, found)(io.BytesIO(source), None, None, {"filename": "parrots.py"})
+    found.messages = {message: [f"parrots.py:{line}"] for line, _name, message, _ in read}
+    assert found.messages == {"no parrot with id {parrot_id}": ["parrots.py:2"]}
     problems = extract.check(found)
-    assert any("is not in the pt-BR catalog" in p for p in problems)
-    assert any("built on the spot" in p for p in problems)
+    assert any("'no parrot with id {parrot_id}' is not in the pt-BR catalog" in p for p in problems)
+    assert [p.split(" is raised")[0] for p in problems if "built on the spot" in p] == [
+        "parrots.py:1: NotFound(...)", "parrots.py:3: Words(...)"]
 
 
 def test_a_domain_error_keeps_its_sentence_and_parameters():

@@ -18,6 +18,7 @@ import ast
 import re
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
@@ -59,8 +60,8 @@ def _python(errors: set[str], found: Found):
             if name in ("t", "Words") or name in errors:
                 if isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value.strip():
                     yield node.lineno, name, first.value, []
-                elif name in errors and isinstance(first, (ast.JoinedStr, ast.BinOp)) or (
-                        isinstance(first, ast.Call) and getattr(first.func, "attr", None) == "format"):
+                elif name != "t" and (isinstance(first, (ast.JoinedStr, ast.BinOp)) or (
+                        isinstance(first, ast.Call) and getattr(first.func, "attr", None) == "format")):
                     found.problems.append(f"{where}:{node.lineno}: {name}(...) is raised with a message built on "
                                           "the spot; write the sentence with {placeholders} and pass the values")
     return extract
@@ -84,7 +85,9 @@ def extract() -> Found:
     python = _python(errors, found)
 
     def python_with_name(fileobj, keywords, comment_tags, options):  # Babel does not say which file
-        return python(fileobj, keywords, comment_tags, {**options, "filename": getattr(fileobj, "name", "?")})
+        where = Path(getattr(fileobj, "name", "?"))
+        shown = where.relative_to(SOURCE) if where.is_relative_to(SOURCE) else where
+        return python(fileobj, keywords, comment_tags, {**options, "filename": str(shown)})
 
     methods = [("**.py", python_with_name),
                ("**/templates/**.html", babel_extract), ("**/static/**.js", _javascript_keys)]
