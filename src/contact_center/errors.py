@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-from contact_center.translations import render
+from contact_center.translations import Words
 
 
-class DomainError(Exception):
-    """A refusal, kept as its sentence (`message`, with {placeholders}) plus the values that fill it
-    (`params`), so the edge can say it in the reader's language: `message` is the sentence filled in
-    as written in the code, `text(lang)` the same in `lang` from the catalogs in translations/."""
+class DomainError(Words, Exception):
+    """A refusal, kept as its sentence (with {placeholders}) plus the values that fill it, so the
+    edge can say it in the reader's language: `message` is the sentence filled in as written in the
+    code, `text(lang)` the same in `lang` from the catalogs in translations/. Another refusal (an
+    InvalidValue) may be given as the message: its words are kept."""
 
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message, *, field: str | None = None, **params):
-        if not isinstance(message, str):  # another refusal passed on (an InvalidValue): its words
-            message, params = message.template, {**message.params, **params}
-        self.template = message
-        self.params = params
-        self.message = render(None, message, params)
+    def __init__(self, message: str | Words, *, field: str | None = None, **params):
+        Words.__init__(self, message, **params)
+        self.message = self.text(None)
         self.field = field
-        super().__init__(self.message)
-
-    def text(self, lang: str | None) -> str:
-        """The message in `lang` (None: as written in the code, which API clients read by default)."""
-        return self.message if lang is None else render(lang, self.template, self.params)
+        Exception.__init__(self, self.message)
 
     def as_dict(self, lang: str | None = None) -> dict:
         body: dict = {"code": self.code, "message": self.text(lang)}
@@ -33,19 +27,13 @@ class DomainError(Exception):
         return body
 
 
-class InvalidValue(ValueError):
+class InvalidValue(Words, ValueError):
     """A schema validator's refusal (pydantic reports it as a 422 problem), kept like a DomainError's
     message: the sentence and its parameters, so the edge can translate it."""
 
-    def __init__(self, message, **params):
-        if not isinstance(message, str):  # another refusal passed on: its words
-            message, params = message.template, {**message.params, **params}
-        self.template = message
-        self.params = params
-        super().__init__(render(None, message, params))
-
-    def text(self, lang: str | None) -> str:
-        return render(lang, self.template, self.params)
+    def __init__(self, message: str | Words, **params):
+        Words.__init__(self, message, **params)
+        ValueError.__init__(self, self.text(None))
 
     def __reduce__(self):  # pickled (a job's failure) with its words, whatever its constructor takes
         return _rebuilt, (type(self), self.args, self.__dict__)

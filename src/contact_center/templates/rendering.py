@@ -36,11 +36,11 @@ class TemplateError(InvalidValue):
     """A template that cannot be compiled or rendered: the sentence that says why, and its line."""
 
     def __init__(self, message: str | Words, line: int | None = None, **params):
-        problem = message if isinstance(message, Words) else Words(message, **params)
+        problem = Words(message, **params)
         if line:
-            super().__init__(_AT_LINE.template, line=line, problem=problem)
+            super().__init__(_AT_LINE, line=line, problem=problem)
         else:
-            super().__init__(problem.template, **problem.params)
+            super().__init__(problem)
         self.line = line
 
 

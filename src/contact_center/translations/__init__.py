@@ -59,10 +59,13 @@ def fill(text: str, values: dict) -> str:
 
 
 class Words:
-    """A phrase translated where it ends up: a part of a sentence passed as one of its parameters
-    (`Words('the template "{name}"', name=...)`), so each language can build the whole sentence."""
+    """A sentence and the values that fill its placeholders, translated where it ends up: a part of
+    a sentence passed as one of its parameters (`Words('the template "{name}"', name=...)`), so each
+    language can build the whole sentence; and, as their base, every refusal (errors.py)."""
 
-    def __init__(self, message: str, **params):
+    def __init__(self, message: str | Words, **params):
+        if isinstance(message, Words):  # words passed on (a refusal's, a fragment's): theirs, these added
+            message, params = message.template, {**message.params, **params}
         self.template = message
         self.params = params
 
@@ -76,8 +79,7 @@ class Words:
 def render(lang: str | None, message_id: str, params: dict) -> str:
     """`message_id` filled with `params`, in `lang` (None: as written in the code), parameters that
     are themselves words (a Words, a domain error) said in the same language."""
-    values = {name: value.text(lang) if hasattr(value, "text") and callable(value.text) else value
-              for name, value in params.items()}
+    values = {name: value.text(lang) if isinstance(value, Words) else value for name, value in params.items()}
     return fill(message_id if lang is None else text(lang, message_id), values)
 
 

@@ -7,7 +7,7 @@ placeholders), and a schema validator's own refusal (an InvalidValue) translates
 
 from __future__ import annotations
 
-from contact_center.translations import Words, render
+from contact_center.translations import Words
 
 # Pydantic's error type → its sentence, with the error's context as parameters.
 SENTENCES = {
@@ -49,27 +49,25 @@ def problem_text(lang: str | None, error: dict) -> str:
     context = error.get("ctx") or {}
     if error.get("type") == "json_invalid":
         position = error["loc"][-1] if error.get("loc") else "?"
-        return render(lang, SENTENCES["json_invalid"].template, {"error": context.get("error"), "position": position})
+        return Words(SENTENCES["json_invalid"], error=context.get("error"), position=position).text(lang)
     if lang is None:
         return error["msg"]
     reason = context.get("error")
-    if error.get("type") == "value_error" and hasattr(reason, "text"):
+    if error.get("type") == "value_error" and isinstance(reason, Words):
         return reason.text(lang)
     sentence = SENTENCES.get(error.get("type"))
     if sentence is None:
         return error["msg"]
-    return render(lang, sentence.template, {name: value for name, value in context.items() if name != "error"})
+    return Words(sentence, **{name: value for name, value in context.items() if name != "error"}).text(lang)
 
 
-class Problem:
+class Problem(Words):
     """One of pydantic's refusals kept as a parameter of a sentence ("{where}: {problem}"): said in
     the reader's language, and as pydantic wrote it where the code's own words are wanted."""
 
     def __init__(self, error: dict):
+        super().__init__(error["msg"])
         self.error = error
 
     def text(self, lang: str | None) -> str:
         return problem_text(lang, self.error).removeprefix("Value error, ")
-
-    def __str__(self) -> str:
-        return self.text(None)

@@ -317,10 +317,11 @@ def _field_errors(session, problems: dict[str, Exception], values: dict[str, str
             errors[name] = Words("o CPF {value} já é de outro contato ({name}, nº {id}): cada CPF pertence a um só "
                                  "contato", value=value, name=owner.name, id=owner.id)
         else:
-            errors[name] = Words(FIELD_ERRORS.get(name, Words("valor inválido")).template, value=value)
+            errors[name] = Words(FIELD_ERRORS.get(name, INVALID_VALUE), value=value)
     return errors
 
 
+INVALID_VALUE = Words("valor inválido")
 FIELD_ERRORS = {
     "name": Words("informe o nome do contato (até 200 caracteres)"),
     "mobile": Words("«{value}» não é um celular válido: use DDD e número, como (11) 90000-0001, ou +DDI para outro "

@@ -22,7 +22,6 @@ from markupsafe import Markup
 from contact_center import __version__
 from contact_center.contacts.documents import format_cpf
 from contact_center.web import session as web_session
-from contact_center.errors import DomainError, InvalidValue
 from contact_center.translations import Words
 from contact_center.web.i18n import LANGUAGES, pick, script_strings, translator
 from contact_center.contacts.fields import as_text as field_text
@@ -114,7 +113,7 @@ def said(value, lang: str) -> str:
     """A refusal (a domain error, Words) in the page's language; plain text as it is; nothing as ''."""
     if value is None or isinstance(value, Undefined):
         return ""
-    return value.text(lang) if isinstance(value, (DomainError, InvalidValue, Words)) else value
+    return value.text(lang) if isinstance(value, Words) else value
 
 
 def context(request: Request, user=None, **values) -> dict:
