@@ -343,7 +343,8 @@ def _records(source, mapping, delimiter, report: ImportReport, definitions=()):
     """(parser, the data records as (line, cells)) for a file; fills the report's encoding,
     delimiter, header and columns, and counts rows_read as records are taken."""
     if delimiter is not None and len(delimiter) != 1:
-        raise ImportFileError(f"the delimiter must be one character, not {delimiter!r}", field="delimiter")
+        raise ImportFileError("the delimiter must be one character, not {delimiter}", delimiter=repr(delimiter),
+                              field="delimiter")
     with _open_text(source) as (text, encoding):
         report.encoding = encoding
         lines, sample = _with_sample(text)
@@ -370,7 +371,7 @@ def _records(source, mapping, delimiter, report: ImportReport, definitions=()):
         try:
             yield parser, records()
         except csv.Error as exc:
-            raise ImportFileError(f"the file is not a readable CSV file: {exc}", field="file") from None
+            raise ImportFileError("the file is not a readable CSV file: {exc}", exc=exc, field="file") from None
 
 
 @contextmanager
@@ -630,23 +631,21 @@ def _plan_columns(header: list[str], mapping: Mapping[str, str] | None, delimite
     for wanted, target in (mapping or {}).items():
         target_name = target.strip().lower()
         if target_name not in FIELDS and target_name not in custom and target_name not in _IGNORE:
-            raise ImportFileError(
-                f"mapping {wanted!r} -> {target!r}: unknown field {target!r}; the fields are "
-                f"{', '.join((*FIELDS, *custom))}", field="mapping",
-            )
+            raise ImportFileError("mapping {wanted} -> {target}: unknown field {target}; the fields are {fields}",
+                                  field="mapping", wanted=repr(wanted), target=repr(target),
+                                  fields=", ".join((*FIELDS, *custom)))
         index = next((i for i, h in enumerate(stripped) if h == wanted.strip()), None)
         if index is None:
             index = next((i for i, c in enumerate(canonical) if c and c == _canonical(wanted)), None)
         if index is None:
-            raise ImportFileError(
-                f"mapping {wanted!r} -> {target!r}: the file has no column {wanted!r}; its columns are {_quoted(header)}",
-                field="mapping",
-            )
+            raise ImportFileError("mapping {wanted} -> {target}: the file has no column {wanted}; its columns are "
+                                  "{columns}", field="mapping", wanted=repr(wanted), target=repr(target),
+                                  columns=_quoted(header))
         used.add(index)
         if target_name in _IGNORE:
             continue
         if target_name in chosen:
-            raise ImportFileError(f"two columns are mapped to {target_name!r}", field="mapping")
+            raise ImportFileError("two columns are mapped to {target}", target=repr(target_name), field="mapping")
         chosen[target_name] = index
     for index, key in enumerate(canonical):
         name = _ALIAS_TO_FIELD.get(key)
@@ -664,12 +663,10 @@ def _plan_columns(header: list[str], mapping: Mapping[str, str] | None, delimite
             continue
         chosen[name] = index
     if "name" not in chosen or not {"phone", "mobile", "document"} & chosen.keys():
-        raise ImportFileError(
-            f"no usable columns: the file has {_quoted(header)} (read with delimiter {delimiter!r}); "
-            "expected a name column (nome, name) and at least one of phone (telefone, fone), "
-            "mobile (celular, whatsapp) or document (cpf, documento)",
-            field="columns",
-        )
+        raise ImportFileError("no usable columns: the file has {columns} (read with delimiter {delimiter}); expected "
+                              "a name column (nome, name) and at least one of phone (telefone, fone), mobile "
+                              "(celular, whatsapp) or document (cpf, documento)", field="columns",
+                              columns=_quoted(header), delimiter=repr(delimiter))
     return [(index, name) for name, index in chosen.items()]
 
 

@@ -341,10 +341,9 @@ def _begin(session_factory: sessionmaker[Session]) -> tuple[str, int] | None:
         state = _state(session)
         now = utcnow()
         if state.running_until is not None and state.running_until > now:
-            raise OdooSyncRunning(
-                f"outra sincronização com o Odoo está em andamento desde {state.last_started_at:%d/%m/%Y %H:%M:%S} UTC "
-                "(a periódica ou outro comando); espere ela terminar e veja `contact-center odoo status`",
-                field="odoo")
+            raise OdooSyncRunning("outra sincronização com o Odoo está em andamento desde {since} UTC (a periódica ou "
+                                  "outro comando); espere ela terminar e veja `contact-center odoo status`",
+                                  field="odoo", since=f"{state.last_started_at:%d/%m/%Y %H:%M:%S}")
         state.running_until = now + LEASE
         state.last_started_at = now
         state.last_finished_at = None

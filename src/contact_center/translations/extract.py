@@ -35,10 +35,18 @@ class Found:
 
 
 def error_names() -> set[str]:
-    """The domain error classes, whose first argument is a message to translate."""
-    import contact_center.app  # noqa: F401  (imports every router, and so every error class)
-    import contact_center.cli  # noqa: F401
+    """The domain error classes, whose first argument is a message to translate: every module of the
+    package is imported first, since some are only imported inside the functions that use them."""
+    import importlib
+    import pkgutil
+
+    import contact_center
     from contact_center.errors import DomainError, InvalidValue
+
+    for module in pkgutil.walk_packages(contact_center.__path__, "contact_center."):
+        # Revision scripts run only under Alembic; __main__ would run the command line.
+        if ".migrations." not in module.name and not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
 
     names, todo = set(), [DomainError, InvalidValue]
     while todo:
