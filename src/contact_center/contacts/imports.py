@@ -45,9 +45,9 @@ SUMMARY_CHANGES = 200
 SUMMARY_REJECTIONS = 50
 SNIFF = 8192
 # Files that are certainly not CSV, by their first bytes.
-_NOT_CSV = ((b"PK\x03\x04", "uma planilha do Excel (.xlsx) ou outro arquivo compactado"),
-            (b"\xd0\xcf\x11\xe0", "uma planilha do Excel antiga (.xls)"),
-            (b"%PDF", "um PDF"))
+_NOT_CSV = ((b"PK\x03\x04", Words("uma planilha do Excel (.xlsx) ou outro arquivo compactado")),
+            (b"\xd0\xcf\x11\xe0", Words("uma planilha do Excel antiga (.xls)")),
+            (b"%PDF", Words("um PDF")))
 
 
 def _folder(settings: Settings) -> Path:

@@ -21,13 +21,14 @@ from contact_center.db import truncate_wal
 from contact_center.errors import InvalidInput
 from contact_center.privacy.personal_data import TABLES, ErasureContext, find_subject
 from contact_center.settings import Settings
+from contact_center.translations import Words
 from contact_center.unit_of_work import after_commit
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 500
 
 
-def _required(value: str | None, field: str, what: str) -> str:
+def _required(value: str | None, field: str, what: Words) -> str:
     value = (value or "").strip()
     if not value:
         raise InvalidInput("{field_name}: informe {what}; o pedido fica registrado na auditoria",
@@ -42,8 +43,8 @@ def erase_contact(session: Session, contact_id: int, *, reason: str, requested_b
                   settings: Settings) -> dict[str, int]:
     """Erase the contact's personal data; returns what was erased, counted. The caller commits;
     media files go once it has."""
-    reason = _required(reason, "reason", "o motivo do pedido (por exemplo, \"pedido do titular por e-mail\")")
-    requested_by = _required(requested_by, "requested_by", "quem pediu a exclusão")
+    reason = _required(reason, "reason", Words('o motivo do pedido (por exemplo, "pedido do titular por e-mail")'))
+    requested_by = _required(requested_by, "requested_by", Words("quem pediu a exclusão"))
     subject = find_subject(session, get_contact(session, contact_id))
     context = ErasureContext(settings=settings)
     for table in TABLES:
