@@ -4,11 +4,13 @@ contact_center/translations (pt-BR by default, English when chosen)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from functools import lru_cache
 
 from contact_center.translations import DEFAULT, LANGUAGES, catalog, fill, from_header, pick, text
 
-__all__ = ["DEFAULT", "LANGUAGES", "pick", "request_language", "script_strings", "translator"]
+__all__ = ["DEFAULT", "LANGUAGES", "pick", "request_language", "script_strings_json", "translator"]
 
 
 def translator(lang: str) -> Callable[..., str]:
@@ -20,9 +22,13 @@ def translator(lang: str) -> Callable[..., str]:
     return t
 
 
-def script_strings(lang: str) -> dict[str, str]:
+@lru_cache(maxsize=None)
+def script_strings_json(lang: str) -> str:
+    """The page script's words ("js." keys, without it) as JSON safe inside a <script>: built once
+    per language, since the catalogs do not change while the process runs."""
     strings = {**catalog(DEFAULT), **catalog(pick(lang))}
-    return {key[3:]: value for key, value in strings.items() if key.startswith("js.")}
+    words = {key[3:]: value for key, value in strings.items() if key.startswith("js.")}
+    return json.dumps(words).replace("<", "\\u003c")
 
 
 def request_language(request) -> str | None:

@@ -8,7 +8,6 @@ rendered here or plain text (textContent).
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -23,7 +22,7 @@ from contact_center import __version__
 from contact_center.contacts.documents import format_cpf
 from contact_center.web import session as web_session
 from contact_center.translations import Words
-from contact_center.web.i18n import LANGUAGES, pick, script_strings, translator
+from contact_center.web.i18n import LANGUAGES, pick, script_strings_json, translator
 from contact_center.contacts.fields import as_text as field_text
 
 try:
@@ -124,7 +123,7 @@ def context(request: Request, user=None, **values) -> dict:
             "number": lambda value: f"{value:,}".replace(",", "." if lang == "pt-BR" else ","),
             "rate": lambda value: percent(value, lang),
             "say": lambda value: said(value, lang),
-            "strings_json": Markup(json.dumps(script_strings(lang)).replace("<", "\\u003c")), **values}
+            "strings_json": Markup(script_strings_json(lang)), **values}
 
 
 def render(request: Request, name: str, user=None, status_code: int = 200, **values) -> HTMLResponse:
