@@ -900,7 +900,7 @@ class _BatchWriter:
                 given.setdefault(target.id, {}).update(values)
         if not given:
             return {}
-        held = custom_fields.values_for(session, list(given))
+        held = custom_fields.values_for(session, list(given), self.definitions.values())
         found: dict[int, dict[str, tuple[str | None, str]]] = {}
         for contact_id, values in given.items():
             for field_id, stored in values.items():
@@ -1111,7 +1111,7 @@ def _export(session: Session, out: IO[str], condition) -> int:
         if not rows:
             return written
         tags = contact_tags.names_by_contact(session, [row.id for row in rows])
-        values = custom_fields.values_for(session, [row.id for row in rows]) if definitions else {}
+        values = custom_fields.values_for(session, [row.id for row in rows], definitions) if definitions else {}
         for row in rows:
             held = values.get(row.id, {})
             writer.writerow((

@@ -237,9 +237,11 @@ def values_of(contact: Contact) -> dict[str, Any]:
     return {row.field.key: typed(row.field, _stored(row)) for row in contact.field_values}
 
 
-def values_for(session: Session, contact_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """Many contacts' values at once, typed, by contact id (contacts without values are absent)."""
-    by_id = {d.id: d for d in definitions(session)}
+def values_for(session: Session, contact_ids: Iterable[int],
+               known: Iterable[FieldDefinition] | None = None) -> dict[int, dict[str, Any]]:
+    """Many contacts' values at once, typed, by contact id (contacts without values are absent).
+    `known`: the field definitions, when the caller has read them already (a batch, an export)."""
+    by_id = {d.id: d for d in (definitions(session) if known is None else known)}
     found: dict[int, dict[str, Any]] = {}
     for chunk in chunks(list(contact_ids)):
         rows = session.execute(select(ContactFieldValue.contact_id, ContactFieldValue.field_id,
