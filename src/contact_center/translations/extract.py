@@ -123,8 +123,7 @@ def update(found: Found) -> dict[str, int]:
             del read[message]
         new = [message for message in found.messages if message not in read]
         for message in new:
-            read.add(message, "", locations=[(where.rsplit(":", 1)[0], int(where.rsplit(":", 1)[1]))
-                                              for where in found.messages[message][:1]])
+            read.add(message, "")  # no location: the catalogs are written without them
         if new or gone:
             with open(catalog_path(lang), "wb") as file:
                 write_po(file, read, width=100, no_location=True, sort_output=False)
