@@ -15,7 +15,14 @@ from contact_center.settings import Settings
 from contact_center.templates.models import Template
 from tests.templates.hostile import CPU, CPU_SECONDS, HOSTILE_PARAMS, SAMPLE_PARAMS, SIZE
 
-FAST = 0.9  # seconds: a refusal is answered well under a second, whatever stopped it
+# A refusal costs the server well under a second of CPU, whatever stopped it; the wall clock is
+# bounded loosely too, since on a busy machine the same CPU second can take several to arrive.
+FAST_CPU, FAST_WALL = 0.9, 3.0
+
+
+def clock() -> tuple[float, float]:
+    """Now on the wall clock and on this process's CPU clock (the app runs in the test's process)."""
+    return time.perf_counter(), time.process_time()
 
 
 @pytest.fixture
@@ -37,12 +44,13 @@ def channel(client, admin_headers, sandbox):
         "settings": {"base_url": sandbox.base_url, "price_per_segment": "0.07"}}, headers=admin_headers).json()
 
 
-def refused(response, words: str, started: float) -> None:
-    elapsed = time.perf_counter() - started
+def refused(response, words: str, started: tuple[float, float]) -> None:
+    wall, cpu = (now - then for now, then in zip(clock(), started))
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["field"] == "body" and "refused" in error["message"] and words in error["message"], error
-    assert elapsed < FAST, f"answered after {elapsed:.2f} s"
+    assert cpu < FAST_CPU, f"answered after {cpu:.2f} s of CPU"
+    assert wall < FAST_WALL, f"answered after {wall:.2f} s"
 
 
 def stored_template(db, body: str) -> int:
@@ -55,7 +63,7 @@ def stored_template(db, body: str) -> int:
 
 @pytest.mark.parametrize("source,limit,words", HOSTILE_PARAMS)
 def test_create_refuses_and_stores_nothing(client, supervisor_headers, db, source, limit, words):
-    started = time.perf_counter()
+    started = clock()
     response = client.post("/api/templates", json={"name": "T", "body": source}, headers=supervisor_headers)
     refused(response, words, started)
     assert client.get("/api/templates", headers=supervisor_headers).json() == []
@@ -66,7 +74,7 @@ def test_create_refuses_and_stores_nothing(client, supervisor_headers, db, sourc
 def test_an_agents_preview_is_refused(client, supervisor_headers, agent_headers, source, limit, words):
     template = client.post("/api/templates", json={"name": "T", "body": "Oi {{ contact.first_name }}"},
                            headers=supervisor_headers).json()
-    started = time.perf_counter()
+    started = clock()
     response = client.post(f"/api/templates/{template['id']}/preview", json={"body": source}, headers=agent_headers)
     refused(response, words, started)
 
@@ -75,7 +83,7 @@ def test_an_agents_preview_is_refused(client, supervisor_headers, agent_headers,
 def test_update_refuses_and_keeps_the_body(client, supervisor_headers, source, limit, words):
     template = client.post("/api/templates", json={"name": "T", "body": "Oi {{ contact.first_name }}"},
                            headers=supervisor_headers).json()
-    started = time.perf_counter()
+    started = clock()
     response = client.patch(f"/api/templates/{template['id']}", json={"body": source}, headers=supervisor_headers)
     refused(response, words, started)
     assert client.get(f"/api/templates/{template['id']}", headers=supervisor_headers).json()["body"] == \
@@ -87,7 +95,7 @@ def test_update_refuses_and_keeps_the_body(client, supervisor_headers, source, l
 def test_bulk_send_refuses_the_body_once(client, admin_headers, channel, db, sandbox, source, limit, words, confirm):
     for i in range(3):
         client.post("/api/contacts", json={"name": f"Cliente {i}", "mobile": f"11 90000-000{i}"}, headers=admin_headers)
-    started = time.perf_counter()
+    started = clock()
     response = client.post("/api/sms/bulk", json={"body": source, "search": "", "confirm": confirm},
                            headers=admin_headers)
     refused(response, words, started)  # once for the body, not once per recipient
@@ -103,18 +111,18 @@ def test_a_stored_template_is_refused_by_the_composer_and_the_api(client, admin_
     sent = client.post("/api/sms", json={"contact_id": contact["id"], "body": "Olá"}, headers=admin_headers).json()
     template_id = stored_template(db, source)
 
-    started = time.perf_counter()
+    started = clock()
     response = client.post(f"/api/conversations/{sent['conversation_id']}/render-template",
                            json={"template_id": template_id}, headers=admin_headers)
     refused(response, words, started)
 
-    started = time.perf_counter()
+    started = clock()
     response = client.post("/api/sms", json={"contact_id": contact["id"], "template_id": template_id},
                            headers=admin_headers)
     refused(response, words, started)
     assert db.scalar(select(func.count()).select_from(Message)) == 1  # only the first "Olá"
 
-    started = time.perf_counter()
+    started = clock()
     response = client.post(f"/api/templates/{template_id}/preview", json={}, headers=agent_headers)
     refused(response, words, started)
 
