@@ -198,14 +198,23 @@ def window_seconds_left(conversation: Conversation, channel: Channel, now: datet
 # cost more than the database's own work.
 
 def claim_for_dispatch(session: Session, message_ids: list[int]) -> list:
-    """queued → sending, in one statement: whoever flips the row owns the send; others get nothing.
+    """queued → sending: whoever flips the row owns the send; others get nothing.
     The batch reference is cleared: a claimed message without one has not been handed over yet.
     Returns the claimed rows' (id, channel_id), by id."""
     now = utcnow()
+    # PostgreSQL: the rows are locked first, skipping any another transaction holds (it is changing
+    # their state, so they are not ours to send): waiting for them is how a claim and a campaign's
+    # release deadlocked. The sweeper re-queues whatever is left queued.
+    # Two statements: as a subquery of the UPDATE, PostgreSQL may run the locking SELECT again.
+    claimable = list(session.scalars(
+        select(Message.id).where(Message.id.in_(message_ids), Message.status == "queued",
+                                 or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
+        .order_by(Message.id).with_for_update(skip_locked=True)))
+    if not claimable:
+        return []
     claimed = session.execute(
         update(Message)
-        .where(Message.id.in_(message_ids), Message.status == "queued",
-               or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
+        .where(Message.id.in_(claimable), Message.status == "queued")
         .values(status="sending", claimed_at=now, attempts=Message.attempts + 1, batch_reference=None)
         .returning(Message.id, Message.channel_id)
     ).all()
@@ -335,10 +344,18 @@ def _put_back(session: Session, messages: list[Message], reason: str, next_attem
 
 def release_scheduled(session: Session, campaign_id: int, limit: int) -> list[int]:
     """Up to `limit` of the campaign's scheduled messages, oldest first, become queued for dispatch.
-    A row is released once even when two pumps run at the same time (the UPDATE re-checks it)."""
+    A row is released once even when two pumps run at the same time (the UPDATE re-checks it).
+    PostgreSQL: the rows are locked first, skipping those another pump holds. Without it, a pump
+    that waited on another's rows re-checked them once that one committed and kept them locked
+    while a worker was claiming them from the first pump: a deadlock that lost the batch's job."""
     now = utcnow()
-    batch = (select(Message.id).where(Message.campaign_id == campaign_id, Message.status == "scheduled")
-             .order_by(Message.id).limit(limit).scalar_subquery())
+    # Two statements: as a subquery of the UPDATE, PostgreSQL may run the locking SELECT again
+    # and release more than `limit`.
+    batch = list(session.scalars(
+        select(Message.id).where(Message.campaign_id == campaign_id, Message.status == "scheduled")
+        .order_by(Message.id).limit(limit).with_for_update(skip_locked=True)))
+    if not batch:
+        return []
     return list(session.scalars(update(Message).where(Message.id.in_(batch), Message.status == "scheduled")
                                 .values(status="queued", queued_at=now, updated_at=now).returning(Message.id)))
 
