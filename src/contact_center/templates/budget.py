@@ -68,7 +68,7 @@ class TemplateBudget:
         return BudgetExceeded("max_output_bytes", Words("refused: the message would be larger than the size limit "
                                                         "of {limit} bytes", limit=f"{self.max_output_bytes:,}"))
 
-    def size_refusal(self, what: str, size: int | None = None) -> BudgetExceeded:
+    def size_refusal(self, what: str | Words, size: int | None = None) -> BudgetExceeded:
         limit = f"{self.max_output_bytes:,}"
         if size is not None and size < 10**15:
             return BudgetExceeded("max_output_bytes", Words("refused: {what} would be larger than the size limit of "
@@ -85,16 +85,28 @@ class TemplateBudget:
                                     factor=BUILT_FACTOR, limit=f"{self.max_output_bytes:,}"))
 
 
-def number_refusal(what: str, digits: float) -> BudgetExceeded:
-    about = f"about {int(digits):,}" if digits < 10**15 else "more than a million billion"
-    return BudgetExceeded("number_digits", f"refused: {what} would have {about} digits; numbers in templates are "
-                                           f"limited to {MAX_NUMBER_DIGITS:,} digits")
+def number_refusal(what: str | Words, digits: float) -> BudgetExceeded:
+    limit = f"{MAX_NUMBER_DIGITS:,}"
+    if digits < 10**15:
+        return BudgetExceeded("number_digits", Words("refused: {what} would have about {digits} digits; numbers in "
+                                                     "templates are limited to {limit} digits", what=what,
+                                                     digits=f"{int(digits):,}", limit=limit))
+    return BudgetExceeded("number_digits", Words("refused: {what} would have more than a million billion digits; "
+                                                 "numbers in templates are limited to {limit} digits", what=what,
+                                                 limit=limit))
 
 
 def items_refusal(what: str, count: float) -> BudgetExceeded:
-    amount = f"{int(count):,}" if count < 10**15 else "too many"
-    return BudgetExceeded("items", f"refused: {what} would have {amount} items; templates are limited to "
-                                   f"{MAX_ITEMS:,}")
+    limit = f"{MAX_ITEMS:,}"
+    if count < 10**15:
+        return BudgetExceeded("items", Words("refused: {what} would have {count} items; templates are limited to "
+                                             "{limit}", what=what, count=f"{int(count):,}", limit=limit))
+    return BudgetExceeded("items", Words("refused: {what} would have too many items; templates are limited to "
+                                         "{limit}", what=what, limit=limit))
+
+
+# What a refusal names, when it is not the template's own expression.
+A_NUMBER = Words("a number")
 
 
 class BudgetExceeded(BaseException):
@@ -216,7 +228,7 @@ def measure(value, state: RenderState, limit: int | None = None, *, namespace_al
         elif kind is int or kind is bool:
             bits = item.bit_length()
             if bits > MAX_NUMBER_BITS:
-                raise number_refusal("a number", bits / 3.32)
+                raise number_refusal(A_NUMBER, bits / 3.32)
             total += bits * 77 // 256 + 1  # digits: bits × log10(2)
         elif isinstance(item, _CONTAINERS):
             known = state.sizes.get(id(item))

@@ -32,6 +32,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter, Se
 from jinja2.utils import _PassArg, generate_lorem_ipsum
 from markupsafe import EscapeFormatter, Markup, soft_str
 
+from contact_center.translations import Words
 from contact_center.templates.budget import (
     MAX_ITEMS, MAX_NUMBER_BITS, MAX_NUMBER_DIGITS, MAX_STRIP_CHARACTERS, BudgetExceeded, RenderState, _local, current,
     items_refusal, measure, number_refusal, remember,
@@ -45,7 +46,18 @@ class NotAvailable(SecurityError):
 _BUILT_TYPES = (str, list, tuple, dict)
 
 
-def account(value, state: RenderState, what: str):
+# What refusals name, in the reader's language (the template's own expressions are quoted as written).
+A_FORMAT_FIELD = Words("a format field")
+THE_FORMATTED_TEXT = Words("the formatted text")
+THE_TEXT = Words("the text")
+THE_FORMAT_RESULT = Words("the |format result")
+BLOCK_TEXT = Words("the text of a block or macro")
+JOINED_VALUE = Words("a value joined with ~")
+JOINED_RESULT = Words("the result of ~")
+CALL_RESULT = Words("the result of the call")
+
+
+def account(value, state: RenderState, what: str | Words):
     """`value`, once measured against the size limit; text and containers are added to what the
     render has built (a range, a generator or a macro holds no text of its own)."""
     size = len(value) if type(value) is str else measure(value, state)
@@ -58,21 +70,23 @@ def account(value, state: RenderState, what: str):
     return value
 
 
-def _check_size(size: int, state: RenderState, what: str) -> None:
+def _check_size(size: int, state: RenderState, what: str | Words) -> None:
     if size > state.limit:
         raise state.budget.size_refusal(what, size)
 
 
-def _describe(value) -> str:
+def _describe(value) -> str | Words:
     """A short name for an operand in a refusal (never the whole of a long value)."""
     if isinstance(value, str):
-        return repr(value) if len(value) <= 20 else f"a text of {len(value):,} characters"
+        return repr(value) if len(value) <= 20 else Words("a text of {count} characters", count=f"{len(value):,}")
     if isinstance(value, int):
         digits = value.bit_length() * 77 // 256
-        return str(value) if digits <= 20 else f"a number of about {digits:,} digits"
+        return str(value) if digits <= 20 else Words("a number of about {count} digits", count=f"{digits:,}")
     if isinstance(value, (list, tuple)):
-        return f"a list of {len(value):,} item{'' if len(value) == 1 else 's'}"
-    return f"a {type(value).__name__} value"
+        if len(value) == 1:
+            return Words("a list of 1 item")
+        return Words("a list of {count} items", count=f"{len(value):,}")
+    return Words("a {kind} value", kind=type(value).__name__)
 
 
 def _count(value) -> int:
@@ -85,7 +99,7 @@ def _count(value) -> int:
 def _check_binop(operator: str, left, right, state: RenderState) -> int | None:
     """Refuse `left <operator> right` when its result would be too big; the size of a repeated
     sequence, computed here, is returned so that it need not be walked again."""
-    what = f"{_describe(left)} {operator} {_describe(right)}"
+    what = Words("{left} {operator} {right}", left=_describe(left), operator=operator, right=_describe(right))
     if operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
         # bits of the result ≈ exponent × log2|base|; an exponent over a million is too big for any base ≥ 2
         bits = math.inf if right > 10**6 else right * math.log2(abs(left))
@@ -106,7 +120,7 @@ def _check_binop(operator: str, left, right, state: RenderState) -> int | None:
         _check_size(size, state, what)
         return size
     elif operator == "%" and isinstance(left, str):
-        _check_size(printf_size(left, right, state), state, f"{_describe(left)} % …")
+        _check_size(printf_size(left, right, state), state, Words("{left} % …", left=_describe(left)))
     return None
 
 
@@ -146,7 +160,7 @@ def printf_size(text: str, args, state: RenderState) -> int:
 _NUMBERS = re.compile(r"\d+")
 
 
-def check_format_spec(spec: str, state: RenderState, what: str) -> None:
+def check_format_spec(spec: str, state: RenderState, what: str | Words) -> None:
     """`{:>1000000000}`, `{:.1000000f}`: no width or precision in a format spec may pass the size limit."""
     for number in _NUMBERS.findall(spec):
         if len(number) > 9 or int(number) > state.limit:
@@ -162,11 +176,11 @@ class _Formatter(SandboxedFormatter):
 
     def format_field(self, value, format_spec: str):
         state = current()
-        check_format_spec(format_spec, state, "a format field")
-        account(value, state, "a format field")
+        check_format_spec(format_spec, state, A_FORMAT_FIELD)
+        account(value, state, A_FORMAT_FIELD)
         result = super().format_field(value, format_spec)
         self.total += len(result)
-        _check_size(self.total, state, "the formatted text")
+        _check_size(self.total, state, THE_FORMATTED_TEXT)
         return result
 
 
@@ -177,7 +191,7 @@ class _EscapeFormatter(_Formatter, EscapeFormatter):
 # --- methods -------------------------------------------------------------------------------------
 
 def _check_width(state, text, width=0, *_):
-    _check_size(max(len(text), _count(width)), state, f"{_describe(text)} padded to {_describe(width)}")
+    _check_size(max(len(text), _count(width)), state, Words("{text} padded to {width}", text=_describe(text), width=_describe(width)))
 
 
 def _check_expandtabs(state, text, tabsize=8):
@@ -193,7 +207,7 @@ def replaced_size(text: str, old: str, new: str, count=-1) -> int:
 
 def _check_replace(state, text, old="", new="", count=-1, *_):
     if isinstance(old, str) and isinstance(new, str):
-        _check_size(replaced_size(text, old, new, count), state, f"replace({_describe(old)}, {_describe(new)})")
+        _check_size(replaced_size(text, old, new, count), state, Words("replace({old}, {new})", old=_describe(old), new=_describe(new)))
 
 
 def _check_strip(state, text, chars=None, *_):
@@ -225,7 +239,7 @@ def _checked_join(state: RenderState, separator: str, join, iterable):
     for item in iterable:
         items.append(item)
         total += (len(item) if isinstance(item, str) else 0) + len(separator)
-        _check_size(total, state, f"{_describe(separator)}.join(…)")
+        _check_size(total, state, Words("{separator}.join(…)", separator=_describe(separator)))
     return join(items)
 
 
@@ -237,7 +251,7 @@ def checked_filter(name: str, func, check=None):
 
     Marked as taking the context so that Jinja never runs it while compiling."""
     pass_arg = _PassArg.from_obj(func)
-    what = f"the result of |{name}"
+    what = Words("the result of |{name}", name=name)
 
     @pass_context
     def checked(context, value, *args, **kwargs):
@@ -260,7 +274,7 @@ def checked_filter(name: str, func, check=None):
 
 def _text(value, state: RenderState) -> str:
     if not isinstance(value, str):
-        account(value, state, "the text")
+        account(value, state, THE_TEXT)
     return soft_str(value)
 
 
@@ -271,11 +285,11 @@ def _filter_center(state, value, width=80):
 def _filter_indent(state, s, width=4, first=False, blank=False):
     text = _text(s, state)
     indent = len(width) if isinstance(width, str) else _count(width)
-    _check_size(len(text) + (text.count("\n") + 2) * max(indent, 0), state, f"indent({_describe(width)})")
+    _check_size(len(text) + (text.count("\n") + 2) * max(indent, 0), state, Words("indent({width})", width=_describe(width)))
 
 
 def _filter_format(state, value, *args, **kwargs):
-    _check_size(printf_size(_text(value, state), kwargs or args, state), state, "the |format result")
+    _check_size(printf_size(_text(value, state), kwargs or args, state), state, THE_FORMAT_RESULT)
 
 
 def _filter_replace(state, s, old, new, count=None):
@@ -288,7 +302,7 @@ def _filter_trim(state, value, chars=None):
 
 def _filter_round(state, value, precision=0, method="common"):
     if isinstance(precision, int) and abs(precision) > MAX_NUMBER_DIGITS:  # |round computes 10 ** precision
-        raise number_refusal(f"round to {_describe(precision)} places", abs(precision))
+        raise number_refusal(Words("round to {places} places", places=_describe(precision)), abs(precision))
 
 
 def _filter_batch(state, value, linecount, fill_with=None):
@@ -296,7 +310,7 @@ def _filter_batch(state, value, linecount, fill_with=None):
     if count > MAX_ITEMS:
         raise items_refusal(f"batch({count:,})", count)
     if fill_with is not None:
-        _check_size(count * measure(fill_with, state), state, f"batch({count:,}) filled")
+        _check_size(count * measure(fill_with, state), state, Words("batch({count}) filled", count=f"{count:,}"))
 
 
 def _filter_slice(state, value, slices, fill_with=None):
@@ -304,7 +318,7 @@ def _filter_slice(state, value, slices, fill_with=None):
     if count > MAX_ITEMS:
         raise items_refusal(f"slice({count:,})", count)
     if fill_with is not None:
-        _check_size(count * measure(fill_with, state), state, f"slice({count:,}) filled")
+        _check_size(count * measure(fill_with, state), state, Words("slice({count}) filled", count=f"{count:,}"))
 
 
 def _join(eval_ctx, value, d="", attribute=None):
@@ -318,7 +332,7 @@ def _join(eval_ctx, value, d="", attribute=None):
     for item in value:
         items.append(item)
         total += measure(item, state) + separator
-        _check_size(total, state, f"join({_describe(d)})")
+        _check_size(total, state, Words("join({separator})", separator=_describe(d)))
     return sync_do_join(eval_ctx, items, d)
 _join.jinja_pass_arg = _PassArg.eval_context
 
@@ -333,13 +347,13 @@ def _wordwrap(environment, s, width=79, break_long_words=True, wrapstring=None, 
         # 2 × len / width + 1 lines a paragraph, known before the (slow) wrapping.
         most_lines = 2 * len(text) // width + text.count("\n") + 2
         _check_size(len(text) + most_lines * len(soft_str(wrapstring)), state,
-                    f"wordwrap with {_describe(wrapstring)}")
+                    Words("wordwrap with {text}", text=_describe(wrapstring)))
     paragraphs = [textwrap.wrap(line, width=width, expand_tabs=False, replace_whitespace=False,
                                 break_long_words=break_long_words, break_on_hyphens=break_on_hyphens)
                   for line in text.splitlines()]
     lines = sum(len(lines) for lines in paragraphs) + len(paragraphs)
     size = sum(len(line) for lines in paragraphs for line in lines) + lines * len(soft_str(wrapstring))
-    _check_size(size, state, f"wordwrap with {_describe(wrapstring)}")
+    _check_size(size, state, Words("wordwrap with {text}", text=_describe(wrapstring)))
     return wrapstring.join(wrapstring.join(lines) for lines in paragraphs)
 _wordwrap.jinja_pass_arg = _PassArg.environment
 
@@ -509,7 +523,7 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
         if not isinstance(pieces, list):  # Template.render and block references pass a generator
             pieces = list(pieces)  # each piece already went through checked_output
         size = sum(map(len, pieces))
-        _check_size(size, state, "the text of a block or macro")
+        _check_size(size, state, BLOCK_TEXT)
         state.add_built(size)
         return "".join(pieces)
 
@@ -520,27 +534,27 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
         total = 0
         for value in values:
             if type(value) is not str:
-                account(value, state, "a value joined with ~")
+                account(value, state, JOINED_VALUE)
                 value = soft_str(value)
             total += len(value)
             pieces.append(value)
-        _check_size(total, state, "the result of ~")
+        _check_size(total, state, JOINED_RESULT)
         state.add_built(total)
         if autoescape:
-            return account(markup_join(pieces), state, "the result of ~")
+            return account(markup_join(pieces), state, JOINED_RESULT)
         return "".join(pieces)
 
     @staticmethod
     def checked_value(value):
         """A list, tuple or dict written in the template."""
-        return account(value, current(), f"the {type(value).__name__} written in the template")
+        return account(value, current(), Words("the {kind} written in the template", kind=type(value).__name__))
 
     @staticmethod
     def checked_store(value):
         state = current()
         size = measure(value, state, namespace_allowed=False)
         if size > state.limit:
-            raise state.budget.size_refusal("the value stored in the namespace")
+            raise state.budget.size_refusal(Words("the value stored in the namespace"))
         state.add_built(size)
         return value
 
@@ -552,13 +566,13 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
         result = self.binop_table[operator](left, right)
         if size is not None and not isinstance(result, str):
             remember(result, size, state)
-        return account(result, state, f"the result of {operator}")
+        return account(result, state, Words("the result of {operator}", operator=operator))
 
     def call(self, context, obj, /, *args, **kwargs):
         state = _local.state or current()
         if state.expired:
             raise state.budget.cpu_refusal()
-        return account(super().call(context, obj, *args, **kwargs), state, "the result of the call")
+        return account(super().call(context, obj, *args, **kwargs), state, CALL_RESULT)
 
     def is_safe_attribute(self, obj, attr: str, value) -> bool:
         if attr.startswith("_"):
