@@ -219,11 +219,17 @@ def _per_hour(session: Session, column):
     return func.substr(column, 1, 13)  # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
 
 
+def _day_of_hour(hour: str) -> date:
+    """The Brasília day of a UTC hour written 'YYYY-MM-DD HH' (sliced: strptime costs more than the
+    query for a 90-day report's hours)."""
+    return _local_day(datetime(int(hour[:4]), int(hour[5:7]), int(hour[8:10]), int(hour[11:13]), tzinfo=UTC))
+
+
 def _days_of_hours(rows) -> Counter:
     """(hour text, count) rows summed into Brasília days."""
     days: Counter = Counter()
     for hour, count in rows:
-        days[_local_day(datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC))] += count
+        days[_day_of_hour(hour)] += count
     return days
 
 
