@@ -49,7 +49,6 @@ class PhoneNumberError(InvalidValue):
     def __init__(self, raw: str, reason: Words) -> None:
         super().__init__("{phone} {reason}", phone=repr(raw), reason=reason)
         self.raw = raw
-        self.reason = str(reason)
 
 
 @dataclass(frozen=True, slots=True)
