@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 import re
 import textwrap
-from functools import update_wrapper
+from collections.abc import Callable
+from functools import cache, update_wrapper
 from types import BuiltinMethodType, MethodType
 
 from jinja2 import StrictUndefined, nodes, pass_context
@@ -57,6 +58,17 @@ JOINED_RESULT = Words("the result of ~")
 CALL_RESULT = Words("the result of the call")
 
 
+# Named once per operator and kind, not at each operation a render makes.
+@cache
+def _result_of(operator: str) -> Words:
+    return Words("the result of {operator}", operator=operator)
+
+
+@cache
+def _written_in_template(kind: str) -> Words:
+    return Words("the {kind} written in the template", kind=kind)
+
+
 def account(value, state: RenderState, what: str | Words):
     """`value`, once measured against the size limit; text and containers are added to what the
     render has built (a range, a generator or a macro holds no text of its own)."""
@@ -70,9 +82,11 @@ def account(value, state: RenderState, what: str | Words):
     return value
 
 
-def _check_size(size: int, state: RenderState, what: str | Words) -> None:
+def _check_size(size: int, state: RenderState, what: str | Words | Callable[[], Words]) -> None:
+    """Refuse `size` over the limit; `what` names it, or builds the name when it comes to that
+    (where the check runs at every operation of a render)."""
     if size > state.limit:
-        raise state.budget.size_refusal(what, size)
+        raise state.budget.size_refusal(what() if callable(what) else what, size)
 
 
 def _describe(value) -> str | Words:
@@ -99,17 +113,19 @@ def _count(value) -> int:
 def _check_binop(operator: str, left, right, state: RenderState) -> int | None:
     """Refuse `left <operator> right` when its result would be too big; the size of a repeated
     sequence, computed here, is returned so that it need not be walked again."""
-    what = Words("{left} {operator} {right}", left=_describe(left), operator=operator, right=_describe(right))
+    def what() -> Words:  # built only for a refusal: this runs at every operator of every render
+        return Words("{left} {operator} {right}", left=_describe(left), operator=operator, right=_describe(right))
+
     if operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
         # bits of the result ≈ exponent × log2|base|; an exponent over a million is too big for any base ≥ 2
         bits = math.inf if right > 10**6 else right * math.log2(abs(left))
         if bits > MAX_NUMBER_BITS:
-            raise number_refusal(what, bits / 3.3219280948873626)
+            raise number_refusal(what(), bits / 3.3219280948873626)
     elif operator == "*":
         if isinstance(left, int) and isinstance(right, int):
             bits = left.bit_length() + right.bit_length()
             if bits > MAX_NUMBER_BITS:
-                raise number_refusal(what, bits / 3.3219280948873626)
+                raise number_refusal(what(), bits / 3.3219280948873626)
         elif isinstance(left, (str, list, tuple)) or isinstance(right, (str, list, tuple)):
             sequence, times = (left, _count(right)) if isinstance(left, (str, list, tuple)) else (right, _count(left))
             size = measure(sequence, state) * max(times, 0)
@@ -120,7 +136,7 @@ def _check_binop(operator: str, left, right, state: RenderState) -> int | None:
         _check_size(size, state, what)
         return size
     elif operator == "%" and isinstance(left, str):
-        _check_size(printf_size(left, right, state), state, Words("{left} % …", left=_describe(left)))
+        _check_size(printf_size(left, right, state), state, lambda: Words("{left} % …", left=_describe(left)))
     return None
 
 
@@ -547,7 +563,7 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
     @staticmethod
     def checked_value(value):
         """A list, tuple or dict written in the template."""
-        return account(value, current(), Words("the {kind} written in the template", kind=type(value).__name__))
+        return account(value, current(), _written_in_template(type(value).__name__))
 
     @staticmethod
     def checked_store(value):
@@ -566,7 +582,7 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
         result = self.binop_table[operator](left, right)
         if size is not None and not isinstance(result, str):
             remember(result, size, state)
-        return account(result, state, Words("the result of {operator}", operator=operator))
+        return account(result, state, _result_of(operator))
 
     def call(self, context, obj, /, *args, **kwargs):
         state = _local.state or current()
