@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import bindparam, event, or_, select, update
+from sqlalchemy import Select, bindparam, event, or_, select, update
 from sqlalchemy.orm import Session
 
 from contact_center import phones
@@ -197,19 +197,26 @@ def window_seconds_left(conversation: Conversation, channel: Channel, now: datet
 # carries 1,000 of them, and loading, tracking and flushing 1,000 objects three times per request
 # cost more than the database's own work.
 
+def _lock_skipping_held(session: Session, ids: Select) -> list[int]:
+    """The message ids `ids` selects, locked in id order (PostgreSQL; on SQLite the transaction
+    already holds the write lock), leaving out those another transaction holds. Waiting for them
+    is how a campaign's release and a worker's claim deadlocked: a pump that had waited for another
+    pump's rows re-checked them once it committed and kept them locked while a worker claimed them.
+    A statement of its own: as a subquery of the UPDATE, PostgreSQL may run it again (a LIMIT then
+    lets through more rows than it says)."""
+    return list(session.scalars(ids.order_by(Message.id).with_for_update(skip_locked=True)))
+
+
 def claim_for_dispatch(session: Session, message_ids: list[int]) -> list:
     """queued → sending: whoever flips the row owns the send; others get nothing.
     The batch reference is cleared: a claimed message without one has not been handed over yet.
     Returns the claimed rows' (id, channel_id), by id."""
     now = utcnow()
-    # PostgreSQL: the rows are locked first, skipping any another transaction holds (it is changing
-    # their state, so they are not ours to send): waiting for them is how a claim and a campaign's
-    # release deadlocked. The sweeper re-queues whatever is left queued.
-    # Two statements: as a subquery of the UPDATE, PostgreSQL may run the locking SELECT again.
-    claimable = list(session.scalars(
-        select(Message.id).where(Message.id.in_(message_ids), Message.status == "queued",
-                                 or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
-        .order_by(Message.id).with_for_update(skip_locked=True)))
+    # Rows another transaction holds are changing state, so they are not ours to send; the sweeper
+    # re-queues whatever is left queued.
+    claimable = _lock_skipping_held(session, select(Message.id).where(
+        Message.id.in_(message_ids), Message.status == "queued",
+        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)))
     if not claimable:
         return []
     claimed = session.execute(
@@ -344,16 +351,11 @@ def _put_back(session: Session, messages: list[Message], reason: str, next_attem
 
 def release_scheduled(session: Session, campaign_id: int, limit: int) -> list[int]:
     """Up to `limit` of the campaign's scheduled messages, oldest first, become queued for dispatch.
-    A row is released once even when two pumps run at the same time (the UPDATE re-checks it).
-    PostgreSQL: the rows are locked first, skipping those another pump holds. Without it, a pump
-    that waited on another's rows re-checked them once that one committed and kept them locked
-    while a worker was claiming them from the first pump: a deadlock that lost the batch's job."""
+    A row is released once even when two pumps run at the same time: each skips the rows the
+    other holds."""
     now = utcnow()
-    # Two statements: as a subquery of the UPDATE, PostgreSQL may run the locking SELECT again
-    # and release more than `limit`.
-    batch = list(session.scalars(
-        select(Message.id).where(Message.campaign_id == campaign_id, Message.status == "scheduled")
-        .order_by(Message.id).limit(limit).with_for_update(skip_locked=True)))
+    batch = _lock_skipping_held(session, select(Message.id).where(
+        Message.campaign_id == campaign_id, Message.status == "scheduled").limit(limit))
     if not batch:
         return []
     return list(session.scalars(update(Message).where(Message.id.in_(batch), Message.status == "scheduled")
