@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from contact_center.campaigns.models import Campaign
 from contact_center.channels.service import create_channel
@@ -37,17 +37,39 @@ def _campaign_messages(factory, count: int) -> tuple[int, list[int]]:
 
 
 def _in_thread(work) -> tuple[threading.Thread, dict]:
-    """Run work() on its own connection; the answer and how long it took land in the dict."""
+    """Run work() on its own connection; its answer, or what it raised, lands in the dict."""
     answer: dict = {}
 
     def run() -> None:
-        started = time.monotonic()
-        answer["value"] = work()
-        answer["seconds"] = time.monotonic() - started
+        try:
+            answer["value"] = work()
+        except BaseException as exc:  # surfaced by the test
+            answer["error"] = exc
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, answer
+
+
+def _wait_until_blocked(factory, thread: threading.Thread) -> None:
+    """Until another session waits for a lock (the first transaction's): the second has picked its
+    rows and gone as far as it can, so committing the first now tests what it picked."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and thread.is_alive():
+        with factory() as session:
+            if session.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                   "AND wait_event_type = 'Lock'")):
+                return
+        time.sleep(0.05)
+    raise AssertionError("the second transaction neither waited for the first one nor finished")
+
+
+def _result(thread: threading.Thread, answer: dict):
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the second transaction never finished"
+    if "error" in answer:
+        raise answer["error"]
+    return answer["value"]
 
 
 @pytest.mark.parametrize("own_database", PG_ONLY, indirect=True)
@@ -63,12 +85,11 @@ def test_two_pumps_at_once_release_different_messages_without_waiting(own_databa
                 return messaging.release_scheduled(session, campaign_id, 10)
 
         thread, answer = _in_thread(second_pump)
-        time.sleep(0.5)  # it has picked its rows by now
+        _wait_until_blocked(factory, thread)  # on the report's counters, or (before) on the first pump's rows
         first.commit()
-        thread.join(timeout=10)
         # Waiting for the first pump's rows, it would have found them released when they came free,
         # and released nothing itself.
-        assert sorted(held) == ids[:10] and sorted(answer["value"]) == ids[10:]
+        assert sorted(held) == ids[:10] and sorted(_result(thread, answer)) == ids[10:]
     finally:
         first.close()
 
@@ -88,10 +109,9 @@ def test_a_claim_skips_the_messages_another_claim_holds(own_database):
                 return [row.id for row in messaging.claim_for_dispatch(session, ids)]
 
         thread, answer = _in_thread(second_claim)
-        time.sleep(0.5)
+        _wait_until_blocked(factory, thread)
         first.commit()
-        thread.join(timeout=10)
-        assert [row.id for row in claimed] == ids[:6] and answer["value"] == ids[6:]
+        assert [row.id for row in claimed] == ids[:6] and _result(thread, answer) == ids[6:]
     finally:
         first.close()
     with factory() as session:
