@@ -77,6 +77,7 @@ def worker(threads: int = typer.Option(4, help="Worker threads."),
                                                        "and provider errors are counted where the send happens)."),
            metrics_host: str = typer.Option("127.0.0.1", help="Address the metrics port listens on.")):
     """Run background jobs (dispatch, sweeper, provider polling) for servers started with --no-worker."""
+    from contact_center.jobs import URGENT_POLL_SECONDS
     from contact_center.runtime import build_runtime
 
     settings = get_settings()
@@ -91,7 +92,8 @@ def worker(threads: int = typer.Option(4, help="Worker threads."),
                                      param_hint="--metrics-port") from None
     consumer = runtime.jobs.huey.create_consumer(workers=threads, worker_type="thread", periodic=True,
                                                  max_delay=0.5)
-    urgent = runtime.jobs.urgent.create_consumer(workers=1, worker_type="thread", periodic=False, max_delay=0.2)
+    urgent = runtime.jobs.urgent.create_consumer(workers=1, worker_type="thread", periodic=False,
+                                                 max_delay=URGENT_POLL_SECONDS)
     urgent._set_signal_handlers = lambda: None  # the main consumer's handlers stop the process
     console.print(f"Worker with {threads} thread(s) and one for urgent jobs on "
                   f"{runtime.jobs.huey.__class__.__name__}.")

@@ -166,14 +166,66 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 READ_ONLY = {"read_only": True}
 
 
-def _sqlite_begin(connection) -> None:
-    # IMMEDIATE takes the write lock up front: two transactions that read then write would
-    # otherwise fail with SQLITE_BUSY_SNAPSHOT instead of waiting on busy_timeout. Connections
-    # marked with READ_ONLY execution options never write, so they skip the lock.
-    if connection.get_execution_options().get("read_only"):
-        connection.exec_driver_sql("BEGIN")
-    else:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+class WriteGate:
+    """Who goes first for one SQLite file's write lock among this process's threads: background
+    work (a campaign's batches, an import) waits to begin while an interactive writer (a request,
+    an operator's message on the urgent queue) is waiting for the lock.
+
+    SQLite alone would not order them: a writer that finds the lock taken sleeps in its busy
+    handler and retries up to 100 ms later, by when the next background transaction has usually
+    taken the lock again, so an operator's message could wait seconds behind a campaign. Waiting
+    is bounded (MAX_YIELD_SECONDS a transaction) so a stream of requests cannot starve the jobs."""
+
+    MAX_YIELD_SECONDS = 2.0
+
+    def __init__(self):
+        self._waiting = 0  # interactive writers inside BEGIN IMMEDIATE
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def interactive(self) -> Iterator[None]:
+        with self._changed:
+            self._waiting += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._waiting -= 1
+                self._changed.notify_all()
+
+    def yield_to_interactive(self) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._waiting == 0, timeout=self.MAX_YIELD_SECONDS)
+
+
+_background = threading.local()
+
+
+@contextmanager
+def background_writes() -> Iterator[None]:
+    """Mark this thread's transactions inside the block as background work (see WriteGate)."""
+    outer = getattr(_background, "on", False)
+    _background.on = True
+    try:
+        yield
+    finally:
+        _background.on = outer
+
+
+def _sqlite_begin(gate: WriteGate) -> Callable[[Connection], None]:
+    def begin(connection: Connection) -> None:
+        # IMMEDIATE takes the write lock up front: two transactions that read then write would
+        # otherwise fail with SQLITE_BUSY_SNAPSHOT instead of waiting on busy_timeout. Connections
+        # marked with READ_ONLY execution options never write, so they skip the lock.
+        if connection.get_execution_options().get("read_only"):
+            connection.exec_driver_sql("BEGIN")
+        elif getattr(_background, "on", False):
+            gate.yield_to_interactive()
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            with gate.interactive():
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+    return begin
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -186,7 +238,7 @@ def make_engine(url: str, **kwargs) -> Engine:
         # 128-statement cache, and preparing a multi-row INSERT again costs more than running it.
         engine = create_engine(url, connect_args={"check_same_thread": False, "cached_statements": 1024}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", _sqlite_begin(WriteGate()))
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 

@@ -7,6 +7,7 @@ main one carries everything else, by priority."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -20,6 +21,9 @@ DISPATCH_CHUNK = 1000
 # On the main queue, higher goes first.
 HEARTBEAT, ROUTINE, BULK = 10, 5, 0
 URGENT_QUEUE = "contact-center-urgent"
+# An idle consumer looks for work at most this often. The urgent queue's wait is part of every
+# operator's send; a poll of it is one indexed read of a small table.
+URGENT_POLL_SECONDS = 0.1
 RECONCILE_AFTER_SECONDS = 600  # a campaign's last states reach Kolmeya's report some minutes after it ends
 
 
@@ -271,6 +275,17 @@ def _apply_retention() -> None:
     apply_retention(runtime.session_factory, runtime.settings)  # does nothing while retention_days is 0
 
 
+def _in_background(fn: Callable) -> Callable:
+    """`fn` with its SQLite transactions marked as background work (db.WriteGate)."""
+    from contact_center.db import background_writes
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with background_writes():
+            return fn(*args, **kwargs)
+    return run
+
+
 class Jobs:
     """The tasks, bound to a process's queues: `huey`, and `urgent` for what an operator or a
     customer waits on (the same queue when only one is given, as in tests)."""
@@ -279,27 +294,34 @@ class Jobs:
         self.huey = huey
         self.urgent = urgent or huey
         self._dispatch = self.urgent.task(name="dispatch_messages")(_dispatch_messages)
-        self._check_unknown = huey.task(name="check_unknown", priority=ROUTINE)(_check_unknown)
-        self._sweep = huey.periodic_task(crontab(minute="*"), name="sweep")(_sweep)
-        huey.periodic_task(crontab(minute="*/5"), name="poll_providers")(_poll_providers)
-        huey.periodic_task(crontab(minute="*/10"), name="reconcile_reports")(_reconcile_reports)
-        self.remind_windows = huey.periodic_task(crontab(minute="*"), name="remind_closing_windows")(_remind_windows)
-        huey.periodic_task(crontab(minute="17"), name="sync_whatsapp_templates")(_sync_templates)  # hourly
-        # A consumer's sign of life, for /healthz; it also goes when the consumer starts.
-        self.heartbeat = huey.periodic_task(crontab(minute="*"), name="heartbeat",
-                                            priority=HEARTBEAT)(_heartbeat_on(huey))
-        huey.periodic_task(crontab(minute="43"), name="apply_retention", priority=BULK)(_apply_retention)  # hourly
         self._fetch_media = self.urgent.task(name="fetch_media")(_fetch_media)
         self.mark_read = self.urgent.task(name="mark_read")(_mark_read)
-        self.build_campaign = huey.task(name="build_campaign", priority=BULK)(_build_campaign)
-        self.pump_campaign = huey.task(name="pump_campaign", priority=ROUTINE)(_pump_campaign)
-        self._dispatch_campaign = huey.task(name="dispatch_campaign", priority=BULK)(_dispatch_campaign)
-        self.pump_campaigns = huey.periodic_task(crontab(minute="*"), name="pump_campaigns")(_pump_campaigns)
-        self.reconcile_campaign = huey.task(name="reconcile_campaign", priority=BULK)(_reconcile_campaign)
-        self._sync_blacklist = huey.task(name="sync_blacklist", priority=ROUTINE)(_sync_blacklist)
-        self._run_contact_import = huey.task(name="run_contact_import", priority=ROUTINE)(_run_contact_import)
-        self._post_odoo_notes = huey.task(name="post_odoo_notes", priority=ROUTINE)(_post_odoo_notes)
-        self.sync_odoo = huey.periodic_task(crontab(minute="*"), name="sync_odoo")(_sync_odoo_if_due)
+
+        # Everything on the main queue is background work: it lets interactive writers go first.
+        def task(name: str, fn: Callable, priority: int | None = None):
+            return huey.task(name=name, priority=priority)(_in_background(fn))
+
+        def periodic(when, name: str, fn: Callable, priority: int | None = None):
+            return huey.periodic_task(when, name=name, priority=priority)(_in_background(fn))
+
+        self._check_unknown = task("check_unknown", _check_unknown, ROUTINE)
+        self._sweep = periodic(crontab(minute="*"), "sweep", _sweep)
+        periodic(crontab(minute="*/5"), "poll_providers", _poll_providers)
+        periodic(crontab(minute="*/10"), "reconcile_reports", _reconcile_reports)
+        self.remind_windows = periodic(crontab(minute="*"), "remind_closing_windows", _remind_windows)
+        periodic(crontab(minute="17"), "sync_whatsapp_templates", _sync_templates)  # hourly
+        # A consumer's sign of life, for /healthz; it also goes when the consumer starts.
+        self.heartbeat = periodic(crontab(minute="*"), "heartbeat", _heartbeat_on(huey), HEARTBEAT)
+        periodic(crontab(minute="43"), "apply_retention", _apply_retention, BULK)  # hourly
+        self.build_campaign = task("build_campaign", _build_campaign, BULK)
+        self.pump_campaign = task("pump_campaign", _pump_campaign, ROUTINE)
+        self._dispatch_campaign = task("dispatch_campaign", _dispatch_campaign, BULK)
+        self.pump_campaigns = periodic(crontab(minute="*"), "pump_campaigns", _pump_campaigns)
+        self.reconcile_campaign = task("reconcile_campaign", _reconcile_campaign, BULK)
+        self._sync_blacklist = task("sync_blacklist", _sync_blacklist, ROUTINE)
+        self._run_contact_import = task("run_contact_import", _run_contact_import, ROUTINE)
+        self._post_odoo_notes = task("post_odoo_notes", _post_odoo_notes, ROUTINE)
+        self.sync_odoo = periodic(crontab(minute="*"), "sync_odoo", _sync_odoo_if_due)
 
     def run_contact_import(self, import_id: int, dry_run: bool) -> None:
         """The dry run or the import of a CSV file uploaded on the contacts page."""
@@ -364,14 +386,15 @@ class Jobs:
     def consumer(self, workers: int = 2) -> Consumers:
         """The consumers to run inside this process (serve): threads, no signal handlers of their own;
         `workers` for the main queue, one more for the urgent one."""
-        return Consumers([self._consumer(self.huey, workers, periodic=True)] +
-                         ([self._consumer(self.urgent, 1, periodic=False)] if self.urgent is not self.huey else []),
+        return Consumers([self._consumer(self.huey, workers, periodic=True, max_delay=0.5)] +
+                         ([self._consumer(self.urgent, 1, periodic=False, max_delay=URGENT_POLL_SECONDS)]
+                          if self.urgent is not self.huey else []),
                          on_start=self.heartbeat.call_local)
 
     @staticmethod
-    def _consumer(huey: Huey, workers: int, periodic: bool):
+    def _consumer(huey: Huey, workers: int, periodic: bool, max_delay: float):
         consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=periodic,
-                                        initial_delay=0.05, backoff=1.5, max_delay=0.5, check_worker_health=False)
+                                        initial_delay=0.05, backoff=1.5, max_delay=max_delay, check_worker_health=False)
         consumer._set_signal_handlers = lambda: None  # the web server owns the process's signals
         return consumer
 
