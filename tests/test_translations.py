@@ -12,7 +12,7 @@ from contact_center.errors import InvalidInput, NotFound
 from contact_center.phones import PhoneNumberError, identify
 from contact_center.providers.whatsapp_cloud.templates import TemplateDefinition, TemplateValues, build_components
 from contact_center.templates.rendering import TemplateError
-from contact_center.translations import Words, catalog, extract, translate
+from contact_center.translations import Quantity, Words, catalog, extract, translate
 from tests.web.test_web_ui import login, page_csrf
 
 ENGLISH_WORDS = re.compile(r"\b(the|is|not|was|only|must|should|has|have|with|which|cannot)\b")
@@ -48,6 +48,16 @@ def test_a_domain_error_keeps_its_sentence_and_parameters():
     assert refusal.text("en") == "no conversation with id 7"
     # A value that looks like a placeholder stays as written.
     assert NotFound("no conversation with id {conversation_id}", conversation_id="{x}").text("pt-BR").endswith("{x}")
+
+
+def test_a_count_is_grouped_as_each_language_writes_it_and_an_id_is_not():
+    refusal = InvalidInput("the message has {length} characters; the limit for {label} is {limit}",
+                           length=Quantity(1_234_567), label="SMS", limit=Quantity(1600))
+    assert refusal.text("pt-BR") == "a mensagem tem 1.234.567 caracteres; o limite para SMS é 1.600"
+    assert refusal.text("en") == "the message has 1,234,567 characters; the limit for SMS is 1,600"
+    assert refusal.message == refusal.text("en")
+    assert NotFound("no conversation with id {conversation_id}", conversation_id=12345).text("pt-BR") == \
+        "não existe conversa com id 12345"
 
 
 def test_a_refusal_written_in_portuguese_has_an_english_text():

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from contact_center import json_input
 from contact_center.db import MAX_ID
 from contact_center.errors import InvalidInput
+from contact_center.translations import Quantity
 
 _WHOLE = re.compile(r"[+-]?\d+")
 
@@ -70,7 +71,7 @@ def _check_whole(name: str, written: str) -> None:
     if len(digits) > 12 or not -MAX_ID <= int(written) <= MAX_ID:
         shown = written if len(written) <= 30 else f"{written[:20]}… ({len(digits):,} digits)"
         raise InvalidInput("{name}: {shown} is out of range; it can be at most {most}", field=name, name=name,
-                           shown=shown, most=f"{MAX_ID:,}")
+                           shown=shown, most=Quantity(MAX_ID))
 
 
 def _is_whole_number(annotation) -> bool:

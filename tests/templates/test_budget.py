@@ -177,9 +177,9 @@ def test_long_contact_data_is_refused_only_where_it_passes_the_budget():
     ("{{ 9**(9**8) }}", "refused: 9 ** 43046721 would have more than a million billion digits",
      "recusado: 9 ** 43046721 teria mais de um milhão de bilhões de dígitos"),
     ("{{ range(10)|batch(10**9)|list }}", "refused: batch(1,000,000,000) would have 1,000,000,000 items",
-     "recusado: batch(1,000,000,000) teria 1,000,000,000 itens"),
+     "recusado: batch(1,000,000,000) teria 1.000.000.000 itens"),
     ("{{ ('x' * 60000)|wordwrap(1, wrapstring='y' * 1000) }}", "refused: wordwrap with a text of 1,000 characters",
-     "recusado: wordwrap com um texto de 1,000 caracteres"),
+     "recusado: wordwrap com um texto de 1.000 caracteres"),
 ])
 def test_a_refusal_reads_whole_in_each_language(source, english, portuguese):
     with pytest.raises(TemplateBudgetError) as caught:

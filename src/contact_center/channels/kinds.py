@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from contact_center.translations import Words
+from contact_center.translations import Quantity, Words
 from contact_center.errors import InvalidInput
 from contact_center.messaging.segments import count_segments
 
@@ -53,7 +53,7 @@ class ChannelKind:
             raise InvalidInput("the message is empty", field=field)
         if len(body) > self.max_body_characters:
             raise InvalidInput("the message has {length} characters; the limit for {label} is {limit}", field=field,
-                               length=f"{len(body):,}", label=self.label, limit=f"{self.max_body_characters:,}")
+                               length=Quantity(len(body)), label=self.label, limit=Quantity(self.max_body_characters))
         return body
 
 

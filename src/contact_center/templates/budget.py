@@ -21,7 +21,7 @@ from typing import TypeVar
 from jinja2.runtime import Undefined
 from jinja2.utils import Namespace
 
-from contact_center.translations import Words
+from contact_center.translations import Quantity, Words
 
 T = TypeVar("T")
 
@@ -66,14 +66,14 @@ class TemplateBudget:
 
     def output_refusal(self) -> BudgetExceeded:
         return BudgetExceeded("max_output_bytes", Words("refused: the message would be larger than the size limit "
-                                                        "of {limit} bytes", limit=f"{self.max_output_bytes:,}"))
+                                                        "of {limit} bytes", limit=Quantity(self.max_output_bytes)))
 
     def size_refusal(self, what: str | Words, size: int | None = None) -> BudgetExceeded:
-        limit = f"{self.max_output_bytes:,}"
+        limit = Quantity(self.max_output_bytes)
         if size is not None and size < 10**15:
             return BudgetExceeded("max_output_bytes", Words("refused: {what} would be larger than the size limit of "
                                                             "{limit} bytes ({size} characters)", what=what,
-                                                            limit=limit, size=f"{size:,}"))
+                                                            limit=limit, size=Quantity(size)))
         return BudgetExceeded("max_output_bytes", Words("refused: {what} would be larger than the size limit of "
                                                         "{limit} bytes", what=what, limit=limit))
 
@@ -81,26 +81,26 @@ class TemplateBudget:
         return BudgetExceeded("max_output_bytes",
                               Words("refused: the template builds more than {built} bytes of text for one message "
                                     "(the larger of {least} and {factor} × the size limit of {limit} bytes)",
-                                    built=f"{self.max_built_bytes:,}", least=f"{MIN_BUILT_BYTES:,}",
-                                    factor=BUILT_FACTOR, limit=f"{self.max_output_bytes:,}"))
+                                    built=Quantity(self.max_built_bytes), least=Quantity(MIN_BUILT_BYTES),
+                                    factor=BUILT_FACTOR, limit=Quantity(self.max_output_bytes)))
 
 
 def number_refusal(what: str | Words, digits: float) -> BudgetExceeded:
-    limit = f"{MAX_NUMBER_DIGITS:,}"
+    limit = Quantity(MAX_NUMBER_DIGITS)
     if digits < 10**15:
         return BudgetExceeded("number_digits", Words("refused: {what} would have about {digits} digits; numbers in "
                                                      "templates are limited to {limit} digits", what=what,
-                                                     digits=f"{int(digits):,}", limit=limit))
+                                                     digits=Quantity(digits), limit=limit))
     return BudgetExceeded("number_digits", Words("refused: {what} would have more than a million billion digits; "
                                                  "numbers in templates are limited to {limit} digits", what=what,
                                                  limit=limit))
 
 
 def items_refusal(what: str, count: float) -> BudgetExceeded:
-    limit = f"{MAX_ITEMS:,}"
+    limit = Quantity(MAX_ITEMS)
     if count < 10**15:
         return BudgetExceeded("items", Words("refused: {what} would have {count} items; templates are limited to "
-                                             "{limit}", what=what, count=f"{int(count):,}", limit=limit))
+                                             "{limit}", what=what, count=Quantity(count), limit=limit))
     return BudgetExceeded("items", Words("refused: {what} would have too many items; templates are limited to "
                                          "{limit}", what=what, limit=limit))
 

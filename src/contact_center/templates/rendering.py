@@ -26,7 +26,7 @@ from contact_center.templates.budget import (
     MAX_SOURCE_CHARACTERS, TEMPLATE_FILENAME, BudgetExceeded, TemplateBudget, run,
 )
 from contact_center.templates.sandbox import BudgetedEnvironment, NotAvailable, repeats_work
-from contact_center.translations import Words
+from contact_center.translations import Quantity, Words
 
 
 _AT_LINE = Words("line {line}: {problem}")
@@ -208,8 +208,8 @@ def compile_template(source: str, budget: TemplateBudget | None = None) -> Compi
     lexer, parser and code generator run under the CPU tracer)."""
     budget = budget or TemplateBudget.default()
     if len(source) > MAX_SOURCE_CHARACTERS:
-        raise TemplateError("the template has {length} characters; the limit is {limit}", length=f"{len(source):,}",
-                            limit=f"{MAX_SOURCE_CHARACTERS:,}")
+        raise TemplateError("the template has {length} characters; the limit is {limit}", length=Quantity(len(source)),
+                            limit=Quantity(MAX_SOURCE_CHARACTERS))
     env = environment()
 
     def work() -> CompiledTemplate:

@@ -33,7 +33,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter, Se
 from jinja2.utils import _PassArg, generate_lorem_ipsum
 from markupsafe import EscapeFormatter, Markup, soft_str
 
-from contact_center.translations import Words
+from contact_center.translations import Quantity, Words
 from contact_center.templates.budget import (
     MAX_ITEMS, MAX_NUMBER_BITS, MAX_NUMBER_DIGITS, MAX_STRIP_CHARACTERS, BudgetExceeded, RenderState, _local, current,
     items_refusal, measure, number_refusal, remember,
@@ -92,14 +92,14 @@ def _check_size(size: int, state: RenderState, what: str | Words | Callable[[], 
 def _describe(value) -> str | Words:
     """A short name for an operand in a refusal (never the whole of a long value)."""
     if isinstance(value, str):
-        return repr(value) if len(value) <= 20 else Words("a text of {count} characters", count=f"{len(value):,}")
+        return repr(value) if len(value) <= 20 else Words("a text of {count} characters", count=Quantity(len(value)))
     if isinstance(value, int):
         digits = value.bit_length() * 77 // 256
-        return str(value) if digits <= 20 else Words("a number of about {count} digits", count=f"{digits:,}")
+        return str(value) if digits <= 20 else Words("a number of about {count} digits", count=Quantity(digits))
     if isinstance(value, (list, tuple)):
         if len(value) == 1:
             return Words("a list of 1 item")
-        return Words("a list of {count} items", count=f"{len(value):,}")
+        return Words("a list of {count} items", count=Quantity(len(value)))
     return Words("a {kind} value", kind=type(value).__name__)
 
 
@@ -326,7 +326,7 @@ def _filter_batch(state, value, linecount, fill_with=None):
     if count > MAX_ITEMS:
         raise items_refusal(f"batch({count:,})", count)
     if fill_with is not None:
-        _check_size(count * measure(fill_with, state), state, Words("batch({count}) filled", count=f"{count:,}"))
+        _check_size(count * measure(fill_with, state), state, Words("batch({count}) filled", count=Quantity(count)))
 
 
 def _filter_slice(state, value, slices, fill_with=None):

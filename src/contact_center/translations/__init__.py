@@ -79,8 +79,28 @@ class Words:
 def render(lang: str | None, message_id: str, params: dict) -> str:
     """`message_id` filled with `params`, in `lang` (None: as written in the code), parameters that
     are themselves words (a Words, a domain error) said in the same language."""
-    values = {name: value.text(lang) if isinstance(value, Words) else value for name, value in params.items()}
+    values = {name: _said(value, lang) for name, value in params.items()}
     return fill(message_id if lang is None else text(lang, message_id), values)
+
+
+def _said(value, lang: str | None):
+    if isinstance(value, Words):
+        return value.text(lang)
+    if isinstance(value, Quantity):
+        return number(value, lang)
+    return value
+
+
+class Quantity(int):
+    """A count or a size said to a reader (3,000 characters), grouped as each language writes it;
+    a plain int (an id, a year) is said as it is."""
+
+
+def number(value: int, lang: str | None) -> str:
+    """A whole number grouped as `lang` writes it: 1.234.567 in Portuguese, 1,234,567 in English and
+    in the code's own sentences (lang None)."""
+    grouped = f"{value:,}"
+    return grouped.replace(",", ".") if lang is not None and pick(lang) == "pt-BR" else grouped
 
 
 def text(lang: str, message_id: str) -> str:

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from contact_center import __version__
 from contact_center.contacts.documents import format_cpf
 from contact_center.web import session as web_session
-from contact_center.translations import Words
+from contact_center.translations import Words, number
 from contact_center.web.i18n import LANGUAGES, pick, script_strings_json, translator
 from contact_center.contacts.fields import as_text as field_text
 
@@ -120,7 +120,7 @@ def context(request: Request, user=None, **values) -> dict:
     t = translator(lang)
     return {"request": request, "user": user, "lang": lang, "t": t, "csrf": web_session.csrf_token(request),
             "when": lambda value, seconds=False: short_time(value, lang, seconds=seconds),
-            "number": lambda value: f"{value:,}".replace(",", "." if lang == "pt-BR" else ","),
+            "number": lambda value: number(value, lang),
             "rate": lambda value: percent(value, lang),
             "say": lambda value: said(value, lang),
             "strings_json": Markup(script_strings_json(lang)), **values}
