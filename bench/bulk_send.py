@@ -23,7 +23,6 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -38,7 +37,7 @@ from contact_center.campaigns import service as campaigns
 from contact_center.campaigns.windows import ALWAYS
 from contact_center.channels.service import create_channel
 from contact_center.contacts.models import Contact
-from contact_center.db import READ_ONLY, transaction
+from contact_center.db import reading, transaction
 from contact_center.messaging.models import Message
 from contact_center.runtime import build_runtime
 from contact_center.settings import Settings
@@ -91,15 +90,6 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         return max(self.peak, self.process.memory_info().rss)
-
-
-@contextmanager
-def reading(runtime):
-    """A session for the benchmark's own polling: reads that take no write lock, so they neither
-    queue behind the send nor make its background work yield to them (db.WriteGate)."""
-    with runtime.session_factory() as session:
-        session.connection(execution_options=READ_ONLY)
-        yield session
 
 
 def prepare(data_dir: Path, port: int, recipients: int):
@@ -181,7 +171,7 @@ def send(runtime, settings, channel_id: int, name: str) -> dict:
                                           Message.campaign_id == campaign.id, Message.status == "blocked")))
         expected = plan.sendable
         while True:
-            with reading(runtime) as session:
+            with reading(runtime.session_factory) as session:
                 counts = dict(session.execute(select(Message.status, func.count())
                                               .where(Message.campaign_id == campaign.id)
                                               .group_by(Message.status)).all())

@@ -25,14 +25,14 @@ import httpx
 from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bulk_send import PeakMemory, free_port, prepare, reading, start_sandbox  # noqa: E402
+from bulk_send import PeakMemory, free_port, prepare, start_sandbox  # noqa: E402
 
 from contact_center.campaigns import service as campaigns  # noqa: E402
 from contact_center.campaigns.windows import ALWAYS  # noqa: E402
 from contact_center.channels.kinds import SMS  # noqa: E402
 from contact_center.channels.models import Channel  # noqa: E402
 from contact_center.contacts.models import Contact  # noqa: E402
-from contact_center.db import transaction, utcnow  # noqa: E402
+from contact_center.db import reading, transaction, utcnow  # noqa: E402
 from contact_center.inbox.service import open_conversations  # noqa: E402
 from contact_center.messaging import rows as message_rows  # noqa: E402
 from contact_center.messaging import service as messaging  # noqa: E402
@@ -45,7 +45,7 @@ DONE = ("sent", "failed", "rejected")
 
 def wait_accepted(runtime, where, expected: int, started: float) -> None:
     while True:
-        with reading(runtime) as session:
+        with reading(runtime.session_factory) as session:
             done = session.scalar(select(func.count()).where(where, Message.status.in_(DONE)))
         if done >= expected:
             return
@@ -76,7 +76,7 @@ class OperatorProbe:
                                                       body=f"Atendimento {n}", origin="composer", audit=False).id
             self.runtime.jobs.dispatch([message_id])
             while not self._stop.is_set():
-                with reading(self.runtime) as session:
+                with reading(self.runtime.session_factory) as session:
                     if session.scalar(select(Message.status).where(Message.id == message_id)) in DONE:
                         self.waits.append(time.perf_counter() - asked)
                         break

@@ -166,6 +166,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 READ_ONLY = {"read_only": True}
 
 
+@contextmanager
+def reading(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A read-only session: on SQLite it takes no write lock, so a long read does not hold up the
+    webhooks and dispatch that wait for it, nor count as a writer background jobs yield to."""
+    with session_factory() as session:
+        session.connection(execution_options=READ_ONLY)
+        yield session
+        session.rollback()
+
+
 class WriteGate:
     """Who goes first for one SQLite file's write lock among this process's threads: background
     work (a campaign's batches, an import) waits to begin while an interactive writer (a request,

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -33,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from contact_center import phones
 from contact_center.channels.models import Channel
 from contact_center.channels.service import build_provider, provider_spec
-from contact_center.db import READ_ONLY, chunks, transaction, utcnow
+from contact_center.db import chunks, reading, transaction, utcnow
 from contact_center.messaging.models import Message
 from contact_center.messaging.service import STATUS_FROM_PROVIDER
 from contact_center.providers.base import ProviderError, ReportedStatus, StatusUpdate, supports
@@ -102,14 +100,14 @@ def reconcile_channel(session_factory: sessionmaker[Session], settings: Settings
             report.skipped = f"{label} has no status report to read"
             return report
         since = max(since or utcnow() - REPORT_REACH, utcnow() - REPORT_REACH)
-        with _reading(session_factory) as session:
+        with reading(session_factory) as session:
             waiting = _waiting(session, channel_id, since, campaign_id)
         if not waiting:
             return report
         windows = _windows(waiting)
         rows = [row for start, end in windows for row in provider.status_report(start, end)]
         report.rows = len(rows)
-        with _reading(session_factory) as session:
+        with reading(session_factory) as session:
             ours = _ours(session, channel_id, windows, set(waiting))
         matched, ambiguous = _match(rows, ours, report)
         source = f"read from {label}'s status report: no callback brought it"
@@ -125,16 +123,6 @@ def reconcile_channel(session_factory: sessionmaker[Session], settings: Settings
                     ", ".join(f"{a} → {b}: {n}" for (a, b), n in sorted(report.changes.items())) or "none",
                     report.ambiguous, report.asked, report.left)
     return report
-
-
-@contextmanager
-def _reading(session_factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A read-only session: reading a large report's messages takes seconds, which on SQLite must
-    not hold the write lock that webhooks and dispatch wait for."""
-    with session_factory() as session:
-        session.connection(execution_options=READ_ONLY)
-        yield session
-        session.rollback()
 
 
 def reconcile_campaign(session_factory: sessionmaker[Session], settings: Settings, campaign_id: int) -> ReconcileReport:
