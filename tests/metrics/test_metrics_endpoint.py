@@ -95,11 +95,24 @@ def test_provider_errors_are_counted_by_code(live):
     live.sandbox.configure(fail_next=[429])
     message = _sms(live, "+55 11 90000-0003")
     after = live.wait_for(lambda: (s := scrape(live)) and moved(
-        before, s, "contact_center_provider_errors_total", provider="kolmeya_sandbox", code="http_429") == 1 and s,
-        what="the 429 counted")
+        before, s, "contact_center_provider_errors_total", provider="kolmeya_sandbox", operation="send",
+        code="http_429") == 1 and s, what="the 429 counted")
     assert moved(before, after, "contact_center_dispatch_latency_seconds_count",
                  kind="sms", provider="kolmeya_sandbox") == 0  # refused: not handed over (yet)
     assert live.message(message["id"])["status"] == "queued"  # waits for its retry
+
+
+def test_provider_errors_outside_a_send_are_counted_too(live):
+    # A channel's status check that meets Kolmeya's 503: counted under the call that failed.
+    before = scrape(live)
+    live.sandbox.configure(fail_next=[503])
+    status = live.http.get(f"/api/channels/{live.channel_id}/status", headers=live.headers)
+    assert status.status_code == 200 and status.json()["ok"] is False, status.text
+    after = scrape(live)
+    assert moved(before, after, "contact_center_provider_errors_total", provider="kolmeya_sandbox",
+                 operation="balance", code="http_503") == 1
+    assert moved(before, after, "contact_center_provider_errors_total", provider="kolmeya_sandbox",
+                 operation="send", code="http_503") == 0
 
 
 def test_queue_depth_while_dispatch_is_stopped(live):

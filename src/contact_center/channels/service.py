@@ -19,6 +19,7 @@ from contact_center.db import utcnow
 from contact_center.translations.validation import Problem
 from contact_center.errors import Conflict, InvalidInput, NotFound, NotAuthenticated
 from contact_center.logs import register_secret
+from contact_center.metrics.instruments import CountedProvider
 from contact_center.providers.base import ProviderSpec
 from contact_center.providers.registry import PROVIDERS
 
@@ -294,4 +295,4 @@ def webhook_urls(channel: Channel, public_base_url: str) -> dict[str, str]:
 def build_provider(channel: Channel, app_settings):
     for value in (channel.credentials or {}).values():
         register_secret(value)  # a worker process never saw them written
-    return provider_spec(channel.provider).build(channel, app_settings)
+    return CountedProvider(provider_spec(channel.provider).build(channel, app_settings), channel.provider)

@@ -89,7 +89,6 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
         status_url = webhook_urls(channel, settings.public_base_url).get("status")
         channel_name = channel.name
         latency = instruments.DISPATCH_LATENCY.labels(channel.kind, channel.provider)
-        provider_name = channel.provider
     check_delay = settings.dispatch_check_delay_seconds
     budget: RateBudget | None = getattr(provider, "rate_budget", None)
     try:
@@ -109,7 +108,6 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
             try:
                 result = provider.send(outgoing, status_webhook_url=status_url, batch_reference=batch_reference)
             except ProviderError as exc:
-                instruments.PROVIDER_ERRORS.labels(provider_name, instruments.provider_error_code(exc)).inc()
                 if exc.pauses_channel:
                     _pause(session_factory, channel_id, ids[start:], batch_ids, exc, started_at)
                     return

@@ -4,6 +4,9 @@ itself; Prometheus sums the processes."""
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 from contact_center.providers.base import ProviderError
@@ -25,8 +28,9 @@ DISPATCH_LATENCY = Histogram(
     "contact_center_dispatch_latency_seconds", "From a message queued to the provider accepting it "
     "(retries and rate-limit waits included).", ["kind", "provider"], buckets=DISPATCH_BUCKETS)
 PROVIDER_ERRORS = Counter(
-    "contact_center_provider_errors", "Send requests the provider refused or failed, by error code (Meta's code, "
-    "else http_<status>, else the kind of failure).", ["provider", "code"])
+    "contact_center_provider_errors", "Provider calls refused or failed (sends, status checks, reports, media, "
+    "blacklists…), by operation and error code (Meta's code, else http_<status>, else the kind of failure).",
+    ["provider", "operation", "code"])
 LIVE_SUBSCRIBERS = Gauge(
     "contact_center_live_subscribers", "Open live event streams (operator screens, API clients) in this process.")
 REQUEST_LATENCY = Histogram(
@@ -43,3 +47,36 @@ def provider_error_code(exc: ProviderError) -> str:
     if status is not None:
         return f"http_{status}"
     return type(exc).__name__
+
+
+class CountedProvider:
+    """A provider whose every call counts its ProviderErrors in PROVIDER_ERRORS, whoever made the call
+    (dispatch, the pollers, a status check, a media fetch…); everything else passes through."""
+
+    def __init__(self, provider: Any, provider_name: str) -> None:
+        self._provider = provider
+        self._provider_name = provider_name
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._provider, name)
+        if name.startswith("_") or not callable(value):
+            return value
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = value(*args, **kwargs)
+            except ProviderError as exc:
+                self._count(name, exc)
+                raise
+            return self._counted_iteration(name, result) if inspect.isgenerator(result) else result
+        return counted
+
+    def _counted_iteration(self, operation: str, items):
+        try:
+            yield from items  # a paged listing fails between pages
+        except ProviderError as exc:
+            self._count(operation, exc)
+            raise
+
+    def _count(self, operation: str, exc: ProviderError) -> None:
+        PROVIDER_ERRORS.labels(self._provider_name, operation, provider_error_code(exc)).inc()
