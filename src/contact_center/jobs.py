@@ -192,14 +192,15 @@ def _pump_campaigns() -> None:
         _pump_campaign(campaign_id)
 
 
-def _sync_blacklist(contact_ids: list[int], channel_ids: list[int] | None = None, attempt: int = 1) -> None:
+def _sync_blacklist(contact_ids: list[int], channel_ids: list[int] | None = None, attempt: int = 1,
+                    numbers: list[str] | None = None) -> None:
     from contact_center.contacts.blacklist import sync
     from contact_center.runtime import current
 
     runtime = current()
-    run = sync(runtime.session_factory, runtime.settings, contact_ids, channel_ids, attempt)
+    run = sync(runtime.session_factory, runtime.settings, contact_ids, channel_ids, attempt, numbers)
     if run.retry_after is not None:
-        runtime.jobs.sync_blacklist_later(contact_ids, run.retry_channel_ids, attempt + 1, run.retry_after)
+        runtime.jobs.sync_blacklist_later(contact_ids, run.retry_channel_ids, attempt + 1, run.retry_after, numbers)
 
 
 def _run_contact_import(import_id: int, dry_run: bool) -> None:
@@ -335,10 +336,15 @@ class Jobs:
         """Push these contacts' SMS opt-outs (or their reversal) to every provider's blacklist."""
         self._sync_blacklist(contact_ids)
 
+    def push_erased_to_blacklist(self, numbers: list[str]) -> None:
+        """Add an erased contact's numbers to every provider's blacklist (contacts/blacklist.py)."""
+        self._sync_blacklist([], None, 1, numbers)
+
     def sync_blacklist_later(self, contact_ids: list[int], channel_ids: list[int] | None, attempt: int,
-                             delay_seconds: float) -> None:
+                             delay_seconds: float, numbers: list[str] | None = None) -> None:
         """Try again later, on these channels only (None: all of them)."""
-        self._sync_blacklist.schedule((contact_ids, channel_ids, attempt), delay=delay_seconds)
+        self._sync_blacklist.schedule((contact_ids, channel_ids, attempt, *([numbers] if numbers else [])),
+                                      delay=delay_seconds)
 
     def pump_campaign_later(self, campaign_id: int, delay_seconds: float) -> None:
         self.pump_campaign.schedule((campaign_id,), delay=delay_seconds)

@@ -11,13 +11,14 @@ from contact_center.db import Base
 from contact_center.inbox.models import Conversation, ConversationEvent, QuickReply
 from contact_center.messaging.models import Message, MessageAttempt
 from contact_center.odoo.models import OdooSyncState
+from contact_center.privacy.models import ErasedNumber
 from contact_center.reports.models import REPORT_INDEXES, ConversationTimes, MessageDay, ReplyDay
 from contact_center.templates.models import Template
 from contact_center.webhooks.models import WebhookEvent
 
 __all__ = [
     "ApiToken", "AuditEntry", "Base", "Campaign", "Channel", "Contact", "ContactField", "ContactFieldValue",
-    "ContactIdentifier", "ContactImport", "ContactTag", "Conversation",
+    "ContactIdentifier", "ContactImport", "ContactTag", "Conversation", "ErasedNumber",
     "ConversationEvent", "WhatsAppTemplate",
     "REPORT_INDEXES", "ConversationTimes", "MessageDay", "ReplyDay",  # the reports' roll-ups and indexes
     "LoginFailure", "Message", "MessageAttempt", "OdooSyncState", "QuickReply", "Template", "UiSession", "User",

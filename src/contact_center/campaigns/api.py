@@ -72,7 +72,7 @@ def preview(body: CampaignIn, request: Request, session: DbSession, user: Superv
                         parameters=body.parameters, user=user, settings=settings)
     audience = campaigns.check_audience(body.audience)
     parse_window(body.send_window)  # a window the create would refuse is refused here, before anything is rendered
-    plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), channel=channel, render=render)
+    plan = campaigns.plan_bulk(session, campaigns.audience_source(audience)(session), channel=channel, render=render)
     session.commit()  # release the database before asking the provider for the balance
     state = channel_status(channel, settings)
     cost = plan.estimated_cost

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from contact_center.auth.models import User
 from contact_center.channels import whatsapp_templates
-from contact_center.channels.kinds import ChannelKind, kind_of
+from contact_center.channels.kinds import MARKETING_STOPPED, ChannelKind, kind_of
 from contact_center.channels.models import Channel
 from contact_center.contacts.models import Contact
 from contact_center.errors import InvalidInput, InvalidValue
-from contact_center.messaging.approved_templates import MARKETING_STOPPED, values_from
+from contact_center.messaging.approved_templates import values_from
 from contact_center.providers.whatsapp_cloud.templates import build_components
 from contact_center.settings import Settings
 from contact_center.templates.rendering import TemplateError

@@ -10,7 +10,7 @@ import csv
 import io
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -37,6 +37,8 @@ from contact_center.errors import Conflict, InvalidInput, NotFound
 from contact_center.inbox.service import open_conversations
 from contact_center.messaging.models import Message
 from contact_center.messaging import rows, service
+from contact_center.privacy import erased_numbers
+from contact_center.privacy.erased_numbers import ErasedOptOuts
 from contact_center.settings import Settings
 from contact_center.templates.rendering import TemplateError
 
@@ -81,6 +83,7 @@ class BulkPlan:
     rejected: list[Rejected] = field(default_factory=list)
     price_per_segment: Decimal | None = None
     seen: set[str] = field(default_factory=set, repr=False)  # phone keys already in the audience
+    erased: ErasedOptOuts = field(default_factory=ErasedOptOuts.none, repr=False)  # numbers of erased opt-outs
 
     def reject(self, where: str, reason: str, kind: str) -> None:
         self.rejected.append(Rejected(where, reason, kind))
@@ -236,6 +239,10 @@ def _prepare(recipients: Iterable[Recipient], render: Render, plan: BulkPlan, ki
                         f"the rendered message has {len(text)} characters (limit {kind.max_body_characters})",
                         "message")
             continue
+        if message.blocked_reason is None and not kind.opted_out(contact):
+            erased = plan.erased.blocks(identity.key, kind, message.content)
+            if erased is not None:  # an erased contact's opt-out, whoever has the number now
+                message = replace(message, blocked_reason=erased.reason)
         measure = kind.measure(text)
         if kind.opted_out(contact) or message.blocked_reason:
             plan.opted_out += 1
@@ -247,9 +254,9 @@ def _prepare(recipients: Iterable[Recipient], render: Render, plan: BulkPlan, ki
         yield _Row(recipient, identity, message)
 
 
-def plan_bulk(recipients: Iterable[Recipient], *, channel: Channel, render: Render) -> BulkPlan:
+def plan_bulk(session: Session, recipients: Iterable[Recipient], *, channel: Channel, render: Render) -> BulkPlan:
     """Render everything without storing: the preview, counts and cost the operator confirms."""
-    plan = BulkPlan(price_per_segment=_price(channel))
+    plan = BulkPlan(price_per_segment=_price(channel), erased=erased_numbers.look_up(session))
     for _ in _prepare(recipients, render, plan, kind_of(channel)):
         pass
     return plan
@@ -354,8 +361,9 @@ def build(session_factory: sessionmaker[Session], settings: Settings, campaign_i
             campaign.status, campaign.error = "failed", exc.message
             log.warning("campaign %d cannot be built: %s", campaign_id, exc.message)
             return False
+        erased = erased_numbers.look_up(session)
         session.expunge_all()
-    plan = BulkPlan(price_per_segment=_price(channel))
+    plan = BulkPlan(price_per_segment=_price(channel), erased=erased)
     try:
         # The audience is read on its own read-only transaction while each chunk commits on another.
         with session_factory() as reader:

@@ -60,6 +60,8 @@ class ChannelKind:
 # Why a message to a contact who opted out was stored as blocked, one sentence per kind.
 OPTED_OUT_REASONS = {"sms": Words("not sent: the contact opted out of SMS"),
                      "whatsapp": Words("not sent: the contact opted out of WhatsApp")}
+# A marketing template to a customer who told WhatsApp to stop marketing (user_preferences).
+MARKETING_STOPPED = "não enviada: o cliente pediu ao WhatsApp para não receber mensagens de marketing"
 
 SMS = ChannelKind(name="sms", label="SMS", opt_out_field="opt_out_sms",
                   max_body_characters=1600,  # ten concatenated parts; beyond that carriers split unreliably

@@ -65,20 +65,40 @@ def push_after_commit(session: Session, contact_ids: Iterable[int]) -> None:
     after_commit(session, lambda: runtime.jobs.sync_blacklist(ids))
 
 
+def push_erased_after_commit(session: Session, numbers: Iterable[str | None]) -> None:
+    """Have an erased contact's numbers added to the blacklists once the erasure commits: the push
+    of its opt-out may not have happened yet (waiting for its confirmation, or for a provider to come
+    back), and its contact row holds no number any more. The numbers travel in the job's arguments
+    until it has run (a harmless second add when the first push had happened)."""
+    from contact_center.runtime import current_or_none
+    from contact_center.unit_of_work import after_commit
+
+    numbers = sorted({number for number in numbers if number})
+    runtime = current_or_none()
+    if not numbers:
+        return
+    if runtime is None:
+        log.warning("%d number(s) of an erased contact are not pushed to the providers' blacklists: this process "
+                    "has no job queue", len(numbers))
+        return
+    after_commit(session, lambda: runtime.jobs.push_erased_to_blacklist(numbers))
+
+
 def sync(session_factory: sessionmaker[Session], settings, contact_ids: list[int],
-         channel_ids: list[int] | None = None, attempt: int = 1) -> SyncRun:
+         channel_ids: list[int] | None = None, attempt: int = 1, numbers: list[str] | None = None) -> SyncRun:
     """Tell each channel's provider (all of them, or `channel_ids` on a retry) about these contacts'
-    numbers. Nothing is held open in the database while a provider is called."""
+    numbers, or add `numbers` as given (an erased contact's). Nothing is held open in the database
+    while a provider is called."""
     from contact_center.channels.models import Channel
     from contact_center.channels.service import build_provider
     from contact_center.providers.base import supports
 
     run = SyncRun()
     with transaction(session_factory) as session:
-        add, remove, contacts_adding = _numbers(session, contact_ids)
+        add, remove, contacts_adding = (numbers, [], []) if numbers is not None else _numbers(session, contact_ids)
         if not add and not remove:
             return run  # contacts without a phone, or deleted since
-        if add and attempt < MAX_ATTEMPTS and _confirmation_unsent(session, contacts_adding):
+        if contacts_adding and attempt < MAX_ATTEMPTS and _confirmation_unsent(session, contacts_adding):
             run.waiting_for_confirmation = True
             run.retry_channel_ids, run.retry_after = channel_ids, RETRY_DELAYS[attempt - 1]
             return run

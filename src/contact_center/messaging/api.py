@@ -133,7 +133,7 @@ def bulk_send(body: BulkSend, request: Request, session: DbSession, user: Superv
     audience = campaigns.check_audience(body.audience)
     render = campaign_content.render_for(session, channel, body=text, whatsapp_template_id=None, parameters=None,
                                          user=user, settings=settings)
-    plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), channel=channel, render=render)
+    plan = campaigns.plan_bulk(session, campaigns.audience_source(audience)(session), channel=channel, render=render)
     campaign_id = None
     if body.confirm:  # a campaign that starts now, at any hour: its recipients are stored by a job
         campaign = campaigns.create_campaign(

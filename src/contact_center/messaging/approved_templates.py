@@ -11,14 +11,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from contact_center.channels import whatsapp_templates
+from contact_center.channels.kinds import MARKETING_STOPPED
 from contact_center.channels.models import Channel
 from contact_center.contacts.models import Contact
 from contact_center.errors import InvalidInput
 from contact_center.messaging import service
 from contact_center.messaging.models import Message
 from contact_center.providers.whatsapp_cloud.templates import TemplateValues, build_components
-
-MARKETING_STOPPED = "não enviada: o cliente pediu ao WhatsApp para não receber mensagens de marketing"
 
 
 def values_from(parameters: Mapping[str, Any] | None) -> TemplateValues:

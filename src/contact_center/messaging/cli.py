@@ -117,7 +117,7 @@ def bulk(
                     else {"search": search})
         render = render_for(session, chosen, body=text, whatsapp_template_id=None, parameters=None, user=None,
                             settings=settings)
-        plan = campaigns.plan_bulk(campaigns.audience_source(audience)(session), channel=chosen, render=render)
+        plan = campaigns.plan_bulk(session, campaigns.audience_source(audience)(session), channel=chosen, render=render)
         channel_id, template_id = chosen.id, chosen_template.id if chosen_template else None
     state = channel_status(chosen, settings)  # outside the transaction: don't hold the database meanwhile
     _show_plan(plan, state)

@@ -35,6 +35,7 @@ from contact_center.inbox.models import Conversation
 from contact_center.inbox.service import conversation_for, note_outbound
 from contact_center.messaging.models import FINAL_FAILURES, STATE_TIMESTAMP, Message, moves_forward
 from contact_center.messaging import attempts, rows
+from contact_center.privacy import erased_numbers
 from contact_center.providers.base import SendOutcome, StatusUpdate
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,13 @@ def queue_outbound(
         contact = find_by_phone(session, identity.e164)
     if refuse_opted_out and not despite_opt_out and kind.opted_out(contact):
         raise OptedOut(kind, contact)
+    if not despite_opt_out and blocked_reason is None and not kind.opted_out(contact):
+        # The number of an erased contact who had opted out, whoever it belongs to now.
+        erased = erased_numbers.look_up(session, [identity.key]).blocks(identity.key, kind, content)
+        if erased is not None:
+            if refuse_opted_out and erased.opted_out_of_kind:
+                raise OptedOut(kind, session.get(Contact, erased.tombstone_id))
+            blocked_reason = erased.reason
     conversation = conversation_for(session, channel.id, identity, contact)
     note_outbound(conversation, now)
     message = Message(**rows.outbound(

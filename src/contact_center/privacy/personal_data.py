@@ -10,13 +10,14 @@ LGPD art. 16, I allows keeping data a legal obligation requires, and no more):
 * For a contact that came from Odoo, its res.partner id: a number that names nobody here, without
   which the next partner sync would bring the person back from Odoo (odoo/sync.py skips it).
 * No phone number, not even hashed: a plain hash of a phone is the phone (every Brazilian mobile
-  can be hashed and compared in minutes). An SMS opt-out stays honoured where it was pushed when the
-  person asked, the providers' blacklists (contacts/blacklist.py; Kolmeya refuses the number from
-  any system on the account): the erasure never asks them to remove it. What that leaves open: a
-  number that reaches us again later (a CSV import, a WhatsApp message the person sends) is a new
-  contact without the old flags; Kolmeya still refuses SMS to it, WhatsApp has no such list.
-  Closing it would take a keyed hash (HMAC with the secret key) of each opted-out number, checked
-  wherever a contact is created.
+  can be hashed and compared in minutes). For a contact who had opted out of anything, a keyed hash
+  (HMAC with the product's secret key) of each of its numbers, pointing at the tombstone: a number
+  that reaches us again later (a CSV import, an Odoo sync, a WhatsApp message the person sends) is
+  a new contact without the old flags, and every send checks the number against these hashes
+  (erased_numbers.py). Without the key a hash names nobody. An SMS opt-out also stays where it was
+  pushed when the person asked, the providers' blacklists (contacts/blacklist.py; Kolmeya refuses
+  the number from any system on the account): the erasure never asks them to remove it, and pushes
+  it itself when that push had not happened yet.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from contact_center.contacts.models import Contact, ContactFieldValue, ContactId
 from contact_center.db import chunks
 from contact_center.inbox.models import Conversation, ConversationEvent
 from contact_center.messaging.models import Message, MessageAttempt
+from contact_center.privacy.models import ErasedNumber
 from contact_center.settings import Settings
 from contact_center.webhooks.models import WebhookEvent
 
@@ -52,6 +54,7 @@ class DataSubject:
     identifiers: list[tuple[str, str]]
     conversation_ids: list[int]
     message_ids: list[int]
+    match_keys: set[str] = field(default_factory=set)  # of their phones and identifiers, as conversations hold them
     identity: set[str] = field(default_factory=set)  # name, phones in their forms, email, CPF, identifiers
     texts: set[str] = field(default_factory=set)  # what they wrote or were sent, the notes about them
 
@@ -100,7 +103,7 @@ def find_subject(session: Session, contact: Contact) -> DataSubject:
     if conversation_ids:
         message_filter = or_(message_filter, Message.conversation_id.in_(conversation_ids))
     message_ids = list(session.scalars(select(Message.id).where(message_filter).order_by(Message.id)))
-    subject = DataSubject(contact, identifiers, conversation_ids, message_ids)
+    subject = DataSubject(contact, identifiers, conversation_ids, message_ids, keys)
     identity = {contact.name, contact.phone, contact.mobile, contact.email, contact.document,
                format_cpf(contact.document) if contact.document else None,
                *phone_forms(contact.phone_e164), *phone_forms(contact.mobile_e164),
@@ -165,10 +168,18 @@ def _campaign_rows(subject: DataSubject) -> Select:
 
 
 def _erase_contact(session: Session, subject: DataSubject, context: ErasureContext) -> None:
-    from contact_center.contacts import identifiers, service
+    from contact_center.contacts import blacklist, identifiers, service
 
+    if subject.contact.opt_out_sms:
+        blacklist.push_erased_after_commit(session, (subject.contact.phone_e164, subject.contact.mobile_e164))
     context.counts["identifiers"] = identifiers.forget(session, subject.contact.id)
     service.erase_personal_data(session, subject.contact)
+
+
+def _keep_erased_numbers(session: Session, subject: DataSubject, context: ErasureContext) -> None:
+    from contact_center.privacy import erased_numbers
+
+    context.counts["opted_out_numbers_kept"] = erased_numbers.record(session, subject.contact, subject.match_keys)
 
 
 def _erase_tags(session: Session, subject: DataSubject, context: ErasureContext) -> None:
@@ -238,6 +249,8 @@ TABLES: tuple[PersonalTable, ...] = (
     PersonalTable("contact_identifiers",
                   lambda s: select(ContactIdentifier).where(ContactIdentifier.contact_id == s.contact.id)
                   .order_by(ContactIdentifier.id), None),  # removed with the contact's row
+    PersonalTable("erased_numbers", lambda s: select(ErasedNumber).where(ErasedNumber.contact_id == s.contact.id)
+                  .order_by(ErasedNumber.number_hash), _keep_erased_numbers),  # keyed hashes, written here
     PersonalTable("contact_tags", lambda s: select(ContactTag).where(ContactTag.contact_id == s.contact.id)
                   .order_by(ContactTag.id), _erase_tags),
     PersonalTable("contact_field_values",
