@@ -79,6 +79,23 @@ def test_list_search_and_pagination(client, agent_headers):
     assert too_big.status_code == 422 and "limit" in too_big.json()["error"]["message"]
 
 
+def test_a_name_search_ignores_case_and_takes_wildcards_as_written(client, agent_headers):
+    for name, email in (("Ana_Paula Lima", "ana.lima@example.com"), ("AnaXPaula Reis", "reis@example.com"),
+                        ("Loja 50% Off", "loja@example.com"), ("Loja 500 Ltda", "ltda@example.com")):
+        assert client.post("/api/contacts", json={"name": name, "email": email}, headers=agent_headers).status_code == 201
+
+    def names(text: str) -> set[str]:
+        found = client.get("/api/contacts", params={"search": text}, headers=agent_headers)
+        assert found.status_code == 200, found.text
+        return {c["name"] for c in found.json()["items"]}
+
+    assert names("ANA_PAULA") == {"Ana_Paula Lima"}  # "_" is an underscore, not any character
+    assert names("50%") == {"Loja 50% Off"}  # "%" is a percent sign, not anything
+    assert names("ana") == {"Ana_Paula Lima", "AnaXPaula Reis"}
+    assert names("EXAMPLE.COM/") == set() and names("@EXAMPLE.COM") == {"Ana_Paula Lima", "AnaXPaula Reis",
+                                                                       "Loja 50% Off", "Loja 500 Ltda"}
+
+
 def test_find_by_phone_endpoint(client, agent_headers):
     client.post("/api/contacts", json={"name": "Maria", "mobile": "+55 48 99191-0234"}, headers=agent_headers)
     found = client.get("/api/contacts/by-phone", params={"phone": "554891910234"}, headers=agent_headers)

@@ -16,7 +16,7 @@ from contact_center.contacts import blacklist, fields, tags
 from contact_center.contacts.duplicates import document_taken
 from contact_center.contacts.documents import DocumentError, normalize_cpf
 from contact_center.contacts.models import Contact
-from contact_center.db import DriverCursor, chunks, utcnow
+from contact_center.db import ContainsText, DriverCursor, chunks, utcnow
 from contact_center.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ def search_filter(text: str):
     except DocumentError:
         pass
     if not conditions:
-        conditions = [Contact.name.ilike(f"%{text}%"), Contact.email.ilike(f"%{text}%")]
+        conditions = [ContainsText(Contact.name, text), ContainsText(Contact.email, text)]
     return or_(*conditions)
 
 

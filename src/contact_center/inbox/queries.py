@@ -17,6 +17,7 @@ from contact_center import phones
 from contact_center.auth.models import User
 from contact_center.channels.models import Channel
 from contact_center.contacts.models import Contact
+from contact_center.db import ContainsText
 from contact_center.errors import InvalidInput
 from contact_center.inbox.models import Conversation, ConversationEvent
 from contact_center.inbox.visibility import visible_conversations, visible_messages
@@ -104,8 +105,7 @@ _DIGITS = re.compile(r"\D")
 
 def _search(text: str):
     """A contact's name, or a phone in any written form (a fragment of at least 4 digits too)."""
-    matches = [Conversation.contact_id.in_(select(Contact.id).where(Contact.name.ilike(f"%{_escape(text)}%",
-                                                                                      escape="\\")))]
+    matches = [Conversation.contact_id.in_(select(Contact.id).where(ContainsText(Contact.name, text)))]
     try:
         matches.append(Conversation.phone_key == phones.match_key(text))
     except phones.PhoneNumberError:
@@ -114,10 +114,6 @@ def _search(text: str):
     if len(digits) >= 4 and len(digits) >= len(text.replace(" ", "")) // 2:
         matches.append(Conversation.phone_e164.contains(digits))
     return or_(*matches)
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def encode_cursor(row: ConversationRow) -> str:
