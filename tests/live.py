@@ -152,7 +152,9 @@ def start_live(engine: Engine, data_dir, sandbox_options: dict | None = None, *,
     app = create_app(runtime)
     server = ThreadedServer(app, port)
     server.start()
-    http = httpx.Client(base_url=base_url, timeout=10)
+    # An idle connection is dropped well before uvicorn closes it (5 s): reusing one as the server
+    # closes it is a "connection reset" that no product change causes.
+    http = httpx.Client(base_url=base_url, timeout=10, limits=httpx.Limits(keepalive_expiry=1.0))
     live = live_class(base_url, runtime, sandbox, channel_id, tokens, http, urls["reply"],
                       whatsapp=wa_sandbox, whatsapp_channel_id=wa_channel_id, app=app)
     live.resume_dispatch()
