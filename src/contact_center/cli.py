@@ -55,6 +55,7 @@ def serve(
     import uvicorn
 
     from contact_center.app import create_app
+    from contact_center.runtime import freeze_startup_heap
     from contact_center.server import prepare
 
     settings = get_settings()
@@ -64,9 +65,10 @@ def serve(
     services = prepare(settings, console, start_consumer=worker)
     console.print(f"Contact Center on [bold]http://{host}:{port}[/]  (API docs at /docs)", highlight=False)
     try:
+        web_app = create_app(services.runtime)
+        freeze_startup_heap()
         # Open inboxes hold event streams: without a grace limit a stop would wait for them forever.
-        uvicorn.run(create_app(services.runtime), host=host, port=port, log_config=None,
-                    timeout_graceful_shutdown=5)
+        uvicorn.run(web_app, host=host, port=port, log_config=None, timeout_graceful_shutdown=5)
     finally:
         services.stop()
 
@@ -78,7 +80,7 @@ def worker(threads: int = typer.Option(4, help="Worker threads."),
            metrics_host: str = typer.Option("127.0.0.1", help="Address the metrics port listens on.")):
     """Run background jobs (dispatch, sweeper, provider polling) for servers started with --no-worker."""
     from contact_center.jobs import URGENT_POLL_SECONDS
-    from contact_center.runtime import build_runtime
+    from contact_center.runtime import build_runtime, freeze_startup_heap
 
     settings = get_settings()
     runtime = build_runtime(settings)
@@ -99,6 +101,7 @@ def worker(threads: int = typer.Option(4, help="Worker threads."),
                   f"{runtime.jobs.huey.__class__.__name__}.")
     runtime.jobs.sweep_now()  # after a crash, take back what the last run left at once
     runtime.jobs.heartbeat.call_local()  # /healthz knows a consumer runs from now, not in a minute
+    freeze_startup_heap()
     urgent.start()
     try:
         consumer.run()
