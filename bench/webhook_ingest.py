@@ -50,9 +50,10 @@ app = Starlette(routes=[Route("/kolmeya/webhook/reply", reply, methods=["POST"])
 
 SERVER = '''
 from contact_center.app import create_app
-from contact_center.runtime import build_runtime
+from contact_center.runtime import build_runtime, freeze_startup_heap
 from contact_center.settings import Settings
 app = create_app(build_runtime(Settings(_env_file=None, log_level="WARNING")))  # data dir from the environment
+freeze_startup_heap()  # as `serve` does
 '''
 
 

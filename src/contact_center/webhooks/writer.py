@@ -22,7 +22,6 @@ Callbacks travel to either as plain data (ReplyIn, StatusIn, RejectedIn).
 from __future__ import annotations
 
 import asyncio
-import gc
 import importlib
 import logging
 import multiprocessing
@@ -548,7 +547,7 @@ def _portable(item: Item, outcome: Outcome) -> Outcome:
 def _child_main(channel: socket.socket, settings: Settings) -> None:
     from contact_center.db import READ_ONLY, WalCheckpointer
     from contact_center.jobs import make_jobs
-    from contact_center.runtime import Runtime, install, open_database
+    from contact_center.runtime import Runtime, freeze_startup_heap, install, open_database
 
     # Ctrl-C and a service manager's SIGTERM reach the whole process group; the web process
     # decides when this one stops (it closes the socket, or dies and the kernel closes it).
@@ -570,7 +569,7 @@ def _child_main(channel: socket.socket, settings: Settings) -> None:
     closing = False
     # What is alive now (modules, the engine) lives as long as the process: the collector need not
     # walk it again each time a large callback's parse fills the young generations.
-    gc.freeze()
+    freeze_startup_heap()
     try:
         while work or not closing:
             try:
