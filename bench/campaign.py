@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bulk_send import PeakMemory, free_port, prepare, start_sandbox  # noqa: E402
 
 from contact_center.campaigns import service as campaigns  # noqa: E402
+from contact_center.runtime import freeze_startup_heap  # noqa: E402
 from contact_center.campaigns.windows import ALWAYS  # noqa: E402
 from contact_center.channels.kinds import SMS  # noqa: E402
 from contact_center.channels.models import Channel  # noqa: E402
@@ -148,6 +149,7 @@ def main() -> None:
         try:
             settings, runtime, channel_id = prepare(Path(tmp), port, options.recipients)
             consumer = runtime.jobs.consumer(workers=options.workers)
+            freeze_startup_heap()  # as `serve` does once it is built
             consumer.start()
             results = []
             for round_ in range(options.rounds):
