@@ -27,6 +27,9 @@ from contact_center.contacts.models import Contact
 from contact_center.db import chunks
 from contact_center.privacy.models import ErasedNumber
 
+_keys: dict[tuple[str, str], bytes] = {}  # (configured key, data directory) → the key
+
+
 def _key() -> bytes:
     from contact_center.runtime import current_or_none
     from contact_center.settings import get_settings
@@ -38,9 +41,6 @@ def _key() -> bytes:
     if known not in _keys:
         _keys[known] = settings.effective_secret_key().encode()
     return _keys[known]
-
-
-_keys: dict[tuple[str, str], bytes] = {}
 
 
 def hash_of(match_key: str, key: bytes | None = None) -> str:
@@ -112,6 +112,7 @@ def look_up(session: Session, match_keys: Iterable[str] | None = None) -> Erased
         rows = session.execute(query)
     else:
         hashes = sorted({hash_of(match_key, key) for match_key in match_keys if match_key})
-        rows = (row for chunk in chunks(hashes) for row in session.execute(query.where(ErasedNumber.number_hash.in_(chunk))))
+        rows = (row for chunk in chunks(hashes)
+                for row in session.execute(query.where(ErasedNumber.number_hash.in_(chunk))))
     return ErasedOptOuts(key, {number_hash: Tombstone(contact_id, bool(sms), bool(whatsapp), bool(marketing))
                                for number_hash, contact_id, sms, whatsapp, marketing in rows})
