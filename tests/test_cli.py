@@ -136,3 +136,17 @@ def test_end_sessions_of_an_unknown_user_says_so(tmp_path):
     assert run_cli("db", "upgrade", data_dir=tmp_path).returncode == 0
     result = run_cli("users", "end-sessions", "nobody", data_dir=tmp_path)
     assert result.returncode == 1 and "no user named 'nobody'" in result.stderr
+
+
+def test_a_refusal_is_said_in_the_terminals_language(tmp_path):
+    """The locale decides, as for any command-line program: Portuguese, English, or (C, POSIX: a
+    script's) the sentence as the code writes it."""
+    neutral = {"LANGUAGE": "", "LC_ALL": "", "LC_MESSAGES": ""}
+    portuguese = run_cli("contacts", "tag", "999999", "vip", data_dir=tmp_path, env={**neutral, "LANG": "pt_BR.UTF-8"})
+    assert portuguese.returncode == 1
+    assert "não existe contato com id 999999" in portuguese.stderr, portuguese.stderr
+    english = run_cli("contacts", "tag", "999999", "vip", data_dir=tmp_path,
+                      env={**neutral, "LANG": "pt_BR.UTF-8", "LC_ALL": "en_US.UTF-8"})  # LC_ALL comes first
+    assert english.returncode == 1 and "no contact with id 999999" in english.stderr, english.stderr
+    script = run_cli("contacts", "tag", "999999", "vip", data_dir=tmp_path, env={**neutral, "LANG": "C.UTF-8"})
+    assert script.returncode == 1 and "no contact with id 999999" in script.stderr, script.stderr

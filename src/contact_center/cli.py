@@ -18,6 +18,7 @@ from contact_center.privacy import cli as privacy_cli  # noqa: F401  (adds `cont
 from contact_center.providers.kolmeya import sandbox as kolmeya_sandbox
 from contact_center.providers.whatsapp_cloud import sandbox as whatsapp_sandbox
 from contact_center.templates.cli import templates_app
+from contact_center.clitools import said
 from contact_center.errors import DomainError
 from contact_center.settings import SettingsError, get_settings, masked
 
@@ -212,5 +213,5 @@ def main() -> None:
         Console(stderr=True).print(f"[red]configuration error:[/] {exc}", highlight=False)
         sys.exit(2)
     except DomainError as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc.message}", highlight=False)
+        Console(stderr=True).print(f"[red]error:[/] {said(exc)}", highlight=False)
         sys.exit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from contact_center.db import transaction
 from contact_center.settings import get_settings
+from contact_center.translations import Words
 
 console = Console()
 err_console = Console(stderr=True)
@@ -24,3 +26,19 @@ def command_session() -> Iterator[Session]:
     with transaction(factory) as session:
         act_as(session, Actor("cli"))  # whoever runs the command on the server's machine
         yield session
+
+
+def language() -> str | None:
+    """The language of the person at the terminal, from the locale as gettext reads it (the first
+    of LANGUAGE, LC_ALL, LC_MESSAGES and LANG that is set): "pt-BR" or "en"; None for a locale that
+    names neither (C, POSIX: a script's), which reads the refusals as the code writes them."""
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "").split(":")[0].strip().lower()
+        if value:
+            return "pt-BR" if value.startswith("pt") else "en" if value.startswith("en") else None
+    return None
+
+
+def said(words: Words) -> str:
+    """A refusal (a domain error, its Words) in the terminal's language."""
+    return words.text(language())

@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from contact_center.clitools import command_session, console, err_console
+from contact_center.clitools import command_session, console, err_console, said
 from contact_center.contacts import fields, service, tags
 from contact_center.contacts.duplicates import DuplicateContact, refuse_phone_duplicates
 from contact_center.contacts.models import FIELD_TYPES, Contact
@@ -66,7 +66,7 @@ def add(
             try:
                 refuse_phone_duplicates(session, data)
             except DuplicateContact as duplicate:
-                err_console.print(f"[yellow]warning:[/] {escape(duplicate.message)}", highlight=False, soft_wrap=True)
+                err_console.print(f"[yellow]warning:[/] {escape(said(duplicate))}", highlight=False, soft_wrap=True)
                 if not typer.confirm("Create another contact with this phone anyway?"):
                     raise typer.Exit(1) from None
         contact = service.create_contact(session, data)
@@ -285,7 +285,7 @@ def import_file(
         try:
             report = import_contacts(factory, handle, mapping=mapping or None, delimiter=delimiter, progress=on_progress)
         except ImportFileError as exc:
-            _fail(exc.message)
+            _fail(said(exc))
         bar.update(task, completed=size)
 
     summary = Table("", "rows", title=f"Import of {escape(str(file))}", title_justify="left")

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import func, select
 
-from contact_center.clitools import console, err_console
+from contact_center.clitools import console, err_console, said
 
 odoo_app = typer.Typer(help="Contacts from Odoo's partners (res.partner), and notes in their chatter.",
                        no_args_is_help=True)
@@ -36,7 +36,7 @@ def sync(
     try:
         odoo = config.from_settings(settings)
     except DomainError as exc:
-        _fail(exc.message)
+        _fail(said(exc))
     engine, factory = open_database(settings)
     with background_checkpoints(engine), Progress(
         TextColumn("Odoo"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
@@ -52,9 +52,9 @@ def sync(
         try:
             report = sync_partners(factory, odoo, full=full, progress=on_progress)
         except OdooSyncRunning as exc:
-            _fail(exc.message)
+            _fail(said(exc))
         except DomainError as exc:
-            _fail(f"{exc.message}. O que já foi gravado fica; a próxima sincronização continua de onde esta parou.")
+            _fail(f"{said(exc)}. O que já foi gravado fica; a próxima sincronização continua de onde esta parou.")
 
     summary = Table("", "parceiros", title="Sincronização com o Odoo" + (" (completa)" if full else ""),
                     title_justify="left")
