@@ -34,6 +34,12 @@ from contact_center.providers.base import InboundReply
 from contact_center.runtime import Runtime, install
 from contact_center.settings import Settings
 
+# The command line speaks the terminal's locale (clitools.language); the suite, and every command it
+# runs, reads the sentences as the code writes them, whatever this machine's locale is.
+for _name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "C.UTF-8"
+
 POSTGRES_URL = os.environ.get("CONTACT_CENTER_TEST_POSTGRES_URL", "")
 FORBID_SKIPS = os.environ.get("CONTACT_CENTER_FORBID_SKIPS") == "1"
 
