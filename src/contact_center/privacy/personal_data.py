@@ -17,7 +17,8 @@ LGPD art. 16, I allows keeping data a legal obligation requires, and no more):
   (erased_numbers.py). Without the key a hash names nobody. An SMS opt-out also stays where it was
   pushed when the person asked, the providers' blacklists (contacts/blacklist.py; Kolmeya refuses
   the number from any system on the account): the erasure never asks them to remove it, and pushes
-  it itself when that push had not happened yet.
+  it again itself, in case that push had not happened yet; the numbers wait in the job queue's
+  storage until it has run.
 """
 
 from __future__ import annotations
