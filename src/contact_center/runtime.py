@@ -15,7 +15,7 @@ from contact_center.jobs import Jobs, make_jobs
 from contact_center.logs import configure_logging, register_secret
 from contact_center.messaging.rate_limit import Limiter, LocalLimiter, make_limiter
 from contact_center.migrations import upgrade
-from contact_center.settings import Settings
+from contact_center.settings import Settings, get_settings
 
 
 @dataclass
@@ -39,6 +39,12 @@ def current() -> Runtime:
 
 def current_or_none() -> Runtime | None:
     return _current
+
+
+def current_settings() -> Settings:
+    """The running process's settings, or the environment's where no runtime is installed (a bare
+    CLI command, a test)."""
+    return _current.settings if _current is not None else get_settings()
 
 
 def install(runtime: Runtime) -> Runtime:

@@ -56,11 +56,9 @@ def is_keyword(text: str, keywords: frozenset[str]) -> bool:
 
 
 def _settings():
-    from contact_center.runtime import current_or_none
-    from contact_center.settings import get_settings
+    from contact_center.runtime import current_settings
 
-    runtime = current_or_none()
-    return runtime.settings if runtime is not None else get_settings()
+    return current_settings()
 
 
 def keywords() -> frozenset[str]:

@@ -31,11 +31,9 @@ _keys: dict[tuple[str, str], bytes] = {}  # (configured key, data directory) →
 
 
 def _key() -> bytes:
-    from contact_center.runtime import current_or_none
-    from contact_center.settings import get_settings
+    from contact_center.runtime import current_settings
 
-    runtime = current_or_none()
-    settings = runtime.settings if runtime is not None else get_settings()
+    settings = current_settings()
     # Read once (a generated key is a file in the data directory), not at every send.
     known = (settings.secret_key.get_secret_value(), str(settings.data_dir))
     if known not in _keys:
