@@ -41,16 +41,19 @@ def _key() -> bytes:
     return _keys[known]
 
 
-def hash_of(match_key: str, key: bytes | None = None) -> str:
-    return hmac.new(key or _key(), match_key.encode(), hashlib.sha256).hexdigest()
+def _hash(key: bytes, match_key: str) -> str:
+    return hmac.new(key, match_key.encode(), hashlib.sha256).hexdigest()
+
+
+def _hashes(key: bytes, match_keys: Iterable[str]) -> list[str]:
+    return sorted({_hash(key, match_key) for match_key in match_keys if match_key})
 
 
 def record(session: Session, contact: Contact, match_keys: Iterable[str]) -> int:
     """Keep the hashes of an erased contact's match keys, if it opted out of anything; how many."""
     if not (contact.opt_out_sms or contact.opt_out_whatsapp or contact.opt_out_marketing):
         return 0
-    key = _key()
-    hashes = sorted({hash_of(match_key, key) for match_key in match_keys if match_key})
+    hashes = _hashes(_key(), match_keys)
     for chunk in chunks(hashes):
         # A number erased twice (two contacts that shared it) keeps the first tombstone.
         known = set(session.scalars(select(ErasedNumber.number_hash).where(ErasedNumber.number_hash.in_(chunk))))
@@ -90,7 +93,7 @@ class ErasedOptOuts:
         kind's opt-out, or (a template whose stored `content` says MARKETING) the marketing one."""
         if not self.tombstones or not match_key:
             return None
-        tombstone = self.tombstones.get(hash_of(match_key, self.key))
+        tombstone = self.tombstones.get(_hash(self.key, match_key))
         if tombstone is None:
             return None
         if getattr(tombstone, kind.opt_out_field):
@@ -109,8 +112,7 @@ def look_up(session: Session, match_keys: Iterable[str] | None = None) -> Erased
     if match_keys is None:
         rows = session.execute(query)
     else:
-        hashes = sorted({hash_of(match_key, key) for match_key in match_keys if match_key})
-        rows = (row for chunk in chunks(hashes)
+        rows = (row for chunk in chunks(_hashes(key, match_keys))
                 for row in session.execute(query.where(ErasedNumber.number_hash.in_(chunk))))
     return ErasedOptOuts(key, {number_hash: Tombstone(contact_id, bool(sms), bool(whatsapp), bool(marketing))
                                for number_hash, contact_id, sms, whatsapp, marketing in rows})
