@@ -111,14 +111,15 @@ class ContainsText(ColumnElement):
         self.pattern: BindParameter = bindparam(None, f"%{escaped}%", unique=True)
 
 
-@compiles(ContainsText)
-def _contains_ilike(element: ContainsText, compiler, **kw) -> str:
-    return f"{compiler.process(element.column, **kw)} ILIKE {compiler.process(element.pattern, **kw)} ESCAPE '/'"
+def _contains_as(operator: str):
+    def compile_contains(element: ContainsText, compiler, **kw) -> str:
+        column, pattern = compiler.process(element.column, **kw), compiler.process(element.pattern, **kw)
+        return f"{column} {operator} {pattern} ESCAPE '/'"
+    return compile_contains
 
 
-@compiles(ContainsText, "sqlite")
-def _contains_like(element: ContainsText, compiler, **kw) -> str:
-    return f"{compiler.process(element.column, **kw)} LIKE {compiler.process(element.pattern, **kw)} ESCAPE '/'"
+compiles(ContainsText)(_contains_as("ILIKE"))
+compiles(ContainsText, "sqlite")(_contains_as("LIKE"))
 
 
 class DriverCursor:
