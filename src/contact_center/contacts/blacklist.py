@@ -51,18 +51,10 @@ def push_after_commit(session: Session, contact_ids: Iterable[int]) -> None:
     """Have these contacts' SMS opt-outs (or their reversal) pushed to the providers once the
     transaction commits. Flushes nothing; works in any process with a runtime (serve, worker,
     the webhook writer, CLI commands that build one)."""
-    from contact_center.runtime import current_or_none
-    from contact_center.unit_of_work import after_commit
-
     ids = sorted(set(contact_ids))
-    if not ids:
-        return
-    runtime = current_or_none()
-    if runtime is None:
-        log.warning("the SMS opt-out of contact(s) %s is not pushed to the providers' blacklists: this process "
-                    "has no job queue", ", ".join(map(str, ids)))
-        return
-    after_commit(session, lambda: runtime.jobs.sync_blacklist(ids))
+    if ids:
+        _after_commit(session, lambda jobs: jobs.sync_blacklist(ids),
+                      f"the SMS opt-out of contact(s) {', '.join(map(str, ids))}")
 
 
 def push_erased_after_commit(session: Session, numbers: Iterable[str | None]) -> None:
@@ -70,18 +62,21 @@ def push_erased_after_commit(session: Session, numbers: Iterable[str | None]) ->
     of its opt-out may not have happened yet (waiting for its confirmation, or for a provider to come
     back), and its contact row holds no number any more. The numbers travel in the job's arguments
     until it has run (a harmless second add when the first push had happened)."""
+    numbers = sorted({number for number in numbers if number})
+    if numbers:
+        _after_commit(session, lambda jobs: jobs.push_erased_to_blacklist(numbers),
+                      f"{len(numbers)} number(s) of an erased contact")  # never the numbers themselves
+
+
+def _after_commit(session: Session, enqueue, what: str) -> None:
     from contact_center.runtime import current_or_none
     from contact_center.unit_of_work import after_commit
 
-    numbers = sorted({number for number in numbers if number})
     runtime = current_or_none()
-    if not numbers:
-        return
     if runtime is None:
-        log.warning("%d number(s) of an erased contact are not pushed to the providers' blacklists: this process "
-                    "has no job queue", len(numbers))
+        log.warning("%s: not pushed to the providers' blacklists: this process has no job queue", what)
         return
-    after_commit(session, lambda: runtime.jobs.push_erased_to_blacklist(numbers))
+    after_commit(session, lambda: enqueue(runtime.jobs))
 
 
 def sync(session_factory: sessionmaker[Session], settings, contact_ids: list[int],
@@ -98,7 +93,7 @@ def sync(session_factory: sessionmaker[Session], settings, contact_ids: list[int
         add, remove, contacts_adding = (numbers, [], []) if numbers is not None else _numbers(session, contact_ids)
         if not add and not remove:
             return run  # contacts without a phone, or deleted since
-        if contacts_adding and attempt < MAX_ATTEMPTS and _confirmation_unsent(session, contacts_adding):
+        if add and contacts_adding and attempt < MAX_ATTEMPTS and _confirmation_unsent(session, contacts_adding):
             run.waiting_for_confirmation = True
             run.retry_channel_ids, run.retry_after = channel_ids, RETRY_DELAYS[attempt - 1]
             return run
