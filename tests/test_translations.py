@@ -41,6 +41,18 @@ def test_the_check_catches_a_missing_translation_and_a_message_built_on_the_spot
         "parrots.py:1: NotFound(...)", "parrots.py:3: Words(...)"]
 
 
+def test_an_error_class_that_says_its_own_sentence_is_read_too():
+    source = (b'class ParrotGone(Conflict):\n'
+              b'    def __init__(self, parrot):\n'
+              b'        super().__init__("the parrot {name} is gone", name=parrot.name)\n'
+              b'class Helper:\n'
+              b'    def __init__(self):\n'
+              b'        super().__init__("not a refusal")\n')
+    read = extract._python({"ParrotGone", "Conflict"}, extract.Found())(io.BytesIO(source), None, None,
+                                                                        {"filename": "parrots.py"})
+    assert [(line, message) for line, _name, message, _ in read] == [(3, "the parrot {name} is gone")]
+
+
 def test_a_domain_error_keeps_its_sentence_and_parameters():
     refusal = NotFound("no conversation with id {conversation_id}", conversation_id=7)
     assert refusal.message == "no conversation with id 7"  # as written, for logs and API clients

@@ -60,10 +60,15 @@ def _python(errors: set[str], found: Found):
     def extract(fileobj, keywords, comment_tags, options):
         source = fileobj.read().decode("utf-8")
         where = options.get("filename", "?")
-        for node in ast.walk(ast.parse(source)):
+        tree = ast.parse(source)
+        # An error class that says its own sentence: super().__init__("...") inside it is raising it.
+        own = {id(node): cls.name for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef) and cls.name in errors
+               for node in ast.walk(cls) if _is_super_init(node)}
+        for node in ast.walk(tree):
             if not isinstance(node, ast.Call) or not node.args:
                 continue
             name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            name = own.get(id(node), name)
             first = node.args[0]
             if name in ("t", "Words") or name in errors:
                 if isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value.strip():
@@ -73,6 +78,11 @@ def _python(errors: set[str], found: Found):
                     found.problems.append(f"{where}:{node.lineno}: {name}(...) is raised with a message built on "
                                           "the spot; write the sentence with {placeholders} and pass the values")
     return extract
+
+
+def _is_super_init(node) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"
+            and isinstance(node.func.value, ast.Call) and getattr(node.func.value.func, "id", None) == "super")
 
 
 _SCRIPT_KEY = re.compile(r"""\bfmt\(\s*"([\w.]+)"\s*[,)]""")
