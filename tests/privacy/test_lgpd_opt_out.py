@@ -65,6 +65,7 @@ def test_an_erased_contacts_opt_out_blocks_its_number_when_it_comes_back(client,
     refused = client.post("/api/sms", json={"contact_id": again.json()["id"], "body": "Oi, tudo bem?"}, headers=admin)
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "opted_out", refused.text
     assert f"Contato apagado #{maria.contact_id}" in refused.json()["error"]["message"]
+    assert f"clear the opt-out on contact {maria.contact_id}" in refused.json()["error"]["message"]  # where to lift it
     refused = client.post("/api/sms", json={"to": "11900000101", "body": "Oi, tudo bem?"}, headers=admin)
     assert refused.status_code == 409, refused.text  # ...and neither does a send to the bare number
 

@@ -105,10 +105,17 @@ class OptedOut(Conflict):
 
     code = "opted_out"
 
-    def __init__(self, kind, contact: Contact):
-        super().__init__("not sent: {contact_name} opted out of {channel_label}; nothing was stored. Choose another "
-                         "channel, or clear the opt-out on the contact if they asked to receive messages again",
-                         field="channel_id", contact_name=contact.name, channel_label=kind.label)
+    def __init__(self, kind, contact: Contact, erased_number: bool = False):
+        if erased_number:  # `contact` is the tombstone of an erasure (privacy/erased_numbers.py), not the one written to
+            super().__init__(
+                "not sent: this number belonged to {contact_name}, whose data was erased and who had opted out of "
+                "{channel_label}; nothing was stored. If the number's owner asked to receive messages again, clear "
+                "the opt-out on contact {contact_id}", field="channel_id", contact_name=contact.name,
+                contact_id=contact.id, channel_label=kind.label)
+        else:
+            super().__init__("not sent: {contact_name} opted out of {channel_label}; nothing was stored. Choose "
+                             "another channel, or clear the opt-out on the contact if they asked to receive messages "
+                             "again", field="channel_id", contact_name=contact.name, channel_label=kind.label)
         self.channel_kind = kind.name
 
     def as_dict(self, lang: str | None = None) -> dict:
@@ -146,7 +153,7 @@ def queue_outbound(
         erased = erased_numbers.look_up(session, [identity.key]).blocks(identity.key, kind, content)
         if erased is not None:
             if refuse_opted_out and erased.opted_out_of_kind:
-                raise OptedOut(kind, session.get(Contact, erased.tombstone_id))
+                raise OptedOut(kind, session.get(Contact, erased.tombstone_id), erased_number=True)
             blocked_reason = erased.reason
     conversation = conversation_for(session, channel.id, identity, contact)
     note_outbound(conversation, now)
