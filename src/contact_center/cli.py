@@ -11,6 +11,7 @@ from rich.table import Table
 from contact_center.auth.cli import tokens_app, users_app
 from contact_center.campaigns.cli import campaigns_app
 from contact_center.channels.cli import channels_app
+from contact_center.clitools import said
 from contact_center.contacts.cli import contacts_app
 from contact_center.messaging.cli import sms_app
 from contact_center.odoo.cli import odoo_app
@@ -18,7 +19,6 @@ from contact_center.privacy import cli as privacy_cli  # noqa: F401  (adds `cont
 from contact_center.providers.kolmeya import sandbox as kolmeya_sandbox
 from contact_center.providers.whatsapp_cloud import sandbox as whatsapp_sandbox
 from contact_center.templates.cli import templates_app
-from contact_center.clitools import said
 from contact_center.errors import DomainError
 from contact_center.settings import SettingsError, get_settings, masked
 

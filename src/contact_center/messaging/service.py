@@ -146,9 +146,10 @@ def queue_outbound(
         _check_window(session, channel, identity, now)
     if contact is None and identity.e164:
         contact = find_by_phone(session, identity.e164)
-    if refuse_opted_out and not despite_opt_out and kind.opted_out(contact):
+    opted_out = kind.opted_out(contact) and not despite_opt_out
+    if refuse_opted_out and opted_out:
         raise OptedOut(kind, contact)
-    if not despite_opt_out and blocked_reason is None and not kind.opted_out(contact):
+    if not opted_out and not despite_opt_out and blocked_reason is None:
         # The number of an erased contact who had opted out, whoever it belongs to now.
         erased = erased_numbers.look_up(session, [identity.key]).blocks(identity.key, kind, content)
         if erased is not None:
