@@ -124,8 +124,18 @@ def test_0012_adds_the_attempt_history_and_goes_down_and_up_again(empty_engine):
 def test_0022_keeps_erased_numbers_and_goes_down_and_up_again(empty_engine):
     upgrade(empty_engine, "0022")
     assert current_revision(empty_engine) == "0022"
-    assert differences(empty_engine) == []
     downgrade(empty_engine, "0021")
     assert "erased_numbers" not in set(inspect(empty_engine).get_table_names())
     upgrade(empty_engine)
     assert differences(empty_engine) == []
+
+
+def test_0023_keeps_the_days_operators_wrote_and_goes_down_and_up_again(empty_engine):
+    upgrade(empty_engine, "0023")
+    assert current_revision(empty_engine) == "0023"
+    downgrade(empty_engine, "0022")
+    assert "report_handled_days" not in set(inspect(empty_engine).get_table_names())
+    assert "ix_messages_report_operator" in {i["name"] for i in inspect(empty_engine).get_indexes("messages")}
+    upgrade(empty_engine)
+    assert differences(empty_engine) == []
+

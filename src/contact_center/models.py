@@ -12,7 +12,7 @@ from contact_center.inbox.models import Conversation, ConversationEvent, QuickRe
 from contact_center.messaging.models import Message, MessageAttempt
 from contact_center.odoo.models import OdooSyncState
 from contact_center.privacy.models import ErasedNumber
-from contact_center.reports.models import REPORT_INDEXES, ConversationTimes, MessageDay, ReplyDay
+from contact_center.reports.models import REPORT_INDEXES, ConversationTimes, HandledDay, MessageDay, ReplyDay
 from contact_center.templates.models import Template
 from contact_center.webhooks.models import WebhookEvent
 
@@ -20,7 +20,7 @@ __all__ = [
     "ApiToken", "AuditEntry", "Base", "Campaign", "Channel", "Contact", "ContactField", "ContactFieldValue",
     "ContactIdentifier", "ContactImport", "ContactTag", "Conversation", "ErasedNumber",
     "ConversationEvent", "WhatsAppTemplate",
-    "REPORT_INDEXES", "ConversationTimes", "MessageDay", "ReplyDay",  # the reports' roll-ups and indexes
+    "REPORT_INDEXES", "ConversationTimes", "HandledDay", "MessageDay", "ReplyDay",  # the reports' roll-ups and indexes
     "LoginFailure", "Message", "MessageAttempt", "OdooSyncState", "QuickReply", "Template", "UiSession", "User",
     "WebhookEvent",
 ]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, date, datetime
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
@@ -15,13 +16,14 @@ from sqlalchemy.orm import sessionmaker
 
 from contact_center.audit.service import record
 from contact_center.auth import service as auth_service
+from contact_center.auth.models import User
 from contact_center.campaigns.models import Campaign
 from contact_center.channels import service as channels
 from contact_center.inbox.models import Conversation, ConversationEvent
 from contact_center.messaging.models import Message
 from contact_center.migrations import downgrade, upgrade
 from contact_center.reports import queries
-from contact_center.reports.period import Filters, ReportInputError, parse_filters
+from contact_center.reports.period import ZONE, Filters, ReportInputError, parse_filters
 from contact_center.reports.tables import cell
 from contact_center.templates.models import Template
 from contact_center.web.i18n import translator
@@ -240,6 +242,48 @@ def test_conversations_of_one_operator(db, known):
     assert table(sections, "response_times").rows == [[None, 1, 900, 900, 1, 3600, 3600, 3, 1],
                                                       ["Ana", 1, 900, 900, 1, 3600, 3600, 3, 1]]
     assert table(sections, "conversations_summary").rows[2:] == [["backlog_new", 0], ["backlog_assigned", 1]]
+
+
+def handled_by_definition(db, f: Filters) -> dict[int | None, int]:
+    """Conversations handled, straight from the definition: those an operator wrote a message in
+    on a Brasília day of the period (None: any operator)."""
+    pairs = {(m.author_id, m.conversation_id) for m in db.query(Message).filter(Message.author_id.is_not(None))
+             if f.start <= m.created_at.astimezone(ZONE).date() <= f.end}
+    counts = Counter(author for author, _ in pairs)
+    counts[None] = len({conversation for _, conversation in pairs})
+    return dict(counts)
+
+
+def handled_in_report(db, f: Filters) -> dict[int | None, int]:
+    rows = table(queries.conversations_report(db, f), "response_times").rows
+    names = {u.name: u.id for u in db.query(User)}
+    return {names.get(r[0]): r[7] for r in rows if r[7]} | {None: rows[0][7]}
+
+
+def test_conversations_handled_count_each_once_in_any_period_through_late_writes_and_merges(db, known):
+    # Bruno writes in the first conversation on three days, one of them stored after the later ones.
+    for when in ("2026-11-03T13:00:00", "2026-11-05T13:00:00", "2026-11-01T20:00:00", "2026-11-03T14:00:00"):
+        known.message(known.conv1, "out", when, "delivered", author=known.bruno)
+    periods = [Filters(date(2026, 10, 20) + timedelta(days=first), date(2026, 10, 20) + timedelta(days=first + n))
+               for first in range(18) for n in (0, 1, 6)]
+
+    def agree():
+        for f in periods:
+            assert handled_in_report(db, f) == handled_by_definition(db, f), f
+
+    agree()
+    # A merge moves the second conversation's messages into the first, then removes it.
+    kept, gone = known.conv1.id, known.conv2.id
+    db.execute(text("UPDATE messages SET conversation_id = :kept WHERE conversation_id = :gone"),
+               {"kept": kept, "gone": gone})
+    db.execute(text("DELETE FROM conversation_events WHERE conversation_id = :gone"), {"gone": gone})
+    db.execute(text("DELETE FROM conversations WHERE id = :gone"), {"gone": gone})
+    db.expire_all()
+    agree()
+    assert handled_in_report(db, PERIOD) == {None: 2, known.ana.id: 2, known.bruno.id: 1}
+    left = db.execute(text("SELECT count(*) FROM report_handled_days WHERE conversation_id = :gone"),
+                      {"gone": gone}).scalar()
+    assert left == 0
 
 
 def test_opt_outs_per_day_and_reason(db, known):

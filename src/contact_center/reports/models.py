@@ -1,4 +1,4 @@
-"""What the reports read through (migration 0013): daily roll-ups of messages and replies and
+"""What the reports read through (migrations 0018 and 0023): daily roll-ups of messages, replies and
 each conversation's times, which the database keeps up to date by trigger, and indexes on the
 tables the reports read, declared here so that what each is for stays next to the queries.
 
@@ -22,7 +22,6 @@ from contact_center.messaging.models import Message
 
 FAILED = "status IN ('failed', 'rejected', 'expired', 'blocked')"
 REPLYING = "in_reply_to_id IS NOT NULL"
-BY_OPERATOR = "author_id IS NOT NULL"
 
 
 def _partial(condition: str) -> dict:
@@ -35,9 +34,6 @@ REPORT_INDEXES = (
           Message.channel_id, Message.campaign_id, Message.author_id, **_partial(FAILED)),
     # whether a campaign message was already replied to (the reply trigger asks), the timeline's quotes
     Index("ix_messages_in_reply_to", Message.in_reply_to_id, **_partial(REPLYING)),
-    # conversations handled per operator
-    Index("ix_messages_report_operator", Message.created_at, Message.author_id, Message.conversation_id,
-          Message.channel_id, **_partial(BY_OPERATOR)),
     # closes per day and per operator
     Index("ix_conversation_events_kind_at", ConversationEvent.kind, ConversationEvent.at,
           ConversationEvent.conversation_id, ConversationEvent.actor_id),
@@ -99,3 +95,23 @@ class ConversationTimes(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closer_id: Mapped[int | None] = mapped_column(Integer)
     resolution_seconds: Mapped[int | None] = mapped_column(Integer)
+
+
+class HandledDay(Base):
+    """A Brasília day on which an operator (`author_id`; 0 for any operator) wrote in a
+    conversation, with the previous such day: a conversation was handled in a period once per row
+    whose day is in it and whose previous day is not, so "conversations handled" is a range count
+    instead of a distinct count over the period's operator messages. Written only by the database's
+    triggers (migration 0023), as messages are stored or moved by a merge."""
+
+    __tablename__ = "report_handled_days"
+    # Every column the report reads, so that it reads the index alone; by author first, so that
+    # counting per author walks each author's days in order instead of sorting the period's rows.
+    __table_args__ = (Index("ix_report_handled_days_author", "author_id", "day", "previous_day", "channel_id",
+                            "conversation_id"),)
+
+    conversation_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(Integer)
+    previous_day: Mapped[date | None] = mapped_column(Date)

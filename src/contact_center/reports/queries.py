@@ -26,7 +26,7 @@ import math
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Select, distinct, func, select, text
+from sqlalchemy import Select, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from contact_center.audit.models import AuditEntry
@@ -37,7 +37,7 @@ from contact_center.db import DriverCursor
 from contact_center.inbox.models import Conversation, ConversationEvent
 from contact_center.messaging.models import Message
 from contact_center.reports import models
-from contact_center.reports.models import ConversationTimes, MessageDay, ReplyDay
+from contact_center.reports.models import ConversationTimes, HandledDay, MessageDay, ReplyDay
 from contact_center.reports.period import ZONE, Filters
 from contact_center.reports.tables import Column, Section
 from contact_center.templates.models import Template
@@ -71,11 +71,11 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def percentile(values: list[float], share: float) -> float | None:
-    """Nearest rank: the smallest value with at least `share` of the values at or below it."""
-    if not values:
+def nearest_rank(ordered: list[float], share: float) -> float | None:
+    """The percentile by nearest rank of values in order: the smallest value with at least `share`
+    of them at or below it."""
+    if not ordered:
         return None
-    ordered = sorted(values)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
@@ -300,19 +300,22 @@ def conversations_report(session: Session, f: Filters) -> list[Section]:
     closed_per_day = _days_of_hours(session.execute(select(closed_hour, func.count()).group_by(closed_hour)))
     closed_by = dict(session.execute(select(closes.c.actor_id, func.count()).group_by(closes.c.actor_id)).all())
 
-    # Handled: the conversations an operator wrote in during the period (their messages' own index).
-    written = select(Message.author_id, Message.conversation_id).where(
-        Message.author_id.is_not(None), Message.created_at >= f.since, Message.created_at < f.until)
+    # Handled: the conversations an operator wrote in during the period, from the days they did
+    # (reports/models.py): each (conversation, operator) counts on its first day in the period.
+    first_in_period = select(HandledDay.author_id, func.count()).where(
+        HandledDay.day >= f.start, HandledDay.day <= f.end,
+        (HandledDay.previous_day < f.start) | HandledDay.previous_day.is_(None))
     if f.channel_id is not None:
-        written = written.where(Message.channel_id == f.channel_id)
+        first_in_period = first_in_period.where(HandledDay.channel_id == f.channel_id)
     if of_campaign is not None:
-        written = written.where(Message.conversation_id.in_(of_campaign))
-    if f.operator_id is not None:
-        written = written.where(Message.author_id == f.operator_id)
-    written = written.subquery()
-    handled = dict(session.execute(select(written.c.author_id, func.count(distinct(written.c.conversation_id)))
-                                   .group_by(written.c.author_id)).all())
-    handled_overall = session.scalar(select(func.count(distinct(written.c.conversation_id))))
+        first_in_period = first_in_period.where(HandledDay.conversation_id.in_(of_campaign))
+    if f.operator_id is not None:  # theirs are the only conversations handled
+        first_in_period = first_in_period.where(HandledDay.author_id == f.operator_id)
+    else:  # each author's rows in turn, through the index (0: any operator)
+        authors = select(User.id).union_all(select(literal(0)))
+        first_in_period = first_in_period.where(HandledDay.author_id.in_(authors))
+    handled = dict(session.execute(first_in_period.group_by(HandledDay.author_id)).all())
+    handled_overall = handled.pop(0, 0) if f.operator_id is None else handled.get(f.operator_id, 0)
 
     per_day = Section("conversations_per_day", [Column("day", "day"), Column("opened"), Column("closed")],
                       chart="grouped", series=(1, 2))
@@ -339,11 +342,11 @@ def conversations_report(session: Session, f: Filters) -> list[Section]:
     users = _names(session, User, operator_ids)
 
     def row(label, key, handled_count, closed_count):
-        answered, solved = response.get(key, []), resolution.get(key, [])
-        return [label, len(answered), percentile(answered, 0.5), percentile(answered, 0.9), len(solved),
-                percentile(solved, 0.5), percentile(solved, 0.9), handled_count, closed_count]
+        answered, solved = sorted(response.get(key, [])), sorted(resolution.get(key, []))
+        return [label, len(answered), nearest_rank(answered, 0.5), nearest_rank(answered, 0.9), len(solved),
+                nearest_rank(solved, 0.5), nearest_rank(solved, 0.9), handled_count, closed_count]
 
-    times.rows.append(row(None, None, handled_overall or 0, sum(closed_per_day.values())))
+    times.rows.append(row(None, None, handled_overall, sum(closed_per_day.values())))
     for operator_id in sorted(operator_ids, key=lambda i: users.get(i, "").lower()):
         times.rows.append(row(users.get(operator_id, f"#{operator_id}"), operator_id,
                               handled.get(operator_id, 0), closed_by.get(operator_id, 0)))
