@@ -139,3 +139,43 @@ def test_0023_keeps_the_days_operators_wrote_and_goes_down_and_up_again(empty_en
     upgrade(empty_engine)
     assert differences(empty_engine) == []
 
+
+def test_0024_keeps_the_message_days_in_their_primary_key_on_sqlite_and_their_counts_both_ways(empty_engine):
+    upgrade(empty_engine, "0023")
+    count = ("INSERT INTO report_message_days (day, channel_id, campaign_id, author_id, status, messages) "
+             "VALUES ('2026-11-01', 1, 0, 0, 'sent', 7), ('2026-11-02', 1, 3, 2, 'failed', 2)")
+    with empty_engine.begin() as connection:
+        connection.execute(text(count))
+
+    def stored():
+        with empty_engine.connect() as connection:
+            rows = connection.execute(text("SELECT day, campaign_id, status, messages FROM report_message_days "
+                                           "ORDER BY day")).all()
+            ddl = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = 'report_message_days'")
+                                     ).scalar() if empty_engine.dialect.name == "sqlite" else "WITHOUT ROWID"
+        return [tuple(str(v) for v in row) for row in rows], ddl
+
+    upgrade(empty_engine)
+    rows, ddl = stored()
+    assert rows == [("2026-11-01", "0", "sent", "7"), ("2026-11-02", "3", "failed", "2")]
+    assert "WITHOUT ROWID" in ddl
+    assert differences(empty_engine) == []
+    downgrade(empty_engine, "0023")
+    assert stored()[0] == rows
+    upgrade(empty_engine)
+    assert stored()[0] == rows
+    with empty_engine.begin() as connection:  # the triggers of 0018 still write it
+        connection.execute(text(
+            "INSERT INTO channels (id, name, kind, provider, credentials, settings, webhook_secret, active, "
+            "created_at, updated_at) VALUES (1, 'SMS', 'sms', 'kolmeya_sandbox', '{}', '{}', 's', true, "
+            "'2026-11-01 12:00:00', '2026-11-01 12:00:00')"))
+        connection.execute(text(
+            "INSERT INTO conversations (id, channel_id, phone_e164, phone_key, status, unread_count, "
+            "last_activity_at, created_at) VALUES (1, 1, '+5511900000001', 'k1', 'new', 0, "
+            "'2026-11-01 12:00:00', '2026-11-01 12:00:00')"))
+        connection.execute(text(
+            "INSERT INTO messages (reference, channel_id, conversation_id, direction, origin, phone, phone_e164, body, content_type, "
+            "status, status_inferred, segments, attempts, created_at, updated_at) VALUES ('r1', 1, 1, 'out', 'api', "
+            "'+5511900000001', '+5511900000001', 'x', 'text', 'sent', false, 1, 0, '2026-11-01 12:00:00', "
+            "'2026-11-01 12:00:00')"))
+    assert stored()[0][0] == ("2026-11-01", "0", "sent", "8")

@@ -50,6 +50,8 @@ class MessageDay(Base):
     webhook writer's driver-level statements included). 0 stands for no campaign / no author."""
 
     __tablename__ = "report_message_days"
+    # On SQLite the primary key holds the counts (migration 0024): a range of days is one walk.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     channel_id: Mapped[int] = mapped_column(Integer, primary_key=True)
