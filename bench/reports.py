@@ -1,8 +1,9 @@
 """Report pages on a big database: 1M messages, 100k conversations, 50 operators over 90 days, on
-a fresh SQLite file (the embedded default), built with bulk inserts after the migrations.
+a fresh SQLite file (the embedded default) or an empty PostgreSQL database, built with bulk inserts
+after the migrations.
 
     uv run python bench/reports.py [--messages 1000000] [--conversations 100000] [--operators 50]
-                                   [--requests 30] [--keep DIR]
+                                   [--requests 30] [--keep DIR] [--postgres URL]
 
 Each report page (GET /reports/<name>, as a logged-in supervisor, through the whole app: session,
 queries, SVG, HTML) is asked `--requests` times, over the default period (the last 30 days) and
@@ -38,36 +39,88 @@ def _ts(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-def build(path: Path, messages: int, conversations: int, operators: int, seed: int = 13) -> dict:
-    """The database: migrated by the product, then filled by executemany (minutes by the ORM)."""
+class Target:
+    """Where the bench builds and measures: a fresh SQLite file (the embedded default) or a
+    PostgreSQL database (`--postgres URL`), written through the driver with the same SQL."""
+
+    def __init__(self, directory: Path, postgres: str | None):
+        self.postgres = postgres
+        self.path = directory / "contact-center.db"
+        self.url = postgres or f"sqlite:///{self.path}"
+
+    def built(self) -> bool:
+        if not self.postgres:
+            return self.path.exists()
+        from sqlalchemy import create_engine, inspect, text
+
+        engine = create_engine(self.postgres)
+        try:
+            with engine.connect() as connection:
+                return ("messages" in inspect(connection).get_table_names()
+                        and connection.execute(text("SELECT count(*) FROM messages")).scalar() > 0)
+        finally:
+            engine.dispose()
+
+    def connect(self):
+        """A DB-API connection taking `?` placeholders on both databases, in UTC."""
+        if not self.postgres:
+            db = sqlite3.connect(self.path)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")
+            return db
+        import psycopg
+
+        return _Postgres(psycopg.connect(self.postgres.replace("+psycopg", ""), options="-c TimeZone=UTC"))
+
+
+class _Postgres:
+    def __init__(self, connection):
+        self.connection = connection
+
+    def executemany(self, sql: str, rows) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)
+
+    def execute(self, sql: str, params=()) -> None:
+        self.connection.execute(sql.replace("?", "%s"), params)
+
+    def commit(self) -> None:
+        self.connection.commit()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def build(target: Target, messages: int, conversations: int, operators: int, seed: int = 13) -> dict:
+    """The database: migrated by the product, then filled by executemany (minutes by the ORM); the
+    report triggers keep the roll-ups as the rows go in, as they would in use."""
     from contact_center.db import make_engine
     from contact_center.migrations import upgrade
 
-    engine = make_engine(f"sqlite:///{path}")
+    engine = make_engine(target.url)
     upgrade(engine)
     engine.dispose()
+    json_value = "CAST(? AS JSON)" if target.postgres else "?"
     rng = random.Random(seed)
     now = datetime.now(UTC)
     begin = now - timedelta(days=DAYS)
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=OFF")
+    db = target.connect()
     stamp = _ts(now)
     from contact_center.auth.service import hash_password
 
     password = hash_password("bench password")
     db.executemany("INSERT INTO users (id, username, name, role, password_hash, active, created_at) "
-                   "VALUES (?, ?, ?, ?, ?, 1, ?)",
+                   "VALUES (?, ?, ?, ?, ?, TRUE, ?)",
                    [(i, f"op{i}", f"Operador {i}", "supervisor" if i == 1 else "agent", password, stamp)
                     for i in range(1, operators + 1)])
     db.executemany("INSERT INTO channels (id, name, kind, provider, active, credentials, settings, created_at, "
-                   "updated_at, webhook_secret) VALUES (?, ?, 'sms', 'kolmeya_sandbox', 1, '{}', '{}', ?, ?, ?)",
+                   "updated_at, webhook_secret) VALUES (?, ?, 'sms', 'kolmeya_sandbox', TRUE, '{}', '{}', ?, ?, ?)",
                    [(1, "SMS Principal", stamp, stamp, "s1"), (2, "SMS Cobrança", stamp, stamp, "s2")])
     db.executemany("INSERT INTO templates (id, name, body, created_at, updated_at) VALUES (?, ?, 'Olá', ?, ?)",
                    [(i, f"Modelo {i}", stamp, stamp) for i in range(1, 11)])
     db.executemany("INSERT INTO campaigns (id, name, channel_id, template_id, body_template, status, "
                    "start_when_built, total, skipped, cancelled, created_by_id, created_at, updated_at) "
-                   "VALUES (?, ?, ?, ?, 'Olá', 'completed', 0, 0, 0, 0, ?, ?, ?)",
+                   "VALUES (?, ?, ?, ?, 'Olá', 'completed', FALSE, 0, 0, 0, ?, ?, ?)",
                    [(i, f"Campanha {i}", 1 + i % 2, 1 + i % 10, 1 + i % operators, stamp, stamp)
                     for i in range(1, CAMPAIGNS + 1)])
     statuses = [s for s, weight in STATUSES for _ in range(weight)]
@@ -76,14 +129,15 @@ def build(path: Path, messages: int, conversations: int, operators: int, seed: i
     message_rows, conversation_rows, event_rows = [], [], []
 
     def flush():
+        # Conversations first, as in use: the report triggers find them when their messages go in.
+        db.executemany("INSERT INTO conversations (id, channel_id, phone_e164, phone_key, status, assignee_id, "
+                       "unread_count, last_activity_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                       conversation_rows)
         db.executemany(
             "INSERT INTO messages (id, reference, channel_id, conversation_id, campaign_id, author_id, direction, "
             "origin, phone, phone_e164, body, content_type, status, status_reason, status_inferred, segments, "
             "attempts, in_reply_to_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'texto', "
-            "'text', ?, ?, 0, 1, 1, ?, ?, ?)", message_rows)
-        db.executemany("INSERT INTO conversations (id, channel_id, phone_e164, phone_key, status, assignee_id, "
-                       "unread_count, last_activity_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
-                       conversation_rows)
+            "'text', ?, ?, FALSE, 1, 1, ?, ?, ?)", message_rows)
         db.executemany("INSERT INTO conversation_events (id, conversation_id, kind, at, actor_id) "
                        "VALUES (?, ?, ?, ?, ?)", event_rows)
         message_rows.clear(), conversation_rows.clear(), event_rows.clear()
@@ -137,9 +191,17 @@ def build(path: Path, messages: int, conversations: int, operators: int, seed: i
             action, via, detail = "sms.send", "campaign", {"channel": "SMS Principal"}
         audit.append((when, via, action, "contact", i, json.dumps(detail), rng.randrange(1, operators + 1)))
     db.executemany("INSERT INTO audit_log (at, via, action, subject_type, subject_id, detail, actor_id) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?)", audit)
+                   f"VALUES (?, ?, ?, ?, ?, {json_value}, ?)", audit)
+    if target.postgres:  # the ids were given: the sequences go past them, as in use
+        for table in ("users", "channels", "templates", "campaigns", "messages", "conversations",
+                      "conversation_events"):
+            db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
     db.commit()
-    db.execute("ANALYZE")
+    if target.postgres:
+        db.connection.autocommit = True
+        db.execute("VACUUM ANALYZE")
+    else:
+        db.execute("ANALYZE")
     db.close()
     return {"messages": message_id, "conversations": conversations, "events": event_id}
 
@@ -149,14 +211,14 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
 
 
-def measure(path: Path, requests: int) -> dict[str, list[float]]:
+def measure(target: Target, requests: int) -> dict[str, list[float]]:
     from fastapi.testclient import TestClient
 
     from contact_center.app import create_app
     from contact_center.runtime import build_runtime, freeze_startup_heap
     from contact_center.settings import Settings
 
-    settings = Settings(data_dir=path.parent, database_url=f"sqlite:///{path}", secret_key="bench-secret-0123456789",
+    settings = Settings(data_dir=target.path.parent, database_url=target.url, secret_key="bench-secret-0123456789",
                         webhook_writer_process=False, _env_file=None)
     runtime = build_runtime(settings)
     end = datetime.now(UTC).date()
@@ -263,10 +325,12 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=4000, help="replies a round in the reply-path measurement")
     parser.add_argument("--rounds", type=int, default=6, help="rounds of each (ABAB) in the reply-path measurement")
     parser.add_argument("--only", choices=("pages", "replies"), help="run one of the two measurements")
+    parser.add_argument("--postgres", metavar="URL", help="build (or reuse) the report pages' database in this "
+                        "PostgreSQL database (an empty one, e.g. postgresql+psycopg://postgres@127.0.0.1/bench)")
     args = parser.parse_args()
     directory = args.keep or Path(tempfile.mkdtemp(prefix="cc-reports-"))
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "contact-center.db"
+    target = Target(directory, args.postgres)
     met = True
     if args.only != "pages":
         costs = reply_path(directory, args.replies, args.rounds)
@@ -277,12 +341,13 @@ def main() -> None:
               + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(costs["with triggers"], costs["without"])), flush=True)
     if args.only == "replies":
         sys.exit(0)
-    if not path.exists():
+    if not target.built():
         started = time.perf_counter()
-        built = build(path, args.messages, args.conversations, args.operators)
+        built = build(target, args.messages, args.conversations, args.operators)
         print(f"built {built['messages']:,} messages, {built['conversations']:,} conversations, "
-              f"{built['events']:,} closes in {time.perf_counter() - started:.0f} s ({path})", flush=True)
-    timings = measure(path, args.requests)
+              f"{built['events']:,} closes in {time.perf_counter() - started:.0f} s "
+              f"({target.postgres or target.path})", flush=True)
+    timings = measure(target, args.requests)
     print(f"\nreport page server time, ms ({args.requests} requests a page; goal p99 ≤ {GOAL_P99_MS} ms)")
     print(f"{'page':42} {'p50':>8} {'p99':>8} {'max':>8}")
     for name, values in timings.items():
