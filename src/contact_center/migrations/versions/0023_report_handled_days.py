@@ -3,10 +3,12 @@
 The conversations report counted, for each operator and overall, the distinct conversations with an
 operator message in the period: two COUNT(DISTINCT) over every operator message of the period
 through ix_messages_report_operator (about 160 ms of a 90-day report over a million messages),
-which nothing else reads and goes. This table keeps one row per
-conversation, author and Brasília day on which they wrote in it (author 0: any operator), with the
-previous such day (`previous_day`). A conversation was handled in a period exactly once per row
-whose day is in the period and whose previous day is not: the count is a plain range count.
+which nothing else reads and goes. This table keeps one row per conversation, author and Brasília
+day on which they wrote in it (author 0: any operator), with the previous such day
+(`previous_day`). A conversation was handled in a period exactly once per row whose day is in the
+period and whose previous day is not: the count is a range count, walked author by author through
+an index led by the author. Closes per operator get such an index too (ix_conversation_events_closer):
+counted closer by closer instead of sorted, 20 ms less.
 
 Triggers keep it, whichever code writes: an operator's message adds its day (and, stored out of
 order, becomes the previous day of the next row); a merge that moves messages into the surviving
@@ -32,6 +34,7 @@ depends_on = None
 ZONE = "America/Sao_Paulo"
 POSTGRES_DAY = f"CAST(({{0}} AT TIME ZONE '{ZONE}') AS DATE)"
 REPORT_INDEX = ["author_id", "day", "previous_day", "channel_id", "conversation_id"]
+CLOSER_INDEX = ["kind", "actor_id", "at", "conversation_id"]
 OPERATOR_INDEX = ["created_at", "author_id", "conversation_id", "channel_id"]  # what 0018 made, for the downgrade
 OPERATOR_WROTE = "NEW.author_id IS NOT NULL"
 MOVED = "OLD.conversation_id IS NOT NEW.conversation_id"
@@ -91,6 +94,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_report_handled_days_author', 'report_handled_days', REPORT_INDEX)
     op.drop_index('ix_messages_report_operator', table_name='messages')
+    op.create_index('ix_conversation_events_closer', 'conversation_events', CLOSER_INDEX)
     postgres = op.get_bind().dialect.name == "postgresql"
     day = POSTGRES_DAY if postgres else _sqlite_day()
     _fill(day)
@@ -128,5 +132,6 @@ def downgrade() -> None:
                    f"BEGIN {REMOVE_BEFORE}; END")
     op.create_index('ix_messages_report_operator', 'messages', OPERATOR_INDEX,
                     sqlite_where=sa.text("author_id IS NOT NULL"), postgresql_where=sa.text("author_id IS NOT NULL"))
+    op.drop_index('ix_conversation_events_closer', table_name='conversation_events')
     op.drop_index('ix_report_handled_days_author', table_name='report_handled_days')
     op.drop_table('report_handled_days')
