@@ -179,3 +179,15 @@ def test_0024_keeps_the_message_days_in_their_primary_key_on_sqlite_and_their_co
             "'+5511900000001', '+5511900000001', 'x', 'text', 'sent', false, 1, 0, '2026-11-01 12:00:00', "
             "'2026-11-01 12:00:00')"))
     assert stored()[0][0] == ("2026-11-01", "0", "sent", "8")
+
+
+def test_0025_keeps_status_indexes_for_what_waits_and_goes_down_and_up_again(empty_engine):
+    upgrade(empty_engine)
+    assert current_revision(empty_engine) == "0025"
+    names = {i["name"] for i in inspect(empty_engine).get_indexes("messages")}
+    assert "ix_messages_waiting" in names and "ix_messages_status_queued_at" not in names
+    downgrade(empty_engine, "0024")
+    names = {i["name"] for i in inspect(empty_engine).get_indexes("messages")}
+    assert "ix_messages_status_queued_at" in names and "ix_messages_waiting" not in names
+    upgrade(empty_engine)
+    assert differences(empty_engine) == []

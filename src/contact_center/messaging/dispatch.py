@@ -30,7 +30,7 @@ from contact_center.contacts import service as contacts
 from contact_center.db import DriverCursor, transaction, utcnow
 from contact_center.messaging import attempts, backoff, fallback, media, rows, service
 from contact_center.messaging.backoff import BACKOFF_SECONDS  # noqa: F401 (where callers have found it)
-from contact_center.messaging.models import Message
+from contact_center.messaging.models import WAITING, Message
 from contact_center.messaging.rate_limit import Limiter, LocalLimiter
 from contact_center.metrics import instruments
 from contact_center.odoo import chatter
@@ -277,12 +277,13 @@ def sweep(session: Session, settings: Settings) -> Swept:
     _release_abandoned_claims(session, settings, now)
     send = list(session.scalars(
         select(Message.id).where(
-            Message.status == "queued",
+            Message.status == "queued", WAITING,
             or_(and_(Message.next_attempt_at.is_(None), Message.queued_at < now - STUCK_QUEUED),
                 Message.next_attempt_at <= now),
         ).order_by(Message.id).limit(10_000)
     ))
-    check = list(session.scalars(select(Message.id).where(Message.status == "unknown", Message.next_attempt_at <= now)
+    check = list(session.scalars(select(Message.id).where(Message.status == "unknown", WAITING,
+                                                          Message.next_attempt_at <= now)
                                  .order_by(Message.id).limit(10_000)))
     return Swept(send, check)
 
@@ -291,7 +292,7 @@ def _release_abandoned_claims(session: Session, settings: Settings, now) -> None
     timeout = timedelta(seconds=settings.dispatch_claim_timeout_seconds)
     stale = session.execute(select(Message.id, Message.channel_id, Message.claimed_at, Message.batch_reference,
                                    Message.attempts)
-                            .where(Message.status == "sending", Message.claimed_at < now - timeout)).all()
+                            .where(Message.status == "sending", WAITING, Message.claimed_at < now - timeout)).all()
     if not stale:
         return
     # Never while the request may still be out: a claim lasts at least as long as its provider's

@@ -11,6 +11,9 @@ from contact_center.db import Base, UTCDateTime, utcnow
 FINAL_FAILURES = ("failed", "rejected", "expired", "blocked")
 IN_FLIGHT = ("scheduled", "queued", "sending", "unknown")  # not with the provider for sure yet
 IN_FLIGHT_SQL = "status IN ('scheduled', 'queued', 'sending', 'unknown')"
+# Not final yet: what the sweeper, the status checks and the reconciliations look for by status.
+WAITING_SQL = "status IN ('scheduled', 'queued', 'sending', 'unknown', 'sent')"
+WAITING = text(WAITING_SQL)  # stated in a query by status, it lets SQLite use ix_messages_waiting
 # Statuses only move forward; delivered only moves to read, read only to played (a voice note heard). `unknown`: handed to the provider, or
 # maybe: what became of it is asked of the provider before anything is sent again.
 STATE_RANK = {"scheduled": 0, "queued": 0, "sending": 1, "unknown": 2, "sent": 3, "delivered": 4, "read": 5, "played": 6,
@@ -38,11 +41,17 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel_id", "provider_message_id"),
         CheckConstraint("direction IN ('in', 'out')", name="direction_known"),
-        Index("ix_messages_status_queued_at", "status", "queued_at"),
+        # The sweeper, the status checks and the reconciliations find what waits by this, whose
+        # condition their queries state (SQLite uses a partial index only for its own words): a
+        # delivered message leaves it, so its later reports (read, played) write in no status index.
+        Index("ix_messages_waiting", "status", "channel_id", "queued_at", sqlite_where=text(WAITING_SQL),
+              postgresql_where=text(WAITING_SQL)),
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
         Index("ix_messages_contact_created", "contact_id", "created_at"),
-        # A campaign releases its next `scheduled` batch and counts its progress by this.
-        Index("ix_messages_campaign_status", "campaign_id", "status", "id"),
+        # A campaign releases its next `scheduled` batch and counts its progress by this; a
+        # message of no campaign has no entry (every query names its campaign).
+        Index("ix_messages_campaign_status", "campaign_id", "status", "id",
+              sqlite_where=text("campaign_id IS NOT NULL"), postgresql_where=text("campaign_id IS NOT NULL")),
         # /metrics counts what is still in flight by channel from this alone (metrics/database.py,
         # whose query states this same condition); a delivery report writes no entry in it.
         Index("ix_messages_in_flight", "channel_id", "status", sqlite_where=text(IN_FLIGHT_SQL),

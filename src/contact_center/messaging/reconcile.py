@@ -26,7 +26,7 @@ from contact_center.channels.service import build_provider
 from contact_center.db import transaction, utcnow
 from contact_center.messaging import service
 from contact_center.messaging.dispatch import MAX_ATTEMPTS
-from contact_center.messaging.models import Message
+from contact_center.messaging.models import WAITING, Message
 from contact_center.providers.base import ProviderError, StatusUpdate, supports
 from contact_center.settings import Settings
 from contact_center.webhooks.service import apply_pending_for
@@ -64,7 +64,7 @@ def check_unknown(session_factory: sessionmaker[Session], settings: Settings,
     with transaction(session_factory) as session:
         # Taken like a send is claimed: of two jobs asking at once (the sweeper's and a scheduled
         # one), one asks. Should this one die, the question is asked again once the lease is over.
-        due = [Message.status == "unknown", Message.next_attempt_at <= now]
+        due = [Message.status == "unknown", WAITING, Message.next_attempt_at <= now]
         if message_ids is not None:
             due.append(Message.id.in_(message_ids))
         ids = list(session.scalars(select(Message.id).where(*due).order_by(Message.id).limit(MESSAGES_PER_RUN)))

@@ -16,7 +16,7 @@ from contact_center.channels.models import Channel
 from contact_center.channels.service import build_provider, provider_spec
 from contact_center.db import transaction, utcnow
 from contact_center.messaging import service
-from contact_center.messaging.models import Message
+from contact_center.messaging.models import WAITING, Message
 from contact_center.providers.base import ProviderError, supports
 from contact_center.settings import Settings
 from contact_center.webhooks.service import IngestResult, record_reply
@@ -100,7 +100,7 @@ def _check_stuck_statuses(session_factory, provider, channel_id: int, report: Po
     with transaction(session_factory) as session:
         stuck = session.execute(
             select(Message.id, Message.provider_message_id).where(
-                Message.channel_id == channel_id, Message.status == "sent",
+                Message.channel_id == channel_id, Message.status == "sent", WAITING,
                 Message.provider_message_id.is_not(None), Message.sent_at < utcnow() - STATUS_CHECK_AFTER,
             ).order_by(Message.sent_at).limit(STATUS_CHECKS_PER_RUN)
         ).all()

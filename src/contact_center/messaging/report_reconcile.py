@@ -32,7 +32,7 @@ from contact_center import phones
 from contact_center.channels.models import Channel
 from contact_center.channels.service import build_provider, provider_spec
 from contact_center.db import chunks, reading, transaction, utcnow
-from contact_center.messaging.models import Message
+from contact_center.messaging.models import WAITING, Message
 from contact_center.messaging.service import STATUS_FROM_PROVIDER
 from contact_center.providers.base import ProviderError, ReportedStatus, StatusUpdate, supports
 from contact_center.settings import Settings
@@ -143,7 +143,7 @@ def reconcile_all(session_factory: sessionmaker[Session], settings: Settings) ->
     with session_factory() as session:
         ids = list(session.scalars(
             select(Message.channel_id).distinct().join(Channel, Channel.id == Message.channel_id)
-            .where(Channel.active.is_(True), Message.status.in_(NOT_FINAL), Message.direction == "out",
+            .where(Channel.active.is_(True), Message.status.in_(NOT_FINAL), WAITING, Message.direction == "out",
                    Message.sent_at >= utcnow() - REPORT_REACH)))
     reports = []
     for channel_id in sorted(ids):
@@ -157,7 +157,7 @@ def reconcile_all(session_factory: sessionmaker[Session], settings: Settings) ->
 def _waiting(session: Session, channel_id: int, since: datetime, campaign_id: int | None) -> dict[int, datetime]:
     """Our messages still without a final state: id -> when we handed them over."""
     query = select(Message.id, Message.sent_at).where(
-        Message.channel_id == channel_id, Message.direction == "out", Message.status.in_(NOT_FINAL),
+        Message.channel_id == channel_id, Message.direction == "out", Message.status.in_(NOT_FINAL), WAITING,
         Message.sent_at >= since)
     if campaign_id is not None:
         query = query.where(Message.campaign_id == campaign_id)

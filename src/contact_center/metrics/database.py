@@ -3,10 +3,10 @@ flight by channel, what waits to be dispatched, and the job queues' pending task
 process reads the same rows, so each answers the same totals (take one, or `max`, never `sum`,
 across processes).
 
-The reads can be served by indexes alone: the totals by state by ix_messages_status_queued_at (one
-entry a message, so this one grows with the table; PostgreSQL reads the table instead until vacuum
-has marked its pages), the messages in flight by channel by the partial ix_messages_in_flight
-(which holds only them: it grows with the backlog, not the table).
+The reads avoid the rows: the totals by state come from the reports' roll-up of outbound messages
+by status (report_message_days, kept by trigger as statuses move), and customers' messages, all
+`received`, are the rest of the table's count; the messages in flight by channel come from the
+partial ix_messages_in_flight (which holds only them: it grows with the backlog, not the table).
 Counting every state by channel would read every row of the table, seconds at a million messages.
 A scrape within CACHE_SECONDS of the last one gets the same figures, so several scrapers (or a
 reloaded dashboard) cost one read. A source that does not answer is reported as down
@@ -29,7 +29,8 @@ from sqlalchemy import Engine, func, select, text
 from contact_center.channels.models import Channel
 from contact_center.db import READ_ONLY, utcnow
 from contact_center.jobs import Jobs
-from contact_center.messaging.models import IN_FLIGHT_SQL, Message
+from contact_center.messaging.models import IN_FLIGHT_SQL, WAITING, Message
+from contact_center.reports.models import MessageDay
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 5.0
@@ -93,10 +94,12 @@ class DatabaseCollector(Collector):
         with self.engine.connect().execution_options(**READ_ONLY) as connection:
             channels = {row.id: (row.name, row.kind)
                         for row in connection.execute(select(Channel.id, Channel.name, Channel.kind))}
-            by_state = [tuple(row) for row in connection.execute(select(Message.status, func.count())
-                                                                  .group_by(Message.status))]
+            outbound = {status: count for status, count in connection.execute(
+                select(MessageDay.status, func.sum(MessageDay.messages)).group_by(MessageDay.status)) if count}
+            received = (connection.scalar(select(func.count()).select_from(Message)) or 0) - sum(outbound.values())
+            by_state = [*outbound.items(), *([("received", received)] if received > 0 else [])]
             in_flight = connection.execute(in_flight_by_channel(connection.dialect.name)).all()
-            oldest = connection.scalar(select(func.min(Message.queued_at)).where(Message.status == "queued"))
+            oldest = connection.scalar(select(func.min(Message.queued_at)).where(Message.status == "queued", WAITING))
         return Messages(
             by_state, [(*channels.get(channel_id, (str(channel_id), "unknown")), status, count)
                        for channel_id, status, count in in_flight],
