@@ -1,5 +1,6 @@
-"""How long a /metrics scrape takes on a large database: the message totals by state, and those in
-flight by channel, are counted from the messages table's indexes at scrape time (metrics/database.py).
+"""How long a /metrics scrape takes on a large database: the message totals by state (from the
+reports' roll-up and the table's count) and those in flight by channel (from their partial index)
+are read at scrape time (metrics/database.py).
 
     uv run python bench/metrics_scrape.py [--messages 1000000] [--rounds 5] [--database-url URL]
 
