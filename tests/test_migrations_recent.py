@@ -182,12 +182,32 @@ def test_0024_keeps_the_message_days_in_their_primary_key_on_sqlite_and_their_co
 
 
 def test_0025_keeps_status_indexes_for_what_waits_and_goes_down_and_up_again(empty_engine):
-    upgrade(empty_engine)
+    upgrade(empty_engine, "0025")
     assert current_revision(empty_engine) == "0025"
     names = {i["name"] for i in inspect(empty_engine).get_indexes("messages")}
     assert "ix_messages_waiting" in names and "ix_messages_status_queued_at" not in names
     downgrade(empty_engine, "0024")
     names = {i["name"] for i in inspect(empty_engine).get_indexes("messages")}
     assert "ix_messages_status_queued_at" in names and "ix_messages_waiting" not in names
+    upgrade(empty_engine)
+    assert differences(empty_engine) == []
+
+
+def test_0026_counts_message_days_per_statement_on_postgresql_and_goes_down_and_up_again(empty_engine):
+    def triggers():
+        if empty_engine.dialect.name != "postgresql":
+            return set()
+        with empty_engine.connect() as connection:
+            return set(connection.execute(text(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'messages'::regclass AND NOT tgisinternal")).scalars())
+
+    upgrade(empty_engine)
+    assert current_revision(empty_engine) == "0026"
+    if empty_engine.dialect.name == "postgresql":
+        assert {"report_messages_inserted", "report_messages_updated", "report_messages_deleted"} <= triggers()
+        assert "report_message_status" not in triggers()
+    downgrade(empty_engine, "0025")
+    if empty_engine.dialect.name == "postgresql":
+        assert "report_message_status" in triggers() and "report_messages_updated" not in triggers()
     upgrade(empty_engine)
     assert differences(empty_engine) == []

@@ -155,6 +155,33 @@ def test_roll_ups_follow_status_changes_deletes_and_later_replies(db, known):
     assert campaign_rates()[1] == ["Fatura novembro", 1, 0, 1, 0.0]
 
 
+def test_statements_that_write_many_messages_count_each_once(db, known):
+    """A campaign's batch goes in as one statement and a dispatch marks a batch in one: the
+    counters sum what each statement changed (per statement on PostgreSQL, per row on SQLite)."""
+    def counted():
+        rows = db.execute(text("SELECT status, sum(messages) FROM report_message_days WHERE campaign_id = :c "
+                               "GROUP BY status"), {"c": known.c2.id}).all()
+        return {status: int(total) for status, total in rows if total}
+
+    def stored():
+        rows = db.execute(text("SELECT status, count(*) FROM messages WHERE campaign_id = :c AND direction = 'out' "
+                               "GROUP BY status"), {"c": known.c2.id}).all()
+        return dict(rows)
+
+    batch = [{"reference": f"lote-{n}", "channel_id": known.sms2.id, "conversation_id": known.conv3.id,
+              "campaign_id": known.c2.id, "direction": "out", "origin": "campaign", "phone": "+5511900000003",
+              "phone_e164": "+5511900000003", "body": "Aviso", "status": "scheduled",
+              "created_at": at(f"2026-11-0{1 + n % 3}T15:00:00")} for n in range(300)]
+    db.execute(Message.__table__.insert().values(batch))
+    assert counted() == stored() and stored()["scheduled"] == 300
+    db.execute(text("UPDATE messages SET status = CASE WHEN id % 3 = 0 THEN 'failed' ELSE 'delivered' END "
+                    "WHERE reference LIKE 'lote-%'"))
+    db.execute(text("UPDATE messages SET body = 'Aviso editado' WHERE reference LIKE 'lote-%'"))  # no state moved
+    assert counted() == stored() and "scheduled" not in counted()
+    db.execute(text("DELETE FROM messages WHERE reference LIKE 'lote-%' AND id % 2 = 0"))
+    assert counted() == stored()
+
+
 def test_the_migration_fills_the_roll_ups_from_what_is_stored(own_database):
     factory = sessionmaker(bind=own_database)
     with factory() as session:
