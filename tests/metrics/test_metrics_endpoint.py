@@ -12,6 +12,7 @@ from tests.web.test_live_events import EventStream
 
 TOKEN = "scrape-token-0123456789"
 SCRAPER = {"Authorization": f"Bearer {TOKEN}"}
+SMS = {"channel": "SMS SANDBOX", "kind": "sms"}  # the live product's channel
 pytestmark = pytest.mark.live_settings(metrics_token=TOKEN)
 
 
@@ -46,7 +47,7 @@ def test_sends_and_callbacks_move_the_figures(live):
 
     # The database's totals: exact, as this database is new (read at most CACHE_SECONDS late).
     after = live.wait_for(lambda: (s := scrape(live)) and value(
-        s, "contact_center_messages", state="delivered") == 2 and s, what="2 delivered in /metrics")
+        s, "contact_center_messages", **SMS, state="delivered") == 2 and s, what="2 delivered in /metrics")
     assert value(after, "contact_center_dispatch_waiting_messages") == 0
     assert value(after, "contact_center_metrics_source_up", source="database") == 1
     assert value(after, "contact_center_metrics_source_up", source="queue") == 1
@@ -86,7 +87,7 @@ def test_sends_and_callbacks_move_the_figures(live):
         before, s, "contact_center_webhook_callbacks_received_total", **reply) == 1 and s, what="the reply counted")
     assert moved(before, after, "contact_center_webhook_callbacks_rejected_total", **reply,
                  reason="invalid_payload") == 0
-    live.wait_for(lambda: value(scrape(live), "contact_center_messages", state="received") == 1,
+    live.wait_for(lambda: value(scrape(live), "contact_center_messages", **SMS, state="received") == 1,
                   what="the reply among the messages")
 
 
@@ -123,7 +124,7 @@ def test_queue_depth_while_dispatch_is_stopped(live):
     waiting = live.wait_for(lambda: (s := scrape(live)) and value(
         s, "contact_center_dispatch_waiting_messages") == 3 and s, what="3 waiting")
     assert value(waiting, "contact_center_messages_in_flight", channel="SMS SANDBOX", kind="sms", state="queued") == 3
-    assert value(waiting, "contact_center_messages", state="queued") == 3
+    assert value(waiting, "contact_center_messages", **SMS, state="queued") == 3
     assert value(waiting, "contact_center_job_queue_tasks", queue="urgent", state="pending") == 3
     assert value(waiting, "contact_center_dispatch_oldest_waiting_seconds") >= 0
 

@@ -3,9 +3,9 @@ flight by channel, what waits to be dispatched, and the job queues' pending task
 process reads the same rows, so each answers the same totals (take one, or `max`, never `sum`,
 across processes).
 
-The reads avoid the rows: the totals by state come from the reports' roll-up of outbound messages
-by status (report_message_days, kept by trigger as statuses move), and customers' messages, all
-`received`, are the rest of the table's count; the messages in flight by channel come from the
+The reads avoid the rows: the totals by channel and state come from the reports' roll-up of
+outbound messages by status (report_message_days, kept by trigger as statuses move), and customers'
+messages, all `received`, are the rest of each channel's count (its index); the messages in flight by channel come from the
 partial ix_messages_in_flight (which holds only them: it grows with the backlog, not the table).
 Counting every state by channel would read every row of the table, seconds at a million messages.
 A scrape within CACHE_SECONDS of the last one gets the same figures, so several scrapers (or a
@@ -48,7 +48,7 @@ def in_flight_by_channel(dialect: str):
 
 @dataclass(frozen=True)
 class Messages:
-    by_state: list[tuple[str, int]]
+    by_state: list[tuple[str, str, str, int]]  # channel, kind, state, messages
     in_flight: list[tuple[str, str, str, int]]  # (channel, kind, state, count)
     oldest_queued_seconds: float | None
 
@@ -94,15 +94,15 @@ class DatabaseCollector(Collector):
         with self.engine.connect().execution_options(**READ_ONLY) as connection:
             channels = {row.id: (row.name, row.kind)
                         for row in connection.execute(select(Channel.id, Channel.name, Channel.kind))}
-            outbound = {status: count for status, count in connection.execute(
-                select(MessageDay.status, func.sum(MessageDay.messages)).group_by(MessageDay.status)) if count}
-            received = (connection.scalar(select(func.count()).select_from(Message)) or 0) - sum(outbound.values())
-            by_state = [*outbound.items(), *([("received", received)] if received > 0 else [])]
+            by_state = _by_channel_and_state(connection)
             in_flight = connection.execute(in_flight_by_channel(connection.dialect.name)).all()
             oldest = connection.scalar(select(func.min(Message.queued_at)).where(Message.status == "queued", WAITING))
+        def named(channel_id):
+            return channels.get(channel_id, (str(channel_id), "unknown"))
+
         return Messages(
-            by_state, [(*channels.get(channel_id, (str(channel_id), "unknown")), status, count)
-                       for channel_id, status, count in in_flight],
+            [(*named(channel_id), status, count) for channel_id, status, count in by_state],
+            [(*named(channel_id), status, count) for channel_id, status, count in in_flight],
             max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else None)
 
     def _read_queues(self) -> list[tuple[str, str, int]]:
@@ -135,11 +135,28 @@ class DatabaseCollector(Collector):
             yield tasks
 
 
+def _by_channel_and_state(connection) -> list[tuple[int, str, int]]:
+    """(channel id, state, messages): outbound ones from the reports' roll-up by status, and
+    customers' (all `received`) as the rest of each channel's count, read from its index."""
+    outbound: dict[int, dict[str, int]] = {}
+    for channel_id, status, count in connection.execute(
+            select(MessageDay.channel_id, MessageDay.status, func.sum(MessageDay.messages))
+            .group_by(MessageDay.channel_id, MessageDay.status)):
+        if count:
+            outbound.setdefault(channel_id, {})[status] = count
+    found = [(channel_id, status, count) for channel_id, states in outbound.items() for status, count in states.items()]
+    for channel_id, stored in connection.execute(select(Message.channel_id, func.count()).group_by(Message.channel_id)):
+        received = stored - sum(outbound.get(channel_id, {}).values())
+        if received > 0:
+            found.append((channel_id, "received", received))
+    return found
+
+
 def _message_families(figures: Messages) -> Iterator[Metric]:
-    by_state = GaugeMetricFamily("contact_center_messages", "Messages stored, by state (received: a customer's).",
-                                 labels=["state"])
-    for state, count in figures.by_state:
-        by_state.add_metric([state], count)
+    by_state = GaugeMetricFamily("contact_center_messages", "Messages stored, by channel and state (received: a "
+                                 "customer's).", labels=["channel", "kind", "state"])
+    for channel, kind, state, count in figures.by_state:
+        by_state.add_metric([channel, kind, state], count)
     yield by_state
     in_flight = GaugeMetricFamily("contact_center_messages_in_flight", "Messages not with the provider for sure "
                                   "yet (scheduled, queued, sending, unknown), by channel.",
