@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from itertools import chain
 from datetime import UTC, date, datetime
+from itertools import chain
 
 from sqlalchemy import Select, func, literal, select, text
 from sqlalchemy.orm import Session
