@@ -87,7 +87,9 @@ def partial_indexes(engine) -> dict[str, bool]:
         if engine.dialect.name == "sqlite":
             sql = dict(connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index'")).all())
         else:
-            sql = dict(connection.execute(text("SELECT indexname, indexdef FROM pg_indexes")).all())
+            # This database's schema only: other tests' schemas hold indexes of the same names.
+            sql = dict(connection.execute(text("SELECT indexname, indexdef FROM pg_indexes "
+                                               "WHERE schemaname = current_schema()")).all())
     return {name: "pending" in sql[name] for name in names}
 
 
