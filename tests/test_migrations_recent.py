@@ -154,13 +154,14 @@ def test_0024_keeps_the_message_days_in_their_primary_key_on_sqlite_and_their_co
             rows = connection.execute(text("SELECT day, campaign_id, status, messages FROM report_message_days "
                                            "ORDER BY day")).all()
             ddl = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = 'report_message_days'")
-                                     ).scalar() if empty_engine.dialect.name == "sqlite" else "WITHOUT ROWID"
+                                     ).scalar() if empty_engine.dialect.name == "sqlite" else None
         return [tuple(str(v) for v in row) for row in rows], ddl
 
     upgrade(empty_engine)
     rows, ddl = stored()
     assert rows == [("2026-11-01", "0", "sent", "7"), ("2026-11-02", "3", "failed", "2")]
-    assert "WITHOUT ROWID" in ddl
+    if empty_engine.dialect.name == "sqlite":  # PostgreSQL has no rowid: nothing to check there
+        assert "WITHOUT ROWID" in ddl
     assert differences(empty_engine) == []
     downgrade(empty_engine, "0023")
     assert stored()[0] == rows
