@@ -5,8 +5,9 @@ across processes).
 
 The reads avoid the rows: the totals by channel and state come from the reports' roll-up of
 outbound messages by status (report_message_days, kept by trigger as statuses move), and customers'
-messages, all `received`, are the rest of each channel's count (its index); the messages in flight by channel come from the
-partial ix_messages_in_flight (which holds only them: it grows with the backlog, not the table).
+messages, all `received`, are the rest of each channel's count (its index); the messages in flight
+by channel come from the partial ix_messages_in_flight (which holds only them: it grows with the
+backlog, not the table).
 Counting every state by channel would read every row of the table, seconds at a million messages.
 A scrape within CACHE_SECONDS of the last one gets the same figures, so several scrapers (or a
 reloaded dashboard) cost one read. A source that does not answer is reported as down
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -138,17 +140,15 @@ class DatabaseCollector(Collector):
 def _by_channel_and_state(connection) -> list[tuple[int, str, int]]:
     """(channel id, state, messages): outbound ones from the reports' roll-up by status, and
     customers' (all `received`) as the rest of each channel's count, read from its index."""
-    outbound: dict[int, dict[str, int]] = {}
-    for channel_id, status, count in connection.execute(
-            select(MessageDay.channel_id, MessageDay.status, func.sum(MessageDay.messages))
-            .group_by(MessageDay.channel_id, MessageDay.status)):
-        if count:
-            outbound.setdefault(channel_id, {})[status] = count
-    found = [(channel_id, status, count) for channel_id, states in outbound.items() for status, count in states.items()]
+    found = [tuple(row) for row in connection.execute(
+        select(MessageDay.channel_id, MessageDay.status, func.sum(MessageDay.messages))
+        .group_by(MessageDay.channel_id, MessageDay.status)) if row[2]]
+    outbound = Counter()
+    for channel_id, _, count in found:
+        outbound[channel_id] += count
     for channel_id, stored in connection.execute(select(Message.channel_id, func.count()).group_by(Message.channel_id)):
-        received = stored - sum(outbound.get(channel_id, {}).values())
-        if received > 0:
-            found.append((channel_id, "received", received))
+        if stored > outbound[channel_id]:
+            found.append((channel_id, "received", stored - outbound[channel_id]))
     return found
 
 
