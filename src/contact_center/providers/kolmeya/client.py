@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from contact_center import phones
-from contact_center.providers.base import OutgoingMessage, SendOutcome, SendResult, bearer_token
+from contact_center.providers.base import OutgoingMessage, SendOutcome, SendResult, bearer_token, tls_context
 
 from .errors import (
     KolmeyaAuthError,
@@ -373,6 +373,7 @@ class KolmeyaClient:
                 "Content-Type": "application/json",
             },
             transport=transport,
+            verify=tls_context(),
         )
 
     def __enter__(self) -> KolmeyaClient:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from contact_center.providers.base import bearer_token
+from contact_center.providers.base import bearer_token, tls_context
 
 from .errors import ErrorAction, GraphConnectionError, GraphError, GraphResponseError, GraphTimeout
 
@@ -152,6 +152,7 @@ class GraphClient:
             timeout=httpx.Timeout(connect=timeout, read=timeout, write=timeout, pool=timeout),
             headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
             transport=transport,
+            verify=tls_context(),
         )
 
     def close(self) -> None:
