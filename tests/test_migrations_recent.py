@@ -204,7 +204,7 @@ def test_0026_counts_message_days_per_statement_on_postgresql_and_goes_down_and_
             return set(connection.execute(text(
                 "SELECT tgname FROM pg_trigger WHERE tgrelid = 'messages'::regclass AND NOT tgisinternal")).scalars())
 
-    upgrade(empty_engine)
+    upgrade(empty_engine, "0026")
     assert current_revision(empty_engine) == "0026"
     if empty_engine.dialect.name == "postgresql":
         assert {"report_messages_inserted", "report_messages_updated", "report_messages_deleted"} <= triggers()
@@ -212,5 +212,18 @@ def test_0026_counts_message_days_per_statement_on_postgresql_and_goes_down_and_
     downgrade(empty_engine, "0025")
     if empty_engine.dialect.name == "postgresql":
         assert "report_message_status" in triggers() and "report_messages_updated" not in triggers()
+    upgrade(empty_engine)
+    assert differences(empty_engine) == []
+
+
+def test_0027_drops_the_in_flight_index_and_goes_down_and_up_again(empty_engine):
+    def names():
+        return {i["name"] for i in inspect(empty_engine).get_indexes("messages")}
+
+    upgrade(empty_engine)
+    assert current_revision(empty_engine) == "0027"
+    assert "ix_messages_in_flight" not in names() and "ix_messages_waiting" in names()
+    downgrade(empty_engine, "0026")
+    assert "ix_messages_in_flight" in names()
     upgrade(empty_engine)
     assert differences(empty_engine) == []

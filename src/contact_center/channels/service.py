@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contact_center.audit.service import record
@@ -158,11 +158,11 @@ def pause_channel(session: Session, channel: Channel, reason: str) -> None:
 
 
 def queued_message_ids(session: Session, channel_id: int) -> list[int]:
-    from contact_center.messaging.models import IN_FLIGHT_SQL, Message
+    from contact_center.messaging.models import WAITING, Message
 
-    # Through ix_messages_in_flight, whose condition this states: not every message of the channel.
+    # Through ix_messages_waiting, whose condition this states: not every message of the channel.
     return list(session.scalars(select(Message.id).where(Message.channel_id == channel_id, Message.status == "queued",
-                                                         text(IN_FLIGHT_SQL))))
+                                                         WAITING)))
 
 
 def rotate_webhook_secret(session: Session, channel: Channel, actor_id: int | None = None, via: str = "api") -> Channel:

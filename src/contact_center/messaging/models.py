@@ -41,9 +41,10 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel_id", "provider_message_id"),
         CheckConstraint("direction IN ('in', 'out')", name="direction_known"),
-        # The sweeper, the status checks and the reconciliations find what waits by this, whose
-        # condition their queries state (SQLite uses a partial index only for its own words): a
-        # delivered message leaves it, so its later reports (read, played) write in no status index.
+        # The sweeper, the status checks, the reconciliations and /metrics' in-flight counts find
+        # what waits by this, whose condition their queries state (SQLite uses a partial index only
+        # for its own words): a delivered message leaves it, so its later reports (read, played)
+        # write in no status index.
         Index("ix_messages_waiting", "status", "channel_id", "queued_at", sqlite_where=text(WAITING_SQL),
               postgresql_where=text(WAITING_SQL)),
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
@@ -52,10 +53,6 @@ class Message(Base):
         # message of no campaign has no entry (every query names its campaign).
         Index("ix_messages_campaign_status", "campaign_id", "status", "id",
               sqlite_where=text("campaign_id IS NOT NULL"), postgresql_where=text("campaign_id IS NOT NULL")),
-        # /metrics counts what is still in flight by channel from this alone (metrics/database.py,
-        # whose query states this same condition); a delivery report writes no entry in it.
-        Index("ix_messages_in_flight", "channel_id", "status", sqlite_where=text(IN_FLIGHT_SQL),
-              postgresql_where=text(IN_FLIGHT_SQL)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

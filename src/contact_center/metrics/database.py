@@ -6,8 +6,8 @@ across processes).
 The reads avoid the rows: the totals by channel and state come from the reports' roll-up of
 outbound messages by status (report_message_days, kept by trigger as statuses move), and customers'
 messages, all `received`, are the rest of each channel's count (its index); the messages in flight
-by channel come from the partial ix_messages_in_flight (which holds only them: it grows with the
-backlog, not the table).
+by channel come from the partial ix_messages_waiting (which holds only what is not final: it
+grows with the backlog, not the table).
 Counting every state by channel would read every row of the table, seconds at a million messages.
 A scrape within CACHE_SECONDS of the last one gets the same figures, so several scrapers (or a
 reloaded dashboard) cost one read. A source that does not answer is reported as down
@@ -31,7 +31,7 @@ from sqlalchemy import Engine, func, select, text
 from contact_center.channels.models import Channel
 from contact_center.db import READ_ONLY, utcnow
 from contact_center.jobs import Jobs
-from contact_center.messaging.models import IN_FLIGHT_SQL, WAITING, Message
+from contact_center.messaging.models import IN_FLIGHT_SQL, WAITING, WAITING_SQL, Message
 from contact_center.reports.models import MessageDay
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,13 @@ CACHE_SECONDS = 5.0
 
 
 def in_flight_by_channel(dialect: str):
-    """The count of messages in flight, from ix_messages_in_flight: its own condition written out
-    (SQLite uses a partial index only for its own words), and on SQLite named, as its planner
-    prefers the status index when it has no statistics, which then reads every row it finds."""
-    indexed = " INDEXED BY ix_messages_in_flight" if dialect == "sqlite" else ""
-    return text(f"SELECT channel_id, status, count(*) FROM messages{indexed} WHERE {IN_FLIGHT_SQL} "
+    """The count of messages in flight, from ix_messages_waiting (status first, then channel): its
+    own condition written out (SQLite uses a partial index only for its own words) beside the
+    in-flight states it seeks, and on SQLite named, as its planner prefers another index when it
+    has no statistics, which then reads every row it finds. The `sent` messages the index also
+    holds (many, where delivery reports do not come) are not read."""
+    indexed = " INDEXED BY ix_messages_waiting" if dialect == "sqlite" else ""
+    return text(f"SELECT channel_id, status, count(*) FROM messages{indexed} WHERE {WAITING_SQL} AND {IN_FLIGHT_SQL} "
                 "GROUP BY channel_id, status")
 
 
