@@ -30,7 +30,7 @@ from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, find_by_phone, pick_contact
 from contact_center.db import DriverCursor, chunks, utcnow
 from contact_center.errors import Conflict, InvalidInput
-from contact_center.events import announce
+from contact_center.events import announce, announce_all
 from contact_center.inbox.models import Conversation
 from contact_center.inbox.service import conversation_for, note_outbound
 from contact_center.messaging.models import FINAL_FAILURES, STATE_TIMESTAMP, Message, moves_forward
@@ -81,8 +81,8 @@ def _announce_message_events(session: Session) -> None:
     for chunk in chunks(list({data["conversation_id"] for _, data in pending})):
         assignees.update(session.execute(select(Conversation.id, Conversation.assignee_id)
                                          .where(Conversation.id.in_(chunk))).all())
-    for kind, data in pending:
-        announce(session, kind, **data, assignee_id=assignees.get(data["conversation_id"]))
+    announce_all(session, [(kind, {**data, "assignee_id": assignees.get(data["conversation_id"])})
+                           for kind, data in pending])
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -515,6 +515,9 @@ class _ForwardedEvents:
     def publish(self, event: LiveEvent) -> None:
         self.events.append(event)
 
+    def publish_many(self, events: list[LiveEvent]) -> None:
+        self.events += events
+
     def take(self) -> list[LiveEvent]:
         events, self.events = self.events, []
         return events
