@@ -135,6 +135,11 @@ class DriverCursor:
         self.sqlite = connection.dialect.name == "sqlite"
         self.timestamp = _timestamp_binder(connection.dialect)
 
+    def batch_timestamps(self) -> Callable[[datetime | None], object]:
+        """`timestamp` for one batch's rows, which mostly share their datetimes (when a try started
+        and ended): each distinct value is bound once."""
+        return functools.lru_cache(maxsize=None)(self.timestamp)
+
     def _sql(self, sql: str) -> str:
         # psycopg's placeholder; none of these statements has a literal ? or %
         return sql if self.sqlite else sql.replace("?", "%s")

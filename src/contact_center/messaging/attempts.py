@@ -67,7 +67,7 @@ def record_rows(session: Session, rows: list[dict]) -> None:
     if not rows:
         return
     driver = DriverCursor(session.connection())
-    stamp = driver.timestamp
+    stamp = driver.batch_timestamps()
     driver.insert("message_attempts", COLUMNS, [[stamp(row[column]) if column in _TIMES else row[column]
                                                  for column in COLUMNS] for row in rows])
 

@@ -209,9 +209,10 @@ def window_seconds_left(conversation: Conversation, channel: Channel, now: datet
     return 0 if closes is None else max(0, int((closes - (now or utcnow())).total_seconds()))
 
 
-# The dispatch path reads and writes messages as plain rows, not ORM objects: a Kolmeya request
-# carries 1,000 of them, and loading, tracking and flushing 1,000 objects three times per request
-# cost more than the database's own work.
+# The dispatch path reads and writes messages as plain rows, not ORM objects, on the session's
+# connection (no ORM layer around each statement): a Kolmeya request carries 1,000 of them, and
+# loading, tracking and flushing 1,000 objects three times per request cost more than the
+# database's own work.
 
 def _lock_skipping_held(session: Session, ids: Select) -> list[int]:
     """The message ids `ids` selects, locked in id order (PostgreSQL; on SQLite the transaction
@@ -220,7 +221,7 @@ def _lock_skipping_held(session: Session, ids: Select) -> list[int]:
     pump's rows re-checked them once it committed and kept them locked while a worker claimed them.
     A statement of its own: as a subquery of the UPDATE, PostgreSQL may run it again (a LIMIT then
     lets through more rows than it says)."""
-    return list(session.scalars(ids.order_by(Message.id).with_for_update(skip_locked=True)))
+    return list(session.connection().scalars(ids.order_by(Message.id).with_for_update(skip_locked=True)))
 
 
 def claim_for_dispatch(session: Session, message_ids: list[int]) -> list:
@@ -235,7 +236,7 @@ def claim_for_dispatch(session: Session, message_ids: list[int]) -> list:
         or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)))
     if not claimable:
         return []
-    claimed = session.execute(
+    claimed = session.connection().execute(
         update(Message)
         .where(Message.id.in_(claimable), Message.status == "queued")
         .values(status="sending", claimed_at=now, attempts=Message.attempts + 1, batch_reference=None)
@@ -253,8 +254,9 @@ def hand_over(session: Session, message_ids: list[int], batch_reference: str) ->
     request about to carry them. Committed before the request goes out: if we die while it is
     out, the sweeper knows the provider may have them, and by which reference to ask. Returns
     their rows (HANDED_OVER's columns: what the request is built from), by id."""
-    marked = session.execute(update(Message).where(Message.id.in_(message_ids), Message.status == "sending")
-                             .values(batch_reference=batch_reference).returning(*HANDED_OVER)).all()
+    marked = session.connection().execute(
+        update(Message).where(Message.id.in_(message_ids), Message.status == "sending")
+        .values(batch_reference=batch_reference).returning(*HANDED_OVER)).all()
     return sorted(marked, key=lambda row: row.id)
 
 
@@ -293,19 +295,19 @@ def apply_send_outcomes(session: Session, message_ids: list[int], outcomes: dict
     """A batch's answer applied to its messages (apply_send_outcome each), written back in one
     executemany. A message the answer does not mention is left unknown, to be asked about."""
     # Locked (on PostgreSQL) from read to write: a delivery report for one of them waits its turn.
-    batch = [Answered(*row) for row in session.execute(select(*_ANSWERED).where(Message.id.in_(message_ids))
-                                                       .order_by(Message.id).with_for_update())]
+    batch = [Answered(*row) for row in session.connection().execute(
+        select(*_ANSWERED).where(Message.id.in_(message_ids)).order_by(Message.id).with_for_update())]
+    now = utcnow()
     for message in batch:
         outcome = outcomes.get(message.reference) or SendOutcome(message.reference, False, None, "unknown",
                                                                  NOT_IN_ANSWER)
-        apply_send_outcome(session, message, outcome, request_id, check_at)
+        apply_send_outcome(session, message, outcome, request_id, check_at, now=now)
     if batch:
         driver = DriverCursor(session.connection())  # 1,000 rows a request: SQLAlchemy's binding cost more
-        stamp = driver.timestamp
-        now = stamp(utcnow())
+        stamp = driver.batch_timestamps()
         driver.executemany(_ANSWER_UPDATE, [(m.status, m.status_reason, m.status_inferred, stamp(m.sent_at),
                                              stamp(m.failed_at), stamp(m.next_attempt_at), m.provider_message_id,
-                                             m.provider_request_id, now, m.id) for m in batch])
+                                             m.provider_request_id, stamp(now), m.id) for m in batch])
     return batch
 
 
@@ -313,10 +315,11 @@ EARLIER_ATTEMPT_REASON = "the provider already had this message from an earlier 
 
 
 def apply_send_outcome(session: Session, message: Message, outcome: SendOutcome, request_id: str | None,
-                       check_at: datetime) -> None:
-    """What the provider answered for this message of a batch. An outcome it did not give (the
-    message missing from its answer) leaves the message unknown, to be asked about at `check_at`."""
-    now = utcnow()
+                       check_at: datetime, *, now: datetime | None = None) -> None:
+    """What the provider answered for this message of a batch (`now`: when the answer came). An
+    outcome it did not give (the message missing from its answer) leaves the message unknown, to be
+    asked about at `check_at`."""
+    now = now or utcnow()
     message.provider_request_id = request_id
     if outcome.provider_message_id:
         message.provider_message_id = outcome.provider_message_id
@@ -377,8 +380,9 @@ def release_scheduled(session: Session, campaign_id: int, limit: int) -> list[in
         Message.campaign_id == campaign_id, Message.status == "scheduled").limit(limit))
     if not batch:
         return []
-    return list(session.scalars(update(Message).where(Message.id.in_(batch), Message.status == "scheduled")
-                                .values(status="queued", queued_at=now, updated_at=now).returning(Message.id)))
+    return list(session.connection().scalars(update(Message).where(Message.id.in_(batch), Message.status == "scheduled")
+                                             .values(status="queued", queued_at=now, updated_at=now)
+                                             .returning(Message.id)))
 
 
 def hold_released(session: Session, campaign_id: int) -> int:
