@@ -51,7 +51,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def lifespan(app: FastAPI):
         with background_checkpoints(engine):
             if settings.webhook_writer_process:
-                app.state.ingest_writer = WriterProcess(settings, runtime.events.publish)
+                app.state.ingest_writer = WriterProcess(settings, runtime.events.publish_many)
                 await app.state.ingest_writer.start()
             yield
             writer = getattr(app.state, "ingest_writer", None)

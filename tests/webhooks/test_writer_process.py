@@ -86,7 +86,7 @@ def test_stopping_lets_the_writer_process_finish_what_was_submitted(tmp_path):
     published = []
 
     async def go():
-        writer = WriterProcess(settings, published.append)
+        writer = WriterProcess(settings, published.extend)
         await writer.start()
         futures = [writer.submit(reply(channel_id, n)) for n in range(1, 4)]
         await writer.stop()
@@ -106,7 +106,7 @@ def test_a_writer_process_that_cannot_reach_the_database_stops_the_start_with_a_
                         database_url="postgresql+psycopg://postgres@127.0.0.1:9/nowhere")  # nothing listens on 9
 
     async def go():
-        await WriterProcess(settings, lambda event: None).start()
+        await WriterProcess(settings, lambda events: None).start()
 
     with pytest.raises(RuntimeError) as failure:
         asyncio.run(go())

@@ -72,6 +72,12 @@ def announce_message_event(session: Session, kind: str, **data) -> None:
         session.info.setdefault(_MESSAGE_EVENTS, []).append((kind, data))
 
 
+def announce_message_events(session: Session, kind: str, events: list[dict]) -> None:
+    """announce_message_event for many messages whose assignee the caller knows (a slice of status
+    callbacks): published together after commit."""
+    announce_all(session, [(kind, data) for data in events])
+
+
 @event.listens_for(Session, "before_commit")
 def _announce_message_events(session: Session) -> None:
     if session.in_nested_transaction() or not session.info.get(_MESSAGE_EVENTS):

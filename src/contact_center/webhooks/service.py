@@ -236,6 +236,7 @@ def _apply_updates(session: Session, channel_id: int, updates: list[StatusUpdate
     now = driver.timestamp(utcnow())
     outcomes: list[tuple[str, int | None]] = []
     changed: dict[int, dict] = {}
+    announced: list[dict] = []
     for update_ in updates:
         message = by_provider_id.get(update_.provider_message_id) or by_reference.get(update_.reference)
         if message is None:
@@ -251,10 +252,10 @@ def _apply_updates(session: Session, channel_id: int, updates: list[StatusUpdate
         if applied:
             # Its conversation's assignee, read with the message in this transaction (on SQLite
             # under the write lock, taken before the read), instead of a query at commit.
-            messaging.announce_message_event(
-                session, "message.status", message_id=message["id"], conversation_id=message["conversation_id"],
-                contact_id=message["contact_id"], direction="out", status=message["status"],
-                status_reason=message["status_reason"], assignee_id=message["assignee_id"])
+            announced.append({"message_id": message["id"], "conversation_id": message["conversation_id"],
+                              "contact_id": message["contact_id"], "direction": "out", "status": message["status"],
+                              "status_reason": message["status_reason"], "assignee_id": message["assignee_id"]})
+    messaging.announce_message_events(session, "message.status", announced)
     driver.executemany(_UPDATE, [(*(m.get(c) for c in _WRITE), now, m["id"]) for m in changed.values()])
     if changed:
         # ORM copies of these rows (a dispatch applying statuses that came early) are now stale.

@@ -387,7 +387,7 @@ class WriterProcess:
     screens are subscribed to this process). If the child dies, the callbacks it held fail with WriteFailed
     (the provider sends them again) and a new child starts."""
 
-    def __init__(self, settings: Settings, publish: Callable[[LiveEvent], None]):
+    def __init__(self, settings: Settings, publish: Callable[[list[LiveEvent]], None]):
         self._settings = settings
         self._publish = publish
         self._futures: dict[int, asyncio.Future] = {}
@@ -449,8 +449,8 @@ class WriterProcess:
                 (size,) = _FRAME.unpack(await reader.readexactly(_FRAME.size))
                 outcomes, events = pickle.loads(await reader.readexactly(size))
                 _resolve([(self._futures.pop(number), outcome) for number, outcome in outcomes])
-                for event in events:
-                    self._publish(event)
+                if events:
+                    self._publish(events)
         except asyncio.IncompleteReadError:
             pass  # it exited
         except Exception:
