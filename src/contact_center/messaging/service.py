@@ -291,8 +291,8 @@ class Answered:
 
 
 _ANSWERED = tuple(getattr(Message, name) for name in Answered.__dataclass_fields__)
-_ANSWER_UPDATE = ("UPDATE messages SET status = ?, status_reason = ?, status_inferred = ?, sent_at = ?, failed_at = ?, "
-                  "next_attempt_at = ?, provider_message_id = ?, provider_request_id = ?, updated_at = ? WHERE id = ?")
+_ANSWER_WRITES = ("status", "status_reason", "status_inferred", "sent_at", "failed_at", "next_attempt_at",
+                  "provider_message_id", "provider_request_id", "updated_at")
 NOT_IN_ANSWER = "the provider's answer did not mention this message"
 
 
@@ -311,9 +311,9 @@ def apply_send_outcomes(session: Session, message_ids: list[int], outcomes: dict
     if batch:
         driver = DriverCursor(session.connection())  # 1,000 rows a request: SQLAlchemy's binding cost more
         stamp = driver.batch_timestamps()
-        driver.executemany(_ANSWER_UPDATE, [(m.status, m.status_reason, m.status_inferred, stamp(m.sent_at),
-                                             stamp(m.failed_at), stamp(m.next_attempt_at), m.provider_message_id,
-                                             m.provider_request_id, stamp(now), m.id) for m in batch])
+        driver.update_by_id("messages", _ANSWER_WRITES, [
+            (m.status, m.status_reason, m.status_inferred, stamp(m.sent_at), stamp(m.failed_at),
+             stamp(m.next_attempt_at), m.provider_message_id, m.provider_request_id, stamp(now), m.id) for m in batch])
     return batch
 
 

@@ -220,7 +220,6 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
 # written many times a second (the ORM's loading and unit of work cost more than the database).
 _READ = ("id", "reference", "conversation_id", "contact_id", *messaging.STATUS_COLUMNS)
 _WRITE = ("status", "status_reason", "status_inferred", "provider_status_code", *messaging.STATUS_COLUMNS[2:])
-_UPDATE = f"UPDATE messages SET {', '.join(f'{c} = ?' for c in _WRITE)}, updated_at = ? WHERE id = ?"
 
 
 def _apply_updates(session: Session, channel_id: int, updates: list[StatusUpdate]) -> list[tuple[str, int | None]]:
@@ -256,7 +255,8 @@ def _apply_updates(session: Session, channel_id: int, updates: list[StatusUpdate
                               "contact_id": message["contact_id"], "direction": "out", "status": message["status"],
                               "status_reason": message["status_reason"], "assignee_id": message["assignee_id"]})
     messaging.announce_message_events(session, "message.status", announced)
-    driver.executemany(_UPDATE, [(*(m.get(c) for c in _WRITE), now, m["id"]) for m in changed.values()])
+    driver.update_by_id("messages", (*_WRITE, "updated_at"), [(*(m.get(c) for c in _WRITE), now, m["id"])
+                                                              for m in changed.values()])
     if changed:
         # ORM copies of these rows (a dispatch applying statuses that came early) are now stale.
         for message in session.identity_map.values():
