@@ -17,6 +17,7 @@ from contact_center.campaigns import service as campaigns
 from contact_center.campaigns.models import Campaign
 from contact_center.messaging.models import Message
 from contact_center.providers.kolmeya.sandbox import SandboxServer
+from contact_center.translations import say_stored
 
 ANY_TIME = {"days": {day: {"start": "00:00", "end": "24:00"} for day in ("mon", "tue", "wed", "thu", "fri", "sat",
                                                                          "sun")}}
@@ -113,6 +114,8 @@ def test_pause_takes_back_what_was_not_handed_over_and_cancel_says_how_many(clie
     assert len(sandbox.ledger()["messages"]) == 2
     state = get(client, admin_headers, campaign["id"])
     assert state["status"] == "running" and "2 mensagens por minuto" in state["waiting_reason"]
+    english = client.get(f"/api/campaigns/{campaign['id']}", headers={**admin_headers, "Accept-Language": "en"})
+    assert english.json()["waiting_reason"] == "limit of 2 messages a minute"
     assert client.post(f"/api/campaigns/{campaign['id']}/pause", headers=admin_headers).status_code == 200
     assert client.post(f"/api/campaigns/{campaign['id']}/pause", headers=admin_headers).status_code == 409
     with_clock = datetime.now(UTC) + timedelta(minutes=5)
@@ -160,8 +163,10 @@ def test_outside_the_send_window_nothing_goes_and_it_resumes_by_itself_inside(cl
 
     saturday = friday + timedelta(days=1)
     assert pump_at(brasilia(friday, 20)) == 0  # 20:00: the window has closed
-    assert db.get(Campaign, campaign["id"]).waiting_reason == \
+    assert say_stored(db.get(Campaign, campaign["id"]).waiting_reason, None) == \
         f"fora da janela de envio: retoma sábado {saturday:%d/%m} às 08:00"
+    assert say_stored(db.get(Campaign, campaign["id"]).waiting_reason, "en") == \
+        f"outside the send window: resumes Saturday {saturday:%d/%m} at 08:00"
     assert pump_at(brasilia(saturday, 7)) == 0
     assert pump_at(brasilia(saturday, 8)) == 5  # it opens: everything waiting goes
     assert db.get(Campaign, campaign["id"]).waiting_reason is None

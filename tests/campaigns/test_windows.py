@@ -8,6 +8,7 @@ import pytest
 
 from contact_center.campaigns.windows import ALWAYS, parse_window, waiting_reason
 from contact_center.errors import InvalidInput
+from contact_center.translations import dump, say_stored
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -23,8 +24,12 @@ def test_the_default_window_is_weekdays_8_to_20_and_saturday_8_to_14(when, open_
     assert parse_window(None).is_open(when) is open_
 
 
-def test_closed_on_sunday_it_says_when_it_goes_on():
-    assert waiting_reason(parse_window(None), at(6, 10)) == "fora da janela de envio: retoma segunda 07/12 às 08:00"
+def test_closed_on_sunday_it_says_when_it_goes_on_in_each_language():
+    reason = waiting_reason(parse_window(None), at(6, 10))
+    assert reason.text("pt-BR") == str(reason) == "fora da janela de envio: retoma segunda 07/12 às 08:00"
+    assert reason.text("en") == "outside the send window: resumes Monday 07/12 at 08:00"
+    assert say_stored(dump(reason), "en") == reason.text("en")  # as a campaign keeps it
+    assert say_stored("texto de antes", "en") == "texto de antes"  # a reason kept as plain text reads as it is
     assert waiting_reason(parse_window(None), at(7, 9)) is None
 
 
@@ -40,7 +45,7 @@ def test_always_is_open_to_the_last_minute_of_every_day():
 
 
 def test_a_window_that_never_opens_says_so():
-    assert "não abre mais" in waiting_reason(parse_window({"days": {}}), at(4, 9))
+    assert "não abre mais" in str(waiting_reason(parse_window({"days": {}}), at(4, 9)))
 
 
 @pytest.mark.parametrize(("value", "field", "words"), [

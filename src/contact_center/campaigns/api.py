@@ -22,14 +22,18 @@ from contact_center.messaging.schemas import MessageOut
 from contact_center.messaging.status import channel_status
 from contact_center.routes import CheckedRoute
 from contact_center.templates.service import get_template
+from contact_center.translations import say_stored
 from contact_center.unit_of_work import after_commit
+from contact_center.web.i18n import request_language
 from contact_center.web.session import Operator, SupervisorOperator
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"], route_class=CheckedRoute)
 
 
-def out(session, campaign: Campaign, summary: tuple[dict, dict] | None = None) -> CampaignOut:
+def out(session, campaign: Campaign, summary: tuple[dict, dict] | None = None, *, lang: str | None = None) -> CampaignOut:
+    """The campaign as the API and the pages show it, its reason to wait said in `lang`."""
     view = CampaignOut.model_validate(campaign)
+    view.waiting_reason = say_stored(campaign.waiting_reason, lang)
     view.by_status, view.progress = summary or campaigns.summaries(session, [campaign.id])[campaign.id]
     view.delivery_rate, view.reply_rate = rates(view.progress)
     return view
@@ -59,7 +63,7 @@ def create(body: CampaignIn, request: Request, session: DbSession, user: Supervi
         whatsapp_template_id=body.whatsapp_template_id, template_parameters=body.parameters)
     campaign_id = campaign.id
     after_commit(session, lambda: request.app.state.runtime.jobs.build_campaign(campaign_id))
-    return out(session, campaign)
+    return out(session, campaign, lang=request_language(request))
 
 
 @router.post("/preview", response_model=PreviewOut)
@@ -85,15 +89,16 @@ def preview(body: CampaignIn, request: Request, session: DbSession, user: Superv
 
 
 @router.get("", response_model=CampaignPage)
-def list_campaigns(session: DbSession, _: Operator, limit: int = Query(50, ge=1, le=200)):
+def list_campaigns(request: Request, session: DbSession, _: Operator, limit: int = Query(50, ge=1, le=200)):
     found = list(session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(limit)))
     summary = campaigns.summaries(session, [c.id for c in found])
-    return CampaignPage(items=[out(session, c, summary[c.id]) for c in found])
+    lang = request_language(request)
+    return CampaignPage(items=[out(session, c, summary[c.id], lang=lang) for c in found])
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
-def get(campaign_id: int, session: DbSession, _: Operator):
-    return out(session, campaigns.get_campaign(session, campaign_id))
+def get(campaign_id: int, request: Request, session: DbSession, _: Operator):
+    return out(session, campaigns.get_campaign(session, campaign_id), lang=request_language(request))
 
 
 def _acting(action):
@@ -101,7 +106,7 @@ def _acting(action):
         campaign = action(session, campaign_id, user)
         if campaign.status == "running":
             after_commit(session, lambda: request.app.state.runtime.jobs.pump_campaign(campaign_id))
-        return out(session, campaign)
+        return out(session, campaign, lang=request_language(request))
 
     endpoint.__doc__ = action.__doc__
     return endpoint

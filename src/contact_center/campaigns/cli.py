@@ -15,9 +15,10 @@ from sqlalchemy import select
 from contact_center.campaigns import service as campaigns
 from contact_center.campaigns.models import Campaign
 from contact_center.channels import service as channels
-from contact_center.clitools import command_session, console
+from contact_center.clitools import command_session, console, language
 from contact_center.db import transaction
 from contact_center.settings import get_settings
+from contact_center.translations import say_stored
 
 campaigns_app = typer.Typer(help="Campaigns: bulk sends with a schedule, a send window and a throughput cap.",
                             no_args_is_help=True)
@@ -86,7 +87,7 @@ def list_campaigns(limit: int = typer.Option(30, help="How many, newest first.")
                           str(campaign.total),
                           str(counts["sent"] + counts["delivered"] + counts["read"]),
                           str(counts["delivered"] + counts["read"]), str(counts["failed"]),
-                          campaign.waiting_reason or "")
+                          say_stored(campaign.waiting_reason, language()) or "")
     console.print(table)
 
 
@@ -103,7 +104,7 @@ def show(campaign_id: int, follow: bool = typer.Option(True, help="Follow it liv
             with factory() as session:
                 campaign = campaigns.get_campaign(session, campaign_id)
                 counts = campaigns.progress(session, campaign_id)
-                status, waiting, total = campaign.status, campaign.waiting_reason, campaign.total
+                status, waiting, total = campaign.status, say_stored(campaign.waiting_reason, language()), campaign.total
             handed = counts["sent"] + counts["delivered"] + counts["read"] + counts["failed"]  # out of our hands
             total -= counts["blocked"] + counts["cancelled"]  # never to go
             summary = " ".join(f"{state}:{count}" for state, count in counts.items() if count)

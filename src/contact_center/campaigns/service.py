@@ -32,7 +32,7 @@ from contact_center.contacts.fields import WITH_FIELDS
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact, search_filter
 from contact_center.db import READ_ONLY, transaction, utcnow
-from contact_center.translations import Words
+from contact_center.translations import Quantity, Words, dump
 from contact_center.errors import Conflict, InvalidInput, NotFound
 from contact_center.inbox.service import open_conversations
 from contact_center.messaging.models import Message
@@ -523,7 +523,7 @@ def pump(session: Session, campaign_id: int, now: datetime | None = None) -> Pum
         return _complete(session, campaign, now, result)  # whatever the hour: nothing is left to send
     if campaign.starts_at is not None and now < campaign.starts_at:
         local = campaign.starts_at.astimezone(ZoneInfo("America/Sao_Paulo"))
-        _waiting(campaign, f"agendada: começa {local:%d/%m} às {local:%H:%M}")
+        _waiting(campaign, Words("agendada: começa {date} às {time}", date=f"{local:%d/%m}", time=f"{local:%H:%M}"))
         result.again_in = min(60.0, (campaign.starts_at - now).total_seconds())
         return result
     window = SendWindow.model_validate(campaign.send_window or {})
@@ -537,7 +537,7 @@ def pump(session: Session, campaign_id: int, now: datetime | None = None) -> Pum
             Message.campaign_id == campaign_id, Message.queued_at > now - timedelta(minutes=1)))
         budget = min(budget, campaign.per_minute - released_last_minute)
         if budget <= 0:
-            _waiting(campaign, f"limite de {campaign.per_minute} mensagens por minuto")
+            _waiting(campaign, Words("limite de {count} mensagens por minuto", count=Quantity(campaign.per_minute)))
             result.again_in = 5.0
             return result
     if budget > 0 and counts.get("scheduled"):
@@ -555,9 +555,11 @@ def _complete(session: Session, campaign: Campaign, now: datetime, result: PumpR
     return result
 
 
-def _waiting(campaign: Campaign, reason: str | None) -> None:
-    if campaign.waiting_reason != reason:
-        campaign.waiting_reason = reason
+def _waiting(campaign: Campaign, reason: Words | None) -> None:
+    """Why the running campaign sends nothing now, kept as words each reader sees in their language."""
+    stored = None if reason is None else dump(reason)
+    if campaign.waiting_reason != stored:
+        campaign.waiting_reason = stored
 
 
 def _pending_counts(session: Session, campaign_id: int) -> dict[str, int]:

@@ -12,10 +12,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contact_center.translations import Words
 from contact_center.translations.validation import Problem
 from contact_center.errors import InvalidInput, InvalidValue
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_KEYS = tuple(f"day.{day}" for day in DAYS)  # each day's name in the catalogs, by weekday()
 DAY_NAMES_PT = {"mon": "segunda", "tue": "terça", "wed": "quarta", "thu": "quinta", "fri": "sexta",
                 "sat": "sábado", "sun": "domingo"}
 _HHMM = r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$"  # 24:00: to the end of the day
@@ -113,12 +115,13 @@ def parse_window(value: dict | None, field: str = "send_window") -> SendWindow:
         raise InvalidInput("{where}: {problem}", field=where, where=where, problem=Problem(error)) from None
 
 
-def waiting_reason(window: SendWindow, at: datetime) -> str | None:
-    """Why nothing goes now ("fora da janela de envio: retoma segunda 08:00"), None inside it."""
+def waiting_reason(window: SendWindow, at: datetime) -> Words | None:
+    """Why nothing goes now ("fora da janela de envio: retoma segunda 07/12 às 08:00"), None inside it."""
     if window.is_open(at):
         return None
     opens = window.next_open(at)
     if opens is None:
-        return "fora da janela de envio: ela não abre mais (verifique os dias e as datas bloqueadas)"
+        return Words("fora da janela de envio: ela não abre mais (verifique os dias e as datas bloqueadas)")
     local = opens.astimezone(window.zone)
-    return f"fora da janela de envio: retoma {DAY_NAMES_PT[DAYS[local.weekday()]]} {local:%d/%m} às {local:%H:%M}"
+    return Words("fora da janela de envio: retoma {day} {date} às {time}", day=Words(DAY_KEYS[local.weekday()]),
+                 date=f"{local:%d/%m}", time=f"{local:%H:%M}")

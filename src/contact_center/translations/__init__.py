@@ -15,6 +15,7 @@ an English id, so a forgotten translation is visible instead of blank.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -76,11 +77,48 @@ class Words:
         return self.text(None)
 
 
+_STORED = '{"words":'
+
+
+def dump(words: Words) -> str:
+    """Words kept in a text column (a campaign's reason to wait), XX
+    language when read (`say_stored`): the sentence and its parameters, words among them kept as words."""
+    return json.dumps(_plain(words), ensure_ascii=False, separators=(",", ":"))
+
+
+def _plain(words: Words) -> dict:
+    return {"words": words.template, "params": {name: _plain_value(value) for name, value in words.params.items()}}
+
+
+def _plain_value(value):
+    if isinstance(value, Words):
+        return _plain(value)
+    return {"quantity": int(value)} if isinstance(value, Quantity) else value
+
+
+def say_stored(stored: str | None, lang: str | None) -> str | None:
+    """A text column that `dump` wrote, in `lang`; a text written before (or by hand) as it is."""
+    if not stored or not stored.startswith(_STORED):
+        return stored
+    return _words(json.loads(stored)).text(lang)
+
+
+def _words(plain: dict) -> Words:
+    return Words(plain["words"], **{name: _value(value) for name, value in plain["params"].items()})
+
+
+def _value(plain):
+    if not isinstance(plain, dict):
+        return plain
+    return Quantity(plain["quantity"]) if "quantity" in plain else _words(plain)
+
+
 def render(lang: str | None, message_id: str, params: dict) -> str:
-    """`message_id` filled with `params`, in `lang` (None: as written in the code), parameters that
-    are themselves words (a Words, a domain error) said in the same language."""
+    """`message_id` filled with `params`, in `lang` (None: as written in the code, and a key, which
+    the code does not write out, in Portuguese), parameters that are themselves words (a Words, a
+    domain error) said in the same language."""
     values = {name: _said(value, lang) for name, value in params.items()}
-    return fill(message_id if lang is None else text(lang, message_id), values)
+    return fill(message_id if lang is None and not is_key(message_id) else text(lang, message_id), values)
 
 
 def _said(value, lang: str | None):

@@ -86,7 +86,8 @@ def _t(request: Request):
 def list_page(request: Request, session: DbSession, user: PageUser):
     found = list(session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(100)))
     names = {c.id: c for c in channels.list_channels(session)}
-    rows = [{"view": (view := campaigns_api.out(session, c)), "channel": names.get(c.channel_id),
+    lang = pick(request.cookies.get(web_session.LANG_COOKIE))
+    rows = [{"view": (view := campaigns_api.out(session, c, lang=lang)), "channel": names.get(c.channel_id),
              "share": sent_share(view)} for c in found]
     return render(request, "campaigns.html", user, rows=rows, staff=_staff(user), active_nav="campaigns")
 
@@ -103,7 +104,7 @@ def new_page(request: Request, session: DbSession, user: SupervisorPageUser):
 @router.get("/{campaign_id:int}")
 def campaign_page(campaign_id: int, request: Request, session: DbSession, user: PageUser):
     campaign = campaigns.get_campaign(session, campaign_id)
-    view = campaigns_api.out(session, campaign)
+    view = campaigns_api.out(session, campaign, lang=pick(request.cookies.get(web_session.LANG_COOKIE)))
     window = SendWindow.model_validate(campaign.send_window or {})
     return render(request, "campaign.html", user, campaign=view, channel=channels.get_channel(session,
                   campaign.channel_id), bar=bar(view.progress), bar_states=BAR_STATES, staff=_staff(user),
