@@ -298,8 +298,9 @@ NOT_IN_ANSWER = "the provider's answer did not mention this message"
 
 def apply_send_outcomes(session: Session, message_ids: list[int], outcomes: dict[str, SendOutcome],
                         request_id: str | None, check_at: datetime) -> list[Answered]:
-    """A batch's answer applied to its messages (apply_send_outcome each), written back in one
-    executemany. A message the answer does not mention is left unknown, to be asked about."""
+    """A batch's answer applied to its messages (apply_send_outcome each), written back together
+    (DriverCursor.update_by_id). A message the answer does not mention is left unknown, to be asked
+    about."""
     # Locked (on PostgreSQL) from read to write: a delivery report for one of them waits its turn.
     batch = [Answered(*row) for row in session.connection().execute(
         select(*_ANSWERED).where(Message.id.in_(message_ids)).order_by(Message.id).with_for_update())]
