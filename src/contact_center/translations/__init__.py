@@ -81,36 +81,30 @@ _STORED = '{"words":'
 
 
 def dump(words: Words) -> str:
-    """Words kept in a text column (a campaign's reason to wait), XX
+    """Words kept in a text column (a campaign's reason to wait), to be said in each reader's
     language when read (`say_stored`): the sentence and its parameters, words among them kept as words."""
     return json.dumps(_plain(words), ensure_ascii=False, separators=(",", ":"))
-
-
-def _plain(words: Words) -> dict:
-    return {"words": words.template, "params": {name: _plain_value(value) for name, value in words.params.items()}}
-
-
-def _plain_value(value):
-    if isinstance(value, Words):
-        return _plain(value)
-    return {"quantity": int(value)} if isinstance(value, Quantity) else value
 
 
 def say_stored(stored: str | None, lang: str | None) -> str | None:
     """A text column that `dump` wrote, in `lang`; a text written before (or by hand) as it is."""
     if not stored or not stored.startswith(_STORED):
         return stored
-    return _words(json.loads(stored)).text(lang)
+    return _unplain(json.loads(stored)).text(lang)
 
 
-def _words(plain: dict) -> Words:
-    return Words(plain["words"], **{name: _value(value) for name, value in plain["params"].items()})
+def _plain(value):
+    if isinstance(value, Words):
+        return {"words": value.template, "params": {name: _plain(v) for name, v in value.params.items()}}
+    return {"quantity": int(value)} if isinstance(value, Quantity) else value
 
 
-def _value(plain):
-    if not isinstance(plain, dict):
-        return plain
-    return Quantity(plain["quantity"]) if "quantity" in plain else _words(plain)
+def _unplain(value):
+    if not isinstance(value, dict):
+        return value
+    if "quantity" in value:
+        return Quantity(value["quantity"])
+    return Words(value["words"], **{name: _unplain(v) for name, v in value["params"].items()})
 
 
 def render(lang: str | None, message_id: str, params: dict) -> str:
