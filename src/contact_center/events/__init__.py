@@ -140,13 +140,7 @@ def make_bus(redis_url: str = "") -> EventBus:
 
 def announce(session: Session, kind: str, **data: Any) -> None:
     """Publish `kind` with `data` once the session's transaction commits."""
-    from contact_center.runtime import current_or_none
-
-    runtime = current_or_none()
-    if runtime is None:
-        return
-    bus = runtime.events
-    after_commit(session, lambda: bus.publish(LiveEvent(kind, data)))
+    announce_all(session, [(kind, data)])
 
 
 def announce_all(session: Session, events: list[tuple[str, dict[str, Any]]]) -> None:

@@ -61,7 +61,7 @@ class RedisStreamBus:
     # --- publishing (any thread) ---
 
     def publish(self, event: LiveEvent) -> None:
-        self._redis.xadd(self._stream, _encode(event), maxlen=self._history, approximate=True)
+        self.publish_many([event])
 
     def publish_many(self, events: list[LiveEvent]) -> None:
         """One round trip for them all; XADD still numbers each, in this order."""
