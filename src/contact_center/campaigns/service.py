@@ -519,7 +519,8 @@ def pump(session: Session, campaign_id: int, now: datetime | None = None) -> Pum
     if campaign is None or campaign.status != "running":
         return result
     counts = _pending_counts(session, campaign_id)
-    if not any(counts.get(s) for s in ("scheduled", "queued", "sending", "unknown")):
+    scheduled = _any_scheduled(session, campaign_id)
+    if not scheduled and not any(counts.values()):
         return _complete(session, campaign, now, result)  # whatever the hour: nothing is left to send
     if campaign.starts_at is not None and now < campaign.starts_at:
         local = campaign.starts_at.astimezone(ZoneInfo("America/Sao_Paulo"))
@@ -532,7 +533,7 @@ def pump(session: Session, campaign_id: int, now: datetime | None = None) -> Pum
         _waiting(campaign, outside)
         return result  # the periodic pump looks again each minute
     budget = PUMP_BATCH - counts.get("queued", 0) - counts.get("sending", 0)
-    if campaign.per_minute is not None and counts.get("scheduled"):  # nothing left to release: no cap to wait for
+    if campaign.per_minute is not None and scheduled:  # nothing left to release: no cap to wait for
         released_last_minute = session.scalar(select(func.count()).where(
             Message.campaign_id == campaign_id, Message.queued_at > now - timedelta(minutes=1)))
         budget = min(budget, campaign.per_minute - released_last_minute)
@@ -540,7 +541,7 @@ def pump(session: Session, campaign_id: int, now: datetime | None = None) -> Pum
             _waiting(campaign, Words("limite de {count} mensagens por minuto", count=Quantity(campaign.per_minute)))
             result.again_in = 5.0
             return result
-    if budget > 0 and counts.get("scheduled"):
+    if budget > 0 and scheduled:
         result.released = service.release_scheduled(session, campaign_id, budget)
     _waiting(campaign, None)
     return result
@@ -563,16 +564,17 @@ def _waiting(campaign: Campaign, reason: Words | None) -> None:
 
 
 def _pending_counts(session: Session, campaign_id: int) -> dict[str, int]:
-    """The campaign's messages queued, being sent and unknown, counted; under "scheduled", 1 if any
-    is still to be released. Counting those too read the whole campaign's index at every pump (each
-    dispatch of 1,000 pumps once), holding the write lock."""
-    counts = dict(session.execute(select(Message.status, func.count()).where(
+    """The campaign's messages queued, being sent and unknown, by status (few: a pump's share)."""
+    return dict(session.execute(select(Message.status, func.count()).where(
         Message.campaign_id == campaign_id, Message.status.in_(("queued", "sending", "unknown")))
         .group_by(Message.status)).all())
-    if session.scalar(select(Message.id).where(Message.campaign_id == campaign_id, Message.status == "scheduled")
-                      .limit(1)) is not None:
-        counts["scheduled"] = 1
-    return counts
+
+
+def _any_scheduled(session: Session, campaign_id: int) -> bool:
+    """Whether any message is still to be released: asked, not counted, since counting read the
+    whole campaign's index at every pump (each dispatch of 1,000 pumps once), under the write lock."""
+    return session.scalar(select(Message.id).where(Message.campaign_id == campaign_id, Message.status == "scheduled")
+                          .limit(1)) is not None
 
 
 def running_campaigns(session: Session) -> list[int]:
