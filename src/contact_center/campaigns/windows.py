@@ -18,8 +18,6 @@ from contact_center.errors import InvalidInput, InvalidValue
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_KEYS = tuple(f"day.{day}" for day in DAYS)  # each day's name in the catalogs, by weekday()
-DAY_NAMES_PT = {"mon": "segunda", "tue": "terça", "wed": "quarta", "thu": "quinta", "fri": "sexta",
-                "sat": "sábado", "sun": "domingo"}
 _HHMM = r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$"  # 24:00: to the end of the day
 
 
@@ -91,10 +89,6 @@ class SendWindow(BaseModel):
             return None
         hours = self.days.get(DAYS[day.weekday()])
         return None if hours is None else (_time(hours.start), _time(hours.end))
-
-    def describe(self) -> str:
-        """The window as an operator reads it: "segunda a sexta 08:00–20:00; sábado 08:00–14:00"."""
-        return "; ".join(f"{DAY_NAMES_PT[day]} {hours.start}–{hours.end}" for day, hours in self.days.items())
 
 
 def _time(hhmm: str) -> time:
