@@ -18,9 +18,8 @@ from contact_center.contacts.models import Contact
 from contact_center.deps import DbSession
 from contact_center.errors import InvalidInput
 from contact_center.templates.service import list_templates
-from contact_center.web import session as web_session
 from contact_center.web.admin import SupervisorPageUser
-from contact_center.web.i18n import pick, translator
+from contact_center.web.i18n import page_language, translator
 from contact_center.web.rendering import fragment, render
 from contact_center.web.session import PageUser, SupervisorOperator
 from contact_center.routes import CheckedRoute
@@ -79,14 +78,14 @@ def window_words(window: SendWindow, t) -> str:
 
 
 def _t(request: Request):
-    return translator(pick(request.cookies.get(web_session.LANG_COOKIE)))
+    return translator(page_language(request))
 
 
 @router.get("")
 def list_page(request: Request, session: DbSession, user: PageUser):
     found = list(session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(100)))
     names = {c.id: c for c in channels.list_channels(session)}
-    lang = pick(request.cookies.get(web_session.LANG_COOKIE))
+    lang = page_language(request)
     rows = [{"view": (view := campaigns_api.out(session, c, lang=lang)), "channel": names.get(c.channel_id),
              "share": sent_share(view)} for c in found]
     return render(request, "campaigns.html", user, rows=rows, staff=_staff(user), active_nav="campaigns")
@@ -104,7 +103,7 @@ def new_page(request: Request, session: DbSession, user: SupervisorPageUser):
 @router.get("/{campaign_id:int}")
 def campaign_page(campaign_id: int, request: Request, session: DbSession, user: PageUser):
     campaign = campaigns.get_campaign(session, campaign_id)
-    view = campaigns_api.out(session, campaign, lang=pick(request.cookies.get(web_session.LANG_COOKIE)))
+    view = campaigns_api.out(session, campaign, lang=page_language(request))
     window = SendWindow.model_validate(campaign.send_window or {})
     return render(request, "campaign.html", user, campaign=view, channel=channels.get_channel(session,
                   campaign.channel_id), bar=bar(view.progress), bar_states=BAR_STATES, staff=_staff(user),

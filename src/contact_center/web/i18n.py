@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from contact_center.translations import DEFAULT, LANGUAGES, catalog, fill, from_header, pick, text
 
-__all__ = ["DEFAULT", "LANGUAGES", "pick", "request_language", "script_strings_json", "translator"]
+__all__ = ["DEFAULT", "LANGUAGES", "page_language", "pick", "request_language", "script_strings_json", "translator"]
 
 
 def translator(lang: str) -> Callable[..., str]:
@@ -31,14 +31,20 @@ def script_strings_json(lang: str) -> str:
     return json.dumps(words).replace("<", "\\u003c")
 
 
+def page_language(request) -> str:
+    """The UI's language for this request: the operator's choice (its cookie), Portuguese by default."""
+    from contact_center.web.session import LANG_COOKIE
+
+    return pick(request.cookies.get(LANG_COOKIE))
+
+
 def request_language(request) -> str | None:
     """The language to say an error in: the UI's (its cookie, Portuguese by default) for the page
     script and the pages, the one an API client asks for with Accept-Language, or None (the message
     as the code wrote it) for an API client that asks for none."""
     from contact_center.web.errors import wants_page
-    from contact_center.web.session import LANG_COOKIE
 
     if request.headers.get("x-requested-with") == "fetch" or wants_page(request):
-        return pick(request.cookies.get(LANG_COOKIE))
+        return page_language(request)
     header = request.headers.get("accept-language")
     return from_header(header) if header else None
