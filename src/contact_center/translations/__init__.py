@@ -83,14 +83,47 @@ _STORED = '{"words":'
 def dump(words: Words) -> str:
     """Words kept in a text column (a campaign's reason to wait), to be said in each reader's
     language when read (`say_stored`): the sentence and its parameters, words among them kept as words."""
-    return json.dumps(_plain(words), ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(_plain(words), ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def store(reason: Words | str | None) -> str | None:
+    """A reason kept in a text column (a message's, a try's, a paused channel's), to be said in each
+    reader's language by `say_stored`: a sentence with nothing to fill as it is (the catalogs
+    translate it), one with parameters as `dump` writes it, a provider's own text as it came."""
+    if isinstance(reason, Words):
+        return dump(reason) if reason.params else reason.template
+    return reason
+
+
+def as_words(reason: Words | str) -> Words:
+    """A reason as words, to be part of a longer one ("{reason} (channel paused)"): words as they
+    are, a stored reason read back (`store`), any other text as a sentence the catalogs may know."""
+    if isinstance(reason, Words):
+        return reason
+    return _unplain(json.loads(reason)) if reason.startswith(_STORED) else Words(reason)
+
+
+def rewrite_stored(stored: str, change) -> str:
+    """A stored reason with `change` applied to each of its texts (an LGPD erasure's scrub: a
+    provider's error may quote the phone), read out of the words rather than out of their JSON,
+    where a quote or a backslash in a name is escaped and would not be found."""
+    if not stored.startswith(_STORED):
+        return change(stored)
+
+    def rewritten(value):
+        if isinstance(value, Words):  # a provider's text may be the sentence of words of its own
+            return Words(change(value.template), **{name: rewritten(v) for name, v in value.params.items()})
+        return change(value) if isinstance(value, str) else value
+
+    return store(rewritten(as_words(stored)))
 
 
 def say_stored(stored: str | None, lang: str | None) -> str | None:
-    """A text column that `dump` wrote, in `lang`; a text written before (or by hand) as it is."""
-    if not stored or not stored.startswith(_STORED):
+    """A text column that `store` (or `dump`) wrote, in `lang`: words said, a sentence the catalogs
+    translate translated, any other text (a provider's, one written by hand) as it is."""
+    if not stored:
         return stored
-    return _unplain(json.loads(stored)).text(lang)
+    return as_words(stored).text(lang)
 
 
 def _plain(value):
