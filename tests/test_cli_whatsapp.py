@@ -83,10 +83,10 @@ def test_status_shows_the_numbers_details(workdir):
 def test_status_with_a_wrong_token_fails_clearly_without_echoing_it(workdir):
     wrong = "EAAGtokenerradoficticio00000"
     assert run_cli("channels", "update", "WhatsApp", "-c", f"access_token={wrong}", data_dir=workdir).returncode == 0
-    result = run_cli("channels", "status", "WhatsApp", data_dir=workdir)
+    result = run_cli("channels", "status", "WhatsApp", data_dir=workdir, env={"LANG": "pt_BR.UTF-8"})
     assert result.returncode == 1
     assert "cannot reach the provider" in result.stderr and "190" in result.stderr, result.stderr
-    assert "Token de acesso" in result.stderr
+    assert "Token de acesso" in result.stderr  # the provider's refusal, said in the terminal's language
     assert wrong not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
 

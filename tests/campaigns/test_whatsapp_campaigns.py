@@ -116,7 +116,10 @@ def test_a_spam_rate_limit_at_the_send_pauses_the_campaign_and_sends_nothing_mor
     assert answer.status_code == 202, answer.text
     state = client.get(f"/api/campaigns/{answer.json()['id']}", headers=admin_headers).json()
     assert state["status"] == "paused"
-    assert "Pausada automaticamente" in state["error"] and "spam" in state["error"]
+    assert "paused automatically by the provider" in state["error"] and "spam" in state["error"]
+    in_portuguese = client.get(f"/api/campaigns/{answer.json()['id']}",
+                               headers={**admin_headers, "Accept-Language": "pt-BR"}).json()
+    assert "Pausada automaticamente" in in_portuguese["error"] and "spam" in in_portuguese["error"]
     assert state["progress"]["scheduled"] == 3 and state["progress"]["failed"] == 0
     assert sandbox.ledger()["messages"] == []  # the refused send is not in Meta's ledger, nor any after it
     refused = db.scalar(select(Message).join(MessageAttempt, MessageAttempt.message_id == Message.id))

@@ -32,6 +32,7 @@ from contact_center.messaging.reconcile import check_unknown
 from contact_center.providers.base import RateBudget
 from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
 from contact_center.providers.kolmeya.sandbox import SandboxServer
+from contact_center.translations import say_stored as said
 
 # Callbacks would go nowhere; the sandbox's de-duplication is off so a second copy would show.
 QUIET = {"status_delay_seconds": 60, "callback_attempts": 1, "duplicate_window_seconds": 0,
@@ -142,15 +143,18 @@ def test_an_outage_then_a_rate_limit_ends_with_every_message_sent_exactly_once(d
         assert [(a.number, a.outcome, a.http_status) for a in tries] == [
             (1, "unknown", 500), (2, "retry", 429), (3, "unknown", None)]
         server_error, rate_limited, hang = tries
-        assert "HTTP 500" in server_error.reason and "o provedor não tem registro" in server_error.reason
+        assert "HTTP 500" in said(server_error.reason, "pt-BR")
+        assert "o provedor não tem registro" in said(server_error.reason, "pt-BR")
+        assert "the provider has no record of it" in said(server_error.reason, "en")
+        assert said(server_error.reason, "pt-BR").startswith("a Kolmeya teve um erro de servidor no POST /sms/store")
         assert server_error.next_attempt_at - server_error.finished_at >= timedelta(
             seconds=settings.dispatch_check_delay_seconds - 1)  # asked, not resent, after the check delay
-        asked = float(re.search(r"Retry in (\d+)s", rate_limited.reason).group(1))
+        asked = float(re.search(r"Retry in (\d+)s", said(rate_limited.reason, None)).group(1))
         assert asked > 30  # more than attempt 2's longest backoff: the wait below is the provider's
         waited = (rate_limited.next_attempt_at - rate_limited.finished_at).total_seconds()
         assert asked - 1 <= waited <= asked + 1
-        assert "did not answer POST /sms/store within 0.3s" in hang.reason
-        assert "o provedor confirmou que recebeu" in hang.reason
+        assert "did not answer POST /sms/store within 0.3s" in said(hang.reason, None)
+        assert "o provedor confirmou que recebeu" in said(hang.reason, "pt-BR")
     # The batch stayed one request all along (three sends above for five messages): its messages
     # shared their jittered wait.
     retries = [history(db, m)[1].next_attempt_at for m in messages]
@@ -177,7 +181,7 @@ def test_connection_errors_back_off_more_each_time_then_send(db, channel, sandbo
     for attempt, ceiling in zip(tries[:3], (5, 30, 120), strict=True):
         waited = (attempt.next_attempt_at - attempt.finished_at).total_seconds()
         assert 1 - 0.1 <= waited <= ceiling + 0.1, (attempt.number, waited)  # jittered under the step
-        assert "Could not reach Kolmeya" in attempt.reason
+        assert "Could not reach Kolmeya" in said(attempt.reason, None)
     assert [m["reference"] for m in sandbox.ledger()["messages"]] == [message.reference]
 
 
@@ -188,7 +192,7 @@ def test_an_error_waiting_cannot_fix_fails_at_once_with_its_reason(db, channel, 
     assert later.retry == [] and later.check == []
     [attempt] = history(db, message)
     assert (attempt.outcome, attempt.http_status, attempt.next_attempt_at) == ("failed", 422, None)
-    assert "invalid (HTTP 422)" in attempt.reason
+    assert "invalid (HTTP 422)" in said(attempt.reason, None)
     assert db.get(Message, message.id).status == "failed"
 
 
@@ -205,7 +209,8 @@ def test_the_channels_budget_holds_messages_back_before_the_provider_refuses(db,
     db.expire_all()
     held = db.get(Message, second.id)
     assert (held.status, held.attempts) == ("queued", 0)
-    assert "limite de envio do canal (1 por minuto" in held.status_reason
+    assert "limite de envio do canal (1 por minuto" in said(held.status_reason, "pt-BR")
+    assert "the channel's send limit (1 per minute" in said(held.status_reason, "en")
     [attempt] = history(db, second)
     assert (attempt.number, attempt.outcome) == (1, "held")
     assert [m["reference"] for m in sandbox.ledger()["messages"]] == [first.reference]
@@ -248,7 +253,7 @@ def test_a_worker_that_died_mid_request_leaves_an_unknown_try_in_the_history(db,
     assert swept.check == [message.id]
     [attempt] = history(db, message)
     assert (attempt.number, attempt.outcome, attempt.started_at) == (1, "unknown", long_ago)
-    assert "worker sending it stopped" in attempt.reason
+    assert "worker sending it stopped" in said(attempt.reason, None)
 
 
 def test_the_api_and_the_timeline_show_the_tries(client, db, channel, sandbox, session_factory, settings,

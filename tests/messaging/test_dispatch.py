@@ -24,6 +24,7 @@ from contact_center.messaging.reconcile import check_unknown
 from contact_center.providers.base import OutgoingMessage
 from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN
 from contact_center.providers.kolmeya.sandbox import SandboxServer
+from contact_center.translations import say_stored as said
 from tests.conftest import race
 
 # Status callbacks would go to an address nobody listens on; a long first step keeps them from firing.
@@ -89,9 +90,9 @@ def test_a_rejected_token_pauses_the_channel_with_a_reason_that_never_shows_the_
     message = reload(db, message)
     db.refresh(channel)
     # The message waits, not failed: the account is what is wrong, for every message of the channel.
-    assert message.status == "queued" and "canal pausado" in message.status_reason
-    assert "token" in message.status_reason and "401" in message.status_reason
-    assert channel.paused_at is not None and "401" in channel.paused_reason
+    assert message.status == "queued" and "canal pausado" in said(message.status_reason, "pt-BR")
+    assert "token" in said(message.status_reason, None) and "401" in said(message.status_reason, None)
+    assert channel.paused_at is not None and "401" in said(channel.paused_reason, None)
     assert token not in message.status_reason and token not in channel.paused_reason
     assert token not in caplog.text
     assert message.attempts == 0  # refused for the account's sake: not an attempt of the message
@@ -111,7 +112,9 @@ def test_a_429_puts_the_message_back_until_the_limit_resets(db, channel, sandbox
     message = reload(db, message)
     assert message.status == "queued" and message.attempts == 1
     assert message.next_attempt_at > before
-    assert "rate limit" in message.status_reason and "attempt 1 failed, retrying" in message.status_reason
+    reason = said(message.status_reason, None)
+    assert "rate limit" in reason and "attempt 1 failed, retrying" in reason
+    assert "a tentativa 1 falhou, nova tentativa" in said(message.status_reason, "pt-BR")
     [call] = sandbox.ledger()["api_calls"]
     assert call["status_code"] == 429
 
@@ -135,7 +138,7 @@ def test_the_sandbox_rate_limit_window_pushes_the_next_send_back(db, channel, sa
     assert 1 <= delay <= 31  # Retry-After, from X-RateLimit-Reset
     first, second = reload(db, first), reload(db, second)
     assert first.status == "sent"
-    assert second.status == "queued" and "Retry in" in second.status_reason
+    assert second.status == "queued" and "Retry in" in said(second.status_reason, None)
     assert (second.next_attempt_at - utcnow()).total_seconds() > 0
     assert ledger_references(sandbox) == [first.reference]
 
@@ -149,8 +152,8 @@ def test_a_server_error_leaves_the_outcome_unknown_until_the_provider_is_asked(d
     # A 5xx may come after Kolmeya (or a proxy in front of it) did the work: not sent again yet.
     assert later.retry == [] and later.check == [(message.id, settings.dispatch_check_delay_seconds)]
     message = reload(db, message)
-    assert message.status == "unknown" and f"HTTP {code}" in message.status_reason
-    assert "not sent again before the provider says" in message.status_reason
+    assert message.status == "unknown" and f"HTTP {code}" in said(message.status_reason, None)
+    assert "not sent again before the provider says" in said(message.status_reason, None)
     assert message.batch_reference
     assert nothing_later(dispatch(session_factory, settings, [message.id]))  # an unknown message is not claimed
     assert check_unknown(session_factory, settings).resend == []  # not asked before its time
@@ -159,7 +162,7 @@ def test_a_server_error_leaves_the_outcome_unknown_until_the_provider_is_asked(d
     report = check_unknown(session_factory, settings)
     assert report.resend == [message.id] and report.confirmed == []
     message = reload(db, message)
-    assert message.status == "queued" and "no record of the earlier attempt" in message.status_reason
+    assert message.status == "queued" and "no record of the earlier attempt" in said(message.status_reason, None)
     assert nothing_later(dispatch(session_factory, settings, [message.id]))
     message = reload(db, message)
     assert (message.status, message.attempts, message.status_reason) == ("sent", 2, None)
@@ -179,7 +182,7 @@ def test_a_timeout_is_never_resent_when_the_provider_has_the_message(db, channel
     assert time.monotonic() - started < 0.8 and later.check == [(message.id, settings.dispatch_check_delay_seconds)]
     message = reload(db, message)
     assert message.status == "unknown" and message.attempts == 1
-    assert "did not answer POST /sms/store within 0.3s" in message.status_reason
+    assert "did not answer POST /sms/store within 0.3s" in said(message.status_reason, None)
     # Like a slow Kolmeya, the sandbox took the message and answered too late.
     assert ledger_references(sandbox) == [message.reference]
 
@@ -188,7 +191,7 @@ def test_a_timeout_is_never_resent_when_the_provider_has_the_message(db, channel
     assert report.confirmed == [message.id] and report.resend == []
     message = reload(db, message)
     assert (message.status, message.attempts) == ("sent", 1)
-    assert "confirmed it has this message" in message.status_reason
+    assert "confirmed it has this message" in said(message.status_reason, None)
     assert message.provider_message_id == sandbox.ledger()["messages"][0]["id"]
     assert ledger_references(sandbox) == [message.reference]  # once, never twice
     # The stalled first request is logged only when its late answer goes out: wait for it, or it
@@ -207,7 +210,7 @@ def test_a_connection_that_never_opened_is_retried_at_once(db, channel, sandbox,
     later = dispatch(session_factory, settings, [message.id])
     assert later.check == [] and [message_id for message_id, _ in later.retry] == [message.id]
     message = reload(db, message)
-    assert message.status == "queued" and "Could not reach Kolmeya" in message.status_reason
+    assert message.status == "queued" and "Could not reach Kolmeya" in said(message.status_reason, None)
 
 
 def test_it_gives_up_after_max_attempts(db, channel, sandbox, session_factory, settings):
@@ -223,8 +226,8 @@ def test_it_gives_up_after_max_attempts(db, channel, sandbox, session_factory, s
             assert nothing_later(later)
     message = reload(db, message)
     assert message.status == "failed" and message.failed_at is not None and message.status_inferred
-    assert message.status_reason.startswith(f"gave up after {MAX_ATTEMPTS} attempts: ")
-    assert "rate limit" in message.status_reason
+    assert said(message.status_reason, None).startswith(f"gave up after {MAX_ATTEMPTS} attempts: ")
+    assert "rate limit" in said(message.status_reason, None)
     assert sandbox.ledger()["messages"] == []
     assert nothing_later(dispatch(session_factory, settings, [message.id]))  # a failed message stays failed
     assert len(sandbox.ledger()["api_calls"]) == MAX_ATTEMPTS
@@ -241,7 +244,7 @@ def test_unknown_outcomes_give_up_after_max_attempts_when_the_provider_never_has
         assert report.resend == ([message.id] if attempt < MAX_ATTEMPTS else [])
     message = reload(db, message)
     assert (message.status, message.attempts) == ("failed", MAX_ATTEMPTS) and message.status_inferred
-    assert "no record of the earlier attempt" in message.status_reason
+    assert "no record of the earlier attempt" in said(message.status_reason, None)
     assert sandbox.ledger()["messages"] == []
 
 
@@ -252,7 +255,7 @@ def test_an_unreadable_answer_leaves_the_outcome_unknown(db, channel, sandbox, s
     message = reload(db, message)
     # Whether Kolmeya took it cannot be read from the answer: ask before sending again, never fail it.
     assert message.status == "unknown" and message.attempts == 1
-    assert "not JSON" in message.status_reason
+    assert "not JSON" in said(message.status_reason, None)
     due_now(db, message)
     assert check_unknown(session_factory, settings).resend == [message.id]  # the sandbox never stored it
     dispatch(session_factory, settings, [message.id])
@@ -274,7 +277,7 @@ def test_a_provider_that_cannot_answer_the_question_leaves_the_message_unknown(d
         [(message_id, wait)] = report.waiting
         assert message_id == message.id and wait >= settings.dispatch_check_delay_seconds
         message = reload(db, message)
-        assert message.status == "unknown" and "asking the provider failed" in message.status_reason
+        assert message.status == "unknown" and "asking the provider failed" in said(message.status_reason, None)
         assert message.next_attempt_at > utcnow()
     due_now(db, message)
     assert check_unknown(session_factory, settings).confirmed == [message.id]
@@ -310,7 +313,7 @@ def test_a_retry_is_scheduled_from_the_request_that_queued_the_message(client, d
     response = client.post("/api/sms", json={"to": "11 90000-0001", "body": "Oi"}, headers=admin_headers)
     assert response.status_code == 202, response.text
     message = reload(db, db.get(Message, response.json()["id"]))
-    assert message.status == "queued" and message.attempts == 1 and "HTTP 429" in message.status_reason
+    assert message.status == "queued" and message.attempts == 1 and "HTTP 429" in said(message.status_reason, None)
     assert len(runtime.jobs.huey.scheduled()) == 1  # the retry waits in the job queue
 
 
@@ -319,7 +322,7 @@ def test_a_question_to_the_provider_is_scheduled_after_an_unknown_outcome(client
     sandbox.configure(fail_next=[503])
     response = client.post("/api/sms", json={"to": "11 90000-0001", "body": "Oi"}, headers=admin_headers)
     message = reload(db, db.get(Message, response.json()["id"]))
-    assert message.status == "unknown" and "HTTP 503" in message.status_reason
+    assert message.status == "unknown" and "HTTP 503" in said(message.status_reason, None)
     [scheduled] = runtime.jobs.huey.scheduled()
     assert scheduled.name == "check_unknown" and scheduled.args == ([message.id],)
 
@@ -343,17 +346,17 @@ def test_every_answer_of_sms_store_ends_in_a_definite_state(db, channel, sandbox
 
     assert got["valid"].status == "sent" and got["valid"].provider_message_id
     assert (got["blacklist"].status, got["not_disturb"].status) == ("blocked", "blocked")
-    assert "blacklist" in got["blacklist"].status_reason
-    assert "Não Perturbe" in got["not_disturb"].status_reason
-    assert (got["invalid"].status, got["invalid"].status_reason) == ("rejected", "Número inválido")
+    assert "blacklist" in said(got["blacklist"].status_reason, None)
+    assert "Não Perturbe" in said(got["not_disturb"].status_reason, "pt-BR")
+    assert (got["invalid"].status, said(got["invalid"].status_reason, None)) == ("rejected", "Número inválido")
     twins = sorted([got["twin-1"], got["twin-2"]], key=lambda m: m.status)
     assert [m.status for m in twins] == ["rejected", "sent"]
-    assert "duplicate" in twins[0].status_reason
+    assert "duplicate" in said(twins[0].status_reason, None)
     for name, message in got.items():
         assert message.status in DEFINITE, name
         assert message.attempts == 1, name
         if message.status != "sent":
-            assert message.status_reason and message.failed_at is not None, name
+            assert said(message.status_reason, None) and message.failed_at is not None, name
             assert message.provider_message_id is None, name
     assert sorted(ledger_references(sandbox)) == sorted([got["valid"].reference, twins[1].reference])
 
@@ -366,7 +369,7 @@ def test_a_duplicate_on_the_first_attempt_is_not_counted_as_sent(db, channel, sa
     dispatch(session_factory, settings, [again.id])
     assert reload(db, first).status == "sent"
     again = reload(db, again)
-    assert again.status == "rejected" and "duplicate" in again.status_reason
+    assert again.status == "rejected" and "duplicate" in said(again.status_reason, None)
 
 
 # --- sent once -------------------------------------------------------------------------------------
@@ -423,8 +426,9 @@ def test_the_sweeper_hands_back_what_a_dead_worker_or_a_lost_job_left(db, channe
     assert swept.send == sorted([before_sending.id, lost.id])
     assert swept.check == sorted([while_out.id, unknown.id])
     before_sending, while_out = reload(db, before_sending), reload(db, while_out)
-    assert before_sending.status == "queued" and "before handing it to the provider" in before_sending.status_reason
-    assert while_out.status == "unknown" and "asked whether it has it" in while_out.status_reason
+    assert before_sending.status == "queued"
+    assert "before handing it to the provider" in said(before_sending.status_reason, None)
+    assert while_out.status == "unknown" and "asked whether it has it" in said(while_out.status_reason, None)
     assert [reload(db, m).status for m in (busy, waiting, fresh)] == ["sending", "queued", "queued"]
     again = sweep(db, settings)  # until a job picks them up, they stay listed
     assert (again.send, again.check) == (swept.send, swept.check)

@@ -27,6 +27,7 @@ from contact_center.providers.kolmeya.sandbox import SandboxServer
 from contact_center.providers.whatsapp_cloud.sandbox import SandboxServer as WhatsAppSandbox
 from contact_center.providers.whatsapp_cloud.webhooks import sign
 from contact_center.settings import SettingsError, load_settings
+from contact_center.translations import say_stored
 
 MARIA = "5511900000001"
 APP_SECRET = "app-secret-for-tests"
@@ -285,10 +286,12 @@ def test_blocked_recipients_are_stored_blocked_with_the_reason(client, db, chann
     stored = {name: db.get(Message, answer["id"]) for name, answer in sent.items()}
     db.expire_all()
     assert {name: m.status for name, m in stored.items()} == dict.fromkeys(sent, "blocked")
-    assert stored["blacklist"].status_reason == ("o número está na blacklist da Kolmeya: o destinatário pediu "
-                                                 "para não receber SMS")
-    assert stored["not_disturb"].status_reason == "o número está no cadastro Não Perturbe: a Kolmeya não entrega " \
-                                                  "SMS para ele"
+    assert say_stored(stored["blacklist"].status_reason, "pt-BR") == (
+        "o número está na blacklist da Kolmeya: o destinatário pediu para não receber SMS")
+    assert say_stored(stored["not_disturb"].status_reason, "pt-BR") == (
+        "o número está no cadastro Não Perturbe: a Kolmeya não entrega SMS para ele")
+    assert say_stored(stored["not_disturb"].status_reason, "en") == (
+        "the number is on the Do Not Disturb register: Kolmeya delivers no SMS to it")
     assert all(m["phone"] != MARIA for m in sandbox.ledger()["messages"])
 
 

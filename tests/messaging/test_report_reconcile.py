@@ -18,6 +18,7 @@ from contact_center.providers.kolmeya.client import KolmeyaClient
 from contact_center.providers.kolmeya.errors import KolmeyaResponseError
 from contact_center.providers.kolmeya.provider import SANDBOX_TOKEN, KolmeyaProvider, KolmeyaSettings
 from contact_center.providers.kolmeya.sandbox import SandboxServer
+from contact_center.translations import say_stored as said
 
 # Every status callback is lost on the way, as Kolmeya's may be: only the report can tell.
 LOST = {"status_delay_seconds": 0.01, "drop_status_callback_probability": 1.0, "duplicate_window_seconds": 0}
@@ -72,8 +73,11 @@ def test_messages_whose_callback_never_came_end_in_their_final_state(db, channel
     assert [m.status for m in (delivered, failed, expired, rejected)] == ["delivered", "failed", "expired", "rejected"]
     assert [m.provider_status_code for m in (delivered, failed, expired, rejected)] == [3, 4, 6, 5]
     assert delivered.delivered_at is not None and failed.failed_at is not None
-    assert delivered.status_reason == "read from Kolmeya SANDBOX's status report: no callback brought it"
-    assert failed.status_reason == "não entregue (read from Kolmeya SANDBOX's status report: no callback brought it)"
+    assert said(delivered.status_reason, None) == "read from Kolmeya SANDBOX's status report: no callback brought it"
+    assert said(failed.status_reason, None) == \
+        "não entregue (read from Kolmeya SANDBOX's status report: no callback brought it)"
+    assert said(failed.status_reason, "pt-BR") == \
+        "não entregue (lido no relatório de status da Kolmeya SANDBOX: nenhum retorno automático trouxe)"
     assert (report.rows, report.matched, report.changed, report.ambiguous) == (4, 4, 4, 0)
     assert report.changes == {("sent", "delivered"): 1, ("sent", "failed"): 1, ("sent", "expired"): 1,
                               ("sent", "rejected"): 1}
@@ -117,7 +121,7 @@ def test_two_messages_to_one_number_in_one_request_are_asked_about_not_guessed(d
     report = reconcile_channel(session_factory, settings, channel.id)
     first, second = reload(db, first, second)
     assert (first.status, second.status) == ("delivered", "failed")
-    assert "request status" in first.status_reason
+    assert "request status" in said(first.status_reason, None)
     assert (report.ambiguous, report.asked, report.left) == (2, 1, 0)
 
 

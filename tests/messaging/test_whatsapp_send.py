@@ -20,6 +20,7 @@ from contact_center.messaging.models import Message
 from contact_center.messaging.service import queue_outbound
 from contact_center.providers.whatsapp_cloud.sandbox import SandboxServer
 from contact_center.providers.whatsapp_cloud.webhooks import sign
+from contact_center.translations import say_stored as said
 
 APP_SECRET = "app-secret-for-tests"
 CUSTOMER = "5511900000001"
@@ -223,7 +224,8 @@ def test_a_closed_window_or_undeliverable_fails_at_once_with_its_reason(client, 
                                                                        agent_headers, code, words):
     message = _send_expecting(client, db, whatsapp, sandbox, agent_headers, code)
     assert message.status == "failed"
-    assert words in message.status_reason and str(code) in message.status_reason
+    assert words in said(message.status_reason, "pt-BR") and f"(código {code})" in said(message.status_reason, "pt-BR")
+    assert f"(code {code})" in said(message.status_reason, "en")  # and in English for whoever reads English
     assert message.next_attempt_at is None  # not retried
     assert sent(sandbox) == []
 
@@ -259,7 +261,7 @@ def test_a_rate_limit_of_the_number_holds_back_the_rest_of_the_dispatch(client, 
         db.refresh(message)
         assert message.status == "queued" and message.next_attempt_at > datetime.now(UTC)
     assert [m.attempts for m in held] == [1, 0, 0]  # only the one that went counts as an attempt
-    assert all("Limite de envios por segundo" in m.status_reason for m in held)
+    assert all("Limite de envios por segundo" in said(m.status_reason, "pt-BR") for m in held)
 
 
 def test_131049_waits_at_least_a_day(client, db, whatsapp, sandbox, agent_headers):
@@ -278,17 +280,20 @@ def test_a_rejected_token_pauses_the_channel_for_everyone(client, db, whatsapp, 
     second = compose(client, agent_headers, conversations[1].id, body="Olá também")
     assert first.status_code == second.status_code == 202
     db.refresh(whatsapp)
-    assert whatsapp.paused_at is not None and "pausado" in whatsapp.paused_reason
+    assert whatsapp.paused_at is not None and "pausado" in said(whatsapp.paused_reason, "pt-BR")
     for answer in (first, second):
         message = db.get(Message, answer.json()["id"])
         db.refresh(message)
-        assert message.status == "queued" and "canal pausado" in message.status_reason
+        assert message.status == "queued" and "canal pausado" in said(message.status_reason, "pt-BR")
         assert message.attempts == 0
     assert sent(sandbox) == []
     status = client.get(f"/api/channels/{whatsapp.id}/status", headers=agent_headers).json()
-    assert status["ok"] is False and status["paused_reason"] == whatsapp.paused_reason
+    assert status["ok"] is False and status["paused_reason"] == said(whatsapp.paused_reason, None)
+    in_portuguese = client.get(f"/api/channels/{whatsapp.id}/status", headers={**agent_headers,
+                                                                                "Accept-Language": "pt-BR"}).json()
+    assert "canal pausado" in in_portuguese["paused_reason"] and "channel paused" in status["paused_reason"]
     listed = client.get(f"/api/conversations/{conversations[0].id}", headers=agent_headers).json()
-    assert listed["channel_paused_reason"] == whatsapp.paused_reason
+    assert listed["channel_paused_reason"] == said(whatsapp.paused_reason, None)
     # The admin puts a new token in: the channel is back, and the waiting messages go out.
     answer = client.patch(f"/api/channels/{whatsapp.id}", headers=admin_headers,
                           json={"credentials": {"access_token": sandbox.token}})

@@ -14,6 +14,7 @@ from contact_center.contacts.models import Contact
 from contact_center.messaging.media import store_for
 from contact_center.messaging.models import Message
 from contact_center.models import Base
+from contact_center.translations import say_stored
 
 
 def text_everywhere(db) -> dict[str, list[str]]:
@@ -118,4 +119,4 @@ def test_a_message_still_waiting_to_go_is_cancelled_not_sent_to_nobody(client, d
     db.expire_all()
     message = db.get(Message, waiting.id)
     assert (message.status, message.body, message.phone_e164) == ("cancelled", "", "")
-    assert message.status_reason == "não enviada: dados do contato apagados (LGPD)"
+    assert say_stored(message.status_reason, "pt-BR") == "não enviada: dados do contato apagados (LGPD)"

@@ -24,6 +24,7 @@ from contact_center.messaging import rows
 from contact_center.messaging.models import Message
 from contact_center.providers.whatsapp_cloud.webhooks import sign
 from contact_center.webhooks.models import WebhookEvent
+from contact_center.translations import say_stored as said
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "whatsapp"
 APP_SECRET = "app-secret-for-tests"
@@ -313,7 +314,8 @@ def test_a_failed_status_gives_the_reason_in_portuguese(client, db, whatsapp):
     assert post(client, _status_payload("wamid.OUT-3", "failed", errors=[error])).status_code == 200
     db.refresh(message)
     assert message.status == "failed"
-    assert "Não entregue" in message.status_reason
+    assert "Não entregue" in said(message.status_reason, "pt-BR")
+    assert "not delivered" in said(message.status_reason, "en")
 
 
 # --- other events --------------------------------------------------------------------------------
@@ -360,4 +362,4 @@ def test_a_failed_status_for_the_account_pauses_the_channel(client, db, whatsapp
     db.refresh(message)
     db.refresh(whatsapp)
     assert message.status == "failed"
-    assert whatsapp.paused_at is not None and "canal pausado" in whatsapp.paused_reason
+    assert whatsapp.paused_at is not None and "canal pausado" in said(whatsapp.paused_reason, "pt-BR")

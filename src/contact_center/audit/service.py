@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from contact_center.audit.models import AuditEntry
 from contact_center.db import chunks, utcnow
+from contact_center.translations import Words
 
 _ACTOR = "audit.actor"
 # Every action the product records, in the order the audit page offers them (labels in the catalogs, translations/).
@@ -73,6 +74,8 @@ def record(
         kind = "user"
     else:
         kind = "system"
+    # Words (a provider's refusal given as the reason) are kept as the code writes them: an entry is a record.
+    detail = {name: str(value) if isinstance(value, Words) else value for name, value in detail.items()}
     entry = AuditEntry(action=action, subject_type=subject_type, subject_id=subject_id, actor_kind=kind,
                        actor_id=actor_id, token_id=token_id, campaign_id=campaign_id, via=via or "api",
                        client_address=client_address, detail=detail,

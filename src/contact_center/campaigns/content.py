@@ -21,6 +21,7 @@ from contact_center.providers.whatsapp_cloud.templates import build_components
 from contact_center.settings import Settings
 from contact_center.templates.rendering import TemplateError
 from contact_center.templates.service import SAMPLE_CONTACT, renderer
+from contact_center.translations import Words
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Content:
     text: str  # what the timeline shows (a template's body with its values)
     content_type: str = "text"
     content: dict | None = None
-    blocked_reason: str | None = None
+    blocked_reason: Words | None = None
 
 
 class NotSendable(InvalidValue):

@@ -32,7 +32,7 @@ from contact_center.contacts.fields import WITH_FIELDS
 from contact_center.contacts.models import Contact
 from contact_center.contacts.service import candidates_by_key, pick_contact, search_filter
 from contact_center.db import READ_ONLY, transaction, utcnow
-from contact_center.translations import Quantity, Words, dump
+from contact_center.translations import Quantity, Words, as_words, dump, rewrite_stored, store
 from contact_center.errors import Conflict, InvalidInput, NotFound
 from contact_center.inbox.service import open_conversations
 from contact_center.messaging.models import Message
@@ -272,7 +272,7 @@ def _price(channel: Channel) -> Decimal | None:
 # --- the campaign's life: created, built by a job, run by its pump --------------------------------
 
 PUMP_BATCH = 2000  # released at a time when the campaign has no throughput cap
-CANCELLED_REASON = "não enviada: campanha cancelada"
+CANCELLED_REASON = Words("not sent: the campaign was cancelled")
 AUDIENCE_KINDS = ("contact_ids", "search", "csv", "tag")
 
 
@@ -358,7 +358,7 @@ def build(session_factory: sessionmaker[Session], settings: Settings, campaign_i
                                 campaign.body_template, whatsapp_template_id=campaign.whatsapp_template_id,
                                 parameters=campaign.template_parameters, user=user, settings=settings)
         except (InvalidInput, NotFound) as exc:  # the template changed since (paused at Meta, deleted)
-            campaign.status, campaign.error = "failed", exc.message
+            campaign.status, campaign.error = "failed", store(exc)
             log.warning("campaign %d cannot be built: %s", campaign_id, exc.message)
             return False
         erased = erased_numbers.look_up(session)
@@ -386,7 +386,7 @@ def build(session_factory: sessionmaker[Session], settings: Settings, campaign_i
     except (InvalidInput, NotFound) as exc:
         with transaction(session_factory) as session:
             campaign = session.get(Campaign, campaign_id)
-            campaign.status, campaign.error = "failed", exc.message
+            campaign.status, campaign.error = "failed", store(exc)
         log.warning("campaign %d: its audience could not be read: %s", campaign_id, exc.message)
         return False
     with transaction(session_factory) as session:
@@ -476,18 +476,19 @@ def resume(session: Session, campaign_id: int, user: User | None, via: str = "ap
     return campaign
 
 
-def pause_for_provider(session: Session, campaign_ids: Iterable[int], reason: str) -> list[Campaign]:
+def pause_for_provider(session: Session, campaign_ids: Iterable[int], reason: Words | str) -> list[Campaign]:
     """The provider holds a campaign's content against the number (WhatsApp's spam rate limit):
     each running campaign of these is paused for everyone with the reason as its alert, until a
     person reviews it and resumes it. Returns those paused now."""
     paused = list(session.scalars(select(Campaign).where(Campaign.id.in_(set(campaign_ids)),
                                                          Campaign.status == "running")))
+    reason = as_words(reason)
     for campaign in paused:
         campaign.status, campaign.waiting_reason = "paused", None
-        campaign.error = f"Pausada automaticamente pelo provedor: {reason}"
+        campaign.error = store(Words("paused automatically by the provider: {reason}", reason=reason))
         held = service.hold_released(session, campaign.id)
         record(session, action="campaign.pause", subject_type="campaign", subject_id=campaign.id, actor_id=None,
-               via="system", name=campaign.name, was="running", reason=reason)
+               via="system", name=campaign.name, was="running", reason=str(reason))
         log.error("campaign %d (%s) paused by the provider's refusal: %s; %d released message(s) taken back",
                   campaign.id, campaign.name, reason, held)
     return paused
@@ -657,5 +658,5 @@ def scrub_campaigns(session: Session, campaign_ids: list[int], scrub) -> None:
         if audience != campaign.audience:
             campaign.audience = audience
         if campaign.error:
-            campaign.error = scrub(campaign.error)
+            campaign.error = rewrite_stored(campaign.error, scrub)
     session.flush()

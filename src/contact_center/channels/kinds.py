@@ -36,9 +36,9 @@ class ChannelKind:
         return contact is not None and bool(getattr(contact, self.opt_out_field))
 
     @property
-    def opted_out_reason(self) -> str:
-        """Stored with the message as written; the timeline says it in the reader's language."""
-        return str(OPTED_OUT_REASONS[self.name])
+    def opted_out_reason(self) -> Words:
+        """Stored with the message (translations.store); the timeline says it in the reader's language."""
+        return OPTED_OUT_REASONS[self.name]
 
     def measure(self, body: str) -> Measure:
         if not self.counts_segments:
@@ -61,7 +61,7 @@ class ChannelKind:
 OPTED_OUT_REASONS = {"sms": Words("not sent: the contact opted out of SMS"),
                      "whatsapp": Words("not sent: the contact opted out of WhatsApp")}
 # A marketing template to a customer who told WhatsApp to stop marketing (user_preferences).
-MARKETING_STOPPED = "não enviada: o cliente pediu ao WhatsApp para não receber mensagens de marketing"
+MARKETING_STOPPED = Words("not sent: the customer asked WhatsApp not to receive marketing messages")
 
 SMS = ChannelKind(name="sms", label="SMS", opt_out_field="opt_out_sms",
                   max_body_characters=1600,  # ten concatenated parts; beyond that carriers split unreliably

@@ -16,6 +16,7 @@ from contact_center.audit.service import record
 from contact_center.channels.kinds import kind_of
 from contact_center.channels.models import Channel
 from contact_center.db import utcnow
+from contact_center.translations import Words, as_words, say_stored, store
 from contact_center.translations.validation import Problem
 from contact_center.errors import Conflict, InvalidInput, NotFound, NotAuthenticated
 from contact_center.logs import register_secret
@@ -135,7 +136,7 @@ def update_channel(
         channel.active = active
     if channel.paused_at is not None and (credentials is not None or settings is not None or active):
         # What paused it was the account's: an admin who changed it gets the channel back.
-        log.info("channel %s resumed (was paused: %s)", channel.name, channel.paused_reason)
+        log.info("channel %s resumed (was paused: %s)", channel.name, say_stored(channel.paused_reason, None))
         channel.paused_at, channel.paused_reason = None, None
     session.flush()
     forget_webhook_secret(channel.webhook_secret)
@@ -145,16 +146,21 @@ def update_channel(
     return channel
 
 
-def pause_channel(session: Session, channel: Channel, reason: str) -> None:
+def pause_channel(session: Session, channel: Channel, refusal: Words | str | None) -> None:
     """Nothing goes out on the channel until an admin changes it (credentials, settings, or
-    reactivating it): the provider refuses the account itself."""
+    reactivating it): the provider refuses the account itself (`refusal`: how it said so). The
+    reason is kept to be said in each reader's language; the audit log and the live event say it
+    as the code writes it."""
     from contact_center.events import announce
 
     if channel.paused_at is None:
-        channel.paused_at, channel.paused_reason = utcnow(), reason
+        reason = Words("{reason} — channel paused: nothing is sent until an administrator fixes the account or the "
+                       "credentials", reason=as_words(refusal or Words("the provider refused the account")))
+        channel.paused_at, channel.paused_reason = utcnow(), store(reason)
+        said = str(reason)
         record(session, action="channel.pause", subject_type="channel", subject_id=channel.id, via="system",
-               reason=reason)
-        announce(session, "channel.paused", channel_id=channel.id, reason=reason)
+               reason=said)
+        announce(session, "channel.paused", channel_id=channel.id, reason=said)
 
 
 def queued_message_ids(session: Session, channel_id: int) -> list[int]:

@@ -11,12 +11,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, object_session
 
 from contact_center.db import DriverCursor, chunks, utcnow
 from contact_center.messaging.models import FINAL_FAILURES, Message, MessageAttempt
 from contact_center.providers.base import ProviderError
+from contact_center.translations import Words, as_words, rewrite_stored, store
 
 SENT = ("sent", "delivered", "read", "played")
 
@@ -41,15 +42,16 @@ def error_details(exc: ProviderError | None) -> dict:
 
 
 def record(session: Session, messages: Iterable[Message], started_at: datetime, *, outcome: str | None = None,
-           reason: str | None = None, http_status: int | None = None, provider_code: int | None = None,
+           reason: Words | str | None = None, http_status: int | None = None, provider_code: int | None = None,
            number_offset: int = 0) -> None:
     """One row per message for a try that started at `started_at` and whose outcome has just been
     applied to them. `outcome` and `reason` default to what the message's status now says;
     `number_offset` corrects the attempt number when the try was given back (a hold)."""
     now = utcnow()
+    stored = store(reason)  # kept to be said in each reader's language, as the message's own reason
     rows = [{"message_id": m.id, "number": m.attempts + number_offset, "started_at": started_at, "finished_at": now,
              "outcome": outcome or outcome_of(m), "http_status": http_status, "provider_code": provider_code,
-             "reason": reason if reason is not None else m.status_reason,
+             "reason": stored if reason is not None else m.status_reason,
              "next_attempt_at": m.next_attempt_at if m.status in ("queued", "unknown") else None,
              "batch_reference": m.batch_reference}
             for m in messages]
@@ -72,14 +74,17 @@ def record_rows(session: Session, rows: list[dict]) -> None:
                                                  for column in COLUMNS] for row in rows])
 
 
-def settle_unknown(message: Message, how: str) -> None:
+def settle_unknown(message: Message, how: Words) -> None:
     """The provider, asked about a try whose outcome was unknown, has answered: the try's row says
     how it was settled, so the history reads "unknown → the provider had it" (or did not)."""
     session = object_session(message)
-    latest = select(MessageAttempt.id).where(MessageAttempt.message_id == message.id).order_by(
-        MessageAttempt.id.desc()).limit(1).scalar_subquery()
-    session.execute(update(MessageAttempt).where(MessageAttempt.id == latest, MessageAttempt.outcome == "unknown")
-                    .values(reason=func.coalesce(MessageAttempt.reason, "").concat(f" → {how}")))
+    latest = session.execute(select(MessageAttempt.id, MessageAttempt.outcome, MessageAttempt.reason)
+                             .where(MessageAttempt.message_id == message.id)
+                             .order_by(MessageAttempt.id.desc()).limit(1)).first()
+    if latest is None or latest.outcome != "unknown":
+        return
+    settled = Words("{reason} → {how}", reason=as_words(latest.reason), how=how) if latest.reason else how
+    session.execute(update(MessageAttempt).where(MessageAttempt.id == latest.id).values(reason=store(settled)))
 
 
 def history(session: Session, message_ids: list[int]) -> dict[int, list[MessageAttempt]]:
@@ -98,5 +103,5 @@ def scrub_reasons(session: Session, message_ids: list[int], scrub) -> None:
     for chunk in chunks(message_ids):
         for attempt_id, reason in session.execute(select(MessageAttempt.id, MessageAttempt.reason).where(
                 MessageAttempt.message_id.in_(chunk), MessageAttempt.reason.is_not(None))):
-            if (clean := scrub(reason)) != reason:
+            if (clean := rewrite_stored(reason, scrub)) != reason:
                 session.execute(update(MessageAttempt).where(MessageAttempt.id == attempt_id).values(reason=clean))

@@ -36,7 +36,7 @@ from contact_center.metrics import instruments
 from contact_center.odoo import chatter
 from contact_center.providers.base import OutgoingMessage, ProviderError, RateBudget
 from contact_center.settings import Settings
-from contact_center.translations import Words
+from contact_center.translations import Quantity, Words, say_stored, store
 from contact_center.webhooks.service import apply_pending_for
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,8 @@ def _dispatch_channel(session_factory, settings: Settings, channel_id: int, ids:
         channel = session.get(Channel, channel_id)
         if channel.paused_at is not None:
             service.wait_for_channel(session, ids, channel.paused_reason, give_back_attempt=True)  # never sent
-            log.info("channel %s is paused (%s): %d message(s) wait", channel.name, channel.paused_reason, len(ids))
+            log.info("channel %s is paused (%s): %d message(s) wait", channel.name,
+                     say_stored(channel.paused_reason, None), len(ids))
             return
         provider = build_provider(channel, settings)
         status_url = webhook_urls(channel, settings.public_base_url).get("status")
@@ -174,12 +175,14 @@ def _wait_for_budget(limiter: Limiter, channel_id: int, budget: RateBudget) -> f
     return 0.0
 
 
-def _over_budget(budget: RateBudget) -> str:
-    per = "segundo" if budget.per_seconds == 1 else "minuto" if budget.per_seconds == 60 else f"{budget.per_seconds:g} s"
-    return f"limite de envio do canal ({budget.requests} por {per}, somando todos os processos)"
+def _over_budget(budget: RateBudget) -> Words:
+    per = (Words("second") if budget.per_seconds == 1 else Words("minute") if budget.per_seconds == 60
+           else f"{budget.per_seconds:g} s")
+    return Words("the channel's send limit ({requests} per {per}, all processes together)",
+                 requests=Quantity(budget.requests), per=per)
 
 
-def _hold(session_factory, ids: list[int], reason: str, delay: float, channel_name: str, later: Followups) -> None:
+def _hold(session_factory, ids: list[int], reason: Words | str, delay: float, channel_name: str, later: Followups) -> None:
     """Claimed messages not handed over yet wait `delay` seconds, the try given back; each one's
     history says why."""
     with transaction(session_factory) as session:
@@ -202,11 +205,11 @@ def _pause(session_factory, channel_id: int, ids: list[int], batch_ids: list[int
     and let its messages wait instead of failing them one by one."""
     with transaction(session_factory) as session:
         channel = session.get(Channel, channel_id)
-        pause_channel(session, channel, f"{exc.reason} — canal pausado: nada é enviado até um administrador "
-                                        "corrigir a conta ou as credenciais")
+        pause_channel(session, channel, exc.reason)
         waiting = service.wait_for_channel(session, ids, exc.reason, give_back_attempt=True)
         attempts.record(session, [m for m in waiting if m.id in set(batch_ids)], started_at, outcome="held",
-                        reason=f"{exc.reason} (canal pausado)", number_offset=1, **attempts.error_details(exc))
+                        reason=Words("{reason} (channel paused)", reason=exc.reason), number_offset=1,
+                        **attempts.error_details(exc))
     log.error("channel %s paused: %s; %d message(s) wait until an admin fixes it", channel.name, exc.reason, len(ids))
 
 
@@ -226,7 +229,8 @@ def _pause_campaigns(session_factory, ids: list[int], batch_ids: list[int], exc:
         returned = service.back_to_campaign(session, list(theirs), exc.reason)
         in_batch = set(batch_ids)
         attempts.record(session, [m for m in returned if m.id in in_batch], started_at, outcome="held",
-                        reason=f"{exc.reason} (campanha pausada)", number_offset=1, **attempts.error_details(exc))
+                        reason=Words("{reason} (campaign paused)", reason=exc.reason), number_offset=1,
+                        **attempts.error_details(exc))
     return [i for i in batch_ids if i not in theirs]
 
 
@@ -241,8 +245,8 @@ def _after_error(session_factory, batch_ids: list[int], exc: ProviderError, chan
                                                               Message.status.in_(("sending", "unknown")))))
         for message in messages:
             if exc.outcome_unknown:
-                service.mark_unknown(message, f"{reason} (not sent again before the provider says whether it "
-                                              "has it)", check_at)
+                service.mark_unknown(message, Words("{reason} (not sent again before the provider says whether "
+                                                    "it has it)", reason=reason), check_at)
                 later.check.append((message.id, check_delay))
             elif not exc.retryable:
                 service.fail(message, reason)
@@ -304,10 +308,10 @@ def _release_abandoned_claims(session: Session, settings: Settings, now) -> None
     if never_sent:
         session.execute(update(Message).where(Message.id.in_(never_sent), Message.status == "sending")
                         .values(status="queued", next_attempt_at=now,
-                                status_reason=str(REQUEUED)))
+                                status_reason=store(REQUEUED)))
     if maybe_sent:
-        reason = ("the worker sending it stopped while its request was out: the provider is asked whether it has "
-                  "it before it is sent again")
+        reason = store(Words("the worker sending it stopped while its request was out: the provider is asked "
+                             "whether it has it before it is sent again"))
         marked = set(session.scalars(update(Message).where(Message.id.in_(maybe_sent), Message.status == "sending")
                                      .values(status="unknown", next_attempt_at=now, status_reason=reason)
                                      .returning(Message.id)))

@@ -16,6 +16,7 @@ from contact_center.contacts.models import Contact
 from contact_center.errors import InvalidInput
 from contact_center.messaging import service
 from contact_center.messaging.models import Message
+from contact_center.translations import Words, say_stored
 
 log = logging.getLogger(__name__)
 FALLBACK_CODES = {131026, 131047}  # undeliverable; the window closed
@@ -33,19 +34,19 @@ def sms_channel(session: Session) -> Channel | None:
                           .order_by(Channel.id).limit(1))
 
 
-def why_not(session: Session, message: Message, channel: Channel) -> str | None:
+def why_not(session: Session, message: Message, channel: Channel) -> Words | None:
     """Why this message cannot be sent again by SMS; None when it can."""
     if mode(channel) == "off":
-        return f"channel {channel.name!r} has SMS fallback off"
+        return Words("channel \"{name}\" has SMS fallback off", name=channel.name)
     if not _undeliverable(message):
-        return "only a WhatsApp message that could not be delivered (not on WhatsApp, or the window closed) is " \
-               "sent again by SMS"
+        return Words("only a WhatsApp message that could not be delivered (not on WhatsApp, or the window closed) "
+                     "is sent again by SMS")
     if not message.phone_e164:
-        return "the customer shares no phone number"
+        return Words("the customer shares no phone number")
     if session.scalar(select(Message.id).where(Message.fallback_of_id == message.id).limit(1)) is not None:
-        return "it was already sent by SMS"
+        return Words("it was already sent by SMS")
     if sms_channel(session) is None:
-        return "there is no active SMS channel"
+        return Words("there is no active SMS channel")
     return None
 
 
@@ -80,7 +81,8 @@ def send_by_sms(session: Session, message: Message, *, author_id: int | None, vi
                                  contact=contact, origin="fallback", author_id=author_id, via=via)
     sms.fallback_of_id = message.id
     session.flush()
-    log.info("message %d sent again by SMS as message %d (%s)", message.id, sms.id, message.status_reason)
+    log.info("message %d sent again by SMS as message %d (%s)", message.id, sms.id,
+             say_stored(message.status_reason, None))
     return sms
 
 

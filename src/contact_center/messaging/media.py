@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from contact_center import translations
 from contact_center.channels.models import Channel
 from contact_center.channels.service import build_provider
 from contact_center.db import transaction, utcnow
@@ -71,7 +72,7 @@ def fetch(session_factory: sessionmaker[Session], settings: Settings, message_id
                     report.stored.append(message_id)
                 else:
                     attempts = media.get("fetch_attempts", 0) + 1
-                    media["fetch_attempts"], media["fetch_error"] = attempts, detail
+                    media["fetch_attempts"], media["fetch_error"] = attempts, translations.store(detail)
                     if outcome == "final" or attempts >= MAX_ATTEMPTS:
                         message.media_state = "failed"
                         report.failed.append(message_id)

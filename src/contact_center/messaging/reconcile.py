@@ -29,6 +29,7 @@ from contact_center.messaging.dispatch import MAX_ATTEMPTS
 from contact_center.messaging.models import WAITING, Message
 from contact_center.providers.base import ProviderError, StatusUpdate, supports
 from contact_center.settings import Settings
+from contact_center.translations import Words
 from contact_center.webhooks.service import apply_pending_for
 
 log = logging.getLogger(__name__)
@@ -38,14 +39,14 @@ LONGEST_WAIT = timedelta(hours=1)  # between two questions, however long it has 
 MESSAGES_PER_RUN = 10_000
 QUESTION_LEASE = timedelta(minutes=10)
 
-CONFIRMED = "the provider confirmed it has this message (asked after its send had an unknown outcome)"
-NOT_THERE = "the provider has no record of the earlier attempt (asked by its batch reference)"
-CANNOT_ASK = ("the outcome of its send is unknown and this provider cannot be asked about it: it is not sent "
-              "again by itself; a delivery report will settle it")
-UNMATCHED = ("the provider has the request, but its answer does not say which message is which: it is not sent "
-             "again by itself")
-GAVE_UP_ASKING = ("the outcome of its send is unknown, and the provider could not be asked for 7 days: check "
-                  "the provider's panel, and send it again if it never arrived")
+CONFIRMED = Words("the provider confirmed it has this message (asked after its send had an unknown outcome)")
+NOT_THERE = Words("the provider has no record of the earlier attempt (asked by its batch reference)")
+CANNOT_ASK = Words("the outcome of its send is unknown and this provider cannot be asked about it: it is not sent "
+                   "again by itself; a delivery report will settle it")
+UNMATCHED = Words("the provider has the request, but its answer does not say which message is which: it is not "
+                  "sent again by itself")
+GAVE_UP_ASKING = Words("the outcome of its send is unknown, and the provider could not be asked for 7 days: check "
+                       "the provider's panel, and send it again if it never arrived")
 
 
 @dataclass
@@ -95,7 +96,7 @@ def check_unknown(session_factory: sessionmaker[Session], settings: Settings,
 def _check_batch(session_factory, settings: Settings, provider, batch_reference: str | None, ids: list[int],
                  report: CheckReport) -> None:
     found: list[StatusUpdate] | None = None
-    problem: str | None = None
+    problem: Words | None = None
     if batch_reference is None:
         found = None  # never handed over under a reference: nothing can be out there
     elif not supports(provider, "find_batch"):
@@ -104,7 +105,8 @@ def _check_batch(session_factory, settings: Settings, provider, batch_reference:
         try:
             found = provider.find_batch(batch_reference)
         except ProviderError as exc:
-            problem = f"the outcome of its send is unknown, and asking the provider failed: {exc}"
+            problem = Words("the outcome of its send is unknown, and asking the provider failed: {error}",
+                            error=exc.reason)
     with transaction(session_factory) as session:
         messages = list(session.scalars(select(Message).where(Message.id.in_(ids), Message.status == "unknown")))
         if problem is not None:
@@ -122,18 +124,19 @@ def _check_batch(session_factory, settings: Settings, provider, batch_reference:
             elif found and not by_reference:
                 _still_unknown(message, UNMATCHED, settings, report, can_ask=False)
             elif message.attempts >= MAX_ATTEMPTS:
-                service.fail(message, f"gave up after {message.attempts} attempts: {NOT_THERE}", inferred=True)
+                service.fail(message, Words("gave up after {attempts} attempts: {reason}", attempts=message.attempts,
+                                            reason=NOT_THERE), inferred=True)
                 service.announce_message(session, message, "message.status")
                 report.failed.append(message.id)
             else:
-                service.requeue_unsent(message, f"{NOT_THERE}; sending it again")
+                service.requeue_unsent(message, Words("{reason}; sending it again", reason=NOT_THERE))
                 service.announce_message(session, message, "message.status")
                 report.resend.append(message.id)
         session.flush()
         apply_pending_for(session, *confirmed)
 
 
-def _still_unknown(message: Message, reason: str, settings: Settings, report: CheckReport, *, can_ask: bool) -> None:
+def _still_unknown(message: Message, reason: Words, settings: Settings, report: CheckReport, *, can_ask: bool) -> None:
     """Leave it unknown; ask again later (less often the longer it has been so, and not past the
     provider's memory), or never when the provider cannot be asked."""
     age = utcnow() - (message.claimed_at or message.created_at)

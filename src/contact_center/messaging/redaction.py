@@ -16,6 +16,7 @@ from contact_center.db import chunks, utcnow
 from contact_center.messaging.media import store_for
 from contact_center.messaging.models import Message
 from contact_center.settings import Settings
+from contact_center.translations import Words, rewrite_stored, store
 from contact_center.unit_of_work import after_commit
 
 
@@ -59,7 +60,7 @@ def scrub_status_reasons(session: Session, message_ids: list[int], scrub) -> Non
     for chunk in chunks(message_ids):
         for message_id, reason in session.execute(select(Message.id, Message.status_reason).where(
                 Message.id.in_(chunk), Message.status_reason.is_not(None))):
-            if (clean := scrub(reason)) != reason:
+            if (clean := rewrite_stored(reason, scrub)) != reason:
                 session.execute(update(Message).where(Message.id == message_id).values(status_reason=clean)
                                 .execution_options(synchronize_session=False))
 
@@ -67,13 +68,13 @@ def scrub_status_reasons(session: Session, message_ids: list[int], scrub) -> Non
 WAITING = ("scheduled", "queued")  # not yet handed to a provider
 
 
-def cancel_waiting(session: Session, message_ids: list[int], reason: str) -> int:
+def cancel_waiting(session: Session, message_ids: list[int], reason: Words) -> int:
     """Cancel those of these messages still waiting to go (their phone is about to be erased);
     returns how many."""
     cancelled = 0
     for chunk in chunks(message_ids):
         cancelled += session.execute(update(Message).where(Message.id.in_(chunk), Message.status.in_(WAITING))
-                                     .values(status="cancelled", status_reason=reason, next_attempt_at=None,
+                                     .values(status="cancelled", status_reason=store(reason), next_attempt_at=None,
                                              updated_at=utcnow())
                                      .execution_options(synchronize_session=False)).rowcount
     return cancelled

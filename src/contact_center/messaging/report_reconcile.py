@@ -36,6 +36,7 @@ from contact_center.messaging.models import WAITING, Message
 from contact_center.messaging.service import STATUS_FROM_PROVIDER
 from contact_center.providers.base import ProviderError, ReportedStatus, StatusUpdate, supports
 from contact_center.settings import Settings
+from contact_center.translations import Words
 from contact_center.webhooks.service import apply_statuses
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def reconcile_channel(session_factory: sessionmaker[Session], settings: Settings
         with reading(session_factory) as session:
             ours = _ours(session, channel_id, windows, set(waiting))
         matched, ambiguous = _match(rows, ours, report)
-        source = f"read from {label}'s status report: no callback brought it"
+        source = Words("read from {provider}'s status report: no callback brought it", provider=label)
         updates = [_update(message, row, source) for message, row in matched]
         _apply(session_factory, channel_id, updates, {m.id: m for m, _ in matched}, report)
         _ask(session_factory, provider, channel_id, ambiguous, label, report)
@@ -252,7 +253,7 @@ def _match(rows: list[ReportedStatus], ours: list[_Ours], report: ReconcileRepor
     return matched, list(ambiguous.values())
 
 
-def _update(message: _Ours, row: ReportedStatus, source: str) -> StatusUpdate:
+def _update(message: _Ours, row: ReportedStatus, source: Words) -> StatusUpdate:
     return StatusUpdate(external_id=f"report:{message.id}:{row.code}", provider_message_id=message.provider_message_id,
                         reference=message.reference, state=row.state, code=row.code, text=row.text, source=source)
 
@@ -279,7 +280,8 @@ def _ask(session_factory, provider, channel_id: int, ambiguous: list[_Ours], lab
         requests = []
     asked = set(requests[:ASK_PER_RUN])
     report.left = sum(1 for m in ambiguous if m.provider_request_id not in asked)
-    source = f"read from {label}'s request status, the status report being unable to tell it from another"
+    source = Words("read from {provider}'s request status, the status report being unable to tell it from another",
+                   provider=label)
     by_id = {m.id: m for m in ambiguous}
     for request_id in sorted(asked):
         try:

@@ -11,6 +11,7 @@ import secrets
 import time
 
 from contact_center.channels.kinds import ChannelKind
+from contact_center.translations import Words, store
 
 
 def new_reference() -> str:
@@ -22,7 +23,7 @@ def new_reference() -> str:
 def outbound(kind: ChannelKind, *, channel_id: int, conversation_id: int, contact, origin: str, phone: str,
              phone_e164: str, body: str, now, author_id: int | None = None, campaign_id: int | None = None,
              contact_id: int | None = None, content_type: str = "text", content: dict | None = None,
-             blocked_reason: str | None = None, scheduled: bool = False, despite_opt_out: bool = False) -> dict:
+             blocked_reason: Words | None = None, scheduled: bool = False, despite_opt_out: bool = False) -> dict:
     """A message to a customer: queued (or `scheduled`: a campaign's, until the campaign releases
     it), or blocked with the reason when `contact` opted out of this kind of channel (unless
     `despite_opt_out`: the one message telling them so) (`contact_id` stands in when only the
@@ -35,7 +36,7 @@ def outbound(kind: ChannelKind, *, channel_id: int, conversation_id: int, contac
         "contact_id": contact.id if contact is not None else contact_id, "campaign_id": campaign_id,
         "author_id": author_id, "direction": "out", "origin": origin, "phone": phone, "phone_e164": phone_e164,
         "body": body, "content_type": content_type, "content": content, "status": "blocked" if blocked else waiting,
-        "status_reason": (blocked_reason or kind.opted_out_reason) if blocked else None, "status_inferred": False,
+        "status_reason": store(blocked_reason or kind.opted_out_reason) if blocked else None, "status_inferred": False,
         "encoding": measure.encoding, "segments": measure.segments, "attempts": 0, "created_at": now,
         "queued_at": None if blocked or scheduled else now, "failed_at": now if blocked else None, "updated_at": now,
     }

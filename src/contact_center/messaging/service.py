@@ -37,14 +37,19 @@ from contact_center.messaging.models import FINAL_FAILURES, STATE_TIMESTAMP, Mes
 from contact_center.messaging import attempts, rows
 from contact_center.privacy import erased_numbers
 from contact_center.providers.base import SendOutcome, StatusUpdate
+from contact_center.translations import Words, as_words, say_stored, store
 
 log = logging.getLogger(__name__)
 
-def _stamp(message: Message, status: str, at: datetime, reason: str | None = None, *,
+Reason = Words | str  # words of ours, said in each reader's language, or a provider's own text
+
+
+def _stamp(message: Message, status: str, at: datetime, reason: Reason | None = None, *,
            inferred: bool = False) -> None:
-    """Move the message to `status`, saying why (`reason`) and whether that is only our conclusion."""
+    """Move the message to `status`, saying why (`reason`, kept to be said in each reader's
+    language) and whether that is only our conclusion."""
     message.status = status
-    message.status_reason = reason
+    message.status_reason = store(reason)
     message.status_inferred = inferred
     column = STATE_TIMESTAMP.get(status)
     if column and getattr(message, column) is None:
@@ -52,10 +57,11 @@ def _stamp(message: Message, status: str, at: datetime, reason: str | None = Non
 
 
 def announce_message(session: Session, message: Message, kind: str) -> None:
-    """Tell operators' screens (after commit): kind is message.created or message.status."""
+    """Tell operators' screens (after commit): kind is message.created or message.status. The event
+    says the reason as the code writes it; the screens read it again in their operator's language."""
     announce_message_event(session, kind, message_id=message.id, conversation_id=message.conversation_id,
                            contact_id=message.contact_id, direction=message.direction, status=message.status,
-                           status_reason=message.status_reason)
+                           status_reason=say_stored(message.status_reason, None))
 
 
 _MESSAGE_EVENTS = "message_events"
@@ -132,7 +138,7 @@ def queue_outbound(
     session: Session, *, channel: Channel, phone: str, body: str, contact: Contact | None = None,
     origin: str, author_id: int | None = None, campaign_id: int | None = None, via: str = "api",
     audit: bool = True, content_type: str = "text", content: dict | None = None,
-    in_reply_to: Message | None = None, blocked_reason: str | None = None, despite_opt_out: bool = False,
+    in_reply_to: Message | None = None, blocked_reason: Words | None = None, despite_opt_out: bool = False,
     refuse_opted_out: bool = False,
 ) -> Message:
     """Store an outbound message as queued (or blocked, for a contact who opted out of the channel's
@@ -293,7 +299,7 @@ class Answered:
 _ANSWERED = tuple(getattr(Message, name) for name in Answered.__dataclass_fields__)
 _ANSWER_WRITES = ("status", "status_reason", "status_inferred", "sent_at", "failed_at", "next_attempt_at",
                   "provider_message_id", "provider_request_id", "updated_at")
-NOT_IN_ANSWER = "the provider's answer did not mention this message"
+NOT_IN_ANSWER = Words("the provider's answer did not mention this message")
 
 
 def apply_send_outcomes(session: Session, message_ids: list[int], outcomes: dict[str, SendOutcome],
@@ -318,7 +324,7 @@ def apply_send_outcomes(session: Session, message_ids: list[int], outcomes: dict
     return batch
 
 
-EARLIER_ATTEMPT_REASON = "the provider already had this message from an earlier attempt"
+EARLIER_ATTEMPT_REASON = Words("the provider already had this message from an earlier attempt")
 
 
 def apply_send_outcome(session: Session, message: Message, outcome: SendOutcome, request_id: str | None,
@@ -344,26 +350,27 @@ def apply_send_outcome(session: Session, message: Message, outcome: SendOutcome,
     announce_message(session, message, "message.status")
 
 
-def wait_for_channel(session: Session, message_ids: list[int], reason: str | None, *,
+def wait_for_channel(session: Session, message_ids: list[int], reason: Reason | None, *,
                      give_back_attempt: bool = False) -> list[Message]:
     """Claimed messages of a paused channel go back to the queue, saying why they wait; a send the
     provider refused for the account's sake does not count as an attempt. Returns them."""
-    waiting = f"aguardando: canal pausado — {reason}" if reason else "aguardando: canal pausado"
+    waiting = (Words("waiting: channel paused — {reason}", reason=as_words(reason)) if reason
+               else Words("waiting: channel paused"))
     moved = list(session.scalars(select(Message).where(Message.id.in_(message_ids),
                                                        Message.status.in_(("sending", "queued")))))
     return _put_back(session, moved, waiting, None, give_back_attempt)
 
 
-def hold_back(session: Session, message_ids: list[int], reason: str, delay_seconds: float) -> list[Message]:
+def hold_back(session: Session, message_ids: list[int], reason: Reason, delay_seconds: float) -> list[Message]:
     """Claimed messages not sent yet go back to the queue for `delay_seconds` (the channel is over
     its rate limit); not sent, so the attempt does not count. Returns them."""
     at = utcnow() + timedelta(seconds=delay_seconds)
     held = list(session.scalars(select(Message).where(Message.id.in_(message_ids), Message.status == "sending",
                                                       Message.batch_reference.is_(None))))
-    return _put_back(session, held, f"aguardando: {reason}", at, give_back_attempt=True)
+    return _put_back(session, held, Words("waiting: {reason}", reason=as_words(reason)), at, give_back_attempt=True)
 
 
-def _put_back(session: Session, messages: list[Message], reason: str, next_attempt_at: datetime | None,
+def _put_back(session: Session, messages: list[Message], reason: Reason, next_attempt_at: datetime | None,
               give_back_attempt: bool) -> list[Message]:
     """Messages the provider never got go back to the queue (due at `next_attempt_at`, None: now)."""
     for message in messages:
@@ -399,13 +406,14 @@ def hold_released(session: Session, campaign_id: int) -> int:
                            .execution_options(synchronize_session=False)).rowcount
 
 
-def back_to_campaign(session: Session, message_ids: list[int], reason: str) -> list[Message]:
+def back_to_campaign(session: Session, message_ids: list[int], reason: Reason) -> list[Message]:
     """Claimed campaign messages the provider did not take go back to their paused campaign,
     scheduled, saying why; the refused try does not count. Returns them."""
     moved = list(session.scalars(select(Message).where(Message.id.in_(message_ids), Message.status == "sending",
                                                        Message.campaign_id.is_not(None))))
+    waiting = Words("waiting: campaign paused — {reason}", reason=as_words(reason))
     for message in moved:
-        _stamp(message, "scheduled", utcnow(), f"aguardando: campanha pausada — {reason}")
+        _stamp(message, "scheduled", utcnow(), waiting)
         message.claimed_at = message.batch_reference = message.next_attempt_at = message.queued_at = None
         if message.attempts:
             message.attempts -= 1
@@ -413,34 +421,36 @@ def back_to_campaign(session: Session, message_ids: list[int], reason: str) -> l
     return moved
 
 
-def cancel_unsent(session: Session, campaign_id: int, reason: str) -> int:
+def cancel_unsent(session: Session, campaign_id: int, reason: Words) -> int:
     """What a cancelled campaign has not handed to the provider is cancelled; how many."""
     now = utcnow()
     return session.execute(update(Message).where(Message.campaign_id == campaign_id,
                                                  Message.status.in_(("scheduled", "queued")))
-                           .values(status="cancelled", status_reason=reason, failed_at=now, updated_at=now)
+                           .values(status="cancelled", status_reason=store(reason), failed_at=now, updated_at=now)
                            .execution_options(synchronize_session=False)).rowcount
 
 
-def mark_unknown(message: Message, reason: str, check_at: datetime | None) -> None:
+def mark_unknown(message: Message, reason: Reason, check_at: datetime | None) -> None:
     """The provider may have this message: it is not sent again before the provider has been asked
     (at `check_at`; None: it cannot be asked, only a delivery report can settle it)."""
     _stamp(message, "unknown", utcnow(), reason)
     message.next_attempt_at = check_at
 
 
-def requeue_after_error(message: Message, reason: str, delay_seconds: float, max_attempts: int) -> bool:
+def requeue_after_error(message: Message, reason: Reason, delay_seconds: float, max_attempts: int) -> bool:
     """Put a message back for a later try; after max_attempts it fails. Returns True when requeued."""
     now = utcnow()
     if message.attempts >= max_attempts:
-        _stamp(message, "failed", now, f"gave up after {message.attempts} attempts: {reason}", inferred=True)
+        _stamp(message, "failed", now, Words("gave up after {attempts} attempts: {reason}",
+                                             attempts=message.attempts, reason=as_words(reason)), inferred=True)
         return False
-    _stamp(message, "queued", now, f"attempt {message.attempts} failed, retrying: {reason}")
+    _stamp(message, "queued", now, Words("attempt {number} failed, retrying: {reason}", number=message.attempts,
+                                         reason=as_words(reason)))
     message.next_attempt_at = now + timedelta(seconds=delay_seconds)
     return True
 
 
-def fail(message: Message, reason: str, *, inferred: bool = False) -> None:
+def fail(message: Message, reason: Reason, *, inferred: bool = False) -> None:
     """`inferred`: our conclusion (e.g. we gave up), which a later report from the provider may correct."""
     _stamp(message, "failed", utcnow(), reason, inferred=inferred)
 
@@ -498,8 +508,9 @@ def status_change(current: dict, update_: StatusUpdate, now) -> tuple[bool, dict
         changes[column] = now
     reason = (update_.text or target) if target in FINAL_FAILURES else None
     if update_.source:
-        reason = f"{reason} ({update_.source})" if reason else update_.source
-    changes.update(status=target, status_reason=reason, status_inferred=False, provider_status_code=update_.code)
+        reason = Words("{reason} ({source})", reason=as_words(reason), source=update_.source) if reason \
+            else update_.source
+    changes.update(status=target, status_reason=store(reason), status_inferred=False, provider_status_code=update_.code)
     return True, changes
 
 
@@ -515,20 +526,20 @@ def apply_status_to(session: Session, message: Message, update_: StatusUpdate) -
     return applied
 
 
-def confirm_sent(session: Session, message: Message, update_: StatusUpdate, reason: str) -> None:
+def confirm_sent(session: Session, message: Message, update_: StatusUpdate, reason: Reason) -> None:
     """The provider, asked after an unknown outcome, says it has this message: it was sent (once),
     and has come as far as the provider reports."""
     if update_.provider_message_id:
         message.provider_message_id = update_.provider_message_id
-    attempts.settle_unknown(message, "o provedor confirmou que recebeu")
+    attempts.settle_unknown(message, Words("the provider confirmed it had it"))
     _stamp(message, "sent", utcnow(), reason)
     if not apply_status_to(session, message, update_):
         announce_message(session, message, "message.status")
 
 
-def requeue_unsent(message: Message, reason: str) -> None:
+def requeue_unsent(message: Message, reason: Reason) -> None:
     """The provider, asked after an unknown outcome, has no record of this message: send it again."""
-    attempts.settle_unknown(message, "o provedor não tem registro: será enviada de novo")
+    attempts.settle_unknown(message, Words("the provider has no record of it: it will be sent again"))
     _stamp(message, "queued", utcnow(), reason)
     message.next_attempt_at = None
 

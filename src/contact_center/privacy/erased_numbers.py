@@ -26,6 +26,7 @@ from contact_center.channels.kinds import MARKETING_STOPPED
 from contact_center.contacts.models import Contact
 from contact_center.db import chunks
 from contact_center.privacy.models import ErasedNumber
+from contact_center.translations import Words
 
 _keys: dict[tuple[str, str], bytes] = {}  # (configured key, data directory) → the key
 
@@ -65,7 +66,7 @@ def record(session: Session, contact: Contact, match_keys: Iterable[str]) -> int
 @dataclass(frozen=True)
 class Blocked:
     tombstone_id: int  # the erased contact whose flag it is
-    reason: str  # stored with the message, as the contact's own opt-out would be
+    reason: Words  # stored with the message, as the contact's own opt-out would be
     opted_out_of_kind: bool  # else only of marketing
 
 

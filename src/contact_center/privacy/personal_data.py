@@ -41,6 +41,7 @@ from contact_center.inbox.models import Conversation, ConversationEvent
 from contact_center.messaging.models import Message, MessageAttempt
 from contact_center.privacy.models import ErasedNumber
 from contact_center.settings import Settings
+from contact_center.translations import Words
 from contact_center.webhooks.models import WebhookEvent
 
 MIN_NEEDLE = 4  # shorter texts ("Oi", "ok") are not searched for: they would match everyone
@@ -206,7 +207,7 @@ def _erase_messages(session: Session, subject: DataSubject, context: ErasureCont
     from contact_center.messaging.redaction import cancel_waiting, erase_content, scrub_status_reasons
 
     context.counts["cancelled"] = cancel_waiting(session, subject.message_ids,
-                                                 "não enviada: dados do contato apagados (LGPD)")
+                                                 Words("not sent: the contact's data was erased (LGPD)"))
     scrub_status_reasons(session, subject.message_ids, subject.scrub)
     context.counts["media_files"] = erase_content(session, subject.message_ids, context.settings, phones=True)
     context.counts["messages"] = len(subject.message_ids)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from contact_center.channels.models import Channel
     from contact_center.webhooks.desk import WebhookRoute
     from contact_center.settings import Settings
+    from contact_center.translations import Words
 
 
 @lru_cache(maxsize=1)
@@ -50,7 +51,7 @@ class SendOutcome:
     accepted: bool
     provider_message_id: str | None
     state: str  # sent | rejected | blocked | unknown
-    reason: str | None
+    reason: Words | str | None  # words of ours (said in the reader's language) or the provider's own text
     duplicate: bool = False  # the provider says it already has this message (a retry after a crash)
     recipient_id: str | None = None  # who the provider says the number is (WhatsApp's wa_id), when it says
 
@@ -87,11 +88,11 @@ class StatusUpdate:
     reference: str | None
     state: str  # sent | delivered | failed | rejected | expired | accepted (still at the provider)
     code: int | None
-    text: str | None
+    text: Words | str | None  # a failure's reason: words of ours or the provider's own text
     pauses_channel: bool = False  # the failure is the account's (a revoked token…): see ProviderError
     pauses_campaign: bool = False  # the failure is the campaign's content (spam rate limit): see ProviderError
     # Where a status that came by no callback was read (a provider's report): kept in the message's reason.
-    source: str | None = None
+    source: Words | None = None
 
 
 @dataclass(frozen=True)
@@ -168,8 +169,9 @@ class ProviderError(Exception):
     opts_out: str | None = None  # the contact's flag the failure sets (a customer who stopped marketing)
 
     @property
-    def reason(self) -> str:
-        """What an operator reads on the message."""
+    def reason(self) -> Words | str:
+        """What an operator reads on the message: the error's text, unless the provider's error
+        says it in words of ours (translations.Words)."""
         return str(self)
 
 

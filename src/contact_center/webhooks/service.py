@@ -26,6 +26,7 @@ from contact_center.messaging import service as messaging
 from contact_center.messaging.inbound import ReplyIn, record_replies
 from contact_center.messaging.models import Message
 from contact_center.providers.base import InboundReply, ProviderSpec, StatusUpdate, TooManyItems, WebhookPayloadError
+from contact_center.translations import say_stored, store
 from contact_center.webhooks import events
 from contact_center.webhooks.models import WebhookEvent
 
@@ -205,8 +206,7 @@ def record_statuses(session: Session, source: str, channel_id: int, updates: lis
         from contact_center.channels.models import Channel
         from contact_center.channels.service import pause_channel
 
-        pause_channel(session, session.get(Channel, channel_id), f"{pausing.text} — canal pausado: nada é enviado "
-                                                                   "até um administrador corrigir a conta")
+        pause_channel(session, session.get(Channel, channel_id), pausing.text)
     if spam:  # WhatsApp held a campaign's content against the number after the send: pause that campaign
         from contact_center.campaigns.service import pause_for_provider
 
@@ -253,7 +253,8 @@ def _apply_updates(session: Session, channel_id: int, updates: list[StatusUpdate
             # under the write lock, taken before the read), instead of a query at commit.
             announced.append({"message_id": message["id"], "conversation_id": message["conversation_id"],
                               "contact_id": message["contact_id"], "direction": "out", "status": message["status"],
-                              "status_reason": message["status_reason"], "assignee_id": message["assignee_id"]})
+                              "status_reason": say_stored(message["status_reason"], None),
+                              "assignee_id": message["assignee_id"]})
     messaging.announce_message_events(session, "message.status", announced)
     driver.update_by_id("messages", (*_WRITE, "updated_at"), [(*(m.get(c) for c in _WRITE), now, m["id"])
                                                               for m in changed.values()])
@@ -293,7 +294,7 @@ _encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps builds an en
 
 def _status_record(update_: StatusUpdate) -> dict:
     return {"provider_message_id": update_.provider_message_id, "reference": update_.reference,
-            "state": update_.state, "code": update_.code, "text": update_.text}
+            "state": update_.state, "code": update_.code, "text": store(update_.text)}
 
 
 def _apply_stored(session: Session, stored: list[WebhookEvent]) -> int:

@@ -108,7 +108,7 @@ def test_template_mismatches_fail_with_a_reason(
     error = caught.value
     assert (error.code, error.http_status, error.action.kind) == (code, 400, "fail")
     assert not error.retryable and not error.outcome_unknown
-    assert error.details and error.details in error.reason_pt
+    assert error.details and error.details in error.reason.text("pt-BR")
     assert error.fbtrace_id
     assert sent(sandbox) == []
 
@@ -193,7 +193,7 @@ def test_wrong_token_pauses_the_channel_without_echoing_the_token(sandbox: Sandb
         client.send_text(SP, "Oi")
     error = caught.value
     assert (error.code, error.http_status, error.action.kind) == (190, 401, "pause_channel")
-    assert error.reason_pt.startswith("Token de acesso do WhatsApp expirado ou inválido")
+    assert error.reason.text("pt-BR").startswith("Token de acesso do WhatsApp expirado ou inválido")
     assert token not in str(error) and token not in repr(client)
 
 
@@ -326,17 +326,20 @@ def test_a_phone_goes_as_to_and_a_user_id_as_recipient() -> None:
 def test_classify(code: int | None, http_status: int, kind: str) -> None:
     action = classify(code, http_status)
     assert action.kind == kind
-    assert action.reason_pt
+    assert action.reason.text("pt-BR") != action.reason.text("en")  # said in each reader's language
     if code in (131052, 131053):
         assert action.max_attempts == 3
 
 
-def test_reasons_in_portuguese() -> None:
-    assert classify(131047, 400).reason_pt == (
+def test_reasons_in_portuguese_and_english() -> None:
+    assert classify(131047, 400).reason.text("pt-BR") == (
         "Janela de 24 horas fechada: o cliente não escreve há mais de 24 horas; envie um modelo aprovado")
-    assert reason_for(131026, None) == (
+    assert classify(131047, 400).reason.text("en") == (
+        "24-hour window closed: the customer has not written for more than 24 hours; send an approved template")
+    assert reason_for(131026, None).text("pt-BR") == (
         "Não entregue: o número não usa WhatsApp, tem um aplicativo antigo ou bloqueou a empresa")
-    assert reason_for(132000, "body: number of params (1) does not match (3)").endswith(
+    assert reason_for(132000, "body: number of params (1) does not match (3)").text("pt-BR").endswith(
         "(detalhe: body: number of params (1) does not match (3))")
-    assert reason_for(424242, "") == "Erro 424242 do WhatsApp"
+    assert reason_for(424242, "").text("pt-BR") == "Erro 424242 do WhatsApp"
+    assert reason_for(424242, "").text("en") == "WhatsApp error 424242"
     assert classify(131049, 400).min_delay_seconds == DAY_SECONDS

@@ -110,7 +110,7 @@ def test_not_on_whatsapp_fails_with_131026(sandbox_factory: Any, receiver: Webho
     [error] = failed["errors"]
     assert error["code"] == 131026 and error["title"] and error["message"]
     assert error["error_data"]["details"] == "Message Undeliverable."
-    assert reason_for(error["code"], error["error_data"]["details"]).startswith("Não entregue")
+    assert reason_for(error["code"], error["error_data"]["details"]).text("pt-BR").startswith("Não entregue")
     assert by_id[held]["errors"][0]["code"] == 131049
 
 

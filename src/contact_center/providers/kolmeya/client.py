@@ -21,6 +21,7 @@ import httpx
 
 from contact_center import phones
 from contact_center.providers.base import OutgoingMessage, SendOutcome, SendResult, bearer_token, tls_context
+from contact_center.translations import Words
 
 from .errors import (
     KolmeyaAuthError,
@@ -55,29 +56,29 @@ MAX_REPORT_ROWS = 30_000  # /sms/reports/statuses answers at most this many rows
 MAX_REPORT_WINDOW = timedelta(days=7)  # and covers at most this long a window
 REPORT_TIME_FORMAT = "%Y-%m-%d %H:%M"  # Brazil local time, to the minute
 
-UNKNOWN_REASON = (
+UNKNOWN_REASON = Words(
     "Kolmeya's answer did not list this message as valid, invalid, duplicate or blocked; it is not sent again "
     "before Kolmeya has been asked whether it has it"
 )
 
 # Which bucket of the /sms/store answer means what for the message.
-_BUCKETS: dict[str, tuple[bool, str, str | None]] = {
+_BUCKETS: dict[str, tuple[bool, str, Words | None]] = {
     "valids": (True, "sent", None),
     "invalids": (False, "rejected", None),  # reason: Kolmeya's own error text
     "duplicates": (
         False,
         "rejected",
-        "duplicate: Kolmeya received the same text for this number shortly before and dropped this copy",
+        Words("duplicate: Kolmeya received the same text for this number shortly before and dropped this copy"),
     ),
     "blacklist": (
         False,
         "blocked",
-        "o número está na blacklist da Kolmeya: o destinatário pediu para não receber SMS",
+        Words("the number is on Kolmeya's blacklist: the recipient asked not to receive SMS"),
     ),
     "not_disturb": (
         False,
         "blocked",
-        "o número está no cadastro Não Perturbe: a Kolmeya não entrega SMS para ele",
+        Words("the number is on the Do Not Disturb register: Kolmeya delivers no SMS to it"),
     ),
 }
 
@@ -204,8 +205,8 @@ def parse_send_response(data: Any, sent: Sequence[OutgoingMessage]) -> SendResul
     """Turn the /sms/store answer into one definite outcome per message we sent."""
     if not isinstance(data, dict):
         raise KolmeyaResponseError(
-            f"Kolmeya's answer to /sms/store is not a JSON object: {_excerpt(data)}. The messages "
-            "may or may not have been accepted; check their status before sending them again.",
+            Words("Kolmeya's answer to /sms/store is not a JSON object: {answer}. The messages may or may not have "
+                  "been accepted; check their status before sending them again.", answer=_excerpt(data)),
             path="/sms/store",
         )
     ours = {message.reference for message in sent}
@@ -270,7 +271,7 @@ def _item_reference(item: Any) -> str | None:
     return str(reference)
 
 
-def _invalid_reason(item: dict[str, Any]) -> str:
+def _invalid_reason(item: dict[str, Any]) -> Words | str:
     # The production answer used "reason"; integrations report "error".
     for key in ("error", "reason"):
         value = item.get(key)
@@ -278,7 +279,7 @@ def _invalid_reason(item: dict[str, Any]) -> str:
             value = "; ".join(str(part) for part in value)
         if value:
             return str(value)
-    return "Kolmeya listed the message as invalid without giving a reason"
+    return Words("Kolmeya listed the message as invalid without giving a reason")
 
 
 _REPORT_DATE_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
@@ -560,26 +561,28 @@ class KolmeyaClient:
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The connection never opened: Kolmeya cannot have seen the request.
             raise KolmeyaTimeout(
-                f"Could not connect to Kolmeya at {self.base_url} within {self.timeout:g}s for POST {path} "
-                f"({type(exc).__name__}); nothing was sent. Check this server's network and the base URL "
-                "in the channel settings.",
+                Words("Could not connect to Kolmeya at {url} within {seconds}s for POST {path} ({error}); nothing "
+                      "was sent. Check this server's network and the base URL in the channel settings.",
+                      url=self.base_url, seconds=f"{self.timeout:g}", path=path, error=type(exc).__name__),
                 path=path,
                 outcome_unknown=False,
             ) from exc
         except httpx.TimeoutException as exc:
             raise KolmeyaTimeout(
-                f"Kolmeya did not answer POST {path} within {self.timeout:g}s ({type(exc).__name__}). "
-                "It may still have processed the request: messages it may have are not sent again "
-                "before Kolmeya has been asked whether it has them.",
+                Words("Kolmeya did not answer POST {path} within {seconds}s ({error}). It may still have processed "
+                      "the request: messages it may have are not sent again before Kolmeya has been asked whether "
+                      "it has them.", path=path, seconds=f"{self.timeout:g}", error=type(exc).__name__),
                 path=path,
             ) from exc
         except httpx.TransportError as exc:
             # Refused or unresolvable: nothing reached Kolmeya. Broken mid-way: it may have.
             never_sent = isinstance(exc, httpx.ConnectError | httpx.UnsupportedProtocol | httpx.ProxyError)
+            what = {"url": self.base_url, "path": path, "error": self._redact(str(exc)) or type(exc).__name__}
             raise KolmeyaConnectionError(
-                f"{'Could not reach' if never_sent else 'Lost the connection to'} Kolmeya at {self.base_url} "
-                f"for POST {path}: {self._redact(str(exc)) or type(exc).__name__}. Check this server's network "
-                "and DNS, and the base URL in the channel settings.",
+                Words("Could not reach Kolmeya at {url} for POST {path}: {error}. Check this server's network and "
+                      "DNS, and the base URL in the channel settings.", **what) if never_sent else
+                Words("Lost the connection to Kolmeya at {url} for POST {path}: {error}. Check this server's "
+                      "network and DNS, and the base URL in the channel settings.", **what),
                 path=path,
                 outcome_unknown=not never_sent,
             ) from exc
@@ -592,8 +595,8 @@ class KolmeyaClient:
             raise self._error_for(response, path)
         if response.status_code >= 300:
             raise KolmeyaResponseError(
-                f"Kolmeya answered POST {path} with an unexpected HTTP {response.status_code}; "
-                f"check the base URL ({self.base_url}).",
+                Words("Kolmeya answered POST {path} with an unexpected HTTP {status}; check the base URL ({url}).",
+                      path=path, status=response.status_code, url=self.base_url),
                 status_code=response.status_code,
                 path=path,
                 outcome_unknown=False,  # a redirect is not carried out: nothing was done
@@ -604,8 +607,8 @@ class KolmeyaClient:
             return response.json()
         except ValueError:
             raise KolmeyaResponseError(
-                f"Kolmeya answered POST {path} with HTTP {response.status_code} but the body is not "
-                f"JSON: {_excerpt(self._redact(response.text))}",
+                Words("Kolmeya answered POST {path} with HTTP {status} but the body is not JSON: {body}", path=path,
+                      status=response.status_code, body=_excerpt(self._redact(response.text))),
                 status_code=response.status_code,
                 path=path,
             ) from None
@@ -616,23 +619,23 @@ class KolmeyaClient:
         said = self._redact(_error_text(body, response.text))
         if status == 401:
             return KolmeyaAuthError(
-                f"Kolmeya rejected the API token (HTTP 401: {said}). Check the token in the channel "
-                "settings: copy it again from the Kolmeya panel, with or without 'Bearer '.",
+                Words("Kolmeya rejected the API token (HTTP 401: {said}). Check the token in the channel settings: "
+                      "copy it again from the Kolmeya panel, with or without 'Bearer '.", said=said),
                 status_code=status,
                 path=path,
             )
         if status == 403:
             return KolmeyaPermissionError(
-                f"Kolmeya refused POST {path} (HTTP 403: {said}). The token has no permission for "
-                "it, or this server's public IP is not on the IP allow-list in the Kolmeya panel; "
-                "ask the account administrator to allow it.",
+                Words("Kolmeya refused POST {path} (HTTP 403: {said}). The token has no permission for it, or this "
+                      "server's public IP is not on the IP allow-list in the Kolmeya panel; ask the account "
+                      "administrator to allow it.", path=path, said=said),
                 status_code=status,
                 path=path,
             )
         if status == 404:
             return KolmeyaNotFound(
-                f"Kolmeya answered 404 for POST {path} ({said}): the id does not exist, or the "
-                f"base URL ({self.base_url}) is wrong; it should end in /api/v1.",
+                Words("Kolmeya answered 404 for POST {path} ({said}): the id does not exist, or the base URL ({url}) "
+                      "is wrong; it should end in /api/v1.", path=path, said=said, url=self.base_url),
                 status_code=status,
                 path=path,
             )
@@ -640,35 +643,34 @@ class KolmeyaClient:
             field_errors = _field_errors(body)
             details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in field_errors.items())
             return KolmeyaValidationError(
-                f"Kolmeya rejected the request to {path} as invalid (HTTP 422): "
-                f"{self._redact(details or said)}",
+                Words("Kolmeya rejected the request to {path} as invalid (HTTP 422): {details}", path=path,
+                      details=self._redact(details or said)),
                 field_errors=field_errors,
                 path=path,
             )
         if status == 429:
             retry_after = _retry_after_seconds(response)
             limit = self.last_rate_limit.limit if self.last_rate_limit else None
+            reached = (Words("Kolmeya's rate limit was reached (HTTP 429, {limit} requests per window).",
+                             limit=limit) if limit else Words("Kolmeya's rate limit was reached (HTTP 429)."))
+            wait = (Words("Retry in {seconds}s.", seconds=f"{retry_after:.0f}") if retry_after is not None
+                    else Words("Wait a minute before retrying."))
             return KolmeyaRateLimited(
-                f"Kolmeya's rate limit was reached (HTTP 429"
-                f"{f', {limit} requests per window' if limit else ''}). "
-                + (
-                    f"Retry in {retry_after:.0f}s."
-                    if retry_after is not None
-                    else "Wait a minute before retrying."
-                )
-                + " Spread bulk sends over time to stay under the limit.",
+                Words("{reached} {wait} Spread bulk sends over time to stay under the limit.", reached=reached,
+                      wait=wait),
                 retry_after_seconds=retry_after,
                 path=path,
             )
         if status >= 500:
             return KolmeyaServerError(
-                f"Kolmeya had a server error on POST {path} (HTTP {status}: {said}). This is on "
-                "Kolmeya's side and usually temporary; retry later.",
+                Words("Kolmeya had a server error on POST {path} (HTTP {status}: {said}). This is on Kolmeya's side "
+                      "and usually temporary; retry later.", path=path, status=status, said=said),
                 status_code=status,
                 path=path,
             )
         return KolmeyaResponseError(
-            f"Kolmeya answered POST {path} with unexpected HTTP {status}: {said}",
+            Words("Kolmeya answered POST {path} with unexpected HTTP {status}: {said}", path=path, status=status,
+                  said=said),
             status_code=status,
             path=path,
             outcome_unknown=False,  # a 4xx refuses the request

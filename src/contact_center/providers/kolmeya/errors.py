@@ -7,6 +7,7 @@ Messages never contain the API token.
 from __future__ import annotations
 
 from contact_center.providers.base import ProviderError
+from contact_center.translations import Words
 
 
 class KolmeyaError(ProviderError):
@@ -14,14 +15,20 @@ class KolmeyaError(ProviderError):
 
     retryable: bool = False
 
-    def __init__(self, message: str, *, status_code: int | None = None, path: str | None = None,
+    def __init__(self, message: str | Words, *, status_code: int | None = None, path: str | None = None,
                  outcome_unknown: bool | None = None):
-        super().__init__(message)
-        self.message = message
+        super().__init__(str(message))
+        self.message = str(message)  # as the code writes it: logs, str(error)
+        self.words = message if isinstance(message, Words) else None
         self.status_code = status_code
         self.path = path
         if outcome_unknown is not None:
             self.outcome_unknown = outcome_unknown
+
+    @property
+    def reason(self) -> Words | str:
+        """What an operator reads on the message, in their language where the words are ours."""
+        return self.words or self.message
 
 
 class KolmeyaAuthError(KolmeyaError):
@@ -44,7 +51,7 @@ class KolmeyaValidationError(KolmeyaError):
 
     def __init__(
         self,
-        message: str,
+        message: str | Words,
         *,
         field_errors: dict[str, list[str]],
         status_code: int | None = 422,
@@ -62,7 +69,7 @@ class KolmeyaRateLimited(KolmeyaError):
 
     def __init__(
         self,
-        message: str,
+        message: str | Words,
         *,
         retry_after_seconds: float | None,
         status_code: int | None = 429,

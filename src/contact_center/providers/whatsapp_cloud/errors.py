@@ -2,8 +2,8 @@
 
 Meta reports the same error codes synchronously (the send's answer), in a `failed` status and at
 the top of a webhook's `value.errors[]`. `classify` turns a code into an action once, for all of
-them: whether to retry, wait, stop the whole channel or give up, and a reason in Portuguese for
-the operator. Build on the code (and `error_data.details`), never on Meta's titles, which change.
+them: whether to retry, wait, stop the whole channel or give up, and the reason an operator reads
+(in their language: translations/). Build on the code (and `error_data.details`), never on Meta's titles, which change.
 Messages never contain the access token.
 """
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from contact_center.providers.base import ProviderError
+from contact_center.translations import Words
 
 ActionKind = Literal["fail", "retry", "retry_recipient", "wait", "pause_channel", "throttle_channel", "opt_out",
                      "pause_campaign"]
@@ -23,7 +24,7 @@ DAY_SECONDS = 24 * 3600.0
 @dataclass(frozen=True)
 class ErrorAction:
     kind: ActionKind
-    reason_pt: str
+    reason: Words  # what an operator reads on the message, in their language
     max_attempts: int | None = None  # for "retry": None leaves it to the job runner's own limit
     min_delay_seconds: float | None = None  # no attempt sooner than this
 
@@ -36,95 +37,60 @@ class ErrorAction:
         return self.kind in ("pause_channel", "throttle_channel")
 
 
-_TEMPLATE_FIX = "; corrija o envio ou o modelo antes de tentar de novo"
+def _fail(reason: Words) -> ErrorAction:
+    return ErrorAction("fail", reason)
+
 
 _TABLE: dict[int, ErrorAction] = {
-    131047: ErrorAction(
-        "fail",
-        "Janela de 24 horas fechada: o cliente não escreve há mais de 24 horas; envie um modelo aprovado",
-    ),
-    131026: ErrorAction(
-        "fail",
-        "Não entregue: o número não usa WhatsApp, tem um aplicativo antigo ou bloqueou a empresa",
-    ),
-    130429: ErrorAction(
-        "throttle_channel",
-        "Limite de envios por segundo do número atingido: o canal reduz o ritmo e tenta de novo",
-    ),
-    131056: ErrorAction(
-        "retry_recipient",
-        "Muitas mensagens seguidas para este cliente: nova tentativa em instantes, só para ele",
-        min_delay_seconds=6.0,
-    ),
-    131049: ErrorAction(
-        "wait",
-        "Retida pelo WhatsApp para preservar o engajamento (marketing para este cliente): "
-        "nova tentativa só depois de 24 horas",
-        min_delay_seconds=DAY_SECONDS,
-    ),
-    131048: ErrorAction(
-        "pause_campaign",
-        "Limite de spam atingido (qualidade do número): a campanha foi pausada; revise o conteúdo antes de "
-        "retomá-la",
-    ),
-    131050: ErrorAction(
-        "opt_out",
-        "O cliente pediu para não receber mensagens de marketing: descadastro registrado",
-    ),
-    132000: ErrorAction(
-        "fail", "Modelo: a quantidade de parâmetros não confere com o modelo aprovado" + _TEMPLATE_FIX
-    ),
-    132001: ErrorAction(
-        "fail", "Modelo inexistente neste idioma ou ainda não aprovado: confira o nome e o idioma"
-    ),
-    132005: ErrorAction("fail", "Modelo: o texto com os parâmetros ficou longo demais" + _TEMPLATE_FIX),
-    132007: ErrorAction("fail", "Modelo: o conteúdo viola a política do WhatsApp" + _TEMPLATE_FIX),
-    132008: ErrorAction("fail", "Modelo: um parâmetro tem formato inválido" + _TEMPLATE_FIX),
-    132012: ErrorAction(
-        "fail", "Modelo: o formato dos parâmetros não confere com o modelo aprovado" + _TEMPLATE_FIX
-    ),
-    132015: ErrorAction("fail", "Modelo pausado pelo WhatsApp por baixa qualidade: edite-o ou use outro"),
-    132016: ErrorAction("fail", "Modelo desativado pelo WhatsApp: crie ou use outro modelo"),
-    131051: ErrorAction("fail", "Tipo de mensagem não suportado pelo WhatsApp"),
-    131052: ErrorAction(
-        "retry", "Falha ao baixar a mídia recebida: nova tentativa em instantes", max_attempts=3
-    ),
-    131053: ErrorAction(
-        "retry", "Falha ao enviar a mídia ao WhatsApp: nova tentativa em instantes", max_attempts=3
-    ),
-    131000: ErrorAction("retry", "Erro desconhecido no WhatsApp: nova tentativa em instantes"),
-    131016: ErrorAction("retry", "Serviço do WhatsApp indisponível no momento: nova tentativa em instantes"),
-    2: ErrorAction("retry", "Serviço do WhatsApp temporariamente indisponível: nova tentativa em instantes"),
-    135000: ErrorAction("retry", "Erro genérico do WhatsApp: nova tentativa em instantes"),
-    4: ErrorAction(
-        "throttle_channel", "Limite de chamadas do aplicativo atingido: o canal espera antes de continuar"
-    ),
-    80007: ErrorAction(
-        "throttle_channel", "Limite de chamadas da conta do WhatsApp atingido: o canal espera antes de continuar"
-    ),
-    190: ErrorAction("pause_channel", "Token de acesso do WhatsApp expirado ou inválido"),
-    0: ErrorAction("pause_channel", "Falha de autenticação no WhatsApp: confira o token"),
-    10: ErrorAction(
-        "pause_channel", "Permissão negada pelo WhatsApp: o token não tem acesso a este número"
-    ),
-    368: ErrorAction(
-        "pause_channel", "Conta bloqueada temporariamente por violação de política do WhatsApp"
-    ),
-    131031: ErrorAction("pause_channel", "Conta do WhatsApp bloqueada: fale com o administrador"),
-    131042: ErrorAction(
-        "pause_channel", "Problema de pagamento na conta do WhatsApp: confira a forma de pagamento"
-    ),
+    131047: _fail(Words("24-hour window closed: the customer has not written for more than 24 hours; send an approved "
+                        "template")),
+    131026: _fail(Words("not delivered: the number does not use WhatsApp, has an old app or blocked the business")),
+    130429: ErrorAction("throttle_channel", Words("the number's sends-per-second limit was reached: the channel "
+                                                  "slows down and tries again")),
+    131056: ErrorAction("retry_recipient", Words("too many messages in a row to this customer: tried again shortly, "
+                                                 "for this customer only"), min_delay_seconds=6.0),
+    131049: ErrorAction("wait", Words("held by WhatsApp to keep engagement healthy (marketing to this customer): "
+                                      "tried again only after 24 hours"), min_delay_seconds=DAY_SECONDS),
+    131048: ErrorAction("pause_campaign", Words("spam rate limit reached (the number's quality): the campaign was "
+                                                "paused; review its content before resuming it")),
+    131050: ErrorAction("opt_out", Words("the customer asked not to receive marketing messages: opt-out recorded")),
+    132000: _fail(Words("template: the number of parameters does not match the approved template; fix the send or the "
+                        "template before trying again")),
+    132001: _fail(Words("the template does not exist in this language or is not approved yet: check its name and "
+                        "language")),
+    132005: _fail(Words("template: the text with its parameters is too long; fix the send or the template before trying "
+                        "again")),
+    132007: _fail(Words("template: the content breaks WhatsApp's policy; fix the send or the template before trying "
+                        "again")),
+    132008: _fail(Words("template: a parameter has an invalid format; fix the send or the template before trying again")),
+    132012: _fail(Words("template: the parameters' format does not match the approved template; fix the send or the "
+                        "template before trying again")),
+    132015: _fail(Words("template paused by WhatsApp for low quality: edit it or use another one")),
+    132016: _fail(Words("template disabled by WhatsApp: create or use another template")),
+    131051: _fail(Words("message type not supported by WhatsApp")),
+    131052: ErrorAction("retry", Words("could not download the media: tried again shortly"), max_attempts=3),
+    131053: ErrorAction("retry", Words("could not upload the media to WhatsApp: tried again shortly"), max_attempts=3),
+    131000: ErrorAction("retry", Words("unknown WhatsApp error: tried again shortly")),
+    131016: ErrorAction("retry", Words("WhatsApp's service is unavailable right now: tried again shortly")),
+    2: ErrorAction("retry", Words("WhatsApp's service is temporarily unavailable: tried again shortly")),
+    135000: ErrorAction("retry", Words("generic WhatsApp error: tried again shortly")),
+    4: ErrorAction("throttle_channel", Words("the app's call limit was reached: the channel waits before going on")),
+    80007: ErrorAction("throttle_channel", Words("the WhatsApp account's call limit was reached: the channel waits "
+                                                 "before going on")),
+    190: ErrorAction("pause_channel", Words("the WhatsApp access token expired or is invalid")),
+    0: ErrorAction("pause_channel", Words("WhatsApp authentication failed: check the token")),
+    10: ErrorAction("pause_channel", Words("permission denied by WhatsApp: the token has no access to this number")),
+    368: ErrorAction("pause_channel", Words("account temporarily blocked for breaking WhatsApp's policy")),
+    131031: ErrorAction("pause_channel", Words("WhatsApp account blocked: talk to the administrator")),
+    131042: ErrorAction("pause_channel", Words("payment problem on the WhatsApp account: check the payment method")),
 }
 
-_PERMISSION = ErrorAction(
-    "pause_channel", "Permissão do WhatsApp ausente ou revogada para este número"
-)
-_RATE_LIMITED = ErrorAction(
-    "throttle_channel", "WhatsApp pediu para reduzir o ritmo (HTTP 429): o canal espera antes de continuar"
-)
-_SERVER = ErrorAction("retry", "WhatsApp fora do ar ou sem resposta: nova tentativa em instantes")
-_AUTH = ErrorAction("pause_channel", "WhatsApp recusou a autenticação (HTTP 401): confira o token")
-_UNKNOWN = ErrorAction("fail", "Erro do WhatsApp")
+_PERMISSION = ErrorAction("pause_channel", Words("WhatsApp permission missing or revoked for this number"))
+_RATE_LIMITED = ErrorAction("throttle_channel", Words("WhatsApp asked to slow down (HTTP 429): the channel waits "
+                                                      "before going on"))
+_SERVER = ErrorAction("retry", Words("WhatsApp is down or not answering: tried again shortly"))
+_AUTH = ErrorAction("pause_channel", Words("WhatsApp refused the authentication (HTTP 401): check the token"))
+_UNKNOWN = _fail(Words("WhatsApp error"))
 
 
 def classify(code: int | None, http_status: int | None) -> ErrorAction:
@@ -142,16 +108,16 @@ def classify(code: int | None, http_status: int | None) -> ErrorAction:
     if http_status is not None and http_status >= 500:
         return _SERVER
     if code is not None:
-        return ErrorAction("fail", f"Erro {code} do WhatsApp")
+        return ErrorAction("fail", Words("WhatsApp error {code}", code=code))
     return _UNKNOWN
 
 
-def reason_for(code: int | None, details: str | None = None, http_status: int | None = None) -> str:
+def reason_for(code: int | None, details: str | None = None, http_status: int | None = None) -> Words:
     """The operator's reason for an error, with Meta's `error_data.details` when it says more
     (it names the parameter or the field at fault). Used for statuses' `errors[]` too."""
-    reason = classify(code, http_status).reason_pt
+    reason = classify(code, http_status).reason
     details = (details or "").strip()
-    return f"{reason} (detalhe: {details})" if details else reason
+    return Words("{reason} (detail: {details})", reason=reason, details=details) if details else reason
 
 
 class GraphError(ProviderError):
@@ -195,13 +161,9 @@ class GraphError(ProviderError):
         self.outcome_unknown = outcome_unknown
 
     @property
-    def reason_pt(self) -> str:
-        return reason_for(self.code, self.details, self.http_status)
-
-    @property
-    def reason(self) -> str:
-        code = f" (código {self.code})" if self.code is not None else ""
-        return f"{self.reason_pt}{code}"
+    def reason(self) -> Words:
+        reason = reason_for(self.code, self.details, self.http_status)
+        return reason if self.code is None else Words("{reason} (code {code})", reason=reason, code=self.code)
 
 
 class GraphTimeout(GraphError):
