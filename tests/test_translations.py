@@ -12,7 +12,11 @@ from contact_center.errors import InvalidInput, NotFound
 from contact_center.phones import PhoneNumberError, identify
 from contact_center.providers.whatsapp_cloud.templates import TemplateDefinition, TemplateValues, build_components
 from contact_center.templates.rendering import TemplateError
-from contact_center.translations import Quantity, Words, catalog, extract, translate
+from contact_center.messaging.models import Message
+from contact_center.messaging.service import fail, queue_outbound
+from contact_center.providers.whatsapp_cloud.errors import classify
+from contact_center.translations import (Quantity, Words, as_words, catalog, extract, rewrite_stored, say_stored, store,
+                                         translate)
 from tests.web.test_web_ui import login, page_csrf
 
 ENGLISH_WORDS = re.compile(r"\b(the|is|not|was|only|must|should|has|have|with|which|cannot)\b")
@@ -107,7 +111,57 @@ def test_words_inside_words_are_translated_too():
         'o modelo "cobranca" não tem cabeçalho; remova os parâmetros do cabeçalho')
 
 
+def test_a_reason_is_kept_as_words_and_said_when_read():
+    opted_out = store(Words("not sent: the contact opted out of SMS"))
+    assert opted_out == "not sent: the contact opted out of SMS"  # nothing to fill: kept readable, as it is
+    assert say_stored(opted_out, "pt-BR") == "não enviada: o contato pediu para não receber SMS"
+    gave_up = store(Words("gave up after {attempts} attempts: {reason}", attempts=5, reason="Número inválido"))
+    assert say_stored(gave_up, "pt-BR") == "desistimos depois de 5 tentativas: Número inválido"
+    assert say_stored(gave_up, "en") == say_stored(gave_up, None) == "gave up after 5 attempts: Número inválido"
+    paused = store(Words("{reason} (channel paused)", reason=as_words(gave_up)))  # a stored reason in a longer one
+    assert say_stored(paused, "pt-BR") == "desistimos depois de 5 tentativas: Número inválido (canal pausado)"
+    assert store("Número inválido") == say_stored("Número inválido", "en") == "Número inválido"  # a provider's text
+    assert say_stored(None, "pt-BR") is None
+
+
+def test_an_erasure_scrubs_what_a_stored_reason_quotes():
+    quoted = 'Kolmeya: "Zé D\'Ávila" +5511900000001 refused'  # a provider's text quoting the customer
+    stored = store(Words("gave up after {attempts} attempts: {reason}", attempts=2,
+                         reason=as_words(store(Words("{reason} (channel paused)", reason=quoted)))))
+    scrub = lambda text: text.replace('"Zé D\'Ávila"', "[apagado]").replace("+5511900000001", "[apagado]")
+    clean = rewrite_stored(stored, scrub)
+    assert say_stored(clean, "pt-BR") == "desistimos depois de 2 tentativas: Kolmeya: [apagado] [apagado] refused " \
+                                         "(canal pausado)"
+    assert "Ávila" not in clean and "900000001" not in clean
+    assert rewrite_stored("Número +5511900000001 inválido", scrub) == "Número [apagado] inválido"
+
+
 # --- at the edge --------------------------------------------------------------------------------------
+
+def test_a_messages_reason_is_said_in_each_readers_language(client, db, sms, customer_writes, make_user,
+                                                            agent_headers):
+    conversation = customer_writes(sms, "+55 11 90000-0001")
+    message = queue_outbound(db, channel=sms, phone="+55 11 90000-0001", body="Oi", origin="api")
+    fail(message, Words("{reason} (code {code})", reason=classify(131026, 400).reason, code=131026))
+    db.commit()
+    assert db.get(Message, message.id).status_reason.startswith('{"words":')  # no one language's text
+    english = "not delivered: the number does not use WhatsApp, has an old app or blocked the business (code 131026)"
+    portuguese = ("Não entregue: o número não usa WhatsApp, tem um aplicativo antigo ou bloqueou a empresa "
+                  "(código 131026)")
+    api = client.get(f"/api/messages/{message.id}", headers=agent_headers)
+    assert api.json()["status_reason"] == english
+    asked = client.get(f"/api/messages/{message.id}", headers={**agent_headers, "Accept-Language": "pt-BR"})
+    assert asked.json()["status_reason"] == portuguese
+    listed = client.get("/api/messages", params={"conversation_id": conversation.id}, headers=agent_headers)
+    assert [m["status_reason"] for m in listed.json() if m["id"] == message.id] == [english]
+
+    make_user("bia", "agent")
+    login(client, "bia")
+    timeline = client.get(f"/inbox/{conversation.id}/fragments/timeline")
+    assert timeline.status_code == 200 and portuguese in timeline.text and english not in timeline.text
+    client.get("/lang/en?next=/inbox")
+    assert english in client.get(f"/inbox/{conversation.id}/fragments/timeline").text
+
 
 def test_the_api_answers_in_the_language_it_is_asked_for(client, agent_headers):
     plain = client.get("/api/conversations/999999", headers=agent_headers)

@@ -31,9 +31,10 @@ router = APIRouter(prefix="/api/campaigns", tags=["campaigns"], route_class=Chec
 
 
 def out(session, campaign: Campaign, summary: tuple[dict, dict] | None = None, *, lang: str | None = None) -> CampaignOut:
-    """The campaign as the API and the pages show it, its reason to wait said in `lang`."""
+    """The campaign as the API and the pages show it, its reason to wait and its alert said in `lang`."""
     view = CampaignOut.model_validate(campaign)
     view.waiting_reason = say_stored(campaign.waiting_reason, lang)
+    view.error = say_stored(campaign.error, lang)
     view.by_status, view.progress = summary or campaigns.summaries(session, [campaign.id])[campaign.id]
     view.delivery_rate, view.reply_rate = rates(view.progress)
     return view
@@ -78,7 +79,7 @@ def preview(body: CampaignIn, request: Request, session: DbSession, user: Superv
     parse_window(body.send_window)  # a window the create would refuse is refused here, before anything is rendered
     plan = campaigns.plan_bulk(session, campaigns.audience_source(audience)(session), channel=channel, render=render)
     session.commit()  # release the database before asking the provider for the balance
-    state = channel_status(channel, settings)
+    state = channel_status(channel, settings, request_language(request))
     cost = plan.estimated_cost
     return PreviewOut(
         recipients=plan.recipients, sendable=plan.sendable, skipped=plan.skip_reasons,
@@ -119,11 +120,13 @@ for _name, _action in (("start", campaigns.start), ("pause", campaigns.pause), (
 
 
 @router.get("/{campaign_id}/recipients", response_model=list[MessageOut])
-def list_recipients(campaign_id: int, session: DbSession, _: SupervisorOperator,
+def list_recipients(campaign_id: int, request: Request, session: DbSession, _: SupervisorOperator,
                     status_: str | None = Query(None, alias="status", description="One of " +
                                                 ", ".join(campaigns.PROGRESS_STATES)),
                     limit: int = Query(100, ge=1, le=1000), after_id: int | None = None):
-    return campaigns.recipients(session, campaign_id, status=status_, limit=limit, after_id=after_id)
+    lang = request_language(request)
+    return [MessageOut.said(m, lang) for m in
+            campaigns.recipients(session, campaign_id, status=status_, limit=limit, after_id=after_id)]
 
 
 CSV_COLUMNS = ("id", "phone_e164", "status", "status_reason", "attempts", "sent_at", "delivered_at", "read_at",
@@ -140,15 +143,18 @@ def export_recipients(campaign_id: int, request: Request, session: DbSession, us
 
     factory = request.app.state.session_factory
 
+    lang = request_language(request)
+
     def rows() -> Iterator[str]:  # on a session of its own: the request's is gone once this streams
         with factory() as reader:
-            yield from _csv(reader, campaign_id, status_)
+            yield from _csv(reader, campaign_id, status_, lang)
 
     return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="campanha-{campaign_id}.csv"'})
 
 
-def _csv(session, campaign_id: int, status_: str | None) -> Iterator[str]:
+def _csv(session, campaign_id: int, status_: str | None, lang: str | None) -> Iterator[str]:
+    """The recipients as CSV, each one's reason said in `lang`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
@@ -156,7 +162,9 @@ def _csv(session, campaign_id: int, status_: str | None) -> Iterator[str]:
     while True:
         page = campaigns.recipients(session, campaign_id, status=status_, limit=1000, after_id=after)
         for message in page:
-            writer.writerow(["" if getattr(message, c) is None else getattr(message, c) for c in CSV_COLUMNS])
+            values = {c: getattr(message, c) for c in CSV_COLUMNS}
+            values["status_reason"] = say_stored(message.status_reason, lang)
+            writer.writerow(["" if values[c] is None else values[c] for c in CSV_COLUMNS])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

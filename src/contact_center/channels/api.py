@@ -12,6 +12,7 @@ from contact_center.messaging.schemas import ChannelStatus
 from contact_center.messaging.status import channel_status
 from contact_center.routes import CheckedRoute
 from contact_center.unit_of_work import after_commit
+from contact_center.web.i18n import request_language
 from contact_center.web.session import Operator
 
 router = APIRouter(prefix="/api/channels", tags=["channels"], route_class=CheckedRoute)
@@ -71,7 +72,7 @@ def get_channel_status(channel_id: int, request: Request, session: DbSession, _:
     """Reach the provider and read the balance (the seed's "Check Status")."""
     channel = service.get_channel(session, channel_id)
     session.commit()  # release the database (the write lock, on SQLite) before calling the provider
-    state = channel_status(channel, request.app.state.settings)
+    state = channel_status(channel, request.app.state.settings, request_language(request))
     return ChannelStatus(channel_id=channel.id, name=channel.name, provider=channel.provider,
                          sandbox=channel.is_sandbox, ok=state.ok, balance=state.balance,
                          balance_text=state.balance_text, error=state.error, details=state.details,

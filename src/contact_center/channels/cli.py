@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from contact_center.channels import service
-from contact_center.clitools import command_session, console, err_console
+from contact_center.clitools import command_session, console, err_console, language
 from contact_center.settings import get_settings
 
 channels_app = typer.Typer(help="Channels: provider accounts that send and receive.", no_args_is_help=True)
@@ -100,7 +100,7 @@ def status(name: str):
 
     with command_session() as session:
         channel = service.get_channel_by_name(session, name)
-    state = channel_status(channel, get_settings())  # outside the transaction: don't hold the database meanwhile
+    state = channel_status(channel, get_settings(), language())  # outside the transaction: don't hold the database meanwhile
     label = f"{channel.name}{' (SANDBOX)' if channel.is_sandbox else ''}"
     # A paused channel's state carries the pause as its error; any other error is the provider's.
     reached = state.error is None or state.error == state.paused_reason

@@ -33,6 +33,8 @@ from contact_center.messaging.schemas import AttemptOut, MessageOut
 from contact_center.messaging.segments import count_segments
 from contact_center.templates.service import get_template, render_for
 from contact_center.unit_of_work import after_commit
+from contact_center.translations import say_stored
+from contact_center.web.i18n import request_language
 from contact_center.web.session import Operator, SupervisorOperator
 from contact_center.routes import CheckedRoute
 
@@ -68,7 +70,7 @@ def get_conversation(conversation_id: int, session: DbSession, user: Operator):
 
 
 @router.get("/conversations/{conversation_id}/timeline", response_model=TimelineOut)
-def get_timeline(conversation_id: int, session: DbSession, user: Operator,
+def get_timeline(conversation_id: int, request: Request, session: DbSession, user: Operator,
                  before: int | None = Query(None, description="A message id: the entries before it."),
                  limit: int = Query(100, ge=1, le=queries.MAX_TIMELINE)):
     conversation = workflow.get_conversation(session, conversation_id, user)
@@ -76,6 +78,7 @@ def get_timeline(conversation_id: int, session: DbSession, user: Operator,
     messages = [e.message for e in found.entries if isinstance(e, queries.MessageEntry)]
     offers = fallback.offered(session, messages)
     tries = attempts.history(session, [m.id for m in messages if m.direction == "out"])
+    lang = request_language(request)
     entries = []
     for entry in found.entries:
         if isinstance(entry, queries.MessageEntry):
@@ -83,11 +86,12 @@ def get_timeline(conversation_id: int, session: DbSession, user: Operator,
             entries.append(TimelineMessage(
                 id=m.id, conversation_id=m.conversation_id, channel_id=m.channel_id, channel_name=entry.channel_name,
                 channel_kind=entry.channel_kind, direction=m.direction, origin=m.origin, body=m.body, status=m.status,
-                status_reason=m.status_reason, segments=m.segments, author_name=entry.author_name, at=entry.at,
+                status_reason=say_stored(m.status_reason, lang), segments=m.segments, author_name=entry.author_name,
+                at=entry.at,
                 content_type=m.content_type, content=m.content, in_reply_to_id=m.in_reply_to_id, read_at=m.read_at,
                 played_at=m.played_at, fallback_of_id=m.fallback_of_id,
                 sms_fallback_available=m.id in offers,
-                attempt_history=[AttemptOut.model_validate(a) for a in tries.get(m.id, [])]))
+                attempt_history=[AttemptOut.said(a, lang) for a in tries.get(m.id, [])]))
         else:
             entries.append(TimelineEvent(
                 id=entry.event_id, conversation_id=entry.conversation_id, change=entry.change, at=entry.at,
@@ -145,7 +149,7 @@ def send(conversation_id: int, body: Compose, request: Request, session: DbSessi
     message = workflow.send(session, conversation_id, user, body.body, channel_id=body.channel_id, via=via,
                             reply_to_message_id=body.reply_to_message_id)
     _dispatch_after_commit(session, request, message)
-    return message
+    return MessageOut.said(message, request_language(request))
 
 
 @router.post("/conversations/{conversation_id}/template", response_model=MessageOut,
@@ -156,7 +160,7 @@ def send_template(conversation_id: int, body: ComposeTemplate, request: Request,
     via = "api" if request.headers.get("authorization") else "ui"
     message = workflow.send_template(session, conversation_id, user, body.template_id, body.parameters, via=via)
     _dispatch_after_commit(session, request, message)
-    return message
+    return MessageOut.said(message, request_language(request))
 
 
 @router.post("/conversations/{conversation_id}/attachments", response_model=MessageOut,
@@ -183,7 +187,7 @@ def send_file(conversation_id: int, request: Request, session: DbSession, user: 
     message = workflow.send_file(session, conversation_id, user, content=kept, kind=kind, caption=caption or None,
                                  filename=filename, via=via)
     _dispatch_after_commit(session, request, message)
-    return message
+    return MessageOut.said(message, request_language(request))
 
 
 @router.post("/messages/{message_id}/sms-fallback", response_model=MessageOut, status_code=status.HTTP_202_ACCEPTED)
@@ -193,7 +197,7 @@ def send_sms_fallback(message_id: int, request: Request, session: DbSession, use
     via = "api" if request.headers.get("authorization") else "ui"
     message = workflow.send_sms_fallback(session, message_id, user, via=via)
     _dispatch_after_commit(session, request, message)
-    return message
+    return MessageOut.said(message, request_language(request))
 
 
 def _dispatch_after_commit(session, request: Request, message) -> None:

@@ -5,11 +5,12 @@ from typing import Any
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contact_center.contacts.schemas import ContactCreate, ContactUpdate
 from contact_center.db import Id
 from contact_center.messaging.schemas import AttemptOut
+from contact_center.translations import say_stored
 
 
 class ConversationOut(BaseModel):
@@ -31,6 +32,11 @@ class ConversationOut(BaseModel):
     window_closes_at: datetime | None = Field(None, description="WhatsApp: free text may be sent until then; "
                                                                  "afterwards only an approved template.")
     channel_paused_reason: str | None = Field(None, description="Set when the channel is paused: nothing is sent.")
+
+    @field_validator("channel_paused_reason")
+    @classmethod
+    def _said(cls, stored: str | None) -> str | None:
+        return say_stored(stored, None)  # kept as words (translations.store); said as the API writes
     last_body: str | None = None
     last_direction: str | None = None
     last_status: str | None = None

@@ -23,6 +23,7 @@ from contact_center.messaging.status import channel_status
 from contact_center.templates.service import get_template, render_for
 from contact_center.unit_of_work import after_commit
 from contact_center.routes import CheckedRoute
+from contact_center.web.i18n import request_language
 from contact_center.web.session import Operator
 
 router = APIRouter(prefix="/api", tags=["sms"], route_class=CheckedRoute)
@@ -54,11 +55,10 @@ def send_sms(body: SmsSend, request: Request, session: DbSession, user: AgentUse
     if message.status == "queued":
         jobs = request.app.state.runtime.jobs
         after_commit(session, lambda: jobs.dispatch([message.id]))
-    return message
+    return MessageOut.said(message, request_language(request))
 
 
-@router.get("/messages/{message_id}", response_model=MessageOut)
-def get_message(message_id: int, session: DbSession, user: AgentUser):
+def _visible_message(session, message_id: int, user) -> Message:
     """403 when the message is in a conversation another agent is handling."""
     message = session.get(Message, message_id)
     if message is None:
@@ -67,12 +67,19 @@ def get_message(message_id: int, session: DbSession, user: AgentUser):
     return message
 
 
+@router.get("/messages/{message_id}", response_model=MessageOut)
+def get_message(message_id: int, request: Request, session: DbSession, user: AgentUser):
+    """403 when the message is in a conversation another agent is handling."""
+    return MessageOut.said(_visible_message(session, message_id, user), request_language(request))
+
+
 @router.get("/messages/{message_id}/attempts", response_model=list[AttemptOut])
-def get_message_attempts(message_id: int, session: DbSession, user: AgentUser):
+def get_message_attempts(message_id: int, request: Request, session: DbSession, user: AgentUser):
     """Every try at sending the message, oldest first: the backoff between them, what the provider
     answered, what was held back by the channel's rate limit. 403 as for the message itself."""
-    get_message(message_id, session, user)
-    return attempts.history(session, [message_id]).get(message_id, [])
+    _visible_message(session, message_id, user)
+    lang = request_language(request)
+    return [AttemptOut.said(a, lang) for a in attempts.history(session, [message_id]).get(message_id, [])]
 
 
 INLINE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif"}
@@ -102,7 +109,7 @@ def get_message_media(message_id: int, request: Request, session: DbSession, use
 
 @router.get("/messages", response_model=list[MessageOut])
 def list_messages(
-    session: DbSession, user: AgentUser, contact_id: int | None = None, conversation_id: int | None = None,
+    request: Request, session: DbSession, user: AgentUser, contact_id: int | None = None, conversation_id: int | None = None,
     campaign_id: int | None = None, status_: str | None = Query(None, alias="status"),
     limit: int = Query(50, ge=1, le=500), before_id: int | None = Query(None, description="For paging back."),
 ):
@@ -117,7 +124,8 @@ def list_messages(
             query = query.where(column == value)
     if before_id is not None:
         query = query.where(Message.id < before_id)
-    return list(session.scalars(query))
+    lang = request_language(request)
+    return [MessageOut.said(m, lang) for m in session.scalars(query)]
 
 
 @router.post("/sms/bulk", response_model=BulkPlanOut)
@@ -129,7 +137,7 @@ def bulk_send(body: BulkSend, request: Request, session: DbSession, user: Superv
     # Release the database before calling the provider (and before start_bulk's own transactions):
     # on SQLite this session holds the write lock, which webhooks and dispatch wait for.
     session.commit()
-    state = channel_status(channel, settings)
+    state = channel_status(channel, settings, request_language(request))
     audience = campaigns.check_audience(body.audience)
     render = campaign_content.render_for(session, channel, body=text, whatsapp_template_id=None, parameters=None,
                                          user=user, settings=settings)

@@ -14,7 +14,8 @@ from contact_center.campaigns import service as campaigns
 from contact_center.campaigns.content import render_for
 from contact_center.campaigns.windows import ALWAYS
 from contact_center.channels import service as channels
-from contact_center.clitools import command_session, console, err_console
+from contact_center.clitools import command_session, console, err_console, language
+from contact_center.translations import say_stored
 from contact_center.contacts.models import Contact
 from contact_center.db import transaction
 from contact_center.messaging import service
@@ -37,7 +38,7 @@ def balance(channel: str = typer.Option(None, help="Channel name; the first SMS 
     """Reach the provider and show the balance (the seed's "Check Status")."""
     with command_session() as session:
         chosen = _channel(session, channel)
-    state = channel_status(chosen, get_settings())  # outside the transaction: don't hold the database meanwhile
+    state = channel_status(chosen, get_settings(), language())  # outside the transaction: don't hold the database meanwhile
     label = f"{chosen.name}{' (SANDBOX)' if chosen.is_sandbox else ''}"
     if not state.ok:
         err_console.print(f"[red]{label}: cannot reach the provider:[/] {state.error}", highlight=False)
@@ -119,7 +120,7 @@ def bulk(
                             settings=settings)
         plan = campaigns.plan_bulk(session, campaigns.audience_source(audience)(session), channel=chosen, render=render)
         channel_id, template_id = chosen.id, chosen_template.id if chosen_template else None
-    state = channel_status(chosen, settings)  # outside the transaction: don't hold the database meanwhile
+    state = channel_status(chosen, settings, language())  # outside the transaction: don't hold the database meanwhile
     _show_plan(plan, state)
     if plan.sendable == 0:
         raise typer.Exit(1)
@@ -239,8 +240,9 @@ def report(limit: int = typer.Option(20, help="Rows per table.")):
             .where(Message.status.in_(FINAL_FAILURES)).order_by(Message.id.desc()).limit(limit)
         ).all()
         table = Table("message", "phone", "status", "reason", "created (Brasília)", title="Latest failures")
+        lang = language()
         for row in failures:
-            table.add_row(str(row[0]), row[1], row[2], row[3] or "",
+            table.add_row(str(row[0]), row[1], row[2], say_stored(row[3], lang) or "",
                           row[4].astimezone(ZONE).strftime("%d/%m/%Y %H:%M"))
         console.print(table)
         unlinked = session.scalar(select(func.count()).where(Message.direction == "in", Message.contact_id.is_(None)))

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from contact_center.campaigns.schemas import AudienceIn
 from contact_center.db import Id
 from contact_center.errors import InvalidValue
+from contact_center.translations import say_stored
 
 
 class SmsSend(BaseModel):
@@ -57,6 +58,13 @@ class MessageOut(BaseModel):
     content: dict | None = None
     fallback_of_id: int | None = None
 
+    @classmethod
+    def said(cls, message, lang: str | None) -> MessageOut:
+        """The message with its reason (kept as words: translations.store) said in `lang`."""
+        view = cls.model_validate(message)
+        view.status_reason = say_stored(view.status_reason, lang)
+        return view
+
 
 class AttemptOut(BaseModel):
     """One try at sending a message: when, what came of it, why, and when the next one is due."""
@@ -72,6 +80,12 @@ class AttemptOut(BaseModel):
     provider_code: int | None
     reason: str | None
     next_attempt_at: datetime | None = Field(description="The next try (retry, held) or question (unknown).")
+
+    @classmethod
+    def said(cls, attempt, lang: str | None) -> AttemptOut:
+        view = cls.model_validate(attempt)
+        view.reason = say_stored(view.reason, lang)
+        return view
 
 
 class BulkSend(AudienceIn):

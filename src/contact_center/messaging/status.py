@@ -12,6 +12,7 @@ from contact_center.channels.service import build_provider
 from contact_center.money import format_brl
 from contact_center.providers.base import ProviderError, supports
 from contact_center.settings import Settings
+from contact_center.translations import as_words, say_stored
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +30,17 @@ class ChannelState:
         return None if self.balance is None else format_brl(self.balance)
 
 
-def channel_status(channel: Channel, settings: Settings) -> ChannelState:
-    """Ask the provider for the balance; an unreachable or misconfigured provider is reported, not raised."""
+def channel_status(channel: Channel, settings: Settings, lang: str | None = None) -> ChannelState:
+    """Ask the provider for the balance; an unreachable or misconfigured provider is reported, not
+    raised. Why the channel is paused or unreachable is said in `lang`."""
     provider = build_provider(channel, settings)
-    paused = channel.paused_reason if channel.paused_at is not None else None
+    paused = say_stored(channel.paused_reason, lang) if channel.paused_at is not None else None
     try:
         balance = provider.balance() if supports(provider, "balance") else None
         details = provider.account() if supports(provider, "account") else {}
         return ChannelState(ok=paused is None, balance=balance, error=paused, details=details, paused_reason=paused)
     except ProviderError as exc:
         log.warning("channel %s: status check failed: %s", channel.name, exc)
-        return ChannelState(ok=False, balance=None, error=exc.reason, paused_reason=paused)
+        return ChannelState(ok=False, balance=None, error=as_words(exc.reason).text(lang), paused_reason=paused)
     finally:
         provider.close()

@@ -147,7 +147,7 @@ def _delivery(counts: Counter) -> list:
 
 def _failure_reasons(session: Session, f: Filters) -> Section:
     """Read from the failed messages' own index (reports/models.py), whose condition is this literal."""
-    section = Section("failure_reasons", [Column("reason", "text"), Column("status", "label"), Column("messages"),
+    section = Section("failure_reasons", [Column("reason", "reason"), Column("status", "label"), Column("messages"),
                                           Column("examples", "text")], chart="bars", series=(2,))
     query = (select(Message.status, Message.status_reason, func.count(), func.min(Message.id), func.max(Message.id))
              .where(FAILED, Message.created_at >= f.since, Message.created_at < f.until))

@@ -8,11 +8,14 @@ import io
 from dataclasses import dataclass, field
 from datetime import date
 
+from contact_center.translations import say_stored
+
+
 @dataclass(frozen=True)
 class Column:
     key: str  # the heading's key in the catalogs ("reports.col.<key>")
-    # text | label (a word of ours, "reports.label.<value>") | day | int | rate (0–1; None when
-    # nothing to count) | seconds (None: none measured)
+    # text | label (a word of ours, "reports.label.<value>") | reason (a message's, as stored:
+    # translations.store) | day | int | rate (0–1; None when nothing to count) | seconds (None: none measured)
     kind: str = "int"
     empty: str | None = None  # what None means in this column ("reports.label.<empty>"), else —
 
@@ -29,11 +32,13 @@ class Section:
     labels: tuple[int, ...] = (0,)  # the columns a bar's label is made of
     series: tuple[int, ...] = ()  # the columns drawn
 
-    def as_dicts(self) -> list[dict]:
-        return [{c.key: _plain(v) for c, v in zip(self.columns, row)} for row in self.rows]
+    def as_dicts(self, lang: str | None) -> list[dict]:
+        return [{c.key: _plain(v, c, lang) for c, v in zip(self.columns, row)} for row in self.rows]
 
 
-def _plain(value):
+def _plain(value, column: Column, lang: str | None):
+    if column.kind == "reason":
+        return say_stored(value, lang)
     return value.isoformat() if isinstance(value, date) else value
 
 
@@ -66,6 +71,8 @@ def cell(value, column: Column, lang: str, t) -> str:
         return t(f"reports.label.{column.empty}") if column.empty else "—"
     if kind == "label":
         return t(f"reports.label.{value}")
+    if kind == "reason":
+        return say_stored(value, lang)
     if kind == "day":
         return value.strftime("%d/%m/%Y" if lang == "pt-BR" else "%Y-%m-%d")
     if kind == "int":
@@ -96,6 +103,8 @@ def _csv_value(value, column: Column, t):
         return t(f"reports.label.{column.empty}") if column.empty else ""
     if kind == "label":
         return t(f"reports.label.{value}")
+    if kind == "reason":
+        return t.say(value)
     if kind == "day":
         return value.isoformat()
     if kind == "rate":

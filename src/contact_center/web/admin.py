@@ -24,6 +24,7 @@ from contact_center.providers.registry import PROVIDERS
 from contact_center.templates import service as templates
 from contact_center.unit_of_work import after_commit
 from contact_center.web import session as web_session
+from contact_center.web.i18n import page_language
 from contact_center.web.rendering import render
 from contact_center.web.session import AdminPageUser, PageUser
 from contact_center.routes import CheckedRoute
@@ -222,7 +223,7 @@ def _channel_page(request: Request, session, user: User, channel_id: int, error:
                                     "body_text": definition.body_text,
                                     "reminder_ok": window_reminder.fillable_problem(definition) is None})
     session.commit()  # release the database before calling the provider
-    state = channel_status(channel, app_settings)
+    state = channel_status(channel, app_settings, page_language(request))
     return render(request, "admin_channel.html", user, status_code=error.status_code if error else 200,
                   section="channels", channel=channel, urls=urls, state=state,
                   verify_token=(channel.credentials or {}).get("verify_token"),

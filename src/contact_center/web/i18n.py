@@ -8,18 +8,32 @@ import json
 from collections.abc import Callable
 from functools import lru_cache
 
-from contact_center.translations import DEFAULT, LANGUAGES, catalog, fill, from_header, pick, text
+from jinja2 import Undefined
+
+from contact_center.translations import DEFAULT, LANGUAGES, Words, catalog, fill, from_header, pick, say_stored, text
 
 __all__ = ["DEFAULT", "LANGUAGES", "page_language", "pick", "request_language", "script_strings_json", "translator"]
 
 
 def translator(lang: str) -> Callable[..., str]:
+    """t("key", name=...) in `lang`; t.say(value) says words (a refusal) or a stored reason
+    (translations.store: a message's, a try's, a paused channel's) in it too."""
     lang = pick(lang)
 
     def t(key: str, **values) -> str:
         return fill(text(lang, key), values)
 
+    t.say = lambda value: _say(value, lang)
     return t
+
+
+def _say(value, lang: str) -> str:
+    """Words in `lang`; a stored reason said in it; other text as it is; nothing as ''."""
+    if value is None or isinstance(value, Undefined):
+        return ""
+    if isinstance(value, Words):
+        return value.text(lang)
+    return say_stored(value, lang) if type(value) is str else value  # Markup stays as it is
 
 
 @lru_cache(maxsize=None)

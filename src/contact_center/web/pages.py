@@ -25,7 +25,7 @@ from contact_center.messaging.status import channel_status
 from contact_center.templates.service import list_templates
 from contact_center.web import session as web_session
 from contact_center.web import timeline_view
-from contact_center.web.i18n import LANGUAGES, pick, translator
+from contact_center.web.i18n import LANGUAGES, page_language, translator
 from contact_center.web.rendering import fragment, pretty_phone, render
 from contact_center.web.session import Operator, PageUser
 from contact_center.routes import CheckedRoute
@@ -304,13 +304,13 @@ def contact_search(session: DbSession, _: Operator, q: str = Query("", max_lengt
 @router.get("/inbox/channel-status")
 def channel_status_check(request: Request, session: DbSession, user: Operator):
     """Each active channel's reachability and balance, worded for a notification."""
-    t = translator(pick(request.cookies.get(web_session.LANG_COOKIE)))
+    t = translator(page_language(request))
     settings = request.app.state.settings
     active = list(session.scalars(select(Channel).where(Channel.active.is_(True)).order_by(Channel.id)))
     session.commit()  # release the database before calling providers
     report = []
     for channel in active:
-        state = channel_status(channel, settings)
+        state = channel_status(channel, settings, page_language(request))
         if state.ok and state.balance_text:
             text = t("channel.ok", channel=channel.name, balance=state.balance_text)
         elif state.ok:

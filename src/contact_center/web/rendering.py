@@ -15,14 +15,14 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
+from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from contact_center import __version__
 from contact_center.contacts.documents import format_cpf
 from contact_center.web import session as web_session
-from contact_center.translations import Words, number
-from contact_center.web.i18n import LANGUAGES, pick, script_strings_json, translator
+from contact_center.translations import number
+from contact_center.web.i18n import LANGUAGES, page_language, script_strings_json, translator
 from contact_center.contacts.fields import as_text as field_text
 
 try:
@@ -108,21 +108,14 @@ def _environment() -> Environment:
 ENV = _environment()
 
 
-def said(value, lang: str) -> str:
-    """A refusal (a domain error, Words) in the page's language; plain text as it is; nothing as ''."""
-    if value is None or isinstance(value, Undefined):
-        return ""
-    return value.text(lang) if isinstance(value, Words) else value
-
-
 def context(request: Request, user=None, **values) -> dict:
-    lang = pick(request.cookies.get(web_session.LANG_COOKIE))
+    lang = page_language(request)
     t = translator(lang)
     return {"request": request, "user": user, "lang": lang, "t": t, "csrf": web_session.csrf_token(request),
             "when": lambda value, seconds=False: short_time(value, lang, seconds=seconds),
             "number": lambda value: number(value, lang),
             "rate": lambda value: percent(value, lang),
-            "say": lambda value: said(value, lang),
+            "say": t.say,
             "strings_json": Markup(script_strings_json(lang)), **values}
 
 

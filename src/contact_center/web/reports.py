@@ -21,9 +21,8 @@ from contact_center.reports import charts, tables
 from contact_center.reports.period import Filters, ReportInputError, parse_filters
 from contact_center.reports.queries import NAMES, REPORTS
 from contact_center.routes import CheckedRoute
-from contact_center.web import session as web_session
 from contact_center.web.admin import SupervisorPageUser
-from contact_center.web.i18n import pick, translator
+from contact_center.web.i18n import page_language, pick, translator
 from contact_center.web.rendering import render
 from contact_center.web.session import SupervisorOperator
 
@@ -32,10 +31,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False, route_class=CheckedRoute)
 api_router = APIRouter(prefix="/api/reports", tags=["reports"], route_class=CheckedRoute)
 FILTER_CHOICES = 200  # campaigns offered in the filter: the latest ones
-
-
-def _lang(request: Request) -> str:
-    return pick(request.cookies.get(web_session.LANG_COOKIE))
 
 
 def _invalid(error: ReportInputError, t) -> InvalidInput:
@@ -93,7 +88,7 @@ def reports_home(request: Request, session: DbSession, user: SupervisorPageUser)
 @router.get("/reports/{name}.csv")
 def report_csv(name: str, request: Request, session: DbSession, user: SupervisorPageUser,
                section: str = Query("")):
-    t = translator(_lang(request))
+    t = translator(page_language(request))
     _report(name, t)
     try:
         filters = parse_filters(request.query_params)
@@ -104,7 +99,7 @@ def report_csv(name: str, request: Request, session: DbSession, user: Supervisor
 
 @router.get("/reports/{name}")
 def report_page(name: str, request: Request, session: DbSession, user: SupervisorPageUser):
-    lang = _lang(request)
+    lang = page_language(request)
     t = translator(lang)
     _report(name, t)
     output = request.query_params.get("format", "")
@@ -143,7 +138,8 @@ def report_json(name: str, request: Request, session: DbSession, user: Superviso
     """A report's figures: one entry a table, its rows keyed by column (days ISO, rates 0–1,
     durations in seconds). Filters as on the page: start, end (YYYY-MM-DD, Brasília days; the last
     30 days by default), channel, campaign, operator (ids)."""
-    t = translator(pick(request.headers.get("accept-language", "").split(",")[0].strip() or None))
+    lang = pick(request.headers.get("accept-language", "").split(",")[0].strip() or None)
+    t = translator(lang)
     _report(name, t)
     try:
         filters = parse_filters(request.query_params)
@@ -152,5 +148,5 @@ def report_json(name: str, request: Request, session: DbSession, user: Superviso
     sections = compute(request, name, filters)
     return {"report": name, "start": filters.start.isoformat(), "end": filters.end.isoformat(),
             "filters": {k: getattr(filters, f"{k}_id") for k in ("channel", "campaign", "operator")},
-            "tables": {s.key: {"columns": [{"key": c.key, "kind": c.kind} for c in s.columns], "rows": s.as_dicts()}
+            "tables": {s.key: {"columns": [{"key": c.key, "kind": c.kind} for c in s.columns], "rows": s.as_dicts(lang)}
                        for s in sections}}
