@@ -14,6 +14,7 @@ from contact_center.auth.service import ensure_first_admin
 from contact_center.channels import service as channels
 from contact_center.channels.models import Channel
 from contact_center.db import transaction
+from contact_center.errors import Conflict
 from contact_center.logs import register_secret
 from contact_center.runtime import Runtime, build_runtime
 from contact_center.settings import Settings
@@ -83,14 +84,15 @@ def _ensure_kolmeya_channel(runtime: Runtime, settings: Settings) -> None:
 def _sandbox_channel(runtime: Runtime, name: str, **create) -> int:
     """The id of the sandbox channel `name`, created if missing. Two servers started at once on one
     database (web processes beside workers) may both find it missing: the one whose insert loses
-    finds the other's."""
+    finds the other's, whether the database refused the insert or create_channel's own check of
+    the name already saw the other's row (PostgreSQL reads what is committed statement by statement)."""
     try:
         with transaction(runtime.session_factory) as session:
             channel = session.scalar(select(Channel).where(Channel.name == name))
             if channel is None:
                 channel = channels.create_channel(session, name=name, via="cli", **create)
             return channel.id
-    except IntegrityError:
+    except (IntegrityError, Conflict):
         with transaction(runtime.session_factory) as session:
             return session.scalar(select(Channel.id).where(Channel.name == name))
 
