@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 from pydantic import BaseModel
 
+from contact_center.translations import Words
+
 if TYPE_CHECKING:
     from contact_center.channels.models import Channel
     from contact_center.webhooks.desk import WebhookRoute
     from contact_center.settings import Settings
-    from contact_center.translations import Words
 
 
 @lru_cache(maxsize=1)
@@ -168,11 +169,15 @@ class ProviderError(Exception):
     pauses_campaign: bool = False
     opts_out: str | None = None  # the contact's flag the failure sets (a customer who stopped marketing)
 
+    def __init__(self, message: str | Words = ""):
+        super().__init__(str(message))  # str(error), for logs: as the code writes it
+        self.words = message if isinstance(message, Words) else None
+
     @property
     def reason(self) -> Words | str:
-        """What an operator reads on the message: the error's text, unless the provider's error
-        says it in words of ours (translations.Words)."""
-        return str(self)
+        """What an operator reads on the message: the error's words (translations.Words, said in
+        each reader's language) when it was raised with words, else its text."""
+        return self.words or str(self)
 
 
 class Provider(Protocol):

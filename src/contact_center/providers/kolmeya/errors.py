@@ -17,18 +17,12 @@ class KolmeyaError(ProviderError):
 
     def __init__(self, message: str | Words, *, status_code: int | None = None, path: str | None = None,
                  outcome_unknown: bool | None = None):
-        super().__init__(str(message))
-        self.message = str(message)  # as the code writes it: logs, str(error)
-        self.words = message if isinstance(message, Words) else None
+        super().__init__(message)
+        self.message = str(self)
         self.status_code = status_code
         self.path = path
         if outcome_unknown is not None:
             self.outcome_unknown = outcome_unknown
-
-    @property
-    def reason(self) -> Words | str:
-        """What an operator reads on the message, in their language where the words are ours."""
-        return self.words or self.message
 
 
 class KolmeyaAuthError(KolmeyaError):
