@@ -12,7 +12,7 @@ from contact_center.channels.service import build_provider
 from contact_center.money import format_brl
 from contact_center.providers.base import ProviderError, supports
 from contact_center.settings import Settings
-from contact_center.translations import as_words, say_stored
+from contact_center.translations import say_stored
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,6 @@ def channel_status(channel: Channel, settings: Settings, lang: str | None = None
         return ChannelState(ok=paused is None, balance=balance, error=paused, details=details, paused_reason=paused)
     except ProviderError as exc:
         log.warning("channel %s: status check failed: %s", channel.name, exc)
-        return ChannelState(ok=False, balance=None, error=as_words(exc.reason).text(lang), paused_reason=paused)
+        return ChannelState(ok=False, balance=None, error=say_stored(exc.reason, lang), paused_reason=paused)
     finally:
         provider.close()

@@ -118,9 +118,9 @@ def rewrite_stored(stored: str, change) -> str:
     return store(rewritten(as_words(stored)))
 
 
-def say_stored(stored: str | None, lang: str | None) -> str | None:
-    """A text column that `store` (or `dump`) wrote, in `lang`: words said, a sentence the catalogs
-    translate translated, any other text (a provider's, one written by hand) as it is."""
+def say_stored(stored: Words | str | None, lang: str | None) -> str | None:
+    """A reason in `lang`: words, or a text column that `store` (or `dump`) wrote, said; a sentence
+    the catalogs translate translated; any other text (a provider's, one written by hand) as it is."""
     if not stored:
         return stored
     return as_words(stored).text(lang)

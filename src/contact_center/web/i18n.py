@@ -31,9 +31,7 @@ def _say(value, lang: str) -> str:
     """Words in `lang`; a stored reason said in it; other text as it is; nothing as ''."""
     if value is None or isinstance(value, Undefined):
         return ""
-    if isinstance(value, Words):
-        return value.text(lang)
-    return say_stored(value, lang) if type(value) is str else value  # Markup stays as it is
+    return say_stored(value, lang) if isinstance(value, Words) or type(value) is str else value  # not Markup
 
 
 @lru_cache(maxsize=None)
