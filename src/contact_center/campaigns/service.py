@@ -488,7 +488,7 @@ def pause_for_provider(session: Session, campaign_ids: Iterable[int], reason: Wo
         campaign.error = store(Words("paused automatically by the provider: {reason}", reason=reason))
         held = service.hold_released(session, campaign.id)
         record(session, action="campaign.pause", subject_type="campaign", subject_id=campaign.id, actor_id=None,
-               via="system", name=campaign.name, was="running", reason=str(reason))
+               via="system", name=campaign.name, was="running", reason=reason)
         log.error("campaign %d (%s) paused by the provider's refusal: %s; %d released message(s) taken back",
                   campaign.id, campaign.name, reason, held)
     return paused

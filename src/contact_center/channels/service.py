@@ -157,10 +157,9 @@ def pause_channel(session: Session, channel: Channel, refusal: Words | str | Non
         reason = Words("{reason} — channel paused: nothing is sent until an administrator fixes the account or the "
                        "credentials", reason=as_words(refusal or Words("the provider refused the account")))
         channel.paused_at, channel.paused_reason = utcnow(), store(reason)
-        said = str(reason)
         record(session, action="channel.pause", subject_type="channel", subject_id=channel.id, via="system",
-               reason=said)
-        announce(session, "channel.paused", channel_id=channel.id, reason=said)
+               reason=reason)
+        announce(session, "channel.paused", channel_id=channel.id, reason=str(reason))
 
 
 def queued_message_ids(session: Session, channel_id: int) -> list[int]:
