@@ -100,7 +100,8 @@ def status(name: str):
 
     with command_session() as session:
         channel = service.get_channel_by_name(session, name)
-    state = channel_status(channel, get_settings(), language())  # outside the transaction: don't hold the database meanwhile
+    # Outside the transaction: don't hold the database meanwhile.
+    state = channel_status(channel, get_settings(), language())
     label = f"{channel.name}{' (SANDBOX)' if channel.is_sandbox else ''}"
     # A paused channel's state carries the pause as its error; any other error is the provider's.
     reached = state.error is None or state.error == state.paused_reason

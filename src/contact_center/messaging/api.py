@@ -109,7 +109,8 @@ def get_message_media(message_id: int, request: Request, session: DbSession, use
 
 @router.get("/messages", response_model=list[MessageOut])
 def list_messages(
-    request: Request, session: DbSession, user: AgentUser, contact_id: int | None = None, conversation_id: int | None = None,
+    request: Request, session: DbSession, user: AgentUser, contact_id: int | None = None,
+    conversation_id: int | None = None,
     campaign_id: int | None = None, status_: str | None = Query(None, alias="status"),
     limit: int = Query(50, ge=1, le=500), before_id: int | None = Query(None, description="For paging back."),
 ):

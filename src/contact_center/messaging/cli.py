@@ -38,7 +38,8 @@ def balance(channel: str = typer.Option(None, help="Channel name; the first SMS 
     """Reach the provider and show the balance (the seed's "Check Status")."""
     with command_session() as session:
         chosen = _channel(session, channel)
-    state = channel_status(chosen, get_settings(), language())  # outside the transaction: don't hold the database meanwhile
+    # Outside the transaction: don't hold the database meanwhile.
+    state = channel_status(chosen, get_settings(), language())
     label = f"{chosen.name}{' (SANDBOX)' if chosen.is_sandbox else ''}"
     if not state.ok:
         err_console.print(f"[red]{label}: cannot reach the provider:[/] {state.error}", highlight=False)

@@ -182,7 +182,8 @@ def _over_budget(budget: RateBudget) -> Words:
                  requests=Quantity(budget.requests), per=per)
 
 
-def _hold(session_factory, ids: list[int], reason: Words | str, delay: float, channel_name: str, later: Followups) -> None:
+def _hold(session_factory, ids: list[int], reason: Words | str, delay: float, channel_name: str,
+          later: Followups) -> None:
     """Claimed messages not handed over yet wait `delay` seconds, the try given back; each one's
     history says why."""
     with transaction(session_factory) as session:

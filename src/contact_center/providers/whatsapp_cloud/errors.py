@@ -58,11 +58,12 @@ _TABLE: dict[int, ErrorAction] = {
                         "template before trying again")),
     132001: _fail(Words("the template does not exist in this language or is not approved yet: check its name and "
                         "language")),
-    132005: _fail(Words("template: the text with its parameters is too long; fix the send or the template before trying "
-                        "again")),
+    132005: _fail(Words("template: the text with its parameters is too long; fix the send or the template before "
+                        "trying again")),
     132007: _fail(Words("template: the content breaks WhatsApp's policy; fix the send or the template before trying "
                         "again")),
-    132008: _fail(Words("template: a parameter has an invalid format; fix the send or the template before trying again")),
+    132008: _fail(Words("template: a parameter has an invalid format; fix the send or the template before trying "
+                        "again")),
     132012: _fail(Words("template: the parameters' format does not match the approved template; fix the send or the "
                         "template before trying again")),
     132015: _fail(Words("template paused by WhatsApp for low quality: edit it or use another one")),
